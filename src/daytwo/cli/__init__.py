@@ -1,0 +1,1 @@
+"""Command-line entry points: thin wrappers that parse arguments, call a module and print."""

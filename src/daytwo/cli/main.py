@@ -1,0 +1,44 @@
+"""The ``daytwo`` command. Subcommands live in their own modules and import lazily, so
+``daytwo --help`` and quick commands stay fast."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+#: subcommand name → "module:attribute" of its click command
+COMMANDS = {
+    "serve": "daytwo.cli.serve:serve",
+    "spend": "daytwo.cli.spend:spend",
+    "sim": "daytwo.cli.sim:sim",
+    "demo": "daytwo.cli.demo:demo",
+    "init": "daytwo.cli.init:init",
+    "config": "daytwo.cli.config_cmd:config",
+    "pricing": "daytwo.cli.pricing:pricing",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        cmd: Any = getattr(importlib.import_module(module), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="daytwo")
+def cli() -> None:
+    """daytwo: the LLM gateway and control plane for day two."""
+
+
+def main() -> None:
+    cli(prog_name="daytwo")

@@ -1,0 +1,214 @@
+"""The schema of ``daytwo.yaml``. Every model is frozen and forbids unknown keys.
+
+Secrets appear only as references (``env:NAME`` or ``file:/path``); a value that looks like a key
+is refused at load time.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    model_validator,
+)
+
+from daytwo.core.secrets import parse_ref
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_ref(value: str) -> str:
+    parse_ref(value)  # raises SecretError (a ValueError) with a message that names no value
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_check_ref)]
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
+
+
+class ServerConfig(Model):
+    host: str = "127.0.0.1"
+    port: int = Field(4000, ge=0, le=65535)
+    #: Largest request body accepted, in bytes (413 above it).
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: Seconds a graceful shutdown waits for in-flight requests before closing them.
+    shutdown_grace_s: float = Field(30.0, ge=0)
+    #: Poll the config file for changes every this many seconds (0 turns it off; SIGHUP still works).
+    reload_poll_s: float = Field(2.0, ge=0)
+
+
+class LoggingConfig(Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+    #: Log one line per call (access log) with the call id, alias, status and latency.
+    access_log: bool = True
+
+
+# ---------------------------------------------------------------- providers
+
+
+class SimFaults(Model):
+    """Probabilities (0..1) of each fault per request, drawn from the seeded generator."""
+
+    rate_429: float = Field(0.0, ge=0, le=1)
+    rate_500: float = Field(0.0, ge=0, le=1)
+    rate_503: float = Field(0.0, ge=0, le=1)
+    #: The request hangs (no bytes) for ``hang_s`` seconds, then the connection closes.
+    rate_timeout: float = Field(0.0, ge=0, le=1)
+    #: The body (or a stream chunk) is cut or not valid JSON.
+    rate_malformed: float = Field(0.0, ge=0, le=1)
+    retry_after_s: int = Field(1, ge=0)
+    hang_s: float = Field(30.0, ge=0)
+
+
+class SimOutage(Model):
+    """A scheduled outage, in seconds from the simulator's start."""
+
+    start_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    mode: Literal["503", "500", "429", "hang", "malformed"] = "503"
+
+
+class SimSettings(Model):
+    seed: int = 0
+    #: Time to first token, milliseconds (non-streamed answers wait ttft + all tokens too).
+    ttft_ms: float = Field(0.0, ge=0)
+    #: Time between streamed tokens, milliseconds.
+    per_token_ms: float = Field(0.0, ge=0)
+    min_output_tokens: int = Field(8, ge=0)
+    max_output_tokens: int = Field(64, ge=0)
+    #: Simulate providers that do not report usage in streams (daytwo then counts and estimates).
+    stream_usage: bool = True
+    faults: SimFaults = SimFaults()
+    outages: tuple[SimOutage, ...] = ()
+
+    @model_validator(mode="after")
+    def _lengths(self) -> SimSettings:
+        if self.max_output_tokens < self.min_output_tokens:
+            raise ValueError("max_output_tokens must be >= min_output_tokens")
+        return self
+
+
+class OpenAIProviderConfig(Model):
+    """OpenAI or any OpenAI-compatible server (vLLM, Ollama, Groq, Together, Mistral, daytwo sim)."""
+
+    type: Literal["openai"]
+    base_url: HttpUrl = HttpUrl("https://api.openai.com/v1")
+    api_key: SecretRef | None = None
+    organization: str | None = None
+    #: Whole-call timeout and connect timeout, seconds.
+    timeout_s: float = Field(600.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(1000, ge=1)
+    #: Ask for ``stream_options.include_usage`` (exact streamed usage). Turn off for servers
+    #: that reject it; daytwo then counts tokens and flags the record as estimated.
+    stream_usage: bool = True
+
+
+class SimProviderConfig(Model):
+    """The built-in simulator, in-process: no sockets, no keys, no cost."""
+
+    type: Literal["sim"]
+    sim: SimSettings = SimSettings()
+
+
+ProviderConfig = Annotated[
+    OpenAIProviderConfig | SimProviderConfig, Field(discriminator="type")
+]
+
+
+class DeploymentConfig(Model):
+    provider: Name
+    #: The model name the upstream knows.
+    model: str = Field(min_length=1)
+    #: A stable name for reports; defaults to ``provider/model``.
+    name: Name | None = None
+
+    @property
+    def id(self) -> str:
+        return self.name or f"{self.provider}/{self.model}"
+
+
+class ModelAlias(Model):
+    deployments: tuple[DeploymentConfig, ...] = Field(min_length=1)
+    #: What the alias is for (shown by /v1/models and reports).
+    kind: Literal["chat", "embeddings"] = "chat"
+
+
+# ---------------------------------------------------------------- ledger and pricing
+
+
+class LedgerConfig(Model):
+    #: ``sqlite:///path/to/file.db`` (default, in the working directory) or ``postgresql://...``.
+    url: str = "sqlite:///daytwo-ledger.db"
+    #: Records waiting for the writer; past this, records spill to ``spill_path``.
+    queue_size: int = Field(100_000, ge=100)
+    batch_size: int = Field(2_000, ge=1)
+    flush_interval_ms: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _url(self) -> LedgerConfig:
+        if not re.match(r"^(sqlite|postgresql)(\+[a-z0-9]+)?://", self.url):
+            raise ValueError("url must start with sqlite:/// or postgresql://")
+        return self
+
+
+class Price(Model):
+    """USD per million tokens."""
+
+    input_per_mtok: Decimal = Field(ge=0)
+    output_per_mtok: Decimal = Field(ge=0)
+    cached_input_per_mtok: Decimal | None = Field(None, ge=0)
+    cache_write_per_mtok: Decimal | None = Field(None, ge=0)
+
+
+class PriceOverride(Price):
+    #: The upstream model name to price (matched exactly, after ``provider`` if given).
+    model: str = Field(min_length=1)
+    provider: str | None = None
+
+
+class PricingConfig(Model):
+    #: What happens to a call whose model has no price: ``flag`` records it with unknown cost
+    #: (shown loudly in reports), ``estimate`` uses ``default_price``, ``deny`` refuses it.
+    unpriced: Literal["flag", "estimate", "deny"] = "flag"
+    default_price: Price | None = None
+    overrides: tuple[PriceOverride, ...] = ()
+    #: Extra catalog files (daytwo's format or LiteLLM's model_prices_and_context_window.json).
+    catalogs: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _estimate_needs_price(self) -> PricingConfig:
+        if self.unpriced == "estimate" and self.default_price is None:
+            raise ValueError("unpriced: estimate needs a default_price")
+        return self
+
+
+class Config(Model):
+    server: ServerConfig = ServerConfig()
+    logging: LoggingConfig = LoggingConfig()
+    providers: dict[Name, ProviderConfig] = Field(default_factory=dict)
+    models: dict[Name, ModelAlias] = Field(default_factory=dict)
+    ledger: LedgerConfig = LedgerConfig()
+    pricing: PricingConfig = PricingConfig()
+
+    @model_validator(mode="after")
+    def _deployments_name_providers(self) -> Config:
+        for alias, spec in self.models.items():
+            for i, dep in enumerate(spec.deployments):
+                if dep.provider not in self.providers:
+                    known = ", ".join(sorted(self.providers)) or "none are configured"
+                    raise ValueError(
+                        f"models.{alias}.deployments.{i}.provider: unknown provider "
+                        f"`{dep.provider}` (known: {known})"
+                    )
+        return self

@@ -1,0 +1,85 @@
+"""The plain data that travels through the pipeline: one normalized request, usage, attribution.
+
+The normalized request body is OpenAI-shaped (Chat Completions / Embeddings): it is the lingua
+franca that every ingress decodes into and every egress adapter encodes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Operation = Literal["chat", "embeddings"]
+
+#: Attribution fields, in the order reports show them.
+ATTRIBUTION_FIELDS = ("project", "workflow", "feature", "agent", "session", "user", "environment")
+DEFAULT_PROJECT = "default"
+
+
+@dataclass(slots=True)
+class Attribution:
+    """Who and what caused a call. ``attributed`` is False when no project was given."""
+
+    project: str = DEFAULT_PROJECT
+    workflow: str | None = None
+    feature: str | None = None
+    agent: str | None = None
+    session: str | None = None
+    user: str | None = None
+    environment: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    attributed: bool = False
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one call. ``estimated`` is True when daytwo counted instead of upstream."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class Cost:
+    """The priced outcome of a call: ``nanousd`` is None when no price is known."""
+
+    nanousd: int | None
+    price_ref: str | None
+
+
+@dataclass(slots=True)
+class LLMRequest:
+    """One normalized request. ``body`` is OpenAI-shaped; ``model`` is the alias asked for."""
+
+    operation: Operation
+    model: str
+    body: dict[str, Any]
+    stream: bool = False
+
+
+@dataclass(slots=True)
+class LLMResponse:
+    """A complete (non-streamed) answer, OpenAI-shaped, with what the ledger needs to know."""
+
+    body: dict[str, Any]
+    usage: Usage
+    served_model: str | None = None
+    upstream_request_id: str | None = None
+    #: The upstream's bytes when they already are the client's format (saves a re-encode).
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """One streamed event, OpenAI ``chat.completion.chunk``-shaped, plus its wire bytes."""
+
+    data: dict[str, Any]
+    raw: bytes | None = None

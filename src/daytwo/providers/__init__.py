@@ -1,0 +1,1 @@
+"""Provider adapters: one module per upstream wire format behind the :class:`Adapter` protocol."""

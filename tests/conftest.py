@@ -1,0 +1,41 @@
+"""Shared fixtures: real PostgreSQL databases (one fresh database per test session)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+PG_ADMIN_DSN = os.environ.get("DAYTWO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _admin_connect() -> psycopg.Connection[tuple[object, ...]]:
+    try:
+        return psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:  # fail loudly: the suite promises real PostgreSQL
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_DSN} is not reachable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """Base URL (no database) of the real PostgreSQL server."""
+    with _admin_connect():
+        pass
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    yield base
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"daytwo_test_{uuid.uuid4().hex[:12]}"
+    with _admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{pg_server_url}/{name}"
+    finally:
+        with _admin_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
