@@ -33,7 +33,13 @@ class Attribution:
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts of one call. ``estimated`` is True when daytwo counted instead of upstream."""
+    """Token counts of one call, in OpenAI's convention whatever the provider:
+
+    * ``input_tokens`` is *all* input, including cached reads and cache writes;
+      ``cached_input_tokens`` and ``cache_write_tokens`` say which part of it was which.
+    * ``output_tokens`` is all output, including ``reasoning_tokens``.
+    * ``estimated`` is True when daytwo counted instead of the upstream reporting.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
