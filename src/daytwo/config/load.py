@@ -50,7 +50,14 @@ def validate_config(data: dict[str, Any], *, source: str = "<config>") -> Config
 def format_errors(exc: ValidationError) -> list[str]:
     """One line per problem: ``key.path: what was expected (got ...)``."""
     lines = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    locs = [e["loc"] for e in errors]
+    for err in errors:
+        # A container reported "too short" only because its invalid items were dropped.
+        if err["type"] == "too_short" and any(
+            len(other) > len(err["loc"]) and other[: len(err["loc"])] == err["loc"] for other in locs
+        ):
+            continue
         path = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
         msg = err["msg"]
         if msg.startswith("Value error, "):

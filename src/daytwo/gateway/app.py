@@ -1,0 +1,303 @@
+"""The gateway ASGI app: routes, the OpenAI ingress/egress, lifespan, reload.
+
+Built by :func:`create_app`; every resource (runtime, ledger, log listener) lives on the app
+object and opens and closes in the ASGI lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from daytwo.config.schema import Config
+from daytwo.core.errors import DaytwoError, InternalError, NotFound
+from daytwo.core.secrets import SecretRegistry
+from daytwo.core.types import LLMRequest
+from daytwo.gateway import openai_format as oai
+from daytwo.gateway.http import (
+    JSON_HEADERS,
+    SSE_HEADERS,
+    ClientGone,
+    DisconnectWatch,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    send_bytes,
+    send_json,
+)
+from daytwo.gateway.pipeline import Call, Pipeline
+from daytwo.gateway.reload import ConfigWatcher
+from daytwo.gateway.runtime import Runtime
+from daytwo.ledger.writer import Ledger
+
+log = logging.getLogger("daytwo.gateway")
+
+_TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+class Gateway:
+    """The ASGI application."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: str | Path | None = None,
+        secrets: SecretRegistry | None = None,
+        log_listener: logging.handlers.QueueListener | None = None,
+    ) -> None:
+        self.secrets = secrets or SecretRegistry()
+        self.config_path = Path(config_path) if config_path else None
+        self.runtime = Runtime.build(config, self.secrets)
+        self.ledger: Ledger | None = None
+        self.pipeline = Pipeline(
+            lambda: self.runtime,
+            self,
+            self.secrets,
+            access_log=config.logging.access_log,
+        )
+        self.ready = False
+        self._log_listener = log_listener
+        self._watcher: ConfigWatcher | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._routes = {
+            (b"POST", "/v1/chat/completions"): self._chat,
+            (b"POST", "/v1/embeddings"): self._embeddings,
+            (b"GET", "/v1/models"): self._models,
+            (b"GET", "/healthz"): self._healthz,
+            (b"GET", "/readyz"): self._readyz,
+        }
+        self._paths = {path for _, path in self._routes}
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    # The pipeline's ledger sink: records go to the ledger once it is open.
+    def submit(self, record: Any) -> None:
+        if self.ledger is not None:
+            self.ledger.submit(record)
+        else:  # only before startup finished or after shutdown: never silently
+            log.error("ledger not open; record lost", extra={"call_id": record.id})
+
+    # -- ASGI ---------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            method = scope["method"].encode()
+            handler = self._routes.get((method, scope["path"]))
+            if handler is None:
+                await self._no_route(scope, send)
+                return
+            await handler(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        cfg = self.config
+        self.ledger = await asyncio.to_thread(Ledger.open, cfg.ledger)
+        if self.config_path is not None:
+            self._watcher = ConfigWatcher(self.config_path, self.reload, cfg.server.reload_poll_s)
+            self._watcher.start()
+        self.ready = True
+        log.info(
+            "gateway ready",
+            extra={"models": sorted(cfg.models), "providers": sorted(cfg.providers)},
+        )
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        if self._watcher is not None:
+            self._watcher.stop()
+        for adapter in set(self.runtime.adapters.values()):
+            await adapter.aclose()
+        if self.ledger is not None:
+            ledger, self.ledger = self.ledger, None
+            await asyncio.to_thread(ledger.close, 30.0)
+            stats = ledger.stats()
+            log.info("ledger drained", extra={"written": stats.written, "spilled": stats.spilled})
+        if self._log_listener is not None:
+            self._log_listener.stop()
+
+    # -- reload -------------------------------------------------------------------------------
+
+    async def reload(self, config: Config) -> None:
+        """Swap in a validated config. Raises if its providers cannot be built (old one stays)."""
+        old = self.runtime
+        new = Runtime.build(config, self.secrets, previous=old)
+        for section in ("server", "ledger"):
+            if getattr(config, section) != getattr(old.config, section):
+                log.warning(f"config section `{section}` changed: takes effect at the next restart")
+        self.runtime = new
+        self.pipeline.access_log = config.logging.access_log
+        logging.getLogger("daytwo").setLevel(config.logging.level.upper())
+        old.retire(new)
+        task = asyncio.get_running_loop().create_task(
+            old.close_when_idle(old.config.server.shutdown_grace_s + 600)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        log.info("config reloaded", extra={"models": sorted(config.models)})
+
+    # -- routes -------------------------------------------------------------------------------
+
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._llm_call(scope, receive, send, "chat", oai.parse_chat)
+
+    async def _embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._llm_call(scope, receive, send, "embeddings", oai.parse_embeddings)
+
+    async def _llm_call(
+        self, scope: Scope, receive: Receive, send: Send, operation: str, parse: Any
+    ) -> None:
+        headers = dict(scope["headers"])
+        tp = headers.get(b"traceparent")
+        m = _TRACEPARENT.match(tp) if tp else None
+        pipeline = self.pipeline
+        call = pipeline.open(operation, m.group(1).decode() if m else None)
+        id_header = (b"x-daytwo-call-id", call.id.encode())
+        watch: DisconnectWatch | None = None
+        try:
+            raw = await read_body(receive, headers, self.config.server.max_body_bytes)
+            req: LLMRequest = parse(raw)
+            route = pipeline.begin(call, req, headers)
+            watch = DisconnectWatch(receive)
+            if req.stream:
+                await self._relay_stream(call, route, send, watch, id_header)
+                return
+            resp = await pipeline.complete(call, route)
+            watch.stop()
+            pipeline.finish(call)
+            body = resp.raw if resp.raw is not None else orjson.dumps(resp.body)
+            await send_bytes(send, 200, body, [*JSON_HEADERS, id_header])
+        except asyncio.CancelledError:
+            if watch is None or not watch.gone:
+                pipeline.finish(call, InternalError("the gateway is shutting down"))
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            pipeline.finish(call, cancelled=True)
+        except ClientGone:
+            pipeline.finish(call, cancelled=True)
+        except DaytwoError as exc:
+            if watch is not None:
+                watch.stop()
+            pipeline.finish(call, exc)
+            await self._send_error(send, exc, id_header)
+        except Exception as exc:
+            if watch is not None:
+                watch.stop()
+            log.exception("unexpected error", extra={"call_id": call.id})
+            pipeline.finish(call, exc)
+            await self._send_error(send, InternalError("internal error"), id_header)
+
+    async def _relay_stream(
+        self,
+        call: Call,
+        route: Any,
+        send: Send,
+        watch: DisconnectWatch,
+        id_header: tuple[bytes, bytes],
+    ) -> None:
+        chunks = self.pipeline.stream(call, route)
+        try:
+            try:
+                first = await anext(chunks)
+            except StopAsyncIteration:
+                first = None
+            # From here on the client has an answer: errors become an error event, no failover.
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, id_header]}
+            )
+            if first is not None:
+                await send({"type": "http.response.body", "body": _sse(first), "more_body": True})
+                try:
+                    async for chunk in chunks:
+                        await send(
+                            {"type": "http.response.body", "body": _sse(chunk), "more_body": True}
+                        )
+                except DaytwoError as exc:
+                    await chunks.aclose()
+                    watch.stop()
+                    self.pipeline.finish(call, exc)
+                    await send({"type": "http.response.body", "body": oai.error_event(exc)})
+                    return
+            await chunks.aclose()
+            watch.stop()
+            self.pipeline.finish(call)
+            await send({"type": "http.response.body", "body": oai.DONE_EVENT})
+        finally:
+            await chunks.aclose()
+
+    async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        created = 1_700_000_000
+        data = [
+            {"id": alias, "object": "model", "created": created, "owned_by": "daytwo"}
+            for alias in self.config.models
+        ]
+        await send_json(send, 200, {"object": "list", "data": data})
+
+    async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, {"status": "ok"})
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ledger = self.ledger
+        if not self.ready or ledger is None:
+            await send_json(send, 503, {"status": "starting or stopping"})
+            return
+        stats = ledger.stats()
+        body = {"status": "ready", "ledger_queued": stats.queued, "ledger_spilled": stats.spilled}
+        await send_json(send, 200, body)
+
+    async def _no_route(self, scope: Scope, send: Send) -> None:
+        path = scope["path"]
+        if path in self._paths:
+            exc: DaytwoError = NotFound(f"Method {scope['method']} is not allowed on {path}.")
+            await send_bytes(send, 405, oai.error_body(exc))
+            return
+        await self._send_error(send, NotFound(f"Unknown request URL: {scope['method']} {path}."))
+
+    async def _send_error(
+        self, send: Send, exc: DaytwoError, *extra: tuple[bytes, bytes]
+    ) -> None:
+        headers = [*JSON_HEADERS, *extra]
+        headers += [(k.encode(), v.encode()) for k, v in exc.headers.items()]
+        await send_bytes(send, exc.status_code(), oai.error_body(exc), headers)
+
+
+def _sse(chunk: Any) -> bytes:
+    raw: bytes | None = chunk.raw
+    return raw if raw is not None else b"data: " + orjson.dumps(chunk.data) + b"\n\n"
+
+
+def create_app(
+    config: Config,
+    *,
+    config_path: str | Path | None = None,
+    secrets: SecretRegistry | None = None,
+    log_listener: logging.handlers.QueueListener | None = None,
+) -> Gateway:
+    return Gateway(config, config_path=config_path, secrets=secrets, log_listener=log_listener)

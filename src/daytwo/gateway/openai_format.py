@@ -1,0 +1,227 @@
+"""OpenAI wire format at the gateway's edge: decode and check request bodies, encode errors.
+
+Checks are deliberately hand-written and table-driven: they run on every request, must cost a few
+microseconds, and must name the offending field the way OpenAI does
+(``Invalid type for 'messages[0].role': expected a string, but got an integer instead.``).
+Unknown fields pass through untouched to OpenAI-compatible upstreams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from daytwo.core.errors import DaytwoError, InvalidRequest, UpstreamStatusError
+from daytwo.core.types import LLMRequest
+
+Check = Callable[[Any], bool]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, list)
+
+
+def _is_obj(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def _str_or_list(v: Any) -> bool:
+    return isinstance(v, str | list)
+
+
+def _str_or_obj(v: Any) -> bool:
+    return isinstance(v, str | dict)
+
+
+_EXPECT = {
+    _is_int: "an integer",
+    _is_num: "a number",
+    _is_str: "a string",
+    _is_bool: "a boolean",
+    _is_list: "an array",
+    _is_obj: "an object",
+    _str_or_list: "a string or an array",
+    _str_or_obj: "a string or an object",
+}
+
+#: Optional top-level chat fields and their types (None is always allowed for these).
+CHAT_FIELDS: dict[str, Check] = {
+    "stream": _is_bool,
+    "max_tokens": _is_int,
+    "max_completion_tokens": _is_int,
+    "n": _is_int,
+    "temperature": _is_num,
+    "top_p": _is_num,
+    "presence_penalty": _is_num,
+    "frequency_penalty": _is_num,
+    "seed": _is_int,
+    "stop": _str_or_list,
+    "tools": _is_list,
+    "tool_choice": _str_or_obj,
+    "parallel_tool_calls": _is_bool,
+    "response_format": _is_obj,
+    "stream_options": _is_obj,
+    "user": _is_str,
+    "metadata": _is_obj,
+    "logit_bias": _is_obj,
+    "logprobs": _is_bool,
+    "top_logprobs": _is_int,
+}
+
+EMBED_FIELDS: dict[str, Check] = {
+    "encoding_format": _is_str,
+    "dimensions": _is_int,
+    "user": _is_str,
+}
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    return "an object"
+
+
+def _bad_type(param: str, check: Check, value: Any) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid type for '{param}': expected {_EXPECT[check]}, but got {_type_name(value)} "
+        "instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def _missing(param: str) -> InvalidRequest:
+    return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+
+
+def decode_json(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise InvalidRequest("The request body is empty; a JSON object was expected.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"We could not parse the JSON body of your request: {exc.msg} at position {exc.pos}."
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(
+            f"The request body must be a JSON object, but got {_type_name(body)} instead."
+        )
+    return body
+
+
+def _check_fields(body: dict[str, Any], fields: dict[str, Check]) -> None:
+    for name, check in fields.items():
+        value = body.get(name)
+        if value is not None and not check(value):
+            raise _bad_type(name, check, value)
+
+
+def _model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise _missing("model")
+    if not isinstance(model, str):
+        raise _bad_type("model", _is_str, model)
+    if not model:
+        raise InvalidRequest("Invalid 'model': empty string.", param="model")
+    return model
+
+
+def parse_chat(raw: bytes) -> LLMRequest:
+    body = decode_json(raw)
+    model = _model(body)
+    messages = body.get("messages")
+    if messages is None:
+        raise _missing("messages")
+    if not isinstance(messages, list):
+        raise _bad_type("messages", _is_list, messages)
+    if not messages:
+        raise InvalidRequest(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+            param="messages",
+        )
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise _bad_type(f"messages[{i}]", _is_obj, msg)
+        role = msg.get("role")
+        if role is None:
+            raise _missing(f"messages[{i}].role")
+        if not isinstance(role, str):
+            raise _bad_type(f"messages[{i}].role", _is_str, role)
+        if role not in ROLES:
+            raise InvalidRequest(
+                f"Invalid value: '{role}'. Supported values are: 'system', 'developer', 'user', "
+                "'assistant', 'tool' and 'function'.",
+                param=f"messages[{i}].role",
+                code="invalid_value",
+            )
+        content = msg.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise _bad_type(f"messages[{i}].content", _str_or_list, content)
+    _check_fields(body, CHAT_FIELDS)
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        value = body.get(name)
+        if value is not None and value < (1 if name == "n" else 0):
+            raise InvalidRequest(f"Invalid '{name}': must be positive.", param=name)
+    return LLMRequest(operation="chat", model=model, body=body, stream=body.get("stream") is True)
+
+
+def parse_embeddings(raw: bytes) -> LLMRequest:
+    body = decode_json(raw)
+    model = _model(body)
+    inp = body.get("input")
+    if inp is None:
+        raise _missing("input")
+    if not isinstance(inp, str | list):
+        raise _bad_type("input", _str_or_list, inp)
+    if isinstance(inp, list) and not inp:
+        raise InvalidRequest("Invalid 'input': empty array.", param="input")
+    _check_fields(body, EMBED_FIELDS)
+    return LLMRequest(operation="embeddings", model=model, body=body)
+
+
+def error_body(exc: DaytwoError) -> bytes:
+    """The OpenAI error object for any daytwo error."""
+    err_type = exc.wire_type if isinstance(exc, UpstreamStatusError) else exc.type
+    return orjson.dumps(
+        {"error": {"message": exc.message, "type": err_type, "param": exc.param, "code": exc.code}}
+    )
+
+
+def error_event(exc: DaytwoError) -> bytes:
+    """An error delivered inside an SSE stream (the openai SDK raises APIError on it)."""
+    return b"data: " + error_body(exc) + b"\n\n"
+
+
+DONE_EVENT = b"data: [DONE]\n\n"

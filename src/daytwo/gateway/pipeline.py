@@ -1,0 +1,325 @@
+"""The one path every call takes, whatever door it came in by.
+
+::
+
+    1 authenticate   (keys: the spend-control issue; every call is anonymous until then)
+    2 attribute      attribution.py: project, workflow, feature, agent, session, user, env, tags
+    3 resolve        (prompt references: later)
+    4 admit          pricing policy (``deny`` refuses unpriced models before any upstream call)
+    5 route          alias → ordered deployments
+    6 call           the provider adapter; failover to the next deployment on a retryable
+                     error, but never after the first streamed byte reached the client
+    7 settle         usage → exact cost (nano-dollars) from the price book
+    8 record         one CallRecord into the ledger queue (never waits on the database)
+
+Ingress code (``app.py``) decodes the wire format, calls :meth:`Pipeline.begin`, then
+:meth:`Pipeline.complete` or :meth:`Pipeline.stream`, and encodes the result. Whatever happens --
+success, upstream failure, a refused or malformed request, a client that went away -- exactly one
+record is written, by :meth:`Pipeline.finish`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from daytwo.core.errors import (
+    DaytwoError,
+    InternalError,
+    ModelNotFound,
+    ProviderError,
+    UnpricedModel,
+    UpstreamStatusError,
+)
+from daytwo.core.ids import new_call_id, new_trace_id
+from daytwo.core.record import CallRecord, CallStatus
+from daytwo.core.secrets import SecretRegistry
+from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
+from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
+from daytwo.gateway.attribution import attribute
+from daytwo.gateway.runtime import Route, Runtime
+from daytwo.providers.base import Target
+
+log = logging.getLogger("daytwo.access")
+
+
+class LedgerSink(Protocol):
+    def submit(self, record: CallRecord) -> None: ...
+
+
+@dataclass(slots=True)
+class Call:
+    """One call's state as it moves through the stages."""
+
+    id: str
+    trace_id: str
+    started_at: float
+    t0: float
+    runtime: Runtime
+    operation: str = "chat"
+    alias: str = ""
+    stream: bool = False
+    request: LLMRequest | None = None
+    attribution: Attribution = field(default_factory=Attribution)
+    target: Target | None = None
+    attempts: int = 0
+    served_model: str | None = None
+    upstream_request_id: str | None = None
+    usage: Usage | None = None
+    cost: Cost | None = None
+    ttft_ms: float | None = None
+    finished: bool = False
+
+
+def _is_retryable(exc: ProviderError) -> bool:
+    if isinstance(exc, UpstreamStatusError):
+        return exc.is_retryable
+    return exc.retryable
+
+
+class Pipeline:
+    def __init__(
+        self,
+        runtime: Callable[[], Runtime],
+        ledger: LedgerSink,
+        secrets: SecretRegistry,
+        *,
+        access_log: bool = True,
+    ) -> None:
+        self._runtime = runtime
+        self._ledger = ledger
+        self._redact = secrets.redact
+        self.access_log = access_log
+
+    # -- stages 1-2 -------------------------------------------------------------------------
+
+    def open(self, operation: str, trace_id: str | None = None) -> Call:
+        """Start a call (before its body is decoded, so that even malformed calls get a record)."""
+        runtime = self._runtime()
+        runtime.inflight += 1
+        return Call(
+            id=new_call_id(),
+            trace_id=trace_id or new_trace_id(),
+            started_at=time.time(),
+            t0=time.perf_counter(),
+            runtime=runtime,
+            operation=operation,
+        )
+
+    def begin(self, call: Call, req: LLMRequest, headers: dict[bytes, bytes]) -> Route:
+        call.request = req
+        call.alias = req.model
+        call.stream = req.stream
+        call.attribution = attribute(headers, req.body)
+        return self._route(call)
+
+    # -- stages 4-5 -------------------------------------------------------------------------
+
+    def _route(self, call: Call) -> Route:
+        runtime = call.runtime
+        route = runtime.routes.get(call.alias)
+        if route is None:
+            raise ModelNotFound(call.alias)
+        admitted = tuple(
+            t
+            for t in route.targets
+            if runtime.prices.admits(
+                t.model, provider=t.provider, provider_type=runtime.provider_types[t.provider]
+            )
+        )
+        if not admitted:
+            raise UnpricedModel(call.alias)
+        if len(admitted) != len(route.targets):
+            route = Route(route.alias, route.kind, admitted)
+        return route
+
+    # -- stage 6 ----------------------------------------------------------------------------
+
+    async def complete(self, call: Call, route: Route) -> LLMResponse:
+        """Non-streamed chat or embeddings, with failover across the route's deployments."""
+        assert call.request is not None
+        last: ProviderError | None = None
+        for target in route.targets:
+            call.target = target
+            call.attempts += 1
+            adapter = call.runtime.adapters[target.provider]
+            try:
+                if call.operation == "embeddings":
+                    resp = await adapter.embed(call.request, target)
+                else:
+                    resp = await adapter.complete(call.request, target)
+            except ProviderError as exc:
+                last = exc
+                if not _is_retryable(exc):
+                    raise
+                continue
+            call.usage = resp.usage
+            call.served_model = resp.served_model
+            call.upstream_request_id = resp.upstream_request_id
+            return resp
+        assert last is not None
+        raise last
+
+    async def stream(self, call: Call, route: Route) -> AsyncIterator[StreamChunk]:
+        """Open the stream (failing over while nothing was sent) and relay its chunks.
+
+        Usage comes from the upstream's final report; without one it is counted from the
+        streamed text and flagged as estimated, also when the client goes away mid-stream.
+        """
+        assert call.request is not None
+        last: ProviderError | None = None
+        upstream = None
+        for target in route.targets:
+            call.target = target
+            call.attempts += 1
+            try:
+                upstream = await call.runtime.adapters[target.provider].stream(call.request, target)
+                break
+            except ProviderError as exc:
+                last = exc
+                if not _is_retryable(exc):
+                    raise
+        if upstream is None:
+            assert last is not None
+            raise last
+        call.upstream_request_id = upstream.upstream_request_id
+        out_chars = 0
+        try:
+            async for chunk in upstream:
+                if call.ttft_ms is None:
+                    call.ttft_ms = (time.perf_counter() - call.t0) * 1000
+                for choice in chunk.data.get("choices") or ():
+                    delta = choice.get("delta") if isinstance(choice, dict) else None
+                    if delta:
+                        content = delta.get("content")
+                        if content:
+                            out_chars += len(content)
+                        for tc in delta.get("tool_calls") or ():
+                            args = (tc.get("function") or {}).get("arguments")
+                            if args:
+                                out_chars += len(args)
+                yield chunk
+        finally:
+            call.served_model = upstream.served_model
+            if upstream.usage is not None:
+                call.usage = upstream.usage
+            else:
+                call.usage = Usage(
+                    input_tokens=estimate_input_tokens(call.request.body),
+                    output_tokens=estimate_text_tokens("x" * out_chars) if out_chars else 0,
+                    estimated=True,
+                )
+            await upstream.aclose()
+
+    # -- stages 7-8 -------------------------------------------------------------------------
+
+    def _settle(self, call: Call) -> None:
+        if call.usage is None or call.target is None:
+            return
+        runtime = call.runtime
+        target = call.target
+        ptype = runtime.provider_types.get(target.provider)
+        model = call.served_model or target.model
+        cost = runtime.prices.cost(call.usage, model, provider=target.provider, provider_type=ptype)
+        if cost.nanousd is None and model != target.model:
+            cost = runtime.prices.cost(
+                call.usage, target.model, provider=target.provider, provider_type=ptype
+            )
+        call.cost = cost
+
+    def finish(
+        self,
+        call: Call,
+        error: BaseException | None = None,
+        *,
+        cancelled: bool = False,
+    ) -> CallRecord | None:
+        """Settle and record the call exactly once. Returns the record (None if already done)."""
+        if call.finished:
+            return None
+        call.finished = True
+        call.runtime.release()
+        self._settle(call)
+        status: CallStatus
+        err_class = err_msg = None
+        if cancelled:
+            status, http_status = "cancelled", 499
+            err_class = "ClientDisconnected"
+        elif error is None:
+            status, http_status = "ok", 200
+        else:
+            exc = error if isinstance(error, DaytwoError) else InternalError("internal error")
+            http_status = exc.status_code()
+            status = "error" if exc.fault in ("provider", "internal") else "rejected"
+            err_class = exc.error_class
+            err_msg = self._redact(exc.message)
+        ended = time.time()
+        usage = call.usage or Usage()
+        cost = call.cost
+        attr = call.attribution
+        target = call.target
+        record = CallRecord(
+            id=call.id,
+            started_at=call.started_at,
+            ended_at=ended,
+            latency_ms=(time.perf_counter() - call.t0) * 1000,
+            status=status,
+            http_status=http_status,
+            operation=call.operation,
+            alias=call.alias,
+            trace_id=call.trace_id,
+            ttft_ms=call.ttft_ms,
+            error_class=err_class,
+            error_message=err_msg,
+            stream=call.stream,
+            project=attr.project,
+            workflow=attr.workflow,
+            feature=attr.feature,
+            agent=attr.agent,
+            session=attr.session,
+            user=attr.user,
+            environment=attr.environment,
+            tags=attr.tags,
+            attributed=attr.attributed,
+            provider=target.provider if target else None,
+            deployment=target.deployment if target else None,
+            served_model=call.served_model,
+            attempts=call.attempts,
+            upstream_request_id=call.upstream_request_id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            tokens_estimated=usage.estimated,
+            cost_nanousd=cost.nanousd if cost else None,
+            price_ref=cost.price_ref if cost else None,
+        )
+        self._ledger.submit(record)
+        if self.access_log:
+            log.info(
+                "call",
+                extra={
+                    "call_id": record.id,
+                    "trace_id": record.trace_id,
+                    "alias": record.alias,
+                    "deployment": record.deployment,
+                    "status": status,
+                    "http_status": http_status,
+                    "latency_ms": round(record.latency_ms, 2),
+                    "project": record.project,
+                    "tokens_in": record.input_tokens,
+                    "tokens_out": record.output_tokens,
+                    "error_class": err_class,
+                },
+            )
+        return record
+
+
+def cancel_safely(task: asyncio.Task[Any]) -> None:
+    if not task.done():
+        task.cancel()

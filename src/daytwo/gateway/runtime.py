@@ -1,0 +1,92 @@
+"""The runtime: everything built from one config that a call needs (adapters, alias table, price
+book), swapped atomically on reload.
+
+In-flight calls keep the runtime they started with; a replaced runtime closes the adapters that
+the new one no longer uses once its last call has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from daytwo.config.schema import Config, ProviderConfig
+from daytwo.core.secrets import SecretRegistry
+from daytwo.pricing.catalog import PriceBook
+from daytwo.providers.base import Adapter, Target
+from daytwo.providers.registry import build_adapter
+
+log = logging.getLogger("daytwo.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A model alias resolved to its ordered deployments."""
+
+    alias: str
+    kind: str
+    targets: tuple[Target, ...]
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        adapters: dict[str, Adapter],
+        provider_configs: dict[str, ProviderConfig],
+        prices: PriceBook,
+    ) -> None:
+        self.config = config
+        self.adapters = adapters
+        self.provider_configs = provider_configs
+        self.prices = prices
+        self.routes = {
+            alias: Route(
+                alias,
+                spec.kind,
+                tuple(Target(d.provider, d.model, d.id) for d in spec.deployments),
+            )
+            for alias, spec in config.models.items()
+        }
+        self.provider_types = {name: p.type for name, p in config.providers.items()}
+        self.inflight = 0
+        self._retired = False
+        self._to_close: list[Adapter] = []
+        self._closed = asyncio.Event()
+
+    @classmethod
+    def build(
+        cls, config: Config, secrets: SecretRegistry, previous: Runtime | None = None
+    ) -> Runtime:
+        """Build adapters for ``config``, reusing the previous runtime's adapters whose provider
+        config is unchanged (their connection pools stay warm). Raises on invalid secrets."""
+        adapters: dict[str, Adapter] = {}
+        for name, pcfg in config.providers.items():
+            if previous is not None and previous.provider_configs.get(name) == pcfg:
+                adapters[name] = previous.adapters[name]
+            else:
+                adapters[name] = build_adapter(pcfg, secrets)
+        prices = PriceBook.from_config(config.pricing)
+        return cls(config, adapters, dict(config.providers), prices)
+
+    def retire(self, successor: Runtime | None) -> None:
+        """Stop serving new calls; close adapters the successor does not share when idle."""
+        kept = {id(a) for a in successor.adapters.values()} if successor else set()
+        self._to_close = [a for a in self.adapters.values() if id(a) not in kept]
+        self._retired = True
+        if self.inflight == 0:
+            self._closed.set()
+
+    def release(self) -> None:
+        self.inflight -= 1
+        if self._retired and self.inflight == 0:
+            self._closed.set()
+
+    async def close_when_idle(self, timeout_s: float) -> None:
+        try:
+            await asyncio.wait_for(self._closed.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("closing a replaced runtime with %d calls still in flight", self.inflight)
+        for adapter in self._to_close:
+            await adapter.aclose()

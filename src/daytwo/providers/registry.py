@@ -1,0 +1,36 @@
+"""Builds one adapter per configured provider, dispatching on the provider's ``type``.
+
+Adding a wire format means adding one module and one line to :data:`FACTORIES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from daytwo.config.schema import ProviderConfig
+from daytwo.core.secrets import SecretRegistry
+from daytwo.providers.base import Adapter
+
+
+def _openai(cfg: Any, secrets: SecretRegistry) -> Adapter:
+    from daytwo.providers.openai import OpenAIAdapter
+
+    return OpenAIAdapter(cfg, secrets)
+
+
+def _sim(cfg: Any, secrets: SecretRegistry) -> Adapter:
+    from daytwo.providers.sim.adapter import SimAdapter
+
+    return SimAdapter(cfg.sim)
+
+
+#: provider ``type`` → factory(config, secrets) → adapter
+FACTORIES: dict[str, Callable[[Any, SecretRegistry], Adapter]] = {
+    "openai": _openai,
+    "sim": _sim,
+}
+
+
+def build_adapter(cfg: ProviderConfig, secrets: SecretRegistry) -> Adapter:
+    return FACTORIES[cfg.type](cfg, secrets)

@@ -1,0 +1,1 @@
+"""Telemetry: structured logs (here), Prometheus metrics and OpenTelemetry spans (later)."""
