@@ -57,17 +57,36 @@ class LoggingConfig(Model):
 
 
 class SimFaults(Model):
-    """Probabilities (0..1) of each fault per request, drawn from the seeded generator."""
+    """Probabilities (0..1) of each fault per request, drawn from the seeded generator.
 
-    rate_429: float = Field(0.0, ge=0, le=1)
-    rate_500: float = Field(0.0, ge=0, le=1)
-    rate_503: float = Field(0.0, ge=0, le=1)
+    One draw per request decides at most one fault, so the rates must add up to at most 1.
+    """
+
+    rate_429: float = Field(default=0.0, ge=0, le=1)
+    rate_500: float = Field(default=0.0, ge=0, le=1)
+    rate_503: float = Field(default=0.0, ge=0, le=1)
     #: The request hangs (no bytes) for ``hang_s`` seconds, then the connection closes.
-    rate_timeout: float = Field(0.0, ge=0, le=1)
+    rate_timeout: float = Field(default=0.0, ge=0, le=1)
     #: The body (or a stream chunk) is cut or not valid JSON.
-    rate_malformed: float = Field(0.0, ge=0, le=1)
-    retry_after_s: int = Field(1, ge=0)
-    hang_s: float = Field(30.0, ge=0)
+    rate_malformed: float = Field(default=0.0, ge=0, le=1)
+    #: The connection closes without an answer (non-streamed) or mid-stream after some chunks.
+    rate_reset: float = Field(default=0.0, ge=0, le=1)
+    retry_after_s: int = Field(default=1, ge=0)
+    hang_s: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _total(self) -> SimFaults:
+        total = (
+            self.rate_429
+            + self.rate_500
+            + self.rate_503
+            + self.rate_timeout
+            + self.rate_malformed
+            + self.rate_reset
+        )
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the fault rates add up to {total:g}; at most 1 is possible")
+        return self
 
 
 class SimOutage(Model):
@@ -75,17 +94,17 @@ class SimOutage(Model):
 
     start_s: float = Field(ge=0)
     duration_s: float = Field(gt=0)
-    mode: Literal["503", "500", "429", "hang", "malformed"] = "503"
+    mode: Literal["503", "500", "429", "hang", "malformed", "reset"] = "503"
 
 
 class SimSettings(Model):
     seed: int = 0
     #: Time to first token, milliseconds (non-streamed answers wait ttft + all tokens too).
-    ttft_ms: float = Field(0.0, ge=0)
+    ttft_ms: float = Field(default=0.0, ge=0)
     #: Time between streamed tokens, milliseconds.
-    per_token_ms: float = Field(0.0, ge=0)
-    min_output_tokens: int = Field(8, ge=0)
-    max_output_tokens: int = Field(64, ge=0)
+    per_token_ms: float = Field(default=0.0, ge=0)
+    min_output_tokens: int = Field(default=8, ge=0)
+    max_output_tokens: int = Field(default=64, ge=0)
     #: Simulate providers that do not report usage in streams (daytwo then counts and estimates).
     stream_usage: bool = True
     faults: SimFaults = SimFaults()

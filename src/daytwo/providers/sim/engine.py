@@ -1,0 +1,285 @@
+"""The simulator's engine: pure, deterministic and format-neutral.
+
+Given :class:`SimSettings` and an OpenAI-shaped request body, the engine decides one request's
+fate, a :class:`Turn`: its request id, its fault (or none) and its answer -- a :class:`SimReply`
+(text or tool calls, finish reasons, token counts) or :class:`SimEmbeddings`. Encoders
+(``openai_format``; later Anthropic, Gemini, Bedrock) turn a turn into wire bytes.
+
+Determinism: the n-th request of an engine draws its fault from one generator seeded with
+``seed`` (exactly one draw per request, whatever the request) and its content from a generator
+seeded with ``(seed, n)``. So the same seed and the same sequence of requests give the same
+replies and the same faults. Scheduled outages read the injected monotonic ``clock``; ``created``
+timestamps read the injected ``wall_clock``. Nothing touches the global RNG.
+
+Every generated token is one "piece" (a word with its leading space, or a run of punctuation):
+the output token count is the number of pieces, so streamed chunks count exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from random import Random
+from typing import Any, Literal
+
+import orjson
+
+from daytwo.config.schema import SimSettings
+from daytwo.core.tokens import estimate_input_tokens
+from daytwo.core.types import Usage
+from daytwo.providers.sim.fakedata import fake_value, prose_pieces, split_pieces
+from daytwo.providers.sim.params import ChatParams, embedding_params
+
+Fault = Literal["429", "500", "503", "timeout", "malformed", "reset"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+#: Faults answered with an error status instead of an answer.
+STATUS_FAULTS: frozenset[Fault] = frozenset({"429", "500", "503"})
+
+_RATES: tuple[tuple[Fault, str], ...] = (
+    ("429", "rate_429"),
+    ("500", "rate_500"),
+    ("503", "rate_503"),
+    ("timeout", "rate_timeout"),
+    ("malformed", "rate_malformed"),
+    ("reset", "rate_reset"),
+)
+_OUTAGE_FAULT: dict[str, Fault] = {
+    "503": "503", "500": "500", "429": "429", "hang": "timeout", "malformed": "malformed",
+    "reset": "reset",
+}  # fmt: skip
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@dataclass(frozen=True, slots=True)
+class SimToolCall:
+    id: str
+    name: str
+    #: The JSON arguments, one piece per generated token.
+    pieces: tuple[str, ...]
+
+    @property
+    def arguments(self) -> str:
+        return "".join(self.pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class SimChoice:
+    index: int
+    #: The text content, one piece per generated token (empty for a tool call).
+    pieces: tuple[str, ...]
+    tool_calls: tuple[SimToolCall, ...]
+    finish_reason: FinishReason
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    @property
+    def tokens(self) -> int:
+        return len(self.pieces) + sum(len(call.pieces) for call in self.tool_calls)
+
+
+@dataclass(frozen=True, slots=True)
+class SimReply:
+    id: str
+    model: str
+    created: int
+    choices: tuple[SimChoice, ...]
+    input_tokens: int
+    fingerprint: str
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(choice.tokens for choice in self.choices)
+
+    @property
+    def steps(self) -> int:
+        """Token steps of the longest choice (choices are generated side by side)."""
+        return max((choice.tokens for choice in self.choices), default=0)
+
+    def usage(self) -> Usage:
+        return Usage(input_tokens=self.input_tokens, output_tokens=self.output_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class SimEmbeddings:
+    model: str
+    #: One unit vector (float32) per input, in input order.
+    vectors: tuple[array[float], ...]
+    input_tokens: int
+    base64: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One request's fate. ``reply``/``embeddings`` is None when the fault leaves no answer."""
+
+    request_id: str
+    fault: Fault | None
+    reply: SimReply | None = None
+    embeddings: SimEmbeddings | None = None
+    stream: bool = False
+    #: The request asked for usage in the stream (``stream_options.include_usage``).
+    include_usage: bool = False
+
+
+class SimEngine:
+    """Decides the fate of each request; see the module docstring for the determinism contract."""
+
+    def __init__(
+        self,
+        settings: SimSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._start = clock()
+        self._fault_rng = Random(settings.seed)
+        self._count = 0
+        bounds: list[tuple[Fault, float]] = []
+        upper = 0.0
+        for fault, field in _RATES:
+            rate = float(getattr(settings.faults, field))
+            if rate > 0:
+                upper += rate
+                bounds.append((fault, upper))
+        self._bounds = tuple(bounds)
+        digest = hashlib.sha256(f"daytwo-sim/{settings.seed}".encode()).hexdigest()
+        self.fingerprint = f"fp_{digest[:10]}"
+
+    def chat(self, body: dict[str, Any]) -> Turn:
+        """A chat completion's turn. Raises :class:`InvalidRequest` (consuming nothing)."""
+        p = ChatParams.parse(body)
+        rng, request_id, fault = self._begin()
+        stream, usage = p.stream, p.include_usage
+        if fault in STATUS_FAULTS or fault == "timeout":
+            return Turn(request_id, fault, stream=stream, include_usage=usage)
+        choices = tuple(self._choice(i, p, rng) for i in range(p.n))
+        reply = SimReply(
+            id="chatcmpl-" + "".join(rng.choices(_ALNUM, k=29)),
+            model=p.model,
+            created=int(self._wall_clock()),
+            choices=choices,
+            input_tokens=estimate_input_tokens(body),
+            fingerprint=self.fingerprint,
+        )
+        return Turn(request_id, fault, reply=reply, stream=stream, include_usage=usage)
+
+    def embeddings(self, body: dict[str, Any]) -> Turn:
+        """An embeddings turn. Raises :class:`InvalidRequest` (consuming nothing)."""
+        model, items, dims, b64 = embedding_params(body)
+        _, request_id, fault = self._begin()
+        if fault in STATUS_FAULTS or fault == "timeout":
+            return Turn(request_id, fault)
+        vectors = tuple(unit_vector(_embedding_key(model, item), dims) for item in items)
+        tokens = estimate_input_tokens({"input": items})
+        return Turn(request_id, fault, embeddings=SimEmbeddings(model, vectors, tokens, b64))
+
+    def _begin(self) -> tuple[Random, str, Fault | None]:
+        n = self._count
+        self._count = n + 1
+        draw = self._fault_rng.random()  # always drawn, so outages do not shift later faults
+        fault = self._scheduled_fault()
+        if fault is None:
+            for candidate, upper in self._bounds:
+                if draw < upper:
+                    fault = candidate
+                    break
+        rng = Random(f"{self.settings.seed}/{n}")
+        return rng, f"req_{rng.getrandbits(128):032x}", fault
+
+    def _scheduled_fault(self) -> Fault | None:
+        if not self.settings.outages:
+            return None
+        elapsed = self._clock() - self._start
+        for outage in self.settings.outages:
+            if outage.start_s <= elapsed < outage.start_s + outage.duration_s:
+                return _OUTAGE_FAULT[outage.mode]
+        return None
+
+    def _choice(self, index: int, p: ChatParams, rng: Random) -> SimChoice:
+        if p.tool is not None:
+            params = p.tool.get("parameters")
+            if not isinstance(params, dict) or not params:
+                params = {"type": "object", "properties": {}}
+            args = fake_value(params, rng)
+            pieces = split_pieces(orjson.dumps(args if isinstance(args, dict) else {}).decode())
+            pieces, finish = _cap(pieces, p.limit, "tool_calls")
+            call = SimToolCall(
+                id="call_" + "".join(rng.choices(_ALNUM, k=24)),
+                name=str(p.tool["name"]),
+                pieces=tuple(pieces),
+            )
+            return SimChoice(index, (), (call,), finish)
+        if p.json_mode:
+            value = fake_value(p.schema, rng) if p.schema is not None else _json_object(rng)
+            pieces = split_pieces(orjson.dumps(value).decode())
+        else:
+            s = self.settings
+            pieces = prose_pieces(rng, rng.randint(s.min_output_tokens, s.max_output_tokens))
+        pieces, finish = _cap(pieces, p.limit, "stop")
+        if p.stop:
+            pieces, stopped = _apply_stop(pieces, p.stop)
+            if stopped:
+                finish = "stop"
+        return SimChoice(index, tuple(pieces), (), finish)
+
+
+def unit_vector(key: bytes, dims: int) -> array[float]:
+    """A deterministic float32 unit vector for ``key``. A shorter vector of the same key is the
+    renormalised prefix of a longer one, as with OpenAI's ``dimensions``."""
+    ints = array("i")
+    ints.frombytes(hashlib.shake_256(key).digest(4 * dims))
+    if sys.byteorder == "big":
+        ints.byteswap()
+    norm = math.hypot(*ints) or 1.0
+    scale = 1.0 / norm
+    return array("f", [x * scale for x in ints])
+
+
+def _embedding_key(model: str, item: str | list[int]) -> bytes:
+    text = item if isinstance(item, str) else "tokens:" + ",".join(map(str, item))
+    return f"{model}\x00{text}".encode()
+
+
+def _cap(
+    pieces: list[str], limit: int | None, natural: FinishReason
+) -> tuple[list[str], FinishReason]:
+    if limit is not None and len(pieces) > limit:
+        return pieces[:limit], "length"
+    return pieces, natural
+
+
+def _apply_stop(pieces: list[str], stops: tuple[str, ...]) -> tuple[list[str], bool]:
+    text = "".join(pieces)
+    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+    if not hits:
+        return pieces, False
+    cut = min(hits)
+    out: list[str] = []
+    pos = 0
+    for piece in pieces:
+        if pos + len(piece) > cut:
+            if cut > pos:
+                out.append(piece[: cut - pos])
+            break
+        out.append(piece)
+        pos += len(piece)
+    return out, True
+
+
+def _json_object(rng: Random) -> dict[str, Any]:
+    return {
+        "answer": "".join(prose_pieces(rng, rng.randint(4, 12))),
+        "confidence": round(rng.uniform(0.5, 1.0), 2),
+        "tags": rng.sample(("billing", "latency", "routing", "budget", "quality"), 2),
+    }

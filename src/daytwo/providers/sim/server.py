@@ -1,0 +1,241 @@
+"""The simulator over HTTP: a raw ASGI app (no framework) speaking OpenAI's API.
+
+Routes: ``POST /v1/chat/completions``, ``POST /v1/embeddings``, ``GET /v1/models``,
+``GET /v1/models/{id}``, ``GET /health``. Every answer carries ``x-request-id``. Faults and
+latency come from the shared :class:`~daytwo.providers.sim.exchange.Simulator`, so this server and
+the in-process :class:`~daytwo.providers.sim.adapter.SimAdapter` behave identically.
+
+Closing a connection on purpose (a hang that ends, a reset, a cut stream) is not something ASGI
+can say; under uvicorn the app closes the transport of the connection it was handed, and falls
+back to raising (the server then drops or fails the response) under other servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from daytwo.config.schema import SimSettings
+from daytwo.providers.sim.exchange import Exchange, Simulator
+from daytwo.providers.sim.openai_format import OpenAIFormat
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: Largest request body read, in bytes (OpenAI's own limit is in this range).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+_EMBED_PATHS = frozenset({"/v1/embeddings", "/embeddings"})
+_HEALTH = orjson.dumps({"status": "ok"})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class ConnectionDropped(Exception):
+    """Raised to make a non-uvicorn ASGI server drop a connection (see the module docstring)."""
+
+
+class SimApp:
+    """The ASGI application. ``require_key``: when set, only ``Authorization: Bearer <key>``
+    is accepted (401 otherwise); when None any or no key is."""
+
+    def __init__(
+        self,
+        settings: SimSettings,
+        *,
+        require_key: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.fmt = OpenAIFormat(settings)
+        self.sim = Simulator(settings, self.fmt, clock=clock, wall_clock=wall_clock)
+        self._auth = f"Bearer {require_key}".encode() if require_key else None
+        self._closing = asyncio.Event()
+        self._models = self.fmt.dumps(self.fmt.models())
+
+    def begin_shutdown(self) -> None:
+        """End hanging requests now (call from the server's event loop)."""
+        self._closing.set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.begin_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path == "/health" and method in ("GET", "HEAD"):
+            await _send_simple(send, 200, _HEALTH, [])
+            return
+        if self._auth is not None and not self._authorized(scope):
+            await self._play(self._unauthorized(scope), receive, send)
+            return
+        if method == "POST" and (path in _CHAT_PATHS or path in _EMBED_PATHS):
+            posted = await self._post(path, receive)
+            if posted is None:
+                return  # the client left
+            ex = posted
+        elif method == "GET" and path in ("/v1/models", "/models"):
+            await _send_simple(send, 200, self._models, [])
+            return
+        elif method == "GET" and path.startswith("/v1/models/"):
+            data = self.fmt.dumps(self.fmt.model(path[len("/v1/models/") :]))
+            await _send_simple(send, 200, data, [])
+            return
+        else:
+            ex = self.sim.error(404, f"Invalid URL ({method} {path})", type="invalid_request_error")
+        await self._play(ex, receive, send)
+
+    async def _post(self, path: str, receive: Receive) -> Exchange | None:
+        try:
+            body = await _read_body(receive)
+        except _TooLarge:
+            message = f"The request body is larger than {MAX_BODY_BYTES} bytes."
+            return self.sim.error(413, message, type="invalid_request_error")
+        if body is None:
+            return None
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            return self.sim.error(
+                400,
+                "We could not parse the JSON body of your request. The OpenAI API expects a "
+                "JSON object as the request body.",
+                type="invalid_request_error",
+            )
+        return self.sim.chat(data) if path in _CHAT_PATHS else self.sim.embeddings(data)
+
+    def _authorized(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return hmac.compare_digest(value, self._auth or b"")
+        return False
+
+    def _unauthorized(self, scope: Scope) -> Exchange:
+        given = any(name == b"authorization" for name, _ in scope["headers"])
+        message = (
+            "Incorrect API key provided. (daytwo sim was started with --require-key)"
+            if given
+            else "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
+        return self.sim.error(
+            401, message, type="invalid_request_error", code="invalid_api_key" if given else None
+        )
+
+    async def _play(self, ex: Exchange, receive: Receive, send: Send) -> None:
+        if ex.status == 0:
+            await self._hang(ex.delay_s, receive)
+            await _drop(send, receive)
+            return
+        if ex.delay_s > 0:
+            await asyncio.sleep(ex.delay_s)
+        if not ex.stream:
+            await _send_simple(send, ex.status, ex.body, ex.headers)
+            return
+        await send({"type": "http.response.start", "status": ex.status, "headers": ex.headers})
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        pending: list[bytes] = []
+        for frame in ex.frames:
+            if frame.delay_s > 0:
+                if pending:  # frames due at the same moment leave in one write
+                    await send(
+                        {"type": "http.response.body", "body": b"".join(pending), "more_body": True}
+                    )
+                    pending.clear()
+                due += frame.delay_s
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            pending.append(frame.raw)
+        if pending:
+            await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
+        if ex.cut:
+            await _drop(send, receive)
+        else:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _hang(self, seconds: float, receive: Receive) -> None:
+        """Wait ``seconds``, or until the client leaves or the server shuts down."""
+        if seconds <= 0:
+            return
+        left = asyncio.ensure_future(receive())
+        closing = asyncio.ensure_future(self._closing.wait())
+        _, pending = await asyncio.wait(
+            {left, closing}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+
+
+async def _send_simple(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    if not headers:
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"x-request-id", f"req_{os.urandom(16).hex()}".encode()),
+        ]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def _drop(send: Send, receive: Receive) -> None:
+    """Close the client's connection without finishing the response."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "close"):
+        raise ConnectionDropped("simulated connection drop")
+    transport.close()
+    # uvicorn notices the close on the next loop turns and reports a disconnect; returning
+    # before that would make it log "returned without completing response".
+    async with asyncio.timeout(5):
+        while (await receive())["type"] != "http.disconnect":
+            pass

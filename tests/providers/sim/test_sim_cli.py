@@ -1,0 +1,90 @@
+"""``daytwo sim serve``: bad values exit 2 with one clear line; a real start serves and stops."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from daytwo.cli.sim import sim
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate-429", "2"], "--rate-429"),
+        (["--rate-429", "0.6", "--rate-500", "0.6"], "add up to 1.2"),
+        (["--min-output-tokens", "9", "--max-output-tokens", "5"], "max_output_tokens"),
+        (["--outage", "60"], "START:DURATION"),
+        (["--outage", "60:0"], "greater than 0"),
+        (["--outage", "60:10:boom"], "mode"),
+        (["--port", "70000"], "--port"),
+        (["--require-key", "plain-value"], "never a value"),
+        (["--require-key", "env:DAYTWO_TEST_SURELY_UNSET"], "is not set"),
+    ],
+)
+def test_bad_values_exit_2_with_a_clear_message(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(sim, ["serve", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+@pytest.mark.integration
+def test_serve_starts_serves_and_stops_on_sigint() -> None:
+    code = "from daytwo.cli.main import main; main()"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "sim",
+            "serve",
+            "--port",
+            "0",
+            "--seed",
+            "3",
+            "--outage",
+            "3600:60:hang",
+            "--rate-500",
+            "0.01",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the one-line start-up message (blocks until printed)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
+        assert match, line
+        assert "seed 3" in line
+        assert "500 1.0%" in line
+        assert "1 outage(s)" in line
+        url = f"http://127.0.0.1:{match.group(1)}"
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:  # noqa: S310 -- loopback
+            assert json.loads(resp.read()) == {"status": "ok"}
+        req = urllib.request.Request(  # noqa: S310 -- loopback
+            f"{url}/v1/chat/completions",
+            data=json.dumps(
+                {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+            ).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 -- loopback
+            assert json.loads(resp.read())["object"] == "chat.completion"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()
