@@ -55,7 +55,8 @@ class Gateway:
     ) -> None:
         self.secrets = secrets or SecretRegistry()
         self.config_path = Path(config_path) if config_path else None
-        self.runtime = Runtime.build(config, self.secrets)
+        self._base_dir = self.config_path.parent if self.config_path else None
+        self.runtime = Runtime.build(config, self.secrets, base_dir=self._base_dir)
         self.ledger: Ledger | None = None
         self.pipeline = Pipeline(
             lambda: self.runtime,
@@ -148,7 +149,7 @@ class Gateway:
     async def reload(self, config: Config) -> None:
         """Swap in a validated config. Raises if its providers cannot be built (old one stays)."""
         old = self.runtime
-        new = Runtime.build(config, self.secrets, previous=old)
+        new = Runtime.build(config, self.secrets, previous=old, base_dir=self._base_dir)
         for section in ("server", "ledger"):
             if getattr(config, section) != getattr(old.config, section):
                 log.warning(f"config section `{section}` changed: takes effect at the next restart")
@@ -269,7 +270,12 @@ class Gateway:
             await send_json(send, 503, {"status": "starting or stopping"})
             return
         stats = ledger.stats()
-        body = {"status": "ready", "ledger_queued": stats.queued, "ledger_spilled": stats.spilled}
+        body = {
+            "status": "ready",
+            "inflight": self.runtime.inflight,
+            "ledger_queued": stats.queued,
+            "ledger_spilled": stats.spilled,
+        }
         await send_json(send, 200, body)
 
     async def _no_route(self, scope: Scope, send: Send) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -164,7 +164,7 @@ class Pipeline:
         assert last is not None
         raise last
 
-    async def stream(self, call: Call, route: Route) -> AsyncIterator[StreamChunk]:
+    async def stream(self, call: Call, route: Route) -> AsyncGenerator[StreamChunk, None]:
         """Open the stream (failing over while nothing was sent) and relay its chunks.
 
         Usage comes from the upstream's final report; without one it is counted from the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from daytwo.config.schema import Config, ProviderConfig
 from daytwo.core.secrets import SecretRegistry
@@ -57,7 +58,12 @@ class Runtime:
 
     @classmethod
     def build(
-        cls, config: Config, secrets: SecretRegistry, previous: Runtime | None = None
+        cls,
+        config: Config,
+        secrets: SecretRegistry,
+        previous: Runtime | None = None,
+        *,
+        base_dir: Path | None = None,
     ) -> Runtime:
         """Build adapters for ``config``, reusing the previous runtime's adapters whose provider
         config is unchanged (their connection pools stay warm). Raises on invalid secrets."""
@@ -67,7 +73,7 @@ class Runtime:
                 adapters[name] = previous.adapters[name]
             else:
                 adapters[name] = build_adapter(pcfg, secrets)
-        prices = PriceBook.from_config(config.pricing)
+        prices = PriceBook.from_config(config.pricing, base_dir=base_dir)
         return cls(config, adapters, dict(config.providers), prices)
 
     def retire(self, successor: Runtime | None) -> None:

@@ -137,9 +137,13 @@ class SimApp:
         return False
 
     def _unauthorized(self, scope: Scope) -> Exchange:
-        given = any(name == b"authorization" for name, _ in scope["headers"])
+        auth = next((v for n, v in scope["headers"] if n == b"authorization"), None)
+        given = auth is not None
+        # Like several OpenAI-compatible servers, the sim echoes the key it was given, in full:
+        # it is how daytwo's tests prove that upstream messages are redacted before they travel.
+        shown = auth.decode("latin-1").removeprefix("Bearer ") if auth is not None else ""
         message = (
-            "Incorrect API key provided. (daytwo sim was started with --require-key)"
+            f"Incorrect API key provided: {shown}. (daytwo sim was started with --require-key)"
             if given
             else "You didn't provide an API key. You need to provide your API key in an "
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."

@@ -1,0 +1,3 @@
+from daytwo.cli.main import main
+
+main()
