@@ -20,12 +20,11 @@ def _admin_connect() -> psycopg.Connection[tuple[object, ...]]:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
+def pg_server_url() -> str:
     """Base URL (no database) of the real PostgreSQL server."""
     with _admin_connect():
         pass
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
-    yield base
+    return PG_ADMIN_DSN.rsplit("/", 1)[0]
 
 
 @pytest.fixture

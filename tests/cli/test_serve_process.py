@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.gateway.harness import http, sim_config, wait_for
 
 from daytwo.gateway.server import free_port
-from tests.gateway.harness import http, sim_config, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -59,7 +59,9 @@ class RunningGateway:
 
 
 @contextmanager
-def running_gateway(config: dict[str, Any], config_path: Path | None = None) -> Iterator[RunningGateway]:
+def running_gateway(
+    config: dict[str, Any], config_path: Path | None = None
+) -> Iterator[RunningGateway]:
     cfg = validate_config(config)
     app = create_app(cfg, config_path=config_path)
     handle = serve_in_thread(app)
@@ -69,8 +71,6 @@ def running_gateway(config: dict[str, Any], config_path: Path | None = None) -> 
         yield RunningGateway(app, handle, db)
     finally:
         handle.stop()
-
-
 
 
 def http(

@@ -24,7 +24,12 @@ def test_headers_win_over_body_and_project_marks_attributed() -> None:
 
 def test_no_project_is_default_and_unattributed() -> None:
     attr = attribute({}, {"user": "alice", "metadata": {"session": "s1"}})
-    assert (attr.project, attr.attributed, attr.user, attr.session) == ("default", False, "alice", "s1")
+    assert (attr.project, attr.attributed, attr.user, attr.session) == (
+        "default",
+        False,
+        "alice",
+        "s1",
+    )
 
 
 def test_overlong_or_control_values_are_refused() -> None:

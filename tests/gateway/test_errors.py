@@ -11,7 +11,6 @@ from typing import Any
 
 import openai
 import pytest
-
 from tests.gateway.harness import RunningGateway, http, sim_config
 
 pytestmark = pytest.mark.integration
@@ -27,7 +26,9 @@ def _error(body: bytes) -> dict[str, Any]:
     return err
 
 
-def test_body_over_the_limit_is_413(tmp_path: Path, gateway_factory: Callable[..., RunningGateway]) -> None:
+def test_body_over_the_limit_is_413(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
     cfg = sim_config(tmp_path)
     cfg["server"] = {"max_body_bytes": 2048}
     gw = gateway_factory(cfg)
@@ -44,16 +45,25 @@ def test_body_over_the_limit_is_413(tmp_path: Path, gateway_factory: Callable[..
     ("raw", "param"),
     [
         (b'{"model": "gpt-4o-mini", "messages": [', None),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user"}], "max_tokens": "9"}', "max_tokens"),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user"}], "max_tokens": "9"}',
+            "max_tokens",
+        ),
         (b'{"model": "gpt-4o-mini", "messages": [{"role": 1}]}', "messages[0].role"),
     ],
 )
-def test_malformed_bodies_are_400_naming_the_field(gw: RunningGateway, raw: bytes, param: str | None) -> None:
+def test_malformed_bodies_are_400_naming_the_field(
+    gw: RunningGateway, raw: bytes, param: str | None
+) -> None:
     status, headers, body = http("POST", gw.url + CHAT, raw)
     err = _error(body)
     assert (status, err["type"], err["param"]) == (400, "invalid_request_error", param)
     (row,) = gw.records()
-    assert (row["status"], row["http_status"], row["id"]) == ("rejected", 400, headers["x-daytwo-call-id"])
+    assert (row["status"], row["http_status"], row["id"]) == (
+        "rejected",
+        400,
+        headers["x-daytwo-call-id"],
+    )
 
 
 def test_unknown_routes_and_methods(gw: RunningGateway) -> None:
@@ -76,8 +86,9 @@ def test_upstream_429_keeps_class_and_retry_after(
     status, headers, body = http("POST", gw.url + CHAT, json.dumps(OK_BODY).encode())
     assert status == 429 and headers["retry-after"] == "7"
     assert _error(body)["type"] == "rate_limit_error"
-    with openai.OpenAI(base_url=gw.base_url, api_key="x", max_retries=0) as client, pytest.raises(
-        openai.RateLimitError
+    with (
+        openai.OpenAI(base_url=gw.base_url, api_key="x", max_retries=0) as client,
+        pytest.raises(openai.RateLimitError),
     ):
         client.chat.completions.create(**OK_BODY)  # type: ignore[call-overload]
     rows = gw.records()
@@ -91,7 +102,9 @@ def test_failover_to_the_next_deployment_before_any_byte(
 ) -> None:
     cfg = sim_config(tmp_path)
     cfg["providers"]["down"] = {"type": "sim", "sim": {"faults": {"rate_503": 1.0}}}
-    cfg["models"]["gpt-4o-mini"]["deployments"].insert(0, {"provider": "down", "model": "gpt-4o-mini"})
+    cfg["models"]["gpt-4o-mini"]["deployments"].insert(
+        0, {"provider": "down", "model": "gpt-4o-mini"}
+    )
     gw = gateway_factory(cfg)
     status, _, _ = http("POST", gw.url + CHAT, json.dumps(OK_BODY).encode())
     stream_body = {**OK_BODY, "stream": True}
@@ -134,7 +147,9 @@ def test_secrets_never_reach_clients_logs_or_the_ledger(
         cfg = sim_config(tmp_path)
         cfg["logging"] = {"level": "debug", "access_log": True}
         cfg["providers"]["up"] = {
-            "type": "openai", "base_url": sim_url, "api_key": "env:DT_TEST_UPSTREAM_KEY"
+            "type": "openai",
+            "base_url": sim_url,
+            "api_key": "env:DT_TEST_UPSTREAM_KEY",
         }
         cfg["models"]["gpt-4o-mini"]["deployments"] = [{"provider": "up", "model": "gpt-4o-mini"}]
         gw = gateway_factory(cfg)

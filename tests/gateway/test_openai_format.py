@@ -30,12 +30,32 @@ def test_valid_chat_keeps_unknown_fields_and_detects_stream() -> None:
         ('{"model":"m","messages":[{"content":"x"}]}', "messages[0].role", "Missing"),
         ('{"model":"m","messages":[{"role":5}]}', "messages[0].role", "got an integer"),
         ('{"model":"m","messages":[{"role":"robot"}]}', "messages[0].role", "'robot'"),
-        ('{"model":"m","messages":[{"role":"user","content":7}]}', "messages[0].content", "7" and "integer"),
-        ('{"model":"m","messages":[{"role":"user"}],"max_tokens":"10"}', "max_tokens", "expected an integer, but got a string"),
-        ('{"model":"m","messages":[{"role":"user"}],"temperature":"hot"}', "temperature", "expected a number"),
-        ('{"model":"m","messages":[{"role":"user"}],"stream":"yes"}', "stream", "expected a boolean"),
+        (
+            '{"model":"m","messages":[{"role":"user","content":7}]}',
+            "messages[0].content",
+            "got an integer",
+        ),
+        (
+            '{"model":"m","messages":[{"role":"user"}],"max_tokens":"10"}',
+            "max_tokens",
+            "expected an integer, but got a string",
+        ),
+        (
+            '{"model":"m","messages":[{"role":"user"}],"temperature":"hot"}',
+            "temperature",
+            "expected a number",
+        ),
+        (
+            '{"model":"m","messages":[{"role":"user"}],"stream":"yes"}',
+            "stream",
+            "expected a boolean",
+        ),
         ('{"model":"m","messages":[{"role":"user"}],"tools":{}}', "tools", "expected an array"),
-        ('{"model":"m","messages":[{"role":"user"}],"max_tokens":-1}', "max_tokens", "must be positive"),
+        (
+            '{"model":"m","messages":[{"role":"user"}],"max_tokens":-1}',
+            "max_tokens",
+            "must be positive",
+        ),
     ],
 )
 def test_wrong_fields_are_named(body: str, param: str, fragment: str) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tests.gateway.harness import RunningGateway, http, sim_config, wait_for
 
 pytestmark = pytest.mark.integration

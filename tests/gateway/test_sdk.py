@@ -8,7 +8,6 @@ import json
 import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
-
 from tests.gateway.harness import RunningGateway
 
 pytestmark = pytest.mark.integration
@@ -45,7 +44,10 @@ def test_sync_chat_completion_is_recorded(gw: RunningGateway) -> None:
     assert completion.usage is not None and completion.usage.completion_tokens > 0
     row = gw.record(raw.headers["x-daytwo-call-id"])
     assert (row["status"], row["http_status"], row["project"], row["workflow"]) == (
-        "ok", 200, "support", "triage",
+        "ok",
+        200,
+        "support",
+        "triage",
     )
     assert row["output_tokens"] == completion.usage.completion_tokens
     assert row["input_tokens"] == completion.usage.prompt_tokens

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from tests.gateway.harness import RunningGateway, sim_config, wait_for
 
 pytestmark = pytest.mark.integration

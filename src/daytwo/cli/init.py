@@ -15,7 +15,9 @@ def starter_config() -> str:
 
 
 @click.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True)
+@click.option(
+    "--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing daytwo.yaml.")
 def init(directory: str, force: bool) -> None:
     """Write a starter daytwo.yaml (sim-backed aliases, no keys needed)."""

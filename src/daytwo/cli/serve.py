@@ -13,7 +13,12 @@ from daytwo.core.secrets import SecretError, SecretRegistry
 @click.command()
 @config_option
 @click.option("--host", default=None, help="Listen address (overrides server.host).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Listen port (overrides server.port).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Listen port (overrides server.port).",
+)
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),

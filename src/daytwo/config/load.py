@@ -55,7 +55,8 @@ def format_errors(exc: ValidationError) -> list[str]:
     for err in errors:
         # A container reported "too short" only because its invalid items were dropped.
         if err["type"] == "too_short" and any(
-            len(other) > len(err["loc"]) and other[: len(err["loc"])] == err["loc"] for other in locs
+            len(other) > len(err["loc"]) and other[: len(err["loc"])] == err["loc"]
+            for other in locs
         ):
             continue
         path = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))

@@ -58,5 +58,9 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
     if isinstance(inp, str):
         return estimate_text_tokens(inp)
     if isinstance(inp, list):
-        return sum(estimate_text_tokens(x) if isinstance(x, str) else len(x) for x in inp if isinstance(x, str | list))
+        return sum(
+            estimate_text_tokens(x) if isinstance(x, str) else len(x)
+            for x in inp
+            if isinstance(x, str | list)
+        )
     return 0

@@ -1,1 +1,1 @@
-"""The gateway: the ASGI app, ingress/egress per wire format, and the one pipeline every call takes."""
+"""The gateway: the ASGI app, ingress and egress per wire format, and the one pipeline."""

@@ -286,9 +286,7 @@ class Gateway:
             return
         await self._send_error(send, NotFound(f"Unknown request URL: {scope['method']} {path}."))
 
-    async def _send_error(
-        self, send: Send, exc: DaytwoError, *extra: tuple[bytes, bytes]
-    ) -> None:
+    async def _send_error(self, send: Send, exc: DaytwoError, *extra: tuple[bytes, bytes]) -> None:
         headers = [*JSON_HEADERS, *extra]
         headers += [(k.encode(), v.encode()) for k, v in exc.headers.items()]
         await send_bytes(send, exc.status_code(), oai.error_body(exc), headers)

@@ -30,7 +30,9 @@ class ClientGone(Exception):
 async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes.")
+        raise PayloadTooLarge(
+            f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes."
+        )
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -64,7 +66,9 @@ async def send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_json(send: Send, status: int, obj: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_json(
+    send: Send, status: int, obj: Any, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await send_bytes(send, status, orjson.dumps(obj), JSON_HEADERS + (extra or []))
 
 

@@ -51,7 +51,7 @@ def _str_or_obj(v: Any) -> bool:
     return isinstance(v, str | dict)
 
 
-_EXPECT = {
+_EXPECT: dict[Check, str] = {
     _is_int: "an integer",
     _is_num: "a number",
     _is_str: "a string",
@@ -121,7 +121,9 @@ def _bad_type(param: str, check: Check, value: Any) -> InvalidRequest:
 
 
 def _missing(param: str) -> InvalidRequest:
-    return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+    return InvalidRequest(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
 
 
 def decode_json(raw: bytes) -> dict[str, Any]:

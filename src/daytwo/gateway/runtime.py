@@ -92,7 +92,7 @@ class Runtime:
     async def close_when_idle(self, timeout_s: float) -> None:
         try:
             await asyncio.wait_for(self._closed.wait(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("closing a replaced runtime with %d calls still in flight", self.inflight)
         for adapter in self._to_close:
             await adapter.aclose()

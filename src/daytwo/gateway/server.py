@@ -55,7 +55,9 @@ class ServerHandle:
             raise RuntimeError("server thread did not stop in time")
 
 
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *, timeout_s: float = 15.0) -> ServerHandle:
+def serve_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, timeout_s: float = 15.0
+) -> ServerHandle:
     """Start uvicorn on a background thread with its own event loop; return once it accepts."""
     port = port or free_port(host)
     server = uvicorn.Server(uvicorn_config(app, host, port))

@@ -7,7 +7,6 @@ was chosen by measurement: on this class of machine its pool held ~20x the concu
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -83,7 +82,7 @@ class OpenAIAdapter:
     async def _post(self, url: str, data: bytes) -> aiohttp.ClientResponse:
         try:
             resp = await self._client().post(url, data=data)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise UpstreamTimeout("upstream timed out before answering") from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamUnavailable(f"cannot connect to upstream: {exc.strerror or exc}") from exc
@@ -92,7 +91,7 @@ class OpenAIAdapter:
         if resp.status >= 400:
             try:
                 body = await resp.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 body = b""
             finally:
                 resp.release()
@@ -102,7 +101,7 @@ class OpenAIAdapter:
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         try:
             return await resp.read()
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise UpstreamTimeout("upstream timed out while sending the answer") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamProtocolError(f"upstream connection broke mid-answer: {exc}") from exc
@@ -142,7 +141,9 @@ class OpenAIAdapter:
         raw = await self._read(resp)
         data = parse_json_object(raw, "embeddings response")
         usage = usage_from_openai(
-            {"completion_tokens": 0, **data["usage"]} if isinstance(data.get("usage"), dict) else None
+            {"completion_tokens": 0, **data["usage"]}
+            if isinstance(data.get("usage"), dict)
+            else None
         )
         if usage is None:
             usage = Usage(input_tokens=estimate_input_tokens(req.body), estimated=True)
@@ -199,7 +200,7 @@ class OpenAIStream:
                             yield chunk
                 if not done:
                     raise UpstreamProtocolError("upstream stream ended before [DONE]")
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise UpstreamTimeout("upstream stream timed out") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamProtocolError(f"upstream stream broke: {exc}") from exc
@@ -240,4 +241,3 @@ def _estimate_usage(req: LLMRequest, data: dict[str, Any]) -> Usage:
 
 def _lower(headers: Any) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
-
