@@ -1,0 +1,49 @@
+"""``daytwo demo``: the embedded default, no keys and no servers needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from daytwo.core.money import format_usd
+
+
+@click.command()
+@click.option("--seconds", type=click.FloatRange(min=3), default=60, show_default=True)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("daytwo-demo"),
+    show_default=True,
+    help="Where the demo's config and ledger go.",
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Gateway port (0: any free)."
+)
+def demo(seconds: float, directory: Path, port: int) -> None:
+    """Run a gateway on SQLite with simulated providers and drive realistic traffic at it."""
+    from daytwo.demo.run import run_demo
+
+    console = Console()
+    console.print(
+        f"[bold cyan]daytwo demo[/]: a gateway with simulated OpenAI-style providers, "
+        f"three apps and an ad-hoc script calling it for {seconds:.0f}s."
+    )
+    result = run_demo(directory, seconds, console, port)
+    calls = sum(s.calls for s in result.stats)
+    errors = sum(s.errors for s in result.stats)
+    console.rule("spend report (daytwo spend --by workflow)")
+    from daytwo.cli.spend import render_report
+
+    render_report(result.report, console)
+    console.print(
+        f"\n{calls:,} calls from the apps ({errors:,} errors seen by them), "
+        f"{format_usd(result.report.totals.cost_nanousd)} recorded."
+    )
+    console.print(f"ledger: [bold]{result.ledger_path}[/]   config: {result.config_path}")
+    console.print(
+        f"next: daytwo spend --ledger sqlite:///{result.ledger_path} --since 1h --by model"
+    )

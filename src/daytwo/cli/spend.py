@@ -1,0 +1,288 @@
+"""``daytwo spend``: who spent what, and what changed, answered from the ledger's rollups.
+
+Exit codes: 0 report printed, 1 runtime failure (no ledger, database unreachable, invalid
+config), 2 usage error (bad duration, date or dimension). Every failure is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from daytwo.ledger.report import GroupRow, SpendReport
+
+DEFAULT_CONFIG = "daytwo.yaml"
+DEFAULT_SINCE = "7d"
+#: Same as daytwo.ledger.schema.REPORT_DIMS (kept here so --help does not import SQLAlchemy).
+DIMENSIONS = (
+    "project",
+    "workflow",
+    "model",
+    "provider",
+    "feature",
+    "user",
+    "key",
+    "agent",
+    "environment",
+)
+_UNITS = {"m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+
+
+class _UsageError(click.UsageError):
+    """A usage error shown as one line (no usage banner), exit code 2."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"daytwo spend: {self.format_message()}", err=True)
+
+
+class _OneLineCommand(click.Command):
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _UsageError:
+            raise
+        except click.UsageError as exc:  # click's own parse errors, also as one line
+            raise _UsageError(exc.format_message()) from None
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"daytwo spend: {message}", err=True)
+    raise SystemExit(1)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``24h``, ``7d``, ``2w`` → a timedelta. Raises ValueError otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"--since: expected a duration such as 30m, 24h, 7d or 2w, got {text!r}")
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _parse_when(option: str, text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _UsageError(f"{option}: expected an ISO date or time, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _window(
+    since: str | None, from_: str | None, to: str | None, by: str
+) -> tuple[datetime, datetime]:
+    if since is not None and (from_ is not None or to is not None):
+        raise _UsageError("use either --since or --from/--to, not both")
+    if from_ is None:
+        if to is not None:
+            raise _UsageError("--to needs --from")
+        try:
+            length = parse_duration(since or DEFAULT_SINCE)
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
+        from daytwo.ledger.report import trailing_window
+
+        return trailing_window(length, by=by)
+    start = _parse_when("--from", from_)
+    end = _parse_when("--to", to) if to is not None else datetime.now(UTC)
+    if end <= start:
+        raise _UsageError("--to must be after --from")
+    return start, end
+
+
+def _ledger_url(ledger: str | None, config_path: str | None) -> str:
+    """--ledger, else the config file's ledger.url, else the default SQLite file."""
+    if ledger:
+        return ledger
+    explicit = config_path or os.environ.get("DAYTWO_CONFIG")
+    path = Path(explicit or DEFAULT_CONFIG)
+    if not path.is_file():
+        if explicit:
+            raise _UsageError(f"config file not found: {path}")
+        from daytwo.ledger.store import DEFAULT_URL
+
+        return DEFAULT_URL
+    from daytwo.config.load import load_config  # pydantic: imported only when there is a file
+    from daytwo.core.errors import ConfigError
+
+    try:
+        return load_config(path).ledger.url
+    except ConfigError as exc:
+        _fail("; ".join(exc.problems))
+
+
+@click.command(cls=_OneLineCommand)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="daytwo.yaml to read ledger.url from [default: $DAYTWO_CONFIG, else ./daytwo.yaml].",
+)
+@click.option("--ledger", metavar="URL", help="Ledger URL (sqlite:///… or postgresql://…).")
+@click.option("--since", metavar="DURATION", help="Window ending now: 30m, 24h, 7d, 2w [7d].")
+@click.option(
+    "--from", "from_", metavar="ISO", help="Window start (UTC unless an offset is given)."
+)
+@click.option("--to", metavar="ISO", help="Window end [now].")
+@click.option("--by", default="project", show_default=True, help=f"{', '.join(DIMENSIONS)}.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def spend(
+    config_path: str | None,
+    ledger: str | None,
+    since: str | None,
+    from_: str | None,
+    to: str | None,
+    by: str,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Spend over a window by one dimension, compared with the window before it."""
+    if by not in DIMENSIONS:
+        raise _UsageError(f"--by: unknown dimension {by!r} (choose from {', '.join(DIMENSIONS)})")
+    start, end = _window(since, from_, to, by)
+    url = _ledger_url(ledger, config_path)
+
+    from daytwo.ledger.errors import LedgerError, LedgerNotFound
+    from daytwo.ledger.report import spend_report
+    from daytwo.ledger.store import open_store
+
+    try:
+        store = open_store(url, create=False)
+    except LedgerNotFound as exc:
+        _fail(f"{exc.message} (pass --ledger URL, or run the gateway first)")
+    except LedgerError as exc:
+        _fail(exc.message)
+    try:
+        report = spend_report(store, start=start, end=end, by=by, limit=limit)
+        where = store.safe_url
+    except LedgerError as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
+
+    if as_json:
+        import orjson
+
+        data = {"ledger": where, **report.to_json()}
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    import sys
+
+    from rich.console import Console
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    render_report(report, console, ledger=where)
+
+
+# ---------------------------------------------------------------------- tables
+
+
+def render_report(r: SpendReport, console: Console, *, ledger: str | None = None) -> None:
+    """Print a spend report as Rich tables (also used by ``daytwo demo``)."""
+    from rich.table import Table
+
+    from daytwo.core.money import format_usd
+
+    t, p = r.totals, r.previous
+    span = _span(r.end - r.start)
+    console.print(
+        f"[bold]Spend by {r.by}[/bold]  {_when(r.start)} → {_when(r.end)} UTC ({span}), "
+        f"compared with the {span} before"
+    )
+    summary = Table.grid(padding=(0, 2))
+    summary.add_row("Cost", format_usd(t.cost_nanousd), _vs(t.cost_nanousd, p.cost_nanousd, True))
+    summary.add_row("Calls", f"{t.calls:,}", _vs(t.calls, p.calls, False))
+    summary.add_row("Tokens", f"{t.input_tokens:,} in", f"{t.output_tokens:,} out")
+    console.print(summary)
+    if t.unpriced_calls:
+        console.print(
+            f"[bold red]⚠ {t.unpriced_calls:,} UNPRICED call(s): their cost is NOT in these "
+            f"totals. Add a price (pricing.overrides) to count them.[/bold red]"
+        )
+    console.print(
+        f"Failed calls: {_pct(r.failed_cost_share)} of cost   "
+        f"Retried calls: {_pct(r.retried_cost_share)} of cost   "
+        f"Unattributed: {t.unattributed_calls:,} calls ({_pct(r.unattributed_call_share)}), "
+        f"{format_usd(t.unattributed_cost_nanousd)}"
+    )
+
+    groups = Table(title=f"By {r.by} ({r.group_count} with calls)", title_justify="left")
+    for name in (r.by, "Cost", "Share", "Change", "Change %", "Calls", "In tok", "Out tok"):
+        groups.add_column(name, justify="left" if name == r.by else "right")
+    rows = [*r.groups, *([r.other] if r.other else [])]
+    for i, g in enumerate(rows):
+        label = f"(other {r.group_count - len(r.groups)})" if i == len(r.groups) else _key(g)
+        groups.add_row(
+            label,
+            format_usd(g.cost_nanousd),
+            _pct(g.share),
+            _signed_usd(g.change_nanousd),
+            _pct_change(g.change_pct),
+            f"{g.calls:,}",
+            f"{g.input_tokens:,}",
+            f"{g.output_tokens:,}",
+        )
+    console.print(groups)
+
+    if r.drivers:
+        drivers = Table(title="Top drivers of the change", title_justify="left")
+        for name in (r.by, "Before", "Now", "Change"):
+            drivers.add_column(name, justify="left" if name == r.by else "right")
+        for g in r.drivers:
+            drivers.add_row(
+                _key(g),
+                format_usd(g.previous_cost_nanousd),
+                format_usd(g.cost_nanousd),
+                _signed_usd(g.change_nanousd),
+            )
+        console.print(drivers)
+    if ledger:
+        console.print(f"[dim]ledger: {ledger}[/dim]")
+
+
+def _key(g: GroupRow) -> str:
+    return "(none)" if g.key is None else g.key
+
+
+def _vs(now: int, before: int, money: bool) -> str:
+    from daytwo.core.money import format_usd
+
+    was = format_usd(before) if money else f"{before:,}"
+    pct = None if before == 0 else (now - before) * 100 / before
+    return f"{_pct_change(pct)} (was {was})"
+
+
+def _signed_usd(nanos: int) -> str:
+    from daytwo.core.money import format_usd
+
+    return ("+" if nanos > 0 else "-" if nanos < 0 else "") + format_usd(abs(nanos))
+
+
+def _pct(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.1f}%"
+
+
+def _pct_change(pct: float | None) -> str:
+    return "new" if pct is None else f"{pct:+.1f}%"
+
+
+def _span(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,158 @@
+"""The ledger's tables, identical on SQLite and PostgreSQL (SQLAlchemy Core).
+
+* ``calls`` -- one row per :class:`~daytwo.core.record.CallRecord`, one column per field, plus
+  ``hour_start`` (the Unix second at which the call's UTC hour began) so raw rows and rollups
+  can be reconciled with a plain ``GROUP BY``. Money is integer nano-dollars; ``cost_nanousd``
+  NULL means *unpriced*.
+* ``rollup_hourly`` -- one row per (``dim``, ``hour_start``, ``value``): for every reporting
+  dimension (and ``dim='total'``, ``value=''``), the sums of :data:`METRICS` over the calls that
+  started in that hour with that value. ``value`` is ``''`` when the record had none.
+  Rows per hour are bounded by the cardinality of each dimension, not by their product, so a
+  ``--by X`` report over N hours reads at most N x |X| rows whatever the traffic.
+* ``rollup_daily_user`` -- the same metrics per (``day_start``, ``user``): users are the one
+  high-cardinality dimension, so they are kept per UTC day instead of per hour.
+
+Rollups are written in the same transaction as the raw rows (see ``store.py``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+#: Reporting dimensions kept in ``rollup_hourly`` (``total`` is the whole traffic).
+HOURLY_DIMS = (
+    "total",
+    "project",
+    "workflow",
+    "feature",
+    "agent",
+    "environment",
+    "key",
+    "provider",
+    "model",
+)
+#: Every dimension a spend report can group by.
+REPORT_DIMS = (
+    "project",
+    "workflow",
+    "model",
+    "provider",
+    "feature",
+    "user",
+    "key",
+    "agent",
+    "environment",
+)
+
+#: The counters each rollup row holds (all integers; money in nano-dollars).
+METRICS = (
+    "calls",
+    "errors",  # status == "error"
+    "rejected",  # status == "rejected" (refused by policy before any upstream call)
+    "cancelled",  # status == "cancelled" (the client went away)
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_nanousd",  # sum over priced calls
+    "unpriced_calls",  # cost_nanousd IS NULL
+    "estimated_calls",  # tokens_estimated
+    "failed_calls",  # status != "ok"
+    "failed_cost_nanousd",
+    "retried_calls",  # attempts > 1
+    "retried_cost_nanousd",
+    "attributed_calls",
+    "unattributed_calls",
+    "unattributed_cost_nanousd",
+)
+
+HOUR = 3600
+DAY = 86_400
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _text(name: str, *, nullable: bool = True) -> sa.Column[str]:
+    return sa.Column(name, sa.Text(), nullable=nullable)
+
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", sa.Text(), primary_key=True),
+    sa.Column("started_at", sa.Double(), nullable=False),
+    sa.Column("ended_at", sa.Double(), nullable=False),
+    sa.Column("hour_start", sa.BigInteger(), nullable=False),
+    sa.Column("latency_ms", sa.Double(), nullable=False),
+    sa.Column("ttft_ms", sa.Double(), nullable=True),
+    _text("status", nullable=False),
+    sa.Column("http_status", sa.Integer(), nullable=False),
+    _text("operation", nullable=False),
+    _text("alias", nullable=False),
+    _text("trace_id", nullable=False),
+    _text("error_class"),
+    _text("error_message"),
+    sa.Column("stream", sa.Boolean(), nullable=False),
+    # attribution
+    _text("project", nullable=False),
+    _text("workflow"),
+    _text("feature"),
+    _text("agent"),
+    _text("session"),
+    _text("user"),
+    _text("environment"),
+    _text("tags", nullable=False),  # JSON object, keys sorted
+    sa.Column("attributed", sa.Boolean(), nullable=False),
+    _text("key_id"),
+    # routing
+    _text("provider"),
+    _text("deployment"),
+    _text("served_model"),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    _text("upstream_request_id"),
+    # usage and cost
+    sa.Column("input_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("output_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("cached_input_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("cache_write_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("tokens_estimated", sa.Boolean(), nullable=False),
+    sa.Column("cost_nanousd", sa.BigInteger(), nullable=True),
+    _text("price_ref"),
+    sa.Index(None, "started_at"),
+)
+
+
+def _metric_columns() -> list[sa.Column[int]]:
+    return [
+        sa.Column(name, sa.BigInteger(), nullable=False, server_default=sa.text("0"))
+        for name in METRICS
+    ]
+
+
+rollup_hourly = sa.Table(
+    "rollup_hourly",
+    metadata,
+    _text("dim", nullable=False),
+    sa.Column("hour_start", sa.BigInteger(), nullable=False),
+    _text("value", nullable=False),
+    *_metric_columns(),
+    # (dim, hour_start) first: a report reads one dimension over a range of hours.
+    sa.PrimaryKeyConstraint("dim", "hour_start", "value"),
+)
+
+rollup_daily_user = sa.Table(
+    "rollup_daily_user",
+    metadata,
+    sa.Column("day_start", sa.BigInteger(), nullable=False),
+    _text("user", nullable=False),
+    *_metric_columns(),
+    sa.PrimaryKeyConstraint("day_start", "user"),
+)

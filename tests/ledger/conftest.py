@@ -1,0 +1,73 @@
+"""Ledger fixtures: a real store on SQLite (a file) and on PostgreSQL (a fresh database)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from daytwo.core.record import CallRecord
+from daytwo.ledger.store import LedgerStore, open_store
+
+#: 2024-05-01T00:00:00Z; tests place calls at fixed offsets from it.
+T0 = 1_714_521_600.0
+
+RecordFactory = Callable[..., CallRecord]
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.integration]),
+    ]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """The URL of an empty ledger database: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[LedgerStore]:
+    s = open_store(db_url)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def make_record() -> RecordFactory:
+    """Builds a priced, successful, attributed call; keyword arguments override any field."""
+    counter = itertools.count()
+
+    def make(**overrides: Any) -> CallRecord:
+        n = next(counter)
+        started = overrides.pop("started_at", T0 + n)
+        fields: dict[str, Any] = {
+            "id": f"call-{n:06d}",
+            "started_at": started,
+            "ended_at": started + 0.5,
+            "latency_ms": 500.0,
+            "status": "ok",
+            "http_status": 200,
+            "operation": "chat",
+            "alias": "smart",
+            "trace_id": f"{n:032x}",
+            "project": "search",
+            "attributed": True,
+            "provider": "openai",
+            "served_model": "gpt-4o",
+            "attempts": 1,
+            "input_tokens": 100,
+            "output_tokens": 20,
+            "cost_nanousd": 1_000,
+        }
+        fields.update(overrides)
+        return CallRecord(**fields)
+
+    return make
