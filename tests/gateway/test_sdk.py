@@ -155,3 +155,19 @@ def test_models_lists_aliases_and_unknown_model_is_404(gw: RunningGateway) -> No
     assert info.value.code == "model_not_found"
     (row,) = gw.records()
     assert (row["status"], row["http_status"], row["alias"]) == ("rejected", 404, "gpt-9")
+
+
+def test_incoming_traceparent_sets_the_recorded_trace_id(gw: RunningGateway) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with _client(gw) as client:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+        )
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "no trace"}]
+        )
+    first, second = gw.records()
+    assert first["trace_id"] == trace
+    assert len(second["trace_id"]) == 32 and second["trace_id"] != trace

@@ -32,7 +32,9 @@ def _check_ref(value: str) -> str:
 
 
 SecretRef = Annotated[str, AfterValidator(_check_ref)]
-Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
+Name = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+]
 
 
 class ServerConfig(Model):
@@ -42,7 +44,7 @@ class ServerConfig(Model):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     #: Seconds a graceful shutdown waits for in-flight requests before closing them.
     shutdown_grace_s: float = Field(30.0, ge=0)
-    #: Poll the config file for changes every this many seconds (0 turns it off; SIGHUP still works).
+    #: Poll the config file for changes every this many seconds (0: off; SIGHUP still works).
     reload_poll_s: float = Field(2.0, ge=0)
 
 
@@ -118,7 +120,7 @@ class SimSettings(Model):
 
 
 class OpenAIProviderConfig(Model):
-    """OpenAI or any OpenAI-compatible server (vLLM, Ollama, Groq, Together, Mistral, daytwo sim)."""
+    """OpenAI or any OpenAI-compatible server (vLLM, Ollama, Groq, Together, Mistral, sim)."""
 
     type: Literal["openai"]
     base_url: HttpUrl = HttpUrl("https://api.openai.com/v1")
@@ -140,9 +142,7 @@ class SimProviderConfig(Model):
     sim: SimSettings = SimSettings()
 
 
-ProviderConfig = Annotated[
-    OpenAIProviderConfig | SimProviderConfig, Field(discriminator="type")
-]
+ProviderConfig = Annotated[OpenAIProviderConfig | SimProviderConfig, Field(discriminator="type")]
 
 
 class DeploymentConfig(Model):

@@ -67,16 +67,16 @@ def test_serve_starts_serves_and_stops_on_sigint() -> None:
         assert "500 1.0%" in line
         assert "1 outage(s)" in line
         url = f"http://127.0.0.1:{match.group(1)}"
-        with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:  # noqa: S310 -- loopback
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:
             assert json.loads(resp.read()) == {"status": "ok"}
-        req = urllib.request.Request(  # noqa: S310 -- loopback
+        req = urllib.request.Request(
             f"{url}/v1/chat/completions",
             data=json.dumps(
                 {"model": "m", "messages": [{"role": "user", "content": "x"}]}
             ).encode(),
             headers={"content-type": "application/json"},
         )
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 -- loopback
+        with urllib.request.urlopen(req, timeout=10) as resp:
             assert json.loads(resp.read())["object"] == "chat.completion"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
