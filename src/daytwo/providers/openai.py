@@ -24,7 +24,9 @@ from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
 from daytwo.providers.openai_wire import (
+    ChunkStreamState,
     SSEDecoder,
+    client_wants_usage,
     error_from_response,
     parse_json_object,
     usage_from_openai,
@@ -133,8 +135,7 @@ class OpenAIAdapter:
                 f"upstream answered a stream request with {ctype or 'no content type'}: "
                 + self._redact(raw[:200].decode("utf-8", "replace"))
             )
-        client_wants_usage = bool((req.body.get("stream_options") or {}).get("include_usage"))
-        return OpenAIStream(resp, drop_usage_chunk=not client_wants_usage)
+        return OpenAIStream(resp, drop_usage_chunk=not client_wants_usage(req.body))
 
     async def embed(self, req: LLMRequest, target: Target) -> LLMResponse:
         resp = await self._post(self._embed_url, self._body(req, target, stream=False))
@@ -161,15 +162,15 @@ class OpenAIAdapter:
             self._session = None
 
 
-class OpenAIStream:
+class OpenAIStream(ChunkStreamState):
     """An open SSE stream of ``chat.completion.chunk`` events."""
 
     def __init__(self, resp: aiohttp.ClientResponse, *, drop_usage_chunk: bool) -> None:
+        super().__init__(
+            drop_usage_chunk=drop_usage_chunk,
+            upstream_request_id=resp.headers.get("x-request-id"),
+        )
         self._resp = resp
-        self._drop_usage_chunk = drop_usage_chunk
-        self.usage: Usage | None = None
-        self.served_model: str | None = None
-        self.upstream_request_id: str | None = resp.headers.get("x-request-id")
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._iterate()
@@ -213,13 +214,8 @@ class OpenAIStream:
             err = data["error"]
             msg = err.get("message") if isinstance(err, dict) else str(err)
             raise UpstreamProtocolError(f"upstream stream error: {msg}")
-        if self.served_model is None and isinstance(data.get("model"), str):
-            self.served_model = data["model"]
-        usage = usage_from_openai(data.get("usage"))
-        if usage is not None:
-            self.usage = usage
-            if self._drop_usage_chunk and not data.get("choices"):
-                return None
+        if not self._observe(data):
+            return None
         return StreamChunk(data=data, raw=b"data: " + payload + b"\n\n")
 
     async def aclose(self) -> None:

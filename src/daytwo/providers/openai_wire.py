@@ -108,3 +108,34 @@ class SSEDecoder:
 
     def pending(self) -> bool:
         return bool(self._data)
+
+
+def client_wants_usage(body: dict[str, Any]) -> bool:
+    """Did the client itself ask for the final usage chunk (``stream_options.include_usage``)?"""
+    opts = body.get("stream_options")
+    return isinstance(opts, dict) and bool(opts.get("include_usage"))
+
+
+class ChunkStreamState:
+    """What an OpenAI ``chat.completion.chunk`` stream tells about the call as it passes.
+
+    Adapters always ask the upstream for usage (exact billing); the usage-only final chunk is
+    hidden from clients that did not ask for it themselves.
+    """
+
+    def __init__(self, *, drop_usage_chunk: bool, upstream_request_id: str | None) -> None:
+        self._drop_usage_chunk = drop_usage_chunk
+        self.usage: Usage | None = None
+        self.served_model: str | None = None
+        self.upstream_request_id = upstream_request_id
+
+    def _observe(self, data: dict[str, Any]) -> bool:
+        """Record model and usage from one chunk; False when the chunk is not for the client."""
+        if self.served_model is None and isinstance(data.get("model"), str):
+            self.served_model = data["model"]
+        usage = usage_from_openai(data.get("usage"))
+        if usage is not None:
+            self.usage = usage
+            if self._drop_usage_chunk and not data.get("choices"):
+                return False
+        return True

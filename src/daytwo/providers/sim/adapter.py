@@ -27,7 +27,13 @@ from daytwo.core.errors import UpstreamProtocolError, UpstreamUnavailable
 from daytwo.core.secrets import redact_key_shapes
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
-from daytwo.providers.openai_wire import error_from_response, parse_json_object, usage_from_openai
+from daytwo.providers.openai_wire import (
+    ChunkStreamState,
+    client_wants_usage,
+    error_from_response,
+    parse_json_object,
+    usage_from_openai,
+)
 from daytwo.providers.sim.exchange import Exchange, Simulator
 from daytwo.providers.sim.openai_format import OpenAIFormat
 
@@ -64,8 +70,7 @@ class SimAdapter:
         await _arrive(ex)
         if not ex.stream:
             raise UpstreamProtocolError("upstream answered a stream request with application/json")
-        wants_usage = bool((req.body.get("stream_options") or {}).get("include_usage"))
-        return SimStream(ex, drop_usage_chunk=not wants_usage)
+        return SimStream(ex, drop_usage_chunk=not client_wants_usage(req.body))
 
     async def embed(self, req: LLMRequest, target: Target) -> LLMResponse:
         ex = self.simulator.embeddings(_with_model(req, target))
@@ -76,16 +81,13 @@ class SimAdapter:
         return None
 
 
-class SimStream:
+class SimStream(ChunkStreamState):
     """An open simulated stream (implements ``providers.base.UpstreamStream``)."""
 
     def __init__(self, ex: Exchange, *, drop_usage_chunk: bool) -> None:
+        super().__init__(drop_usage_chunk=drop_usage_chunk, upstream_request_id=ex.request_id)
         self._ex = ex
-        self._drop_usage_chunk = drop_usage_chunk
         self._closed = False
-        self.usage: Usage | None = None
-        self.served_model: str | None = None
-        self.upstream_request_id: str | None = ex.request_id
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._iterate()
@@ -106,14 +108,8 @@ class SimStream:
             data = frame.data
             if data is None:  # decode the wire bytes, as the HTTP adapter would, and fail alike
                 data = parse_json_object(frame.raw.removeprefix(b"data: ").strip(), "stream event")
-            if self.served_model is None and isinstance(data.get("model"), str):
-                self.served_model = data["model"]
-            usage = usage_from_openai(data.get("usage"))
-            if usage is not None:
-                self.usage = usage
-                if self._drop_usage_chunk and not data.get("choices"):
-                    continue
-            yield StreamChunk(data=data, raw=frame.raw)
+            if self._observe(data):
+                yield StreamChunk(data=data, raw=frame.raw)
         if self._ex.cut and not self._closed:
             raise UpstreamProtocolError("upstream stream ended before [DONE]")
 
