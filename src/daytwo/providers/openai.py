@@ -117,13 +117,7 @@ class OpenAIAdapter:
         usage = usage_from_openai(data.get("usage"))
         if usage is None:
             usage = _estimate_usage(req, data)
-        return LLMResponse(
-            body=data,
-            usage=usage,
-            served_model=data.get("model") if isinstance(data.get("model"), str) else None,
-            upstream_request_id=resp.headers.get("x-request-id"),
-            raw=raw,
-        )
+        return _response(resp, raw, data, usage)
 
     async def stream(self, req: LLMRequest, target: Target) -> OpenAIStream:
         resp = await self._post(self._chat_url, self._body(req, target, stream=True))
@@ -148,13 +142,7 @@ class OpenAIAdapter:
         )
         if usage is None:
             usage = Usage(input_tokens=estimate_input_tokens(req.body), estimated=True)
-        return LLMResponse(
-            body=data,
-            usage=usage,
-            served_model=data.get("model") if isinstance(data.get("model"), str) else None,
-            upstream_request_id=resp.headers.get("x-request-id"),
-            raw=raw,
-        )
+        return _response(resp, raw, data, usage)
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -220,6 +208,19 @@ class OpenAIStream(ChunkStreamState):
 
     async def aclose(self) -> None:
         self._resp.release()
+
+
+def _response(
+    resp: aiohttp.ClientResponse, raw: bytes, data: dict[str, Any], usage: Usage
+) -> LLMResponse:
+    model = data.get("model")
+    return LLMResponse(
+        body=data,
+        usage=usage,
+        served_model=model if isinstance(model, str) else None,
+        upstream_request_id=resp.headers.get("x-request-id"),
+        raw=raw,
+    )
 
 
 def _estimate_usage(req: LLMRequest, data: dict[str, Any]) -> Usage:
