@@ -163,3 +163,22 @@ def test_secrets_never_reach_clients_logs_or_the_ledger(
     assert rows[0]["error_message"].startswith("Incorrect API key provided: [REDACTED]")
     logged = "\n".join(r.getMessage() + json.dumps(r.__dict__, default=str) for r in caplog.records)
     assert secret not in logged
+
+
+def test_upstream_that_hangs_times_out_as_504(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    from daytwo.config.schema import SimFaults, SimSettings
+    from daytwo.providers.sim.run import running_sim_server
+
+    hang = SimSettings(faults=SimFaults(rate_timeout=1.0, hang_s=60))
+    with running_sim_server(hang) as sim_url:
+        cfg = sim_config(tmp_path)
+        cfg["providers"]["slow"] = {"type": "openai", "base_url": sim_url, "timeout_s": 0.5}
+        cfg["models"]["gpt-4o-mini"]["deployments"] = [{"provider": "slow", "model": "gpt-4o-mini"}]
+        gw = gateway_factory(cfg)
+        status, _, body = http("POST", gw.url + CHAT, json.dumps(OK_BODY).encode())
+        (row,) = gw.records()
+    assert (status, _error(body)["type"]) == (504, "timeout")
+    assert (row["status"], row["error_class"]) == ("error", "UpstreamTimeout")
+    assert 400 < row["latency_ms"] < 5_000

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
-from tests.gateway.harness import RunningGateway
+from tests.gateway.harness import RunningGateway, sim_config
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +173,24 @@ def test_incoming_traceparent_sets_the_recorded_trace_id(gw: RunningGateway) -> 
     first, second = gw.records()
     assert first["trace_id"] == trace
     assert len(second["trace_id"]) == 32 and second["trace_id"] != trace
+
+
+def test_upstream_without_stream_usage_is_counted_and_flagged(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    gw = gateway_factory(sim_config(tmp_path, stream_usage=False))
+    with _client(gw) as client:
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "count me"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    (row,) = gw.records()
+    assert row["tokens_estimated"] == 1
+    # ~4 characters per token, from what was actually streamed
+    assert row["output_tokens"] == (len(text) + 3) // 4
+    assert row["input_tokens"] > 0 and row["cost_nanousd"] > 0

@@ -15,9 +15,14 @@ TOKENS_REPLY_PRIMING = 3
 
 
 def estimate_text_tokens(text: str) -> int:
-    if not text:
+    return tokens_for_chars(len(text))
+
+
+def tokens_for_chars(chars: int) -> int:
+    """Tokens in ``chars`` characters of text (0 for none, at least 1 otherwise)."""
+    if chars <= 0:
         return 0
-    return max(1, (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN)
+    return (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
 def estimate_messages_tokens(messages: list[Any]) -> int:

@@ -38,7 +38,7 @@ from daytwo.core.errors import (
 from daytwo.core.ids import new_call_id, new_trace_id
 from daytwo.core.record import CallRecord, CallStatus
 from daytwo.core.secrets import SecretRegistry
-from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
+from daytwo.core.tokens import estimate_input_tokens, tokens_for_chars
 from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.gateway.attribution import attribute
 from daytwo.gateway.runtime import Route, Runtime
@@ -210,7 +210,7 @@ class Pipeline:
             else:
                 call.usage = Usage(
                     input_tokens=estimate_input_tokens(call.request.body),
-                    output_tokens=estimate_text_tokens("x" * out_chars) if out_chars else 0,
+                    output_tokens=tokens_for_chars(out_chars),
                     estimated=True,
                 )
             await upstream.aclose()
