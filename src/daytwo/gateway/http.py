@@ -76,25 +76,30 @@ class DisconnectWatch:
     """Cancels the current task when the client disconnects; ``gone`` tells why it was cancelled.
 
     Use after the request body has been read in full: uvicorn's ``receive`` then only returns
-    when the client disconnects (or the response is complete).
+    when the client disconnects or the response is complete. :meth:`stop` disarms the watch
+    without cancelling the watcher, which then ends by itself when the response completes: a
+    cancelled task would leave an exception-traceback-frame cycle per request for the garbage
+    collector (measured: collections of those stalled the loop for milliseconds).
     """
 
-    __slots__ = ("_task", "_watcher", "gone")
+    __slots__ = ("_armed", "_task", "_watcher", "gone")
 
     def __init__(self, receive: Receive) -> None:
         self.gone = False
+        self._armed = True
         task = asyncio.current_task()
         assert task is not None
         self._task = task
         self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
-        while True:
+        while self._armed:
             msg = await receive()
             if msg["type"] == "http.disconnect":
-                self.gone = True
-                self._task.cancel()
+                if self._armed:
+                    self.gone = True
+                    self._task.cancel()
                 return
 
     def stop(self) -> None:
-        self._watcher.cancel()
+        self._armed = False

@@ -27,6 +27,8 @@ def uvicorn_config(app: Any, host: str, port: int, *, grace_s: float = 30.0) -> 
         backlog=4096,
         server_header=False,
         date_header=False,
+        # daytwo does not use the client's address; skip uvicorn's X-Forwarded-* rewriting
+        proxy_headers=False,
     )
 
 
