@@ -17,6 +17,7 @@ COMMANDS = {
     "init": "daytwo.cli.init:init",
     "config": "daytwo.cli.config_cmd:config",
     "pricing": "daytwo.cli.pricing:pricing",
+    "keys": "daytwo.cli.keys:keys",
 }
 
 

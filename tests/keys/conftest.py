@@ -1,0 +1,35 @@
+"""Keys fixtures: a key store on SQLite (a file) and on PostgreSQL (a fresh database)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daytwo.keys.store import KeyStore
+
+#: 2024-05-01T00:00:00Z; tests pass explicit times from it (a controlled clock).
+T0 = 1_714_521_600.0
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.integration]),
+    ]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[KeyStore]:
+    s = KeyStore.open(db_url, pepper=b"test-pepper", clock=lambda: T0)
+    try:
+        yield s
+    finally:
+        s.close()
