@@ -79,7 +79,9 @@ def format_errors(exc: ValidationError) -> list[str]:
 
 def _is_union_tag(part: int | str) -> bool:
     # pydantic puts the discriminator value / function name in the location of tagged unions
-    return isinstance(part, str) and (part in ("openai", "sim") or part.startswith("function-"))
+    return isinstance(part, str) and (
+        part in ("openai", "anthropic", "sim") or part.startswith("function-")
+    )
 
 
 def _short(value: Any) -> str:

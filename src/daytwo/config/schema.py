@@ -135,6 +135,22 @@ class OpenAIProviderConfig(Model):
     stream_usage: bool = True
 
 
+class AnthropicProviderConfig(Model):
+    """Anthropic's Messages API (``POST {base_url}/v1/messages``)."""
+
+    type: Literal["anthropic"]
+    base_url: HttpUrl = HttpUrl("https://api.anthropic.com")
+    api_key: SecretRef | None = None
+    #: The ``anthropic-version`` header sent with every request.
+    anthropic_version: str = Field("2023-06-01", min_length=1)
+    #: Whole-call timeout and connect timeout, seconds.
+    timeout_s: float = Field(600.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(1000, ge=1)
+    #: ``max_tokens`` sent when a request gives none (Anthropic requires one).
+    default_max_tokens: int = Field(4096, ge=1)
+
+
 class SimProviderConfig(Model):
     """The built-in simulator, in-process: no sockets, no keys, no cost."""
 
@@ -142,7 +158,10 @@ class SimProviderConfig(Model):
     sim: SimSettings = SimSettings()
 
 
-ProviderConfig = Annotated[OpenAIProviderConfig | SimProviderConfig, Field(discriminator="type")]
+ProviderConfig = Annotated[
+    OpenAIProviderConfig | AnthropicProviderConfig | SimProviderConfig,
+    Field(discriminator="type"),
+]
 
 
 class DeploymentConfig(Model):

@@ -19,6 +19,12 @@ def _openai(cfg: Any, secrets: SecretRegistry) -> Adapter:
     return OpenAIAdapter(cfg, secrets)
 
 
+def _anthropic(cfg: Any, secrets: SecretRegistry) -> Adapter:
+    from daytwo.providers.anthropic import AnthropicAdapter
+
+    return AnthropicAdapter(cfg, secrets)
+
+
 def _sim(cfg: Any, secrets: SecretRegistry) -> Adapter:
     from daytwo.providers.sim.adapter import SimAdapter
 
@@ -28,6 +34,7 @@ def _sim(cfg: Any, secrets: SecretRegistry) -> Adapter:
 #: provider ``type`` → factory(config, secrets) → adapter
 FACTORIES: dict[str, Callable[[Any, SecretRegistry], Adapter]] = {
     "openai": _openai,
+    "anthropic": _anthropic,
     "sim": _sim,
 }
 

@@ -1,6 +1,7 @@
-"""The simulator over HTTP: a raw ASGI app (no framework) speaking OpenAI's API.
+"""The simulator over HTTP: a raw ASGI app (no framework) speaking OpenAI's and Anthropic's APIs.
 
-Routes: ``POST /v1/chat/completions``, ``POST /v1/embeddings``, ``GET /v1/models``,
+Routes: ``POST /v1/chat/completions``, ``POST /v1/embeddings``, ``POST /v1/messages`` (Anthropic
+Messages), ``GET /v1/models``,
 ``GET /v1/models/{id}``, ``GET /health``. Every answer carries ``x-request-id``. Faults and
 latency come from the shared :class:`~daytwo.providers.sim.exchange.Simulator`, so this server and
 the in-process :class:`~daytwo.providers.sim.adapter.SimAdapter` behave identically.
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 
 from daytwo.config.schema import SimSettings
+from daytwo.providers.sim.anthropic_format import AnthropicFormat, messages_exchange
 from daytwo.providers.sim.exchange import Exchange, Simulator
 from daytwo.providers.sim.openai_format import OpenAIFormat
 
@@ -34,6 +36,7 @@ Send = Callable[[Message], Awaitable[None]]
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _EMBED_PATHS = frozenset({"/v1/embeddings", "/embeddings"})
+_MESSAGES_PATH = "/v1/messages"
 _HEALTH = orjson.dumps({"status": "ok"})
 
 
@@ -59,6 +62,10 @@ class SimApp:
     ) -> None:
         self.fmt = OpenAIFormat(settings)
         self.sim = Simulator(settings, self.fmt, clock=clock, wall_clock=wall_clock)
+        # Anthropic Messages: its own encoder over the same engine, so both routes share one
+        # request counter, one fault sequence and one outage clock.
+        self.anthropic = Simulator(settings, AnthropicFormat(settings))
+        self.anthropic.engine = self.sim.engine
         self._auth = f"Bearer {require_key}".encode() if require_key else None
         self._closing = asyncio.Event()
         self._models = self.fmt.dumps(self.fmt.models())
@@ -91,9 +98,11 @@ class SimApp:
             await _send_simple(send, 200, _HEALTH, [])
             return
         if self._auth is not None and not self._authorized(scope):
-            await self._play(self._unauthorized(scope), receive, send)
+            await self._play(self._unauthorized(scope, path == _MESSAGES_PATH), receive, send)
             return
-        if method == "POST" and (path in _CHAT_PATHS or path in _EMBED_PATHS):
+        if method == "POST" and (
+            path in _CHAT_PATHS or path in _EMBED_PATHS or path == _MESSAGES_PATH
+        ):
             posted = await self._post(path, receive)
             if posted is None:
                 return  # the client left
@@ -110,11 +119,13 @@ class SimApp:
         await self._play(ex, receive, send)
 
     async def _post(self, path: str, receive: Receive) -> Exchange | None:
+        sim = self.anthropic if path == _MESSAGES_PATH else self.sim
         try:
             body = await _read_body(receive)
         except _TooLarge:
             message = f"The request body is larger than {MAX_BODY_BYTES} bytes."
-            return self.sim.error(413, message, type="invalid_request_error")
+            kind = "request_too_large" if sim is self.anthropic else "invalid_request_error"
+            return sim.error(413, message, type=kind)
         if body is None:
             return None
         try:
@@ -122,21 +133,27 @@ class SimApp:
         except orjson.JSONDecodeError:
             data = None
         if not isinstance(data, dict):
-            return self.sim.error(
+            return sim.error(
                 400,
-                "We could not parse the JSON body of your request. The OpenAI API expects a "
+                "We could not parse the JSON body of your request. The API expects a "
                 "JSON object as the request body.",
                 type="invalid_request_error",
             )
+        if sim is self.anthropic:
+            return messages_exchange(sim, data)
         return self.sim.chat(data) if path in _CHAT_PATHS else self.sim.embeddings(data)
 
     def _authorized(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
             if name == b"authorization":
                 return hmac.compare_digest(value, self._auth or b"")
+            if name == b"x-api-key":  # Anthropic's header
+                return hmac.compare_digest(b"Bearer " + value, self._auth or b"")
         return False
 
-    def _unauthorized(self, scope: Scope) -> Exchange:
+    def _unauthorized(self, scope: Scope, anthropic: bool = False) -> Exchange:
+        if anthropic:
+            return self.anthropic.error(401, "invalid x-api-key", type="authentication_error")
         auth = next((v for n, v in scope["headers"] if n == b"authorization"), None)
         given = auth is not None
         # Like several OpenAI-compatible servers, the sim echoes the key it was given, in full:

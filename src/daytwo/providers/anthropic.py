@@ -1,0 +1,208 @@
+"""Egress adapter for Anthropic's Messages API (``POST {base_url}/v1/messages``).
+
+Requests arrive OpenAI-shaped and answers leave OpenAI-shaped; the translation lives in
+:mod:`daytwo.providers.anthropic_wire`. Like the OpenAI adapter, one aiohttp session per provider
+is created lazily inside the running loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from daytwo.config.schema import AnthropicProviderConfig
+from daytwo.core.errors import (
+    InvalidRequest,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from daytwo.core.secrets import SecretRegistry
+from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
+from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
+from daytwo.providers.anthropic_wire import (
+    StreamTranslator,
+    error_from_anthropic,
+    openai_usage,
+    to_anthropic_request,
+    to_openai_completion,
+    usage_from_anthropic,
+)
+from daytwo.providers.base import Target
+from daytwo.providers.openai_wire import SSEDecoder, client_wants_usage, parse_json_object
+
+
+class AnthropicAdapter:
+    """Speaks Anthropic Messages to ``base_url``; no embeddings (Anthropic has none)."""
+
+    def __init__(self, cfg: AnthropicProviderConfig, secrets: SecretRegistry) -> None:
+        self._cfg = cfg
+        self._redact = secrets.redact
+        self._url = f"{str(cfg.base_url).rstrip('/')}/v1/messages"
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "daytwo",
+            "anthropic-version": cfg.anthropic_version,
+        }
+        if cfg.api_key is not None:
+            headers["x-api-key"] = secrets.resolve(cfg.api_key)
+        self._headers = headers
+        self._timeout = aiohttp.ClientTimeout(
+            total=cfg.timeout_s, sock_connect=cfg.connect_timeout_s
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=60
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers=self._headers, timeout=self._timeout
+            )
+        return self._session
+
+    def _body(self, req: LLMRequest, target: Target, *, stream: bool) -> bytes:
+        body = to_anthropic_request(
+            req.body,
+            model=target.model,
+            default_max_tokens=self._cfg.default_max_tokens,
+            stream=stream,
+        )
+        return orjson.dumps(body)
+
+    async def _post(self, data: bytes) -> aiohttp.ClientResponse:
+        try:
+            resp = await self._client().post(self._url, data=data)
+        except TimeoutError as exc:
+            raise UpstreamTimeout("upstream timed out before answering") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamUnavailable(f"cannot connect to upstream: {exc.strerror or exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(self._redact(f"upstream connection failed: {exc}")) from exc
+        if resp.status >= 400:
+            try:
+                body = await resp.read()
+            except (TimeoutError, aiohttp.ClientError):
+                body = b""
+            finally:
+                resp.release()
+            headers = {k.lower(): v for k, v in resp.headers.items()}
+            raise error_from_anthropic(resp.status, body, headers, self._redact)
+        return resp
+
+    async def complete(self, req: LLMRequest, target: Target) -> LLMResponse:
+        resp = await self._post(self._body(req, target, stream=False))
+        try:
+            raw = await resp.read()
+        except TimeoutError as exc:
+            raise UpstreamTimeout("upstream timed out while sending the answer") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamProtocolError(f"upstream connection broke mid-answer: {exc}") from exc
+        finally:
+            resp.release()
+        msg = parse_json_object(raw, "message")
+        body = to_openai_completion(msg)
+        usage = usage_from_anthropic(msg.get("usage"))
+        if usage is None:
+            usage = _estimate_usage(req, body)
+            body["usage"] = openai_usage(usage)
+        model = msg.get("model")
+        return LLMResponse(
+            body=body,
+            usage=usage,
+            served_model=model if isinstance(model, str) else None,
+            upstream_request_id=resp.headers.get("request-id"),
+        )
+
+    async def stream(self, req: LLMRequest, target: Target) -> AnthropicStream:
+        resp = await self._post(self._body(req, target, stream=True))
+        ctype = resp.headers.get("content-type", "")
+        if not ctype.startswith("text/event-stream"):
+            try:
+                raw = await resp.read()
+            except (TimeoutError, aiohttp.ClientError):
+                raw = b""
+            finally:
+                resp.release()
+            raise UpstreamProtocolError(
+                f"upstream answered a stream request with {ctype or 'no content type'}: "
+                + self._redact(raw[:200].decode("utf-8", "replace"))
+            )
+        translator = StreamTranslator(
+            include_usage=client_wants_usage(req.body), redact=self._redact
+        )
+        return AnthropicStream(resp, translator)
+
+    async def embed(self, req: LLMRequest, target: Target) -> LLMResponse:
+        raise InvalidRequest(
+            "Embeddings are not supported by this deployment (Anthropic has no embeddings API).",
+            param="model",
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class AnthropicStream:
+    """An open Messages SSE stream, yielded as OpenAI chunks. ``usage`` is what the upstream
+    reported so far, kept when the stream breaks."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, translator: StreamTranslator) -> None:
+        self._resp = resp
+        self._tr = translator
+        self.upstream_request_id: str | None = resp.headers.get("request-id")
+        self.usage: Usage | None = None
+        self.served_model: str | None = None
+
+    def _feed(self, payload: bytes) -> list[dict[str, Any]]:
+        try:
+            return self._tr.feed(parse_json_object(payload, "stream event"))
+        finally:
+            self.usage = self._tr.usage
+            self.served_model = self._tr.served_model
+
+    def __aiter__(self) -> AsyncIterator[StreamChunk]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[StreamChunk]:
+        decoder = SSEDecoder()
+        tr = self._tr
+        try:
+            async for line in self._resp.content:
+                payload = decoder.feed_line(line)
+                if payload is None:
+                    continue
+                for chunk in self._feed(payload):
+                    yield StreamChunk(data=chunk)
+                if tr.done:
+                    return
+            if decoder.pending():  # a last event without its blank line still counts
+                payload = decoder.feed_line(b"")
+                if payload is not None:
+                    for chunk in self._feed(payload):
+                        yield StreamChunk(data=chunk)
+            if not tr.done:
+                raise UpstreamProtocolError("upstream stream ended before message_stop")
+        except TimeoutError as exc:
+            raise UpstreamTimeout("upstream stream timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamProtocolError(f"upstream stream broke: {exc}") from exc
+        finally:
+            self._resp.release()
+
+    async def aclose(self) -> None:
+        self._resp.release()
+
+
+def _estimate_usage(req: LLMRequest, body: dict[str, Any]) -> Usage:
+    msg = body["choices"][0]["message"]
+    out = estimate_text_tokens(msg.get("content") or "")
+    for call in msg.get("tool_calls") or ():
+        out += estimate_text_tokens(call["function"]["arguments"])
+    return Usage(input_tokens=estimate_input_tokens(req.body), output_tokens=out, estimated=True)

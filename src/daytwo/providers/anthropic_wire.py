@@ -1,0 +1,720 @@
+"""Anthropic's Messages wire format, translated both ways; pure functions, no I/O.
+
+* requests: OpenAI Chat Completions body → Messages body (egress), and Messages body → OpenAI
+  body (the simulator's ``/v1/messages`` route, and later the ``/v1/messages`` ingress);
+* answers: a Messages ``message`` → ``chat.completion``; the Messages SSE events
+  (``message_start``, ``content_block_*``, ``message_delta``, ``message_stop``, ``ping``,
+  ``error``) → ``chat.completion.chunk`` dicts, through :class:`StreamTranslator`;
+* usage: Anthropic's ``input_tokens`` excludes cache reads and writes; daytwo's
+  :class:`~daytwo.core.types.Usage` includes them, so they are added up here, once;
+* errors: ``{"type": "error", "error": {"type", "message"}}`` → :class:`UpstreamStatusError`.
+  A 529 ``overloaded_error`` becomes a retryable 503 (an OpenAI client knows no 529); the type
+  ``overloaded_error`` stays, so an Anthropic ingress can turn it back into a 529.
+
+What cannot be honoured is refused with a 400 naming the parameter, never dropped silently:
+``n`` > 1, ``response_format`` JSON modes, ``logprobs``, audio/file parts, non-function tools.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
+from daytwo.core.types import Usage
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+#: Anthropic ``stop_reason`` → OpenAI ``finish_reason``.
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "pause_turn": "stop",
+    "refusal": "content_filter",
+}
+#: OpenAI ``finish_reason`` → Anthropic ``stop_reason`` (the simulator's encoder uses it).
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+#: Anthropic error ``type`` → the HTTP status daytwo reports (used for errors inside a stream,
+#: which arrive with HTTP 200 already sent).
+_STATUS_BY_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 503,
+}
+_PASS_HEADERS = ("retry-after", "retry-after-ms")
+
+#: OpenAI parameters with no Anthropic counterpart that change nothing a client relies on.
+_IGNORED = frozenset(
+    {
+        "model", "messages", "stream", "stream_options", "user", "seed", "frequency_penalty",
+        "presence_penalty", "logit_bias", "service_tier", "store", "metadata", "n",
+        "parallel_tool_calls", "reasoning_effort", "prediction", "modalities",
+    }
+)  # fmt: skip
+
+
+def _bad(message: str, param: str) -> InvalidRequest:
+    return InvalidRequest(message, param=param)
+
+
+# ------------------------------------------------------------------ OpenAI → Anthropic request
+
+
+def to_anthropic_request(
+    body: dict[str, Any], *, model: str, default_max_tokens: int, stream: bool = False
+) -> dict[str, Any]:
+    """An OpenAI Chat Completions body → an Anthropic Messages body for ``model``.
+
+    Raises :class:`InvalidRequest` (400, naming the parameter) for what Anthropic cannot honour.
+    """
+    n = body.get("n")
+    if n not in (None, 1):
+        raise _bad("`n` greater than 1 is not supported by this deployment (Anthropic).", "n")
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
+        raise _bad(
+            f"response_format `{fmt.get('type')}` is not supported by this deployment "
+            "(Anthropic Messages has no JSON mode).",
+            "response_format",
+        )
+    if body.get("logprobs") or body.get("top_logprobs"):
+        raise _bad("`logprobs` is not supported by this deployment (Anthropic).", "logprobs")
+    system, messages = _to_anthropic_messages(body.get("messages"))
+    out: dict[str, Any] = {"model": model, "messages": messages}
+    if system:
+        out["system"] = system[0]["text"] if len(system) == 1 else system
+    limit = body.get("max_completion_tokens")
+    if limit is None:
+        limit = body.get("max_tokens")
+    out["max_tokens"] = default_max_tokens if limit is None else limit
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        out["stop_sequences"] = [stop]
+    elif isinstance(stop, list) and stop:
+        out["stop_sequences"] = stop
+    temperature = body.get("temperature")
+    if temperature is not None:
+        if isinstance(temperature, int | float) and temperature > 1:
+            raise _bad(
+                "`temperature` above 1 is not supported by this deployment (Anthropic accepts "
+                "0 to 1).",
+                "temperature",
+            )
+        out["temperature"] = temperature
+    if body.get("top_p") is not None:
+        out["top_p"] = body["top_p"]
+    tools = body.get("tools")
+    if tools:
+        out["tools"] = [_to_anthropic_tool(t, i) for i, t in enumerate(tools)]
+    choice = _to_anthropic_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+    if choice is not None and tools:
+        out["tool_choice"] = choice
+    user = body.get("user")
+    if isinstance(user, str) and user:
+        out["metadata"] = {"user_id": user}
+    if stream:
+        out["stream"] = True
+    return out
+
+
+def _text_of(content: Any, param: str) -> str:
+    """A system/developer/tool message's content (a string or text parts) as one string."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not (isinstance(part, dict) and part.get("type") == "text"):
+                raise _bad("only text parts are supported here.", param)
+            texts.append(str(part.get("text", "")))
+        return "\n".join(texts)
+    raise _bad("expected a string or an array of content parts.", param)
+
+
+def _to_anthropic_messages(
+    messages: Any,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if not isinstance(messages, list) or not messages:
+        raise _bad("`messages` must be a non-empty array.", "messages")
+    system: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    for i, msg in enumerate(messages):
+        param = f"messages[{i}]"
+        if not isinstance(msg, dict):
+            raise _bad("expected an object.", param)
+        role = msg.get("role")
+        if role in ("system", "developer"):
+            text = _text_of(msg.get("content"), f"{param}.content")
+            if text:
+                system.append({"type": "text", "text": text})
+            continue
+        if role == "user":
+            blocks = _user_blocks(msg.get("content"), f"{param}.content")
+        elif role == "assistant":
+            blocks = _assistant_blocks(msg, param)
+            if not blocks:
+                continue
+        elif role == "tool":
+            role = "user"
+            blocks = [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": str(msg.get("tool_call_id") or ""),
+                    "content": _text_of(msg.get("content"), f"{param}.content"),
+                }
+            ]
+        else:
+            raise _bad(f"role `{role}` is not supported by this deployment (Anthropic).", param)
+        # Anthropic wants alternating turns; consecutive same-role messages (tool results, a
+        # user message after them) become one turn.
+        if out and out[-1]["role"] == role:
+            prev = out[-1]
+            if isinstance(prev["content"], str):
+                prev["content"] = [{"type": "text", "text": prev["content"]}]
+            prev["content"].extend(blocks)
+        else:
+            content: Any = blocks
+            if (
+                len(blocks) == 1
+                and blocks[0]["type"] == "text"
+                and isinstance(msg.get("content"), str)
+            ):
+                content = blocks[0]["text"]
+            out.append({"role": role, "content": content})
+    return system, out
+
+
+def _user_blocks(content: Any, param: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        raise _bad("expected a string or an array of content parts.", param)
+    blocks = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            blocks.append({"type": "text", "text": str(part.get("text", ""))})
+        elif kind == "image_url":
+            blocks.append(_image_block(part.get("image_url"), f"{param}[{j}].image_url"))
+        else:
+            raise _bad(
+                f"content part type `{kind}` is not supported by this deployment (Anthropic).",
+                f"{param}[{j}]",
+            )
+    return blocks
+
+
+def _image_block(spec: Any, param: str) -> dict[str, Any]:
+    url = spec.get("url") if isinstance(spec, dict) else spec
+    if not isinstance(url, str):
+        raise _bad("expected an image URL.", param)
+    if url.startswith("data:"):
+        head, sep, data = url[5:].partition(",")
+        media_type, _, encoding = head.partition(";")
+        if not sep or encoding != "base64" or not media_type.startswith("image/"):
+            raise _bad("expected a data URL of the form data:image/<type>;base64,<data>.", param)
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
+    if url.startswith(("https://", "http://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise _bad("expected an http(s) URL or a base64 data URL.", param)
+
+
+def _assistant_blocks(msg: dict[str, Any], param: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    text = _text_of(
+        [p for p in msg["content"] if not (isinstance(p, dict) and p.get("type") == "refusal")]
+        if isinstance(msg.get("content"), list)
+        else msg.get("content"),
+        f"{param}.content",
+    )
+    if text:
+        blocks.append({"type": "text", "text": text})
+    for k, call in enumerate(msg.get("tool_calls") or ()):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise _bad("expected a function call.", f"{param}.tool_calls[{k}]")
+        try:
+            args = orjson.loads(fn.get("arguments") or "{}")
+        except orjson.JSONDecodeError as exc:
+            raise _bad(
+                "`arguments` must be a JSON object.", f"{param}.tool_calls[{k}].function.arguments"
+            ) from exc
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": str(call.get("id") or f"toolu_{k}"),
+                "name": fn["name"],
+                "input": args if isinstance(args, dict) else {},
+            }
+        )
+    return blocks
+
+
+def _to_anthropic_tool(tool: Any, i: int) -> dict[str, Any]:
+    fn = tool.get("function") if isinstance(tool, dict) else None
+    if (
+        not isinstance(tool, dict)
+        or tool.get("type", "function") != "function"
+        or not (isinstance(fn, dict) and isinstance(fn.get("name"), str))
+    ):
+        raise _bad(
+            "only function tools are supported by this deployment (Anthropic).", f"tools[{i}]"
+        )
+    out: dict[str, Any] = {"name": fn["name"]}
+    if fn.get("description"):
+        out["description"] = fn["description"]
+    params = fn.get("parameters")
+    out["input_schema"] = (
+        params if isinstance(params, dict) else {"type": "object", "properties": {}}
+    )
+    return out
+
+
+def _to_anthropic_tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    out: dict[str, Any]
+    if choice is None:
+        if parallel is not False:
+            return None
+        out = {"type": "auto"}
+    elif choice == "auto":
+        out = {"type": "auto"}
+    elif choice == "required":
+        out = {"type": "any"}
+    elif choice == "none":
+        return {"type": "none"}
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        out = {"type": "tool", "name": str(choice["function"].get("name"))}
+    else:
+        raise _bad("expected `auto`, `required`, `none` or a named function.", "tool_choice")
+    if parallel is False:
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+# ------------------------------------------------------------------ Anthropic → OpenAI request
+
+
+def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic Messages body → the equivalent OpenAI Chat Completions body.
+
+    Raises :class:`InvalidRequest` naming the Anthropic parameter it cannot translate.
+    """
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("model: Field required", "model")
+    limit = body.get("max_tokens")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise _bad("max_tokens: Field required (an integer of at least 1)", "max_tokens")
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise _bad("messages: Field required (a non-empty array)", "messages")
+    messages: list[dict[str, Any]] = []
+    system = body.get("system")
+    if system:
+        messages.append({"role": "system", "content": _anthropic_text(system, "system")})
+    for i, msg in enumerate(raw):
+        param = f"messages.{i}"
+        role = msg.get("role") if isinstance(msg, dict) else None
+        if role == "user":
+            messages.extend(_openai_user_messages(msg.get("content"), f"{param}.content"))
+        elif role == "assistant":
+            messages.append(_openai_assistant_message(msg.get("content"), f"{param}.content"))
+        else:
+            raise _bad(f"{param}.role: Input should be 'user' or 'assistant'", f"{param}.role")
+    out: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": limit}
+    for key in ("temperature", "top_p"):
+        if body.get(key) is not None:
+            out[key] = body[key]
+    if body.get("stop_sequences"):
+        out["stop"] = list(body["stop_sequences"])
+    tools = body.get("tools")
+    if tools:
+        out["tools"] = [_openai_tool(t, i) for i, t in enumerate(tools)]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        kind = choice.get("type")
+        if kind == "auto":
+            out["tool_choice"] = "auto"
+        elif kind == "any":
+            out["tool_choice"] = "required"
+        elif kind == "none":
+            out["tool_choice"] = "none"
+        elif kind == "tool":
+            out["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
+        else:
+            raise _bad(f"tool_choice.type: unknown value {kind!r}", "tool_choice")
+        if choice.get("disable_parallel_tool_use"):
+            out["parallel_tool_calls"] = False
+    meta = body.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("user_id"), str):
+        out["user"] = meta["user_id"]
+    if body.get("stream") is True:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    return out
+
+
+def _anthropic_text(content: Any, param: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if not (isinstance(block, dict) and block.get("type") == "text"):
+                raise _bad(f"{param}: only text blocks are supported here", param)
+            parts.append(str(block.get("text", "")))
+        return "\n".join(parts)
+    raise _bad(f"{param}: expected a string or an array of blocks", param)
+
+
+def _openai_user_messages(content: Any, param: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"role": "user", "content": content}]
+    if not isinstance(content, list):
+        raise _bad(f"{param}: expected a string or an array of blocks", param)
+    tools: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "tool_result":
+            result = block.get("content")
+            tools.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": str(block.get("tool_use_id", "")),
+                    "content": "" if result is None else _anthropic_text(result, f"{param}.{j}"),
+                }
+            )
+        elif kind == "text":
+            parts.append({"type": "text", "text": str(block.get("text", ""))})
+        elif kind == "image":
+            parts.append({"type": "image_url", "image_url": {"url": _image_url(block, param)}})
+        else:
+            raise _bad(f"{param}.{j}.type: {kind!r} is not supported by this gateway", param)
+    out = tools
+    if parts:
+        only_text = all(p["type"] == "text" for p in parts)
+        body: Any = "\n".join(p["text"] for p in parts) if only_text else parts
+        out.append({"role": "user", "content": body})
+    return out
+
+
+def _image_url(block: dict[str, Any], param: str) -> str:
+    src = block.get("source")
+    if isinstance(src, dict) and src.get("type") == "base64":
+        return f"data:{src.get('media_type')};base64,{src.get('data')}"
+    if isinstance(src, dict) and src.get("type") == "url" and isinstance(src.get("url"), str):
+        return str(src["url"])
+    raise _bad(f"{param}: image source must be base64 or url", param)
+
+
+def _openai_assistant_message(content: Any, param: str) -> dict[str, Any]:
+    if isinstance(content, str):
+        return {"role": "assistant", "content": content}
+    if not isinstance(content, list):
+        raise _bad(f"{param}: expected a string or an array of blocks", param)
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(str(block.get("text", "")))
+        elif kind == "tool_use":
+            calls.append(
+                {
+                    "id": str(block.get("id", "")),
+                    "type": "function",
+                    "function": {
+                        "name": str(block.get("name", "")),
+                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                    },
+                }
+            )
+        elif kind in ("thinking", "redacted_thinking"):
+            continue  # reasoning is not replayed to an OpenAI-shaped upstream
+        else:
+            raise _bad(f"{param}.{j}.type: {kind!r} is not supported by this gateway", param)
+    msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if calls:
+        msg["tool_calls"] = calls
+    return msg
+
+
+def _openai_tool(tool: Any, i: int) -> dict[str, Any]:
+    if (
+        not isinstance(tool, dict)
+        or tool.get("type") not in (None, "custom")
+        or not isinstance(tool.get("name"), str)
+    ):
+        raise _bad(f"tools.{i}: only client tools (name, input_schema) are supported", "tools")
+    fn: dict[str, Any] = {"name": tool["name"]}
+    if tool.get("description"):
+        fn["description"] = tool["description"]
+    fn["parameters"] = tool.get("input_schema") or {"type": "object", "properties": {}}
+    return {"type": "function", "function": fn}
+
+
+# ------------------------------------------------------------------ answers, usage, errors
+
+
+def usage_from_anthropic(data: Any) -> Usage | None:
+    """Anthropic ``usage`` → :class:`Usage` (input includes cache reads and writes)."""
+    if not isinstance(data, dict) or not isinstance(data.get("input_tokens"), int):
+        return None
+    read = data.get("cache_read_input_tokens") or 0
+    write = data.get("cache_creation_input_tokens") or 0
+    out = data.get("output_tokens") or 0
+    return Usage(
+        input_tokens=data["input_tokens"] + read + write,
+        output_tokens=out,
+        cached_input_tokens=read,
+        cache_write_tokens=write,
+    )
+
+
+def openai_usage(usage: Usage) -> dict[str, Any]:
+    """:class:`Usage` → an OpenAI ``usage`` object."""
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def _finish(stop_reason: Any) -> str:
+    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+
+
+def to_openai_completion(msg: dict[str, Any], *, created: int | None = None) -> dict[str, Any]:
+    """An Anthropic ``message`` → an OpenAI ``chat.completion`` (usage included when known)."""
+    if msg.get("type") != "message" or not isinstance(msg.get("content"), list):
+        raise UpstreamProtocolError("upstream sent a body that is not an Anthropic message")
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in msg["content"]:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(str(block.get("text", "")))
+        elif kind == "tool_use":
+            calls.append(
+                {
+                    "id": str(block.get("id", "")),
+                    "type": "function",
+                    "function": {
+                        "name": str(block.get("name", "")),
+                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                    },
+                }
+            )
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts or not calls else None,
+        "refusal": None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    out: dict[str, Any] = {
+        "id": str(msg.get("id", "")),
+        "object": "chat.completion",
+        "created": int(time.time()) if created is None else created,
+        "model": str(msg.get("model", "")),
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _finish(msg.get("stop_reason")),
+            }
+        ],
+    }
+    usage = usage_from_anthropic(msg.get("usage"))
+    if usage is not None:
+        out["usage"] = openai_usage(usage)
+    return out
+
+
+def error_from_anthropic(
+    status: int, body: bytes, headers: dict[str, str], redact: Callable[[str], str]
+) -> UpstreamStatusError:
+    """An Anthropic error response → :class:`UpstreamStatusError` keeping its class and
+    ``retry-after``. ``headers`` must have lower-case names."""
+    message = f"upstream returned HTTP {status}"
+    kind: str | None = None
+    try:
+        parsed = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    err = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(err, dict):
+        if isinstance(err.get("message"), str) and err["message"]:
+            message = err["message"]
+        kind = err["type"] if isinstance(err.get("type"), str) else None
+    elif body and parsed is None:
+        message = f"{message}: {body[:200].decode('utf-8', 'replace')}"
+    if status == 529:  # Anthropic's "overloaded": an OpenAI client knows it as a 503
+        status, kind = 503, kind or "overloaded_error"
+    passed = {k: headers[k] for k in _PASS_HEADERS if k in headers}
+    return UpstreamStatusError(status, redact(message), upstream_type=kind, headers=passed)
+
+
+def error_from_event(data: dict[str, Any], redact: Callable[[str], str]) -> UpstreamStatusError:
+    """An ``error`` event inside a stream (HTTP 200 already sent) → its error class."""
+    err = data.get("error")
+    kind = err.get("type") if isinstance(err, dict) else None
+    msg = err.get("message") if isinstance(err, dict) else None
+    kind = kind if isinstance(kind, str) else "api_error"
+    return UpstreamStatusError(
+        _STATUS_BY_TYPE.get(kind, 500),
+        redact(f"upstream stream error: {msg if isinstance(msg, str) else kind}"),
+        upstream_type=kind,
+    )
+
+
+class StreamTranslator:
+    """Anthropic stream events in, OpenAI ``chat.completion.chunk`` dicts out.
+
+    ``usage`` holds what the upstream reported so far (from ``message_start``, updated by
+    ``message_delta``), so a cut stream still bills what was seen. ``done`` turns True on
+    ``message_stop``. Unknown event and delta types are skipped, as Anthropic asks clients to.
+    """
+
+    def __init__(
+        self, *, include_usage: bool, redact: Callable[[str], str], created: int | None = None
+    ) -> None:
+        self.include_usage = include_usage
+        self.usage: Usage | None = None
+        self.served_model: str | None = None
+        self.done = False
+        self._redact = redact
+        self._created = int(time.time()) if created is None else created
+        self._id = ""
+        self._started = False
+        self._finish: str | None = None
+        #: content block index → tool call index (OpenAI numbers tool calls from 0)
+        self._tools: dict[int, int] = {}
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self.served_model or "",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+
+    def feed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """One decoded event → the chunks it yields (often none or one)."""
+        kind = data.get("type")
+        if kind == "error":
+            raise error_from_event(data, self._redact)
+        if kind == "message_start":
+            return self._message_start(data.get("message"))
+        if not self._started:
+            if kind == "ping":
+                return []
+            raise UpstreamProtocolError(f"upstream stream began with `{kind}`, not message_start")
+        if kind == "content_block_start":
+            return self._block_start(data)
+        if kind == "content_block_delta":
+            return self._block_delta(data)
+        if kind == "message_delta":
+            return self._message_delta(data)
+        if kind == "message_stop":
+            self.done = True
+            if self.include_usage and self.usage is not None:
+                return [
+                    {**self._chunk({}), "choices": [], "usage": openai_usage(self.usage)},
+                ]
+            return []
+        return []  # ping, content_block_stop, and event types added after this was written
+
+    def _message_start(self, msg: Any) -> list[dict[str, Any]]:
+        if not isinstance(msg, dict):
+            raise UpstreamProtocolError("upstream message_start carries no message")
+        self._started = True
+        self._id = str(msg.get("id", ""))
+        if isinstance(msg.get("model"), str):
+            self.served_model = msg["model"]
+        self.usage = usage_from_anthropic(msg.get("usage"))
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def _block_start(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        block = data.get("content_block")
+        index = data.get("index")
+        if not isinstance(block, dict) or not isinstance(index, int):
+            raise UpstreamProtocolError("upstream content_block_start is malformed")
+        if block.get("type") == "tool_use":
+            n = self._tools[index] = len(self._tools)
+            call = {
+                "index": n,
+                "id": str(block.get("id", "")),
+                "type": "function",
+                "function": {"name": str(block.get("name", "")), "arguments": ""},
+            }
+            return [self._chunk({"tool_calls": [call]})]
+        if block.get("type") == "text" and block.get("text"):
+            return [self._chunk({"content": str(block["text"])})]
+        return []
+
+    def _block_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        delta = data.get("delta")
+        if not isinstance(delta, dict):
+            raise UpstreamProtocolError("upstream content_block_delta carries no delta")
+        kind = delta.get("type")
+        if kind == "text_delta":
+            text = delta.get("text")
+            if not isinstance(text, str):
+                raise UpstreamProtocolError("upstream text_delta carries no text")
+            return [self._chunk({"content": text})] if text else []
+        if kind == "input_json_delta":
+            index = data.get("index")
+            n = self._tools.get(index) if isinstance(index, int) else None
+            part = delta.get("partial_json")
+            if n is None or not isinstance(part, str):
+                raise UpstreamProtocolError("upstream input_json_delta outside a tool_use block")
+            if not part:
+                return []
+            return [self._chunk({"tool_calls": [{"index": n, "function": {"arguments": part}}]})]
+        return []
+
+    def _message_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        usage = data.get("usage")
+        if isinstance(usage, dict) and self.usage is not None:
+            # Counts in message_delta are cumulative; newer API versions repeat the input side.
+            merged = {
+                "input_tokens": self.usage.input_tokens
+                - self.usage.cached_input_tokens
+                - self.usage.cache_write_tokens,
+                "cache_read_input_tokens": self.usage.cached_input_tokens,
+                "cache_creation_input_tokens": self.usage.cache_write_tokens,
+                "output_tokens": self.usage.output_tokens,
+            }
+            merged.update({k: v for k, v in usage.items() if k in merged and isinstance(v, int)})
+            self.usage = usage_from_anthropic(merged)
+        elif isinstance(usage, dict):
+            self.usage = usage_from_anthropic(usage)
+        delta = data.get("delta")
+        reason = delta.get("stop_reason") if isinstance(delta, dict) else None
+        if reason is None or self._finish is not None:
+            return []
+        self._finish = _finish(reason)
+        return [self._chunk({}, self._finish)]

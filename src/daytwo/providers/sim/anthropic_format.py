@@ -1,0 +1,212 @@
+"""The simulator's Anthropic encoder: engine answers → the Messages API wire format.
+
+Shapes follow Anthropic's API as the official ``anthropic`` SDK parses it: a ``message`` object
+(text and ``tool_use`` content blocks, ``stop_reason``, ``usage`` with the cache fields), and the
+SSE stream ``message_start`` → ``content_block_start`` / ``ping`` / ``content_block_delta``
+(``text_delta``, ``input_json_delta``) / ``content_block_stop`` per block → ``message_delta``
+(``stop_reason``, cumulative ``output_tokens``) → ``message_stop``, each framed as
+``event: <type>`` + ``data: <json>``. Errors are ``{"type": "error", "error": {"type",
+"message"}}``; an overload is HTTP 529 ``overloaded_error``. Headers: ``request-id``,
+``anthropic-ratelimit-*`` and, on a 429, ``retry-after``.
+
+The engine is OpenAI-shaped: :func:`messages_exchange` translates the Anthropic request with
+:func:`~daytwo.providers.anthropic_wire.openai_request_from_anthropic` first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from daytwo.config.schema import SimSettings
+from daytwo.core.errors import InvalidRequest
+from daytwo.providers.anthropic_wire import STOP_REASONS, openai_request_from_anthropic
+from daytwo.providers.sim.engine import Fault, SimEmbeddings, SimReply
+from daytwo.providers.sim.exchange import Exchange, Headers, Simulator
+
+_RPM_LIMIT = 4_000
+_TPM_LIMIT = 2_000_000
+
+
+class AnthropicFormat:
+    """Encoder for Anthropic's Messages wire format (implements ``exchange.WireFormat``)."""
+
+    #: The stream ends with a ``message_stop`` event, not a sentinel frame.
+    end_frame: bytes | None = None
+
+    def __init__(self, settings: SimSettings) -> None:
+        self._retry_after_s = settings.faults.retry_after_s
+        self._retry = str(settings.faults.retry_after_s).encode()
+
+    # ------------------------------------------------------------------ chat
+
+    def completion(self, reply: SimReply) -> dict[str, Any]:
+        c = reply.choices[0]
+        content: list[dict[str, Any]] = []
+        if c.pieces or not c.tool_calls:
+            content.append({"type": "text", "text": c.text})
+        for call in c.tool_calls:
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": _tool_id(call.id),
+                    "name": call.name,
+                    "input": _input(call.arguments),
+                }
+            )
+        return {
+            **_message_head(reply),
+            "content": content,
+            "stop_reason": STOP_REASONS[c.finish_reason],
+            "usage": _usage(reply, c.tokens),
+        }
+
+    def chunks(self, reply: SimReply, *, include_usage: bool) -> list[tuple[int, dict[str, Any]]]:
+        # Anthropic always reports usage in streams; ``include_usage`` (an OpenAI notion) is moot.
+        c = reply.choices[0]
+        start = {**_message_head(reply), "content": [], "stop_reason": None}
+        start["usage"] = _usage(reply, 1)
+        out: list[tuple[int, dict[str, Any]]] = [(0, {"type": "message_start", "message": start})]
+        index = 0
+        step = 0
+        if c.pieces or not c.tool_calls:
+            out.append((0, _block_start(index, {"type": "text", "text": ""})))
+            out.append((0, {"type": "ping"}))
+            for piece in c.pieces:
+                out.append((step, _block_delta(index, {"type": "text_delta", "text": piece})))
+                step += 1
+            out.append((max(step - 1, 0), {"type": "content_block_stop", "index": index}))
+            index += 1
+        for call in c.tool_calls:
+            block = {"type": "tool_use", "id": _tool_id(call.id), "name": call.name, "input": {}}
+            begin = step
+            out.append((step, _block_start(index, block)))
+            out.append(
+                (step, _block_delta(index, {"type": "input_json_delta", "partial_json": ""}))
+            )
+            for piece in call.pieces:
+                delta = {"type": "input_json_delta", "partial_json": piece}
+                out.append((step, _block_delta(index, delta)))
+                step += 1
+            out.append((max(step - 1, begin), {"type": "content_block_stop", "index": index}))
+            index += 1
+        last = max(reply.steps - 1, 0)
+        stop = {"stop_reason": STOP_REASONS[c.finish_reason], "stop_sequence": None}
+        usage = {"output_tokens": c.tokens}
+        out.append((last, {"type": "message_delta", "delta": stop, "usage": usage}))
+        out.append((last, {"type": "message_stop"}))
+        return out
+
+    def frame(self, chunk: dict[str, Any]) -> bytes:
+        return (
+            b"event: " + str(chunk["type"]).encode() + b"\ndata: " + orjson.dumps(chunk) + b"\n\n"
+        )
+
+    def embeddings(self, emb: SimEmbeddings) -> dict[str, Any]:
+        return self.error("Anthropic has no embeddings API.", type="not_found_error")
+
+    # ---------------------------------------------------------------- errors
+
+    def error(
+        self, message: str, *, type: str, param: str | None = None, code: str | None = None
+    ) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": type, "message": message}}
+
+    def fault_error(self, fault: Fault, *, model: str) -> tuple[int, str, str, str | None]:
+        if fault == "429":
+            return (
+                429,
+                f"This request would exceed the rate limit for your organization of {_RPM_LIMIT} "
+                f"requests per minute for {model}. Please retry after {self._retry_after_s}s. "
+                "(simulated by daytwo sim)",
+                "rate_limit_error",
+                None,
+            )
+        if fault == "503":
+            return 529, "Overloaded", "overloaded_error", None
+        return 500, "Internal server error", "api_error", None
+
+    # --------------------------------------------------------------- headers
+
+    def headers(
+        self, request_id: str, *, stream: bool, processing_ms: int, fault: Fault | None
+    ) -> Headers:
+        ctype = b"text/event-stream; charset=utf-8" if stream else b"application/json"
+        limited = fault == "429"
+        reset = datetime.now(UTC) + timedelta(seconds=self._retry_after_s if limited else 1)
+        stamp = reset.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+        out: Headers = [
+            (b"content-type", ctype),
+            (b"request-id", request_id.encode()),
+            (b"anthropic-organization-id", b"daytwo-sim"),
+            (b"anthropic-ratelimit-requests-limit", str(_RPM_LIMIT).encode()),
+            (
+                b"anthropic-ratelimit-requests-remaining",
+                b"0" if limited else str(_RPM_LIMIT - 1).encode(),
+            ),
+            (b"anthropic-ratelimit-requests-reset", stamp),
+            (b"anthropic-ratelimit-tokens-limit", str(_TPM_LIMIT).encode()),
+            (b"anthropic-ratelimit-tokens-remaining", str(_TPM_LIMIT - 1000).encode()),
+            (b"anthropic-ratelimit-tokens-reset", stamp),
+        ]
+        if limited:
+            out.append((b"retry-after", self._retry))
+        if stream:
+            out.append((b"cache-control", b"no-cache"))
+        return out
+
+    def dumps(self, data: dict[str, Any]) -> bytes:
+        return orjson.dumps(data)
+
+
+def messages_exchange(sim: Simulator, body: dict[str, Any]) -> Exchange:
+    """An Anthropic Messages request body → the exchange ``sim`` (an Anthropic-format
+    simulator) plays."""
+    try:
+        openai_body = openai_request_from_anthropic(body)
+    except InvalidRequest as exc:
+        return sim.invalid(exc)
+    return sim.chat(openai_body)
+
+
+def _message_head(reply: SimReply) -> dict[str, Any]:
+    return {
+        "id": "msg_" + reply.id.removeprefix("chatcmpl-"),
+        "type": "message",
+        "role": "assistant",
+        "model": reply.model,
+        "stop_sequence": None,
+    }
+
+
+def _usage(reply: SimReply, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": reply.input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
+
+
+def _tool_id(call_id: str) -> str:
+    return "toolu_" + call_id.removeprefix("call_")
+
+
+def _input(arguments: str) -> dict[str, Any]:
+    # A call cut by max_tokens has partial JSON; Anthropic then sends what it parsed, here {}.
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _block_start(index: int, block: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_start", "index": index, "content_block": block}
+
+
+def _block_delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_delta", "index": index, "delta": delta}
