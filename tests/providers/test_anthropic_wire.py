@@ -10,8 +10,8 @@ import pytest
 
 from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.types import Usage
+from daytwo.providers.anthropic_stream import StreamTranslator
 from daytwo.providers.anthropic_wire import (
-    StreamTranslator,
     error_from_anthropic,
     openai_request_from_anthropic,
     to_anthropic_request,

@@ -23,8 +23,8 @@ from daytwo.core.errors import (
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
+from daytwo.providers.anthropic_stream import StreamTranslator
 from daytwo.providers.anthropic_wire import (
-    StreamTranslator,
     error_from_anthropic,
     openai_usage,
     to_anthropic_request,

@@ -1,0 +1,147 @@
+"""Anthropic Messages stream events → OpenAI ``chat.completion.chunk`` dicts, as they arrive."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from daytwo.core.errors import UpstreamProtocolError
+from daytwo.core.types import Usage
+from daytwo.providers.anthropic_wire import (
+    error_from_event,
+    finish_reason,
+    openai_usage,
+    usage_from_anthropic,
+)
+
+
+class StreamTranslator:
+    """Anthropic stream events in, OpenAI ``chat.completion.chunk`` dicts out.
+
+    ``usage`` holds what the upstream reported so far (from ``message_start``, updated by
+    ``message_delta``), so a cut stream still bills what was seen. ``done`` turns True on
+    ``message_stop``. Unknown event and delta types are skipped, as Anthropic asks clients to.
+    """
+
+    def __init__(
+        self, *, include_usage: bool, redact: Callable[[str], str], created: int | None = None
+    ) -> None:
+        self.include_usage = include_usage
+        self.usage: Usage | None = None
+        self.served_model: str | None = None
+        self.done = False
+        self._redact = redact
+        self._created = int(time.time()) if created is None else created
+        self._id = ""
+        self._started = False
+        self._finish: str | None = None
+        #: content block index → tool call index (OpenAI numbers tool calls from 0)
+        self._tools: dict[int, int] = {}
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self.served_model or "",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+
+    def feed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """One decoded event → the chunks it yields (often none or one)."""
+        kind = data.get("type")
+        if kind == "error":
+            raise error_from_event(data, self._redact)
+        if kind == "message_start":
+            return self._message_start(data.get("message"))
+        if not self._started:
+            if kind == "ping":
+                return []
+            raise UpstreamProtocolError(f"upstream stream began with `{kind}`, not message_start")
+        if kind == "content_block_start":
+            return self._block_start(data)
+        if kind == "content_block_delta":
+            return self._block_delta(data)
+        if kind == "message_delta":
+            return self._message_delta(data)
+        if kind == "message_stop":
+            self.done = True
+            if self.include_usage and self.usage is not None:
+                return [
+                    {**self._chunk({}), "choices": [], "usage": openai_usage(self.usage)},
+                ]
+            return []
+        return []  # ping, content_block_stop, and event types added after this was written
+
+    def _message_start(self, msg: Any) -> list[dict[str, Any]]:
+        if not isinstance(msg, dict):
+            raise UpstreamProtocolError("upstream message_start carries no message")
+        self._started = True
+        self._id = str(msg.get("id", ""))
+        if isinstance(msg.get("model"), str):
+            self.served_model = msg["model"]
+        self.usage = usage_from_anthropic(msg.get("usage"))
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def _block_start(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        block = data.get("content_block")
+        index = data.get("index")
+        if not isinstance(block, dict) or not isinstance(index, int):
+            raise UpstreamProtocolError("upstream content_block_start is malformed")
+        if block.get("type") == "tool_use":
+            n = self._tools[index] = len(self._tools)
+            call = {
+                "index": n,
+                "id": str(block.get("id", "")),
+                "type": "function",
+                "function": {"name": str(block.get("name", "")), "arguments": ""},
+            }
+            return [self._chunk({"tool_calls": [call]})]
+        if block.get("type") == "text" and block.get("text"):
+            return [self._chunk({"content": str(block["text"])})]
+        return []
+
+    def _block_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        delta = data.get("delta")
+        if not isinstance(delta, dict):
+            raise UpstreamProtocolError("upstream content_block_delta carries no delta")
+        kind = delta.get("type")
+        if kind == "text_delta":
+            text = delta.get("text")
+            if not isinstance(text, str):
+                raise UpstreamProtocolError("upstream text_delta carries no text")
+            return [self._chunk({"content": text})] if text else []
+        if kind == "input_json_delta":
+            index = data.get("index")
+            n = self._tools.get(index) if isinstance(index, int) else None
+            part = delta.get("partial_json")
+            if n is None or not isinstance(part, str):
+                raise UpstreamProtocolError("upstream input_json_delta outside a tool_use block")
+            if not part:
+                return []
+            return [self._chunk({"tool_calls": [{"index": n, "function": {"arguments": part}}]})]
+        return []
+
+    def _message_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        usage = data.get("usage")
+        if isinstance(usage, dict) and self.usage is not None:
+            # Counts in message_delta are cumulative; newer API versions repeat the input side.
+            merged = {
+                "input_tokens": self.usage.input_tokens
+                - self.usage.cached_input_tokens
+                - self.usage.cache_write_tokens,
+                "cache_read_input_tokens": self.usage.cached_input_tokens,
+                "cache_creation_input_tokens": self.usage.cache_write_tokens,
+                "output_tokens": self.usage.output_tokens,
+            }
+            merged.update({k: v for k, v in usage.items() if k in merged and isinstance(v, int)})
+            self.usage = usage_from_anthropic(merged)
+        elif isinstance(usage, dict):
+            self.usage = usage_from_anthropic(usage)
+        delta = data.get("delta")
+        reason = delta.get("stop_reason") if isinstance(delta, dict) else None
+        if reason is None or self._finish is not None:
+            return []
+        self._finish = finish_reason(reason)
+        return [self._chunk({}, self._finish)]
