@@ -16,6 +16,7 @@ from daytwo.gateway.server import ServerHandle, serve_in_thread
 
 def sim_config(tmp_path: Path, **sim: Any) -> dict[str, Any]:
     return {
+        "gateway": {"require_keys": False},
         "logging": {"level": "warning", "access_log": False},
         "providers": {"sim": {"type": "sim", "sim": {"seed": 7, **sim}}},
         "models": {

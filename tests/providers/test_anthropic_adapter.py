@@ -184,6 +184,7 @@ def test_untranslatable_request_is_a_400_before_any_upstream_call() -> None:
 
 def test_openai_sdk_through_the_gateway_to_anthropic(tmp_path: Path, sim_root: str) -> None:
     config = {
+        "gateway": {"require_keys": False},
         "logging": {"level": "warning", "access_log": False},
         "providers": {"claude": {"type": "anthropic", "base_url": sim_root}},
         "models": {

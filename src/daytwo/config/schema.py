@@ -48,6 +48,15 @@ class ServerConfig(Model):
     reload_poll_s: float = Field(2.0, ge=0)
 
 
+class GatewayConfig(Model):
+    #: Every call must carry a daytwo virtual key (``Authorization: Bearer dt2_sk_...``).
+    #: Turn off only for the embedded demo and local use.
+    require_keys: bool = True
+    #: How often the in-memory key snapshot is refreshed from the database, seconds: a new,
+    #: revoked or rotated key takes effect within this delay.
+    key_cache_ttl_s: float = Field(default=5.0, gt=0)
+
+
 class LoggingConfig(Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -233,6 +242,7 @@ class PricingConfig(Model):
 
 class Config(Model):
     server: ServerConfig = ServerConfig()
+    gateway: GatewayConfig = GatewayConfig()
     logging: LoggingConfig = LoggingConfig()
     providers: dict[Name, ProviderConfig] = Field(default_factory=dict)
     models: dict[Name, ModelAlias] = Field(default_factory=dict)

@@ -10,6 +10,8 @@ from typing import Any
 def demo_config(ledger_path: Path, port: int) -> dict[str, Any]:
     return {
         "server": {"host": "127.0.0.1", "port": port, "reload_poll_s": 0},
+        # The embedded demo runs without virtual keys (`daytwo keys create` makes real ones).
+        "gateway": {"require_keys": False},
         "logging": {"level": "warning", "access_log": False},
         "providers": {
             # A primary that fails now and then (5% 503s) and a healthy backup: failover shows.

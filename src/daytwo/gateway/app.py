@@ -36,6 +36,9 @@ from daytwo.gateway.http import (
 from daytwo.gateway.pipeline import Call, Pipeline
 from daytwo.gateway.reload import ConfigWatcher
 from daytwo.gateway.runtime import Runtime
+from daytwo.keys.cache import KeyCache
+from daytwo.keys.hashing import pepper_from_env
+from daytwo.keys.store import KeyStore
 from daytwo.ledger.writer import Ledger
 
 log = logging.getLogger("daytwo.gateway")
@@ -59,10 +62,13 @@ class Gateway:
         self._base_dir = self.config_path.parent if self.config_path else None
         self.runtime = Runtime.build(config, self.secrets, base_dir=self._base_dir)
         self.ledger: Ledger | None = None
+        self.keys: KeyCache | None = None
+        self._key_store: KeyStore | None = None
         self.pipeline = Pipeline(
             lambda: self.runtime,
             self,
             self.secrets,
+            keys=lambda: self.keys,
             access_log=config.logging.access_log,
         )
         self.ready = False
@@ -122,6 +128,7 @@ class Gateway:
     async def startup(self) -> None:
         cfg = self.config
         self.ledger = await asyncio.to_thread(Ledger.open, cfg.ledger)
+        self.keys = await asyncio.to_thread(self._open_keys)
         if self.config_path is not None:
             self._watcher = ConfigWatcher(self.config_path, self.reload, cfg.server.reload_poll_s)
             self._watcher.start()
@@ -132,8 +139,21 @@ class Gateway:
             extra={"models": sorted(cfg.models), "providers": sorted(cfg.providers)},
         )
 
+    def _open_keys(self) -> KeyCache:
+        """Virtual keys live in the ledger's database; the request path reads a snapshot."""
+        pepper = pepper_from_env()
+        self._key_store = KeyStore.open(self.config.ledger.url, pepper=pepper)
+        cache = KeyCache(self._key_store, pepper=pepper, ttl=self.config.gateway.key_cache_ttl_s)
+        cache.refresh()
+        cache.start()
+        return cache
+
     async def shutdown(self) -> None:
         self.ready = False
+        if self.keys is not None:
+            self.keys.close()
+        if self._key_store is not None:
+            self._key_store.close()
         if self._watcher is not None:
             self._watcher.stop()
         for adapter in set(self.runtime.adapters.values()):
@@ -185,6 +205,7 @@ class Gateway:
         id_header = (b"x-daytwo-call-id", call.id.encode())
         watch: DisconnectWatch | None = None
         try:
+            pipeline.authenticate(call, headers)
             raw = await read_body(receive, headers, self.config.server.max_body_bytes)
             req: LLMRequest = parse(raw)
             route = pipeline.begin(call, req, headers)

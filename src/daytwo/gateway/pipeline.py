@@ -2,7 +2,8 @@
 
 ::
 
-    1 authenticate   (keys: the spend-control issue; every call is anonymous until then)
+    1 authenticate   a daytwo virtual key (keys/, answered from an in-memory snapshot); its
+                     attribution overrides headers and it may be limited to some models
     2 attribute      attribution.py: project, workflow, feature, agent, session, user, env, tags
     3 resolve        (prompt references: later)
     4 admit          pricing policy (``deny`` refuses unpriced models before any upstream call)
@@ -28,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from daytwo.core.errors import (
+    AuthenticationError,
     DaytwoError,
     InternalError,
     ModelNotFound,
+    PermissionDenied,
     ProviderError,
     UnpricedModel,
     UpstreamStatusError,
@@ -42,6 +45,8 @@ from daytwo.core.tokens import estimate_input_tokens, tokens_for_chars
 from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.gateway.attribution import attribute
 from daytwo.gateway.runtime import Route, Runtime
+from daytwo.keys.format import SECRET_PREFIX
+from daytwo.keys.model import KeyPrincipal
 from daytwo.providers.base import Target
 
 log = logging.getLogger("daytwo.access")
@@ -49,6 +54,19 @@ log = logging.getLogger("daytwo.access")
 
 class LedgerSink(Protocol):
     def submit(self, record: CallRecord) -> None: ...
+
+
+class KeyAuthenticator(Protocol):
+    def authenticate(self, secret: str, now: float | None = None) -> KeyPrincipal | None: ...
+
+
+#: One answer for every key that is not good (unknown, malformed, revoked, expired): a caller
+#: learns nothing about which it was.
+BAD_KEY = "Incorrect API key provided. Use a daytwo virtual key (dt2_sk_...)."
+NO_KEY = (
+    "You didn't provide an API key. You need to provide your daytwo virtual key in an "
+    "Authorization header using Bearer auth (i.e. Authorization: Bearer dt2_sk_...)."
+)
 
 
 @dataclass(slots=True)
@@ -65,6 +83,7 @@ class Call:
     stream: bool = False
     request: LLMRequest | None = None
     attribution: Attribution = field(default_factory=Attribution)
+    principal: KeyPrincipal | None = None
     target: Target | None = None
     attempts: int = 0
     served_model: str | None = None
@@ -88,10 +107,12 @@ class Pipeline:
         ledger: LedgerSink,
         secrets: SecretRegistry,
         *,
+        keys: Callable[[], KeyAuthenticator | None] = lambda: None,
         access_log: bool = True,
     ) -> None:
         self._runtime = runtime
         self._ledger = ledger
+        self._keys = keys
         self._redact = secrets.redact
         self.access_log = access_log
 
@@ -110,11 +131,43 @@ class Pipeline:
             operation=operation,
         )
 
+    def authenticate(self, call: Call, headers: dict[bytes, bytes]) -> None:
+        """Stage 1. With ``gateway.require_keys`` every call needs a good virtual key; without
+        it, a daytwo key that is presented must still be good (other tokens are ignored)."""
+        required = call.runtime.config.gateway.require_keys
+        auth = headers.get(b"authorization", b"")
+        secret = auth[7:].decode("latin-1").strip() if auth[:7].lower() == b"bearer " else ""
+        if not secret or not (required or secret.startswith(SECRET_PREFIX)):
+            if required:
+                raise AuthenticationError(NO_KEY, code="invalid_api_key")
+            return
+        keys = self._keys()
+        principal = keys.authenticate(secret) if keys is not None else None
+        if principal is None:
+            raise AuthenticationError(BAD_KEY, code="invalid_api_key")
+        call.principal = principal
+
     def begin(self, call: Call, req: LLMRequest, headers: dict[bytes, bytes]) -> Route:
         call.request = req
         call.alias = req.model
         call.stream = req.stream
-        call.attribution = attribute(headers, req.body)
+        attr = attribute(headers, req.body)
+        principal = call.principal
+        if principal is not None:
+            if not principal.allows_model(req.model):
+                raise PermissionDenied(
+                    f"This key may not use the model `{req.model}`.",
+                    param="model",
+                    code="model_not_allowed",
+                )
+            # The key's attribution is authoritative: a client cannot bill another project.
+            attr.project = principal.project
+            attr.attributed = True
+            for name in ("workflow", "feature", "environment"):
+                value = getattr(principal, name)
+                if value is not None:
+                    setattr(attr, name, value)
+        call.attribution = attr
         return self._route(call)
 
     # -- stages 4-5 -------------------------------------------------------------------------
@@ -285,6 +338,7 @@ class Pipeline:
             environment=attr.environment,
             tags=attr.tags,
             attributed=attr.attributed,
+            key_id=call.principal.key_id if call.principal else None,
             provider=target.provider if target else None,
             deployment=target.deployment if target else None,
             served_model=call.served_model,
