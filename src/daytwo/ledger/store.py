@@ -39,7 +39,9 @@ _SQLITE_IDS_PER_QUERY = 5_000
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA cache_size=-65536",  # 64 MiB of page cache per connection
+    # 8 MiB of page cache per connection: the writer appends (time-ordered ids) and reports
+    # read small rollups, so a bigger cache only raised the gateway's RSS (measured: +64 MiB)
+    "PRAGMA cache_size=-8192",
     "PRAGMA temp_store=MEMORY",
 )
 
