@@ -18,13 +18,18 @@ Every error a caller can see is a :class:`DaytwoError`. Each class knows
     │   └── ModelNotFound           404 invalid_request_error / code model_not_found
     ├── PolicyError                 (a rule refused the call)
     │   ├── PermissionDenied        403 permission_error
-    │   └── UnpricedModel           403 permission_error / code unpriced_model
+    │   ├── UnpricedModel           403 permission_error / code unpriced_model
+    │   └── SpendControlError       (carries scope, limit, spend, reset_at; retry-after header)
+    │       ├── BudgetExceeded      429 budget_exceeded
+    │       ├── RateLimited         429 rate_limited
+    │       └── FeatureDisabled     403 feature_disabled (kill switch or tripped budget)
     ├── ProviderError               (the upstream failed; status mirrors the upstream class)
     │   ├── UpstreamStatusError     upstream answered 4xx/5xx
     │   ├── UpstreamTimeout         504 timeout
     │   ├── UpstreamUnavailable     502 upstream connection failed
     │   └── UpstreamProtocolError   502 upstream sent a body daytwo cannot read
     └── InternalError               500 internal_error
+        └── StateUnavailable        503 state_unavailable (budget/limit state cannot be verified)
 
 Wire formats map these to their own error bodies in one place (``gateway/errors.py``).
 Messages never contain secrets: upstream messages pass through :func:`daytwo.core.secrets.redact`.
@@ -32,6 +37,7 @@ Messages never contain secrets: upstream messages pass through :func:`daytwo.cor
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 Fault = Literal["caller", "policy", "provider", "internal"]
@@ -206,3 +212,62 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class SpendControlError(PolicyError):
+    """A spend-control rule refused the call. A refused request consumes nothing.
+
+    ``scope`` is the scope key that refused (``project=acme,user=bob``), ``limit`` and ``spend``
+    are in the rule's unit (nano-dollars, tokens, requests), ``reset_at`` is the epoch second the
+    window resets (None: it does not reset by itself). ``retry-after`` is set when it resets.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str,
+        limit: int | None = None,
+        spend: int | None = None,
+        unit: str = "nanousd",
+        reset_at: float | None = None,
+        now: float | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        hdrs = dict(headers or {})
+        if reset_at is not None and now is not None:
+            hdrs.setdefault("retry-after", str(max(1, math.ceil(reset_at - now))))
+        super().__init__(message, code=code, headers=hdrs)
+        self.scope = scope
+        self.limit = limit
+        self.spend = spend
+        self.unit = unit
+        self.reset_at = reset_at
+
+
+class BudgetExceeded(SpendControlError):
+    status = 429
+    type = "budget_exceeded"
+
+
+class RateLimited(SpendControlError):
+    status = 429
+    type = "rate_limited"
+
+
+class FeatureDisabled(SpendControlError):
+    status = 403
+    type = "feature_disabled"
+
+
+class StateUnavailable(InternalError):
+    """The shared state (Redis) cannot be reached, so spend cannot be verified.
+
+    Raised by state backends (mapped from the driver's exception once, at the boundary); the
+    caller applies its policy: ``fail_closed`` refuses the call with this error, ``fail_open``
+    admits it unmetered.
+    """
+
+    status = 503
+    type = "state_unavailable"

@@ -1,0 +1,179 @@
+"""Rate limits: requests per minute, tokens per minute and concurrent requests, per scope.
+
+RPM and TPM use a **fixed window of one UTC minute** per scope (one counter per minute, keyed by
+the minute's start). It is exact and cheap, and its reset time is a fact a client can act on;
+the trade-off is that a client may burst up to twice the limit across a minute boundary.
+All counters of one call are checked and incremented in one atomic State operation, so a refusal
+counts nothing anywhere. TPM counts the call's worst case at admission (input + output cap) and
+is corrected to the actual tokens at :meth:`RateLimiter.settle_tokens`.
+
+Concurrency uses leases: ``admit`` takes a lease (id = the call id) on every concurrency-limited
+scope, ``finish`` gives it back. ``finish`` must run in a ``finally`` (errors, timeouts,
+cancellations); it is idempotent. A lease also lapses by itself ``lease_s`` after admission, so a
+crashed replica's calls stop counting -- ``lease_s`` must exceed the longest call deadline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from daytwo.control.scopes import Scope, Subject
+from daytwo.control.windows import Clock, minute_window, system_clock
+from daytwo.core.errors import RateLimited
+from daytwo.state.base import RateLine, State
+
+DEFAULT_LEASE_S = 600.0
+_RATE_TTL_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    name: str
+    scope: Scope
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrent: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rpm is None and self.tpm is None and self.concurrent is None:
+            raise ValueError(f"rate limit {self.name!r}: set rpm, tpm or concurrent")
+
+
+@dataclass(slots=True)
+class Admission:
+    call_id: str
+    tokens: int
+    tpm_keys: tuple[str, ...]
+    lease_keys: tuple[str, ...]
+    headers: dict[str, str] = field(default_factory=dict)
+    finished: bool = False
+
+
+def _reset(seconds: float) -> str:
+    return f"{max(0, math.ceil(seconds))}s"
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        state: State,
+        limits: Sequence[RateLimit],
+        *,
+        clock: Clock = system_clock,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> None:
+        self.state = state
+        self.limits = tuple(limits)
+        self.clock = clock
+        self.lease_s = lease_s
+
+    async def admit(self, call_id: str, subject: Subject, tokens: int) -> Admission:
+        """Count one request and ``tokens`` and take a concurrency lease, or raise
+        :class:`~daytwo.core.errors.RateLimited` having counted nothing."""
+        now = self.clock()
+        w = minute_window(now)
+        lines: list[RateLine] = []
+        kinds: list[tuple[str, RateLimit, str]] = []
+        leases: list[tuple[str, int]] = []
+        lease_of: list[tuple[RateLimit, str]] = []
+        for lim in self.limits:
+            key = lim.scope.resolve(subject)
+            if key is None:
+                continue
+            if lim.rpm is not None:
+                lines.append(RateLine(f"rl:{lim.name}:{key}:r:{w.id}", lim.rpm, 1, _RATE_TTL_S))
+                kinds.append(("requests", lim, key))
+            if lim.tpm is not None:
+                lines.append(
+                    RateLine(f"rl:{lim.name}:{key}:t:{w.id}", lim.tpm, tokens, _RATE_TTL_S)
+                )
+                kinds.append(("tokens", lim, key))
+            if lim.concurrent is not None:
+                leases.append((f"rl:{lim.name}:{key}:c", lim.concurrent))
+                lease_of.append((lim, key))
+        headers: dict[str, str] = {}
+        if lines:
+            out = await self.state.hit(lines)
+            if not out.ok:
+                assert out.failed is not None
+                kind, lim, key = kinds[out.failed]
+                line = lines[out.failed]
+                raise RateLimited(
+                    f"Rate limit `{lim.name}` for scope `{key}`: {line.limit} {kind} per minute.",
+                    scope=key,
+                    limit=line.limit,
+                    spend=out.values[out.failed],
+                    unit=kind,
+                    reset_at=w.end,
+                    now=now,
+                    code=f"{kind}_per_minute",
+                    headers=_headers(lines, kinds, out.values, w.end - now, refused=True),
+                )
+            headers = _headers(lines, kinds, out.values, w.end - now, refused=False)
+        tpm_keys = tuple(
+            ln.key for ln, (k, _, _) in zip(lines, kinds, strict=True) if k == "tokens"
+        )
+        if leases:
+            got = await self.state.lease_acquire(
+                leases, call_id, now=now, expires_at=now + self.lease_s
+            )
+            if not got.ok:
+                assert got.failed is not None
+                for ln in lines:  # give back what this call counted: a refusal costs nothing
+                    await self.state.adjust(ln.key, -ln.amount, ttl_s=_RATE_TTL_S)
+                lim, key = lease_of[got.failed]
+                raise RateLimited(
+                    f"Rate limit `{lim.name}` for scope `{key}`: {lim.concurrent} concurrent "
+                    "requests.",
+                    scope=key,
+                    limit=lim.concurrent,
+                    spend=got.counts[got.failed],
+                    unit="requests",
+                    reset_at=now + 1,
+                    now=now,
+                    code="concurrent_requests",
+                )
+        return Admission(call_id, tokens, tpm_keys, tuple(k for k, _ in leases), headers)
+
+    async def settle_tokens(self, admission: Admission, actual_tokens: int) -> None:
+        """Correct TPM from the admitted estimate to the actual token count."""
+        delta = actual_tokens - admission.tokens
+        if delta and admission.tpm_keys:
+            for key in admission.tpm_keys:
+                await self.state.adjust(key, delta, ttl_s=_RATE_TTL_S)
+            admission.tokens = actual_tokens
+
+    async def finish(self, admission: Admission) -> None:
+        """Give back the concurrency lease. Idempotent; call it in ``finally``."""
+        if admission.finished:
+            return
+        admission.finished = True
+        if admission.lease_keys:
+            await self.state.lease_release(admission.lease_keys, admission.call_id)
+
+    async def in_flight(self, limit: RateLimit, scope_key: str) -> int:
+        return await self.state.lease_count(f"rl:{limit.name}:{scope_key}:c", now=self.clock())
+
+
+def _headers(
+    lines: Sequence[RateLine],
+    kinds: Sequence[tuple[str, RateLimit, str]],
+    values: Sequence[int],
+    reset_s: float,
+    *,
+    refused: bool,
+) -> dict[str, str]:
+    """``x-ratelimit-*`` for the tightest requests and tokens limits (OpenAI's header names)."""
+    best: dict[str, tuple[int, int]] = {}
+    for ln, (kind, _, _), v in zip(lines, kinds, values, strict=True):
+        left = max(0, ln.limit - v)
+        if kind not in best or left < best[kind][1]:
+            best[kind] = (ln.limit, left)
+    out: dict[str, str] = {}
+    for kind, (limit, left) in best.items():
+        out[f"x-ratelimit-limit-{kind}"] = str(limit)
+        out[f"x-ratelimit-remaining-{kind}"] = str(0 if refused and left == 0 else left)
+        out[f"x-ratelimit-reset-{kind}"] = _reset(reset_s)
+    return out

@@ -1,0 +1,107 @@
+"""Kill switches: turn a scope off (a project, workflow, feature, agent, session, key, model or
+provider -- or any combination), with who, why and when, on every replica within a second.
+
+Each replica keeps the active switches in a local dict, so checking a call costs no round trip:
+:meth:`SwitchBoard.start` subscribes to changes first and then loads the snapshot (so no change
+can fall between the two), and every change made by any replica arrives by the State's
+notification (pub/sub on Redis). A replica's own changes apply locally at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from daytwo.control.events import Event, EventSink, drop
+from daytwo.control.scopes import Scope, Subject
+from daytwo.control.windows import Clock, system_clock
+from daytwo.core.errors import FeatureDisabled
+from daytwo.state.base import State, Subscription, SwitchChange, SwitchRecord
+
+SWITCH_FIELDS = ("project", "workflow", "feature", "agent", "session", "key", "model", "provider")
+
+
+def switch_scope(spec: Mapping[str, str] | str | Scope) -> Scope:
+    """A concrete scope fit for a kill switch (no ``*``; at least one field)."""
+    scope = spec if isinstance(spec, Scope) else Scope.parse(spec)
+    if not scope.fields:
+        raise ValueError("a kill switch needs a scope (project, workflow, feature, ...)")
+    if not scope.is_concrete:
+        raise ValueError("a kill switch scope names values, not `*`")
+    return scope
+
+
+def disabled_error(record: SwitchRecord, now: float) -> FeatureDisabled:
+    return FeatureDisabled(
+        f"Scope `{record.key}` is disabled: {record.reason} (by {record.who}).",
+        scope=record.key,
+        code=record.source,
+        now=now,
+    )
+
+
+class SwitchBoard:
+    def __init__(
+        self, state: State, *, clock: Clock = system_clock, on_event: EventSink = drop
+    ) -> None:
+        self.state = state
+        self.clock = clock
+        self.on_event = on_event
+        self._active: dict[str, tuple[Scope, SwitchRecord]] = {}
+        self._sub: Subscription | None = None
+        self._listeners: list[Callable[[SwitchChange], None]] = []
+
+    def add_listener(self, listener: Callable[[SwitchChange], None]) -> None:
+        """Hear every change this board applies (e.g. to end in-flight streams in a scope)."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        self._sub = await self.state.subscribe(self._apply)
+        snapshot = await self.state.switches()
+        self._active = {k: (Scope.parse(k), r) for k, r in snapshot.items()}
+
+    async def aclose(self) -> None:
+        if self._sub is not None:
+            await self._sub.aclose()
+            self._sub = None
+
+    def _apply(self, change: SwitchChange) -> None:
+        if change.record is None:
+            self._active.pop(change.key, None)
+        else:
+            self._active[change.key] = (Scope.parse(change.key), change.record)
+        for listener in self._listeners:
+            listener(change)
+
+    def check(self, subject: Subject) -> SwitchRecord | None:
+        """The switch that turns this call off, if any. Local, no I/O."""
+        for scope, record in self._active.values():
+            if scope.resolve(subject) is not None:
+                return record
+        return None
+
+    def active(self) -> dict[str, SwitchRecord]:
+        return {k: r for k, (_, r) in self._active.items()}
+
+    async def kill(
+        self,
+        scope: Mapping[str, str] | str | Scope,
+        *,
+        reason: str,
+        who: str,
+        source: str = "manual",
+    ) -> SwitchRecord:
+        s = switch_scope(scope)
+        now = self.clock()
+        record = SwitchRecord(s.key(), reason, who, now, source)
+        await self.state.set_switch(record)
+        self._apply(SwitchChange(record.key, record))
+        self.on_event(Event("switch_on", record.key, now, detail=f"{who}: {reason}"))
+        return record
+
+    async def revive(self, scope: Mapping[str, str] | str | Scope, *, who: str) -> bool:
+        s = switch_scope(scope)
+        had = await self.state.clear_switch(s.key())
+        self._apply(SwitchChange(s.key(), None))
+        if had:
+            self.on_event(Event("switch_off", s.key(), self.clock(), detail=who))
+        return had

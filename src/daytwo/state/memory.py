@@ -1,0 +1,263 @@
+"""In-process State: one lock, plain dicts. The embedded default and the reference for tests.
+
+Thread-safe (one :class:`threading.Lock` around every operation, none of which blocks), so it
+serves one process whatever mix of threads and event loops calls it. Counter TTLs only reclaim
+memory (checked against the monotonic clock); correctness never depends on them because window
+counters are keyed by window start.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from daytwo.state.base import (
+    Counter,
+    LeaseOutcome,
+    Line,
+    RateLine,
+    RateOutcome,
+    ReserveOutcome,
+    SettleOutcome,
+    SwitchChange,
+    SwitchRecord,
+)
+
+_GC_EVERY = 4096
+
+
+@dataclass(slots=True)
+class _Held:
+    keys: tuple[str, ...]
+    nanos: int
+    tokens: int
+    until: float
+    expired: bool = False
+
+
+class _MemorySubscription:
+    def __init__(self, state: MemoryState, cb: Callable[[SwitchChange], None]) -> None:
+        self._state = state
+        self._cb = cb
+
+    async def aclose(self) -> None:
+        self._state._unsubscribe(self._cb)
+
+
+def _fits(have: int, amount: int, cap: int | None) -> bool:
+    return cap is None or have + amount <= cap
+
+
+class MemoryState:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[str, Counter] = {}
+        self._rates: dict[str, int] = {}
+        self._deadline: dict[str, float] = {}  # key -> monotonic GC deadline
+        self._held: dict[str, _Held] = {}
+        self._leases: dict[str, dict[str, float]] = {}
+        self._switches: dict[str, SwitchRecord] = {}
+        self._subs: list[Callable[[SwitchChange], None]] = []
+        self._ops = 0
+
+    # -- helpers (lock held) ----------------------------------------------------------------
+
+    def _touch(self, key: str, ttl_s: float) -> None:
+        self._deadline[key] = time.monotonic() + max(ttl_s, 1.0)
+        self._ops += 1
+        if self._ops % _GC_EVERY == 0:
+            mono = time.monotonic()
+            for k in [k for k, d in self._deadline.items() if d < mono]:
+                del self._deadline[k]
+                self._counters.pop(k, None)
+                self._rates.pop(k, None)
+
+    def _get(self, key: str) -> Counter:
+        return self._counters.get(key) or Counter()
+
+    # -- budgets ----------------------------------------------------------------------------
+
+    async def reserve(
+        self,
+        call_id: str,
+        lines: Sequence[Line],
+        nanos: int,
+        tokens: int,
+        *,
+        now: float,
+        hold_s: float,
+    ) -> ReserveOutcome:
+        with self._lock:
+            found = tuple(self._get(ln.key) for ln in lines)
+            if call_id in self._held:
+                raise ValueError(f"reservation {call_id!r} already held")
+            for i, (ln, c) in enumerate(zip(lines, found, strict=True)):
+                if not (
+                    _fits(c.spent_nanos + c.reserved_nanos, nanos, ln.cap_nanos)
+                    and _fits(c.spent_tokens + c.reserved_tokens, tokens, ln.cap_tokens)
+                ):
+                    return ReserveOutcome(False, found, i)
+            after = []
+            for ln, c in zip(lines, found, strict=True):
+                n = replace(
+                    c,
+                    reserved_nanos=c.reserved_nanos + nanos,
+                    reserved_tokens=c.reserved_tokens + tokens,
+                )
+                self._counters[ln.key] = n
+                self._touch(ln.key, ln.ttl_s)
+                after.append(n)
+            self._held[call_id] = _Held(tuple(ln.key for ln in lines), nanos, tokens, now + hold_s)
+            return ReserveOutcome(True, tuple(after))
+
+    def _unreserve(self, held: _Held) -> None:
+        for k in held.keys:
+            c = self._get(k)
+            self._counters[k] = replace(
+                c,
+                reserved_nanos=c.reserved_nanos - held.nanos,
+                reserved_tokens=c.reserved_tokens - held.tokens,
+            )
+
+    async def settle(
+        self, call_id: str, lines: Sequence[Line], nanos: int, tokens: int, *, now: float
+    ) -> SettleOutcome:
+        with self._lock:
+            held = self._held.pop(call_id, None)
+            if held is None:
+                return SettleOutcome(tuple(self._get(ln.key) for ln in lines), False, False)
+            if not held.expired:
+                self._unreserve(held)
+            after = []
+            for ln in lines:
+                c = self._get(ln.key)
+                n = replace(
+                    c, spent_nanos=c.spent_nanos + nanos, spent_tokens=c.spent_tokens + tokens
+                )
+                self._counters[ln.key] = n
+                self._touch(ln.key, ln.ttl_s)
+                after.append(n)
+            return SettleOutcome(tuple(after), not held.expired, True)
+
+    async def release(self, call_id: str, *, now: float) -> bool:
+        with self._lock:
+            held = self._held.pop(call_id, None)
+            if held is None:
+                return False
+            if not held.expired:
+                self._unreserve(held)
+            return not held.expired
+
+    async def expire(self, *, now: float) -> int:
+        with self._lock:
+            n = 0
+            for held in self._held.values():
+                if not held.expired and held.until <= now:
+                    self._unreserve(held)
+                    held.expired = True
+                    n += 1
+            return n
+
+    async def counters(self, keys: Sequence[str]) -> tuple[Counter, ...]:
+        with self._lock:
+            return tuple(self._get(k) for k in keys)
+
+    async def add_spend(self, line: Line, nanos: int, tokens: int) -> Counter:
+        with self._lock:
+            c = self._get(line.key)
+            n = replace(c, spent_nanos=c.spent_nanos + nanos, spent_tokens=c.spent_tokens + tokens)
+            self._counters[line.key] = n
+            self._touch(line.key, line.ttl_s)
+            return n
+
+    # -- rate limits ------------------------------------------------------------------------
+
+    async def hit(self, lines: Sequence[RateLine]) -> RateOutcome:
+        with self._lock:
+            found = tuple(self._rates.get(ln.key, 0) for ln in lines)
+            for i, (ln, v) in enumerate(zip(lines, found, strict=True)):
+                if v + ln.amount > ln.limit:
+                    return RateOutcome(False, found, i)
+            for ln, v in zip(lines, found, strict=True):
+                self._rates[ln.key] = v + ln.amount
+                self._touch(ln.key, ln.ttl_s)
+            return RateOutcome(
+                True, tuple(v + ln.amount for ln, v in zip(lines, found, strict=True))
+            )
+
+    async def adjust(self, key: str, delta: int, *, ttl_s: float) -> int:
+        with self._lock:
+            v = self._rates.get(key, 0) + delta
+            self._rates[key] = v
+            self._touch(key, ttl_s)
+            return v
+
+    async def lease_acquire(
+        self, keys: Sequence[tuple[str, int]], lease_id: str, *, now: float, expires_at: float
+    ) -> LeaseOutcome:
+        with self._lock:
+            counts = []
+            for key, _ in keys:
+                live = self._leases.setdefault(key, {})
+                for lid in [lid for lid, exp in live.items() if exp <= now]:
+                    del live[lid]
+                counts.append(len(live))
+            for i, ((_, limit), n) in enumerate(zip(keys, counts, strict=True)):
+                if n + 1 > limit:
+                    return LeaseOutcome(False, tuple(counts), i)
+            for key, _ in keys:
+                self._leases[key][lease_id] = expires_at
+            return LeaseOutcome(True, tuple(len(self._leases[k]) for k, _ in keys))
+
+    async def lease_release(self, keys: Sequence[str], lease_id: str) -> None:
+        with self._lock:
+            for key in keys:
+                live = self._leases.get(key)
+                if live is not None:
+                    live.pop(lease_id, None)
+                    if not live:
+                        del self._leases[key]
+
+    async def lease_count(self, key: str, *, now: float) -> int:
+        with self._lock:
+            return sum(1 for exp in self._leases.get(key, {}).values() if exp > now)
+
+    # -- switches ---------------------------------------------------------------------------
+
+    async def set_switch(self, record: SwitchRecord) -> bool:
+        with self._lock:
+            new = record.key not in self._switches
+            self._switches[record.key] = record
+            subs = list(self._subs)
+        for cb in subs:
+            cb(SwitchChange(record.key, record))
+        return new
+
+    async def clear_switch(self, key: str) -> bool:
+        with self._lock:
+            had = self._switches.pop(key, None) is not None
+            subs = list(self._subs)
+        if had:
+            for cb in subs:
+                cb(SwitchChange(key, None))
+        return had
+
+    async def switches(self) -> dict[str, SwitchRecord]:
+        with self._lock:
+            return dict(self._switches)
+
+    async def subscribe(self, on_change: Callable[[SwitchChange], None]) -> _MemorySubscription:
+        with self._lock:
+            self._subs.append(on_change)
+        return _MemorySubscription(self, on_change)
+
+    def _unsubscribe(self, cb: Callable[[SwitchChange], None]) -> None:
+        with self._lock:
+            if cb in self._subs:
+                self._subs.remove(cb)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._subs.clear()

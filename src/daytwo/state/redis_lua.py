@@ -1,0 +1,219 @@
+"""The Lua scripts behind :mod:`daytwo.state.redis`: each State operation is one script, so it
+runs atomically on the Redis server and concurrent replicas can never interleave inside it.
+
+Key layout under the configured prefix ``P``:
+
+* ``P b:<line>``  hash ``sn st rn rt``: spent / reserved nano-dollars and tokens of one counter
+* ``P r:<call>``  hash ``n t until exp keys``: one reservation (``keys``: its lines, one a line)
+* ``P rz``        sorted set: call id by hold deadline (what :meth:`expire` scans)
+* ``P q:<key>``   integer: one rate-limit window counter
+* ``P l:<key>``   sorted set: lease id by expiry (concurrency)
+* ``P sw``        hash: switch key -> JSON record; changes are published on channel ``P sw``
+
+Lua numbers are doubles: counters are exact up to 2**53 nano-dollars (~$9M) per window.
+``release`` and ``expire`` reach counter keys named inside a reservation, which is fine on a
+single Redis (or a primary with replicas) but not on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+_READ = """
+local function neg(s)
+  if s == '0' then return '0' end
+  return '-' .. s
+end
+local function read(k)
+  local v = redis.call('HMGET', k, 'sn', 'st', 'rn', 'rt')
+  return tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+end
+"""
+
+# KEYS: res, zset, counter...   ARGV: n, t, until, call_id, then (cap_n, cap_t, ttl_ms) per line
+RESERVE = (
+    _READ
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
+local n, t = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out, failed = {}, 0
+for i = 3, #KEYS do
+  local sn, st, rn, rt = read(KEYS[i])
+  local a = 5 + (i - 3) * 3
+  local capn, capt = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  if failed == 0 and ((capn and sn + rn + n > capn) or (capt and st + rt + t > capt)) then
+    failed = i - 2
+  end
+  table.insert(out, sn) table.insert(out, st) table.insert(out, rn) table.insert(out, rt)
+end
+if failed > 0 then
+  table.insert(out, 1, failed) table.insert(out, 1, 0)
+  return out
+end
+out = {1, 0}
+local names = {}
+for i = 3, #KEYS do
+  local a = 5 + (i - 3) * 3
+  local rn = redis.call('HINCRBY', KEYS[i], 'rn', ARGV[1])
+  local rt = redis.call('HINCRBY', KEYS[i], 'rt', ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], ARGV[a + 2])
+  local sn, st = read(KEYS[i])
+  table.insert(out, sn) table.insert(out, st) table.insert(out, rn) table.insert(out, rt)
+  table.insert(names, KEYS[i])
+end
+redis.call('HSET', KEYS[1], 'n', ARGV[1], 't', ARGV[2], 'until', ARGV[3], 'exp', 0,
+           'keys', table.concat(names, '\\n'))
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return out
+"""
+)
+
+# KEYS: res, zset, counter...   ARGV: n, t, call_id, then ttl_ms per line
+SETTLE = (
+    _READ
+    + """
+local r = redis.call('HMGET', KEYS[1], 'n', 't', 'exp')
+local out = {}
+if not r[1] then
+  out = {0, 0}
+  for i = 3, #KEYS do
+    local sn, st, rn, rt = read(KEYS[i])
+    table.insert(out, sn) table.insert(out, st) table.insert(out, rn) table.insert(out, rt)
+  end
+  return out
+end
+local held = r[3] == '0'
+out = {1, held and 1 or 0}
+for i = 3, #KEYS do
+  if held then
+    redis.call('HINCRBY', KEYS[i], 'rn', neg(r[1]))
+    redis.call('HINCRBY', KEYS[i], 'rt', neg(r[2]))
+  end
+  redis.call('HINCRBY', KEYS[i], 'sn', ARGV[1])
+  redis.call('HINCRBY', KEYS[i], 'st', ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], ARGV[3 + i - 2])
+  local sn, st, rn, rt = read(KEYS[i])
+  table.insert(out, sn) table.insert(out, st) table.insert(out, rn) table.insert(out, rt)
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[3])
+return out
+"""
+)
+
+_UNRESERVE = """
+local function unreserve(res)
+  local r = redis.call('HMGET', res, 'n', 't', 'keys')
+  for k in string.gmatch(r[3], '[^\\n]+') do
+    local dn, dt = '-' .. r[1], '-' .. r[2]
+    if r[1] == '0' then dn = '0' end
+    if r[2] == '0' then dt = '0' end
+    redis.call('HINCRBY', k, 'rn', dn)
+    redis.call('HINCRBY', k, 'rt', dt)
+  end
+end
+"""
+
+# KEYS: res, zset   ARGV: call_id
+RELEASE = (
+    _UNRESERVE
+    + """
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp then return -1 end
+if exp == '0' then unreserve(KEYS[1]) end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return tonumber(exp)
+"""
+)
+
+# KEYS: zset   ARGV: now, res-key prefix, keep_ms (how long an expired record waits for settle)
+EXPIRE = (
+    _UNRESERVE
+    + """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, id in ipairs(ids) do
+  local res = ARGV[2] .. id
+  if redis.call('HGET', res, 'exp') == '0' then
+    unreserve(res)
+    redis.call('HSET', res, 'exp', 1)
+    redis.call('PEXPIRE', res, ARGV[3])
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids
+"""
+)
+
+# KEYS: counter   ARGV: n, t, ttl_ms
+ADD_SPEND = (
+    _READ
+    + """
+redis.call('HINCRBY', KEYS[1], 'sn', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'st', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local sn, st, rn, rt = read(KEYS[1])
+return {sn, st, rn, rt}
+"""
+)
+
+# KEYS: rate counters   ARGV: (limit, amount, ttl_ms) per key
+HIT = """
+local found, failed = {}, 0
+for i = 1, #KEYS do
+  local v = tonumber(redis.call('GET', KEYS[i])) or 0
+  if failed == 0 and v + tonumber(ARGV[i * 3 - 1]) > tonumber(ARGV[i * 3 - 2]) then
+    failed = i
+  end
+  found[i] = v
+end
+if failed > 0 then
+  table.insert(found, 1, failed) table.insert(found, 1, 0)
+  return found
+end
+local out = {1, 0}
+for i = 1, #KEYS do
+  table.insert(out, redis.call('INCRBY', KEYS[i], ARGV[i * 3 - 1]))
+  redis.call('PEXPIRE', KEYS[i], ARGV[i * 3])
+end
+return out
+"""
+
+# KEYS: counter   ARGV: delta, ttl_ms
+ADJUST = """
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return v
+"""
+
+# KEYS: lease sets   ARGV: now, expires_at, lease_id, ttl_ms, then limit per key
+LEASE_ACQUIRE = """
+local counts, failed = {}, 0
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
+  local c = redis.call('ZCARD', KEYS[i])
+  if failed == 0 and c + 1 > tonumber(ARGV[4 + i]) then failed = i end
+  counts[i] = c
+end
+if failed > 0 then
+  table.insert(counts, 1, failed) table.insert(counts, 1, 0)
+  return counts
+end
+local out = {1, 0}
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[i], ARGV[4])
+  table.insert(out, redis.call('ZCARD', KEYS[i]))
+end
+return out
+"""
+
+# KEYS: switches hash   ARGV: channel, key, json ('' = clear)
+SWITCH = """
+local had
+if ARGV[3] == '' then
+  had = redis.call('HDEL', KEYS[1], ARGV[2])
+else
+  had = 1 - redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+end
+redis.call('PUBLISH', ARGV[1], cjson.encode({key = ARGV[2], record = ARGV[3]}))
+return had
+"""
