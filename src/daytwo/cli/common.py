@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -36,3 +37,24 @@ def load_or_fail(path: str) -> Config:
         for line in exc.problems:
             click.echo(f"daytwo: {line}", err=True)
         sys.exit(1)
+
+
+class ConfigFileMissing(Exception):
+    """An explicitly named config file (``--config`` or ``$DAYTWO_CONFIG``) does not exist."""
+
+
+def resolve_ledger_url(ledger: str | None, config_path: str | None) -> str:
+    """The ledger URL for a command: ``--ledger``, else the config file's ``ledger.url``, else
+    the default SQLite file. Raises :class:`ConfigFileMissing` (a usage error) or
+    :class:`~daytwo.core.errors.ConfigError` (the file is invalid)."""
+    if ledger:
+        return ledger
+    explicit = config_path or os.environ.get("DAYTWO_CONFIG")
+    path = Path(explicit or DEFAULT_CONFIG)
+    if not path.is_file():
+        if explicit:
+            raise ConfigFileMissing(f"config file not found: {path}")
+        from daytwo.ledger.store import DEFAULT_URL
+
+        return DEFAULT_URL
+    return load_config(path).ledger.url  # pydantic: imported only when there is a file

@@ -8,13 +8,11 @@ stderr. A secret is printed once, when it is created, and never again.
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -23,7 +21,6 @@ if TYPE_CHECKING:
     from daytwo.keys.model import IssuedKey, KeyRecord
     from daytwo.keys.store import KeyStore
 
-DEFAULT_CONFIG = "daytwo.yaml"
 _PREFIX = "daytwo keys"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,22 +58,13 @@ def _fail(message: str) -> NoReturn:
 
 
 def _ledger_url(ledger: str | None, config_path: str | None) -> str:
-    """--ledger, else the config file's ledger.url, else the default SQLite file (as spend)."""
-    if ledger:
-        return ledger
-    explicit = config_path or os.environ.get("DAYTWO_CONFIG")
-    path = Path(explicit or DEFAULT_CONFIG)
-    if not path.is_file():
-        if explicit:
-            raise _UsageError(f"config file not found: {path}")
-        from daytwo.ledger.store import DEFAULT_URL
-
-        return DEFAULT_URL
-    from daytwo.config.load import load_config
+    from daytwo.cli.common import ConfigFileMissing, resolve_ledger_url
     from daytwo.core.errors import ConfigError
 
     try:
-        return load_config(path).ledger.url
+        return resolve_ledger_url(ledger, config_path)
+    except ConfigFileMissing as exc:
+        raise _UsageError(str(exc)) from None
     except ConfigError as exc:
         _fail("; ".join(exc.problems))
 

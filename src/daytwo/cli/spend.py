@@ -6,33 +6,21 @@ config), 2 usage error (bad duration, date or dimension). Every failure is one l
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
+from daytwo.ledger.dims import REPORT_DIMS
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from daytwo.ledger.report import GroupRow, SpendReport
 
-DEFAULT_CONFIG = "daytwo.yaml"
 DEFAULT_SINCE = "7d"
-#: Same as daytwo.ledger.schema.REPORT_DIMS (kept here so --help does not import SQLAlchemy).
-DIMENSIONS = (
-    "project",
-    "workflow",
-    "model",
-    "provider",
-    "feature",
-    "user",
-    "key",
-    "agent",
-    "environment",
-)
+DIMENSIONS = REPORT_DIMS
 _UNITS = {"m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 
 
@@ -103,22 +91,13 @@ def _window(
 
 
 def _ledger_url(ledger: str | None, config_path: str | None) -> str:
-    """--ledger, else the config file's ledger.url, else the default SQLite file."""
-    if ledger:
-        return ledger
-    explicit = config_path or os.environ.get("DAYTWO_CONFIG")
-    path = Path(explicit or DEFAULT_CONFIG)
-    if not path.is_file():
-        if explicit:
-            raise _UsageError(f"config file not found: {path}")
-        from daytwo.ledger.store import DEFAULT_URL
-
-        return DEFAULT_URL
-    from daytwo.config.load import load_config  # pydantic: imported only when there is a file
+    from daytwo.cli.common import ConfigFileMissing, resolve_ledger_url
     from daytwo.core.errors import ConfigError
 
     try:
-        return load_config(path).ledger.url
+        return resolve_ledger_url(ledger, config_path)
+    except ConfigFileMissing as exc:
+        raise _UsageError(str(exc)) from None
     except ConfigError as exc:
         _fail("; ".join(exc.problems))
 

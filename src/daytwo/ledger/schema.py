@@ -19,30 +19,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-#: Reporting dimensions kept in ``rollup_hourly`` (``total`` is the whole traffic).
-HOURLY_DIMS = (
-    "total",
-    "project",
-    "workflow",
-    "feature",
-    "agent",
-    "environment",
-    "key",
-    "provider",
-    "model",
-)
-#: Every dimension a spend report can group by.
-REPORT_DIMS = (
-    "project",
-    "workflow",
-    "model",
-    "provider",
-    "feature",
-    "user",
-    "key",
-    "agent",
-    "environment",
-)
+from daytwo.ledger.dims import HOURLY_DIMS as HOURLY_DIMS
+from daytwo.ledger.dims import REPORT_DIMS as REPORT_DIMS
 
 #: The counters each rollup row holds (all integers; money in nano-dollars).
 METRICS = (

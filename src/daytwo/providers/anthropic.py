@@ -18,7 +18,6 @@ from daytwo.core.errors import (
     InvalidRequest,
     UpstreamProtocolError,
     UpstreamTimeout,
-    UpstreamUnavailable,
 )
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
@@ -32,6 +31,7 @@ from daytwo.providers.anthropic_wire import (
     usage_from_anthropic,
 )
 from daytwo.providers.base import Target
+from daytwo.providers.http import UpstreamHTTP
 from daytwo.providers.openai_wire import SSEDecoder, client_wants_usage, parse_json_object
 
 
@@ -49,21 +49,14 @@ class AnthropicAdapter:
         }
         if cfg.api_key is not None:
             headers["x-api-key"] = secrets.resolve(cfg.api_key)
-        self._headers = headers
-        self._timeout = aiohttp.ClientTimeout(
-            total=cfg.timeout_s, sock_connect=cfg.connect_timeout_s
+        self._http = UpstreamHTTP(
+            headers,
+            timeout_s=cfg.timeout_s,
+            connect_timeout_s=cfg.connect_timeout_s,
+            max_connections=cfg.max_connections,
+            redact=self._redact,
+            on_error=error_from_anthropic,
         )
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=60
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector, headers=self._headers, timeout=self._timeout
-            )
-        return self._session
 
     def _body(self, req: LLMRequest, target: Target, *, stream: bool) -> bytes:
         body = to_anthropic_request(
@@ -74,36 +67,9 @@ class AnthropicAdapter:
         )
         return orjson.dumps(body)
 
-    async def _post(self, data: bytes) -> aiohttp.ClientResponse:
-        try:
-            resp = await self._client().post(self._url, data=data)
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream timed out before answering") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamUnavailable(f"cannot connect to upstream: {exc.strerror or exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(self._redact(f"upstream connection failed: {exc}")) from exc
-        if resp.status >= 400:
-            try:
-                body = await resp.read()
-            except (TimeoutError, aiohttp.ClientError):
-                body = b""
-            finally:
-                resp.release()
-            headers = {k.lower(): v for k, v in resp.headers.items()}
-            raise error_from_anthropic(resp.status, body, headers, self._redact)
-        return resp
-
     async def complete(self, req: LLMRequest, target: Target) -> LLMResponse:
-        resp = await self._post(self._body(req, target, stream=False))
-        try:
-            raw = await resp.read()
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream timed out while sending the answer") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream connection broke mid-answer: {exc}") from exc
-        finally:
-            resp.release()
+        resp = await self._http.post(self._url, self._body(req, target, stream=False))
+        raw = await self._http.read(resp)
         msg = parse_json_object(raw, "message")
         body = to_openai_completion(msg)
         usage = usage_from_anthropic(msg.get("usage"))
@@ -119,15 +85,10 @@ class AnthropicAdapter:
         )
 
     async def stream(self, req: LLMRequest, target: Target) -> AnthropicStream:
-        resp = await self._post(self._body(req, target, stream=True))
+        resp = await self._http.post(self._url, self._body(req, target, stream=True))
         ctype = resp.headers.get("content-type", "")
         if not ctype.startswith("text/event-stream"):
-            try:
-                raw = await resp.read()
-            except (TimeoutError, aiohttp.ClientError):
-                raw = b""
-            finally:
-                resp.release()
+            raw = await self._http.read_quietly(resp)
             raise UpstreamProtocolError(
                 f"upstream answered a stream request with {ctype or 'no content type'}: "
                 + self._redact(raw[:200].decode("utf-8", "replace"))
@@ -144,9 +105,7 @@ class AnthropicAdapter:
         )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()
 
 
 class AnthropicStream:

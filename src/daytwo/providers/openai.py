@@ -1,9 +1,6 @@
 """Egress adapter for OpenAI and every OpenAI-compatible server (vLLM, Ollama, Groq, Together,
-Mistral, the daytwo simulator served over HTTP).
-
-One aiohttp session per provider (the seam: tests hand in a real loopback server's URL). aiohttp
-was chosen by measurement: on this class of machine its pool held ~20x the concurrency of httpx's.
-"""
+Mistral, the daytwo simulator served over HTTP). The HTTP seam is :class:`UpstreamHTTP`; tests
+hand in a real loopback server's URL."""
 
 from __future__ import annotations
 
@@ -17,12 +14,12 @@ from daytwo.config.schema import OpenAIProviderConfig
 from daytwo.core.errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
-    UpstreamUnavailable,
 )
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
+from daytwo.providers.http import UpstreamHTTP
 from daytwo.providers.openai_wire import (
     ChunkStreamState,
     SSEDecoder,
@@ -49,26 +46,14 @@ class OpenAIAdapter:
             headers["authorization"] = f"Bearer {secrets.resolve(cfg.api_key)}"
         if cfg.organization:
             headers["openai-organization"] = cfg.organization
-        self._headers = headers
-        self._timeout = aiohttp.ClientTimeout(
-            total=cfg.timeout_s, sock_connect=cfg.connect_timeout_s
+        self._http = UpstreamHTTP(
+            headers,
+            timeout_s=cfg.timeout_s,
+            connect_timeout_s=cfg.connect_timeout_s,
+            max_connections=cfg.max_connections,
+            redact=self._redact,
+            on_error=error_from_response,
         )
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Created lazily inside the running loop (aiohttp binds sessions to a loop).
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=60
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._headers,
-                timeout=self._timeout,
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-                auto_decompress=True,
-            )
-        return self._session
 
     def _body(self, req: LLMRequest, target: Target, *, stream: bool) -> bytes:
         body = dict(req.body)
@@ -81,38 +66,9 @@ class OpenAIAdapter:
                 body["stream_options"] = opts
         return orjson.dumps(body)
 
-    async def _post(self, url: str, data: bytes) -> aiohttp.ClientResponse:
-        try:
-            resp = await self._client().post(url, data=data)
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream timed out before answering") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamUnavailable(f"cannot connect to upstream: {exc.strerror or exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(self._redact(f"upstream connection failed: {exc}")) from exc
-        if resp.status >= 400:
-            try:
-                body = await resp.read()
-            except (TimeoutError, aiohttp.ClientError):
-                body = b""
-            finally:
-                resp.release()
-            raise error_from_response(resp.status, body, _lower(resp.headers), self._redact)
-        return resp
-
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        try:
-            return await resp.read()
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream timed out while sending the answer") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream connection broke mid-answer: {exc}") from exc
-        finally:
-            resp.release()
-
     async def complete(self, req: LLMRequest, target: Target) -> LLMResponse:
-        resp = await self._post(self._chat_url, self._body(req, target, stream=False))
-        raw = await self._read(resp)
+        resp = await self._http.post(self._chat_url, self._body(req, target, stream=False))
+        raw = await self._http.read(resp)
         data = parse_json_object(raw, "completion")
         usage = usage_from_openai(data.get("usage"))
         if usage is None:
@@ -120,11 +76,11 @@ class OpenAIAdapter:
         return _response(resp, raw, data, usage)
 
     async def stream(self, req: LLMRequest, target: Target) -> OpenAIStream:
-        resp = await self._post(self._chat_url, self._body(req, target, stream=True))
+        resp = await self._http.post(self._chat_url, self._body(req, target, stream=True))
         ctype = resp.headers.get("content-type", "")
         if not ctype.startswith("text/event-stream"):
             # Some servers ignore stream=true on errors or misconfiguration.
-            raw = await self._read(resp)
+            raw = await self._http.read(resp)
             raise UpstreamProtocolError(
                 f"upstream answered a stream request with {ctype or 'no content type'}: "
                 + self._redact(raw[:200].decode("utf-8", "replace"))
@@ -132,8 +88,8 @@ class OpenAIAdapter:
         return OpenAIStream(resp, drop_usage_chunk=not client_wants_usage(req.body))
 
     async def embed(self, req: LLMRequest, target: Target) -> LLMResponse:
-        resp = await self._post(self._embed_url, self._body(req, target, stream=False))
-        raw = await self._read(resp)
+        resp = await self._http.post(self._embed_url, self._body(req, target, stream=False))
+        raw = await self._http.read(resp)
         data = parse_json_object(raw, "embeddings response")
         usage = usage_from_openai(
             {"completion_tokens": 0, **data["usage"]}
@@ -145,9 +101,7 @@ class OpenAIAdapter:
         return _response(resp, raw, data, usage)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()
 
 
 class OpenAIStream(ChunkStreamState):
@@ -235,6 +189,3 @@ def _estimate_usage(req: LLMRequest, data: dict[str, Any]) -> Usage:
                 out += estimate_text_tokens(str(fn.get("arguments", "")))
     return Usage(input_tokens=estimate_input_tokens(req.body), output_tokens=out, estimated=True)
 
-
-def _lower(headers: Any) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}

@@ -1,0 +1,26 @@
+"""The reporting dimensions, in a module light enough for the CLI to import without SQLAlchemy."""
+
+#: Reporting dimensions kept in ``rollup_hourly`` (``total`` is the whole traffic).
+HOURLY_DIMS = (
+    "total",
+    "project",
+    "workflow",
+    "feature",
+    "agent",
+    "environment",
+    "key",
+    "provider",
+    "model",
+)
+#: Every dimension a spend report can group by.
+REPORT_DIMS = (
+    "project",
+    "workflow",
+    "model",
+    "provider",
+    "feature",
+    "user",
+    "key",
+    "agent",
+    "environment",
+)
