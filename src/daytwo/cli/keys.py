@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
+
 if TYPE_CHECKING:
     from daytwo.keys.model import IssuedKey, KeyRecord
     from daytwo.keys.store import KeyStore
@@ -25,27 +27,12 @@ _PREFIX = "daytwo keys"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _UsageError(click.UsageError):
-    """A usage error shown as one line (no usage banner), exit code 2."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"{_PREFIX}: {self.format_message()}", err=True)
+class _UsageError(OneLineUsageError):
+    prefix = _PREFIX
 
 
-class _OneLineCommand(click.Command):
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except _UsageError:
-            raise
-        except click.UsageError as exc:  # click's own parse errors, also as one line
-            raise _UsageError(exc.format_message()) from None
+class _OneLineCommand(OneLineCommand):
+    usage_error = _UsageError
 
 
 class _OneLineGroup(click.Group):

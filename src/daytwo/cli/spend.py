@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
 from daytwo.ledger.dims import REPORT_DIMS
 
 if TYPE_CHECKING:
@@ -24,27 +25,12 @@ DIMENSIONS = REPORT_DIMS
 _UNITS = {"m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 
 
-class _UsageError(click.UsageError):
-    """A usage error shown as one line (no usage banner), exit code 2."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"daytwo spend: {self.format_message()}", err=True)
+class _UsageError(OneLineUsageError):
+    prefix = "daytwo spend"
 
 
-class _OneLineCommand(click.Command):
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except _UsageError:
-            raise
-        except click.UsageError as exc:  # click's own parse errors, also as one line
-            raise _UsageError(exc.format_message()) from None
+class _OneLineCommand(OneLineCommand):
+    usage_error = _UsageError
 
 
 def _fail(message: str) -> NoReturn:
