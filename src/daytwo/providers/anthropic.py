@@ -49,13 +49,8 @@ class AnthropicAdapter:
         }
         if cfg.api_key is not None:
             headers["x-api-key"] = secrets.resolve(cfg.api_key)
-        self._http = UpstreamHTTP(
-            headers,
-            timeout_s=cfg.timeout_s,
-            connect_timeout_s=cfg.connect_timeout_s,
-            max_connections=cfg.max_connections,
-            redact=self._redact,
-            on_error=error_from_anthropic,
+        self._http = UpstreamHTTP.for_provider(
+            cfg, headers, redact=self._redact, on_error=error_from_anthropic
         )
 
     def _body(self, req: LLMRequest, target: Target, *, stream: bool) -> bytes:

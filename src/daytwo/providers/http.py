@@ -8,6 +8,7 @@ of httpx's (see bench/README.md).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
 
@@ -22,8 +23,34 @@ from daytwo.core.errors import (
 ErrorMapper = Callable[[int, bytes, dict[str, str], Callable[[str], str]], ProviderError]
 
 
+class ConnectionSettings(Protocol):
+    """The connection knobs every HTTP provider config has."""
+
+    timeout_s: float
+    connect_timeout_s: float
+    max_connections: int
+
+
 class UpstreamHTTP:
     """A lazily created aiohttp session with the provider's fixed headers and timeouts."""
+
+    @classmethod
+    def for_provider(
+        cls,
+        cfg: ConnectionSettings,
+        headers: dict[str, str],
+        *,
+        redact: Callable[[str], str],
+        on_error: ErrorMapper,
+    ) -> UpstreamHTTP:
+        return cls(
+            headers,
+            timeout_s=cfg.timeout_s,
+            connect_timeout_s=cfg.connect_timeout_s,
+            max_connections=cfg.max_connections,
+            redact=redact,
+            on_error=on_error,
+        )
 
     def __init__(
         self,

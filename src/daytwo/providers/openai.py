@@ -46,13 +46,8 @@ class OpenAIAdapter:
             headers["authorization"] = f"Bearer {secrets.resolve(cfg.api_key)}"
         if cfg.organization:
             headers["openai-organization"] = cfg.organization
-        self._http = UpstreamHTTP(
-            headers,
-            timeout_s=cfg.timeout_s,
-            connect_timeout_s=cfg.connect_timeout_s,
-            max_connections=cfg.max_connections,
-            redact=self._redact,
-            on_error=error_from_response,
+        self._http = UpstreamHTTP.for_provider(
+            cfg, headers, redact=self._redact, on_error=error_from_response
         )
 
     def _body(self, req: LLMRequest, target: Target, *, stream: bool) -> bytes:
@@ -188,4 +183,3 @@ def _estimate_usage(req: LLMRequest, data: dict[str, Any]) -> Usage:
                 fn = call.get("function", {}) if isinstance(call, dict) else {}
                 out += estimate_text_tokens(str(fn.get("arguments", "")))
     return Usage(input_tokens=estimate_input_tokens(req.body), output_tokens=out, estimated=True)
-
