@@ -24,11 +24,16 @@ ErrorMapper = Callable[[int, bytes, dict[str, str], Callable[[str], str]], Provi
 
 
 class ConnectionSettings(Protocol):
-    """The connection knobs every HTTP provider config has."""
+    """The connection knobs every HTTP provider config has (read-only: configs are frozen)."""
 
-    timeout_s: float
-    connect_timeout_s: float
-    max_connections: int
+    @property
+    def timeout_s(self) -> float: ...
+
+    @property
+    def connect_timeout_s(self) -> float: ...
+
+    @property
+    def max_connections(self) -> int: ...
 
 
 class UpstreamHTTP:
