@@ -13,17 +13,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from daytwo.ledger.schema import NAMING_CONVENTION
+from daytwo.ledger.schema import text_column as _text
 
-
-def _text(name: str, *, nullable: bool = True) -> sa.Column[str]:
-    return sa.Column(name, sa.Text(), nullable=nullable)
+# The keys live in the ledger's database: same naming convention, their own metadata.
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
 virtual_keys = sa.Table(

@@ -48,16 +48,17 @@ METRICS = (
 HOUR = 3600
 DAY = 86_400
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+#: Constraint and index names, the same for every table in the ledger's database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _text(name: str, *, nullable: bool = True) -> sa.Column[str]:
+def text_column(name: str, *, nullable: bool = True) -> sa.Column[str]:
     return sa.Column(name, sa.Text(), nullable=nullable)
 
 
@@ -70,31 +71,31 @@ calls = sa.Table(
     sa.Column("hour_start", sa.BigInteger(), nullable=False),
     sa.Column("latency_ms", sa.Double(), nullable=False),
     sa.Column("ttft_ms", sa.Double(), nullable=True),
-    _text("status", nullable=False),
+    text_column("status", nullable=False),
     sa.Column("http_status", sa.Integer(), nullable=False),
-    _text("operation", nullable=False),
-    _text("alias", nullable=False),
-    _text("trace_id", nullable=False),
-    _text("error_class"),
-    _text("error_message"),
+    text_column("operation", nullable=False),
+    text_column("alias", nullable=False),
+    text_column("trace_id", nullable=False),
+    text_column("error_class"),
+    text_column("error_message"),
     sa.Column("stream", sa.Boolean(), nullable=False),
     # attribution
-    _text("project", nullable=False),
-    _text("workflow"),
-    _text("feature"),
-    _text("agent"),
-    _text("session"),
-    _text("user"),
-    _text("environment"),
-    _text("tags", nullable=False),  # JSON object, keys sorted
+    text_column("project", nullable=False),
+    text_column("workflow"),
+    text_column("feature"),
+    text_column("agent"),
+    text_column("session"),
+    text_column("user"),
+    text_column("environment"),
+    text_column("tags", nullable=False),  # JSON object, keys sorted
     sa.Column("attributed", sa.Boolean(), nullable=False),
-    _text("key_id"),
+    text_column("key_id"),
     # routing
-    _text("provider"),
-    _text("deployment"),
-    _text("served_model"),
+    text_column("provider"),
+    text_column("deployment"),
+    text_column("served_model"),
     sa.Column("attempts", sa.Integer(), nullable=False),
-    _text("upstream_request_id"),
+    text_column("upstream_request_id"),
     # usage and cost
     sa.Column("input_tokens", sa.BigInteger(), nullable=False),
     sa.Column("output_tokens", sa.BigInteger(), nullable=False),
@@ -103,7 +104,7 @@ calls = sa.Table(
     sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False),
     sa.Column("tokens_estimated", sa.Boolean(), nullable=False),
     sa.Column("cost_nanousd", sa.BigInteger(), nullable=True),
-    _text("price_ref"),
+    text_column("price_ref"),
     sa.Index(None, "started_at"),
 )
 
@@ -118,9 +119,9 @@ def _metric_columns() -> list[sa.Column[int]]:
 rollup_hourly = sa.Table(
     "rollup_hourly",
     metadata,
-    _text("dim", nullable=False),
+    text_column("dim", nullable=False),
     sa.Column("hour_start", sa.BigInteger(), nullable=False),
-    _text("value", nullable=False),
+    text_column("value", nullable=False),
     *_metric_columns(),
     # (dim, hour_start) first: a report reads one dimension over a range of hours.
     sa.PrimaryKeyConstraint("dim", "hour_start", "value"),
@@ -130,7 +131,7 @@ rollup_daily_user = sa.Table(
     "rollup_daily_user",
     metadata,
     sa.Column("day_start", sa.BigInteger(), nullable=False),
-    _text("user", nullable=False),
+    text_column("user", nullable=False),
     *_metric_columns(),
     sa.PrimaryKeyConstraint("day_start", "user"),
 )

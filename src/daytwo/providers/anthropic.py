@@ -80,14 +80,7 @@ class AnthropicAdapter:
         )
 
     async def stream(self, req: LLMRequest, target: Target) -> AnthropicStream:
-        resp = await self._http.post(self._url, self._body(req, target, stream=True))
-        ctype = resp.headers.get("content-type", "")
-        if not ctype.startswith("text/event-stream"):
-            raw = await self._http.read_quietly(resp)
-            raise UpstreamProtocolError(
-                f"upstream answered a stream request with {ctype or 'no content type'}: "
-                + self._redact(raw[:200].decode("utf-8", "replace"))
-            )
+        resp = await self._http.post_stream(self._url, self._body(req, target, stream=True))
         translator = StreamTranslator(
             include_usage=client_wants_usage(req.body), redact=self._redact
         )

@@ -106,6 +106,19 @@ class UpstreamHTTP:
             raise self._on_error(resp.status, body, headers, self._redact)
         return resp
 
+    async def post_stream(self, url: str, data: bytes) -> aiohttp.ClientResponse:
+        """POST a streaming request; the response must be Server-Sent Events. Some servers
+        ignore ``stream`` on errors or misconfiguration: that is a protocol error here."""
+        resp = await self.post(url, data)
+        ctype = resp.headers.get("content-type", "")
+        if not ctype.startswith("text/event-stream"):
+            raw = await self.read_quietly(resp)
+            raise UpstreamProtocolError(
+                f"upstream answered a stream request with {ctype or 'no content type'}: "
+                + self._redact(raw[:200].decode("utf-8", "replace"))
+            )
+        return resp
+
     async def read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The whole body of an open response, then release the connection."""
         try:

@@ -71,15 +71,7 @@ class OpenAIAdapter:
         return _response(resp, raw, data, usage)
 
     async def stream(self, req: LLMRequest, target: Target) -> OpenAIStream:
-        resp = await self._http.post(self._chat_url, self._body(req, target, stream=True))
-        ctype = resp.headers.get("content-type", "")
-        if not ctype.startswith("text/event-stream"):
-            # Some servers ignore stream=true on errors or misconfiguration.
-            raw = await self._http.read(resp)
-            raise UpstreamProtocolError(
-                f"upstream answered a stream request with {ctype or 'no content type'}: "
-                + self._redact(raw[:200].decode("utf-8", "replace"))
-            )
+        resp = await self._http.post_stream(self._chat_url, self._body(req, target, stream=True))
         return OpenAIStream(resp, drop_usage_chunk=not client_wants_usage(req.body))
 
     async def embed(self, req: LLMRequest, target: Target) -> LLMResponse:
