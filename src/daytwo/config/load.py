@@ -77,11 +77,13 @@ def format_errors(exc: ValidationError) -> list[str]:
     return lines
 
 
+#: The provider ``type`` tags (pydantic puts them in error locations).
+PROVIDER_TYPES = frozenset({"openai", "azure_openai", "anthropic", "gemini", "bedrock", "sim"})
+
+
 def _is_union_tag(part: int | str) -> bool:
     # pydantic puts the discriminator value / function name in the location of tagged unions
-    return isinstance(part, str) and (
-        part in ("openai", "anthropic", "sim") or part.startswith("function-")
-    )
+    return isinstance(part, str) and (part in PROVIDER_TYPES or part.startswith("function-"))
 
 
 def _short(value: Any) -> str:

@@ -128,23 +128,43 @@ class SimSettings(Model):
         return self
 
 
-class OpenAIProviderConfig(Model):
+class HTTPProviderConfig(Model):
+    """Connection knobs every HTTP upstream shares."""
+
+    #: Whole-call timeout and connect timeout, seconds.
+    timeout_s: float = Field(600.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(1000, ge=1)
+
+
+class OpenAIProviderConfig(HTTPProviderConfig):
     """OpenAI or any OpenAI-compatible server (vLLM, Ollama, Groq, Together, Mistral, sim)."""
 
     type: Literal["openai"]
     base_url: HttpUrl = HttpUrl("https://api.openai.com/v1")
     api_key: SecretRef | None = None
     organization: str | None = None
-    #: Whole-call timeout and connect timeout, seconds.
-    timeout_s: float = Field(600.0, gt=0)
-    connect_timeout_s: float = Field(10.0, gt=0)
-    max_connections: int = Field(1000, ge=1)
     #: Ask for ``stream_options.include_usage`` (exact streamed usage). Turn off for servers
     #: that reject it; daytwo then counts tokens and flags the record as estimated.
     stream_usage: bool = True
 
 
-class AnthropicProviderConfig(Model):
+class AzureOpenAIProviderConfig(HTTPProviderConfig):
+    """Azure OpenAI: ``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=``.
+
+    A deployment's ``model`` is the Azure *deployment name*; the ledger records the model Azure
+    reports serving.
+    """
+
+    type: Literal["azure_openai"]
+    #: ``https://{resource}.openai.azure.com``
+    endpoint: HttpUrl
+    api_key: SecretRef | None = None
+    api_version: str = Field("2024-10-21", min_length=1)
+    stream_usage: bool = True
+
+
+class AnthropicProviderConfig(HTTPProviderConfig):
     """Anthropic's Messages API (``POST {base_url}/v1/messages``)."""
 
     type: Literal["anthropic"]
@@ -152,12 +172,33 @@ class AnthropicProviderConfig(Model):
     api_key: SecretRef | None = None
     #: The ``anthropic-version`` header sent with every request.
     anthropic_version: str = Field("2023-06-01", min_length=1)
-    #: Whole-call timeout and connect timeout, seconds.
-    timeout_s: float = Field(600.0, gt=0)
-    connect_timeout_s: float = Field(10.0, gt=0)
-    max_connections: int = Field(1000, ge=1)
     #: ``max_tokens`` sent when a request gives none (Anthropic requires one).
     default_max_tokens: int = Field(4096, ge=1)
+
+
+class GeminiProviderConfig(HTTPProviderConfig):
+    """Google Gemini API: ``{base_url}/{api_version}/models/{model}:generateContent`` (and
+    ``:streamGenerateContent?alt=sse``, ``:batchEmbedContents``), key in ``x-goog-api-key``."""
+
+    type: Literal["gemini"]
+    base_url: HttpUrl = HttpUrl("https://generativelanguage.googleapis.com")
+    api_key: SecretRef | None = None
+    api_version: str = Field("v1beta", min_length=1)
+
+
+class BedrockProviderConfig(HTTPProviderConfig):
+    """Amazon Bedrock Runtime: Converse / ConverseStream / InvokeModel (embeddings), SigV4-signed.
+
+    Credentials are references; ``endpoint_url`` overrides the regional endpoint (VPC endpoints,
+    the simulator).
+    """
+
+    type: Literal["bedrock"]
+    region: str = Field(min_length=1, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    endpoint_url: HttpUrl | None = None
+    access_key_id: SecretRef
+    secret_access_key: SecretRef
+    session_token: SecretRef | None = None
 
 
 class SimProviderConfig(Model):
@@ -168,7 +209,12 @@ class SimProviderConfig(Model):
 
 
 ProviderConfig = Annotated[
-    OpenAIProviderConfig | AnthropicProviderConfig | SimProviderConfig,
+    OpenAIProviderConfig
+    | AzureOpenAIProviderConfig
+    | AnthropicProviderConfig
+    | GeminiProviderConfig
+    | BedrockProviderConfig
+    | SimProviderConfig,
     Field(discriminator="type"),
 ]
 

@@ -11,10 +11,9 @@ import gc
 import logging
 import logging.handlers
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError, InternalError, NotFound
@@ -33,6 +32,7 @@ from daytwo.gateway.http import (
     send_bytes,
     send_json,
 )
+from daytwo.gateway.ingress import OPENAI_CHAT, OPENAI_EMBEDDINGS, Ingress, StreamEncoder
 from daytwo.gateway.pipeline import Call, Pipeline
 from daytwo.gateway.reload import ConfigWatcher
 from daytwo.gateway.runtime import Runtime
@@ -42,6 +42,8 @@ from daytwo.keys.store import KeyStore
 from daytwo.ledger.writer import Ledger
 
 log = logging.getLogger("daytwo.gateway")
+
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -75,9 +77,9 @@ class Gateway:
         self._log_listener = log_listener
         self._watcher: ConfigWatcher | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._routes = {
-            (b"POST", "/v1/chat/completions"): self._chat,
-            (b"POST", "/v1/embeddings"): self._embeddings,
+        self._routes: dict[tuple[bytes, str], Handler] = {
+            (b"POST", "/v1/chat/completions"): self._door(OPENAI_CHAT, "chat"),
+            (b"POST", "/v1/embeddings"): self._door(OPENAI_EMBEDDINGS, "embeddings"),
             (b"GET", "/v1/models"): self._models,
             (b"GET", "/healthz"): self._healthz,
             (b"GET", "/readyz"): self._readyz,
@@ -188,14 +190,14 @@ class Gateway:
 
     # -- routes -------------------------------------------------------------------------------
 
-    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._llm_call(scope, receive, send, "chat", oai.parse_chat)
+    def _door(self, ingress: Ingress, operation: str) -> Handler:
+        async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+            await self._llm_call(scope, receive, send, operation, ingress)
 
-    async def _embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._llm_call(scope, receive, send, "embeddings", oai.parse_embeddings)
+        return handler
 
     async def _llm_call(
-        self, scope: Scope, receive: Receive, send: Send, operation: str, parse: Any
+        self, scope: Scope, receive: Receive, send: Send, operation: str, ingress: Ingress
     ) -> None:
         headers = dict(scope["headers"])
         tp = headers.get(b"traceparent")
@@ -207,17 +209,16 @@ class Gateway:
         try:
             pipeline.authenticate(call, headers)
             raw = await read_body(receive, headers, self.config.server.max_body_bytes)
-            req: LLMRequest = parse(raw)
+            req: LLMRequest = ingress.parse(raw)
             route = pipeline.begin(call, req, headers)
             watch = DisconnectWatch(receive)
             if req.stream:
-                await self._relay_stream(call, route, send, watch, id_header)
+                await self._relay_stream(call, route, send, watch, ingress.stream(req), id_header)
                 return
             resp = await pipeline.complete(call, route)
             watch.stop()
             pipeline.finish(call)
-            body = resp.raw if resp.raw is not None else orjson.dumps(resp.body)
-            await send_bytes(send, 200, body, [*JSON_HEADERS, id_header])
+            await send_bytes(send, 200, ingress.response(resp), [*JSON_HEADERS, id_header])
         except asyncio.CancelledError:
             if watch is None or not watch.gone:
                 pipeline.finish(call, InternalError("the gateway is shutting down"))
@@ -230,13 +231,13 @@ class Gateway:
             if watch is not None:
                 watch.stop()
             pipeline.finish(call, exc)
-            await self._send_error(send, exc, id_header)
+            await self._send_error(send, ingress, exc, id_header)
         except Exception as exc:
             if watch is not None:
                 watch.stop()
             log.exception("unexpected error", extra={"call_id": call.id})
             pipeline.finish(call, exc)
-            await self._send_error(send, InternalError("internal error"), id_header)
+            await self._send_error(send, ingress, InternalError("internal error"), id_header)
 
     async def _relay_stream(
         self,
@@ -244,6 +245,7 @@ class Gateway:
         route: Any,
         send: Send,
         watch: DisconnectWatch,
+        encoder: StreamEncoder,
         id_header: tuple[bytes, bytes],
     ) -> None:
         chunks = self.pipeline.stream(call, route)
@@ -257,22 +259,26 @@ class Gateway:
                 {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, id_header]}
             )
             if first is not None:
-                await send({"type": "http.response.body", "body": _sse(first), "more_body": True})
+                body = encoder.chunk(first)
+                if body:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
                 try:
                     async for chunk in chunks:
-                        await send(
-                            {"type": "http.response.body", "body": _sse(chunk), "more_body": True}
-                        )
+                        body = encoder.chunk(chunk)
+                        if body:
+                            await send(
+                                {"type": "http.response.body", "body": body, "more_body": True}
+                            )
                 except DaytwoError as exc:
                     await chunks.aclose()
                     watch.stop()
                     self.pipeline.finish(call, exc)
-                    await send({"type": "http.response.body", "body": oai.error_event(exc)})
+                    await send({"type": "http.response.body", "body": encoder.error(exc)})
                     return
             await chunks.aclose()
             watch.stop()
             self.pipeline.finish(call)
-            await send({"type": "http.response.body", "body": oai.DONE_EVENT})
+            await send({"type": "http.response.body", "body": encoder.end()})
         finally:
             await chunks.aclose()
 
@@ -307,12 +313,16 @@ class Gateway:
             exc: DaytwoError = NotFound(f"Method {scope['method']} is not allowed on {path}.")
             await send_bytes(send, 405, oai.error_body(exc))
             return
-        await self._send_error(send, NotFound(f"Unknown request URL: {scope['method']} {path}."))
+        exc = NotFound(f"Unknown request URL: {scope['method']} {path}.")
+        await self._send_error(send, OPENAI_CHAT, exc)
 
-    async def _send_error(self, send: Send, exc: DaytwoError, *extra: tuple[bytes, bytes]) -> None:
+    async def _send_error(
+        self, send: Send, ingress: Ingress, exc: DaytwoError, *extra: tuple[bytes, bytes]
+    ) -> None:
         headers = [*JSON_HEADERS, *extra]
         headers += [(k.encode(), v.encode()) for k, v in exc.headers.items()]
-        await send_bytes(send, exc.status_code(), oai.error_body(exc), headers)
+        status, body = ingress.error(exc)
+        await send_bytes(send, status, body, headers)
 
 
 #: Young-generation threshold of the collector once started (Python's default is 700).
@@ -327,11 +337,6 @@ def _settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def _sse(chunk: Any) -> bytes:
-    raw: bytes | None = chunk.raw
-    return raw if raw is not None else b"data: " + orjson.dumps(chunk.data) + b"\n\n"
 
 
 def create_app(

@@ -1,8 +1,8 @@
-"""The simulator over HTTP: a raw ASGI app (no framework) speaking OpenAI's and Anthropic's APIs.
+"""The simulator over HTTP: a raw ASGI app (no framework) speaking the providers' APIs.
 
-Routes: ``POST /v1/chat/completions``, ``POST /v1/embeddings``, ``POST /v1/messages`` (Anthropic
-Messages), ``GET /v1/models``,
-``GET /v1/models/{id}``, ``GET /health``. Every answer carries ``x-request-id``. Faults and
+POST routes come from the doors in :mod:`daytwo.providers.sim.doors` (OpenAI Chat Completions and
+Embeddings, Anthropic Messages, ...); besides them ``GET /v1/models``, ``GET /v1/models/{id}``
+and ``GET /health``. Every answer carries ``x-request-id``. Faults and
 latency come from the shared :class:`~daytwo.providers.sim.exchange.Simulator`, so this server and
 the in-process :class:`~daytwo.providers.sim.adapter.SimAdapter` behave identically.
 
@@ -14,7 +14,6 @@ back to raising (the server then drops or fails the response) under other server
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -23,7 +22,7 @@ from typing import Any
 import orjson
 
 from daytwo.config.schema import SimSettings
-from daytwo.providers.sim.anthropic_format import AnthropicFormat, messages_exchange
+from daytwo.providers.sim.doors import Door, open_doors
 from daytwo.providers.sim.exchange import Exchange, Simulator
 from daytwo.providers.sim.openai_format import OpenAIFormat
 
@@ -34,9 +33,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 #: Largest request body read, in bytes (OpenAI's own limit is in this range).
 MAX_BODY_BYTES = 32 * 1024 * 1024
-_CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
-_EMBED_PATHS = frozenset({"/v1/embeddings", "/embeddings"})
-_MESSAGES_PATH = "/v1/messages"
 _HEALTH = orjson.dumps({"status": "ok"})
 
 
@@ -62,11 +58,9 @@ class SimApp:
     ) -> None:
         self.fmt = OpenAIFormat(settings)
         self.sim = Simulator(settings, self.fmt, clock=clock, wall_clock=wall_clock)
-        # Anthropic Messages: its own encoder over the same engine, so both routes share one
-        # request counter, one fault sequence and one outage clock.
-        self.anthropic = Simulator(settings, AnthropicFormat(settings))
-        self.anthropic.engine = self.sim.engine
-        self._auth = f"Bearer {require_key}".encode() if require_key else None
+        # Every API shares this one engine: one request counter, fault sequence, outage clock.
+        self.doors = open_doors(settings, self.sim)
+        self._key = require_key.encode() if require_key else None
         self._closing = asyncio.Event()
         self._models = self.fmt.dumps(self.fmt.models())
 
@@ -97,13 +91,14 @@ class SimApp:
         if path == "/health" and method in ("GET", "HEAD"):
             await _send_simple(send, 200, _HEALTH, [])
             return
-        if self._auth is not None and not self._authorized(scope):
-            await self._play(self._unauthorized(scope, path == _MESSAGES_PATH), receive, send)
+        door, route = self._door(path)
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        query: bytes = scope.get("query_string", b"")
+        if self._key is not None and not door.authorized(headers, query, self._key):
+            await self._play(door.unauthorized(headers), receive, send)
             return
-        if method == "POST" and (
-            path in _CHAT_PATHS or path in _EMBED_PATHS or path == _MESSAGES_PATH
-        ):
-            posted = await self._post(path, receive)
+        if method == "POST" and route is not None:
+            posted = await self._post(door, route, query, receive)
             if posted is None:
                 return  # the client left
             ex = posted
@@ -118,14 +113,20 @@ class SimApp:
             ex = self.sim.error(404, f"Invalid URL ({method} {path})", type="invalid_request_error")
         await self._play(ex, receive, send)
 
-    async def _post(self, path: str, receive: Receive) -> Exchange | None:
-        sim = self.anthropic if path == _MESSAGES_PATH else self.sim
+    def _door(self, path: str) -> tuple[Door, Any | None]:
+        for door in self.doors:
+            route = door.match(path)
+            if route is not None:
+                return door, route
+        return self.doors[0], None
+
+    async def _post(
+        self, door: Door, route: Any, query: bytes, receive: Receive
+    ) -> Exchange | None:
         try:
             body = await _read_body(receive)
         except _TooLarge:
-            message = f"The request body is larger than {MAX_BODY_BYTES} bytes."
-            kind = "request_too_large" if sim is self.anthropic else "invalid_request_error"
-            return sim.error(413, message, type=kind)
+            return door.bad_body(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
         if body is None:
             return None
         try:
@@ -133,41 +134,12 @@ class SimApp:
         except orjson.JSONDecodeError:
             data = None
         if not isinstance(data, dict):
-            return sim.error(
+            return door.bad_body(
                 400,
                 "We could not parse the JSON body of your request. The API expects a "
                 "JSON object as the request body.",
-                type="invalid_request_error",
             )
-        if sim is self.anthropic:
-            return messages_exchange(sim, data)
-        return self.sim.chat(data) if path in _CHAT_PATHS else self.sim.embeddings(data)
-
-    def _authorized(self, scope: Scope) -> bool:
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                return hmac.compare_digest(value, self._auth or b"")
-            if name == b"x-api-key":  # Anthropic's header
-                return hmac.compare_digest(b"Bearer " + value, self._auth or b"")
-        return False
-
-    def _unauthorized(self, scope: Scope, anthropic: bool = False) -> Exchange:
-        if anthropic:
-            return self.anthropic.error(401, "invalid x-api-key", type="authentication_error")
-        auth = next((v for n, v in scope["headers"] if n == b"authorization"), None)
-        given = auth is not None
-        # Like several OpenAI-compatible servers, the sim echoes the key it was given, in full:
-        # it is how daytwo's tests prove that upstream messages are redacted before they travel.
-        shown = auth.decode("latin-1").removeprefix("Bearer ") if auth is not None else ""
-        message = (
-            f"Incorrect API key provided: {shown}. (daytwo sim was started with --require-key)"
-            if given
-            else "You didn't provide an API key. You need to provide your API key in an "
-            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-        )
-        return self.sim.error(
-            401, message, type="invalid_request_error", code="invalid_api_key" if given else None
-        )
+        return door.answer(route, data, query)
 
     async def _play(self, ex: Exchange, receive: Receive, send: Send) -> None:
         if ex.status == 0:
