@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from daytwo.config.spend import SpendControlConfig
 from daytwo.core.secrets import parse_ref
 
 
@@ -294,6 +295,17 @@ class Config(Model):
     models: dict[Name, ModelAlias] = Field(default_factory=dict)
     ledger: LedgerConfig = LedgerConfig()
     pricing: PricingConfig = PricingConfig()
+    spend_control: SpendControlConfig = SpendControlConfig()
+
+    @model_validator(mode="after")
+    def _downgrades_name_aliases(self) -> Config:
+        for i, budget in enumerate(self.spend_control.budgets):
+            if budget.downgrade_to and budget.downgrade_to not in self.models:
+                raise ValueError(
+                    f"spend_control.budgets.{i}.downgrade_to: unknown model alias "
+                    f"`{budget.downgrade_to}`"
+                )
+        return self
 
     @model_validator(mode="after")
     def _deployments_name_providers(self) -> Config:

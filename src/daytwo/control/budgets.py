@@ -200,9 +200,9 @@ class Budgets:
         self.switches = switches
         self.on_event = on_event
 
-    def _matches(self, subject: Subject) -> list[tuple[Budget, str]]:
+    def _matches(self, subject: Subject, extra: Sequence[Budget] = ()) -> list[tuple[Budget, str]]:
         out = []
-        for b in self.budgets:
+        for b in (*self.budgets, *extra) if extra else self.budgets:
             key = b.scope.resolve(subject)
             if key is not None:
                 out.append((b, key))
@@ -225,11 +225,13 @@ class Budgets:
         worst_tokens: int,
         *,
         downgraded: bool = False,
+        extra: Sequence[Budget] = (),
     ) -> Reservation | Refusal:
-        """Reserve the worst case on every matching budget, or refuse without reserving."""
+        """Reserve the worst case on every matching budget (``extra``: budgets of this call's
+        own, such as its virtual key's), or refuse without reserving."""
         now = self.clock()
         holds: list[Hold] = []
-        for b, key in self._matches(subject):
+        for b, key in self._matches(subject, extra):
             w = window_at(b.window, now, self.tz)
             if b.window == "request":
                 if b.enforced or "downgrade" in b.actions:

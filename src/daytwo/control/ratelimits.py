@@ -69,16 +69,19 @@ class RateLimiter:
         self.clock = clock
         self.lease_s = lease_s
 
-    async def admit(self, call_id: str, subject: Subject, tokens: int) -> Admission:
+    async def admit(
+        self, call_id: str, subject: Subject, tokens: int, *, extra: Sequence[RateLimit] = ()
+    ) -> Admission:
         """Count one request and ``tokens`` and take a concurrency lease, or raise
-        :class:`~daytwo.core.errors.RateLimited` having counted nothing."""
+        :class:`~daytwo.core.errors.RateLimited` having counted nothing. ``extra``: limits of
+        this call's own (its virtual key's)."""
         now = self.clock()
         w = minute_window(now)
         lines: list[RateLine] = []
         kinds: list[tuple[str, RateLimit, str]] = []
         leases: list[tuple[str, int]] = []
         lease_of: list[tuple[RateLimit, str]] = []
-        for lim in self.limits:
+        for lim in (*self.limits, *extra) if extra else self.limits:
             key = lim.scope.resolve(subject)
             if key is None:
                 continue

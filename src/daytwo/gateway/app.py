@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from daytwo.config.schema import Config
-from daytwo.core.errors import DaytwoError, InternalError, NotFound
+from daytwo.core.errors import DaytwoError, InternalError, NotFound, StateUnavailable
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.types import LLMRequest
 from daytwo.gateway import openai_format as oai
@@ -36,6 +36,7 @@ from daytwo.gateway.ingress import OPENAI_CHAT, OPENAI_EMBEDDINGS, Ingress, Stre
 from daytwo.gateway.pipeline import Call, Pipeline
 from daytwo.gateway.reload import ConfigWatcher
 from daytwo.gateway.runtime import Runtime
+from daytwo.gateway.spend import SpendControl
 from daytwo.keys.cache import KeyCache
 from daytwo.keys.hashing import pepper_from_env
 from daytwo.keys.store import KeyStore
@@ -66,6 +67,8 @@ class Gateway:
         self.ledger: Ledger | None = None
         self.keys: KeyCache | None = None
         self._key_store: KeyStore | None = None
+        self.spend: SpendControl | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.pipeline = Pipeline(
             lambda: self.runtime,
             self,
@@ -129,8 +132,13 @@ class Gateway:
 
     async def startup(self) -> None:
         cfg = self.config
+        self.loop = asyncio.get_running_loop()
         self.ledger = await asyncio.to_thread(Ledger.open, cfg.ledger)
         self.keys = await asyncio.to_thread(self._open_keys)
+        self.spend = await SpendControl.open(
+            cfg.spend_control, events=self._key_store, on_switch=self.pipeline.on_switch
+        )
+        await self._arm(self.runtime)
         if self.config_path is not None:
             self._watcher = ConfigWatcher(self.config_path, self.reload, cfg.server.reload_poll_s)
             self._watcher.start()
@@ -150,8 +158,23 @@ class Gateway:
         cache.start()
         return cache
 
+    async def _arm(self, runtime: Runtime) -> None:
+        """Give a runtime its spend-control gate, after re-counting its budgets' windows."""
+        if self.spend is None:
+            return
+        gate = self.spend.gate(runtime.config.spend_control)
+        if gate.budgets.budgets:
+            try:
+                await self.spend.rebuild(gate, runtime.config.ledger.url)
+            except StateUnavailable:
+                log.warning("could not rebuild budget counters: spend-control state unreachable")
+        runtime.gate = gate
+
     async def shutdown(self) -> None:
         self.ready = False
+        await self.pipeline.drain()
+        if self.spend is not None:
+            await self.spend.aclose()
         if self.keys is not None:
             self.keys.close()
         if self._key_store is not None:
@@ -174,9 +197,12 @@ class Gateway:
         """Swap in a validated config. Raises if its providers cannot be built (old one stays)."""
         old = self.runtime
         new = Runtime.build(config, self.secrets, previous=old, base_dir=self._base_dir)
+        await self._arm(new)
         for section in ("server", "ledger"):
             if getattr(config, section) != getattr(old.config, section):
                 log.warning(f"config section `{section}` changed: takes effect at the next restart")
+        if config.spend_control.state != old.config.spend_control.state:
+            log.warning("config `spend_control.state` changed: takes effect at the next restart")
         self.runtime = new
         self.pipeline.access_log = config.logging.access_log
         logging.getLogger("daytwo").setLevel(config.logging.level.upper())
@@ -211,14 +237,19 @@ class Gateway:
             raw = await read_body(receive, headers, self.config.server.max_body_bytes)
             req: LLMRequest = ingress.parse(raw)
             route = pipeline.begin(call, req, headers)
+            route = await pipeline.admit(call, route)
+            out_headers = [id_header]
+            if call.ticket is not None and call.ticket.headers:
+                out_headers += [(k.encode(), v.encode()) for k, v in call.ticket.headers.items()]
             watch = DisconnectWatch(receive)
             if req.stream:
-                await self._relay_stream(call, route, send, watch, ingress.stream(req), id_header)
+                encoder = ingress.stream(req)
+                await self._relay_stream(call, route, send, watch, encoder, out_headers)
                 return
             resp = await pipeline.complete(call, route)
             watch.stop()
             pipeline.finish(call)
-            await send_bytes(send, 200, ingress.response(resp), [*JSON_HEADERS, id_header])
+            await send_bytes(send, 200, ingress.response(resp), [*JSON_HEADERS, *out_headers])
         except asyncio.CancelledError:
             if watch is None or not watch.gone:
                 pipeline.finish(call, InternalError("the gateway is shutting down"))
@@ -246,7 +277,7 @@ class Gateway:
         send: Send,
         watch: DisconnectWatch,
         encoder: StreamEncoder,
-        id_header: tuple[bytes, bytes],
+        headers: list[tuple[bytes, bytes]],
     ) -> None:
         chunks = self.pipeline.stream(call, route)
         try:
@@ -256,7 +287,7 @@ class Gateway:
                 first = None
             # From here on the client has an answer: errors become an error event, no failover.
             await send(
-                {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, id_header]}
+                {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
             )
             if first is not None:
                 body = encoder.chunk(first)

@@ -13,7 +13,13 @@ from typing import Any
 
 import orjson
 
-from daytwo.core.errors import DaytwoError, InvalidRequest, UpstreamStatusError
+from daytwo.core.errors import (
+    DaytwoError,
+    InvalidRequest,
+    SpendControlError,
+    UpstreamStatusError,
+)
+from daytwo.core.money import nanos_to_usd
 from daytwo.core.types import LLMRequest
 
 Check = Callable[[Any], bool]
@@ -214,11 +220,37 @@ def parse_embeddings(raw: bytes) -> LLMRequest:
 
 
 def error_body(exc: DaytwoError) -> bytes:
-    """The OpenAI error object for any daytwo error."""
+    """The OpenAI error object for any daytwo error (spend-control refusals add which scope,
+    the limit, what is committed and when it resets: see :func:`spend_fields`)."""
     err_type = exc.wire_type if isinstance(exc, UpstreamStatusError) else exc.type
-    return orjson.dumps(
-        {"error": {"message": exc.message, "type": err_type, "param": exc.param, "code": exc.code}}
-    )
+    err: dict[str, Any] = {
+        "message": exc.message,
+        "type": err_type,
+        "param": exc.param,
+        "code": exc.code,
+    }
+    if isinstance(exc, SpendControlError):
+        err.update(spend_fields(exc))
+    return orjson.dumps({"error": err})
+
+
+def spend_fields(exc: SpendControlError) -> dict[str, Any]:
+    """Machine-readable facts of a refusal. Money is in USD (a decimal string, exact); tokens
+    and requests are integers; ``resets_at`` is an epoch second (null: a person must act)."""
+    usd = exc.unit == "nanousd"
+    return {
+        "scope": exc.scope,
+        "unit": "usd" if usd else exc.unit,
+        "limit": _amount(exc.limit, usd),
+        "spend": _amount(exc.spend, usd),
+        "resets_at": None if exc.reset_at is None else int(exc.reset_at),
+    }
+
+
+def _amount(value: int | None, usd: bool) -> Any:
+    if value is None or not usd:
+        return value
+    return format(nanos_to_usd(value).normalize(), "f")
 
 
 def error_event(exc: DaytwoError) -> bytes:

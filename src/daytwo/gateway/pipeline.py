@@ -6,15 +6,18 @@
                      attribution overrides headers and it may be limited to some models
     2 attribute      attribution.py: project, workflow, feature, agent, session, user, env, tags
     3 resolve        (prompt references: later)
-    4 admit          pricing policy (``deny`` refuses unpriced models before any upstream call)
+    4 admit          pricing policy (``deny`` refuses unpriced models before any upstream call);
+                     spend control (control/gate.py): kill switches, per-request caps, loop
+                     breaker, budget reservation (or a downgrade), rate limits
     5 route          alias → ordered deployments
     6 call           the provider adapter; failover to the next deployment on a retryable
                      error, but never after the first streamed byte reached the client
     7 settle         usage → exact cost (nano-dollars) from the price book
     8 record         one CallRecord into the ledger queue (never waits on the database)
 
-Ingress code (``app.py``) decodes the wire format, calls :meth:`Pipeline.begin`, then
-:meth:`Pipeline.complete` or :meth:`Pipeline.stream`, and encodes the result. Whatever happens --
+Ingress code (``app.py``) decodes the wire format, calls :meth:`Pipeline.begin` and
+:meth:`Pipeline.admit`, then :meth:`Pipeline.complete` or :meth:`Pipeline.stream`, and encodes
+the result. Whatever happens --
 success, upstream failure, a refused or malformed request, a client that went away -- exactly one
 record is written, by :meth:`Pipeline.finish`.
 """
@@ -25,11 +28,15 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from daytwo.control.gate import Downgrade, SpendGate, Ticket, price_of_route
+from daytwo.control.scopes import Scope, Subject
+from daytwo.control.switches import disabled_error
 from daytwo.core.errors import (
     AuthenticationError,
+    BudgetExceeded,
     DaytwoError,
     InternalError,
     ModelNotFound,
@@ -48,6 +55,7 @@ from daytwo.gateway.runtime import Route, Runtime
 from daytwo.keys.format import SECRET_PREFIX
 from daytwo.keys.model import KeyPrincipal
 from daytwo.providers.base import Target
+from daytwo.state.base import SwitchChange, SwitchRecord
 
 log = logging.getLogger("daytwo.access")
 
@@ -92,6 +100,11 @@ class Call:
     cost: Cost | None = None
     ttft_ms: float | None = None
     finished: bool = False
+    #: Spend control: what the call holds (reservation, lease) and the gate that admitted it.
+    ticket: Ticket | None = None
+    gate: SpendGate | None = None
+    #: Set (by a kill switch flipped while the call streams) to end the stream.
+    killed: SwitchRecord | None = None
 
 
 def _is_retryable(exc: ProviderError) -> bool:
@@ -115,6 +128,10 @@ class Pipeline:
         self._keys = keys
         self._redact = secrets.redact
         self.access_log = access_log
+        #: Calls streaming right now (a kill switch ends those in its scope).
+        self.streaming: dict[str, Call] = {}
+        #: Spend-control settlements still running (awaited by :meth:`drain`).
+        self._settling: set[asyncio.Task[None]] = set()
 
     # -- stages 1-2 -------------------------------------------------------------------------
 
@@ -137,6 +154,8 @@ class Pipeline:
         required = call.runtime.config.gateway.require_keys
         auth = headers.get(b"authorization", b"")
         secret = auth[7:].decode("latin-1").strip() if auth[:7].lower() == b"bearer " else ""
+        if not secret:  # the Anthropic SDK sends its key as `x-api-key`
+            secret = headers.get(b"x-api-key", b"").decode("latin-1").strip()
         if not secret or not (required or secret.startswith(SECRET_PREFIX)):
             if required:
                 raise AuthenticationError(NO_KEY, code="invalid_api_key")
@@ -172,11 +191,12 @@ class Pipeline:
 
     # -- stages 4-5 -------------------------------------------------------------------------
 
-    def _route(self, call: Call) -> Route:
+    def _route(self, call: Call, alias: str | None = None) -> Route:
         runtime = call.runtime
-        route = runtime.routes.get(call.alias)
+        alias = alias or call.alias
+        route = runtime.routes.get(alias)
         if route is None:
-            raise ModelNotFound(call.alias)
+            raise ModelNotFound(alias)
         admitted = tuple(
             t
             for t in route.targets
@@ -185,9 +205,48 @@ class Pipeline:
             )
         )
         if not admitted:
-            raise UnpricedModel(call.alias)
+            raise UnpricedModel(alias)
         if len(admitted) != len(route.targets):
             route = Route(route.alias, route.kind, admitted)
+        return route
+
+    async def admit(self, call: Call, route: Route) -> Route:
+        """Stage 4, spend control: raise the refusal, or return the route to call (a
+        ``downgrade`` budget may have swapped in a cheaper alias's route)."""
+        gate = call.runtime.gate
+        if gate is None:
+            return route
+        assert call.request is not None
+        principal = call.principal
+        subject = Subject.of(
+            call.attribution,
+            key=principal.key_id if principal else None,
+            model=call.alias,
+            provider=None,
+        )
+        route = _unswitched(gate, route, subject)
+        subject = _with_provider(subject, route.targets[0].provider)
+        body = call.request.body
+        tokens = estimate_input_tokens(body)
+        runtime = call.runtime
+        price = price_of_route(route.targets, runtime.price_of)
+        got = await gate.admit(call.id, subject, body, tokens, price, principal=principal)
+        if isinstance(got, Downgrade):
+            route = self._route(call, got.alias)
+            subject = Subject.of(
+                call.attribution,
+                key=subject.key,
+                model=got.alias,
+                provider=route.targets[0].provider,
+            )
+            route = _unswitched(gate, route, subject)
+            price = price_of_route(route.targets, runtime.price_of)
+            got = await gate.admit(
+                call.id, subject, body, tokens, price, principal=principal, downgraded=True
+            )
+            assert isinstance(got, Ticket)  # a downgraded call is never downgraded again
+        call.ticket = got
+        call.gate = gate
         return route
 
     # -- stage 6 ----------------------------------------------------------------------------
@@ -241,8 +300,25 @@ class Pipeline:
             raise last
         call.upstream_request_id = upstream.upstream_request_id
         out_chars = 0
+        ticket = call.ticket
+        # Output past what was reserved (an upstream ignoring max_tokens) ends the stream.
+        limit_chars = None
+        if ticket is not None and ticket.output_cap is not None:
+            limit_chars = int(ticket.output_cap * OVERRUN_FACTOR + OVERRUN_SLACK) * 4
+        if ticket is not None:
+            self.streaming[call.id] = call
         try:
             async for chunk in upstream:
+                if call.killed is not None:
+                    raise disabled_error(call.killed, time.time())
+                if limit_chars is not None and out_chars > limit_chars:
+                    raise BudgetExceeded(
+                        "The stream reached the output this call's budget reservation covers.",
+                        scope="request",
+                        limit=ticket.output_cap if ticket else None,
+                        unit="tokens",
+                        code="reservation_exhausted",
+                    )
                 if call.ttft_ms is None:
                     call.ttft_ms = (time.perf_counter() - call.t0) * 1000
                 for choice in chunk.data.get("choices") or ():
@@ -257,6 +333,7 @@ class Pipeline:
                                 out_chars += len(args)
                 yield chunk
         finally:
+            self.streaming.pop(call.id, None)
             call.served_model = upstream.served_model
             if upstream.usage is not None:
                 call.usage = upstream.usage
@@ -354,6 +431,14 @@ class Pipeline:
             price_ref=cost.price_ref if cost else None,
         )
         self._ledger.submit(record)
+        ticket = call.ticket
+        if ticket is not None and call.gate is not None and not ticket.finished:
+            produced = usage.total_tokens > 0 and call.usage is not None
+            task = asyncio.get_running_loop().create_task(
+                call.gate.finish(ticket, record.cost_nanousd, usage.total_tokens, produced)
+            )
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
         if self.access_log:
             log.info(
                 "call",
@@ -372,6 +457,51 @@ class Pipeline:
                 },
             )
         return record
+
+    def on_switch(self, change: SwitchChange) -> None:
+        """A kill switch was flipped (here or on another replica): end streams in its scope."""
+        record = change.record
+        if record is None or not self.streaming:
+            return
+        scope = Scope.parse(record.key)
+        for call in self.streaming.values():
+            ticket = call.ticket
+            if ticket is not None and scope.resolve(ticket.subject) is not None:
+                call.killed = record
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait for spend-control settlements still running (graceful shutdown)."""
+        if self._settling:
+            await asyncio.wait(set(self._settling), timeout=timeout_s)
+
+
+#: A stream may run this far past its reserved output (token estimates are rough) before it is
+#: ended: factor * reserved + slack tokens.
+OVERRUN_FACTOR = 1.1
+OVERRUN_SLACK = 16
+
+
+def _with_provider(subject: Subject, provider: str) -> Subject:
+    return replace(subject, provider=provider)
+
+
+def _unswitched(gate: SpendGate, route: Route, subject: Subject) -> Route:
+    """The route without deployments whose provider is switched off; raises the switch's error
+    when the call itself (or every deployment) is off."""
+    gate.check_switches(subject)
+    keep = []
+    first: BaseException | None = None
+    for t in route.targets:
+        try:
+            gate.check_switches(_with_provider(subject, t.provider))
+        except DaytwoError as exc:
+            first = first or exc
+            continue
+        keep.append(t)
+    if not keep:
+        assert first is not None
+        raise first
+    return route if len(keep) == len(route.targets) else Route(route.alias, route.kind, tuple(keep))
 
 
 def cancel_safely(task: asyncio.Task[Any]) -> None:

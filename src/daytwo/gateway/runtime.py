@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daytwo.config.schema import Config, ProviderConfig
+from daytwo.control.gate import SpendGate
 from daytwo.core.secrets import SecretRegistry
 from daytwo.pricing.catalog import PriceBook
+from daytwo.pricing.entry import PriceEntry
 from daytwo.providers.base import Adapter, Target
 from daytwo.providers.registry import build_adapter
 
@@ -51,6 +53,8 @@ class Runtime:
             for alias, spec in config.models.items()
         }
         self.provider_types = {name: p.type for name, p in config.providers.items()}
+        #: Spend control for this config; set by the gateway once the state store is open.
+        self.gate: SpendGate | None = None
         self.inflight = 0
         self._retired = False
         self._to_close: list[Adapter] = []
@@ -75,6 +79,18 @@ class Runtime:
                 adapters[name] = build_adapter(pcfg, secrets)
         prices = PriceBook.from_config(config.pricing, base_dir=base_dir)
         return cls(config, adapters, dict(config.providers), prices)
+
+    def price_of(self, target: Target) -> PriceEntry | None:
+        """The price of one deployment (the default price under the ``estimate`` policy)."""
+        prices = self.prices
+        entry = prices.lookup(
+            target.model,
+            provider=target.provider,
+            provider_type=self.provider_types.get(target.provider),
+        )
+        if entry is None and prices.unpriced == "estimate":
+            return prices.default
+        return entry
 
     def retire(self, successor: Runtime | None) -> None:
         """Stop serving new calls; close adapters the successor does not share when idle."""

@@ -212,6 +212,29 @@ class KeyStore:
         conn.execute(virtual_keys.insert().values(_row(record)))
         return IssuedKey(secret=secret, record=record)
 
+    def record_event(
+        self,
+        *,
+        actor: str,
+        action: str,
+        target: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        at: float | None = None,
+    ) -> None:
+        """Append one event that is not a key change (switches, budget trips, thresholds)."""
+        with self._transaction() as conn:
+            conn.execute(
+                admin_events.insert().values(
+                    at=time.time() if at is None else at,
+                    actor=actor,
+                    action=action,
+                    target=target,
+                    before=None if before is None else orjson.dumps(before).decode(),
+                    after=None if after is None else orjson.dumps(after).decode(),
+                )
+            )
+
     def _locked(self, conn: sa.Connection, key_id: str) -> KeyRecord:
         query = sa.select(virtual_keys).where(virtual_keys.c.id == key_id).with_for_update()
         row = conn.execute(query).first()

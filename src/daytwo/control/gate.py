@@ -1,0 +1,361 @@
+"""The spend-control gate: stage 4 of the pipeline (admit) and its other half at stage 7 (settle).
+
+One :class:`SpendGate` per config holds the budgets, rate limits, per-request caps and loop
+breaker built from ``spend_control``; the state store and the kill-switch board outlive reloads
+and are handed in. Per call, in this order (cheapest and least stateful first, so a refusal
+consumes nothing):
+
+1. kill switches -- a local dict scan, no I/O (403 ``feature_disabled``);
+2. per-request caps -- counted input tokens, the output cap, the worst-case cost (429
+   ``budget_exceeded``, code ``request_cap``; no ``retry-after``: retrying will not help);
+3. the loop breaker -- counts the call's fingerprint for its session (trips: 403);
+4. budgets -- reserve the worst case on every matching budget at once, or refuse; a
+   ``downgrade`` refusal names the cheaper alias and the pipeline admits again with it;
+5. rate limits -- RPM/TPM counters and a concurrency lease; a refusal releases the reservation.
+
+:meth:`SpendGate.finish` settles the reservation to the actual cost (or releases it when the call
+produced nothing), corrects TPM to the actual tokens, gives the lease back, and counts session
+spend for the loop breaker. When the store cannot be reached the policy decides: ``fail_closed``
+refuses with 503 ``state_unavailable``; ``fail_open`` admits the call unmetered and logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from daytwo.config.spend import RequestCapConfig, SpendControlConfig
+from daytwo.control.budgets import (
+    Budget,
+    Budgets,
+    Refusal,
+    Reservation,
+    worst_case_nanos,
+)
+from daytwo.control.events import EventSink, drop
+from daytwo.control.loopbreaker import LoopBreaker, LoopPolicy
+from daytwo.control.ratelimits import Admission, RateLimit, RateLimiter
+from daytwo.control.scopes import Scope, Subject
+from daytwo.control.switches import SwitchBoard, disabled_error
+from daytwo.control.windows import Clock, system_clock
+from daytwo.core.errors import BudgetExceeded, StateUnavailable
+from daytwo.core.money import format_usd, usd_to_nanos
+from daytwo.keys.model import KeyPrincipal
+from daytwo.keys.specs import parse_budget
+from daytwo.pricing.entry import PriceEntry
+
+log = logging.getLogger("daytwo.control")
+
+#: Input tokens are counted by estimate (no tokenizer on the hot path); the reservation takes
+#: this margin over the estimate so that an undercount does not let spend past a cap.
+RESERVE_INPUT_FACTOR = 1.25
+#: Fields a client may use to bound output, in the order upstreams prefer them.
+OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Downgrade:
+    """A ``downgrade`` budget wants this call on a cheaper alias (admit again with it)."""
+
+    alias: str
+    budget: str
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What one admitted call holds until :meth:`SpendGate.finish`."""
+
+    subject: Subject
+    input_tokens: int
+    #: Output tokens reserved (and sent upstream as the output cap); None: unbounded.
+    output_cap: int | None
+    reservation: Reservation | None = None
+    admission: Admission | None = None
+    #: Admitted without counting (fail_open while the store was unreachable).
+    unmetered: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    finished: bool = False
+
+
+class SpendGate:
+    """Built per config; ``state`` and ``switches`` are shared across reloads."""
+
+    def __init__(
+        self,
+        cfg: SpendControlConfig,
+        switches: SwitchBoard,
+        *,
+        clock: Clock = system_clock,
+        on_event: EventSink = drop,
+    ) -> None:
+        self.cfg = cfg
+        self.switches = switches
+        state = switches.state
+        self.budgets = Budgets(
+            state,
+            [
+                Budget(
+                    name=b.name,
+                    scope=Scope.parse(b.scope),
+                    window=b.window,
+                    cap_nanos=None if b.usd is None else usd_to_nanos(b.usd),
+                    cap_tokens=b.tokens,
+                    actions=frozenset(b.actions),
+                    thresholds=b.thresholds,
+                    downgrade_to=b.downgrade_to,
+                    downgrade_at=b.downgrade_at,
+                )
+                for b in cfg.budgets
+            ],
+            tz=cfg.timezone,
+            clock=clock,
+            hold_s=cfg.hold_s,
+            switches=switches,
+            on_event=on_event,
+        )
+        self.limiter = RateLimiter(
+            state,
+            [
+                RateLimit(r.name, Scope.parse(r.scope), r.rpm, r.tpm, r.concurrent)
+                for r in cfg.rate_limits
+            ],
+            clock=clock,
+            lease_s=cfg.lease_s,
+        )
+        self.caps: tuple[tuple[Scope, RequestCapConfig], ...] = tuple(
+            (Scope.parse(c.scope), c) for c in cfg.request_caps
+        )
+        lb = cfg.loop_breaker
+        self.loops: LoopBreaker | None = None
+        if lb is not None:
+            policy = LoopPolicy(
+                by=lb.by,
+                repeats=lb.repeats,
+                window_s=lb.window_s,
+                max_calls=lb.max_calls,
+                max_nanos=None if lb.max_usd is None else usd_to_nanos(lb.max_usd),
+            )
+            self.loops = LoopBreaker(state, switches, policy, clock=clock, on_event=on_event)
+        self.clock = clock
+        self.fail_open = cfg.state.on_unavailable == "fail_open"
+        #: Counting is needed at all (switches are checked regardless).
+        self.counting = cfg.active
+        self._key_rules: dict[tuple[str, str | None, int | None, int | None], _KeyRules] = {}
+        self._unmetered_logged = 0.0
+
+    # -- admission ------------------------------------------------------------------------
+
+    def check_switches(self, subject: Subject) -> None:
+        """Raise ``feature_disabled`` when a kill switch covers the call (no I/O)."""
+        record = self.switches.check(subject)
+        if record is not None:
+            raise disabled_error(record, self.clock())
+
+    async def admit(
+        self,
+        call_id: str,
+        subject: Subject,
+        body: dict[str, Any],
+        input_tokens: int,
+        price: PriceEntry | None,
+        *,
+        principal: KeyPrincipal | None = None,
+        downgraded: bool = False,
+    ) -> Ticket | Downgrade:
+        """Admit a call or raise its :class:`SpendControlError`. May set the output cap in
+        ``body`` (the reservation must bound what the call can cost)."""
+        self.check_switches(subject)
+        rules = self._rules_for(principal)
+        if not (self.counting or rules is not None):
+            return Ticket(subject, input_tokens, None)
+        reserve_in = math.ceil(input_tokens * RESERVE_INPUT_FACTOR)
+        output_cap = self._output_cap(subject, body, rules)
+        worst_nanos = 0 if price is None else worst_case_nanos(price, reserve_in, output_cap or 0)
+        self._check_caps(subject, input_tokens, worst_nanos, price)
+        ticket = Ticket(subject, input_tokens, output_cap)
+        try:
+            if self.loops is not None and not downgraded:
+                tripped = await self.loops.observe(subject, body)
+                if tripped is not None:
+                    raise disabled_error(tripped, self.clock())
+            worst_tokens = reserve_in + (output_cap or 0)
+            extra_b = rules.budgets if rules is not None else ()
+            got = await self.budgets.reserve(
+                call_id, subject, worst_nanos, worst_tokens, downgraded=downgraded, extra=extra_b
+            )
+            if isinstance(got, Refusal):
+                if got.downgrade_to is not None:
+                    return Downgrade(got.downgrade_to, got.budget.name)
+                raise got.error(self.clock())
+            ticket.reservation = got
+            try:
+                extra_r = rules.limits if rules is not None else ()
+                ticket.admission = await self.limiter.admit(
+                    call_id, subject, worst_tokens, extra=extra_r
+                )
+            except BaseException:
+                await self.budgets.release(got)
+                raise
+            ticket.headers = ticket.admission.headers
+        except StateUnavailable:
+            if not self.fail_open:
+                raise
+            self._log_unmetered(call_id)
+            ticket.reservation = ticket.admission = None
+            ticket.unmetered = True
+        return ticket
+
+    def _output_cap(
+        self, subject: Subject, body: dict[str, Any], rules: _KeyRules | None
+    ) -> int | None:
+        asked = next((body[f] for f in OUTPUT_FIELDS if body.get(f) is not None), None)
+        cap: int | None = None
+        for scope, c in self.caps:
+            if c.max_output_tokens is not None and scope.resolve(subject) is not None:
+                if asked is not None and asked > c.max_output_tokens:
+                    raise BudgetExceeded(
+                        f"This request asks for up to {asked} output tokens; the cap for scope "
+                        f"`{scope.resolve(subject)}` is {c.max_output_tokens} per request.",
+                        scope=str(scope.resolve(subject)),
+                        limit=c.max_output_tokens,
+                        spend=asked,
+                        unit="tokens",
+                        code="request_cap",
+                    )
+                cap = c.max_output_tokens if cap is None else min(cap, c.max_output_tokens)
+        if asked is not None:
+            return int(asked)
+        if "input" in body and "messages" not in body:
+            return 0  # embeddings: no output tokens
+        bounded = cap is not None or self.budgets.budgets or rules is not None
+        if not bounded:
+            return None
+        out = cap if cap is not None else self.cfg.default_max_output_tokens
+        # The reservation must bound the call, so the upstream gets the cap it was reserved for.
+        body["max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"] = out
+        return out
+
+    def _check_caps(
+        self, subject: Subject, input_tokens: int, worst_nanos: int, price: PriceEntry | None
+    ) -> None:
+        for scope, c in self.caps:
+            key = scope.resolve(subject)
+            if key is None:
+                continue
+            if c.max_input_tokens is not None and input_tokens > c.max_input_tokens:
+                raise BudgetExceeded(
+                    f"This request has about {input_tokens} input tokens; the cap for scope "
+                    f"`{key}` is {c.max_input_tokens} per request.",
+                    scope=key,
+                    limit=c.max_input_tokens,
+                    spend=input_tokens,
+                    unit="tokens",
+                    code="request_cap",
+                )
+            if c.usd is not None and price is not None and worst_nanos > usd_to_nanos(c.usd):
+                limit = usd_to_nanos(c.usd)
+                raise BudgetExceeded(
+                    f"This request could cost up to {format_usd(worst_nanos)}; the cap for scope "
+                    f"`{key}` is {format_usd(limit)} per request. Lower max_tokens or the input.",
+                    scope=key,
+                    limit=limit,
+                    spend=worst_nanos,
+                    unit="nanousd",
+                    code="request_cap",
+                )
+
+    def _log_unmetered(self, call_id: str) -> None:
+        now = time.monotonic()
+        if now - self._unmetered_logged > 10:  # one line per 10 s, not one per call
+            self._unmetered_logged = now
+            log.warning(
+                "spend-control state unreachable: admitting calls unmetered (fail_open)",
+                extra={"call_id": call_id},
+            )
+
+    def _rules_for(self, principal: KeyPrincipal | None) -> _KeyRules | None:
+        """The budget and rate limits a virtual key carries (cached per key and settings)."""
+        if principal is None or (
+            principal.budget is None and principal.rpm is None and principal.tpm is None
+        ):
+            return None
+        k = (principal.key_id, principal.budget, principal.rpm, principal.tpm)
+        rules = self._key_rules.get(k)
+        if rules is None:
+            rules = _KeyRules.of(principal)
+            if len(self._key_rules) > 10_000:
+                self._key_rules.clear()
+            self._key_rules[k] = rules
+        return rules
+
+    # -- settlement -----------------------------------------------------------------------
+
+    async def finish(self, ticket: Ticket, nanos: int | None, tokens: int, produced: bool) -> None:
+        """Settle (``produced``: the call made output or was billed) or release. Idempotent;
+        never raises for an unreachable store (the reservation then lapses after ``hold_s``)."""
+        if ticket.finished:
+            return
+        ticket.finished = True
+        try:
+            res = ticket.reservation
+            if res is not None:
+                if produced:
+                    await self.budgets.settle(res, nanos or 0, tokens)
+                else:
+                    await self.budgets.release(res)
+            adm = ticket.admission
+            if adm is not None:
+                try:
+                    await self.limiter.settle_tokens(adm, tokens)
+                finally:
+                    await self.limiter.finish(adm)
+            if self.loops is not None and nanos:
+                await self.loops.add_spend(ticket.subject, nanos)
+        except StateUnavailable:
+            log.warning("spend-control state unreachable at settle; the hold lapses by itself")
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyRules:
+    budgets: tuple[Budget, ...]
+    limits: tuple[RateLimit, ...]
+
+    @classmethod
+    def of(cls, p: KeyPrincipal) -> _KeyRules:
+        scope = Scope.parse({"key": p.key_id})
+        budgets: tuple[Budget, ...] = ()
+        if p.budget is not None:
+            spec = parse_budget(p.budget)
+            budgets = (
+                Budget(
+                    name=f"key:{p.key_id}",
+                    scope=scope,
+                    window=spec.window,  # type: ignore[arg-type]  # checked by parse_budget
+                    cap_nanos=usd_to_nanos(spec.usd),
+                    actions=frozenset({"alert", "block"}),
+                ),
+            )
+        limits: tuple[RateLimit, ...] = ()
+        if p.rpm is not None or p.tpm is not None:
+            limits = (RateLimit(f"key:{p.key_id}", scope, p.rpm, p.tpm),)
+        return cls(budgets, limits)
+
+
+def price_of_route(
+    targets: Sequence[Any], lookup: Callable[[Any], PriceEntry | None]
+) -> PriceEntry | None:
+    """The dearest price among a route's deployments (failover may reach any of them)."""
+    best: PriceEntry | None = None
+    best_cost = -1
+    for t in targets:
+        p = lookup(t)
+        if p is None:
+            continue
+        c = worst_case_nanos(p, 1000, 1000)
+        if c > best_cost:
+            best, best_cost = p, c
+    return best

@@ -1,0 +1,312 @@
+"""Spend control over real HTTP: budgets that hold under concurrency (memory and real Redis),
+streaming and disconnects, refusals in the client's format, rate limits, caps, switches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+import redis
+from tests.gateway.harness import RunningGateway, http, running_gateway, wait_for
+from tests.gateway.spend_harness import (
+    MODEL,
+    chat_body,
+    on_gateway_loop,
+    post_many,
+    settled,
+    spend_config,
+    usd,
+    worst_case,
+)
+
+from daytwo.control.windows import window_at
+
+pytestmark = pytest.mark.integration
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+ACME = {"x-daytwo-project": "acme"}
+
+
+@pytest.fixture(params=["memory", "redis"])
+def state(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    if request.param == "memory":
+        yield {"backend": "memory"}
+        return
+    prefix = f"daytwo-test-{uuid.uuid4().hex[:10]}:"
+    yield {"backend": "redis", "url": REDIS_URL, "prefix": prefix}
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _budget(cap_nanos: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "acme-daily",
+        "scope": {"project": "acme"},
+        "window": "day",
+        "usd": usd(cap_nanos),
+        **extra,
+    }
+
+
+def _counter(gw: RunningGateway, name: str = "acme-daily", scope: str = "project=acme") -> Any:
+    assert gw.app.spend is not None
+    w = window_at("day", time.time(), ZoneInfo("UTC"))
+    key = f"budget:{name}:{scope}:day:{w.id}"
+    (c,) = on_gateway_loop(gw, gw.app.spend.state.counters([key]))
+    return c
+
+
+def _spent(gw: RunningGateway) -> int:
+    return sum(r["cost_nanousd"] or 0 for r in gw.records())
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream", "disconnects"])
+def test_200_concurrent_calls_never_spend_past_a_budget_that_pays_for_50(
+    tmp_path: Path,
+    gateway_factory: Callable[..., RunningGateway],
+    state: dict[str, Any],
+    mode: str,
+) -> None:
+    cap = 50 * worst_case()
+    cfg = spend_config(tmp_path, {"state": state, "budgets": [_budget(cap)]}, ttft_ms=30)
+    gw = gateway_factory(cfg)
+    stream = mode != "plain"
+    bodies = [chat_body(stream=stream) for _ in range(200)]
+    drop = set(range(0, 200, 3)) if mode == "disconnects" else None
+    results = asyncio.run(post_many(gw.url, bodies, ACME, drop_after_first=drop))
+
+    statuses = [s for s, _ in results]
+    assert statuses.count(429) >= 100, statuses  # most were refused...
+    assert 40 <= statuses.count(200) + statuses.count(499) <= 60  # ...about 50 admitted
+    for status, body in results:
+        if status == 429:
+            err = orjson.loads(body)["error"]
+            assert err["type"] == "budget_exceeded"
+            assert err["scope"] == "project=acme"
+            assert err["unit"] == "usd"
+            assert err["limit"] == usd(cap).rstrip("0")
+    wait_for(lambda: settled(gw), what="settlements")
+    wait_for(lambda: len(gw.records()) == 200, what="200 ledger records")
+    assert _spent(gw) <= cap
+    c = _counter(gw)
+    assert c.reserved_nanos == 0  # every reservation settled or released
+    assert c.spent_nanos == _spent(gw)  # the counter agrees with the ledger
+    refused = [r for r in gw.records() if r["http_status"] == 429]
+    assert all(r["status"] == "rejected" and not r["cost_nanousd"] for r in refused)
+
+
+def test_a_spent_budget_refuses_with_retry_after_until_the_window_resets(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    gw = gateway_factory(spend_config(tmp_path, {"budgets": [_budget(2 * worst_case())]}))
+    url = f"{gw.base_url}/chat/completions"
+    assert http("POST", url, chat_body(), ACME)[0] == 200
+    assert http("POST", url, chat_body(), ACME)[0] == 200
+    wait_for(lambda: settled(gw))
+    # actual cost is below the worst case, but not by enough for another worst case
+    status, headers, body = http("POST", url, chat_body(), ACME)
+    assert status == 429, body
+    err = orjson.loads(body)["error"]
+    tomorrow = window_at("day", time.time(), ZoneInfo("UTC")).end
+    assert err["resets_at"] == int(tomorrow)
+    assert 0 < int(headers["retry-after"]) <= 86_400
+    assert "acme-daily" in err["message"]
+    # another project is not affected
+    assert http("POST", url, chat_body(), {"x-daytwo-project": "other"})[0] == 200
+
+
+def test_a_trip_budget_disables_the_scope_until_a_person_revives_it(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    budget = _budget(worst_case() + worst_case() // 2, actions=["alert", "trip"])
+    gw = gateway_factory(spend_config(tmp_path, {"budgets": [budget]}))
+    url = f"{gw.base_url}/chat/completions"
+    assert http("POST", url, chat_body(), ACME)[0] == 200
+    wait_for(lambda: settled(gw))
+    status, _, body = http("POST", url, chat_body(), ACME)
+    assert status == 403
+    assert orjson.loads(body)["error"]["type"] == "feature_disabled"
+    # the switch holds even for a call the budget could pay for (a tiny one)
+    status, _, body = http("POST", url, chat_body(max_tokens=1), ACME)
+    assert (status, orjson.loads(body)["error"]["code"]) == (403, "budget")
+    assert gw.app.spend is not None
+    on_gateway_loop(gw, gw.app.spend.switches.revive({"project": "acme"}, who="test"))
+    # revived, but the budget is still spent: refused by the budget now (429), not the switch
+    status, _, body = http("POST", url, chat_body(max_tokens=1), ACME)
+    assert status in (200, 429), body
+
+
+def test_downgrade_routes_to_the_cheaper_alias_past_the_threshold(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    budget = _budget(
+        3 * worst_case(), actions=["alert", "downgrade", "block"], downgrade_to="cheap"
+    )
+    budget["downgrade_at"] = 50
+    cfg = spend_config(tmp_path, {"budgets": [budget]})
+    cfg["models"]["cheap"] = {"deployments": [{"provider": "sim", "model": "gpt-4.1-nano"}]}
+    gw = gateway_factory(cfg)
+    url = f"{gw.base_url}/chat/completions"
+    served = []
+    for _ in range(3):
+        status, _, body = http("POST", url, chat_body(), ACME)
+        assert status == 200, body
+        served.append(orjson.loads(body)["model"])
+        wait_for(lambda: settled(gw))
+    assert served[0] == MODEL
+    assert "gpt-4.1-nano" in served[-1]
+    rows = gw.records()
+    assert [r["alias"] for r in rows] == [MODEL] * 3  # what the client asked for...
+    assert rows[-1]["deployment"] == "sim/gpt-4.1-nano"  # ...and where it went
+
+
+def test_rate_limits_send_headers_refuse_with_retry_after_and_count_nothing_when_refused(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    limits = [{"name": "acme-rpm", "scope": {"project": "acme"}, "rpm": 3}]
+    gw = gateway_factory(spend_config(tmp_path, {"rate_limits": limits}))
+    url = f"{gw.base_url}/chat/completions"
+    remaining = []
+    for _ in range(3):
+        status, headers, _ = http("POST", url, chat_body(), ACME)
+        assert status == 200
+        assert headers["x-ratelimit-limit-requests"] == "3"
+        remaining.append(int(headers["x-ratelimit-remaining-requests"]))
+        assert headers["x-ratelimit-reset-requests"].endswith("s")
+    assert remaining == [2, 1, 0]
+    status, headers, body = http("POST", url, chat_body(), ACME)
+    assert status == 429
+    err = orjson.loads(body)["error"]
+    assert (err["type"], err["code"], err["limit"]) == ("rate_limited", "requests_per_minute", 3)
+    assert 1 <= int(headers["retry-after"]) <= 60
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+
+
+def test_concurrency_leases_return_to_zero_after_errors_and_disconnects(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway], state: dict[str, Any]
+) -> None:
+    limits = [{"name": "acme-conc", "scope": {"project": "acme"}, "concurrent": 8}]
+    cfg = spend_config(
+        tmp_path, {"state": state, "rate_limits": limits}, ttft_ms=20, faults={"rate_500": 0.3}
+    )
+    gw = gateway_factory(cfg)
+    bodies = [chat_body(stream=i % 2 == 0) for i in range(40)]
+    results = asyncio.run(post_many(gw.url, bodies, ACME, drop_after_first={0, 4, 8, 12}))
+    statuses = {s for s, _ in results}
+    assert 429 in statuses  # the limit refused some
+    assert statuses <= {200, 429, 499, 500}
+    assert gw.app.runtime.gate is not None
+    limiter = gw.app.runtime.gate.limiter
+    (lim,) = limiter.limits
+    wait_for(
+        lambda: settled(gw) and on_gateway_loop(gw, limiter.in_flight(lim, "project=acme")) == 0,
+        what="leases back to zero",
+    )
+
+
+def test_per_request_caps_refuse_runaway_requests_and_bound_unbounded_ones(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    caps = [{"scope": {"project": "acme"}, "max_input_tokens": 50, "max_output_tokens": 10}]
+    gw = gateway_factory(spend_config(tmp_path, {"request_caps": caps}))
+    url = f"{gw.base_url}/chat/completions"
+    huge = [{"role": "user", "content": "word " * 400}]
+    status, _, body = http("POST", url, chat_body(messages=huge, max_tokens=5), ACME)
+    err = orjson.loads(body)["error"]
+    assert (status, err["type"], err["code"]) == (429, "budget_exceeded", "request_cap")
+    assert "input tokens" in err["message"]
+    assert "retry-after" not in _  # retrying cannot help
+    status, _, body = http("POST", url, chat_body(max_tokens=11), ACME)
+    assert status == 429 and "output tokens" in orjson.loads(body)["error"]["message"]
+    # a request naming no output cap gets the scope's
+    plain = orjson.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
+    status, _, body = http("POST", url, plain, ACME)
+    assert status == 200
+    assert orjson.loads(body)["usage"]["completion_tokens"] <= 10
+
+
+def test_kill_switch_ends_an_in_flight_stream_with_a_clean_error_event(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    import urllib.request
+
+    cfg = spend_config(tmp_path, {}, per_token_ms=30)
+    gw = gateway_factory(cfg)
+    req = urllib.request.Request(
+        f"{gw.base_url}/chat/completions",
+        data=chat_body(stream=True),
+        headers={"content-type": "application/json", **ACME},
+    )
+    assert gw.app.spend is not None
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        first = resp.readline()
+        assert first.startswith(b"data: ")
+        on_gateway_loop(gw, gw.app.spend.switches.kill({"project": "acme"}, reason="test", who="t"))
+        rest = resp.read()
+    events = [e for e in rest.split(b"\n\n") if e.strip()]
+    last = orjson.loads(events[-1].removeprefix(b"data: "))
+    assert last["error"]["type"] == "feature_disabled"
+    assert b"[DONE]" not in rest
+    (row,) = gw.records()
+    assert row["error_class"] == "FeatureDisabled"
+    assert row["output_tokens"] > 0  # billed for what was streamed
+
+
+def test_loop_breaker_trips_a_session_repeating_itself(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    cfg = spend_config(tmp_path, {"loop_breaker": {"repeats": 3, "window_s": 60}})
+    gw = gateway_factory(cfg)
+    url = f"{gw.base_url}/chat/completions"
+    hdrs = {**ACME, "x-daytwo-session": "s-1"}
+    assert http("POST", url, chat_body(), hdrs)[0] == 200
+    assert http("POST", url, chat_body(), hdrs)[0] == 200
+    status, _, body = http("POST", url, chat_body(), hdrs)
+    assert status == 403
+    err = orjson.loads(body)["error"]
+    assert (err["type"], err["code"], err["scope"]) == (
+        "feature_disabled",
+        "loopbreaker",
+        "session=s-1",
+    )
+    # a different question in the same session is refused too: the session is off
+    assert http("POST", url, chat_body(temperature=0.5, messages=[]), hdrs)[0] in (400, 403)
+    other = {**ACME, "x-daytwo-session": "s-2"}
+    assert http("POST", url, chat_body(), other)[0] == 200
+
+
+def test_counters_are_rebuilt_from_the_ledger_after_a_restart(tmp_path: Path) -> None:
+    cfg = spend_config(tmp_path, {"budgets": [_budget(3 * worst_case())]})
+    with running_gateway(cfg) as gw:
+        url = f"{gw.base_url}/chat/completions"
+        for _ in range(2):
+            assert http("POST", url, chat_body(), ACME)[0] == 200
+        wait_for(lambda: settled(gw))
+        spent = _spent(gw)
+    with running_gateway(cfg) as gw2:  # a fresh process memory: counters come from the ledger
+        c = _counter(gw2)
+        assert c.spent_nanos == spent > 0
+        assert c.reserved_nanos == 0
+
+
+def test_fail_closed_refuses_to_start_without_its_state_and_fail_open_serves(
+    tmp_path: Path,
+) -> None:
+    dead = {"backend": "redis", "url": "redis://127.0.0.1:1/0"}
+    cfg = spend_config(tmp_path, {"state": dead, "budgets": [_budget(worst_case())]})
+    with pytest.raises(RuntimeError, match="failed to start"), running_gateway(cfg):
+        pass
+    cfg["spend_control"]["state"] = {**dead, "on_unavailable": "fail_open"}
+    with running_gateway(cfg) as gw:
+        status, _, body = http("POST", f"{gw.base_url}/chat/completions", chat_body(), ACME)
+        assert status == 200, body
