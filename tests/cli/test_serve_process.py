@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,62 +14,17 @@ from typing import Any
 import pytest
 import yaml
 from tests.gateway.harness import http, sim_config, wait_for
-
-from daytwo.gateway.server import free_port
+from tests.gateway.procs import DAYTWO, Proc, start_gateway
 
 pytestmark = pytest.mark.integration
-
-DAYTWO = [sys.executable, "-m", "daytwo.cli"]
-
-
-class Proc:
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.log = log
-        self._fh = log.open("wb")
-        self.p = subprocess.Popen(
-            args, stdout=self._fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-
-    def lines(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.log.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                out.append({"raw": line})
-        return out
-
-    def stop(self) -> int:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(30)
-        finally:
-            self._fh.close()
-
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
     procs: list[Proc] = []
 
     def start(cfg: dict[str, Any], env: dict[str, str] | None = None) -> tuple[Proc, str, Path]:
-        port = free_port()
-        cfg.setdefault("server", {}).update({"port": port, "reload_poll_s": 0})
-        cfg["logging"] = {"level": "info", "access_log": True}
-        path = tmp_path / "daytwo.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        proc = Proc([*DAYTWO, "serve", "--config", str(path)], tmp_path / "serve.log", env)
+        proc, url, path = start_gateway(cfg, tmp_path, "serve", env)
         procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            assert proc.p.poll() is None, proc.log.read_text()
-            try:
-                return http("GET", url + "/readyz")[0] == 200
-            except OSError:
-                return False
-
-        wait_for(ready, 20, "the gateway to be ready")
         return proc, url, path
 
     yield start
