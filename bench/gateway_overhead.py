@@ -70,6 +70,7 @@ class Settings:
     profile: bool
     keep: bool
     as_json: bool
+    spend: str | None = None
 
 
 @dataclass(frozen=True)
@@ -350,9 +351,13 @@ def profile(ctx: Ctx, gw: h.Target, proc: h.Proc) -> dict[str, Any]:
 def daytwo_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
     s = ctx.s
     db = ctx.work / "ledger.db"
-    config = h.write_daytwo_config(ctx.work / "daytwo.yaml", upstream_port, db)
+    config = h.write_daytwo_config(ctx.work / "daytwo.yaml", upstream_port, db, spend=s.spend)
+    key = h.CLIENT_KEY
+    if s.spend:
+        h.clear_redis_prefix("daytwo-bench:")
+        key = h.create_bench_key(db)
     proc = h.start_daytwo(config, ctx.work / "daytwo.log")
-    gw = h.Target("daytwo", proc.port, proc=proc)
+    gw = h.Target("daytwo", proc.port, key=key, proc=proc)
     out: dict[str, Any] = {}
     try:
         out["rss_ready_mb"], out["rss_idle_mb"] = idle_rss(proc, gw)
@@ -449,6 +454,12 @@ def parse_args(argv: list[str] | None) -> Settings:
     ap.add_argument("--soak-rate", type=int, default=500, help="offered req/s during --soak")
     ap.add_argument("--profile", action="store_true", help="py-spy the gateway at concurrency 64")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, ledger)")
+    ap.add_argument(
+        "--spend",
+        choices=sorted(h.SPEND_STATES),
+        default=None,
+        help="spend control on (virtual key, budgets, rate limits) with this state backend",
+    )
     a = ap.parse_args(argv)
     return Settings(
         duration=a.duration or (2.0 if a.quick else 8.0),
@@ -462,6 +473,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         profile=a.profile,
         keep=a.keep,
         as_json=a.json,
+        spend=a.spend,
     )
 
 

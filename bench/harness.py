@@ -308,10 +308,51 @@ def stop_upstream(proc: Proc, workdir: Path) -> None:
     subprocess.run([str(SHARED / "upstream" / "stop_upstream.sh")], env=env, check=False)
 
 
+#: ``--spend``: spend control on, as a production gateway runs it -- every call needs a
+#: virtual key, and passes an org budget, a per-project daily budget, a per-key budget and
+#: per-key/per-project rate limits (caps high enough never to refuse: the cost is measured,
+#: not the refusals).
+SPEND_BLOCK = """\
+spend_control:
+  state: {state}
+  budgets:
+    - {{name: org-month, window: month, usd: 1000000}}
+    - name: project-day
+      scope: {{project: "*"}}
+      window: day
+      usd: 100000
+  rate_limits:
+    - name: per-project
+      scope: {{project: "*"}}
+      rpm: 100000000
+      tpm: 10000000000
+      concurrent: 100000
+"""
+SPEND_STATES = {
+    "memory": "{backend: memory}",
+    "redis": "{backend: redis, url: 'redis://127.0.0.1:6379/0', prefix: 'daytwo-bench:'}",
+}
+
+
+def create_bench_key(ledger_db: Path) -> str:
+    """A virtual key with its own budget and rate limits, in the bench's ledger database."""
+    from daytwo.keys.model import KeySpec
+    from daytwo.keys.store import KeyStore
+
+    with KeyStore.open(f"sqlite:///{ledger_db}", pepper=b"") as store:
+        spec = KeySpec(project="bench", budget="100000/day", rpm=100_000_000, tpm=10**10)
+        return store.create(spec, actor="bench").secret
+
+
 def write_daytwo_config(
-    path: Path, upstream_port: int | None, ledger_db: Path, **ledger: Any
+    path: Path,
+    upstream_port: int | None,
+    ledger_db: Path,
+    spend: str | None = None,
+    **ledger: Any,
 ) -> Path:
-    """A gateway config: the fake upstream on ``upstream_port``, or the in-process sim if None."""
+    """A gateway config: the fake upstream on ``upstream_port``, or the in-process sim if None.
+    ``spend``: None (off) or the state backend (``memory``/``redis``) of :data:`SPEND_BLOCK`."""
     if upstream_port is None:
         provider = "{type: sim}"
     else:
@@ -320,11 +361,12 @@ def write_daytwo_config(
     extra = "".join(f", {k}: {v}" for k, v in ledger.items())
     path.write_text(
         "server: {host: 127.0.0.1, port: 4000}\n"
-        "gateway: {require_keys: false}\n"
+        f"gateway: {{require_keys: {'true' if spend else 'false'}}}\n"
         "logging: {level: warning, access_log: false}\n"
         f"providers:\n  up: {provider}\n"
         f"models:\n  {MODEL}: {{deployments: [{{provider: up, model: {MODEL}}}]}}\n"
         f'ledger: {{url: "sqlite:///{ledger_db}"{extra}}}\n'
+        + (SPEND_BLOCK.format(state=SPEND_STATES[spend]) if spend else "")
     )
     return path
 
@@ -580,3 +622,16 @@ def workspace(keep: bool, prefix: str) -> Iterator[Path]:
             log(f"kept work dir {path}")
         else:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def clear_redis_prefix(prefix: str) -> None:
+    """Start a spend-control run from empty counters."""
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -10,7 +10,14 @@ import pytest
 from tests.state.backends import OpenState
 
 from daytwo.core.errors import StateUnavailable
-from daytwo.state.base import Counter, Line, RateLine, SwitchChange, SwitchRecord
+from daytwo.state.base import (
+    AdmitOutcome,
+    Counter,
+    Line,
+    RateLine,
+    SwitchChange,
+    SwitchRecord,
+)
 from daytwo.state.redis import RedisState
 
 CAP = Line("budget:org:day:0", cap_nanos=1000, cap_tokens=None, ttl_s=3600)
@@ -169,5 +176,79 @@ def test_unreachable_redis_raises_state_unavailable() -> None:
                 await st.switches()
         finally:
             await st.aclose()
+
+    asyncio.run(main())
+
+
+RPM = RateLine("rl:r:0", limit=2, amount=1, ttl_s=120)
+TPM = RateLine("rl:t:0", limit=100, amount=40, ttl_s=120)
+
+
+def test_admit_is_all_or_nothing_across_budgets_rates_and_leases(open_state: OpenState) -> None:
+    async def main() -> None:
+        async with open_state() as st:
+
+            async def admit(call: str, nanos: int = 100, leases: int = 2) -> AdmitOutcome:
+                return await st.admit(
+                    call,
+                    [CAP],
+                    nanos,
+                    10,
+                    [RPM, TPM],
+                    [("lease:x", leases)],
+                    now=0,
+                    hold_s=60,
+                    lease_expires_at=600,
+                )
+
+            ok = await admit("c1")
+            assert (ok.ok, ok.counters, ok.rates, ok.leases) == (
+                True,
+                (Counter(0, 0, 100, 10),),
+                (1, 40),
+                (1,),
+            )
+            # each stage refuses in turn, and a refusal changes nothing anywhere
+            no = await admit("c2", nanos=901)
+            assert (no.ok, no.stage, no.failed) == (False, "budget", 0)
+            no = await admit("c3", leases=1)
+            assert (no.stage, no.failed, no.leases) == ("lease", 0, (1,))
+            assert await st.counters([CAP.key]) == (Counter(0, 0, 100, 10),)
+            assert (await admit("c4")).ok
+            no = await admit("c5")  # RPM 2 reached (TPM 80 + 40 would also exceed)
+            assert (no.stage, no.failed, no.rates) == ("rate", 0, (2, 80))
+            assert await st.lease_count("lease:x", now=1) == 2
+            assert await st.counters([CAP.key]) == (Counter(0, 0, 200, 20),)
+
+    asyncio.run(main())
+
+
+def test_finish_settles_or_releases_adjusts_and_gives_back_leases(open_state: OpenState) -> None:
+    async def main() -> None:
+        async with open_state() as st:
+            for call in ("c1", "c2"):
+                await st.admit(
+                    call, [CAP], 300, 10, [TPM], [("lease:y", 5)],
+                    now=0, hold_s=60, lease_expires_at=600,
+                )  # fmt: skip
+            done = await st.finish(
+                "c1", [CAP], 120, 6, spent=True, adjust=[(TPM.key, -34)],
+                adjust_ttl_s=120, lease_keys=["lease:y"], now=1,
+            )  # fmt: skip
+            assert (done.applied, done.held) == (True, True)
+            assert done.counters == (Counter(120, 6, 300, 10),)
+            gone = await st.finish(
+                "c2", [CAP], 0, 0, spent=False, adjust=[], adjust_ttl_s=120,
+                lease_keys=["lease:y"], now=1,
+            )  # fmt: skip
+            assert (gone.applied, gone.counters) == (True, (Counter(120, 6, 0, 0),))
+            again = await st.finish(
+                "c1", [CAP], 120, 6, spent=True, adjust=[], adjust_ttl_s=120,
+                lease_keys=["lease:y"], now=2,
+            )  # fmt: skip
+            assert not again.applied  # idempotent
+            assert await st.counters([CAP.key]) == (Counter(120, 6, 0, 0),)
+            assert await st.lease_count("lease:y", now=2) == 0
+            assert await st.adjust(TPM.key, 0, ttl_s=120) == 80 - 34
 
     asyncio.run(main())

@@ -39,7 +39,7 @@ from daytwo.core.money import format_usd
 from daytwo.core.types import Usage
 from daytwo.pricing.cost import compute_cost
 from daytwo.pricing.entry import PriceEntry
-from daytwo.state.base import Counter, Line, State
+from daytwo.state.base import Counter, Line, SettleOutcome, State
 
 Action = Literal["alert", "block", "downgrade", "trip"]
 DEFAULT_THRESHOLDS = (50, 80, 100)
@@ -217,18 +217,17 @@ class Budgets:
             cap_t = soft_t if cap_t is None or soft_t is None else min(cap_t, soft_t)
         return Line(b.counter_key(key, w), cap_n, cap_t, w.end - now + COUNTER_GRACE_S)
 
-    async def reserve(
+    def plan(
         self,
-        call_id: str,
         subject: Subject,
         worst_nanos: int,
         worst_tokens: int,
         *,
         downgraded: bool = False,
         extra: Sequence[Budget] = (),
-    ) -> Reservation | Refusal:
-        """Reserve the worst case on every matching budget (``extra``: budgets of this call's
-        own, such as its virtual key's), or refuse without reserving."""
+    ) -> tuple[float, tuple[Hold, ...]] | Refusal:
+        """The counters a reservation must hold (with the instant they were computed for), or
+        the refusal of a per-request budget, which needs no counter."""
         now = self.clock()
         holds: list[Hold] = []
         for b, key in self._matches(subject, extra):
@@ -243,6 +242,43 @@ class Budgets:
                         return _per_request(refusal, downgraded)
                 continue
             holds.append(Hold(b, key, w, self._line(b, key, w, now, downgraded)))
+        return now, tuple(holds)
+
+    async def refused(
+        self,
+        holds: Sequence[Hold],
+        index: int,
+        found: Counter,
+        amounts: tuple[int, int],
+        *,
+        now: float,
+        downgraded: bool,
+    ) -> Refusal:
+        """The refusal of the line at ``index``, as the store found it; trips its scope when
+        the budget says so."""
+        h = holds[index]
+        refusal = _over(h.budget, h.scope_key, h.line, found, amounts, h.window, downgraded)
+        assert refusal is not None
+        if refusal.reason == "trip":
+            await self._trip(h, now, "the budget cannot pay for a call")
+        return refusal
+
+    async def reserve(
+        self,
+        call_id: str,
+        subject: Subject,
+        worst_nanos: int,
+        worst_tokens: int,
+        *,
+        downgraded: bool = False,
+        extra: Sequence[Budget] = (),
+    ) -> Reservation | Refusal:
+        """Reserve the worst case on every matching budget (``extra``: budgets of this call's
+        own, such as its virtual key's), or refuse without reserving."""
+        planned = self.plan(subject, worst_nanos, worst_tokens, downgraded=downgraded, extra=extra)
+        if isinstance(planned, Refusal):
+            return planned
+        now, holds = planned
         if not holds:
             return Reservation(call_id, worst_nanos, worst_tokens, (), downgraded)
         lines = [h.line for h in holds]
@@ -250,17 +286,16 @@ class Budgets:
             call_id, lines, worst_nanos, worst_tokens, now=now, hold_s=self.hold_s
         )
         if out.ok:
-            return Reservation(call_id, worst_nanos, worst_tokens, tuple(holds), downgraded)
+            return Reservation(call_id, worst_nanos, worst_tokens, holds, downgraded)
         assert out.failed is not None
-        h = holds[out.failed]
-        found = out.counters[out.failed]
-        refusal = _over(
-            h.budget, h.scope_key, h.line, found, (worst_nanos, worst_tokens), h.window, downgraded
+        return await self.refused(
+            holds,
+            out.failed,
+            out.counters[out.failed],
+            (worst_nanos, worst_tokens),
+            now=now,
+            downgraded=downgraded,
         )
-        assert refusal is not None
-        if refusal.reason == "trip":
-            await self._trip(h, now, "the budget cannot pay for a call")
-        return refusal
 
     async def settle(
         self, reservation: Reservation, actual_nanos: int, actual_tokens: int
@@ -272,6 +307,18 @@ class Budgets:
         out = await self.state.settle(
             reservation.call_id, reservation.lines, actual_nanos, actual_tokens, now=now
         )
+        return await self.settled(reservation, out, actual_nanos, actual_tokens, now=now)
+
+    async def settled(
+        self,
+        reservation: Reservation,
+        out: SettleOutcome,
+        actual_nanos: int,
+        actual_tokens: int,
+        *,
+        now: float,
+    ) -> list[Event]:
+        """The threshold and trip events of a settlement the store applied."""
         if not out.applied:
             return []
         events: list[Event] = []

@@ -38,7 +38,7 @@ from daytwo.control.budgets import (
 )
 from daytwo.control.events import EventSink, drop
 from daytwo.control.loopbreaker import LoopBreaker, LoopPolicy
-from daytwo.control.ratelimits import Admission, RateLimit, RateLimiter
+from daytwo.control.ratelimits import RATE_TTL_S, Admission, RateLimit, RateLimiter
 from daytwo.control.scopes import Scope, Subject
 from daytwo.control.switches import SwitchBoard, disabled_error
 from daytwo.control.windows import Clock, system_clock
@@ -183,31 +183,81 @@ class SpendGate:
                 if tripped is not None:
                     raise disabled_error(tripped, self.clock())
             worst_tokens = reserve_in + (output_cap or 0)
-            extra_b = rules.budgets if rules is not None else ()
-            got = await self.budgets.reserve(
-                call_id, subject, worst_nanos, worst_tokens, downgraded=downgraded, extra=extra_b
+            got = await self._admit(
+                call_id, subject, worst_nanos, worst_tokens, rules, downgraded=downgraded
             )
-            if isinstance(got, Refusal):
-                if got.downgrade_to is not None:
-                    return Downgrade(got.downgrade_to, got.budget.name)
-                raise got.error(self.clock())
-            ticket.reservation = got
-            try:
-                extra_r = rules.limits if rules is not None else ()
-                ticket.admission = await self.limiter.admit(
-                    call_id, subject, worst_tokens, extra=extra_r
-                )
-            except BaseException:
-                await self.budgets.release(got)
-                raise
-            ticket.headers = ticket.admission.headers
         except StateUnavailable:
             if not self.fail_open:
                 raise
             self._log_unmetered(call_id)
-            ticket.reservation = ticket.admission = None
             ticket.unmetered = True
+            return ticket
+        if isinstance(got, Downgrade):
+            return got
+        ticket.reservation, ticket.admission = got
+        ticket.headers = ticket.admission.headers
         return ticket
+
+    async def _admit(
+        self,
+        call_id: str,
+        subject: Subject,
+        nanos: int,
+        tokens: int,
+        rules: _KeyRules | None,
+        *,
+        downgraded: bool,
+    ) -> tuple[Reservation, Admission] | Downgrade:
+        """Budgets, rate counters and leases in ONE state operation (one Redis round trip)."""
+        planned = self.budgets.plan(
+            subject,
+            nanos,
+            tokens,
+            downgraded=downgraded,
+            extra=rules.budgets if rules is not None else (),
+        )
+        if isinstance(planned, Refusal):
+            return self._refuse(planned)
+        now, holds = planned
+        rate = self.limiter.plan(subject, tokens, extra=rules.limits if rules else ())
+        lines = [h.line for h in holds]
+        if not (lines or rate.lines or rate.leases):  # nothing to count: no round trip
+            return Reservation(call_id, nanos, tokens, (), downgraded), self.limiter.admission(
+                call_id, rate, ()
+            )
+        out = await self.budgets.state.admit(
+            call_id,
+            lines,
+            nanos,
+            tokens,
+            rate.lines,
+            rate.leases,
+            now=now,
+            hold_s=self.budgets.hold_s,
+            lease_expires_at=now + self.limiter.lease_s,
+        )
+        if not out.ok:
+            assert out.failed is not None
+            if out.stage == "rate":
+                raise self.limiter.rate_refusal(rate, out.failed, out.rates)
+            if out.stage == "lease":
+                raise self.limiter.lease_refusal(rate, out.failed, out.leases)
+            refusal = await self.budgets.refused(
+                holds,
+                out.failed,
+                out.counters[out.failed],
+                (nanos, tokens),
+                now=now,
+                downgraded=downgraded,
+            )
+            return self._refuse(refusal)
+        reservation = Reservation(call_id, nanos, tokens, holds, downgraded)
+        return reservation, self.limiter.admission(call_id, rate, out.rates)
+
+    def _refuse(self, refusal: Refusal) -> Downgrade:
+        if refusal.downgrade_to is not None:
+            return Downgrade(refusal.downgrade_to, refusal.budget.name)
+        raise refusal.error(self.clock())
 
     def _output_cap(
         self, subject: Subject, body: dict[str, Any], rules: _KeyRules | None
@@ -300,23 +350,45 @@ class SpendGate:
         if ticket.finished:
             return
         ticket.finished = True
-        try:
-            res = ticket.reservation
-            if res is not None:
-                if produced:
-                    await self.budgets.settle(res, nanos or 0, tokens)
-                else:
-                    await self.budgets.release(res)
-            adm = ticket.admission
-            if adm is not None:
-                try:
-                    await self.limiter.settle_tokens(adm, tokens)
-                finally:
-                    await self.limiter.finish(adm)
+        res = ticket.reservation
+        adm = ticket.admission
+        if res is None or adm is None:
+            return
+        delta = tokens - adm.tokens
+        adjust = [(k, delta) for k in adm.tpm_keys] if delta else []
+        state = self.budgets.state
+        now = self.clock()
+        if not (res.holds or adjust or adm.lease_keys):
             if self.loops is not None and nanos:
-                await self.loops.add_spend(ticket.subject, nanos)
+                await self._loop_spend(ticket.subject, nanos)
+            return
+        try:
+            out = await state.finish(
+                res.call_id,
+                res.lines,
+                nanos or 0,
+                tokens,
+                spent=produced,
+                adjust=adjust,
+                adjust_ttl_s=RATE_TTL_S,
+                lease_keys=adm.lease_keys,
+                now=now,
+            )
+            adm.finished = True
+            if produced:
+                await self.budgets.settled(res, out, nanos or 0, tokens, now=now)
         except StateUnavailable:
             log.warning("spend-control state unreachable at settle; the hold lapses by itself")
+            return
+        if self.loops is not None and nanos:
+            await self._loop_spend(ticket.subject, nanos)
+
+    async def _loop_spend(self, subject: Subject, nanos: int) -> None:
+        assert self.loops is not None
+        try:
+            await self.loops.add_spend(subject, nanos)
+        except StateUnavailable:
+            log.warning("spend-control state unreachable: session spend not counted")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ from daytwo.core.errors import RateLimited
 from daytwo.state.base import RateLine, State
 
 DEFAULT_LEASE_S = 600.0
-_RATE_TTL_S = 120.0
+#: How long a minute's counter outlives its minute (seconds).
+RATE_TTL_S = _RATE_TTL_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,18 @@ class Admission:
     finished: bool = False
 
 
+@dataclass(slots=True)
+class RatePlan:
+    """The counters and leases one call takes, computed for the instant ``now``."""
+
+    now: float
+    reset_at: float
+    lines: list[RateLine] = field(default_factory=list)
+    kinds: list[tuple[str, RateLimit, str]] = field(default_factory=list)
+    leases: list[tuple[str, int]] = field(default_factory=list)
+    lease_of: list[tuple[RateLimit, str]] = field(default_factory=list)
+
+
 def _reset(seconds: float) -> str:
     return f"{max(0, math.ceil(seconds))}s"
 
@@ -69,76 +82,96 @@ class RateLimiter:
         self.clock = clock
         self.lease_s = lease_s
 
-    async def admit(
-        self, call_id: str, subject: Subject, tokens: int, *, extra: Sequence[RateLimit] = ()
-    ) -> Admission:
-        """Count one request and ``tokens`` and take a concurrency lease, or raise
-        :class:`~daytwo.core.errors.RateLimited` having counted nothing. ``extra``: limits of
-        this call's own (its virtual key's)."""
+    def plan(self, subject: Subject, tokens: int, *, extra: Sequence[RateLimit] = ()) -> RatePlan:
+        """The counters and leases one call takes (``extra``: limits of the call's own)."""
         now = self.clock()
         w = minute_window(now)
-        lines: list[RateLine] = []
-        kinds: list[tuple[str, RateLimit, str]] = []
-        leases: list[tuple[str, int]] = []
-        lease_of: list[tuple[RateLimit, str]] = []
+        plan = RatePlan(now, w.end)
         for lim in (*self.limits, *extra) if extra else self.limits:
             key = lim.scope.resolve(subject)
             if key is None:
                 continue
             if lim.rpm is not None:
-                lines.append(RateLine(f"rl:{lim.name}:{key}:r:{w.id}", lim.rpm, 1, _RATE_TTL_S))
-                kinds.append(("requests", lim, key))
+                plan.lines.append(
+                    RateLine(f"rl:{lim.name}:{key}:r:{w.id}", lim.rpm, 1, _RATE_TTL_S)
+                )
+                plan.kinds.append(("requests", lim, key))
             if lim.tpm is not None:
-                lines.append(
+                plan.lines.append(
                     RateLine(f"rl:{lim.name}:{key}:t:{w.id}", lim.tpm, tokens, _RATE_TTL_S)
                 )
-                kinds.append(("tokens", lim, key))
+                plan.kinds.append(("tokens", lim, key))
             if lim.concurrent is not None:
-                leases.append((f"rl:{lim.name}:{key}:c", lim.concurrent))
-                lease_of.append((lim, key))
-        headers: dict[str, str] = {}
-        if lines:
-            out = await self.state.hit(lines)
+                plan.leases.append((f"rl:{lim.name}:{key}:c", lim.concurrent))
+                plan.lease_of.append((lim, key))
+        return plan
+
+    def admission(self, call_id: str, plan: RatePlan, values: Sequence[int]) -> Admission:
+        """What an admitted call holds, with its ``x-ratelimit-*`` headers."""
+        headers = (
+            _headers(plan.lines, plan.kinds, values, plan.reset_at - plan.now, refused=False)
+            if plan.lines
+            else {}
+        )
+        tpm_keys = tuple(
+            ln.key for ln, (k, _, _) in zip(plan.lines, plan.kinds, strict=True) if k == "tokens"
+        )
+        tokens = next((ln.amount for ln in plan.lines if ln.key in tpm_keys), 0)
+        return Admission(call_id, tokens, tpm_keys, tuple(k for k, _ in plan.leases), headers)
+
+    def rate_refusal(self, plan: RatePlan, index: int, values: Sequence[int]) -> RateLimited:
+        kind, lim, key = plan.kinds[index]
+        line = plan.lines[index]
+        return RateLimited(
+            f"Rate limit `{lim.name}` for scope `{key}`: {line.limit} {kind} per minute.",
+            scope=key,
+            limit=line.limit,
+            spend=values[index],
+            unit=kind,
+            reset_at=plan.reset_at,
+            now=plan.now,
+            code=f"{kind}_per_minute",
+            headers=_headers(
+                plan.lines, plan.kinds, values, plan.reset_at - plan.now, refused=True
+            ),
+        )
+
+    def lease_refusal(self, plan: RatePlan, index: int, counts: Sequence[int]) -> RateLimited:
+        lim, key = plan.lease_of[index]
+        return RateLimited(
+            f"Rate limit `{lim.name}` for scope `{key}`: {lim.concurrent} concurrent requests.",
+            scope=key,
+            limit=lim.concurrent,
+            spend=counts[index],
+            unit="requests",
+            reset_at=plan.now + 1,
+            now=plan.now,
+            code="concurrent_requests",
+        )
+
+    async def admit(
+        self, call_id: str, subject: Subject, tokens: int, *, extra: Sequence[RateLimit] = ()
+    ) -> Admission:
+        """Count one request and ``tokens`` and take a concurrency lease, or raise
+        :class:`~daytwo.core.errors.RateLimited` having counted nothing."""
+        plan = self.plan(subject, tokens, extra=extra)
+        values: tuple[int, ...] = ()
+        if plan.lines:
+            out = await self.state.hit(plan.lines)
             if not out.ok:
                 assert out.failed is not None
-                kind, lim, key = kinds[out.failed]
-                line = lines[out.failed]
-                raise RateLimited(
-                    f"Rate limit `{lim.name}` for scope `{key}`: {line.limit} {kind} per minute.",
-                    scope=key,
-                    limit=line.limit,
-                    spend=out.values[out.failed],
-                    unit=kind,
-                    reset_at=w.end,
-                    now=now,
-                    code=f"{kind}_per_minute",
-                    headers=_headers(lines, kinds, out.values, w.end - now, refused=True),
-                )
-            headers = _headers(lines, kinds, out.values, w.end - now, refused=False)
-        tpm_keys = tuple(
-            ln.key for ln, (k, _, _) in zip(lines, kinds, strict=True) if k == "tokens"
-        )
-        if leases:
+                raise self.rate_refusal(plan, out.failed, out.values)
+            values = out.values
+        if plan.leases:
             got = await self.state.lease_acquire(
-                leases, call_id, now=now, expires_at=now + self.lease_s
+                plan.leases, call_id, now=plan.now, expires_at=plan.now + self.lease_s
             )
             if not got.ok:
                 assert got.failed is not None
-                for ln in lines:  # give back what this call counted: a refusal costs nothing
+                for ln in plan.lines:  # give back what this call counted: a refusal costs nothing
                     await self.state.adjust(ln.key, -ln.amount, ttl_s=_RATE_TTL_S)
-                lim, key = lease_of[got.failed]
-                raise RateLimited(
-                    f"Rate limit `{lim.name}` for scope `{key}`: {lim.concurrent} concurrent "
-                    "requests.",
-                    scope=key,
-                    limit=lim.concurrent,
-                    spend=got.counts[got.failed],
-                    unit="requests",
-                    reset_at=now + 1,
-                    now=now,
-                    code="concurrent_requests",
-                )
-        return Admission(call_id, tokens, tpm_keys, tuple(k for k, _ in leases), headers)
+                raise self.lease_refusal(plan, got.failed, got.counts)
+        return self.admission(call_id, plan, values)
 
     async def settle_tokens(self, admission: Admission, actual_tokens: int) -> None:
         """Correct TPM from the admitted estimate to the actual token count."""

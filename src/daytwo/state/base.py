@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,22 @@ class LeaseOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class AdmitOutcome:
+    """One call's whole admission, all-or-nothing: budget lines, rate lines, leases.
+
+    When refused, ``stage`` says which part refused (``budget``, ``rate`` or ``lease``) and
+    ``failed`` its index there; nothing changed anywhere. Values are per line: after (ok) or
+    as found (refused)."""
+
+    ok: bool
+    stage: Literal["budget", "rate", "lease"] | None
+    failed: int | None
+    counters: tuple[Counter, ...]
+    rates: tuple[int, ...]
+    leases: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SwitchRecord:
     """A kill switch as stored: ``key`` is its concrete scope key."""
 
@@ -149,6 +165,42 @@ class State(Protocol):
 
     async def add_spend(self, line: Line, nanos: int, tokens: int) -> Counter:
         """Add spend without a reservation (rebuild from the ledger after a restart)."""
+        ...
+
+    # -- one call's admission and its end, each in one operation ---------------------------
+    async def admit(
+        self,
+        call_id: str,
+        lines: Sequence[Line],
+        nanos: int,
+        tokens: int,
+        rates: Sequence[RateLine],
+        leases: Sequence[tuple[str, int]],
+        *,
+        now: float,
+        hold_s: float,
+        lease_expires_at: float,
+    ) -> AdmitOutcome:
+        """:meth:`reserve` (when there are lines), :meth:`hit` and :meth:`lease_acquire`
+        together, all-or-nothing, in one round trip."""
+        ...
+
+    async def finish(
+        self,
+        call_id: str,
+        lines: Sequence[Line],
+        nanos: int,
+        tokens: int,
+        *,
+        spent: bool,
+        adjust: Sequence[tuple[str, int]],
+        adjust_ttl_s: float,
+        lease_keys: Sequence[str],
+        now: float,
+    ) -> SettleOutcome:
+        """:meth:`settle` (``spent``) or :meth:`release` the reservation on ``lines`` (when
+        there are lines), apply rate-counter ``adjust`` deltas and give back the leases, in one
+        round trip. Idempotent for the reservation like settle/release."""
         ...
 
     # -- rate limits and concurrency -------------------------------------------------------

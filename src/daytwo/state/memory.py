@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from daytwo.state.base import (
+    AdmitOutcome,
     Counter,
     LeaseOutcome,
     Line,
@@ -90,65 +91,161 @@ class MemoryState:
         hold_s: float,
     ) -> ReserveOutcome:
         with self._lock:
-            found = tuple(self._get(ln.key) for ln in lines)
-            if call_id in self._held:
-                raise ValueError(f"reservation {call_id!r} already held")
-            for i, (ln, c) in enumerate(zip(lines, found, strict=True)):
-                if not (
-                    _fits(c.spent_nanos + c.reserved_nanos, nanos, ln.cap_nanos)
-                    and _fits(c.spent_tokens + c.reserved_tokens, tokens, ln.cap_tokens)
-                ):
-                    return ReserveOutcome(False, found, i)
-            after = []
-            for ln, c in zip(lines, found, strict=True):
-                n = replace(
-                    c,
-                    reserved_nanos=c.reserved_nanos + nanos,
-                    reserved_tokens=c.reserved_tokens + tokens,
-                )
-                self._counters[ln.key] = n
-                self._touch(ln.key, ln.ttl_s)
-                after.append(n)
-            self._held[call_id] = _Held(tuple(ln.key for ln in lines), nanos, tokens, now + hold_s)
-            return ReserveOutcome(True, tuple(after))
+            found, failed = self._check_lines(call_id, lines, nanos, tokens)
+            if failed is not None:
+                return ReserveOutcome(False, found, failed)
+            after = self._reserve_lines(call_id, lines, found, nanos, tokens, now + hold_s)
+            return ReserveOutcome(True, after)
+
+    def _check_lines(
+        self, call_id: str, lines: Sequence[Line], nanos: int, tokens: int
+    ) -> tuple[tuple[Counter, ...], int | None]:
+        found = tuple(self._get(ln.key) for ln in lines)
+        if call_id in self._held:
+            raise ValueError(f"reservation {call_id!r} already held")
+        for i, (ln, c) in enumerate(zip(lines, found, strict=True)):
+            if not (
+                _fits(c.spent_nanos + c.reserved_nanos, nanos, ln.cap_nanos)
+                and _fits(c.spent_tokens + c.reserved_tokens, tokens, ln.cap_tokens)
+            ):
+                return found, i
+        return found, None
+
+    def _reserve_lines(
+        self,
+        call_id: str,
+        lines: Sequence[Line],
+        found: tuple[Counter, ...],
+        nanos: int,
+        tokens: int,
+        until: float,
+    ) -> tuple[Counter, ...]:
+        after = []
+        for ln, c in zip(lines, found, strict=True):
+            n = Counter(
+                c.spent_nanos, c.spent_tokens, c.reserved_nanos + nanos, c.reserved_tokens + tokens
+            )
+            self._counters[ln.key] = n
+            self._touch(ln.key, ln.ttl_s)
+            after.append(n)
+        self._held[call_id] = _Held(tuple(ln.key for ln in lines), nanos, tokens, until)
+        return tuple(after)
 
     def _unreserve(self, held: _Held) -> None:
         for k in held.keys:
             c = self._get(k)
-            self._counters[k] = replace(
-                c,
-                reserved_nanos=c.reserved_nanos - held.nanos,
-                reserved_tokens=c.reserved_tokens - held.tokens,
+            self._counters[k] = Counter(
+                c.spent_nanos,
+                c.spent_tokens,
+                c.reserved_nanos - held.nanos,
+                c.reserved_tokens - held.tokens,
             )
 
     async def settle(
         self, call_id: str, lines: Sequence[Line], nanos: int, tokens: int, *, now: float
     ) -> SettleOutcome:
         with self._lock:
-            held = self._held.pop(call_id, None)
-            if held is None:
-                return SettleOutcome(tuple(self._get(ln.key) for ln in lines), False, False)
-            if not held.expired:
-                self._unreserve(held)
-            after = []
-            for ln in lines:
-                c = self._get(ln.key)
-                n = replace(
-                    c, spent_nanos=c.spent_nanos + nanos, spent_tokens=c.spent_tokens + tokens
-                )
-                self._counters[ln.key] = n
-                self._touch(ln.key, ln.ttl_s)
-                after.append(n)
-            return SettleOutcome(tuple(after), not held.expired, True)
+            return self._settle(call_id, lines, nanos, tokens)
+
+    def _settle(
+        self, call_id: str, lines: Sequence[Line], nanos: int, tokens: int
+    ) -> SettleOutcome:
+        held = self._held.pop(call_id, None)
+        if held is None:
+            return SettleOutcome(tuple(self._get(ln.key) for ln in lines), False, False)
+        if not held.expired:
+            self._unreserve(held)
+        after = []
+        for ln in lines:
+            c = self._get(ln.key)
+            n = Counter(
+                c.spent_nanos + nanos, c.spent_tokens + tokens, c.reserved_nanos, c.reserved_tokens
+            )
+            self._counters[ln.key] = n
+            self._touch(ln.key, ln.ttl_s)
+            after.append(n)
+        return SettleOutcome(tuple(after), not held.expired, True)
 
     async def release(self, call_id: str, *, now: float) -> bool:
         with self._lock:
-            held = self._held.pop(call_id, None)
-            if held is None:
-                return False
-            if not held.expired:
-                self._unreserve(held)
-            return not held.expired
+            return self._release(call_id)
+
+    def _release(self, call_id: str) -> bool:
+        held = self._held.pop(call_id, None)
+        if held is None:
+            return False
+        if not held.expired:
+            self._unreserve(held)
+        return not held.expired
+
+    # -- one call's admission and end -------------------------------------------------------
+
+    async def admit(
+        self,
+        call_id: str,
+        lines: Sequence[Line],
+        nanos: int,
+        tokens: int,
+        rates: Sequence[RateLine],
+        leases: Sequence[tuple[str, int]],
+        *,
+        now: float,
+        hold_s: float,
+        lease_expires_at: float,
+    ) -> AdmitOutcome:
+        with self._lock:
+            found, failed = (
+                self._check_lines(call_id, lines, nanos, tokens) if lines else ((), None)
+            )
+            values, rate_failed = self._check_rates(rates)
+            counts, lease_failed = self._check_leases(leases, now)
+            for stage, index in (
+                ("budget", failed),
+                ("rate", rate_failed),
+                ("lease", lease_failed),
+            ):
+                if index is not None:
+                    return AdmitOutcome(False, stage, index, found, values, counts)  # type: ignore[arg-type]
+            after = (
+                self._reserve_lines(call_id, lines, found, nanos, tokens, now + hold_s)
+                if lines
+                else ()
+            )
+            return AdmitOutcome(
+                True,
+                None,
+                None,
+                after,
+                self._hit_rates(rates, values),
+                self._take_leases(leases, call_id, lease_expires_at),
+            )
+
+    async def finish(
+        self,
+        call_id: str,
+        lines: Sequence[Line],
+        nanos: int,
+        tokens: int,
+        *,
+        spent: bool,
+        adjust: Sequence[tuple[str, int]],
+        adjust_ttl_s: float,
+        lease_keys: Sequence[str],
+        now: float,
+    ) -> SettleOutcome:
+        with self._lock:
+            out = SettleOutcome((), False, False)
+            if lines:
+                if spent:
+                    out = self._settle(call_id, lines, nanos, tokens)
+                else:
+                    held = self._release(call_id)
+                    out = SettleOutcome(tuple(self._get(ln.key) for ln in lines), held, held)
+            for key, delta in adjust:
+                self._rates[key] = self._rates.get(key, 0) + delta
+                self._touch(key, adjust_ttl_s)
+            self._drop_leases(lease_keys, call_id)
+            return out
 
     async def expire(self, *, now: float) -> int:
         with self._lock:
@@ -167,7 +264,9 @@ class MemoryState:
     async def add_spend(self, line: Line, nanos: int, tokens: int) -> Counter:
         with self._lock:
             c = self._get(line.key)
-            n = replace(c, spent_nanos=c.spent_nanos + nanos, spent_tokens=c.spent_tokens + tokens)
+            n = Counter(
+                c.spent_nanos + nanos, c.spent_tokens + tokens, c.reserved_nanos, c.reserved_tokens
+            )
             self._counters[line.key] = n
             self._touch(line.key, line.ttl_s)
             return n
@@ -176,16 +275,23 @@ class MemoryState:
 
     async def hit(self, lines: Sequence[RateLine]) -> RateOutcome:
         with self._lock:
-            found = tuple(self._rates.get(ln.key, 0) for ln in lines)
-            for i, (ln, v) in enumerate(zip(lines, found, strict=True)):
-                if v + ln.amount > ln.limit:
-                    return RateOutcome(False, found, i)
-            for ln, v in zip(lines, found, strict=True):
-                self._rates[ln.key] = v + ln.amount
-                self._touch(ln.key, ln.ttl_s)
-            return RateOutcome(
-                True, tuple(v + ln.amount for ln, v in zip(lines, found, strict=True))
-            )
+            found, failed = self._check_rates(lines)
+            if failed is not None:
+                return RateOutcome(False, found, failed)
+            return RateOutcome(True, self._hit_rates(lines, found))
+
+    def _check_rates(self, lines: Sequence[RateLine]) -> tuple[tuple[int, ...], int | None]:
+        found = tuple(self._rates.get(ln.key, 0) for ln in lines)
+        for i, (ln, v) in enumerate(zip(lines, found, strict=True)):
+            if v + ln.amount > ln.limit:
+                return found, i
+        return found, None
+
+    def _hit_rates(self, lines: Sequence[RateLine], found: tuple[int, ...]) -> tuple[int, ...]:
+        for ln, v in zip(lines, found, strict=True):
+            self._rates[ln.key] = v + ln.amount
+            self._touch(ln.key, ln.ttl_s)
+        return tuple(v + ln.amount for ln, v in zip(lines, found, strict=True))
 
     async def adjust(self, key: str, delta: int, *, ttl_s: float) -> int:
         with self._lock:
@@ -198,27 +304,43 @@ class MemoryState:
         self, keys: Sequence[tuple[str, int]], lease_id: str, *, now: float, expires_at: float
     ) -> LeaseOutcome:
         with self._lock:
-            counts = []
-            for key, _ in keys:
-                live = self._leases.setdefault(key, {})
-                for lid in [lid for lid, exp in live.items() if exp <= now]:
-                    del live[lid]
-                counts.append(len(live))
-            for i, ((_, limit), n) in enumerate(zip(keys, counts, strict=True)):
-                if n + 1 > limit:
-                    return LeaseOutcome(False, tuple(counts), i)
-            for key, _ in keys:
-                self._leases[key][lease_id] = expires_at
-            return LeaseOutcome(True, tuple(len(self._leases[k]) for k, _ in keys))
+            counts, failed = self._check_leases(keys, now)
+            if failed is not None:
+                return LeaseOutcome(False, counts, failed)
+            return LeaseOutcome(True, self._take_leases(keys, lease_id, expires_at))
+
+    def _check_leases(
+        self, keys: Sequence[tuple[str, int]], now: float
+    ) -> tuple[tuple[int, ...], int | None]:
+        counts = []
+        for key, _ in keys:
+            live = self._leases.setdefault(key, {})
+            for lid in [lid for lid, exp in live.items() if exp <= now]:
+                del live[lid]
+            counts.append(len(live))
+        for i, ((_, limit), n) in enumerate(zip(keys, counts, strict=True)):
+            if n + 1 > limit:
+                return tuple(counts), i
+        return tuple(counts), None
+
+    def _take_leases(
+        self, keys: Sequence[tuple[str, int]], lease_id: str, expires_at: float
+    ) -> tuple[int, ...]:
+        for key, _ in keys:
+            self._leases.setdefault(key, {})[lease_id] = expires_at
+        return tuple(len(self._leases[k]) for k, _ in keys)
 
     async def lease_release(self, keys: Sequence[str], lease_id: str) -> None:
         with self._lock:
-            for key in keys:
-                live = self._leases.get(key)
-                if live is not None:
-                    live.pop(lease_id, None)
-                    if not live:
-                        del self._leases[key]
+            self._drop_leases(keys, lease_id)
+
+    def _drop_leases(self, keys: Sequence[str], lease_id: str) -> None:
+        for key in keys:
+            live = self._leases.get(key)
+            if live is not None:
+                live.pop(lease_id, None)
+                if not live:
+                    del self._leases[key]
 
     async def lease_count(self, key: str, *, now: float) -> int:
         with self._lock:

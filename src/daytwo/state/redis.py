@@ -24,6 +24,7 @@ from redis import exceptions as rexc
 from daytwo.core.errors import StateUnavailable
 from daytwo.state import redis_lua as lua
 from daytwo.state.base import (
+    AdmitOutcome,
     Counter,
     LeaseOutcome,
     Line,
@@ -47,6 +48,7 @@ POOL_TIMEOUT_S = 2.0
 #: How long a reclaimed (expired) reservation waits for a late settle to add its spend.
 EXPIRED_KEEP_S = 24 * 3600
 T = TypeVar("T")
+_STAGES: tuple[Any, ...] = (None, "budget", "rate", "lease")
 
 
 def _ms(seconds: float) -> int:
@@ -98,6 +100,8 @@ class RedisState:
         self._adjust = client.register_script(lua.ADJUST)
         self._lease = client.register_script(lua.LEASE_ACQUIRE)
         self._switch = client.register_script(lua.SWITCH)
+        self._admit = client.register_script(lua.ADMIT)
+        self._finish = client.register_script(lua.FINISH)
         self._subs: list[_RedisSubscription] = []
 
     @classmethod
@@ -190,6 +194,75 @@ class RedisState:
         args = [nanos, tokens, _ms(line.ttl_s)]
         out = await self._call("add_spend", self._add_spend([self._b(line.key)], args))
         return _counters(out)[0]
+
+    # -- one call's admission and end -------------------------------------------------------
+
+    async def admit(
+        self,
+        call_id: str,
+        lines: Sequence[Line],
+        nanos: int,
+        tokens: int,
+        rates: Sequence[RateLine],
+        leases: Sequence[tuple[str, int]],
+        *,
+        now: float,
+        hold_s: float,
+        lease_expires_at: float,
+    ) -> AdmitOutcome:
+        p = self.prefix
+        keys = [self._res(call_id), f"{p}rz"]
+        keys += [self._b(ln.key) for ln in lines]
+        keys += [f"{p}q:{ln.key}" for ln in rates]
+        keys += [f"{p}l:{k}" for k, _ in leases]
+        args: list[Any] = [len(lines), len(rates), len(leases), nanos, tokens]
+        args += [repr(now + hold_s), call_id, repr(now), repr(lease_expires_at)]
+        args.append(_ms(lease_expires_at - now + 60))
+        for ln in lines:
+            args += [
+                "" if ln.cap_nanos is None else ln.cap_nanos,
+                "" if ln.cap_tokens is None else ln.cap_tokens,
+                _ms(ln.ttl_s),
+            ]
+        for r in rates:
+            args += [r.limit, r.amount, _ms(r.ttl_s)]
+        args += [limit for _, limit in leases]
+        out = await self._call("admission", self._admit(keys, args))
+        if out[0] == -1:
+            raise ValueError(f"reservation {call_id!r} already held")
+        nb = 4 * len(lines)
+        nr = len(rates)
+        counters = _counters(out[3 : 3 + nb])
+        values = tuple(int(v) for v in out[3 + nb : 3 + nb + nr])
+        counts = tuple(int(v) for v in out[3 + nb + nr :])
+        stage = _STAGES[int(out[1])]
+        failed = int(out[2]) - 1 if out[2] else None
+        return AdmitOutcome(out[0] == 1, stage, failed, counters, values, counts)
+
+    async def finish(
+        self,
+        call_id: str,
+        lines: Sequence[Line],
+        nanos: int,
+        tokens: int,
+        *,
+        spent: bool,
+        adjust: Sequence[tuple[str, int]],
+        adjust_ttl_s: float,
+        lease_keys: Sequence[str],
+        now: float,
+    ) -> SettleOutcome:
+        p = self.prefix
+        keys = [self._res(call_id), f"{p}rz"]
+        keys += [self._b(ln.key) for ln in lines]
+        keys += [f"{p}q:{k}" for k, _ in adjust]
+        keys += [f"{p}l:{k}" for k in lease_keys]
+        args: list[Any] = [len(lines), len(adjust), len(lease_keys), nanos, tokens]
+        args += [1 if spent else 0, call_id, _ms(adjust_ttl_s)]
+        args += [_ms(ln.ttl_s) for ln in lines]
+        args += [delta for _, delta in adjust]
+        out = await self._call("settle", self._finish(keys, args))
+        return SettleOutcome(_counters(out[2:]), out[1] == 1, out[0] == 1)
 
     # -- rate limits ------------------------------------------------------------------------
 

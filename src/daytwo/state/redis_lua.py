@@ -217,3 +217,131 @@ end
 redis.call('PUBLISH', ARGV[1], cjson.encode({key = ARGV[2], record = ARGV[3]}))
 return had
 """
+
+# One call's admission: budget lines + rate lines + leases, all-or-nothing.
+# KEYS: res, zset, budget counters (nb), rate counters (nr), lease sets (nl)
+# ARGV: nb, nr, nl, n, t, until, call_id, now, lease_exp, lease_ttl_ms,
+#       then (cap_n, cap_t, ttl_ms) per budget line, (limit, amount, ttl_ms) per rate line,
+#       limit per lease
+# Returns {ok, stage (1 budget, 2 rate, 3 lease), failed, 4 values per budget line...,
+#          rate values..., lease counts...}
+ADMIT = (
+    _READ
+    + """
+local nb, nr, nl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if nb > 0 and redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
+local n, t = tonumber(ARGV[4]), tonumber(ARGV[5])
+local stage, failed = 0, 0
+local bc, rv, lc = {}, {}, {}
+local a = 11
+for i = 1, nb do
+  local sn, st, rn, rt = read(KEYS[2 + i])
+  local capn, capt = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  if failed == 0 and ((capn and sn + rn + n > capn) or (capt and st + rt + t > capt)) then
+    stage, failed = 1, i
+  end
+  bc[#bc + 1] = sn bc[#bc + 1] = st bc[#bc + 1] = rn bc[#bc + 1] = rt
+  a = a + 3
+end
+for i = 1, nr do
+  local v = tonumber(redis.call('GET', KEYS[2 + nb + i])) or 0
+  if failed == 0 and v + tonumber(ARGV[a + 1]) > tonumber(ARGV[a]) then stage, failed = 2, i end
+  rv[i] = v
+  a = a + 3
+end
+for i = 1, nl do
+  local k = KEYS[2 + nb + nr + i]
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[8])
+  local c = redis.call('ZCARD', k)
+  if failed == 0 and c + 1 > tonumber(ARGV[a]) then stage, failed = 3, i end
+  lc[i] = c
+  a = a + 1
+end
+local out = {0, stage, failed}
+if failed == 0 then
+  out = {1, 0, 0}
+  bc = {}
+  a = 11
+  for i = 1, nb do
+    local k = KEYS[2 + i]
+    redis.call('HINCRBY', k, 'rn', ARGV[4])
+    redis.call('HINCRBY', k, 'rt', ARGV[5])
+    redis.call('PEXPIRE', k, ARGV[a + 2])
+    local sn, st, rn, rt = read(k)
+    bc[#bc + 1] = sn bc[#bc + 1] = st bc[#bc + 1] = rn bc[#bc + 1] = rt
+    a = a + 3
+  end
+  for i = 1, nr do
+    local k = KEYS[2 + nb + i]
+    rv[i] = redis.call('INCRBY', k, ARGV[a + 1])
+    redis.call('PEXPIRE', k, ARGV[a + 2])
+    a = a + 3
+  end
+  for i = 1, nl do
+    local k = KEYS[2 + nb + nr + i]
+    redis.call('ZADD', k, ARGV[9], ARGV[7])
+    redis.call('PEXPIRE', k, ARGV[10])
+    lc[i] = redis.call('ZCARD', k)
+  end
+  if nb > 0 then
+    local names = {}
+    for i = 1, nb do names[i] = KEYS[2 + i] end
+    redis.call('HSET', KEYS[1], 'n', ARGV[4], 't', ARGV[5], 'until', ARGV[6], 'exp', 0,
+               'keys', table.concat(names, '\\n'))
+    redis.call('ZADD', KEYS[2], ARGV[6], ARGV[7])
+  end
+end
+for _, v in ipairs(bc) do out[#out + 1] = v end
+for _, v in ipairs(rv) do out[#out + 1] = v end
+for _, v in ipairs(lc) do out[#out + 1] = v end
+return out
+"""
+)
+
+# One call's end: settle (spent = 1) or release the reservation, adjust rate counters, give back
+# the leases.
+# KEYS: res, zset, budget counters (nb), adjusted counters (na), lease sets (nl)
+# ARGV: nb, na, nl, n, t, spent, call_id, adjust_ttl_ms, then ttl_ms per budget line,
+#       delta per adjusted counter
+# Returns {applied, held, 4 values per budget line...}
+FINISH = (
+    _READ
+    + """
+local nb, na, nl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {0, 0}
+if nb > 0 then
+  local r = redis.call('HMGET', KEYS[1], 'n', 't', 'exp')
+  if r[1] then
+    local held = r[3] == '0'
+    out = {1, held and 1 or 0}
+    for i = 1, nb do
+      local k = KEYS[2 + i]
+      if held then
+        redis.call('HINCRBY', k, 'rn', neg(r[1]))
+        redis.call('HINCRBY', k, 'rt', neg(r[2]))
+      end
+      if ARGV[6] == '1' then
+        redis.call('HINCRBY', k, 'sn', ARGV[4])
+        redis.call('HINCRBY', k, 'st', ARGV[5])
+        redis.call('PEXPIRE', k, ARGV[8 + i])
+      end
+    end
+    redis.call('DEL', KEYS[1])
+    redis.call('ZREM', KEYS[2], ARGV[7])
+  end
+  for i = 1, nb do
+    local sn, st, rn, rt = read(KEYS[2 + i])
+    out[#out + 1] = sn out[#out + 1] = st out[#out + 1] = rn out[#out + 1] = rt
+  end
+end
+for i = 1, na do
+  local k = KEYS[2 + nb + i]
+  redis.call('INCRBY', k, ARGV[8 + nb + i])
+  redis.call('PEXPIRE', k, ARGV[8])
+end
+for i = 1, nl do
+  redis.call('ZREM', KEYS[2 + nb + na + i], ARGV[7])
+end
+return out
+"""
+)
