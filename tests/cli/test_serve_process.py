@@ -18,6 +18,7 @@ from tests.gateway.procs import DAYTWO, Proc, start_gateway
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
     procs: list[Proc] = []

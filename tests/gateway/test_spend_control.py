@@ -310,3 +310,28 @@ def test_fail_closed_refuses_to_start_without_its_state_and_fail_open_serves(
     with running_gateway(cfg) as gw:
         status, _, body = http("POST", f"{gw.base_url}/chat/completions", chat_body(), ACME)
         assert status == 200, body
+
+
+def test_a_stream_that_runs_past_its_reservation_is_ended_and_billed(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    import urllib.request
+
+    budget = _budget(1000 * worst_case())
+    cfg = spend_config(tmp_path, {"budgets": [budget]}, ignore_max_tokens=True)
+    cfg["providers"]["sim"]["sim"].update(min_output_tokens=200, max_output_tokens=200)
+    gw = gateway_factory(cfg)
+    req = urllib.request.Request(
+        f"{gw.base_url}/chat/completions",
+        data=chat_body(stream=True, max_tokens=5),
+        headers={"content-type": "application/json", **ACME},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        events = [e for e in resp.read().split(b"\n\n") if e.strip()]
+    last = orjson.loads(events[-1].removeprefix(b"data: "))["error"]
+    assert (last["type"], last["code"]) == ("budget_exceeded", "reservation_exhausted")
+    wait_for(lambda: settled(gw))
+    (row,) = gw.records()
+    assert 5 < row["output_tokens"] < 60  # ended near the reservation, not after 200 tokens
+    assert row["cost_nanousd"] > 0  # and billed
+    assert _counter(gw).spent_nanos == row["cost_nanousd"]

@@ -73,7 +73,10 @@ def _oracle_metrics() -> list[sa.ColumnElement[Any]]:
         "rejected": count(status == "rejected"),
         "cancelled": count(status == "cancelled"),
         "cost_nanousd": sa.func.sum(cost),
-        "unpriced_calls": count(sa.column("cost_nanousd").is_(None)),
+        "unpriced_calls": count(
+            sa.column("cost_nanousd").is_(None)
+            & (sa.column("input_tokens") + sa.column("output_tokens") > 0)
+        ),
         "estimated_calls": count(sa.column("tokens_estimated") == sa.true()),
         "failed_calls": count(status != "ok"),
         "failed_cost_nanousd": cost_if(status != "ok"),

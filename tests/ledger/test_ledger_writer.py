@@ -131,9 +131,7 @@ def test_full_queue_spills_to_disk_and_replays_when_caught_up(
             # At most queue_size + one batch stay in memory; the rest is on disk, and the
             # spilled counter agrees with the file once the writer has finished appending
             # (the file grows during an append, the counter moves after it).
-            wait_for(
-                lambda: ledger.stats().spilled == len(_lines(spill)) >= 1_000 - 100 - 50
-            )
+            wait_for(lambda: ledger.stats().spilled == len(_lines(spill)) >= 1_000 - 100 - 50)
         assert ledger.flush(timeout_s=30)
         assert ledger.store.count_calls() == 1_000
         assert not spill.exists() or _lines(spill) == []

@@ -18,6 +18,9 @@ COMMANDS = {
     "config": "daytwo.cli.config_cmd:config",
     "pricing": "daytwo.cli.pricing:pricing",
     "keys": "daytwo.cli.keys:keys",
+    "admin": "daytwo.cli.admin:admin",
+    "kill": "daytwo.cli.switches:kill",
+    "revive": "daytwo.cli.switches:revive",
 }
 
 

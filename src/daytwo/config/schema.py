@@ -119,6 +119,8 @@ class SimSettings(Model):
     max_output_tokens: int = Field(default=64, ge=0)
     #: Simulate providers that do not report usage in streams (daytwo then counts and estimates).
     stream_usage: bool = True
+    #: Simulate an upstream that ignores ``max_tokens`` (daytwo's stream guard must end it).
+    ignore_max_tokens: bool = False
     faults: SimFaults = SimFaults()
     outages: tuple[SimOutage, ...] = ()
 

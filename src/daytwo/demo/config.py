@@ -3,11 +3,21 @@ lengths, a flaky primary) behind aliases named like real models."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+#: The nightly batch agent's daily budget: small enough to trip during a short demo run.
+BATCH_BUDGET_USD_PER_MINUTE = "0.12"
+#: How the Claude-shaped simulator behaves (it runs as a real HTTP server beside the gateway).
+CLAUDE_SIM = {"seed": 4, "ttft_ms": 300, "per_token_ms": 8, "min_output_tokens": 40}
 
-def demo_config(ledger_path: Path, port: int) -> dict[str, Any]:
+
+def demo_config(
+    ledger_path: Path, port: int, *, claude_url: str, seconds: float = 60.0
+) -> dict[str, Any]:
+    """``claude_url``: a simulator speaking Anthropic's Messages API (``/v1/messages``)."""
+    batch_cap = Decimal(BATCH_BUDGET_USD_PER_MINUTE) * Decimal(str(seconds)) / 60 * Decimal("0.4")
     return {
         "server": {"host": "127.0.0.1", "port": port, "reload_poll_s": 0},
         # The embedded demo runs without virtual keys (`daytwo keys create` makes real ones).
@@ -31,6 +41,9 @@ def demo_config(ledger_path: Path, port: int) -> dict[str, Any]:
                 "sim": {"seed": 2, "ttft_ms": 260, "per_token_ms": 9, "max_output_tokens": 200},
             },
             "embed-sim": {"type": "sim", "sim": {"seed": 3, "ttft_ms": 40}},
+            # A Claude-shaped upstream: daytwo translates OpenAI-format calls to Anthropic's
+            # Messages API and back (the apps never notice).
+            "anthropic-sim": {"type": "anthropic", "base_url": claude_url.removesuffix("/v1")},
         },
         "models": {
             "gpt-4o-mini": {
@@ -45,6 +58,9 @@ def demo_config(ledger_path: Path, port: int) -> dict[str, Any]:
                     {"provider": "backup-sim", "model": "gpt-4o"},
                 ]
             },
+            "claude-sonnet": {
+                "deployments": [{"provider": "anthropic-sim", "model": "claude-sonnet-4-20250514"}]
+            },
             "text-embedding-3-small": {
                 "kind": "embeddings",
                 "deployments": [{"provider": "embed-sim", "model": "text-embedding-3-small"}],
@@ -52,4 +68,22 @@ def demo_config(ledger_path: Path, port: int) -> dict[str, Any]:
         },
         "ledger": {"url": f"sqlite:///{ledger_path}", "flush_interval_ms": 200},
         "pricing": {"unpriced": "flag"},
+        "spend_control": {
+            "budgets": [
+                # "Daily cost cap -> disable the AI feature until a human reviews": the batch
+                # agent's budget trips its workflow off when spend reaches the cap.
+                {
+                    "name": "nightly-digest-daily",
+                    "scope": {"project": "batch", "workflow": "nightly-digest"},
+                    "window": "day",
+                    "usd": str(batch_cap.quantize(Decimal("0.000001"))),
+                    "actions": ["alert", "trip"],
+                },
+                {"name": "org-daily", "window": "day", "usd": "100", "actions": ["alert"]},
+            ],
+            "rate_limits": [
+                {"name": "per-project", "scope": {"project": "*"}, "rpm": 6000, "concurrent": 50}
+            ],
+            "loop_breaker": {"by": "session", "repeats": 8, "window_s": 60},
+        },
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -9,6 +11,7 @@ from rich.text import Text
 
 from daytwo.core.money import format_usd
 from daytwo.demo.traffic import AppStats
+from daytwo.state.base import SwitchRecord
 
 
 def render(
@@ -21,6 +24,7 @@ def render(
     failovers: int,
     ledger_written: int,
     ledger_queued: int,
+    switches: Mapping[str, SwitchRecord] | None = None,
 ) -> Group:
     apps = Table(title="traffic (as the apps saw it)", expand=True)
     for col in ("app", "project", "calls", "errors", "tokens", "p50 ms", "last error"):
@@ -55,4 +59,12 @@ def render(
             "yellow" if failovers else "dim",
         ),
     )
-    return Group(Panel(head), apps, spend)
+    control = Table(title="spend control: scopes switched off", expand=True)
+    for col in ("scope", "by", "why"):
+        control.add_column(col)
+    for key, rec in sorted((switches or {}).items()):
+        who = "budget trip" if rec.source == "budget" else rec.who
+        control.add_row(Text(key, style="bold red"), who, rec.reason)
+    if not switches:
+        control.add_row(Text("none", style="dim"), "", "")
+    return Group(Panel(head), apps, spend, control)

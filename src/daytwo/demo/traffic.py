@@ -45,6 +45,7 @@ class AppStats:
     tokens: int = 0
     latencies: list[float] = field(default_factory=list)
     last_error: str = ""
+    disabled: bool = False
 
     def p50_ms(self) -> float:
         if not self.latencies:
@@ -78,6 +79,8 @@ class Client:
                     stats.last_error = (
                         f"{resp.status} {(data or {}).get('error', {}).get('type', '')}"
                     )
+                    # A switched-off feature degrades gracefully: the app pauses, not hammers.
+                    stats.disabled = resp.status == 403
                     return None
         except (TimeoutError, aiohttp.ClientError) as exc:
             stats.errors += 1
@@ -177,7 +180,12 @@ async def batch_agent(client: Client, stats: AppStats, rng: random.Random) -> No
         data = await client.call(
             stats,
             "/chat/completions",
-            {"model": "gpt-4o", "messages": messages, "tools": [LOOKUP_TOOL]},
+            {
+                "model": "claude-sonnet",
+                "messages": messages,
+                "tools": [LOOKUP_TOOL],
+                "max_tokens": 400,
+            },
             hdrs,
         )
         if data is None:
@@ -201,6 +209,9 @@ async def adhoc_script(client: Client, stats: AppStats, rng: random.Random) -> N
     )
 
 
+#: How long an app waits after daytwo said its feature is switched off (403 feature_disabled).
+DISABLED_PAUSE_S = 2.0
+
 AppFn = Callable[[Client, AppStats, random.Random], Awaitable[None]]
 
 #: name, project, app, concurrent workers, pause between runs (seconds)
@@ -221,8 +232,11 @@ async def drive(base_url: str, seconds: float, stats: list[AppStats], seed: int 
 
         async def worker(app: AppFn, st: AppStats, pause: float, rng: random.Random) -> None:
             while time.monotonic() < deadline:
+                st.disabled = False
                 await app(client, st, rng)
-                await asyncio.sleep(pause * rng.uniform(0.5, 1.5))
+                await asyncio.sleep(
+                    DISABLED_PAUSE_S if st.disabled else pause * rng.uniform(0.5, 1.5)
+                )
 
         tasks = []
         by_name = {s.name: s for s in stats}

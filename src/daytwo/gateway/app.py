@@ -19,7 +19,9 @@ from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError, InternalError, NotFound, StateUnavailable
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.types import LLMRequest
+from daytwo.gateway import admin
 from daytwo.gateway import openai_format as oai
+from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
 from daytwo.gateway.http import (
     JSON_HEADERS,
     SSE_HEADERS,
@@ -35,6 +37,7 @@ from daytwo.gateway.http import (
 from daytwo.gateway.ingress import OPENAI_CHAT, OPENAI_EMBEDDINGS, Ingress, StreamEncoder
 from daytwo.gateway.pipeline import Call, Pipeline
 from daytwo.gateway.reload import ConfigWatcher
+from daytwo.gateway.responses_ingress import RESPONSES
 from daytwo.gateway.runtime import Runtime
 from daytwo.gateway.spend import SpendControl
 from daytwo.keys.cache import KeyCache
@@ -83,6 +86,8 @@ class Gateway:
         self._routes: dict[tuple[bytes, str], Handler] = {
             (b"POST", "/v1/chat/completions"): self._door(OPENAI_CHAT, "chat"),
             (b"POST", "/v1/embeddings"): self._door(OPENAI_EMBEDDINGS, "embeddings"),
+            (b"POST", "/v1/messages"): self._door(ANTHROPIC_MESSAGES, "chat"),
+            (b"POST", "/v1/responses"): self._door(RESPONSES, "chat"),
             (b"GET", "/v1/models"): self._models,
             (b"GET", "/healthz"): self._healthz,
             (b"GET", "/readyz"): self._readyz,
@@ -92,6 +97,11 @@ class Gateway:
     @property
     def config(self) -> Config:
         return self.runtime.config
+
+    @property
+    def key_store(self) -> KeyStore | None:
+        """The keys database (for the admin API); None until startup opened it."""
+        return self._key_store
 
     # The pipeline's ledger sink: records go to the ledger once it is open.
     def submit(self, record: Any) -> None:
@@ -105,6 +115,9 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            if scope["path"].startswith(admin.PREFIX):  # the admin API: its own small router
+                await admin.dispatch(self, scope, receive, send)
+                return
             method = scope["method"].encode()
             handler = self._routes.get((method, scope["path"]))
             if handler is None:
@@ -249,7 +262,7 @@ class Gateway:
             resp = await pipeline.complete(call, route)
             watch.stop()
             pipeline.finish(call)
-            await send_bytes(send, 200, ingress.response(resp), [*JSON_HEADERS, *out_headers])
+            await send_bytes(send, 200, ingress.response(resp, req), [*JSON_HEADERS, *out_headers])
         except asyncio.CancelledError:
             if watch is None or not watch.gone:
                 pipeline.finish(call, InternalError("the gateway is shutting down"))
@@ -300,11 +313,14 @@ class Gateway:
                             await send(
                                 {"type": "http.response.body", "body": body, "more_body": True}
                             )
-                except DaytwoError as exc:
+                except Exception as exc:  # the client has a 200: end with an error event
+                    err = exc if isinstance(exc, DaytwoError) else InternalError("internal error")
+                    if err is not exc:
+                        log.exception("unexpected error mid-stream", extra={"call_id": call.id})
                     await chunks.aclose()
                     watch.stop()
                     self.pipeline.finish(call, exc)
-                    await send({"type": "http.response.body", "body": encoder.error(exc)})
+                    await send({"type": "http.response.body", "body": encoder.error(err)})
                     return
             await chunks.aclose()
             watch.stop()

@@ -46,8 +46,9 @@ class Ingress(Protocol):
         """Decode and check a request body; raise :class:`InvalidRequest` naming the field."""
         ...
 
-    def response(self, resp: LLMResponse) -> bytes:
-        """The body of a complete answer."""
+    def response(self, resp: LLMResponse, req: LLMRequest | None = None) -> bytes:
+        """The body of a complete answer (``req``: the request it answers, for formats that
+        echo the caller's settings)."""
         ...
 
     def stream(self, req: LLMRequest) -> StreamEncoder:
@@ -88,7 +89,7 @@ class OpenAIChatIngress:
     def parse(self, raw: bytes) -> LLMRequest:
         return oai.parse_chat(raw)
 
-    def response(self, resp: LLMResponse) -> bytes:
+    def response(self, resp: LLMResponse, req: LLMRequest | None = None) -> bytes:
         return resp.raw if resp.raw is not None else orjson.dumps(resp.body)
 
     def stream(self, req: LLMRequest) -> StreamEncoder:

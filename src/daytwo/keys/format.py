@@ -10,6 +10,10 @@ and the random part.
 A key id (``key_`` + 10 base62 characters) names a key in the CLI, the admin log and the
 ledger's ``key_id`` column. It is public; the secret is shown once, at creation, and never
 again.
+
+The helpers take the kind's ``prefix`` (default: virtual keys), so other daytwo credentials
+share the shape: admin tokens are ``dt2_adm_…`` with ids ``adm_…``
+(:mod:`daytwo.keys.admin_tokens`).
 """
 
 from __future__ import annotations
@@ -52,57 +56,59 @@ def _random(n: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(n))
 
 
-def new_secret() -> str:
-    """A fresh secret key, e.g. ``dt2_sk_`` + 32 random + 6 checksum characters."""
-    body = SECRET_PREFIX + _random(RANDOM_LEN)
+def new_secret(prefix: str = SECRET_PREFIX) -> str:
+    """A fresh secret, e.g. ``dt2_sk_`` + 32 random + 6 checksum characters."""
+    body = prefix + _random(RANDOM_LEN)
     return body + checksum(body)
 
 
-def new_key_id() -> str:
-    return KEY_ID_PREFIX + _random(KEY_ID_RANDOM_LEN)
+def new_key_id(prefix: str = KEY_ID_PREFIX) -> str:
+    return prefix + _random(KEY_ID_RANDOM_LEN)
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedKey:
     random: str
     checksum: str
+    prefix: str = SECRET_PREFIX
 
     @property
     def display_prefix(self) -> str:
-        return SECRET_PREFIX + self.random[:DISPLAY_RANDOM_LEN]
+        return self.prefix + self.random[:DISPLAY_RANDOM_LEN]
 
 
-def parse_secret(text: str) -> ParsedKey:
-    """Split a secret key into its parts, or raise :class:`KeyFormatError` saying what is wrong."""
-    if not text.startswith(SECRET_PREFIX):
-        raise KeyFormatError(f"a daytwo key starts with {SECRET_PREFIX}")
-    if len(text) != KEY_LEN:
-        raise KeyFormatError(f"a daytwo key is {KEY_LEN} characters long, this is {len(text)}")
-    rest = text[len(SECRET_PREFIX) :]
+def parse_secret(text: str, prefix: str = SECRET_PREFIX) -> ParsedKey:
+    """Split a secret into its parts, or raise :class:`KeyFormatError` saying what is wrong."""
+    if not text.startswith(prefix):
+        raise KeyFormatError(f"a daytwo key starts with {prefix}")
+    length = len(prefix) + RANDOM_LEN + CHECKSUM_LEN
+    if len(text) != length:
+        raise KeyFormatError(f"a daytwo key is {length} characters long, this is {len(text)}")
+    rest = text[len(prefix) :]
     if not set(rest) <= _BASE62:
         raise KeyFormatError("a daytwo key holds only letters and digits after its prefix")
     body, check = text[:-CHECKSUM_LEN], text[-CHECKSUM_LEN:]
     if not secrets.compare_digest(checksum(body), check):
         raise KeyFormatError("the checksum does not match: the key is mistyped or truncated")
-    return ParsedKey(random=rest[:RANDOM_LEN], checksum=check)
+    return ParsedKey(random=rest[:RANDOM_LEN], checksum=check, prefix=prefix)
 
 
-def is_well_formed(text: str) -> bool:
+def is_well_formed(text: str, prefix: str = SECRET_PREFIX) -> bool:
     try:
-        parse_secret(text)
+        parse_secret(text, prefix)
     except KeyFormatError:
         return False
     return True
 
 
-def display_prefix(secret: str) -> str:
+def display_prefix(secret: str, prefix: str = SECRET_PREFIX) -> str:
     """``dt2_sk_ab12`` for a well-formed key (shown as ``dt2_sk_ab12…``)."""
-    return parse_secret(secret).display_prefix
+    return parse_secret(secret, prefix).display_prefix
 
 
-def is_key_id(text: str) -> bool:
+def is_key_id(text: str, prefix: str = KEY_ID_PREFIX) -> bool:
     return (
-        len(text) == len(KEY_ID_PREFIX) + KEY_ID_RANDOM_LEN
-        and text.startswith(KEY_ID_PREFIX)
-        and set(text[len(KEY_ID_PREFIX) :]) <= _BASE62
+        len(text) == len(prefix) + KEY_ID_RANDOM_LEN
+        and text.startswith(prefix)
+        and set(text[len(prefix) :]) <= _BASE62
     )

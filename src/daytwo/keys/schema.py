@@ -7,6 +7,9 @@ ledger's migration ``v0002_keys``, and are described here on their own :data:`me
   (``50/day``), enforced by control/.
 * ``admin_events`` -- the admin audit log: who did what to which target, with the target's
   JSON before and after. Written in the same transaction as the change it describes.
+* ``admin_tokens`` -- credentials of the admin API (migration ``v0003_admin_tokens``): the
+  peppered hash of a ``dt2_adm_…`` token, its role and optional project. See
+  :mod:`daytwo.keys.admin_tokens`.
 """
 
 from __future__ import annotations
@@ -59,4 +62,20 @@ admin_events = sa.Table(
     sa.PrimaryKeyConstraint("id", name="pk_admin_events"),
     sa.Index("ix_admin_events_target", "target"),
     sa.Index("ix_admin_events_at", "at"),
+)
+
+admin_tokens = sa.Table(
+    "admin_tokens",
+    metadata,
+    _text("id", nullable=False),
+    _text("hash", nullable=False),
+    _text("prefix", nullable=False),
+    _text("role", nullable=False),
+    _text("project"),
+    _text("name"),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    _text("created_by", nullable=False),
+    sa.Column("revoked_at", sa.Double(), nullable=True),
+    sa.PrimaryKeyConstraint("id", name="pk_admin_tokens"),
+    sa.UniqueConstraint("hash", name="uq_admin_tokens_hash"),
 )

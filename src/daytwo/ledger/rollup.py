@@ -37,7 +37,7 @@ def metric_vector(r: CallRecord) -> Vector:
         r.cache_write_tokens,
         r.reasoning_tokens,
         c,
-        cost is None,
+        cost is None and r.input_tokens + r.output_tokens > 0,  # nothing used: nothing to price
         r.tokens_estimated,
         failed,
         c if failed else 0,

@@ -34,7 +34,7 @@ METRICS = (
     "cache_write_tokens",
     "reasoning_tokens",
     "cost_nanousd",  # sum over priced calls
-    "unpriced_calls",  # cost_nanousd IS NULL
+    "unpriced_calls",  # cost_nanousd IS NULL for a call that used tokens
     "estimated_calls",  # tokens_estimated
     "failed_calls",  # status != "ok"
     "failed_cost_nanousd",

@@ -49,6 +49,8 @@ DEFAULT_CACHE_SIZE = 4096
 PROVIDER_ALIASES: Mapping[str, str] = MappingProxyType(
     {
         "gemini": "google",
+        "azure_openai": "openai",
+        "azure": "openai",
         "together_ai": "together",
         "togetherai": "together",
         "mistralai": "mistral",

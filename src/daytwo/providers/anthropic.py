@@ -32,7 +32,7 @@ from daytwo.providers.anthropic_wire import (
 )
 from daytwo.providers.base import Target
 from daytwo.providers.http import UpstreamHTTP
-from daytwo.providers.openai_wire import SSEDecoder, client_wants_usage, parse_json_object
+from daytwo.providers.openai_wire import client_wants_usage, parse_json_object
 
 
 class AnthropicAdapter:
@@ -107,40 +107,34 @@ class AnthropicStream:
         self.usage: Usage | None = None
         self.served_model: str | None = None
 
-    def _feed(self, payload: bytes) -> list[dict[str, Any]]:
-        try:
-            return self._tr.feed(parse_json_object(payload, "stream event"))
-        finally:
-            self.usage = self._tr.usage
-            self.served_model = self._tr.served_model
+    def _sync(self) -> None:
+        # Before every yield: the pipeline reads usage when the client goes away mid-stream.
+        self.usage = self._tr.usage_so_far()
+        self.served_model = self._tr.served_model
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[StreamChunk]:
-        decoder = SSEDecoder()
+        # Raw reads, not aiohttp's line iterator: the decoder splits lines itself (aiohttp's
+        # raises LineTooLong, not a ClientError, past 512 KiB) and is fuzzed on any split.
         tr = self._tr
         try:
-            async for line in self._resp.content:
-                payload = decoder.feed_line(line)
-                if payload is None:
-                    continue
-                for chunk in self._feed(payload):
+            async for data in self._resp.content.iter_any():
+                for chunk in tr.feed_bytes(data):
+                    self._sync()
                     yield StreamChunk(data=chunk)
                 if tr.done:
                     return
-            if decoder.pending():  # a last event without its blank line still counts
-                payload = decoder.feed_line(b"")
-                if payload is not None:
-                    for chunk in self._feed(payload):
-                        yield StreamChunk(data=chunk)
-            if not tr.done:
-                raise UpstreamProtocolError("upstream stream ended before message_stop")
+            for chunk in tr.end():
+                self._sync()
+                yield StreamChunk(data=chunk)
         except TimeoutError as exc:
             raise UpstreamTimeout("upstream stream timed out") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamProtocolError(f"upstream stream broke: {exc}") from exc
         finally:
+            self._sync()
             self._resp.release()
 
     async def aclose(self) -> None:

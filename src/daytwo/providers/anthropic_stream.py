@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from daytwo.core.errors import UpstreamProtocolError
+from daytwo.core.tokens import tokens_for_chars
 from daytwo.core.types import Usage
 from daytwo.providers.anthropic_wire import (
     error_from_event,
@@ -14,14 +16,17 @@ from daytwo.providers.anthropic_wire import (
     openai_usage,
     usage_from_anthropic,
 )
+from daytwo.providers.openai_wire import SSEDecoder, parse_json_object, token_count
 
 
 class StreamTranslator:
     """Anthropic stream events in, OpenAI ``chat.completion.chunk`` dicts out.
 
     ``usage`` holds what the upstream reported so far (from ``message_start``, updated by
-    ``message_delta``), so a cut stream still bills what was seen. ``done`` turns True on
-    ``message_stop``. Unknown event and delta types are skipped, as Anthropic asks clients to.
+    ``message_delta``); :meth:`usage_so_far` is what a stream cut now is billed. ``done`` turns
+    True on ``message_stop``. Unknown event and delta types are skipped, as Anthropic asks
+    clients to. HTTP adapters hand the body's bytes to :meth:`feed_bytes` as they arrive and
+    call :meth:`end` when it ends; anything malformed raises a ``ProviderError``.
     """
 
     def __init__(
@@ -38,6 +43,38 @@ class StreamTranslator:
         self._finish: str | None = None
         #: content block index → tool call index (OpenAI numbers tool calls from 0)
         self._tools: dict[int, int] = {}
+        self._sse = SSEDecoder()
+        self._out_chars = 0  # text and tool arguments relayed, for a cut stream's estimate
+        self._output_reported = False  # a message_delta gave the (cumulative) output count
+
+    def feed_bytes(self, data: bytes) -> Iterator[dict[str, Any]]:
+        """Body bytes, split anywhere → OpenAI chunks; nothing after ``message_stop``."""
+        for payload in self._sse.feed(data):
+            if self.done:
+                return
+            yield from self.feed(parse_json_object(payload, "stream event"))
+
+    def end(self) -> Iterator[dict[str, Any]]:
+        """The body ended. A last event without its blank line still counts; a stream without
+        ``message_stop`` was cut."""
+        if not self.done:
+            payload = self._sse.end()
+            if payload is not None:
+                yield from self.feed(parse_json_object(payload, "stream event"))
+        if not self.done:
+            raise UpstreamProtocolError("upstream stream ended before message_stop")
+
+    def usage_so_far(self) -> Usage | None:
+        """What to bill if the stream ended now. ``message_start`` reports the input and a
+        placeholder output count; until a ``message_delta`` reports the real one, output is
+        counted from the text relayed (at least the placeholder) and flagged estimated."""
+        usage = self.usage
+        if usage is None or self.done or self._output_reported:
+            return usage
+        guess = tokens_for_chars(self._out_chars)
+        if guess <= usage.output_tokens:
+            return usage
+        return dataclasses.replace(usage, output_tokens=guess, estimated=True)
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {
@@ -99,7 +136,9 @@ class StreamTranslator:
             }
             return [self._chunk({"tool_calls": [call]})]
         if block.get("type") == "text" and block.get("text"):
-            return [self._chunk({"content": str(block["text"])})]
+            text = str(block["text"])
+            self._out_chars += len(text)
+            return [self._chunk({"content": text})]
         return []
 
     def _block_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -111,6 +150,7 @@ class StreamTranslator:
             text = delta.get("text")
             if not isinstance(text, str):
                 raise UpstreamProtocolError("upstream text_delta carries no text")
+            self._out_chars += len(text)
             return [self._chunk({"content": text})] if text else []
         if kind == "input_json_delta":
             index = data.get("index")
@@ -120,6 +160,7 @@ class StreamTranslator:
                 raise UpstreamProtocolError("upstream input_json_delta outside a tool_use block")
             if not part:
                 return []
+            self._out_chars += len(part)
             return [self._chunk({"tool_calls": [{"index": n, "function": {"arguments": part}}]})]
         return []
 
@@ -135,10 +176,13 @@ class StreamTranslator:
                 "cache_creation_input_tokens": self.usage.cache_write_tokens,
                 "output_tokens": self.usage.output_tokens,
             }
-            merged.update({k: v for k, v in usage.items() if k in merged and isinstance(v, int)})
+            counts = {k: token_count(v) for k, v in usage.items() if k in merged}
+            merged.update({k: v for k, v in counts.items() if v is not None})
             self.usage = usage_from_anthropic(merged)
         elif isinstance(usage, dict):
             self.usage = usage_from_anthropic(usage)
+        if isinstance(usage, dict) and token_count(usage.get("output_tokens")) is not None:
+            self._output_reported = True
         delta = data.get("delta")
         reason = delta.get("stop_reason") if isinstance(delta, dict) else None
         if reason is None or self._finish is not None:

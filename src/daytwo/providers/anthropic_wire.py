@@ -25,6 +25,7 @@ import orjson
 
 from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.types import Usage
+from daytwo.providers.openai_wire import token_count
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -475,14 +476,18 @@ def _openai_tool(tool: Any, i: int) -> dict[str, Any]:
 
 
 def usage_from_anthropic(data: Any) -> Usage | None:
-    """Anthropic ``usage`` → :class:`Usage` (input includes cache reads and writes)."""
-    if not isinstance(data, dict) or not isinstance(data.get("input_tokens"), int):
+    """Anthropic ``usage`` → :class:`Usage` (input includes cache reads and writes); None when
+    absent or its input count is not a count. Optional counts that are not counts are 0."""
+    if not isinstance(data, dict):
         return None
-    read = data.get("cache_read_input_tokens") or 0
-    write = data.get("cache_creation_input_tokens") or 0
-    out = data.get("output_tokens") or 0
+    inp = token_count(data.get("input_tokens"))
+    if inp is None:
+        return None
+    read = token_count(data.get("cache_read_input_tokens")) or 0
+    write = token_count(data.get("cache_creation_input_tokens")) or 0
+    out = token_count(data.get("output_tokens")) or 0
     return Usage(
-        input_tokens=data["input_tokens"] + read + write,
+        input_tokens=inp + read + write,
         output_tokens=out,
         cached_input_tokens=read,
         cache_write_tokens=write,

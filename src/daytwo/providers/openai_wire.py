@@ -3,34 +3,53 @@ OpenAI-compatible servers): usage extraction, error bodies, SSE decoding."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 
 from daytwo.core.errors import UpstreamProtocolError, UpstreamStatusError
-from daytwo.core.types import Usage
+from daytwo.core.types import StreamChunk, Usage
 
 #: Upstream response headers worth passing on to the client (rate-limit state, retry hints).
 PASS_HEADERS = ("retry-after", "retry-after-ms")
 
+#: A usage count above this is not believed: no call is that large, and a count from a broken
+#: upstream must not overflow the ledger's 64-bit integers once priced in nano-dollars.
+MAX_TOKEN_COUNT = 2**32
+
+#: The largest SSE event (or line) held in memory while it arrives. Real events are a few KiB;
+#: a longer one is a broken upstream (an HTML page on an event stream, no newlines at all).
+MAX_EVENT_BYTES = 8 * 2**20
+
+_DONE = b"[DONE]"
+
+
+def token_count(value: Any) -> int | None:
+    """A usage count as an upstream reports it: a non-negative int (a bool is not a count)."""
+    if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    return None
+
 
 def usage_from_openai(data: Any) -> Usage | None:
-    """OpenAI ``usage`` object → :class:`Usage`; None when absent or not an object."""
+    """OpenAI ``usage`` object → :class:`Usage`; None when absent, not an object, or its counts
+    are not counts."""
     if not isinstance(data, dict):
         return None
-    prompt = data.get("prompt_tokens")
-    completion = data.get("completion_tokens", 0)
-    if not isinstance(prompt, int) or not isinstance(completion, int):
+    prompt = token_count(data.get("prompt_tokens"))
+    completion = token_count(data.get("completion_tokens", 0))
+    if prompt is None or completion is None:
         return None
     pdet = data.get("prompt_tokens_details") or {}
     cdet = data.get("completion_tokens_details") or {}
-    cached = pdet.get("cached_tokens") if isinstance(pdet, dict) else None
-    reasoning = cdet.get("reasoning_tokens") if isinstance(cdet, dict) else None
+    cached = token_count(pdet.get("cached_tokens")) if isinstance(pdet, dict) else None
+    reasoning = token_count(cdet.get("reasoning_tokens")) if isinstance(cdet, dict) else None
     return Usage(
         input_tokens=prompt,
         output_tokens=completion,
-        cached_input_tokens=cached if isinstance(cached, int) else 0,
-        reasoning_tokens=reasoning if isinstance(reasoning, int) else 0,
+        cached_input_tokens=cached or 0,
+        reasoning_tokens=reasoning or 0,
     )
 
 
@@ -79,35 +98,162 @@ def parse_json_object(body: bytes, what: str) -> dict[str, Any]:
     return data
 
 
-class SSEDecoder:
-    """Incremental Server-Sent Events decoder: feed lines, get complete ``data`` payloads.
+def parse_completion(body: bytes) -> dict[str, Any]:
+    """A ``chat.completion`` body, checked where daytwo (and the client's SDK) reads it."""
+    data = parse_json_object(body, "completion")
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        raise UpstreamProtocolError("upstream sent a completion without a `choices` list")
+    for choice in choices:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            raise UpstreamProtocolError("upstream sent a completion choice without a message")
+        _check_message(message, "completion message")
+    return data
 
-    Handles multi-line ``data:`` fields, comments (``:``) and ignores ``event:``/``id:`` for the
-    OpenAI format, which only uses ``data``.
+
+def parse_embeddings(body: bytes) -> dict[str, Any]:
+    data = parse_json_object(body, "embeddings response")
+    if not isinstance(data.get("data"), list):
+        raise UpstreamProtocolError("upstream sent an embeddings response without a `data` list")
+    return data
+
+
+def check_chunk(data: dict[str, Any]) -> None:
+    """A ``chat.completion.chunk`` must have the shape the pipeline and clients read (choices,
+    deltas, content, tool-call arguments) before it is relayed."""
+    choices = data.get("choices")
+    if choices is None:
+        return
+    if not isinstance(choices, list):
+        raise UpstreamProtocolError("upstream stream chunk has a `choices` that is not a list")
+    for choice in choices:
+        if not isinstance(choice, dict):
+            raise UpstreamProtocolError("upstream stream chunk has a choice that is not an object")
+        delta = choice.get("delta")
+        if delta is not None:
+            if not isinstance(delta, dict):
+                raise UpstreamProtocolError("upstream stream chunk has a non-object delta")
+            _check_message(delta, "stream delta")
+
+
+def _check_message(msg: dict[str, Any], what: str) -> None:
+    content = msg.get("content")
+    if content is not None and not isinstance(content, str | list):
+        raise UpstreamProtocolError(f"upstream {what} has a content that is not text")
+    calls = msg.get("tool_calls")
+    if calls is None:
+        return
+    if not isinstance(calls, list):
+        raise UpstreamProtocolError(f"upstream {what} has `tool_calls` that is not a list")
+    for call in calls:
+        fn = call.get("function") if isinstance(call, dict) else False
+        if fn is None:  # a delta may carry only the call's id
+            continue
+        if not isinstance(fn, dict) or not isinstance(fn.get("arguments"), str | None):
+            raise UpstreamProtocolError(f"upstream {what} has a malformed tool call")
+
+
+class SSEDecoder:
+    """Incremental Server-Sent Events decoder: bytes as they arrive in, ``data`` payloads out.
+
+    Follows the event-stream rules of the HTML standard, which OpenAI and Anthropic both emit:
+    lines end with LF, CRLF or a lone CR (a CRLF split across two reads is one line end);
+    ``data:`` with or without its space; several ``data`` lines of one event are joined by LF;
+    comments (``:``) and the other fields (``event``, ``id``, ``retry``) are ignored -- OpenAI
+    uses only ``data``, and Anthropic repeats the event type inside it. A leading BOM is
+    dropped. An event or line longer than :data:`MAX_EVENT_BYTES` is a protocol error.
+
+    :meth:`feed` splits the bytes itself: a reader's own line splitting has limits of its own
+    (aiohttp raises its ``LineTooLong``, not a ``ClientError``, past 2 x ``read_bufsize``).
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_cr", "_data", "_partial", "_size", "_started")
 
     def __init__(self) -> None:
         self._data: list[bytes] = []
+        self._partial: list[bytes] = []
+        self._size = 0  # bytes held: the data lines of this event plus the partial line
+        self._cr = False  # the last read ended with CR: a LF starting the next one belongs to it
+        self._started = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Bytes split anywhere → the payloads of the events they complete, in order."""
+        if not chunk:
+            return []
+        if self._cr:
+            self._cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            self._cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
+        if lines and self._partial:
+            lines[0] = self._take_partial() + lines[0]
+        out: list[bytes] = []
+        for line in lines:
+            payload = self._line(line)
+            if payload is not None:
+                out.append(payload)
+        if rest:
+            self._partial.append(rest)
+            self._grow(len(rest))
+        return out
+
+    def end(self) -> bytes | None:
+        """The stream ended: a last line without its line end, and a last event without its
+        blank line, still count (servers that close right after the final event exist)."""
+        if self._partial:
+            self._line(self._take_partial())
+        return self._line(b"")
 
     def feed_line(self, line: bytes) -> bytes | None:
-        line = line.rstrip(b"\r\n")
-        if not line:
-            if not self._data:
-                return None
-            payload = b"\n".join(self._data)
-            self._data = []
-            return payload
-        if line.startswith(b"data:"):
-            value = line[5:]
-            if value.startswith(b" "):
-                value = value[1:]
-            self._data.append(value)
-        return None
+        """One line (its line end optional) → the payload of the event it completes, if any."""
+        return self._line(line.rstrip(b"\r\n"))
 
     def pending(self) -> bool:
-        return bool(self._data)
+        return bool(self._data or self._partial)
+
+    def _take_partial(self) -> bytes:
+        line = b"".join(self._partial)
+        self._partial = []
+        self._size -= len(line)
+        return line
+
+    def _line(self, line: bytes) -> bytes | None:
+        if not self._started:
+            self._started = True
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        if len(line) > MAX_EVENT_BYTES:  # also a comment: held whole when it came in pieces
+            self._grow(len(line))
+        if not line:
+            self._size = 0
+            if not self._data:
+                return None
+            payload = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+            self._data = []
+            return payload
+        if line.startswith(b"data"):
+            if len(line) == 4:  # a field name alone: the value is empty
+                value = b""
+            elif line[4:5] == b":":
+                value = line[6:] if line[5:6] == b" " else line[5:]
+            else:
+                return None  # another field whose name starts with "data"
+            self._data.append(value)
+            self._grow(len(value))
+        return None
+
+    def _grow(self, n: int) -> None:
+        self._size += n
+        if self._size > MAX_EVENT_BYTES:
+            self._data = []
+            self._partial = []
+            raise UpstreamProtocolError(
+                f"upstream sent a stream event longer than {MAX_EVENT_BYTES} bytes"
+            )
 
 
 def client_wants_usage(body: dict[str, Any]) -> bool:
@@ -116,18 +262,33 @@ def client_wants_usage(body: dict[str, Any]) -> bool:
     return isinstance(opts, dict) and bool(opts.get("include_usage"))
 
 
+def _keep(text: str) -> str:
+    return text
+
+
 class ChunkStreamState:
     """What an OpenAI ``chat.completion.chunk`` stream tells about the call as it passes.
 
     Adapters always ask the upstream for usage (exact billing); the usage-only final chunk is
-    hidden from clients that did not ask for it themselves.
+    hidden from clients that did not ask for it themselves. HTTP adapters hand the body's bytes
+    to :meth:`feed` as they arrive and call :meth:`end` when the body ends; ``done`` turns True
+    at ``[DONE]``. Anything malformed raises :class:`UpstreamProtocolError`.
     """
 
-    def __init__(self, *, drop_usage_chunk: bool, upstream_request_id: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        drop_usage_chunk: bool,
+        upstream_request_id: str | None,
+        redact: Callable[[str], str] = _keep,
+    ) -> None:
         self._drop_usage_chunk = drop_usage_chunk
+        self._redact = redact
         self.usage: Usage | None = None
         self.served_model: str | None = None
         self.upstream_request_id = upstream_request_id
+        self.done = False
+        self._sse = SSEDecoder()
 
     def _observe(self, data: dict[str, Any]) -> bool:
         """Record model and usage from one chunk; False when the chunk is not for the client."""
@@ -139,3 +300,41 @@ class ChunkStreamState:
             if self._drop_usage_chunk and not data.get("choices"):
                 return False
         return True
+
+    def feed(self, data: bytes) -> Iterator[StreamChunk]:
+        """Body bytes, split anywhere → the chunks for the client; nothing after ``[DONE]``."""
+        for payload in self._sse.feed(data):
+            if self.done:
+                return
+            chunk = self.event(payload)
+            if chunk is not None:
+                yield chunk
+
+    def end(self) -> Iterator[StreamChunk]:
+        """The body ended. A last event without its blank line still counts; a stream without
+        ``[DONE]`` was cut."""
+        if not self.done:
+            payload = self._sse.end()
+            chunk = self.event(payload) if payload is not None else None
+            if chunk is not None:
+                yield chunk
+        if not self.done:
+            raise UpstreamProtocolError("upstream stream ended before [DONE]")
+
+    def event(self, payload: bytes) -> StreamChunk | None:
+        """One event's ``data`` → the chunk to relay (None: ``[DONE]`` or a hidden usage chunk)."""
+        if payload.strip() == _DONE:
+            self.done = True
+            return None
+        data = parse_json_object(payload, "stream event")
+        err = data.get("error")
+        if err and "choices" not in data:
+            msg = err.get("message") if isinstance(err, dict) else err
+            raise UpstreamProtocolError(self._redact(f"upstream stream error: {msg}"))
+        check_chunk(data)
+        if not self._observe(data):
+            return None
+        # The bytes are relayed as they came, unless the data spanned several lines (rejoining
+        # them under one `data: ` would hand the client half an event).
+        raw = b"data: " + payload + b"\n\n" if b"\n" not in payload else None
+        return StreamChunk(data=data, raw=raw)

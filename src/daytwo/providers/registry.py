@@ -25,6 +25,24 @@ def _anthropic(cfg: Any, secrets: SecretRegistry) -> Adapter:
     return AnthropicAdapter(cfg, secrets)
 
 
+def _gemini(cfg: Any, secrets: SecretRegistry) -> Adapter:
+    from daytwo.providers.gemini import GeminiAdapter
+
+    return GeminiAdapter(cfg, secrets)
+
+
+def _azure_openai(cfg: Any, secrets: SecretRegistry) -> Adapter:
+    from daytwo.providers.azure import AzureOpenAIAdapter
+
+    return AzureOpenAIAdapter(cfg, secrets)
+
+
+def _bedrock(cfg: Any, secrets: SecretRegistry) -> Adapter:
+    from daytwo.providers.bedrock import BedrockAdapter
+
+    return BedrockAdapter(cfg, secrets)
+
+
 def _sim(cfg: Any, secrets: SecretRegistry) -> Adapter:
     from daytwo.providers.sim.adapter import SimAdapter
 
@@ -35,6 +53,9 @@ def _sim(cfg: Any, secrets: SecretRegistry) -> Adapter:
 FACTORIES: dict[str, Callable[[Any, SecretRegistry], Adapter]] = {
     "openai": _openai,
     "anthropic": _anthropic,
+    "gemini": _gemini,
+    "azure_openai": _azure_openai,
+    "bedrock": _bedrock,
     "sim": _sim,
 }
 

@@ -17,8 +17,11 @@ from typing import Any, Protocol
 
 from daytwo.config.schema import SimSettings
 from daytwo.providers.sim.anthropic_format import AnthropicFormat, messages_exchange
+from daytwo.providers.sim.azure_format import AzureDoor, AzureFormat
+from daytwo.providers.sim.bedrock_format import BedrockDoor, BedrockFormat
 from daytwo.providers.sim.engine import SimEngine
 from daytwo.providers.sim.exchange import Exchange, Simulator
+from daytwo.providers.sim.gemini_format import GeminiDoor, GeminiFormat
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -136,6 +139,9 @@ def _shared(sim: Simulator, engine: SimEngine) -> Simulator:
 #: Every door the server opens, in match order. The first one's engine is the shared one.
 DOORS: list[DoorFactory] = [
     lambda s, e: AnthropicDoor(_shared(Simulator(s, AnthropicFormat(s)), e)),
+    lambda s, e: BedrockDoor(_shared(Simulator(s, BedrockFormat(s)), e)),
+    lambda s, e: AzureDoor(_shared(Simulator(s, AzureFormat(s)), e)),
+    lambda s, e: GeminiDoor(_shared(Simulator(s, GeminiFormat(s)), e)),
 ]
 
 

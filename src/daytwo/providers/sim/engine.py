@@ -23,7 +23,7 @@ import sys
 import time
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from random import Random
 from typing import Any, Literal
 
@@ -159,6 +159,8 @@ class SimEngine:
     def chat(self, body: dict[str, Any]) -> Turn:
         """A chat completion's turn. Raises :class:`InvalidRequest` (consuming nothing)."""
         p = ChatParams.parse(body)
+        if self.settings.ignore_max_tokens:  # a misbehaving upstream, for spend-control tests
+            p = replace(p, limit=None)
         rng, request_id, fault = self._begin()
         stream, usage = p.stream, p.include_usage
         if fault in STATUS_FAULTS or fault == "timeout":
