@@ -92,6 +92,8 @@ class Ctx:
     work: Path
     direct: h.Target
     notes: list[str] = field(default_factory=list)
+    #: The fake Anthropic upstream, for the translation case (None: nginx+lua missing).
+    direct_anthropic: h.Target | None = None
 
 
 # ---------------------------------------------------------------- scenario definitions
@@ -130,6 +132,25 @@ def stream_points(s: Settings) -> list[Point]:
     ]
 
 
+def translation_points(s: Settings) -> list[Point]:
+    """OpenAI-format clients through daytwo to an Anthropic upstream, against the same clients
+    straight to that upstream: what translating the stream adds to the first chunk."""
+    d = f"{s.duration:g}"
+    c, r = STREAM_TTFT_CONC, STREAM_OPEN_RATE
+    return [
+        loadgen_point(
+            "translate_ttft",
+            "concurrency",
+            c,
+            ["closed", "--conc", str(c), "-d", d, "--stream"],
+            True,
+        ),
+        loadgen_point(
+            "translate_ttft_open", "rate", r, ["open", "--rate", str(r), "-d", d, "--stream"], True
+        ),
+    ]
+
+
 def litellm_points(s: Settings) -> list[Point]:
     """LiteLLM serves ~60 req/s here: an open loop at 100+ req/s would only measure its queue."""
     return [wrk_point("closed", c, s.duration) for c in CLOSED_CONCS] + [
@@ -141,15 +162,20 @@ def litellm_points(s: Settings) -> list[Point]:
 
 
 def run_matrix(
-    ctx: Ctx, gw: h.Target, points: list[Point], sampler: h.RssSampler
+    ctx: Ctx,
+    gw: h.Target,
+    points: list[Point],
+    sampler: h.RssSampler,
+    direct: h.Target | None = None,
 ) -> list[dict[str, Any]]:
     """Each repetition runs every point direct and through the gateway, alternating the order."""
+    direct = direct or ctx.direct
     runs: dict[int, tuple[list[h.Measured], list[h.Measured]]] = {
         i: ([], []) for i in range(len(points))
     }
     for rep in range(ctx.s.reps):
         for i, p in enumerate(points):
-            pair = [(gw, runs[i][0]), (ctx.direct, runs[i][1])]
+            pair = [(gw, runs[i][0]), (direct, runs[i][1])]
             for target, bucket in pair if rep % 2 else reversed(pair):
                 time.sleep(PAUSE_S)
                 m = h.measured(target, sampler, p.run)
@@ -351,7 +377,14 @@ def profile(ctx: Ctx, gw: h.Target, proc: h.Proc) -> dict[str, Any]:
 def daytwo_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
     s = ctx.s
     db = ctx.work / "ledger.db"
-    config = h.write_daytwo_config(ctx.work / "daytwo.yaml", upstream_port, db, spend=s.spend)
+    anthropic = ctx.direct_anthropic
+    config = h.write_daytwo_config(
+        ctx.work / "daytwo.yaml",
+        upstream_port,
+        db,
+        spend=s.spend,
+        anthropic_port=anthropic.port if anthropic else None,
+    )
     key = h.CLIENT_KEY
     if s.spend:
         h.clear_redis_prefix("daytwo-bench:")
@@ -370,6 +403,12 @@ def daytwo_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
                 h.run_wrk(t, 64, s.warmup)
             points = ([] if s.stream_only else plain_points(s)) + stream_points(s)
             out["rows"] = run_matrix(ctx, gw, points, sampler)
+            if anthropic is not None:
+                claude = h.Target("daytwo", proc.port, model=h.ANTHROPIC_ALIAS, key=key, proc=proc)
+                rows = run_matrix(ctx, claude, translation_points(s), sampler, anthropic)
+                out["rows"] += rows
+                gw.sent += claude.sent
+                gw.ok += claude.ok
             if s.profile:
                 out["profile"] = profile(ctx, gw, proc)
             out["rss_load_max_mb"] = sampler.max()
@@ -483,6 +522,12 @@ def run(s: Settings) -> dict[str, Any]:
         stack.callback(h.stop_upstream, upstream, work)
         h.log(f"upstream: {kind} on :{upstream.port}")
         ctx = Ctx(s, work, h.Target("direct", upstream.port))
+        anthropic = h.start_anthropic_upstream(work)
+        if anthropic is not None:
+            stack.callback(h.stop_anthropic_upstream, work)
+            ctx.direct_anthropic = h.Target(
+                "direct", anthropic.port, model=h.ANTHROPIC_ALIAS, path=h.MESSAGES_PATH
+            )
         report: dict[str, Any] = {
             "bench": "gateway_overhead",
             "env": h.environment(kind),

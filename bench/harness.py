@@ -300,6 +300,40 @@ def start_upstream(workdir: Path) -> tuple[Proc, str]:
     return proc, kind
 
 
+#: The translation bench's fake Anthropic upstream (nginx + lua) and the alias that reaches it.
+ANTHROPIC_CONF = BENCH_DIR / "upstream" / "anthropic.conf.tmpl"
+ANTHROPIC_ALIAS = "claude-bench"
+MESSAGES_PATH = "/v1/messages"
+
+
+def start_anthropic_upstream(workdir: Path) -> Proc | None:
+    """The fake Anthropic upstream, or None when nginx+lua is not installed."""
+    if not nginx_lua_available():
+        log("nginx with lua not found: the translation case is skipped")
+        return None
+    port = free_port()
+    run = workdir / "anthropic-upstream"
+    run.mkdir(parents=True, exist_ok=True)
+    conf = run / "nginx.conf"
+    text = ANTHROPIC_CONF.read_text().replace("__DIR__", str(run)).replace("__PORT__", str(port))
+    conf.write_text(text)
+    subprocess.run(["nginx", "-c", str(conf), "-p", str(run)], check=True, capture_output=True)
+    pid_file = run / "nginx.pid"
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 5.0, None, "nginx")
+    proc = Proc("anthropic(nginx)", int(pid_file.read_text()), port)
+    wait_until(lambda: http_status(port, path="/health") == 200, START_TIMEOUT_S, proc, "nginx")
+    return proc
+
+
+def stop_anthropic_upstream(workdir: Path) -> None:
+    run = workdir / "anthropic-upstream"
+    subprocess.run(
+        ["nginx", "-c", str(run / "nginx.conf"), "-p", str(run), "-s", "quit"],
+        check=False,
+        capture_output=True,
+    )
+
+
 def stop_upstream(proc: Proc, workdir: Path) -> None:
     if proc.popen is not None:
         proc.stop()
@@ -349,6 +383,7 @@ def write_daytwo_config(
     upstream_port: int | None,
     ledger_db: Path,
     spend: str | None = None,
+    anthropic_port: int | None = None,
     **ledger: Any,
 ) -> Path:
     """A gateway config: the fake upstream on ``upstream_port``, or the in-process sim if None.
@@ -364,8 +399,18 @@ def write_daytwo_config(
         f"gateway: {{require_keys: {'true' if spend else 'false'}}}\n"
         "logging: {level: warning, access_log: false}\n"
         f"providers:\n  up: {provider}\n"
-        f"models:\n  {MODEL}: {{deployments: [{{provider: up, model: {MODEL}}}]}}\n"
-        f'ledger: {{url: "sqlite:///{ledger_db}"{extra}}}\n'
+        + (
+            f'  anth: {{type: anthropic, base_url: "http://127.0.0.1:{anthropic_port}"}}\n'
+            if anthropic_port
+            else ""
+        )
+        + f"models:\n  {MODEL}: {{deployments: [{{provider: up, model: {MODEL}}}]}}\n"
+        + (
+            f"  {ANTHROPIC_ALIAS}: {{deployments: [{{provider: anth, model: claude-3-5-haiku}}]}}\n"
+            if anthropic_port
+            else ""
+        )
+        + f'ledger: {{url: "sqlite:///{ledger_db}"{extra}}}\n'
         + (SPEND_BLOCK.format(state=SPEND_STATES[spend]) if spend else "")
     )
     return path
@@ -443,10 +488,11 @@ class Target:
     proc: Proc | None = None  # the gateway, for CPU/RSS; None for the upstream
     sent: int = 0  # requests written to this target (the ledger's expected rows)
     ok: int = 0  # 200 responses the clients read
+    path: str = CHAT_PATH
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{CHAT_PATH}"
+        return f"http://127.0.0.1:{self.port}{self.path}"
 
 
 def check_wrk() -> bool:

@@ -92,8 +92,8 @@ def describe(store: LedgerStore) -> dict[str, Any]:
         # distinct values seen, '' (none) included where a dimension can be empty
         "cardinalities": {k: int(v) for k, v in sorted(distinct.items())},
         "calls": calls,
-        "error_share": round(int(t[1]) / calls, 4) if calls else None,
-        "failed_share": round(int(t[2]) / calls, 4) if calls else None,
+        "error_share": round(int(t[1] or 0) / calls, 4) if calls else None,
+        "failed_share": round(int(t[2] or 0) / calls, 4) if calls else None,
         "unpriced_share": round(int(t[3]) / calls, 4) if calls else None,
         "unattributed_share": round(int(t[4]) / calls, 4) if calls else None,
         "rollup_hourly_rows": int(hourly or 0),
