@@ -90,7 +90,7 @@ def describe(store: LedgerStore) -> dict[str, Any]:
     calls = int(t[0] or 0)
     return {
         # distinct values seen, '' (none) included where a dimension can be empty
-        "cardinalities": {k: int(v) for k, v in sorted(distinct.items())},
+        "cardinalities": {k: int(v or 0) for k, v in sorted(distinct.items())},
         "calls": calls,
         "error_share": round(int(t[1] or 0) / calls, 4) if calls else None,
         "failed_share": round(int(t[2] or 0) / calls, 4) if calls else None,
