@@ -173,3 +173,34 @@ def test_fail_closed_when_redis_is_unreachable() -> None:
             await st.aclose()
 
     asyncio.run(main())
+
+
+def test_a_switch_change_whose_notification_was_missed_is_caught_up_by_the_resync(
+    redis_prefix: str,
+) -> None:
+    """The pub/sub connection can drop; the periodic resync bounds how stale a replica gets."""
+    import redis as sync_redis
+
+    from daytwo.control import switches as sw
+    from daytwo.state.base import SwitchRecord
+    from daytwo.state.redis import _record_to_json
+
+    async def main() -> None:
+        state = RedisState.from_url("redis://127.0.0.1:6379/0", prefix=redis_prefix)
+        board = SwitchBoard(state)
+        await board.start()
+        try:
+            # written behind the board's back: no notification is published
+            record = SwitchRecord("project=acme", "set while pub/sub was down", "test", 1.0)
+            client = sync_redis.Redis.from_url("redis://127.0.0.1:6379/0")
+            client.hset(f"{redis_prefix}sw", record.key, _record_to_json(record))
+            client.close()
+            t0 = time.monotonic()
+            while board.check(Subject(project="acme")) is None:
+                assert time.monotonic() - t0 < sw.RESYNC_INTERVAL_S + 1.0, "never caught up"
+                await asyncio.sleep(0.05)
+        finally:
+            await board.aclose()
+            await state.aclose()
+
+    asyncio.run(main())

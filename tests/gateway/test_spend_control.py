@@ -335,3 +335,64 @@ def test_a_stream_that_runs_past_its_reservation_is_ended_and_billed(
     assert 5 < row["output_tokens"] < 60  # ended near the reservation, not after 200 tokens
     assert row["cost_nanousd"] > 0  # and billed
     assert _counter(gw).spent_nanos == row["cost_nanousd"]
+
+
+def test_a_virtual_keys_own_budget_and_rpm_are_enforced_and_spend_events_are_logged(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    from daytwo.keys.model import KeySpec
+    from daytwo.keys.store import KeyStore
+
+    cfg = spend_config(tmp_path, {})
+    cfg["gateway"] = {"require_keys": True, "key_cache_ttl_s": 0.05}
+    gw = gateway_factory(cfg)
+    with KeyStore.open(cfg["ledger"]["url"]) as store:
+        cap = -(-3 * worst_case() // 1000) * 1000  # whole micro-dollars: a key budget's precision
+        budget = f"{usd(cap)}/day"
+        limited = store.create(KeySpec(project="acme", rpm=2), actor="test")
+        capped = store.create(KeySpec(project="acme", budget=budget), actor="test")
+        assert gw.app.keys is not None
+        gw.app.keys.refresh()
+        url = f"{gw.base_url}/chat/completions"
+
+        def call(secret: str) -> tuple[int, dict[str, Any]]:
+            status, _, body = http("POST", url, chat_body(), {"authorization": f"Bearer {secret}"})
+            return status, orjson.loads(body)
+
+        assert call(limited.secret)[0] == 200
+        assert call(limited.secret)[0] == 200
+        status, body = call(limited.secret)
+        assert (status, body["error"]["type"]) == (429, "rate_limited")
+        assert body["error"]["scope"] == f"key={limited.record.id}"
+
+        statuses = []
+        for _ in range(4):
+            statuses.append(call(capped.secret)[0])
+            wait_for(lambda: settled(gw))
+        assert statuses[:3] == [200, 200, 200] and statuses[3] == 429
+        spent = sum(r["cost_nanousd"] or 0 for r in gw.records() if r["key_id"] == capped.record.id)
+        assert spent <= cap
+
+
+def test_budget_thresholds_and_trips_are_written_to_the_event_log(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    from daytwo.keys.store import KeyStore
+
+    budget = _budget(worst_case() + worst_case() // 2, actions=["alert", "trip"])
+    budget["thresholds"] = [10]
+    cfg = spend_config(tmp_path, {"budgets": [budget]})
+    gw = gateway_factory(cfg)
+    url = f"{gw.base_url}/chat/completions"
+    assert http("POST", url, chat_body(), ACME)[0] == 200
+    wait_for(lambda: settled(gw))
+    assert http("POST", url, chat_body(), ACME)[0] == 403
+    with KeyStore.open(cfg["ledger"]["url"]) as store:
+
+        def actions() -> set[str]:
+            return {e.action for e in store.events(target="project=acme")}
+
+        wait_for(lambda: {"threshold", "trip", "switch_on"} <= actions(), what="events")
+        (trip,) = [e for e in store.events(target="project=acme") if e.action == "trip"]
+        assert trip.actor == "budget:acme-daily"
+        assert trip.after is not None and trip.after["budget"] == "acme-daily"

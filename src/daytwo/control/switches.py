@@ -9,13 +9,18 @@ notification (pub/sub on Redis). A replica's own changes apply locally at once.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 
 from daytwo.control.events import Event, EventSink, drop
 from daytwo.control.scopes import Scope, Subject
 from daytwo.control.windows import Clock, system_clock
-from daytwo.core.errors import FeatureDisabled
+from daytwo.core.errors import FeatureDisabled, StateUnavailable
 from daytwo.state.base import State, Subscription, SwitchChange, SwitchRecord
+
+#: Safety net behind pub/sub: every replica re-reads the switches this often (seconds).
+RESYNC_INTERVAL_S = 2.0
 
 SWITCH_FIELDS = ("project", "workflow", "feature", "agent", "session", "key", "model", "provider")
 
@@ -49,6 +54,7 @@ class SwitchBoard:
         self._active: dict[str, tuple[Scope, SwitchRecord]] = {}
         self._sub: Subscription | None = None
         self._listeners: list[Callable[[SwitchChange], None]] = []
+        self._resync: asyncio.Task[None] | None = None
 
     def add_listener(self, listener: Callable[[SwitchChange], None]) -> None:
         """Hear every change this board applies (e.g. to end in-flight streams in a scope)."""
@@ -58,11 +64,35 @@ class SwitchBoard:
         self._sub = await self.state.subscribe(self._apply)
         snapshot = await self.state.switches()
         self._active = {k: (Scope.parse(k), r) for k, r in snapshot.items()}
+        if self._resync is None:
+            self._resync = asyncio.get_running_loop().create_task(self._resync_loop())
 
     async def aclose(self) -> None:
+        if self._resync is not None:
+            self._resync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync
+            self._resync = None
         if self._sub is not None:
             await self._sub.aclose()
             self._sub = None
+
+    async def resync(self) -> None:
+        """Reconcile the local switches with the store's (a missed notification, e.g. while
+        the pub/sub connection was down, is caught up here)."""
+        snapshot = await self.state.switches()
+        for key in [k for k in self._active if k not in snapshot]:
+            self._apply(SwitchChange(key, None))
+        for key, record in snapshot.items():
+            have = self._active.get(key)
+            if have is None or have[1] != record:
+                self._apply(SwitchChange(key, record))
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_INTERVAL_S)
+            with contextlib.suppress(StateUnavailable):
+                await self.resync()
 
     def _apply(self, change: SwitchChange) -> None:
         if change.record is None:

@@ -9,14 +9,16 @@ from typing import Any
 
 #: The nightly batch agent's daily budget: small enough to trip during a short demo run.
 BATCH_BUDGET_USD_PER_MINUTE = "0.12"
-#: How the Claude-shaped simulator behaves (it runs as a real HTTP server beside the gateway).
-CLAUDE_SIM = {"seed": 4, "ttft_ms": 300, "per_token_ms": 8, "min_output_tokens": 40}
+#: The simulator behind the Claude- and Gemini-shaped providers (a real HTTP server beside the
+#: gateway, speaking both APIs).
+HTTP_SIM = {"seed": 4, "ttft_ms": 300, "per_token_ms": 8, "min_output_tokens": 40}
 
 
 def demo_config(
-    ledger_path: Path, port: int, *, claude_url: str, seconds: float = 60.0
+    ledger_path: Path, port: int, *, sim_url: str, seconds: float = 60.0
 ) -> dict[str, Any]:
-    """``claude_url``: a simulator speaking Anthropic's Messages API (``/v1/messages``)."""
+    """``sim_url``: the HTTP simulator's base URL; it speaks Anthropic's Messages API and Google's
+    Gemini API too (every door of one simulator server)."""
     batch_cap = Decimal(BATCH_BUDGET_USD_PER_MINUTE) * Decimal(str(seconds)) / 60 * Decimal("0.4")
     return {
         "server": {"host": "127.0.0.1", "port": port, "reload_poll_s": 0},
@@ -43,7 +45,9 @@ def demo_config(
             "embed-sim": {"type": "sim", "sim": {"seed": 3, "ttft_ms": 40}},
             # A Claude-shaped upstream: daytwo translates OpenAI-format calls to Anthropic's
             # Messages API and back (the apps never notice).
-            "anthropic-sim": {"type": "anthropic", "base_url": claude_url.removesuffix("/v1")},
+            "anthropic-sim": {"type": "anthropic", "base_url": sim_url.removesuffix("/v1")},
+            # A Gemini-shaped upstream (generateContent / streamGenerateContent).
+            "gemini-sim": {"type": "gemini", "base_url": sim_url.removesuffix("/v1")},
         },
         "models": {
             "gpt-4o-mini": {
@@ -57,6 +61,9 @@ def demo_config(
                     {"provider": "openai-sim", "model": "gpt-4o"},
                     {"provider": "backup-sim", "model": "gpt-4o"},
                 ]
+            },
+            "gemini-flash": {
+                "deployments": [{"provider": "gemini-sim", "model": "gemini-2.0-flash"}]
             },
             "claude-sonnet": {
                 "deployments": [{"provider": "anthropic-sim", "model": "claude-sonnet-4-20250514"}]

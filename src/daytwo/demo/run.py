@@ -15,7 +15,7 @@ from rich.live import Live
 
 from daytwo.config.load import validate_config
 from daytwo.config.schema import SimSettings
-from daytwo.demo.config import CLAUDE_SIM, demo_config
+from daytwo.demo.config import HTTP_SIM, demo_config
 from daytwo.demo.live import render
 from daytwo.demo.traffic import AppStats, drive, new_stats
 from daytwo.gateway.app import Gateway, create_app
@@ -44,8 +44,8 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         shutil.rmtree(spill) if spill.is_dir() else spill.unlink()
     port = port or free_port()
     stats = new_stats()
-    with running_sim_server(SimSettings.model_validate(CLAUDE_SIM)) as claude_url:
-        raw = demo_config(ledger_path, port, claude_url=claude_url, seconds=seconds)
+    with running_sim_server(SimSettings.model_validate(HTTP_SIM)) as sim_url:
+        raw = demo_config(ledger_path, port, sim_url=sim_url, seconds=seconds)
         config_path = workdir / "daytwo.yaml"
         config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         app = create_app(validate_config(raw, source=str(config_path)))

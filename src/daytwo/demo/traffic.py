@@ -159,7 +159,7 @@ async def rag_search(client: Client, stats: AppStats, rng: random.Random) -> Non
         stats,
         "/chat/completions",
         {
-            "model": "gpt-4o-mini",
+            "model": "gemini-flash",
             "messages": [
                 {"role": "system", "content": f"Answer from these passages:\n{context}"},
                 {"role": "user", "content": query},

@@ -15,6 +15,7 @@ import hmac
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -26,6 +27,7 @@ from daytwo.keys.format import display_prefix, is_well_formed, new_key_id, new_s
 from daytwo.keys.hashing import key_digest
 from daytwo.keys.model import AdminEvent, IssuedKey, KeyPrincipal, KeyRecord, KeySpec
 from daytwo.keys.schema import admin_events, virtual_keys
+from daytwo.keys.specs import parse_budget
 from daytwo.ledger.store import DEFAULT_URL, LedgerStore, open_store
 
 Clock = Callable[[], float]
@@ -80,7 +82,10 @@ class KeyStore:
     # ------------------------------------------------------------------ changes
 
     def create(self, spec: KeySpec, *, actor: str, now: float | None = None) -> IssuedKey:
-        """Issue a new key. The returned secret is never stored and cannot be shown again."""
+        """Issue a new key. The returned secret is never stored and cannot be shown again.
+        A budget that does not parse (``50/day``) is a :class:`ValueError`."""
+        if spec.budget is not None:
+            spec = replace(spec, budget=parse_budget(spec.budget).text)
         now = self._clock() if now is None else now
         with self._transaction() as conn:
             issued = self._insert(conn, spec, actor=actor, now=now, rotated_from=None)

@@ -25,14 +25,13 @@ from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.anthropic_stream import StreamTranslator
 from daytwo.providers.anthropic_wire import (
     error_from_anthropic,
-    openai_usage,
     to_anthropic_request,
     to_openai_completion,
     usage_from_anthropic,
 )
 from daytwo.providers.base import Target
 from daytwo.providers.http import UpstreamHTTP
-from daytwo.providers.openai_wire import client_wants_usage, parse_json_object
+from daytwo.providers.openai_wire import client_wants_usage, openai_usage, parse_json_object
 
 
 class AnthropicAdapter:

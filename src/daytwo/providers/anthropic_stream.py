@@ -13,10 +13,9 @@ from daytwo.core.types import Usage
 from daytwo.providers.anthropic_wire import (
     error_from_event,
     finish_reason,
-    openai_usage,
     usage_from_anthropic,
 )
-from daytwo.providers.openai_wire import SSEDecoder, parse_json_object, token_count
+from daytwo.providers.openai_wire import SSEDecoder, openai_usage, parse_json_object, token_count
 
 
 class StreamTranslator:

@@ -1,7 +1,11 @@
 """Anthropic's Messages wire format, translated both ways; pure functions, no I/O.
 
 * requests: OpenAI Chat Completions body → Messages body (egress), and Messages body → OpenAI
-  body (the simulator's ``/v1/messages`` route, and later the ``/v1/messages`` ingress);
+  body (the ``/v1/messages`` door and the simulator's ``/v1/messages`` route). That direction
+  keeps what Chat Completions cannot say in the places the upstreams read: a ``tool_result``
+  with ``is_error: true`` becomes a ``tool`` message whose content starts with
+  :data:`TOOL_ERROR_PREFIX`, and ``top_k`` travels as vLLM's top-level ``top_k`` (sent on to
+  Anthropic, dropped by the Gemini, Bedrock and Azure egresses);
 * answers: a Messages ``message`` → ``chat.completion``; the Messages SSE events
   (``message_start``, ``content_block_*``, ``message_delta``, ``message_stop``, ``ping``,
   ``error``) → ``chat.completion.chunk`` dicts (``anthropic_stream.StreamTranslator``);
@@ -25,7 +29,7 @@ import orjson
 
 from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.types import Usage
-from daytwo.providers.openai_wire import token_count
+from daytwo.providers.openai_wire import openai_usage, token_count
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -40,6 +44,10 @@ FINISH_REASONS = {
 }
 #: OpenAI ``finish_reason`` → Anthropic ``stop_reason`` (the simulator's encoder uses it).
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+#: Starts the content of a ``tool_result`` sent with ``is_error: true`` once it is an OpenAI
+#: ``tool`` message (which has no such flag), so every upstream's model still reads the failure.
+TOOL_ERROR_PREFIX = "Error: "
 
 #: Anthropic error ``type`` → the HTTP status daytwo reports (used for errors inside a stream,
 #: which arrive with HTTP 200 already sent).
@@ -114,8 +122,9 @@ def to_anthropic_request(
                 "temperature",
             )
         out["temperature"] = temperature
-    if body.get("top_p") is not None:
-        out["top_p"] = body["top_p"]
+    for key in ("top_p", "top_k"):  # top_k: set by the Anthropic door (vLLM also knows it)
+        if body.get(key) is not None:
+            out[key] = body[key]
     tools = body.get("tools")
     if tools:
         out["tools"] = [_to_anthropic_tool(t, i) for i, t in enumerate(tools)]
@@ -340,16 +349,25 @@ def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
         else:
             raise _bad(f"{param}.role: Input should be 'user' or 'assistant'", f"{param}.role")
     out: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": limit}
-    for key in ("temperature", "top_p"):
+    # top_k has no Chat Completions name; it travels as vLLM's `top_k`, which the Anthropic
+    # egress sends on and the Gemini, Bedrock and Azure egresses drop.
+    for key in ("temperature", "top_p", "top_k"):
         if body.get(key) is not None:
             out[key] = body[key]
-    if body.get("stop_sequences"):
-        out["stop"] = list(body["stop_sequences"])
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        if not (isinstance(stops, list) and all(isinstance(s, str) for s in stops)):
+            # a string is refused as Anthropic refuses it (list("END") would be three stops)
+            raise _bad("stop_sequences: Input should be a valid list of strings", "stop_sequences")
+        if stops:
+            out["stop"] = list(stops)
     tools = body.get("tools")
     if tools:
         out["tools"] = [_openai_tool(t, i) for i, t in enumerate(tools)]
     choice = body.get("tool_choice")
-    if isinstance(choice, dict):
+    if choice is not None:
+        if not isinstance(choice, dict):
+            raise _bad("tool_choice: Input should be a valid dictionary", "tool_choice")
         kind = choice.get("type")
         if kind == "auto":
             out["tool_choice"] = "auto"
@@ -396,12 +414,12 @@ def _openai_user_messages(content: Any, param: str) -> list[dict[str, Any]]:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "tool_result":
             result = block.get("content")
+            text = "" if result is None else _anthropic_text(result, f"{param}.{j}")
+            if block.get("is_error") is True:
+                # Chat Completions has no error flag on tool results: the model reads it here
+                text = TOOL_ERROR_PREFIX + text
             tools.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": str(block.get("tool_use_id", "")),
-                    "content": "" if result is None else _anthropic_text(result, f"{param}.{j}"),
-                }
+                {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": text}
             )
         elif kind == "text":
             parts.append({"type": "text", "text": str(block.get("text", ""))})
@@ -492,17 +510,6 @@ def usage_from_anthropic(data: Any) -> Usage | None:
         cached_input_tokens=read,
         cache_write_tokens=write,
     )
-
-
-def openai_usage(usage: Usage) -> dict[str, Any]:
-    """:class:`Usage` → an OpenAI ``usage`` object."""
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
 
 
 def finish_reason(stop_reason: Any) -> str:

@@ -8,24 +8,23 @@ the URL and the header is :class:`~daytwo.providers.openai.OpenAIAdapter`'s.
 Two Azure habits matter for the ledger: answers name the model actually served
 (``gpt-4o-2024-08-06``, whatever the deployment is called), and streams open with a chunk that
 carries only ``prompt_filter_results`` (``"model": ""``, ``"choices": []``). That chunk is
-relayed as-is (OpenAI SDKs accept it) but its empty model is not taken for the served model.
-Content filtering passes through untouched: ``finish_reason: "content_filter"`` in answers, and
-a filtered prompt's HTTP 400 with ``code: "content_filter"``.
+relayed as-is (OpenAI SDKs accept it); its empty model is not taken for the served model (the
+shared :class:`~daytwo.providers.openai_wire.ChunkStreamState` ignores empty models).
+Content filtering passes through untouched: ``finish_reason: "content_filter"`` in answers,
+and a filtered prompt's HTTP 400 with ``code: "content_filter"``. ``top_k`` (which only the
+Anthropic door sets) is dropped: Azure's OpenAI models have no such parameter.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 from urllib.parse import quote, urlencode
-
-import aiohttp
 
 from daytwo.config.schema import AzureOpenAIProviderConfig
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.types import LLMRequest
 from daytwo.providers.base import Target
-from daytwo.providers.openai import OpenAIAdapter, OpenAIStream
-from daytwo.providers.openai_wire import client_wants_usage
+from daytwo.providers.openai import OpenAIAdapter
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):
@@ -43,17 +42,11 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         # A deployment name is one path segment whatever it contains.
         return f"{self._base}/{quote(target.model, safe='')}/{path}?{self._query}"
 
-    def _open_stream(self, resp: aiohttp.ClientResponse, req: LLMRequest) -> OpenAIStream:
-        return AzureStream(
-            resp, drop_usage_chunk=not client_wants_usage(req.body), redact=self._redact
-        )
-
-
-class AzureStream(OpenAIStream):
-    """An Azure stream: the leading prompt-filter chunk's ``"model": ""`` names no model."""
-
-    def _observe(self, data: dict[str, Any]) -> bool:
-        keep = super()._observe(data)
-        if not self.served_model:
-            self.served_model = None
-        return keep
+    def _body(self, req: LLMRequest, target: Target, *, stream: bool) -> bytes:
+        # `top_k` (Anthropic's sampling knob, carried from /v1/messages) is a parameter Azure's
+        # OpenAI models do not have; the `openai` type passes it on, as vLLM and other
+        # OpenAI-compatible servers honour it.
+        if "top_k" in req.body:
+            body = {k: v for k, v in req.body.items() if k != "top_k"}
+            req = dataclasses.replace(req, body=body)
+        return super()._body(req, target, stream=stream)

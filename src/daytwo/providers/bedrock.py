@@ -36,7 +36,6 @@ from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamTi
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
-from daytwo.providers.anthropic_wire import openai_usage
 from daytwo.providers.base import Target
 from daytwo.providers.bedrock_stream import EventStreamDecoder, StreamTranslator, finish
 from daytwo.providers.bedrock_wire import (
@@ -50,7 +49,12 @@ from daytwo.providers.bedrock_wire import (
     usage_from_converse,
 )
 from daytwo.providers.http import UpstreamHTTP
-from daytwo.providers.openai_wire import client_wants_usage, parse_json_object, token_count
+from daytwo.providers.openai_wire import (
+    client_wants_usage,
+    openai_usage,
+    parse_json_object,
+    token_count,
+)
 
 SERVICE = "bedrock"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -77,42 +81,14 @@ class SigV4Signer:
         self._auth.add_auth(request)
         return {k: request.headers[k] for k in _AUTH_HEADERS if k in request.headers}
 
-
-class SignedHTTP(UpstreamHTTP):
-    """:class:`UpstreamHTTP` whose session signs every request just before it leaves."""
-
-    def __init__(self, signer: SigV4Signer, cfg: BedrockProviderConfig, **kwargs: Any) -> None:
-        super().__init__(
-            {"content-type": "application/json", "user-agent": "daytwo"},
-            timeout_s=cfg.timeout_s,
-            connect_timeout_s=cfg.connect_timeout_s,
-            max_connections=cfg.max_connections,
-            **kwargs,
-        )
-        self._signer = signer
-
-    def _client(self) -> aiohttp.ClientSession:
-        # As UpstreamHTTP's, plus the signing middleware (sessions are bound to a loop, so this
-        # runs inside it).
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=60
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._headers,
-                timeout=self._timeout,
-                middlewares=(self._sign,),
-            )
-        return self._session
-
-    async def _sign(
+    async def middleware(
         self, req: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
+        """The aiohttp client middleware that signs each request as it leaves."""
         payload = req.body
         body = payload if isinstance(payload, bytes) else await payload.as_bytes()
         ctype = req.headers.get("content-type", "application/json")
-        req.headers.update(self._signer.headers(req.method, str(req.url), body, ctype))
+        req.headers.update(self.headers(req.method, str(req.url), body, ctype))
         return await handler(req)
 
 
@@ -132,11 +108,12 @@ class BedrockAdapter:
             secrets.resolve(cfg.secret_access_key),
             secrets.resolve(cfg.session_token) if cfg.session_token is not None else None,
         )
-        self._http = SignedHTTP(
-            SigV4Signer(credentials, cfg.region),
+        self._http = UpstreamHTTP.for_provider(
             cfg,
+            {"content-type": "application/json", "user-agent": "daytwo"},
             redact=self._redact,
             on_error=error_from_bedrock,
+            middlewares=(SigV4Signer(credentials, cfg.region).middleware,),
         )
 
     def _url(self, target: Target, operation: str) -> str:

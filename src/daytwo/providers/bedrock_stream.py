@@ -25,12 +25,12 @@ from botocore.eventstream import EventStreamBuffer, ParserError  # type: ignore[
 
 from daytwo.core.errors import UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.types import Usage
-from daytwo.providers.anthropic_wire import openai_usage
 from daytwo.providers.bedrock_wire import (
     error_from_exception_event,
     finish_reason,
     usage_from_converse,
 )
+from daytwo.providers.openai_wire import openai_usage
 
 #: The header that names a frame, by ``:message-type``.
 _NAME_HEADER = {"event": ":event-type", "exception": ":exception-type", "error": ":error-code"}

@@ -21,7 +21,6 @@ from daytwo.core.errors import UpstreamProtocolError, UpstreamTimeout
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
-from daytwo.providers.anthropic_wire import openai_usage
 from daytwo.providers.base import Target
 from daytwo.providers.gemini_embed import resource_name, to_gemini_embed, to_openai_embeddings
 from daytwo.providers.gemini_stream import StreamTranslator
@@ -33,7 +32,7 @@ from daytwo.providers.gemini_wire import (
     usage_from_gemini,
 )
 from daytwo.providers.http import UpstreamHTTP
-from daytwo.providers.openai_wire import client_wants_usage, parse_json_object
+from daytwo.providers.openai_wire import client_wants_usage, openai_usage, parse_json_object
 
 
 class GeminiAdapter:

@@ -22,7 +22,6 @@ from typing import Any
 from daytwo.core.errors import UpstreamProtocolError
 from daytwo.core.tokens import tokens_for_chars
 from daytwo.core.types import Usage
-from daytwo.providers.anthropic_wire import openai_usage
 from daytwo.providers.gemini_wire import (
     blocked,
     candidate_index,
@@ -32,7 +31,7 @@ from daytwo.providers.gemini_wire import (
     new_completion_id,
     usage_from_gemini,
 )
-from daytwo.providers.openai_wire import SSEDecoder, parse_json_object
+from daytwo.providers.openai_wire import SSEDecoder, openai_usage, parse_json_object
 
 
 @dataclass(slots=True)

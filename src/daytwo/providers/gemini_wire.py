@@ -38,8 +38,7 @@ import orjson
 
 from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.types import Usage
-from daytwo.providers.anthropic_wire import openai_usage
-from daytwo.providers.openai_wire import token_count
+from daytwo.providers.openai_wire import openai_usage, token_count
 
 #: Gemini ``finishReason`` → OpenAI ``finish_reason``; anything else (``OTHER``,
 #: ``MALFORMED_FUNCTION_CALL``, reasons added after this was written) reads as ``stop``.

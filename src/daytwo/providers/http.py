@@ -7,7 +7,7 @@ of httpx's (see bench/README.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import aiohttp
@@ -47,6 +47,7 @@ class UpstreamHTTP:
         *,
         redact: Callable[[str], str],
         on_error: ErrorMapper,
+        middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
     ) -> UpstreamHTTP:
         return cls(
             headers,
@@ -55,6 +56,7 @@ class UpstreamHTTP:
             max_connections=cfg.max_connections,
             redact=redact,
             on_error=on_error,
+            middlewares=middlewares,
         )
 
     def __init__(
@@ -66,8 +68,12 @@ class UpstreamHTTP:
         max_connections: int,
         redact: Callable[[str], str],
         on_error: ErrorMapper,
+        middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
     ) -> None:
+        """``middlewares`` are aiohttp client middlewares, run on every request just before it
+        leaves (Bedrock signs requests in one: a signature covers the exact bytes sent)."""
         self._headers = headers
+        self._middlewares = tuple(middlewares)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
         self._max_connections = max_connections
         self._redact = redact
@@ -81,7 +87,10 @@ class UpstreamHTTP:
                 limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=60
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, headers=self._headers, timeout=self._timeout
+                connector=connector,
+                headers=self._headers,
+                timeout=self._timeout,
+                middlewares=self._middlewares,
             )
         return self._session
 

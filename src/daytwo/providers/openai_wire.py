@@ -1,5 +1,6 @@
 """Pieces of OpenAI's wire format shared by every adapter that speaks it (OpenAI and the many
-OpenAI-compatible servers): usage extraction, error bodies, SSE decoding."""
+OpenAI-compatible servers): usage both ways, error bodies, SSE decoding. The translating
+adapters (Anthropic, Gemini, Bedrock) use :func:`openai_usage` to write their answers' usage."""
 
 from __future__ import annotations
 
@@ -43,14 +44,37 @@ def usage_from_openai(data: Any) -> Usage | None:
         return None
     pdet = data.get("prompt_tokens_details") or {}
     cdet = data.get("completion_tokens_details") or {}
-    cached = token_count(pdet.get("cached_tokens")) if isinstance(pdet, dict) else None
+    cached = written = None
+    if isinstance(pdet, dict):
+        cached = token_count(pdet.get("cached_tokens"))
+        written = token_count(pdet.get("cache_write_tokens"))
     reasoning = token_count(cdet.get("reasoning_tokens")) if isinstance(cdet, dict) else None
     return Usage(
         input_tokens=prompt,
         output_tokens=completion,
         cached_input_tokens=cached or 0,
+        cache_write_tokens=written or 0,
         reasoning_tokens=reasoning or 0,
     )
+
+
+def openai_usage(usage: Usage) -> dict[str, Any]:
+    """:class:`Usage` → an OpenAI ``usage`` object, for adapters that translate answers.
+
+    OpenAI reports no cache writes; they go in ``prompt_tokens_details.cache_write_tokens``
+    (which :func:`usage_from_openai` reads back), so the usage chunk of a translated stream
+    carries them to the other doors' encoders instead of losing them.
+    """
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {
+            "cached_tokens": usage.cached_input_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
 
 
 def error_from_response(
@@ -292,8 +316,10 @@ class ChunkStreamState:
 
     def _observe(self, data: dict[str, Any]) -> bool:
         """Record model and usage from one chunk; False when the chunk is not for the client."""
-        if self.served_model is None and isinstance(data.get("model"), str):
-            self.served_model = data["model"]
+        model = data.get("model")
+        # An empty model names nothing (Azure's opening prompt-filter chunk says "model": "").
+        if self.served_model is None and isinstance(model, str) and model:
+            self.served_model = model
         usage = usage_from_openai(data.get("usage"))
         if usage is not None:
             self.usage = usage

@@ -72,19 +72,21 @@ def _record_from_json(raw: str | bytes) -> SwitchRecord:
 
 
 class _RedisSubscription:
-    def __init__(self, pubsub: Any, task: asyncio.Task[None]) -> None:
-        self._pubsub = pubsub
-        self._task = task
+    def __init__(self, pubsub: Any) -> None:
+        self.pubsub = pubsub  # replaced by the pump when it re-subscribes
+        self.task: asyncio.Task[None] | None = None
         self._closed = False
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._pubsub.aclose()
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        with contextlib.suppress(rexc.ConnectionError, rexc.TimeoutError, OSError):
+            await self.pubsub.aclose()
 
 
 class RedisState:
@@ -334,20 +336,32 @@ class RedisState:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise
 
+        sub = _RedisSubscription(pubsub)
+
         async def pump() -> None:
+            backoff = 0.1
             while True:
                 try:
-                    msg = await pubsub.get_message(timeout=1.0)
-                except (rexc.ConnectionError, OSError) as exc:
-                    log.warning("switch subscription lost: %s", exc)
-                    return
+                    msg = await sub.pubsub.get_message(timeout=1.0)
+                    backoff = 0.1
+                except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+                    # Re-subscribe with backoff; the switch board's periodic resync catches up
+                    # whatever was published while the connection was down.
+                    log.warning("switch subscription lost (%s); re-subscribing", exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    with contextlib.suppress(rexc.ConnectionError, rexc.TimeoutError, OSError):
+                        await sub.pubsub.aclose()
+                        sub.pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+                        await sub.pubsub.subscribe(self.channel)
+                    continue
                 if msg is None or msg.get("type") != "message":
                     continue
                 data = json.loads(msg["data"])
                 rec = _record_from_json(data["record"]) if data["record"] else None
                 on_change(SwitchChange(data["key"], rec))
 
-        sub = _RedisSubscription(pubsub, asyncio.create_task(pump()))
+        sub.task = asyncio.create_task(pump())
         self._subs.append(sub)
         return sub
 
