@@ -552,3 +552,44 @@ def test_sim_faults_through_the_gateway(faulty_sim: tuple[str, RunningGateway], 
     assert_error_row(rows[1], "UpstreamProtocolError", 502, streamed=True)
     if wire is ANTHROPIC:  # the input count came from message_start: exact, not estimated
         assert rows[1]["input_tokens"] > 0
+
+
+# ---------------------------------------------------------------- failover before the first chunk
+
+
+@pytest.mark.parametrize("case", sorted(NO_STREAM))
+def test_a_stream_that_breaks_before_its_first_chunk_fails_over_invisibly(
+    bad: BadUpstream, tmp_path: Path, case: str
+) -> None:
+    """Nothing reached the client yet, so the next deployment answers: no error at all."""
+    wire = WIRES[0]
+    config = {
+        "gateway": {"require_keys": False},
+        "logging": {"level": "warning", "access_log": False},
+        "providers": {
+            "bad_openai": {"type": "openai", "base_url": f"{bad.url}/v1", "timeout_s": TIMEOUT_S},
+            "backup": {"type": "sim", "sim": {"seed": 3}},
+        },
+        "models": {
+            "chat": {
+                "deployments": [
+                    {"provider": "bad_openai", "model": "gpt-4o-mini"},
+                    {"provider": "backup", "model": "gpt-4o-mini"},
+                ]
+            }
+        },
+        "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "flush_interval_ms": 5},
+    }
+    bad.script = [NO_STREAM[case](wire)]
+    with running_gateway(config) as gw:
+        client = openai.OpenAI(
+            base_url=gw.base_url, api_key="unused", max_retries=0, timeout=CLIENT_TIMEOUT_S
+        )
+        stream = client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        client.close()
+        assert text
+        (row,) = gw.records()
+    assert (row["status"], row["attempts"], row["deployment"]) == ("ok", 2, "backup/gpt-4o-mini")

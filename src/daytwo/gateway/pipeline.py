@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -54,7 +54,7 @@ from daytwo.gateway.attribution import attribute
 from daytwo.gateway.runtime import Route, Runtime
 from daytwo.keys.format import SECRET_PREFIX
 from daytwo.keys.model import KeyPrincipal
-from daytwo.providers.base import Target
+from daytwo.providers.base import Target, UpstreamStream
 from daytwo.state.base import SwitchChange, SwitchRecord
 
 log = logging.getLogger("daytwo.access")
@@ -284,18 +284,27 @@ class Pipeline:
         """
         assert call.request is not None
         last: ProviderError | None = None
-        upstream = None
+        upstream: UpstreamStream | None = None
+        chunks: AsyncIterator[StreamChunk] | None = None
+        first: StreamChunk | None = None
         for target in route.targets:
             call.target = target
             call.attempts += 1
             try:
                 upstream = await call.runtime.adapters[target.provider].stream(call.request, target)
+                # Nothing reaches the client before the first chunk: an upstream that fails
+                # before it (closed after its headers, a broken first event) still fails over.
+                chunks = aiter(upstream)
+                first = await anext(chunks, None)
                 break
             except ProviderError as exc:
+                if upstream is not None:
+                    await upstream.aclose()
+                    upstream = None
                 last = exc
                 if not _is_retryable(exc):
                     raise
-        if upstream is None:
+        if upstream is None or chunks is None:
             assert last is not None
             raise last
         call.upstream_request_id = upstream.upstream_request_id
@@ -308,7 +317,7 @@ class Pipeline:
         if ticket is not None:
             self.streaming[call.id] = call
         try:
-            async for chunk in upstream:
+            async for chunk in _prepend(first, chunks):
                 if call.killed is not None:
                     raise disabled_error(call.killed, time.time())
                 if limit_chars is not None and out_chars > limit_chars:
@@ -479,6 +488,16 @@ class Pipeline:
 #: ended: factor * reserved + slack tokens.
 OVERRUN_FACTOR = 1.1
 OVERRUN_SLACK = 16
+
+
+async def _prepend(
+    first: StreamChunk | None, rest: AsyncIterator[StreamChunk]
+) -> AsyncIterator[StreamChunk]:
+    if first is None:
+        return
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 def _with_provider(subject: Subject, provider: str) -> Subject:
