@@ -396,3 +396,39 @@ def test_budget_thresholds_and_trips_are_written_to_the_event_log(
         (trip,) = [e for e in store.events(target="project=acme") if e.action == "trip"]
         assert trip.actor == "budget:acme-daily"
         assert trip.after is not None and trip.after["budget"] == "acme-daily"
+
+
+def test_refusals_reach_anthropic_and_responses_clients_in_their_own_format(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    import anthropic
+    import openai
+
+    gw = gateway_factory(spend_config(tmp_path, {"budgets": [_budget(worst_case() // 2)]}))
+    claude = anthropic.Anthropic(
+        base_url=gw.url, api_key="unused", max_retries=0, default_headers=ACME
+    )
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        claude.messages.create(
+            model=MODEL, max_tokens=20, messages=[{"role": "user", "content": "hello there"}]
+        )
+    err = refused.value.body["error"]  # type: ignore[index]
+    assert (err["daytwo_type"], err["scope"], err["unit"]) == (
+        "budget_exceeded",
+        "project=acme",
+        "usd",
+    )
+    assert refused.value.response.headers["retry-after"]
+    assert gw.app.spend is not None
+    on_gateway_loop(gw, gw.app.spend.switches.kill({"project": "acme"}, reason="test", who="t"))
+    with pytest.raises(anthropic.PermissionDeniedError) as off:
+        claude.messages.create(
+            model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    assert off.value.body["error"]["daytwo_type"] == "feature_disabled"  # type: ignore[index]
+    client = openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as responses_off:
+        client.responses.create(model=MODEL, input="x", extra_headers=ACME)
+    assert responses_off.value.body["type"] == "feature_disabled"  # type: ignore[index]
+    claude.close()
+    client.close()

@@ -149,6 +149,15 @@ class SpendGate:
 
     # -- admission ------------------------------------------------------------------------
 
+    def idle_for(self, principal: KeyPrincipal | None) -> bool:
+        """Nothing to check or count for this caller: no budgets, limits, caps, loop breaker,
+        key limits or active switches (the pipeline then skips admission entirely)."""
+        return (
+            not self.counting
+            and not self.switches.any_active
+            and self._rules_for(principal) is None
+        )
+
     def check_switches(self, subject: Subject) -> None:
         """Raise ``feature_disabled`` when a kill switch covers the call (no I/O)."""
         record = self.switches.check(subject)

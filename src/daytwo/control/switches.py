@@ -102,6 +102,10 @@ class SwitchBoard:
         for listener in self._listeners:
             listener(change)
 
+    @property
+    def any_active(self) -> bool:
+        return bool(self._active)
+
     def check(self, subject: Subject) -> SwitchRecord | None:
         """The switch that turns this call off, if any. Local, no I/O."""
         for scope, record in self._active.values():

@@ -25,10 +25,11 @@ from typing import Any
 
 import orjson
 
-from daytwo.core.errors import DaytwoError, ProviderError, UpstreamStatusError
+from daytwo.core.errors import DaytwoError, ProviderError, SpendControlError, UpstreamStatusError
 from daytwo.core.ids import new_call_id
 from daytwo.core.tokens import tokens_for_chars
 from daytwo.core.types import LLMResponse, StreamChunk, Usage
+from daytwo.gateway.openai_format import spend_fields
 from daytwo.gateway.usage_encode import chunk_usage
 from daytwo.providers.anthropic_wire import STOP_REASONS
 
@@ -79,7 +80,14 @@ def error_status(exc: DaytwoError) -> tuple[int, str]:
 
 
 def error_object(exc: DaytwoError) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error_status(exc)[1], "message": exc.message}}
+    err: dict[str, Any] = {"type": error_status(exc)[1], "message": exc.message}
+    if isinstance(exc, SpendControlError):
+        # Anthropic's types are coarse (a budget refusal is a rate_limit_error to the SDK);
+        # daytwo's own type and the refusal's facts ride along for apps that look.
+        err["daytwo_type"] = exc.type
+        err["code"] = exc.code
+        err.update(spend_fields(exc))
+    return {"type": "error", "error": err}
 
 
 # ----------------------------------------------------------------------------- answers

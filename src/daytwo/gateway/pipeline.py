@@ -214,16 +214,11 @@ class Pipeline:
         """Stage 4, spend control: raise the refusal, or return the route to call (a
         ``downgrade`` budget may have swapped in a cheaper alias's route)."""
         gate = call.runtime.gate
-        if gate is None:
+        principal = call.principal
+        if gate is None or gate.idle_for(principal):
             return route
         assert call.request is not None
-        principal = call.principal
-        subject = Subject.of(
-            call.attribution,
-            key=principal.key_id if principal else None,
-            model=call.alias,
-            provider=None,
-        )
+        subject = _subject(call)
         route = _unswitched(gate, route, subject)
         subject = _with_provider(subject, route.targets[0].provider)
         body = call.request.body
@@ -314,8 +309,7 @@ class Pipeline:
         limit_chars = None
         if ticket is not None and ticket.output_cap is not None:
             limit_chars = int(ticket.output_cap * OVERRUN_FACTOR + OVERRUN_SLACK) * 4
-        if ticket is not None:
-            self.streaming[call.id] = call
+        self.streaming[call.id] = call
         try:
             async for chunk in _prepend(first, chunks):
                 if call.killed is not None:
@@ -474,8 +468,7 @@ class Pipeline:
             return
         scope = Scope.parse(record.key)
         for call in self.streaming.values():
-            ticket = call.ticket
-            if ticket is not None and scope.resolve(ticket.subject) is not None:
+            if scope.resolve(_subject(call)) is not None:
                 call.killed = record
 
     async def drain(self, timeout_s: float = 10.0) -> None:
@@ -498,6 +491,16 @@ async def _prepend(
     yield first
     async for chunk in rest:
         yield chunk
+
+
+def _subject(call: Call) -> Subject:
+    principal, target = call.principal, call.target
+    return Subject.of(
+        call.attribution,
+        key=principal.key_id if principal else None,
+        model=call.alias,
+        provider=target.provider if target else None,
+    )
 
 
 def _with_provider(subject: Subject, provider: str) -> Subject:
