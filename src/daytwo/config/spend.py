@@ -34,19 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-# The scope fields, in the control room's key order (kept in step by a test).
-SCOPE_FIELDS = (
-    "project",
-    "workflow",
-    "feature",
-    "agent",
-    "session",
-    "user",
-    "environment",
-    "key",
-    "model",
-    "provider",
-)
+from daytwo.core.types import SCOPE_FIELDS
 
 
 class _Model(BaseModel):

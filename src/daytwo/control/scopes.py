@@ -16,21 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from daytwo.core.types import Attribution
+from daytwo.core.types import SCOPE_FIELDS, Attribution
 
-#: Every field a scope may name, in key order.
-SCOPE_FIELDS = (
-    "project",
-    "workflow",
-    "feature",
-    "agent",
-    "session",
-    "user",
-    "environment",
-    "key",
-    "model",
-    "provider",
-)
 ORG = "org"
 EACH = "*"
 _SAFE = "-_.~:/@"

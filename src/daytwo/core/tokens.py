@@ -69,3 +69,20 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
             if isinstance(x, str | list)
         )
     return 0
+
+
+def chunk_output_chars(chunk: dict[str, Any]) -> int:
+    """Characters of output (text and tool-call arguments) in one ``chat.completion.chunk``:
+    what a stream without a usage report is billed by."""
+    n = 0
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if delta:
+            content = delta.get("content")
+            if content:
+                n += len(content)
+            for tc in delta.get("tool_calls") or ():
+                args = (tc.get("function") or {}).get("arguments")
+                if args:
+                    n += len(args)
+    return n

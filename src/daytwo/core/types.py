@@ -14,6 +14,9 @@ Operation = Literal["chat", "embeddings"]
 #: Attribution fields, in the order reports show them.
 ATTRIBUTION_FIELDS = ("project", "workflow", "feature", "agent", "session", "user", "environment")
 DEFAULT_PROJECT = "default"
+#: Every field a spend-control scope may name (attribution + key, model, provider), in the
+#: order scope keys list them.
+SCOPE_FIELDS = (*ATTRIBUTION_FIELDS, "key", "model", "provider")
 
 
 @dataclass(slots=True)

@@ -48,7 +48,7 @@ from daytwo.core.errors import (
 from daytwo.core.ids import new_call_id, new_trace_id
 from daytwo.core.record import CallRecord, CallStatus
 from daytwo.core.secrets import SecretRegistry
-from daytwo.core.tokens import estimate_input_tokens, tokens_for_chars
+from daytwo.core.tokens import chunk_output_chars, estimate_input_tokens, tokens_for_chars
 from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.gateway.attribution import attribute
 from daytwo.gateway.runtime import Route, Runtime
@@ -324,16 +324,7 @@ class Pipeline:
                     )
                 if call.ttft_ms is None:
                     call.ttft_ms = (time.perf_counter() - call.t0) * 1000
-                for choice in chunk.data.get("choices") or ():
-                    delta = choice.get("delta") if isinstance(choice, dict) else None
-                    if delta:
-                        content = delta.get("content")
-                        if content:
-                            out_chars += len(content)
-                        for tc in delta.get("tool_calls") or ():
-                            args = (tc.get("function") or {}).get("arguments")
-                            if args:
-                                out_chars += len(args)
+                out_chars += chunk_output_chars(chunk.data)
                 yield chunk
         finally:
             self.streaming.pop(call.id, None)

@@ -16,6 +16,7 @@ import orjson
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from daytwo.core.tokens import chunk_output_chars
 from daytwo.core.types import StreamChunk, Usage
 from daytwo.providers.openai_wire import SSEDecoder
 
@@ -118,18 +119,7 @@ def check_usage(usage: Usage | None) -> None:
 def relayed_chars(chunk: StreamChunk) -> int:
     """The pipeline's own reading of a relayed chunk (``Pipeline.stream`` counts output text this
     way to estimate usage): a chunk an adapter yields must survive it."""
-    out_chars = 0
-    for choice in chunk.data.get("choices") or ():
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        if delta:
-            content = delta.get("content")
-            if content:
-                out_chars += len(content)
-            for tc in delta.get("tool_calls") or ():
-                args = (tc.get("function") or {}).get("arguments")
-                if args:
-                    out_chars += len(args)
-    return out_chars
+    return chunk_output_chars(chunk.data)
 
 
 def check_chunk_relayable(chunk: StreamChunk) -> None:
