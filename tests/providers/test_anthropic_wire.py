@@ -18,6 +18,9 @@ from daytwo.providers.anthropic_wire import (
     to_openai_completion,
     usage_from_anthropic,
 )
+from daytwo.providers.bedrock_wire import to_converse_request
+from daytwo.providers.gemini_wire import to_gemini_request
+from daytwo.providers.openai_wire import usage_from_openai
 
 # anthropics/anthropic-sdk-python tests/lib/streaming/fixtures/basic_response.txt
 BASIC_STREAM = b"""event: message_start
@@ -245,7 +248,10 @@ def test_cache_fields_are_added_to_input_in_stream() -> None:
         input_tokens=1210, output_tokens=7, cached_input_tokens=1000, cache_write_tokens=200
     )
     assert usage_chunk["usage"]["prompt_tokens"] == 1210
-    assert usage_chunk["usage"]["prompt_tokens_details"] == {"cached_tokens": 1000}
+    # the cache writes travel in the usage chunk too (the pipeline and the other doors read it)
+    details = usage_chunk["usage"]["prompt_tokens_details"]
+    assert details == {"cached_tokens": 1000, "cache_write_tokens": 200}
+    assert usage_from_openai(usage_chunk["usage"]) == tr.usage
 
 
 def test_error_event_keeps_its_class() -> None:
@@ -665,3 +671,83 @@ def test_anthropic_request_requires_model_max_tokens_messages(missing: str) -> N
     with pytest.raises(InvalidRequest) as info:
         openai_request_from_anthropic(body)
     assert info.value.param == missing
+
+
+def _messages_body(**extra: Any) -> dict[str, Any]:
+    return {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], **extra}
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        # Anthropic requires an array: a string must not become list("END") = three stops
+        ({"stop_sequences": "END"}, "stop_sequences"),
+        ({"stop_sequences": ["END", 7]}, "stop_sequences"),
+        ({"tool_choice": "auto"}, "tool_choice"),
+        ({"tool_choice": ["any"]}, "tool_choice"),
+        ({"tool_choice": {"type": "sometimes"}}, "tool_choice"),
+    ],
+)
+def test_anthropic_request_fields_of_the_wrong_shape_are_400s(
+    extra: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        openai_request_from_anthropic(_messages_body(**extra))
+    assert info.value.status == 400 and info.value.param == param
+    assert info.value.message.startswith(param)
+
+
+def test_anthropic_stop_sequences_become_stop() -> None:
+    assert openai_request_from_anthropic(_messages_body(stop_sequences=["END", "\n\n"]))[
+        "stop"
+    ] == ["END", "\n\n"]
+    assert "stop" not in openai_request_from_anthropic(_messages_body(stop_sequences=[]))
+
+
+def test_tool_result_errors_reach_the_model_in_the_content() -> None:
+    # The failed tool call of Anthropic's tool-use guide ("Handling tool use errors",
+    # https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use): Chat
+    # Completions' tool message has no error flag, so the content says it.
+    body = _messages_body(
+        messages=[
+            {"role": "user", "content": "What's the weather like in San Francisco?"},
+            {"role": "assistant", "content": TOOL_MESSAGE["content"]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_01A09q90qw90lq917835lq9",
+                        "content": "ConnectionError: the weather service API is not available "
+                        "(HTTP 500)",
+                        "is_error": True,
+                    },
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_02",
+                        "content": [{"type": "text", "text": "15 degrees"}],
+                        "is_error": False,
+                    },
+                ],
+            },
+        ]
+    )
+    failed, fine = openai_request_from_anthropic(body)["messages"][2:]
+    assert failed == {
+        "role": "tool",
+        "tool_call_id": "toolu_01A09q90qw90lq917835lq9",
+        "content": "Error: ConnectionError: the weather service API is not available (HTTP 500)",
+    }
+    assert fine == {"role": "tool", "tool_call_id": "toolu_02", "content": "15 degrees"}
+
+
+def test_top_k_reaches_anthropic_upstreams_only() -> None:
+    chat = openai_request_from_anthropic(_messages_body(top_k=40, top_p=0.9))
+    assert (chat["top_k"], chat["top_p"]) == (40, 0.9)
+    assert to_anthropic_request(chat, model="claude", default_max_tokens=1)["top_k"] == 40
+    # Gemini and Bedrock translate the parameters they know, by name: top_k is not among them
+    gemini = to_gemini_request(chat)
+    assert gemini["generationConfig"] == {"maxOutputTokens": 5, "topP": 0.9}
+    converse = to_converse_request(chat).body
+    assert converse["inferenceConfig"] == {"maxTokens": 5, "topP": 0.9}
+    assert "top_k" not in orjson.dumps(gemini).decode() + orjson.dumps(converse).decode()

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+import orjson
 import pytest
 
 from daytwo.config.schema import AzureOpenAIProviderConfig, SimFaults, SimSettings
@@ -128,3 +129,15 @@ def test_api_version_goes_in_the_query(sim_root: str) -> None:
         api_version="2024-02-01",
     )
     assert resp.body["object"] == "chat.completion"
+
+
+def test_top_k_is_not_sent_to_azure() -> None:
+    # The Anthropic door carries Anthropic's top_k; Azure's OpenAI models have no such parameter.
+    cfg = AzureOpenAIProviderConfig(
+        type="azure_openai", endpoint="https://example.openai.azure.com"
+    )
+    adapter = AzureOpenAIAdapter(cfg, SecretRegistry())
+    req = chat({"messages": USER, "top_k": 40, "top_p": 0.5})
+    sent = orjson.loads(adapter._body(req, DEPLOYMENT, stream=False))
+    assert sent == {"messages": USER, "top_p": 0.5, "model": "prod-gpt-4o-mini"}
+    assert req.body["top_k"] == 40  # the request itself is left as it was (failover reuses it)
