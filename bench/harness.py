@@ -406,7 +406,7 @@ def write_daytwo_config(
         )
         + f"models:\n  {MODEL}: {{deployments: [{{provider: up, model: {MODEL}}}]}}\n"
         + (
-            f"  {ANTHROPIC_ALIAS}: {{deployments: [{{provider: anth, model: claude-3-5-haiku}}]}}\n"
+            f"  {ANTHROPIC_ALIAS}: {{deployments: [{{provider: anth, model: claude-haiku-4-5}}]}}\n"
             if anthropic_port
             else ""
         )

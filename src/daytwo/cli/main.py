@@ -17,6 +17,7 @@ COMMANDS = {
     "init": "daytwo.cli.init:init",
     "config": "daytwo.cli.config_cmd:config",
     "pricing": "daytwo.cli.pricing:pricing",
+    "models": "daytwo.cli.models:models",
     "keys": "daytwo.cli.keys:keys",
     "admin": "daytwo.cli.admin:admin",
     "kill": "daytwo.cli.switches:kill",

@@ -63,7 +63,7 @@ def demo_config(
                 ]
             },
             "gemini-flash": {
-                "deployments": [{"provider": "gemini-sim", "model": "gemini-2.0-flash"}]
+                "deployments": [{"provider": "gemini-sim", "model": "gemini-2.5-flash"}]
             },
             "claude-sonnet": {
                 "deployments": [{"provider": "anthropic-sim", "model": "claude-sonnet-4-20250514"}]

@@ -12,6 +12,7 @@ import logging
 import logging.handlers
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from daytwo.keys.cache import KeyCache
 from daytwo.keys.hashing import pepper_from_env
 from daytwo.keys.store import KeyStore
 from daytwo.ledger.writer import Ledger
+from daytwo.lifecycle.check import startup_findings
 
 log = logging.getLogger("daytwo.gateway")
 
@@ -155,6 +157,7 @@ class Gateway:
         if self.config_path is not None:
             self._watcher = ConfigWatcher(self.config_path, self.reload, cfg.server.reload_poll_s)
             self._watcher.start()
+        self._warn_retiring_models()
         _settle_gc()
         self.ready = True
         log.info(
@@ -170,6 +173,16 @@ class Gateway:
         cache.refresh()
         cache.start()
         return cache
+
+    def _warn_retiring_models(self) -> None:
+        """One warning per configured model that is retired or retires within 90 days."""
+        try:
+            findings = startup_findings(self.config, datetime.now(UTC).date())
+        except Exception:  # a broken bundled catalog must not stop the gateway
+            log.exception("model lifecycle check failed")
+            return
+        for finding in findings:
+            log.warning(finding.message(), extra={"model": finding.model})
 
     async def _arm(self, runtime: Runtime) -> None:
         """Give a runtime its spend-control gate, after re-counting its budgets' windows."""

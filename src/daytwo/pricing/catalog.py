@@ -26,13 +26,11 @@ kept in a bounded LRU cache (misses included).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Literal, cast
 
 from daytwo.config.schema import Price, PricingConfig
@@ -40,23 +38,13 @@ from daytwo.core.types import Cost, Usage
 from daytwo.pricing.catalog_file import Catalog, load_bundled, load_catalog_file
 from daytwo.pricing.cost import compute_cost
 from daytwo.pricing.entry import PriceEntry
+from daytwo.pricing.names import PROVIDER_ALIASES
+from daytwo.pricing.names import strip_dated as _strip_dated
 
 UnpricedPolicy = Literal["flag", "estimate", "deny"]
 Rule = Literal["override", "exact", "alias", "dated", "prefix", "default"]
 
 DEFAULT_CACHE_SIZE = 4096
-#: Provider names that mean a catalog provider by another name.
-PROVIDER_ALIASES: Mapping[str, str] = MappingProxyType(
-    {
-        "gemini": "google",
-        "azure_openai": "openai",
-        "azure": "openai",
-        "together_ai": "together",
-        "togetherai": "together",
-        "mistralai": "mistral",
-    }
-)
-_DATED = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|[-@]\d{8}|-latest)$")
 _MAX_PREFIXES = 3
 
 
@@ -350,13 +338,6 @@ def _undated_index(entries: Iterable[PriceEntry]) -> dict[str, _Candidates]:
 def _date_key(suffix: str) -> str:
     digits = "".join(ch for ch in suffix if ch.isdigit())
     return digits or "99999999"  # -latest sorts as the newest
-
-
-def _strip_dated(name: str) -> str | None:
-    found = _DATED.search(name)
-    if found is None or found.start() == 0:
-        return None
-    return name[: found.start()]
 
 
 def _pick(
