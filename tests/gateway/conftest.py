@@ -1,4 +1,6 @@
-"""Fixtures: a real gateway on a loopback port in front of the in-process simulator."""
+"""Fixtures: a real gateway on a loopback port in front of the in-process simulator; the
+broken provider (tests/gateway/bad_upstream.py) and the doors' two-upstream setting
+(tests/gateway/ingress_harness.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.gateway.bad_upstream import bad
 from tests.gateway.harness import RunningGateway, running_gateway, sim_config
+from tests.gateway.ingress_harness import doors_gw, faulty_doors, sim_root
+
+# Shared fixtures, for the modules that ask for them: the broken provider, and the doors'
+# two-upstream setting.
+__all__ = ["bad", "doors_gw", "faulty_doors", "sim_root"]
 
 
 @pytest.fixture

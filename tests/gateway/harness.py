@@ -9,25 +9,40 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import openai
+
 from daytwo.config.load import validate_config
 from daytwo.gateway.app import Gateway, create_app
 from daytwo.gateway.server import ServerHandle, serve_in_thread
 
 
-def sim_config(tmp_path: Path, **sim: Any) -> dict[str, Any]:
+def gateway_config(db: Path, providers: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
+    """A test gateway's config: no keys required, quiet logs, the SQLite ledger ``db``
+    flushed every 5 ms (so a test reads its rows at once)."""
     return {
         "gateway": {"require_keys": False},
         "logging": {"level": "warning", "access_log": False},
-        "providers": {"sim": {"type": "sim", "sim": {"seed": 7, **sim}}},
-        "models": {
-            "gpt-4o-mini": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}]},
-            "text-embedding-3-small": {
-                "kind": "embeddings",
-                "deployments": [{"provider": "sim", "model": "text-embedding-3-small"}],
-            },
-        },
-        "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "flush_interval_ms": 5},
+        "providers": providers,
+        "models": models,
+        "ledger": {"url": f"sqlite:///{db}", "flush_interval_ms": 5},
     }
+
+
+def route(provider: str, model: str, kind: str | None = None) -> dict[str, Any]:
+    """A model alias served by one deployment (``kind``: ``embeddings`` for an embedder)."""
+    out: dict[str, Any] = {"deployments": [{"provider": provider, "model": model}]}
+    return out if kind is None else {"kind": kind, **out}
+
+
+def sim_config(tmp_path: Path, **sim: Any) -> dict[str, Any]:
+    return gateway_config(
+        tmp_path / "ledger.db",
+        {"sim": {"type": "sim", "sim": {"seed": 7, **sim}}},
+        {
+            "gpt-4o-mini": route("sim", "gpt-4o-mini"),
+            "text-embedding-3-small": route("sim", "text-embedding-3-small", "embeddings"),
+        },
+    )
 
 
 class RunningGateway:
@@ -43,6 +58,11 @@ class RunningGateway:
     @property
     def base_url(self) -> str:
         return f"{self.handle.url}/v1"
+
+    def openai(self, **options: Any) -> openai.OpenAI:
+        """The official OpenAI client pointed at this gateway (no retries: a test sees every
+        answer as it came)."""
+        return openai.OpenAI(base_url=self.base_url, api_key="unused", max_retries=0, **options)
 
     def records(self) -> list[dict[str, Any]]:
         """Every ledger row, oldest first, after the writer has flushed what was submitted."""

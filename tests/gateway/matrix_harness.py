@@ -14,7 +14,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from tests.gateway.harness import RunningGateway, running_gateway
+from tests.gateway.harness import RunningGateway, gateway_config, route, running_gateway
 
 from daytwo.config.schema import SimSettings
 from daytwo.providers.sim.run import running_sim_server
@@ -83,9 +83,11 @@ EGRESSES = [
 ]
 
 
-def config(root: str, db: Path, sim: SimSettings) -> dict[str, Any]:
+def http_upstreams(root: str) -> dict[str, Any]:
+    """The five HTTP upstream types, each a provider named after its type, all at ``root``
+    (their credentials: ``DT_MATRIX_KEY``, and ``DT_MATRIX_SECRET`` for Bedrock's)."""
     key = "env:DT_MATRIX_KEY"
-    providers: dict[str, Any] = {
+    return {
         "openai": {"type": "openai", "base_url": f"{root}/v1", "api_key": key},
         "azure_openai": {"type": "azure_openai", "endpoint": root, "api_key": key},
         "anthropic": {"type": "anthropic", "base_url": root, "api_key": key},
@@ -97,34 +99,35 @@ def config(root: str, db: Path, sim: SimSettings) -> dict[str, Any]:
             "access_key_id": key,
             "secret_access_key": "env:DT_MATRIX_SECRET",
         },
-        "sim": {"type": "sim", "sim": sim.model_dump()},
-    }
-    models: dict[str, Any] = {}
-    for e in EGRESSES:
-        models[e.alias] = {"deployments": [{"provider": e.name, "model": e.model}]}
-        models[f"{e.alias}-embed"] = {
-            "kind": "embeddings",
-            "deployments": [{"provider": e.name, "model": e.embed_model or e.model}],
-        }
-    return {
-        "gateway": {"require_keys": False},
-        "logging": {"level": "warning", "access_log": False},
-        "providers": providers,
-        "models": models,
-        "ledger": {"url": f"sqlite:///{db}", "flush_interval_ms": 5},
     }
 
 
 @contextmanager
-def matrix_gateway(db: Path, sim: SimSettings) -> Iterator[RunningGateway]:
+def matrix_credentials() -> Iterator[None]:
+    """``DT_MATRIX_KEY`` and ``DT_MATRIX_SECRET`` set for as long as the gateway runs."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DT_MATRIX_KEY", KEY)
         env.setenv("DT_MATRIX_SECRET", SECRET)
-        with (
-            running_sim_server(sim, require_key=KEY) as url,
-            running_gateway(config(url.removesuffix("/v1"), db, sim)) as gw,
-        ):
-            yield gw
+        yield
+
+
+def config(root: str, db: Path, sim: SimSettings) -> dict[str, Any]:
+    providers = {**http_upstreams(root), "sim": {"type": "sim", "sim": sim.model_dump()}}
+    models: dict[str, Any] = {}
+    for e in EGRESSES:
+        models[e.alias] = route(e.name, e.model)
+        models[f"{e.alias}-embed"] = route(e.name, e.embed_model or e.model, "embeddings")
+    return gateway_config(db, providers, models)
+
+
+@contextmanager
+def matrix_gateway(db: Path, sim: SimSettings) -> Iterator[RunningGateway]:
+    with (
+        matrix_credentials(),
+        running_sim_server(sim, require_key=KEY) as url,
+        running_gateway(config(url.removesuffix("/v1"), db, sim)) as gw,
+    ):
+        yield gw
 
 
 class Calls:

@@ -1,10 +1,8 @@
 """OpenAI-shaped answers → Anthropic Messages wire format (gateway/anthropic_encode.py).
 
 Every event and message is also validated against the official ``anthropic`` SDK's models, so
-a field Anthropic requires cannot go missing unnoticed. Input chunks follow OpenAI's streaming
-reference (https://platform.openai.com/docs/api-reference/chat-streaming/streaming): a role
-delta, content deltas, tool-call deltas (``index``, ``id`` and ``name`` first, then argument
-fragments), a chunk with ``finish_reason``, then the usage chunk with empty ``choices``.
+a field Anthropic requires cannot go missing unnoticed. The OpenAI-shaped input, after OpenAI's
+references, comes from tests/gateway/encode_harness.py.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ import anthropic.types as at
 import orjson
 import pytest
 from pydantic import TypeAdapter
+from tests.gateway.encode_harness import TWO_CALLS, chunk, completion, sse_events, usage_chunk
 
 from daytwo.core.errors import (
     AuthenticationError,
@@ -36,43 +35,13 @@ from daytwo.gateway.anthropic_encode import AnthropicStreamEncoder, error_status
 EVENT = TypeAdapter(at.RawMessageStreamEvent)
 
 
-def chunk(
-    delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any
-) -> StreamChunk:
-    choice = {"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}
-    data = {
-        "id": "chatcmpl-abc123",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": "gpt-4o-mini",
-        "choices": [{**choice, **extra}],
-    }
-    return StreamChunk(data=data)
-
-
-def usage_chunk(prompt: int, completion: int, cached: int = 0) -> StreamChunk:
-    usage = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
-    }
-    return StreamChunk(data={"id": "chatcmpl-abc123", "choices": [], "usage": usage})
+def _check(data: dict[str, Any]) -> None:
+    if data["type"] not in ("ping", "error"):
+        EVENT.validate_python(data)
 
 
 def events(raw: bytes) -> list[dict[str, Any]]:
-    """SSE frames → event dicts; checks each `event:` name matches its data's type."""
-    out = []
-    for frame in raw.decode().split("\n\n"):
-        if not frame:
-            continue
-        name_line, data_line = frame.split("\n")
-        data = orjson.loads(data_line.removeprefix("data: "))
-        assert name_line == f"event: {data['type']}"
-        if data["type"] not in ("ping", "error"):
-            EVENT.validate_python(data)
-        out.append(data)
-    return out
+    return sse_events(raw, _check)
 
 
 def run(chunks: list[StreamChunk], estimate: int = 9) -> list[dict[str, Any]]:
@@ -127,23 +96,11 @@ def test_text_stream_is_anthropics_event_sequence_with_exact_usage() -> None:
 
 
 def test_tool_calls_stream_as_tool_use_blocks_with_input_json_deltas() -> None:
-    def call(index: int, args: str, head: bool = False) -> dict[str, Any]:
-        tc: dict[str, Any] = {"index": index, "function": {"arguments": args}}
-        if head:
-            tc.update(id=f"call_{index}", type="function")
-            tc["function"]["name"] = "get_weather"
-        return {"tool_calls": [tc]}
-
     out = run(
         [
             chunk({"role": "assistant", "content": None}),
             chunk({"content": "Let me check."}),
-            chunk(call(0, "", head=True)),
-            chunk(call(0, '{"city": ')),
-            chunk(call(0, '"Paris"}')),
-            chunk(call(1, '{"city": "Oslo"}', head=True)),
-            chunk({}, "tool_calls"),
-            usage_chunk(30, 12),
+            *TWO_CALLS,
         ]
     )
     kinds = [(e["type"], e.get("index")) for e in out]
@@ -200,18 +157,6 @@ def test_cache_writes_reported_by_the_upstream_leave_input_tokens() -> None:
         "cache_creation_input_tokens": 20,
         "cache_read_input_tokens": 30,
         "output_tokens": 3,
-    }
-
-
-def completion(msg: dict[str, Any], finish: str, **choice: Any) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-xyz",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [
-            {"index": 0, "message": msg, "logprobs": None, "finish_reason": finish, **choice}
-        ],
     }
 
 

@@ -7,26 +7,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
-from tests.gateway.harness import RunningGateway, http, sim_config
+from tests.gateway.harness import RunningGateway, http
+from tests.gateway.ingress_harness import (
+    CUT,
+    FaultyDoors,
+    assert_error_row,
+    assert_ok_row,
+    each_upstream,
+    two_upstreams,
+)
 
-from daytwo.config.schema import SimFaults, SimSettings
+from daytwo.config.schema import SimFaults
 from daytwo.core.errors import InvalidRequest
 from daytwo.gateway.anthropic_ingress import parse_messages
 from daytwo.keys.model import KeySpec
 from daytwo.keys.store import KeyStore
-from daytwo.providers.sim.run import running_sim_server
 
 integration = pytest.mark.integration
 
-#: (alias, provider, model the upstream reports serving)
-UPSTREAMS = [("via-sim", "sim", "gpt-4o-mini"), ("via-anthropic", "claude", "claude-sonnet-4-5")]
-upstreams = pytest.mark.parametrize(("alias", "provider", "served"), UPSTREAMS)
 USER = [{"role": "user", "content": "Say something."}]
 WEATHER = {
     "name": "get_weather",
@@ -39,54 +43,23 @@ WEATHER = {
 }
 
 
-@pytest.fixture(scope="module")
-def sim_root() -> Iterator[str]:
-    with running_sim_server(SimSettings(seed=5)) as url:
-        yield url.removesuffix("/v1")
-
-
-def config(tmp_path: Path, anthropic_root: str, **sim: Any) -> dict[str, Any]:
-    cfg = sim_config(tmp_path, **sim)
-    cfg["providers"]["claude"] = {"type": "anthropic", "base_url": anthropic_root}
-    models = cfg["models"]
-    models["via-sim"] = {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}]}
-    models["via-anthropic"] = {
-        "deployments": [{"provider": "claude", "model": "claude-sonnet-4-5"}]
-    }
-    return cfg
-
-
-@pytest.fixture
-def gw(
-    tmp_path: Path, sim_root: str, gateway_factory: Callable[..., RunningGateway]
-) -> RunningGateway:
-    return gateway_factory(config(tmp_path, sim_root))
-
-
 def client(gw: RunningGateway, key: str = "unused") -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
 
 
 def row_matches(row: dict[str, Any], provider: str, served: str, usage: Any) -> None:
-    assert (row["status"], row["http_status"], row["provider"], row["served_model"]) == (
-        "ok",
-        200,
-        provider,
-        served,
-    )
+    assert_ok_row(row, provider, served)
     # the ledger counts all input; Anthropic's input_tokens leaves the cached parts out
     cached = (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0)
     assert row["input_tokens"] == usage.input_tokens + cached
     assert row["output_tokens"] == usage.output_tokens
-    assert row["tokens_estimated"] == 0
 
 
-@integration
-@upstreams
+@each_upstream
 def test_create_answers_a_message_and_is_recorded(
-    gw: RunningGateway, alias: str, provider: str, served: str
+    doors_gw: RunningGateway, alias: str, provider: str, served: str
 ) -> None:
-    with client(gw) as c:
+    with client(doors_gw) as c:
         raw = c.messages.with_raw_response.create(model=alias, max_tokens=200, messages=USER)
         short = c.messages.create(model=alias, max_tokens=3, messages=USER)
     msg = raw.parse()
@@ -95,17 +68,18 @@ def test_create_answers_a_message_and_is_recorded(
     (block,) = msg.content
     assert block.type == "text" and block.text
     assert msg.usage.input_tokens > 0 and msg.usage.output_tokens > 0
-    row_matches(gw.record(raw.headers["x-daytwo-call-id"]), provider, served, msg.usage)
+    row_matches(doors_gw.record(raw.headers["x-daytwo-call-id"]), provider, served, msg.usage)
     assert short.stop_reason == "max_tokens" and short.usage.output_tokens == 3
 
 
-@integration
-@upstreams
+@each_upstream
 def test_async_create_and_stream_helper(
-    gw: RunningGateway, alias: str, provider: str, served: str
+    doors_gw: RunningGateway, alias: str, provider: str, served: str
 ) -> None:
     async def run() -> tuple[anthropic.types.Message, list[str], anthropic.types.Message]:
-        async with anthropic.AsyncAnthropic(base_url=gw.url, api_key="unused", max_retries=0) as c:
+        async with anthropic.AsyncAnthropic(
+            base_url=doors_gw.url, api_key="unused", max_retries=0
+        ) as c:
             msg = await c.messages.create(model=alias, max_tokens=100, messages=USER)
             async with c.messages.stream(model=alias, max_tokens=100, messages=USER) as s:
                 texts = [t async for t in s.text_stream]
@@ -116,16 +90,15 @@ def test_async_create_and_stream_helper(
     assert msg.content[0].type == "text" and msg.content[0].text
     assert texts and "".join(texts) == final.content[0].text  # type: ignore[union-attr]
     assert final.stop_reason == "end_turn" and final.model == served
-    (row,) = [r for r in gw.records() if r["stream"]]
+    (row,) = [r for r in doors_gw.records() if r["stream"]]
     row_matches(row, provider, served, final.usage)
 
 
-@integration
-@upstreams
+@each_upstream
 def test_raw_stream_is_anthropics_event_sequence(
-    gw: RunningGateway, alias: str, provider: str, served: str
+    doors_gw: RunningGateway, alias: str, provider: str, served: str
 ) -> None:
-    with client(gw) as c:
+    with client(doors_gw) as c:
         stream = c.messages.create(model=alias, max_tokens=100, messages=USER, stream=True)
         events = list(stream)
     types = [e.type for e in events]
@@ -135,19 +108,18 @@ def test_raw_stream_is_anthropics_event_sequence(
     assert set(types[2:-3]) == {"content_block_delta"}
     delta = events[-2]
     assert delta.type == "message_delta" and delta.delta.stop_reason == "end_turn"
-    (row,) = gw.records()
+    (row,) = doors_gw.records()
     assert row["input_tokens"] == delta.usage.input_tokens  # the exact count, at the end
     assert row["output_tokens"] == delta.usage.output_tokens == len(types) - 5
     assert (row["provider"], row["served_model"], row["status"]) == (provider, served, "ok")
 
 
-@integration
-@upstreams
+@each_upstream
 def test_tool_use_plain_and_streamed_then_tool_result(
-    gw: RunningGateway, alias: str, provider: str, served: str
+    doors_gw: RunningGateway, alias: str, provider: str, served: str
 ) -> None:
     forced = {"type": "tool", "name": "get_weather"}
-    with client(gw) as c:
+    with client(doors_gw) as c:
         msg = c.messages.create(
             model=alias, max_tokens=200, messages=USER, tools=[WEATHER], tool_choice=forced
         )
@@ -180,18 +152,17 @@ def test_tool_use_plain_and_streamed_then_tool_result(
     assert deltas and all(e.delta.type == "input_json_delta" for e in deltas)
     # the tool's result went back up: the model now answers in text
     assert follow_up.stop_reason == "end_turn" and follow_up.content[0].type == "text"
-    rows = gw.records()
+    rows = doors_gw.records()
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert {(r["provider"], r["served_model"]) for r in rows} == {(provider, served)}
 
 
-@integration
-@upstreams
+@each_upstream
 def test_system_prompt_reaches_the_upstream(
-    gw: RunningGateway, alias: str, provider: str, served: str
+    doors_gw: RunningGateway, alias: str, provider: str, served: str
 ) -> None:
     system = "You are a terse assistant. " * 40  # ~1000 characters, ~250 tokens
-    with client(gw) as c:
+    with client(doors_gw) as c:
         bare = c.messages.create(model=alias, max_tokens=20, messages=USER)
         told = c.messages.create(
             model=alias,
@@ -203,8 +174,8 @@ def test_system_prompt_reaches_the_upstream(
 
 
 @integration
-def test_unknown_model_and_bad_request_are_anthropic_errors(gw: RunningGateway) -> None:
-    with client(gw) as c, pytest.raises(anthropic.NotFoundError) as info:
+def test_unknown_model_and_bad_request_are_anthropic_errors(doors_gw: RunningGateway) -> None:
+    with client(doors_gw) as c, pytest.raises(anthropic.NotFoundError) as info:
         c.messages.create(model="no-such-model", max_tokens=10, messages=USER)
     assert info.value.status_code == 404
     assert info.value.body == {
@@ -215,92 +186,74 @@ def test_unknown_model_and_bad_request_are_anthropic_errors(gw: RunningGateway) 
         },
     }
     body = json.dumps({"model": "via-sim", "messages": USER}).encode()
-    status, _, raw = http("POST", gw.url + "/v1/messages", body)
+    status, _, raw = http("POST", doors_gw.url + "/v1/messages", body)
     assert status == 400
     assert json.loads(raw) == {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"},
     }
-    rows = gw.records()
+    rows = doors_gw.records()
     assert [(r["status"], r["http_status"]) for r in rows] == [("rejected", 404), ("rejected", 400)]
 
 
-@integration
-@upstreams
+@each_upstream
 def test_upstream_429_keeps_its_class_and_retry_after(
-    tmp_path: Path,
-    gateway_factory: Callable[..., RunningGateway],
-    alias: str,
-    provider: str,
-    served: str,
+    faulty_doors: FaultyDoors, alias: str, provider: str, served: str
 ) -> None:
-    faults = SimFaults(rate_429=1.0, retry_after_s=3)
-    with running_sim_server(SimSettings(faults=faults)) as url:
-        cfg = config(tmp_path, url.removesuffix("/v1"), faults=faults.model_dump())
-        gw = gateway_factory(cfg)
-        with client(gw) as c, pytest.raises(anthropic.RateLimitError) as info:
-            c.messages.create(model=alias, max_tokens=10, messages=USER)
+    with (
+        faulty_doors(SimFaults(rate_429=1.0, retry_after_s=3)) as gw,
+        client(gw) as c,
+        pytest.raises(anthropic.RateLimitError) as info,
+    ):
+        c.messages.create(model=alias, max_tokens=10, messages=USER)
     err = info.value
     assert err.status_code == 429 and err.type == "rate_limit_error"
     assert err.response.headers["retry-after"] == "3"
-    (row,) = gw.records()
-    assert (row["status"], row["http_status"], row["provider"]) == ("error", 429, provider)
+    assert_error_row(gw, provider, http_status=429)
 
 
-@integration
-@upstreams
+@each_upstream
 def test_overloaded_upstream_is_a_529(
-    tmp_path: Path,
-    gateway_factory: Callable[..., RunningGateway],
-    alias: str,
-    provider: str,
-    served: str,
+    faulty_doors: FaultyDoors, alias: str, provider: str, served: str
 ) -> None:
     # An OpenAI-format upstream answers 503; Anthropic's own answers 529 overloaded_error.
-    faults = SimFaults(rate_503=1.0)
-    with running_sim_server(SimSettings(faults=faults)) as url:
-        gw = gateway_factory(config(tmp_path, url.removesuffix("/v1"), faults=faults.model_dump()))
-        with client(gw) as c, pytest.raises(anthropic.OverloadedError) as info:
-            c.messages.create(model=alias, max_tokens=10, messages=USER, stream=True)
+    with (
+        faulty_doors(SimFaults(rate_503=1.0)) as gw,
+        client(gw) as c,
+        pytest.raises(anthropic.OverloadedError) as info,
+    ):
+        c.messages.create(model=alias, max_tokens=10, messages=USER, stream=True)
     assert info.value.status_code == 529 and info.value.type == "overloaded_error"
-    (row,) = gw.records()
-    assert (row["status"], row["provider"]) == ("error", provider)
+    assert_error_row(gw, provider)
 
 
-@integration
-@upstreams
+@each_upstream
 def test_stream_cut_mid_way_ends_with_an_error_event(
-    tmp_path: Path,
-    gateway_factory: Callable[..., RunningGateway],
-    alias: str,
-    provider: str,
-    served: str,
+    faulty_doors: FaultyDoors, alias: str, provider: str, served: str
 ) -> None:
-    faults = SimFaults(rate_reset=1.0)
-    sim = {"faults": faults.model_dump(), "min_output_tokens": 20, "max_output_tokens": 20}
-    with running_sim_server(SimSettings(**sim)) as url:
-        gw = gateway_factory(config(tmp_path, url.removesuffix("/v1"), **sim))
-        seen: list[str] = []
+    seen: list[str] = []
 
-        def consume(c: anthropic.Anthropic) -> None:
-            for event in c.messages.create(model=alias, max_tokens=100, messages=USER, stream=True):
-                seen.append(event.type)
+    def consume(c: anthropic.Anthropic) -> None:
+        for event in c.messages.create(model=alias, max_tokens=100, messages=USER, stream=True):
+            seen.append(event.type)
 
-        with client(gw) as c, pytest.raises(anthropic.APIStatusError) as info:
-            consume(c)
+    with (
+        faulty_doors(SimFaults(rate_reset=1.0), **CUT) as gw,
+        client(gw) as c,
+        pytest.raises(anthropic.APIStatusError) as info,
+    ):
+        consume(c)
     assert seen[0] == "message_start" and "content_block_delta" in seen
     assert "message_stop" not in seen
     assert info.value.type == "api_error"
-    (row,) = gw.records()
-    assert (row["status"], row["provider"], row["stream"]) == ("error", provider, 1)
-    assert row["error_class"] == "UpstreamProtocolError"
+    assert_error_row(gw, provider, stream=1, error_class="UpstreamProtocolError")
 
 
 @integration
 def test_x_api_key_is_the_daytwo_key(
     tmp_path: Path, sim_root: str, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    cfg = config(tmp_path, sim_root)
+    cfg = two_upstreams(tmp_path, sim_root)
     cfg["gateway"] = {"require_keys": True}
     gw = gateway_factory(cfg)
     store = KeyStore.open(cfg["ledger"]["url"])

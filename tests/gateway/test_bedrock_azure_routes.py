@@ -10,83 +10,59 @@ from pathlib import Path
 
 import openai
 import pytest
-from tests.gateway.harness import RunningGateway, running_gateway
+from tests.gateway.harness import RunningGateway, gateway_config, route, running_gateway
+from tests.providers.adapter_harness import (
+    AWS_ACCESS_KEY,
+    AWS_SECRET_KEY,
+    RADIO_QUESTION,
+    RADIO_TOOLS,
+)
 
 from daytwo.config.schema import SimSettings
 from daytwo.providers.sim.run import running_sim_server
 
 pytestmark = pytest.mark.integration
 
-ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-AZURE_KEY = ACCESS_KEY  # the simulator has one required key for all its doors
+AZURE_KEY = AWS_ACCESS_KEY  # the simulator has one required key for all its doors
 CLAUDE = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"  # a cross-region inference profile
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "top_song",
-            "description": "Get the most popular song played on a radio station.",
-            "parameters": {
-                "type": "object",
-                "properties": {"sign": {"type": "string"}},
-                "required": ["sign"],
-            },
-        },
-    }
-]
 
 
 @pytest.fixture(scope="module")
 def sim_root() -> Iterator[str]:
     # One simulator serves both doors with one required key: Bedrock's door wants it as the
     # access key id of a SigV4 header, Azure's as the api-key header.
-    with running_sim_server(SimSettings(seed=13), require_key=ACCESS_KEY) as url:
+    with running_sim_server(SimSettings(seed=13), require_key=AWS_ACCESS_KEY) as url:
         yield url.removesuffix("/v1")
 
 
 @pytest.fixture
 def gw(tmp_path: Path, sim_root: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningGateway]:
-    monkeypatch.setenv("DAYTWO_TEST_AWS_KEY", ACCESS_KEY)
-    monkeypatch.setenv("DAYTWO_TEST_AWS_SECRET", SECRET_KEY)
+    monkeypatch.setenv("DAYTWO_TEST_AWS_KEY", AWS_ACCESS_KEY)
+    monkeypatch.setenv("DAYTWO_TEST_AWS_SECRET", AWS_SECRET_KEY)
     monkeypatch.setenv("DAYTWO_TEST_AZURE_KEY", AZURE_KEY)
-    config = {
-        "gateway": {"require_keys": False},
-        "logging": {"level": "warning", "access_log": False},
-        "providers": {
-            "aws": {
-                "type": "bedrock",
-                "region": "us-east-1",
-                "endpoint_url": sim_root,
-                "access_key_id": "env:DAYTWO_TEST_AWS_KEY",
-                "secret_access_key": "env:DAYTWO_TEST_AWS_SECRET",
-            },
-            "azure": {
-                "type": "azure_openai",
-                "endpoint": sim_root,
-                "api_key": "env:DAYTWO_TEST_AZURE_KEY",
-            },
+    providers = {
+        "aws": {
+            "type": "bedrock",
+            "region": "us-east-1",
+            "endpoint_url": sim_root,
+            "access_key_id": "env:DAYTWO_TEST_AWS_KEY",
+            "secret_access_key": "env:DAYTWO_TEST_AWS_SECRET",
         },
-        "models": {
-            "claude": {"deployments": [{"provider": "aws", "model": CLAUDE}]},
-            "titan": {
-                "kind": "embeddings",
-                "deployments": [{"provider": "aws", "model": "amazon.titan-embed-text-v2:0"}],
-            },
-            "gpt": {"deployments": [{"provider": "azure", "model": "prod-gpt-4o-mini"}]},
-            "azure-embed": {
-                "kind": "embeddings",
-                "deployments": [{"provider": "azure", "model": "text-embedding-3-small"}],
-            },
+        "azure": {
+            "type": "azure_openai",
+            "endpoint": sim_root,
+            "api_key": "env:DAYTWO_TEST_AZURE_KEY",
         },
-        "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "flush_interval_ms": 5},
     }
+    models = {
+        "claude": route("aws", CLAUDE),
+        "titan": route("aws", "amazon.titan-embed-text-v2:0", "embeddings"),
+        "gpt": route("azure", "prod-gpt-4o-mini"),
+        "azure-embed": route("azure", "text-embedding-3-small", "embeddings"),
+    }
+    config = gateway_config(tmp_path / "ledger.db", providers, models)
     with running_gateway(config) as running:
         yield running
-
-
-def client(gw: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +77,7 @@ def client(gw: RunningGateway) -> openai.OpenAI:
 def test_chat_is_answered_and_recorded(
     gw: RunningGateway, alias: str, provider: str, served: str, prices: tuple[int, int]
 ) -> None:
-    with client(gw) as c:
+    with gw.openai() as c:
         raw = c.chat.completions.with_raw_response.create(
             model=alias, messages=[{"role": "user", "content": "What is on WZPZ?"}]
         )
@@ -118,12 +94,12 @@ def test_chat_is_answered_and_recorded(
 
 @pytest.mark.parametrize("alias", ["claude", "gpt"])
 def test_streamed_tool_call_deltas_and_usage(gw: RunningGateway, alias: str) -> None:
-    with client(gw) as c:
+    with gw.openai() as c:
         chunks = list(
             c.chat.completions.create(
                 model=alias,
-                messages=[{"role": "user", "content": "What is the most popular song on WZPZ?"}],
-                tools=TOOLS,  # type: ignore[arg-type]
+                messages=[{"role": "user", "content": RADIO_QUESTION}],
+                tools=RADIO_TOOLS,
                 tool_choice="required",
                 stream=True,
                 stream_options={"include_usage": True},
@@ -153,7 +129,7 @@ def test_streamed_tool_call_deltas_and_usage(gw: RunningGateway, alias: str) -> 
 def test_embeddings_are_answered_and_recorded(
     gw: RunningGateway, alias: str, provider: str, dims: int
 ) -> None:
-    with client(gw) as c:
+    with gw.openai() as c:
         # the SDK asks for base64 and decodes it: both adapters must honour that
         raw = c.embeddings.with_raw_response.create(
             model=alias, input=["Elemental Hotel", "8 Storey Hike"], dimensions=dims
@@ -166,7 +142,7 @@ def test_embeddings_are_answered_and_recorded(
 
 
 def test_untranslatable_request_is_a_400_that_says_why(gw: RunningGateway) -> None:
-    with client(gw) as c, pytest.raises(openai.BadRequestError) as info:
+    with gw.openai() as c, pytest.raises(openai.BadRequestError) as info:
         c.chat.completions.create(
             model="claude",
             messages=[

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import orjson
 import pytest
-from tests.gateway.harness import RunningGateway, running_gateway
+from tests.gateway.harness import RunningGateway, gateway_config, route, running_gateway
 
 from daytwo.config.schema import SimSettings
 from daytwo.providers.sim.run import running_sim_server
@@ -37,35 +37,23 @@ TOOLS: list[Any] = [
 def gw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningGateway]:
     monkeypatch.setenv("DT_TEST_GEMINI_ROUTE_KEY", KEY)
     with running_sim_server(SimSettings(seed=11), require_key=KEY) as url:
-        config = {
-            "gateway": {"require_keys": False},
-            "logging": {"level": "warning", "access_log": False},
-            "providers": {
-                "google": {
-                    "type": "gemini",
-                    "base_url": url.removesuffix("/v1"),
-                    "api_key": "env:DT_TEST_GEMINI_ROUTE_KEY",
-                }
-            },
-            "models": {
-                "assistant": {"deployments": [{"provider": "google", "model": "gemini-2.5-flash"}]},
-                "embedder": {
-                    "kind": "embeddings",
-                    "deployments": [{"provider": "google", "model": "gemini-embedding-001"}],
-                },
-            },
-            "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "flush_interval_ms": 5},
+        google = {
+            "type": "gemini",
+            "base_url": url.removesuffix("/v1"),
+            "api_key": "env:DT_TEST_GEMINI_ROUTE_KEY",
         }
-        with running_gateway(config) as gw:
+        models = {
+            "assistant": route("google", "gemini-2.5-flash"),
+            "embedder": route("google", "gemini-embedding-001", "embeddings"),
+        }
+        with running_gateway(
+            gateway_config(tmp_path / "ledger.db", {"google": google}, models)
+        ) as gw:
             yield gw
 
 
-def client(gw: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
-
-
 def test_chat_is_answered_and_recorded_with_a_price(gw: RunningGateway) -> None:
-    with client(gw) as c:
+    with gw.openai() as c:
         raw = c.chat.completions.with_raw_response.create(
             model="assistant", messages=[{"role": "user", "content": "Say hello"}]
         )
@@ -82,7 +70,7 @@ def test_chat_is_answered_and_recorded_with_a_price(gw: RunningGateway) -> None:
 
 
 def test_stream_with_tool_calls_is_relayed_and_recorded(gw: RunningGateway) -> None:
-    with client(gw) as c:
+    with gw.openai() as c:
         stream = c.chat.completions.create(
             model="assistant",
             messages=[{"role": "user", "content": "weather in Lima?"}],
@@ -112,7 +100,7 @@ def test_stream_with_tool_calls_is_relayed_and_recorded(gw: RunningGateway) -> N
 
 
 def test_embeddings_in_the_sdks_default_base64(gw: RunningGateway) -> None:
-    with client(gw) as c:
+    with gw.openai() as c:
         # the SDK asks for base64 unless told otherwise, and decodes it
         raw = c.embeddings.with_raw_response.create(
             model="embedder", input=["hello", "world"], dimensions=16
@@ -127,7 +115,7 @@ def test_embeddings_in_the_sdks_default_base64(gw: RunningGateway) -> None:
 
 
 def test_an_untranslatable_request_is_a_400_naming_the_parameter(gw: RunningGateway) -> None:
-    with client(gw) as c, pytest.raises(openai.BadRequestError) as info:
+    with gw.openai() as c, pytest.raises(openai.BadRequestError) as info:
         c.chat.completions.create(
             model="assistant",
             messages=[

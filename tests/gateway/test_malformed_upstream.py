@@ -4,17 +4,15 @@ without its final event, a connection closed after the headers, a slow-loris tha
 sending -- the client (the official openai SDK) gets a clean error in its own format, and the
 ledger gets one ``error`` record with the tokens known so far.
 
-The broken provider is :class:`BadUpstream`, a raw asyncio server on a loopback port that plays
-hand-written bytes; it stands in for the same provider configured as ``openai`` and as
-``anthropic``. The simulator's own fault knobs are driven through the gateway at the end.
+The broken provider is :class:`~tests.gateway.bad_upstream.BadUpstream`, a raw asyncio server on
+a loopback port that plays hand-written bytes; it stands in for the same provider configured as
+``openai`` and as ``anthropic``. The simulator's own fault knobs are driven through the gateway
+at the end.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +23,8 @@ from typing import Any
 import openai
 import orjson
 import pytest
-from tests.gateway.harness import RunningGateway, running_gateway
+from tests.gateway.bad_upstream import HOLD, BadUpstream, head, whole
+from tests.gateway.harness import RunningGateway, gateway_config, route, running_gateway
 
 from daytwo.config.schema import SimFaults, SimSettings
 from daytwo.providers.sim.run import running_sim_server
@@ -36,86 +35,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 TIMEOUT_S = 1.5
 #: The client's own timeout, far above TIMEOUT_S: hitting it would mean the gateway hung.
 CLIENT_TIMEOUT_S = 20.0
-
-#: In a script: stop sending and keep the connection open until the client gives up.
-HOLD = None
-
-
-class BadUpstream:
-    """A broken provider: answers every request with the bytes of the current ``script``, then
-    closes the connection (or, at ``HOLD``, waits for the client to close it)."""
-
-    def __init__(self) -> None:
-        self.script: list[bytes | None] = []
-        self.paths: list[str] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._loop = asyncio.new_event_loop()
-        started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("the bad upstream did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self, started: threading.Event) -> None:
-        loop = self._loop
-        asyncio.set_event_loop(loop)
-        server = loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port: int = server.sockets[0].getsockname()[1]
-        started.set()
-        loop.run_forever()
-        for task in self._tasks:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
-        server.close()
-        loop.run_until_complete(server.wait_closed())
-        loop.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        script = list(self.script)
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-            await reader.readexactly(int(length.group(1)) if length else 0)
-            self.paths.append(head.split(b" ")[1].decode())
-            for step in script:
-                if step is HOLD:
-                    await reader.read()  # returns once the gateway gives up and closes
-                    break
-                writer.write(step)
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-            self._tasks.discard(task)
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
-def head(
-    ctype: str = "text/event-stream", *, length: int | None = None, chunked: bool = False
-) -> bytes:
-    """A 200 status line and headers; without a length the body runs until the close."""
-    lines = ["HTTP/1.1 200 OK", f"Content-Type: {ctype}", "Connection: close"]
-    if length is not None:
-        lines.append(f"Content-Length: {length}")
-    if chunked:
-        lines.append("Transfer-Encoding: chunked")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def whole(ctype: str, body: bytes) -> bytes:
-    return head(ctype, length=len(body)) + body
-
 
 WORDS = ["The ", "quick ", "brown ", "fox ", "jumps ", "over ", "the ", "lazy ", "dog."]
 HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
@@ -233,35 +152,27 @@ ANTHROPIC = Wire(
     not_a_completion=b'{"type": "message", "content": "not a list"}',
 )
 WIRES = [OPENAI, ANTHROPIC]
+
+
+def _by_wire(prefix: str) -> dict[str, Any]:
+    """A model alias per wire, each reaching the provider ``<prefix>_<wire>``."""
+    return {
+        "openai": route(f"{prefix}_openai", "gpt-4o-mini"),
+        "anthropic": route(f"{prefix}_anthropic", "claude-sonnet-4-5"),
+    }
+
+
 wires = pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.alias)
-
-
-@pytest.fixture(scope="module")
-def bad() -> Iterator[BadUpstream]:
-    upstream = BadUpstream()
-    yield upstream
-    upstream.stop()
 
 
 @pytest.fixture(scope="module")
 def gateway(bad: BadUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     db = tmp_path_factory.mktemp("malformed") / "ledger.db"
-    config = {
-        "gateway": {"require_keys": False},
-        "logging": {"level": "warning", "access_log": False},
-        "providers": {
-            "bad_openai": {"type": "openai", "base_url": f"{bad.url}/v1", "timeout_s": TIMEOUT_S},
-            "bad_anthropic": {"type": "anthropic", "base_url": bad.url, "timeout_s": TIMEOUT_S},
-        },
-        "models": {
-            "openai": {"deployments": [{"provider": "bad_openai", "model": "gpt-4o-mini"}]},
-            "anthropic": {
-                "deployments": [{"provider": "bad_anthropic", "model": "claude-sonnet-4-5"}]
-            },
-        },
-        "ledger": {"url": f"sqlite:///{db}", "flush_interval_ms": 5},
+    providers = {
+        "bad_openai": {"type": "openai", "base_url": f"{bad.url}/v1", "timeout_s": TIMEOUT_S},
+        "bad_anthropic": {"type": "anthropic", "base_url": bad.url, "timeout_s": TIMEOUT_S},
     }
-    with running_gateway(config) as gw:
+    with running_gateway(gateway_config(db, providers, _by_wire("bad"))) as gw:
         yield gw
 
 
@@ -509,26 +420,15 @@ def faulty_sim(
     settings = SimSettings(faults=faults, min_output_tokens=40, max_output_tokens=40)
     db: Path = tmp_path_factory.mktemp("sim_faults") / "ledger.db"
     with running_sim_server(settings) as sim_url:
-        config = {
-            "gateway": {"require_keys": False},
-            "logging": {"level": "warning", "access_log": False},
-            "providers": {
-                "sim_openai": {"type": "openai", "base_url": sim_url, "timeout_s": 10},
-                "sim_anthropic": {
-                    "type": "anthropic",
-                    "base_url": sim_url.removesuffix("/v1"),
-                    "timeout_s": 10,
-                },
+        providers = {
+            "sim_openai": {"type": "openai", "base_url": sim_url, "timeout_s": 10},
+            "sim_anthropic": {
+                "type": "anthropic",
+                "base_url": sim_url.removesuffix("/v1"),
+                "timeout_s": 10,
             },
-            "models": {
-                "openai": {"deployments": [{"provider": "sim_openai", "model": "gpt-4o-mini"}]},
-                "anthropic": {
-                    "deployments": [{"provider": "sim_anthropic", "model": "claude-sonnet-4-5"}]
-                },
-            },
-            "ledger": {"url": f"sqlite:///{db}", "flush_interval_ms": 5},
         }
-        with running_gateway(config) as gw:
+        with running_gateway(gateway_config(db, providers, _by_wire("sim"))) as gw:
             yield request.param, gw
 
 
@@ -563,23 +463,17 @@ def test_a_stream_that_breaks_before_its_first_chunk_fails_over_invisibly(
 ) -> None:
     """Nothing reached the client yet, so the next deployment answers: no error at all."""
     wire = WIRES[0]
-    config = {
-        "gateway": {"require_keys": False},
-        "logging": {"level": "warning", "access_log": False},
-        "providers": {
-            "bad_openai": {"type": "openai", "base_url": f"{bad.url}/v1", "timeout_s": TIMEOUT_S},
-            "backup": {"type": "sim", "sim": {"seed": 3}},
-        },
-        "models": {
-            "chat": {
-                "deployments": [
-                    {"provider": "bad_openai", "model": "gpt-4o-mini"},
-                    {"provider": "backup", "model": "gpt-4o-mini"},
-                ]
-            }
-        },
-        "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "flush_interval_ms": 5},
+    providers = {
+        "bad_openai": {"type": "openai", "base_url": f"{bad.url}/v1", "timeout_s": TIMEOUT_S},
+        "backup": {"type": "sim", "sim": {"seed": 3}},
     }
+    deployments = [
+        {"provider": "bad_openai", "model": "gpt-4o-mini"},
+        {"provider": "backup", "model": "gpt-4o-mini"},
+    ]
+    config = gateway_config(
+        tmp_path / "ledger.db", providers, {"chat": {"deployments": deployments}}
+    )
     bad.script = [NO_STREAM[case](wire)]
     with running_gateway(config) as gw:
         client = openai.OpenAI(

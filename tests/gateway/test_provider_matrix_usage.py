@@ -3,7 +3,7 @@ input, no cache writes and no reasoning): a scripted loopback upstream plays eac
 reference answer, plain and streamed, and each door must show the client those counts in its own
 shape -- and the ledger must record them -- whichever upstream type reported them.
 
-The scripted upstream is :class:`tests.gateway.test_malformed_upstream.BadUpstream` playing
+The scripted upstream is :class:`tests.gateway.bad_upstream.BadUpstream` playing
 well-formed bytes; the fixtures come from each provider's documentation or SDK test suite.
 """
 
@@ -18,9 +18,9 @@ import anthropic
 import openai
 import orjson
 import pytest
-from tests.gateway.harness import RunningGateway, running_gateway
-from tests.gateway.matrix_harness import CLAUDE, KEY, SECRET
-from tests.gateway.test_malformed_upstream import BadUpstream, head, whole
+from tests.gateway.bad_upstream import BadUpstream, head, whole
+from tests.gateway.harness import RunningGateway, gateway_config, route, running_gateway
+from tests.gateway.matrix_harness import CLAUDE, http_upstreams, matrix_credentials
 from tests.providers.test_anthropic_wire import BASIC_STREAM, TEXT_MESSAGE
 from tests.providers.test_gemini_wire import THINKING_RESPONSE
 
@@ -175,46 +175,14 @@ streamed = pytest.mark.parametrize("stream", [False, True], ids=["answer", "stre
 
 
 @pytest.fixture(scope="module")
-def bad() -> Iterator[BadUpstream]:
-    upstream = BadUpstream()
-    yield upstream
-    upstream.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(bad: BadUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    key = "env:DT_MATRIX_KEY"
-    providers = {
-        "openai": {"type": "openai", "base_url": f"{bad.url}/v1", "api_key": key},
-        "azure_openai": {"type": "azure_openai", "endpoint": bad.url, "api_key": key},
-        "anthropic": {"type": "anthropic", "base_url": bad.url, "api_key": key},
-        "gemini": {"type": "gemini", "base_url": bad.url, "api_key": key},
-        "bedrock": {
-            "type": "bedrock",
-            "region": "us-east-1",
-            "endpoint_url": bad.url,
-            "access_key_id": key,
-            "secret_access_key": "env:DT_MATRIX_SECRET",
-        },
-    }
-    config = {
-        "gateway": {"require_keys": False},
-        "logging": {"level": "warning", "access_log": False},
-        "providers": providers,
-        "models": {
-            f"via-{p.egress}": {"deployments": [{"provider": p.egress, "model": p.model}]}
-            for p in PLAYED
-        },
-        "ledger": {
-            "url": f"sqlite:///{tmp_path_factory.mktemp('usage') / 'l.db'}",
-            "flush_interval_ms": 5,
-        },
-    }
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DT_MATRIX_KEY", KEY)
-        env.setenv("DT_MATRIX_SECRET", SECRET)
-        with running_gateway(config) as running:
-            yield running
+    models = {f"via-{p.egress}": route(p.egress, p.model) for p in PLAYED}
+    db = tmp_path_factory.mktemp("usage") / "l.db"
+    with (
+        matrix_credentials(),
+        running_gateway(gateway_config(db, http_upstreams(bad.url), models)) as running,
+    ):
+        yield running
 
 
 @pytest.fixture

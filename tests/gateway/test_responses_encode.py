@@ -1,9 +1,8 @@
 """OpenAI-shaped chat answers → Responses API wire format (gateway/responses_encode.py).
 
 Every event and response object is validated against the official ``openai`` SDK's models
-(``ResponseStreamEvent``, ``Response``), so a required field cannot go missing unnoticed. Input
-chunks follow OpenAI's Chat streaming reference
-(https://platform.openai.com/docs/api-reference/chat-streaming/streaming).
+(``ResponseStreamEvent``, ``Response``), so a required field cannot go missing unnoticed. The
+OpenAI-shaped input, after OpenAI's references, comes from tests/gateway/encode_harness.py.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import orjson
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
+from tests.gateway.encode_harness import TWO_CALLS, chunk, completion, sse_events, usage_chunk
 
 from daytwo.core.errors import UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.types import LLMResponse, StreamChunk, Usage
@@ -22,47 +22,8 @@ from daytwo.gateway.responses_encode import ResponsesStreamEncoder, default_echo
 EVENT = TypeAdapter(ResponseStreamEvent)
 
 
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None) -> StreamChunk:
-    choice = {"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}
-    data = {
-        "id": "chatcmpl-abc123",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": "gpt-4o-mini",
-        "choices": [choice],
-    }
-    return StreamChunk(data=data)
-
-
-def usage_chunk(prompt: int, completion: int, cached: int = 0) -> StreamChunk:
-    usage = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
-        "completion_tokens_details": {"reasoning_tokens": 0},
-    }
-    return StreamChunk(data={"id": "chatcmpl-abc123", "choices": [], "usage": usage})
-
-
-def call(index: int, args: str, head: bool = False) -> dict[str, Any]:
-    tc: dict[str, Any] = {"index": index, "function": {"arguments": args}}
-    if head:
-        tc.update(id=f"call_{index}", type="function")
-        tc["function"]["name"] = "get_weather"
-    return {"tool_calls": [tc]}
-
-
 def events(raw: bytes) -> list[dict[str, Any]]:
-    out = []
-    for frame in raw.decode().split("\n\n"):
-        if not frame:
-            continue
-        name_line, data_line = frame.split("\n")
-        data = orjson.loads(data_line.removeprefix("data: "))
-        assert name_line == f"event: {data['type']}"
-        EVENT.validate_python(data)
-        out.append(data)
+    out = sse_events(raw, EVENT.validate_python)
     assert [e["sequence_number"] for e in out] == list(range(len(out)))
     return out
 
@@ -133,12 +94,7 @@ def test_function_calls_are_items_with_argument_deltas() -> None:
     out = run(
         [
             chunk({"content": "Checking."}),
-            chunk(call(0, "", head=True)),
-            chunk(call(0, '{"city": ')),
-            chunk(call(0, '"Paris"}')),
-            chunk(call(1, '{"city": "Oslo"}', head=True)),
-            chunk({}, "tool_calls"),
-            usage_chunk(30, 12),
+            *TWO_CALLS,
         ]
     )
     kinds = [(e["type"], e.get("output_index")) for e in out]
@@ -230,16 +186,6 @@ def test_error_mid_stream_is_response_failed_then_an_error_event() -> None:
     head = other.chunk(chunk({"content": "x"}))
     failed = events(head + other.error(UpstreamProtocolError("cut")))[-2]
     assert failed["response"]["error"]["code"] == "server_error"
-
-
-def completion(msg: dict[str, Any], finish: str) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-xyz",
-        "object": "chat.completion",
-        "created": 1_700_000_123,
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": finish}],
-    }
 
 
 def test_complete_answer_is_a_response_object() -> None:

@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from tests.gateway.harness import RunningGateway, sim_config
+from tests.gateway.harness import RunningGateway
+from tests.gateway.ingress_harness import (
+    CUT,
+    FaultyDoors,
+    assert_error_row,
+    assert_ok_row,
+    each_upstream,
+)
 
-from daytwo.config.schema import SimFaults, SimSettings
+from daytwo.config.schema import SimFaults
 from daytwo.core.errors import InvalidRequest
 from daytwo.gateway.responses_ingress import parse_responses
-from daytwo.providers.sim.run import running_sim_server
 
 integration = pytest.mark.integration
 
-UPSTREAMS = [("via-sim", "sim", "gpt-4o-mini"), ("via-anthropic", "claude", "claude-sonnet-4-5")]
-upstreams = pytest.mark.parametrize(("alias", "provider", "served"), UPSTREAMS)
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -38,53 +40,18 @@ WEATHER = {
 }
 
 
-@pytest.fixture(scope="module")
-def sim_root() -> Iterator[str]:
-    with running_sim_server(SimSettings(seed=5)) as url:
-        yield url.removesuffix("/v1")
-
-
-def config(tmp_path: Path, anthropic_root: str, **sim: Any) -> dict[str, Any]:
-    cfg = sim_config(tmp_path, **sim)
-    cfg["providers"]["claude"] = {"type": "anthropic", "base_url": anthropic_root}
-    models = cfg["models"]
-    models["via-sim"] = {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}]}
-    models["via-anthropic"] = {
-        "deployments": [{"provider": "claude", "model": "claude-sonnet-4-5"}]
-    }
-    return cfg
-
-
-@pytest.fixture
-def gw(
-    tmp_path: Path, sim_root: str, gateway_factory: Callable[..., RunningGateway]
-) -> RunningGateway:
-    return gateway_factory(config(tmp_path, sim_root))
-
-
-def client(gw: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
-
-
 def row_matches(row: dict[str, Any], provider: str, served: str, usage: Any) -> None:
-    assert (row["status"], row["http_status"], row["provider"], row["served_model"]) == (
-        "ok",
-        200,
-        provider,
-        served,
-    )
+    assert_ok_row(row, provider, served)
     assert row["input_tokens"] == usage.input_tokens  # both include cached input
     assert row["cached_input_tokens"] == usage.input_tokens_details.cached_tokens
     assert row["output_tokens"] == usage.output_tokens
-    assert row["tokens_estimated"] == 0
 
 
-@integration
-@upstreams
+@each_upstream
 def test_create_answers_a_response_and_is_recorded(
-    gw: RunningGateway, alias: str, provider: str, served: str
+    doors_gw: RunningGateway, alias: str, provider: str, served: str
 ) -> None:
-    with client(gw) as c:
+    with doors_gw.openai() as c:
         raw = c.responses.with_raw_response.create(
             model=alias, instructions="Be brief.", input="Say something.", store=True
         )
@@ -96,19 +63,18 @@ def test_create_answers_a_response_and_is_recorded(
     assert item.type == "message" and item.id.startswith("msg_") and item.status == "completed"
     assert resp.output_text and resp.output_text == item.content[0].text  # type: ignore[union-attr]
     assert resp.usage is not None and resp.usage.total_tokens > 0
-    row_matches(gw.record(raw.headers["x-daytwo-call-id"]), provider, served, resp.usage)
+    row_matches(doors_gw.record(raw.headers["x-daytwo-call-id"]), provider, served, resp.usage)
     assert short.status == "incomplete"
     assert short.incomplete_details is not None
     assert short.incomplete_details.reason == "max_output_tokens"
     assert short.usage is not None and short.usage.output_tokens == 16
 
 
-@integration
-@upstreams
+@each_upstream
 def test_stream_events_and_stream_helper(
-    gw: RunningGateway, alias: str, provider: str, served: str
+    doors_gw: RunningGateway, alias: str, provider: str, served: str
 ) -> None:
-    with client(gw) as c:
+    with doors_gw.openai() as c:
         events = list(
             c.responses.create(
                 model=alias, instructions="Be brief.", input="Say something.", stream=True
@@ -138,31 +104,29 @@ def test_stream_events_and_stream_helper(
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert text == done.response.output_text
     assert deltas and "".join(deltas) == final.output_text
-    rows = [r for r in gw.records() if r["stream"]]
+    rows = [r for r in doors_gw.records() if r["stream"]]
     assert len(rows) == 2
     row_matches(rows[0], provider, served, done.response.usage)
     row_matches(rows[1], provider, served, final.usage)
 
 
-@integration
-@upstreams
-def test_async_create(gw: RunningGateway, alias: str, provider: str, served: str) -> None:
+@each_upstream
+def test_async_create(doors_gw: RunningGateway, alias: str, provider: str, served: str) -> None:
     async def run() -> Any:
-        async with openai.AsyncOpenAI(base_url=gw.base_url, api_key="x", max_retries=0) as c:
+        async with openai.AsyncOpenAI(base_url=doors_gw.base_url, api_key="x", max_retries=0) as c:
             return await c.responses.create(model=alias, input="Say something.")
 
     resp = asyncio.run(run())
     assert resp.output_text and resp.status == "completed"
-    (row,) = gw.records()
+    (row,) = doors_gw.records()
     row_matches(row, provider, served, resp.usage)
 
 
-@integration
-@upstreams
+@each_upstream
 def test_function_tools_plain_streamed_and_their_output_sent_back(
-    gw: RunningGateway, alias: str, provider: str, served: str
+    doors_gw: RunningGateway, alias: str, provider: str, served: str
 ) -> None:
-    with client(gw) as c:
+    with doors_gw.openai() as c:
         resp = c.responses.create(
             model=alias, input="Weather in Paris?", tools=[WEATHER], tool_choice="required"
         )
@@ -200,13 +164,13 @@ def test_function_tools_plain_streamed_and_their_output_sent_back(
     assert events[-1].type == "response.completed"
     # the call's output went back up: the model now answers in text
     assert follow_up.output_text and follow_up.output[0].type == "message"
-    rows = gw.records()
+    rows = doors_gw.records()
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert {(r["provider"], r["served_model"]) for r in rows} == {(provider, served)}
 
 
 @integration
-def test_json_schema_text_format(gw: RunningGateway) -> None:
+def test_json_schema_text_format(doors_gw: RunningGateway) -> None:
     fmt = {
         "type": "json_schema",
         "name": "city",
@@ -218,7 +182,7 @@ def test_json_schema_text_format(gw: RunningGateway) -> None:
             "additionalProperties": False,
         },
     }
-    with client(gw) as c:
+    with doors_gw.openai() as c:
         resp = c.responses.create(model="via-sim", input="A city, please.", text={"format": fmt})
         # Anthropic Messages has no JSON mode: refused before any upstream call, never ignored
         with pytest.raises(openai.BadRequestError) as info:
@@ -229,7 +193,7 @@ def test_json_schema_text_format(gw: RunningGateway) -> None:
 
 
 @integration
-def test_stored_state_features_are_refused_naming_the_field(gw: RunningGateway) -> None:
+def test_stored_state_features_are_refused_naming_the_field(doors_gw: RunningGateway) -> None:
     asks: list[tuple[dict[str, Any], str]] = [
         ({"previous_response_id": "resp_123"}, "previous_response_id"),
         ({"conversation": "conv_123"}, "conversation"),
@@ -237,73 +201,58 @@ def test_stored_state_features_are_refused_naming_the_field(gw: RunningGateway) 
         ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
         ({"tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}]}, "tools[0].type"),
     ]
-    with client(gw) as c:
+    with doors_gw.openai() as c:
         for extra, param in asks:
             with pytest.raises(openai.BadRequestError) as info:
                 c.responses.create(model="via-sim", input="hi", **extra)
             assert info.value.body["param"] == param  # type: ignore[index]
-    assert [r["http_status"] for r in gw.records()] == [400] * len(asks)
+    assert [r["http_status"] for r in doors_gw.records()] == [400] * len(asks)
 
 
 @integration
-def test_unknown_model_is_not_found(gw: RunningGateway) -> None:
-    with client(gw) as c, pytest.raises(openai.NotFoundError) as info:
+def test_unknown_model_is_not_found(doors_gw: RunningGateway) -> None:
+    with doors_gw.openai() as c, pytest.raises(openai.NotFoundError) as info:
         c.responses.create(model="no-such-model", input="hi")
     assert info.value.code == "model_not_found"
 
 
-@integration
-@upstreams
+@each_upstream
 def test_upstream_429_keeps_its_class_and_retry_after(
-    tmp_path: Path,
-    gateway_factory: Callable[..., RunningGateway],
-    alias: str,
-    provider: str,
-    served: str,
+    faulty_doors: FaultyDoors, alias: str, provider: str, served: str
 ) -> None:
-    faults = SimFaults(rate_429=1.0, retry_after_s=3)
-    with running_sim_server(SimSettings(faults=faults)) as url:
-        gw = gateway_factory(config(tmp_path, url.removesuffix("/v1"), faults=faults.model_dump()))
-        with client(gw) as c, pytest.raises(openai.RateLimitError) as info:
-            c.responses.create(model=alias, input="hi")
+    with (
+        faulty_doors(SimFaults(rate_429=1.0, retry_after_s=3)) as gw,
+        gw.openai() as c,
+        pytest.raises(openai.RateLimitError) as info,
+    ):
+        c.responses.create(model=alias, input="hi")
     assert info.value.response.headers["retry-after"] == "3"
     assert info.value.body["type"] == "rate_limit_error"  # type: ignore[index]
-    (row,) = gw.records()
-    assert (row["status"], row["http_status"], row["provider"]) == ("error", 429, provider)
+    assert_error_row(gw, provider, http_status=429)
 
 
-@integration
-@upstreams
+@each_upstream
 def test_stream_cut_mid_way_fails_the_response(
-    tmp_path: Path,
-    gateway_factory: Callable[..., RunningGateway],
-    alias: str,
-    provider: str,
-    served: str,
+    faulty_doors: FaultyDoors, alias: str, provider: str, served: str
 ) -> None:
-    faults = SimFaults(rate_reset=1.0)
-    sim = {"faults": faults.model_dump(), "min_output_tokens": 20, "max_output_tokens": 20}
-    with running_sim_server(SimSettings(**sim)) as url:
-        gw = gateway_factory(config(tmp_path, url.removesuffix("/v1"), **sim))
-        seen: list[Any] = []
+    seen: list[Any] = []
 
-        def consume(c: openai.OpenAI) -> None:
-            seen.extend(c.responses.create(model=alias, input="hi", stream=True))
+    def consume(c: openai.OpenAI) -> None:
+        seen.extend(c.responses.create(model=alias, input="hi", stream=True))
 
-        with client(gw) as c, pytest.raises(openai.APIError) as info:
-            consume(c)
+    with (
+        faulty_doors(SimFaults(rate_reset=1.0), **CUT) as gw,
+        gw.openai() as c,
+        pytest.raises(openai.APIError) as info,
+    ):
+        consume(c)
     types = [e.type for e in seen]
     assert types[0] == "response.created" and "response.output_text.delta" in types
     assert types[-1] == "response.failed" and "response.completed" not in types
     assert seen[-1].response.status == "failed"
     assert seen[-1].response.error.code == "server_error"
     assert "upstream" in info.value.message
-    (row,) = gw.records()
-    assert (row["status"], row["provider"], row["error_class"]) == (
-        "error",
-        provider,
-        "UpstreamProtocolError",
-    )
+    assert_error_row(gw, provider, error_class="UpstreamProtocolError")
 
 
 # ------------------------------------------------------------------ request checks (no I/O)

@@ -11,31 +11,13 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
 from tests.gateway.harness import RunningGateway, sim_config
+from tests.providers.adapter_harness import WEATHER_TOOLS
 
 pytestmark = pytest.mark.integration
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-                "required": ["city", "days"],
-            },
-        },
-    }
-]
-
-
-def _client(gw: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
-
 
 def test_sync_chat_completion_is_recorded(gw: RunningGateway) -> None:
-    with _client(gw) as client:
+    with gw.openai() as client:
         raw = client.chat.completions.with_raw_response.create(
             model="gpt-4o-mini",
             messages=[{"role": "user", "content": "Say hello"}],
@@ -82,7 +64,7 @@ def test_async_chat_and_streaming_with_usage(gw: RunningGateway) -> None:
 
 
 def test_stream_without_usage_request_still_bills_exactly(gw: RunningGateway) -> None:
-    with _client(gw) as client:
+    with gw.openai() as client:
         chunks = list(
             client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
@@ -96,11 +78,11 @@ def test_stream_without_usage_request_still_bills_exactly(gw: RunningGateway) ->
 
 
 def test_tool_calls_pass_through(gw: RunningGateway) -> None:
-    with _client(gw) as client:
+    with gw.openai() as client:
         completion = client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[{"role": "user", "content": "weather in Paris?"}],
-            tools=TOOLS,  # type: ignore[arg-type]
+            tools=WEATHER_TOOLS,  # type: ignore[arg-type]
             tool_choice="required",
         )
         call = completion.choices[0].message.tool_calls[0]  # type: ignore[index]
@@ -111,7 +93,7 @@ def test_tool_calls_pass_through(gw: RunningGateway) -> None:
         stream = client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[{"role": "user", "content": "weather in Paris?"}],
-            tools=TOOLS,  # type: ignore[arg-type]
+            tools=WEATHER_TOOLS,  # type: ignore[arg-type]
             tool_choice="required",
             stream=True,
         )
@@ -125,7 +107,7 @@ def test_tool_calls_pass_through(gw: RunningGateway) -> None:
 
 
 def test_response_format_json_object(gw: RunningGateway) -> None:
-    with _client(gw) as client:
+    with gw.openai() as client:
         completion = client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[{"role": "user", "content": "give me JSON"}],
@@ -135,7 +117,7 @@ def test_response_format_json_object(gw: RunningGateway) -> None:
 
 
 def test_embeddings_default_base64_and_float(gw: RunningGateway) -> None:
-    with _client(gw) as client:
+    with gw.openai() as client:
         emb = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
         floats = client.embeddings.create(
             model="text-embedding-3-small", input="a", encoding_format="float"
@@ -148,7 +130,7 @@ def test_embeddings_default_base64_and_float(gw: RunningGateway) -> None:
 
 
 def test_models_lists_aliases_and_unknown_model_is_404(gw: RunningGateway) -> None:
-    with _client(gw) as client:
+    with gw.openai() as client:
         assert {m.id for m in client.models.list()} == {"gpt-4o-mini", "text-embedding-3-small"}
         with pytest.raises(openai.NotFoundError) as info:
             client.chat.completions.create(
@@ -161,7 +143,7 @@ def test_models_lists_aliases_and_unknown_model_is_404(gw: RunningGateway) -> No
 
 def test_incoming_traceparent_sets_the_recorded_trace_id(gw: RunningGateway) -> None:
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-    with _client(gw) as client:
+    with gw.openai() as client:
         client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[{"role": "user", "content": "hi"}],
@@ -179,7 +161,7 @@ def test_upstream_without_stream_usage_is_counted_and_flagged(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
     gw = gateway_factory(sim_config(tmp_path, stream_usage=False))
-    with _client(gw) as client:
+    with gw.openai() as client:
         chunks = list(
             client.chat.completions.create(
                 model="gpt-4o-mini",

@@ -4,13 +4,10 @@ write, and migration 0003 that adds their table."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
+from tests.keys.migrations import migrate, revision
 
 from daytwo.cli.admin import ROLE_NAMES
 from daytwo.core.errors import NotFound
@@ -27,8 +24,7 @@ from daytwo.keys.format import is_key_id, is_well_formed, new_secret, parse_secr
 from daytwo.keys.hashing import key_digest
 from daytwo.keys.model import KeySpec
 from daytwo.keys.store import KeyStore
-from daytwo.ledger.migrate import MIGRATIONS_DIR, current_revision
-from daytwo.ledger.store import _make_engine
+from daytwo.ledger.migrate import current_revision
 
 T0 = 1_714_521_600.0
 
@@ -169,30 +165,10 @@ def test_list_shows_every_token_oldest_first(tokens: AdminTokens) -> None:
 # -- migration 0003 -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    eng, _ = _make_engine(db_url, create=True)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-
-
-def _migrate(engine: sa.Engine, target: str, *, down: bool = False) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.connect() as conn, conn.begin():
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, target)
-
-
 def test_0003_follows_0002_and_keeps_the_event_log(engine: sa.Engine, db_url: str) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    script = ScriptDirectory.from_config(cfg).get_revision("0003")
-    assert script is not None and script.down_revision == "0002"
+    assert revision("0003").down_revision == "0002"
 
-    _migrate(engine, "0002")
+    migrate(engine, "0002")
     with engine.begin() as conn:
         assert not sa.inspect(conn).has_table("admin_tokens")
         conn.execute(
@@ -209,8 +185,8 @@ def test_0003_follows_0002_and_keeps_the_event_log(engine: sa.Engine, db_url: st
 
 
 def test_0003_downgrades_cleanly(engine: sa.Engine) -> None:
-    _migrate(engine, "0003")
-    _migrate(engine, "0002", down=True)
+    migrate(engine, "0003")
+    migrate(engine, "0002", down=True)
     with engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
         assert current_revision(conn) == "0002"

@@ -3,22 +3,16 @@ schema is exactly the ledger's metadata plus the keys' metadata."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from tests.keys.migrations import migrate, revision
 
 from daytwo.keys.model import KeySpec
 from daytwo.keys.schema import metadata as keys_metadata
 from daytwo.keys.store import KeyStore
-from daytwo.ledger.migrate import MIGRATIONS_DIR, VERSION_TABLE, current_revision
+from daytwo.ledger.migrate import VERSION_TABLE, current_revision
 from daytwo.ledger.schema import metadata as ledger_metadata
-from daytwo.ledger.store import _make_engine
 
 #: 2024-05-01T00:00:00Z, the controlled clock's start (same as conftest).
 T0 = 1_714_521_600.0
@@ -26,40 +20,20 @@ T0 = 1_714_521_600.0
 _LATER = {"admin_tokens"}
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    eng, _ = _make_engine(db_url, create=True)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-
-
-def _migrate(engine: sa.Engine, target: str, *, down: bool = False) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.connect() as conn, conn.begin():
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, target)
-
-
 def test_0002_follows_0001() -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    script = ScriptDirectory.from_config(cfg).get_revision("0002")
-    assert script is not None and script.down_revision == "0001"
+    assert revision("0002").down_revision == "0001"
 
 
 def test_0002_applies_on_a_0001_ledger_with_data_and_matches_the_metadata(
     engine: sa.Engine,
 ) -> None:
-    _migrate(engine, "0001")
+    migrate(engine, "0001")
     with engine.connect() as conn:
         assert current_revision(conn) == "0001"
         assert not sa.inspect(conn).has_table("virtual_keys")
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO rollup_daily_user (day_start, \"user\") VALUES (0, 'u')"))
-    _migrate(engine, "0002")
+    migrate(engine, "0002")
     with engine.connect() as conn:
         assert current_revision(conn) == "0002"
         ctx = MigrationContext.configure(
@@ -73,8 +47,8 @@ def test_0002_applies_on_a_0001_ledger_with_data_and_matches_the_metadata(
 
 
 def test_0002_downgrades_cleanly(engine: sa.Engine) -> None:
-    _migrate(engine, "0002")
-    _migrate(engine, "0001", down=True)
+    migrate(engine, "0002")
+    migrate(engine, "0001", down=True)
     with engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
         assert current_revision(conn) == "0001"

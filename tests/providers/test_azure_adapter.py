@@ -3,29 +3,34 @@ Azure URLs and ``api-key``, the served model recorded, content filtering passed 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
 import pytest
+from tests.providers.adapter_harness import (
+    USER,
+    chat,
+    sim_root_fixture,
+    status_error,
+    streamed,
+    with_adapter,
+)
 
-from daytwo.config.schema import AzureOpenAIProviderConfig, SimFaults, SimSettings
+from daytwo.config.schema import AzureOpenAIProviderConfig, SimSettings
 from daytwo.core.errors import UpstreamStatusError
 from daytwo.core.secrets import SecretRegistry
-from daytwo.core.types import LLMRequest, StreamChunk
+from daytwo.core.types import LLMRequest
 from daytwo.providers.azure import AzureOpenAIAdapter
 from daytwo.providers.base import Target
-from daytwo.providers.openai import OpenAIStream
 from daytwo.providers.sim.azure_format import CONTENT_FILTER_TRIGGER
-from daytwo.providers.sim.run import running_sim_server
 
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
 KEY = "azure-test-key-0123456789abcdef"
 DEPLOYMENT = Target(provider="azure", model="prod-gpt-4o-mini", deployment="azure/prod")
-USER = [{"role": "user", "content": "Say something."}]
+sim_root = sim_root_fixture(SimSettings(seed=21), require_key=KEY)
 
 
 @pytest.fixture(autouse=True)
@@ -33,32 +38,11 @@ def azure_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAYTWO_TEST_AZURE_KEY", KEY)
 
 
-@pytest.fixture(scope="module")
-def sim_root() -> Iterator[str]:
-    with running_sim_server(SimSettings(seed=21), require_key=KEY) as url:
-        yield url.removesuffix("/v1")
-
-
 def call(root: str, fn: Callable[[AzureOpenAIAdapter], Awaitable[T]], **extra: Any) -> T:
-    async def run() -> T:
-        cfg = AzureOpenAIProviderConfig(
-            type="azure_openai", endpoint=root, api_key="env:DAYTWO_TEST_AZURE_KEY", **extra
-        )
-        adapter = AzureOpenAIAdapter(cfg, SecretRegistry())
-        try:
-            return await fn(adapter)
-        finally:
-            await adapter.aclose()
-
-    return asyncio.run(run())
-
-
-def chat(body: dict[str, Any], stream: bool = False) -> LLMRequest:
-    return LLMRequest(operation="chat", model="alias", body=body, stream=stream)
-
-
-async def drain(stream: OpenAIStream) -> list[StreamChunk]:
-    return [chunk async for chunk in stream]
+    cfg = AzureOpenAIProviderConfig(
+        type="azure_openai", endpoint=root, api_key="env:DAYTWO_TEST_AZURE_KEY", **extra
+    )
+    return with_adapter(lambda: AzureOpenAIAdapter(cfg, SecretRegistry()), fn)
 
 
 def test_completion_records_the_model_azure_served(sim_root: str) -> None:
@@ -70,11 +54,7 @@ def test_completion_records_the_model_azure_served(sim_root: str) -> None:
 
 
 def test_stream_skips_the_prompt_filter_chunks_empty_model(sim_root: str) -> None:
-    async def run(a: AzureOpenAIAdapter) -> tuple[OpenAIStream, list[StreamChunk]]:
-        s = await a.stream(chat({"messages": USER}, stream=True), DEPLOYMENT)
-        return s, await drain(s)
-
-    s, chunks = call(sim_root, run)
+    s, chunks = streamed(call, sim_root, DEPLOYMENT, {"messages": USER})
     assert chunks[0].data["choices"] == [] and chunks[0].data["model"] == ""  # relayed as-is
     assert s.served_model == "gpt-4o-mini-2024-07-18"
     assert s.usage is not None and s.usage.output_tokens > 0  # asked for (stream_usage)
@@ -113,10 +93,12 @@ def test_wrong_key_is_a_401_without_the_key(monkeypatch: pytest.MonkeyPatch, sim
 
 
 def test_429_keeps_retry_after_and_is_retryable() -> None:
-    settings = SimSettings(faults=SimFaults(rate_429=1.0, retry_after_s=3))
-    with running_sim_server(settings) as url, pytest.raises(UpstreamStatusError) as info:
-        call(url.removesuffix("/v1"), lambda a: a.complete(chat({"messages": USER}), DEPLOYMENT))
-    err = info.value
+    err = status_error(
+        call,
+        lambda a: a.complete(chat({"messages": USER}), DEPLOYMENT),
+        rate_429=1.0,
+        retry_after_s=3,
+    )
     assert err.status_code() == 429 and err.is_retryable
     assert err.headers == {"retry-after": "3", "retry-after-ms": "3000"}
 

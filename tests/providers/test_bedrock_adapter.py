@@ -3,56 +3,50 @@ SigV4-signed Converse, ConverseStream (AWS event-stream frames) and InvokeModel 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
 import pytest
+from tests.providers.adapter_harness import (
+    AWS_ACCESS_KEY,
+    AWS_SECRET_KEY,
+    NOWHERE,
+    RADIO_QUESTION,
+    RADIO_TOOLS,
+    assert_text_stream,
+    broken_stream,
+    chat,
+    only_tool_call,
+    sim_root_fixture,
+    status_error,
+    stream_faults,
+    streamed,
+    tool_call_deltas,
+    with_adapter,
+)
 
-from daytwo.config.schema import BedrockProviderConfig, SimFaults, SimSettings
-from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
+from daytwo.config.schema import BedrockProviderConfig, SimSettings
+from daytwo.core.errors import InvalidRequest, UpstreamStatusError
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import estimate_input_tokens
-from daytwo.core.types import LLMRequest, StreamChunk
+from daytwo.core.types import LLMRequest
 from daytwo.providers.base import Target
-from daytwo.providers.bedrock import BedrockAdapter, BedrockStream, SigV4Signer
-from daytwo.providers.sim.run import running_sim_server
+from daytwo.providers.bedrock import BedrockAdapter, SigV4Signer
 
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
-ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"  # AWS's documented example key pair
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CLAUDE = Target(provider="aws", model="anthropic.claude-3-5-sonnet-20240620-v1:0", deployment="d")
-USER = [{"role": "user", "content": "What is the most popular song on WZPZ?"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "top_song",
-            "description": "Get the most popular song played on a radio station.",
-            "parameters": {
-                "type": "object",
-                "properties": {"sign": {"type": "string"}},
-                "required": ["sign"],
-            },
-        },
-    }
-]
+USER = [{"role": "user", "content": RADIO_QUESTION}]
+# The sim checks the SigV4 header and that it names this access key id.
+sim_root = sim_root_fixture(SimSettings(seed=11), require_key=AWS_ACCESS_KEY)
 
 
 @pytest.fixture(autouse=True)
 def aws_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DAYTWO_TEST_AWS_KEY", ACCESS_KEY)
-    monkeypatch.setenv("DAYTWO_TEST_AWS_SECRET", SECRET_KEY)
-
-
-@pytest.fixture(scope="module")
-def sim_root() -> Iterator[str]:
-    # The sim checks the SigV4 header and that it names this access key id.
-    with running_sim_server(SimSettings(seed=11), require_key=ACCESS_KEY) as url:
-        yield url.removesuffix("/v1")
+    monkeypatch.setenv("DAYTWO_TEST_AWS_KEY", AWS_ACCESS_KEY)
+    monkeypatch.setenv("DAYTWO_TEST_AWS_SECRET", AWS_SECRET_KEY)
 
 
 def config(root: str, **extra: Any) -> BedrockProviderConfig:
@@ -67,22 +61,7 @@ def config(root: str, **extra: Any) -> BedrockProviderConfig:
 
 
 def call(root: str, fn: Callable[[BedrockAdapter], Awaitable[T]], **extra: Any) -> T:
-    async def run() -> T:
-        adapter = BedrockAdapter(config(root, **extra), SecretRegistry())
-        try:
-            return await fn(adapter)
-        finally:
-            await adapter.aclose()
-
-    return asyncio.run(run())
-
-
-def chat(body: dict[str, Any], stream: bool = False) -> LLMRequest:
-    return LLMRequest(operation="chat", model="alias", body=body, stream=stream)
-
-
-async def drain(stream: BedrockStream) -> list[StreamChunk]:
-    return [chunk async for chunk in stream]
+    return with_adapter(lambda: BedrockAdapter(config(root, **extra), SecretRegistry()), fn)
 
 
 def test_text_completion(sim_root: str) -> None:
@@ -104,42 +83,18 @@ def test_max_tokens_is_a_length_finish(sim_root: str) -> None:
 
 
 def test_stream_reassembles_and_usage_is_exact(sim_root: str) -> None:
-    async def run(a: BedrockAdapter) -> tuple[BedrockStream, list[StreamChunk]]:
-        body = {"messages": USER, "stream_options": {"include_usage": True}}
-        s = await a.stream(chat(body, stream=True), CLAUDE)
-        return s, await drain(s)
-
-    s, chunks = call(sim_root, run)
-    deltas = [c.data["choices"][0]["delta"] for c in chunks if c.data["choices"]]
-    assert deltas[0] == {"role": "assistant", "content": ""}
-    pieces = [d["content"] for d in deltas[1:] if d.get("content")]
-    assert s.usage is not None and s.usage.output_tokens == len(pieces)  # one token per piece
-    finishes = [c.data["choices"][0]["finish_reason"] for c in chunks if c.data["choices"]]
-    assert [f for f in finishes if f] == ["stop"]
-    usage_chunk = chunks[-1].data
-    assert usage_chunk["choices"] == [] and usage_chunk["usage"]["completion_tokens"] == len(pieces)
-    assert s.served_model == CLAUDE.model and s.upstream_request_id
+    body = {"messages": USER, "stream_options": {"include_usage": True}}
+    s, chunks = streamed(call, sim_root, CLAUDE, body)
+    assert_text_stream(s, chunks, CLAUDE.model)
 
 
 def test_tool_use_not_streamed_and_streamed(sim_root: str) -> None:
-    body = {"messages": USER, "tools": TOOLS, "tool_choice": "required"}
-    resp = call(sim_root, lambda a: a.complete(chat(body), CLAUDE))
-    choice = resp.body["choices"][0]
-    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
-    (tc,) = choice["message"]["tool_calls"]
+    body = {"messages": USER, "tools": RADIO_TOOLS, "tool_choice": "required"}
+    tc = only_tool_call(call(sim_root, lambda a: a.complete(chat(body), CLAUDE)))
     assert tc["id"].startswith("tooluse_") and tc["function"]["name"] == "top_song"
     assert set(orjson.loads(tc["function"]["arguments"])) == {"sign"}
-
-    async def run(a: BedrockAdapter) -> list[StreamChunk]:
-        return await drain(await a.stream(chat(body, stream=True), CLAUDE))
-
-    chunks = call(sim_root, run)
-    calls = [
-        tc
-        for c in chunks
-        if c.data["choices"]
-        for tc in c.data["choices"][0]["delta"].get("tool_calls", [])
-    ]
+    _, chunks = streamed(call, sim_root, CLAUDE, body)
+    calls = tool_call_deltas(chunks)
     assert calls[0]["id"].startswith("tooluse_") and calls[0]["function"]["name"] == "top_song"
     assert set(orjson.loads("".join(tc["function"]["arguments"] for tc in calls))) == {"sign"}
     assert chunks[-1].data["choices"][0]["finish_reason"] == "tool_calls"
@@ -160,11 +115,7 @@ def test_json_schema_answers_with_the_forced_tool_input_as_content(sim_root: str
     assert choice["finish_reason"] == "stop" and "tool_calls" not in choice["message"]
     assert set(orjson.loads(choice["message"]["content"])) == {"song", "plays"}
 
-    async def run(a: BedrockAdapter) -> list[StreamChunk]:
-        body = {"messages": USER, "response_format": fmt}
-        return await drain(await a.stream(chat(body, stream=True), CLAUDE))
-
-    chunks = call(sim_root, run)
+    _, chunks = streamed(call, sim_root, CLAUDE, {"messages": USER, "response_format": fmt})
     text = "".join(c.data["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert set(orjson.loads(text)) == {"song", "plays"}
 
@@ -210,7 +161,7 @@ def test_cohere_embeddings_in_one_call_with_base64_output(sim_root: str) -> None
 def test_embeddings_of_a_chat_model_are_refused_before_any_call() -> None:
     with pytest.raises(InvalidRequest) as info:
         call(
-            "http://127.0.0.1:9",
+            NOWHERE,
             lambda a: a.embed(LLMRequest("embeddings", "e", {"input": "x"}), CLAUDE),
         )
     assert info.value.param == "model"
@@ -224,13 +175,13 @@ def test_wrong_access_key_is_a_403_unrecognized_client(
         call(sim_root, lambda a: a.complete(chat({"messages": USER}), CLAUDE))
     err = info.value
     assert err.status_code() == 403 and not err.is_retryable
-    assert err.code == "UnrecognizedClientException" and SECRET_KEY not in err.message
+    assert err.code == "UnrecognizedClientException" and AWS_SECRET_KEY not in err.message
 
 
 def test_signature_covers_host_content_type_date_and_session_token() -> None:
     from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
-    signer = SigV4Signer(Credentials(ACCESS_KEY, SECRET_KEY, "SESSIONTOKEN"), "eu-west-3")
+    signer = SigV4Signer(Credentials(AWS_ACCESS_KEY, AWS_SECRET_KEY, "SESSIONTOKEN"), "eu-west-3")
     headers = signer.headers(
         "POST",
         "https://bedrock-runtime.eu-west-3.amazonaws.com/model/m/converse",
@@ -238,45 +189,28 @@ def test_signature_covers_host_content_type_date_and_session_token() -> None:
         "application/json",
     )
     auth = headers["Authorization"]
-    assert auth.startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
+    assert auth.startswith(f"AWS4-HMAC-SHA256 Credential={AWS_ACCESS_KEY}/")
     assert "/eu-west-3/bedrock/aws4_request" in auth
     assert "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token" in auth
     assert headers["X-Amz-Security-Token"] == "SESSIONTOKEN" and headers["X-Amz-Date"]
 
 
 def test_throttling_is_a_retryable_429() -> None:
-    settings = SimSettings(faults=SimFaults(rate_429=1.0))
-    with running_sim_server(settings) as url, pytest.raises(UpstreamStatusError) as info:
-        call(url.removesuffix("/v1"), lambda a: a.complete(chat({"messages": USER}), CLAUDE))
-    err = info.value
+    err = status_error(call, lambda a: a.complete(chat({"messages": USER}), CLAUDE), rate_429=1.0)
     assert err.status_code() == 429 and err.is_retryable and err.code == "ThrottlingException"
 
 
 def test_service_unavailable_is_a_retryable_503_before_the_stream_opens() -> None:
-    settings = SimSettings(faults=SimFaults(rate_503=1.0))
-    with running_sim_server(settings) as url, pytest.raises(UpstreamStatusError) as info:
-        call(url.removesuffix("/v1"), lambda a: a.stream(chat({"messages": USER}, True), CLAUDE))
-    assert info.value.status_code() == 503 and info.value.is_retryable
-    assert info.value.code == "ServiceUnavailableException"
+    err = status_error(
+        call, lambda a: a.stream(chat({"messages": USER}, True), CLAUDE), rate_503=1.0
+    )
+    assert err.status_code() == 503 and err.is_retryable
+    assert err.code == "ServiceUnavailableException"
 
 
-@pytest.mark.parametrize("fault", ["reset", "malformed"])
+@stream_faults
 def test_cut_or_malformed_stream_is_a_protocol_error(fault: str) -> None:
-    faults = SimFaults(rate_reset=1.0) if fault == "reset" else SimFaults(rate_malformed=1.0)
-    settings = SimSettings(faults=faults, min_output_tokens=20, max_output_tokens=20)
-    seen: list[StreamChunk] = []
-
-    async def consume(s: BedrockStream) -> None:
-        async for chunk in s:
-            seen.append(chunk)
-
-    async def run(a: BedrockAdapter) -> None:
-        s = await a.stream(chat({"messages": USER}, stream=True), CLAUDE)
-        with pytest.raises(UpstreamProtocolError):
-            await consume(s)
-
-    with running_sim_server(settings) as url:
-        call(url.removesuffix("/v1"), run)
+    _, seen = broken_stream(call, CLAUDE, fault, USER)
     assert seen  # some chunks arrived before the break
 
 
@@ -290,5 +224,5 @@ def test_untranslatable_request_is_a_400_before_any_upstream_call() -> None:
         ]
     }
     with pytest.raises(InvalidRequest) as info:
-        call("http://127.0.0.1:9", lambda a: a.complete(chat(body), CLAUDE))
+        call(NOWHERE, lambda a: a.complete(chat(body), CLAUDE))
     assert info.value.param == "messages[0].content[0].image_url"

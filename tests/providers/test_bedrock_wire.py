@@ -30,11 +30,11 @@ from daytwo.providers.bedrock_wire import (
     JSON_TOOL,
     embedder_for,
     error_from_bedrock,
-    openai_embeddings,
     to_converse_request,
     to_openai_completion,
     usage_from_converse,
 )
+from daytwo.providers.chat_answers import embeddings_list
 from daytwo.providers.sim.bedrock_format import encode_frame
 
 # AWS tool-use guide: the tool, the question, the model's tool request and the tool's result.
@@ -440,7 +440,7 @@ def test_embedding_families_by_model_id_prefix() -> None:
 
 
 def test_base64_embeddings_are_little_endian_float32() -> None:
-    out = openai_embeddings([[0.5, -1.0]], model="m", input_tokens=3, base64_out=True)
+    out = embeddings_list([[0.5, -1.0]], model="m", input_tokens=3, base64_out=True)
     raw = base64.b64decode(out["data"][0]["embedding"])
     assert raw == struct.pack("<2f", 0.5, -1.0)
     assert array("f", raw).tolist() == [0.5, -1.0] or struct.unpack("<2f", raw) == (0.5, -1.0)

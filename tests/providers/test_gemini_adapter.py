@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import struct
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import orjson
 import pytest
+from tests.providers.adapter_harness import (
+    NOWHERE,
+    USER,
+    WEATHER_TOOLS,
+    assert_text_completion,
+    assert_text_stream,
+    broken_stream,
+    chat,
+    embeddings,
+    only_tool_call,
+    sim_root_fixture,
+    simulator,
+    status_error,
+    stream_faults,
+    streamed,
+    tool_call_deltas,
+    with_adapter,
+)
 
 from daytwo.config.schema import GeminiProviderConfig, SimFaults, SimSettings
 from daytwo.core.errors import (
@@ -19,87 +36,28 @@ from daytwo.core.errors import (
     UpstreamUnavailable,
 )
 from daytwo.core.secrets import SecretRegistry
-from daytwo.core.types import LLMRequest, StreamChunk
 from daytwo.providers.base import Target
-from daytwo.providers.gemini import GeminiAdapter, GeminiStream
-from daytwo.providers.sim.run import running_sim_server
+from daytwo.providers.gemini import GeminiAdapter
 
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
 TARGET = Target(provider="gemini", model="gemini-2.5-flash", deployment="gemini/flash")
 EMBED = Target(provider="gemini", model="gemini-embedding-001", deployment="gemini/embed")
-USER = [{"role": "user", "content": "Say something."}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-                "required": ["city", "days"],
-            },
-        },
-    }
-]
-
-
-@pytest.fixture(scope="module")
-def sim_root() -> Iterator[str]:
-    with running_sim_server(SimSettings(seed=5)) as url:
-        yield url.removesuffix("/v1")
+sim_root = sim_root_fixture()
 
 
 def call(
-    root: str,
-    fn: Callable[[GeminiAdapter], Awaitable[T]],
-    *,
-    api_key: str | None = None,
-    secrets: SecretRegistry | None = None,
+    root: str, fn: Callable[[GeminiAdapter], Awaitable[T]], *, api_key: str | None = None
 ) -> T:
-    async def run() -> T:
-        cfg = GeminiProviderConfig(type="gemini", base_url=root, api_key=api_key)
-        adapter = GeminiAdapter(cfg, secrets or SecretRegistry())
-        try:
-            return await fn(adapter)
-        finally:
-            await adapter.aclose()
-
-    return asyncio.run(run())
-
-
-def chat(body: dict[str, Any], stream: bool = False) -> LLMRequest:
-    return LLMRequest(operation="chat", model="alias", body=body, stream=stream)
-
-
-def embeddings(body: dict[str, Any]) -> LLMRequest:
-    return LLMRequest(operation="embeddings", model="alias", body=body)
-
-
-async def drain(stream: GeminiStream) -> list[StreamChunk]:
-    return [chunk async for chunk in stream]
-
-
-def tool_calls(chunks: list[StreamChunk]) -> list[dict[str, Any]]:
-    return [
-        tc
-        for c in chunks
-        if c.data["choices"]
-        for tc in c.data["choices"][0]["delta"].get("tool_calls", [])
-    ]
+    cfg = GeminiProviderConfig(type="gemini", base_url=root, api_key=api_key)
+    return with_adapter(lambda: GeminiAdapter(cfg, SecretRegistry()), fn)
 
 
 def test_text_completion(sim_root: str) -> None:
     resp = call(sim_root, lambda a: a.complete(chat({"messages": USER}), TARGET))
-    assert resp.body["object"] == "chat.completion"
-    choice = resp.body["choices"][0]
-    assert choice["message"]["content"] and choice["finish_reason"] == "stop"
-    assert resp.served_model == "gemini-2.5-flash"
+    assert_text_completion(resp, "gemini-2.5-flash")
     assert resp.upstream_request_id and resp.body["id"] == resp.upstream_request_id
-    assert resp.usage.output_tokens == resp.body["usage"]["completion_tokens"] > 0
-    assert resp.usage.input_tokens > 0 and not resp.usage.estimated
 
 
 def test_max_tokens_and_several_choices(sim_root: str) -> None:
@@ -110,31 +68,16 @@ def test_max_tokens_and_several_choices(sim_root: str) -> None:
 
 
 def test_stream_reassembles_and_usage_is_exact(sim_root: str) -> None:
-    async def run(a: GeminiAdapter) -> tuple[GeminiStream, list[StreamChunk]]:
-        body = {"messages": USER, "stream_options": {"include_usage": True}}
-        s = await a.stream(chat(body, stream=True), TARGET)
-        return s, await drain(s)
-
-    s, chunks = call(sim_root, run)
-    deltas = [c.data["choices"][0]["delta"] for c in chunks if c.data["choices"]]
-    assert deltas[0] == {"role": "assistant", "content": ""}
-    pieces = [d["content"] for d in deltas[1:] if d.get("content")]
-    assert s.usage is not None and s.usage.output_tokens == len(pieces)  # one token per piece
+    body = {"messages": USER, "stream_options": {"include_usage": True}}
+    s, chunks = streamed(call, sim_root, TARGET, body)
+    assert_text_stream(s, chunks, "gemini-2.5-flash")
     assert not s.usage.estimated
-    finishes = [c.data["choices"][0]["finish_reason"] for c in chunks if c.data["choices"]]
-    assert [f for f in finishes if f] == ["stop"]
-    usage_chunk = chunks[-1].data
-    assert usage_chunk["choices"] == [] and usage_chunk["usage"]["completion_tokens"] == len(pieces)
-    assert s.served_model == "gemini-2.5-flash" and s.upstream_request_id
     assert {c.data["id"] for c in chunks} == {s.upstream_request_id}
 
 
 def test_tool_calls_not_streamed(sim_root: str) -> None:
-    body = {"messages": USER, "tools": TOOLS, "tool_choice": "required"}
-    resp = call(sim_root, lambda a: a.complete(chat(body), TARGET))
-    choice = resp.body["choices"][0]
-    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
-    (tc,) = choice["message"]["tool_calls"]
+    body = {"messages": USER, "tools": WEATHER_TOOLS, "tool_choice": "required"}
+    tc = only_tool_call(call(sim_root, lambda a: a.complete(chat(body), TARGET)))
     assert tc["id"].startswith("call_") and tc["function"]["name"] == "get_weather"
     assert set(orjson.loads(tc["function"]["arguments"])) == {"city", "days"}
 
@@ -142,15 +85,11 @@ def test_tool_calls_not_streamed(sim_root: str) -> None:
 def test_tool_calls_streamed_then_the_result_goes_back(sim_root: str) -> None:
     body = {
         "messages": USER,
-        "tools": TOOLS,
+        "tools": WEATHER_TOOLS,
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
     }
-
-    async def run(a: GeminiAdapter) -> list[StreamChunk]:
-        return await drain(await a.stream(chat(body, stream=True), TARGET))
-
-    chunks = call(sim_root, run)
-    (tc,) = tool_calls(chunks)
+    _, chunks = streamed(call, sim_root, TARGET, body)
+    (tc,) = tool_call_deltas(chunks)
     assert tc["index"] == 0 and tc["id"].startswith("call_") and tc["type"] == "function"
     assert tc["function"]["name"] == "get_weather"
     assert set(orjson.loads(tc["function"]["arguments"])) == {"city", "days"}
@@ -163,7 +102,7 @@ def test_tool_calls_streamed_then_the_result_goes_back(sim_root: str) -> None:
             {"role": "assistant", "content": None, "tool_calls": [tc]},
             {"role": "tool", "tool_call_id": tc["id"], "content": '{"temp": 15}'},
         ],
-        "tools": TOOLS,
+        "tools": WEATHER_TOOLS,
     }
     resp = call(sim_root, lambda a: a.complete(chat(follow), TARGET))
     assert resp.body["choices"][0]["message"]["content"]
@@ -212,10 +151,9 @@ def test_embeddings_one_many_dimensions_and_base64(sim_root: str) -> None:
 
 
 def test_429_takes_retry_after_from_retry_info_and_is_retryable() -> None:
-    settings = SimSettings(faults=SimFaults(rate_429=1.0, retry_after_s=3))
-    with running_sim_server(settings) as url, pytest.raises(UpstreamStatusError) as info:
-        call(url.removesuffix("/v1"), lambda a: a.complete(chat({"messages": USER}), TARGET))
-    err = info.value
+    err = status_error(
+        call, lambda a: a.complete(chat({"messages": USER}), TARGET), rate_429=1.0, retry_after_s=3
+    )
     assert err.status_code() == 429 and err.is_retryable and err.wire_type == "rate_limit_error"
     assert err.code == "RESOURCE_EXHAUSTED" and err.headers["retry-after"] == "3"
     assert err.message.startswith("You exceeded your current quota")
@@ -223,40 +161,23 @@ def test_429_takes_retry_after_from_retry_info_and_is_retryable() -> None:
 
 @pytest.mark.parametrize(("fault", "status"), [("rate_503", 503), ("rate_500", 500)])
 def test_server_errors_are_retryable_before_the_stream_opens(fault: str, status: int) -> None:
-    settings = SimSettings(faults=SimFaults(**{fault: 1.0}))
-    with running_sim_server(settings) as url, pytest.raises(UpstreamStatusError) as info:
-        call(url.removesuffix("/v1"), lambda a: a.stream(chat({"messages": USER}, True), TARGET))
-    assert info.value.status_code() == status and info.value.is_retryable
+    err = status_error(
+        call, lambda a: a.stream(chat({"messages": USER}, True), TARGET), **{fault: 1.0}
+    )
+    assert err.status_code() == status and err.is_retryable
 
 
 def test_a_malformed_body_is_a_protocol_error() -> None:
-    settings = SimSettings(faults=SimFaults(rate_malformed=1.0))
-    with running_sim_server(settings) as url:
-        root = url.removesuffix("/v1")
+    with simulator(SimSettings(faults=SimFaults(rate_malformed=1.0))) as root:
         with pytest.raises(UpstreamProtocolError):
             call(root, lambda a: a.complete(chat({"messages": USER}), TARGET))
         with pytest.raises(UpstreamProtocolError):
             call(root, lambda a: a.embed(embeddings({"input": ["a", "b"]}), EMBED))
 
 
-@pytest.mark.parametrize("fault", ["reset", "malformed"])
+@stream_faults
 def test_cut_or_malformed_stream_is_a_protocol_error_with_usage_kept(fault: str) -> None:
-    faults = SimFaults(rate_reset=1.0) if fault == "reset" else SimFaults(rate_malformed=1.0)
-    settings = SimSettings(faults=faults, min_output_tokens=20, max_output_tokens=20)
-    seen: list[StreamChunk] = []
-
-    async def consume(s: GeminiStream) -> None:
-        async for chunk in s:
-            seen.append(chunk)
-
-    async def run(a: GeminiAdapter) -> GeminiStream:
-        s = await a.stream(chat({"messages": USER}, stream=True), TARGET)
-        with pytest.raises(UpstreamProtocolError):
-            await consume(s)
-        return s
-
-    with running_sim_server(settings) as url:
-        s = call(url.removesuffix("/v1"), run)
+    s, seen = broken_stream(call, TARGET, fault)
     texts = [c.data["choices"][0]["delta"].get("content") for c in seen if c.data["choices"]]
     assert len([t for t in texts if t]) >= 5  # some of the answer arrived before the break
     assert not any(c.data["choices"][0]["finish_reason"] for c in seen if c.data["choices"])
@@ -269,8 +190,7 @@ def test_the_key_is_sent_in_a_header_and_redacted_from_errors(
 ) -> None:
     good, wrong = "gem-test-key-correct-0001", "gem-test-key-wrong-0002"
     monkeypatch.setenv("DT_TEST_GEMINI_KEY", good)
-    with running_sim_server(require_key=good) as url:
-        root = url.removesuffix("/v1")
+    with simulator(SimSettings(), require_key=good) as root:
         resp = call(
             root,
             lambda a: a.complete(chat({"messages": USER}), TARGET),
@@ -300,15 +220,15 @@ def test_untranslatable_request_is_a_400_before_any_upstream_call() -> None:
             }
         ]
     }
-    with pytest.raises(InvalidRequest) as info:  # port 9: nothing listens, nothing is sent
-        call("http://127.0.0.1:9", lambda a: a.complete(chat(body), TARGET))
+    with pytest.raises(InvalidRequest) as info:  # nothing listens there, nothing is sent
+        call(NOWHERE, lambda a: a.complete(chat(body), TARGET))
     assert info.value.param == "messages[0].content[0].image_url"
     with pytest.raises(InvalidRequest) as info:
-        call("http://127.0.0.1:9", lambda a: a.embed(embeddings({"input": [[1, 2]]}), EMBED))
+        call(NOWHERE, lambda a: a.embed(embeddings({"input": [[1, 2]]}), EMBED))
     assert info.value.param == "input"
 
 
 def test_an_unreachable_upstream_is_a_provider_error() -> None:
     with pytest.raises(UpstreamUnavailable) as info:
-        call("http://127.0.0.1:9", lambda a: a.complete(chat({"messages": USER}), TARGET))
+        call(NOWHERE, lambda a: a.complete(chat({"messages": USER}), TARGET))
     assert info.value.retryable and info.value.status == 502

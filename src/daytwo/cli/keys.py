@@ -7,16 +7,24 @@ stderr. A secret is printed once, when it is created, and never again.
 
 from __future__ import annotations
 
-import getpass
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from daytwo.cli.common import (
+    actor,
+    db_options,
+    echo_json,
+    fail,
+    json_option,
+    open_key_store,
+    print_table,
+    when,
+)
 from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
 
 if TYPE_CHECKING:
@@ -24,7 +32,6 @@ if TYPE_CHECKING:
     from daytwo.keys.store import KeyStore
 
 _PREFIX = "daytwo keys"
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _UsageError(OneLineUsageError):
@@ -40,77 +47,13 @@ class _OneLineGroup(click.Group):
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"{_PREFIX}: {message}", err=True)
-    raise SystemExit(1)
+    fail(message, prefix=_PREFIX)
 
 
-def _ledger_url(ledger: str | None, config_path: str | None) -> str:
-    from daytwo.cli.common import ConfigFileMissing, resolve_ledger_url
-    from daytwo.core.errors import ConfigError
-
-    try:
-        return resolve_ledger_url(ledger, config_path)
-    except ConfigFileMissing as exc:
-        raise _UsageError(str(exc)) from None
-    except ConfigError as exc:
-        _fail("; ".join(exc.problems))
-
-
-def _db_options(f: F) -> F:
-    f = click.option(
-        "--ledger", metavar="URL", help="Database URL (sqlite:///… or postgresql://…)."
-    )(f)
-    return click.option(
-        "--config",
-        "config_path",
-        metavar="PATH",
-        help="daytwo.yaml to read ledger.url from [default: $DAYTWO_CONFIG, else ./daytwo.yaml].",
-    )(f)
-
-
-def _json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
-
-
-@contextmanager
-def _open(ledger: str | None, config_path: str | None, *, create: bool) -> Iterator[KeyStore]:
-    url = _ledger_url(ledger, config_path)
-    from daytwo.core.errors import DaytwoError
-    from daytwo.keys.hashing import pepper_from_env
-    from daytwo.keys.store import KeyStore
-    from daytwo.ledger.errors import LedgerNotFound
-
-    try:
-        store = KeyStore.open(url, pepper=pepper_from_env(), create=create)
-    except LedgerNotFound as exc:
-        _fail(f"{exc.message} (pass --ledger URL)")
-    except DaytwoError as exc:
-        _fail(exc.message)
-    try:
-        yield store
-    except DaytwoError as exc:
-        _fail(exc.message)
-    finally:
-        store.close()
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no login name (containers without a passwd entry)
-        return "cli"
-
-
-def _echo_json(data: Any) -> None:
-    import orjson
-
-    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "–"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _open(
+    ledger: str | None, config_path: str | None, *, create: bool
+) -> AbstractContextManager[KeyStore]:
+    return open_key_store(ledger, config_path, create=create, usage=_UsageError)
 
 
 def _parse(option: str, parse: Callable[[str], Any], text: str | None) -> Any:
@@ -124,7 +67,7 @@ def _parse(option: str, parse: Callable[[str], Any], text: str | None) -> Any:
 
 def _print_issued(issued: IssuedKey, as_json: bool, *, now: float) -> None:
     if as_json:
-        _echo_json({"key": issued.secret, **issued.record.to_json(now)})
+        echo_json({"key": issued.secret, **issued.record.to_json(now)})
         return
     click.echo(issued.secret)
     click.echo(
@@ -153,8 +96,8 @@ def keys() -> None:
 @click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute.")
 @click.option("--expires", metavar="DURATION", help="Lifetime: 30d, 12h, 2w [never].")
 @click.option("--description", help="Free text shown in list/show.")
-@_db_options
-@_json_option
+@db_options
+@json_option
 def create(
     project: str,
     workflow: str | None,
@@ -192,47 +135,43 @@ def create(
         description=description,
     )
     with _open(ledger, config_path, create=True) as store:
-        issued = store.create(spec, actor=_actor(), now=now)
+        issued = store.create(spec, actor=actor(), now=now)
     _print_issued(issued, as_json, now=now)
 
 
 @keys.command(name="list")
 @click.option("--project", help="Only this project's keys.")
-@_db_options
-@_json_option
+@db_options
+@json_option
 def list_(project: str | None, ledger: str | None, config_path: str | None, as_json: bool) -> None:
     """List keys (never their secrets)."""
     with _open(ledger, config_path, create=False) as store:
         records = store.list_keys(project=project)
     now = time.time()
     if as_json:
-        _echo_json({"keys": [r.to_json(now) for r in records]})
+        echo_json({"keys": [r.to_json(now) for r in records]})
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(records)} key(s)", title_justify="left")
-    for name in ("id", "prefix", "project", "workflow", "state", "models", "budget", "expires"):
-        table.add_column(name)
-    for r in records:
-        s = r.spec
-        table.add_row(
+    columns = ("id", "prefix", "project", "workflow", "state", "models", "budget", "expires")
+    rows = [
+        (
             r.id,
             r.prefix + "…",
-            s.project,
-            s.workflow or "",
+            r.spec.project,
+            r.spec.workflow or "",
             r.state(now),
-            "all" if s.models is None else ",".join(s.models),
-            s.budget or "",
-            _when(s.expires_at),
+            "all" if r.spec.models is None else ",".join(r.spec.models),
+            r.spec.budget or "",
+            when(r.spec.expires_at),
         )
-    Console(highlight=False, width=None if sys.stdout.isatty() else 140).print(table)
+        for r in records
+    ]
+    print_table(f"{len(records)} key(s)", columns, rows)
 
 
 @keys.command()
 @click.argument("key_id")
-@_db_options
-@_json_option
+@db_options
+@json_option
 def show(key_id: str, ledger: str | None, config_path: str | None, as_json: bool) -> None:
     """Show one key's attributes and state."""
     with _open(ledger, config_path, create=False) as store:
@@ -244,11 +183,11 @@ def _print_record(record: KeyRecord, as_json: bool) -> None:
     now = time.time()
     data = record.to_json(now)
     if as_json:
-        _echo_json(data)
+        echo_json(data)
         return
     for name, value in data.items():
         if name.endswith(("_at", "_until")):
-            value = _when(value)
+            value = when(value)
         elif isinstance(value, list):
             value = ",".join(value)
         click.echo(f"{name:13} {'–' if value is None else value}")
@@ -256,14 +195,14 @@ def _print_record(record: KeyRecord, as_json: bool) -> None:
 
 @keys.command()
 @click.argument("key_id")
-@_db_options
-@_json_option
+@db_options
+@json_option
 def revoke(key_id: str, ledger: str | None, config_path: str | None, as_json: bool) -> None:
     """Revoke a key now (gateways stop accepting it within their cache TTL)."""
     with _open(ledger, config_path, create=False) as store:
-        record = store.revoke(key_id, actor=_actor())
+        record = store.revoke(key_id, actor=actor())
     if as_json:
-        _echo_json(record.to_json(time.time()))
+        echo_json(record.to_json(time.time()))
     else:
         click.echo(f"revoked {record.id} ({record.prefix}…)")
 
@@ -277,8 +216,8 @@ def revoke(key_id: str, ledger: str | None, config_path: str | None, as_json: bo
     metavar="DURATION",
     help="How long the old key keeps working: 0s, 30m, 24h, 7d.",
 )
-@_db_options
-@_json_option
+@db_options
+@json_option
 def rotate(
     key_id: str, grace: str, ledger: str | None, config_path: str | None, as_json: bool
 ) -> None:
@@ -288,15 +227,15 @@ def rotate(
     seconds = _parse("--grace", lambda t: parse_duration(t, allow_zero=True), grace)
     now = time.time()
     with _open(ledger, config_path, create=False) as store:
-        issued = store.rotate(key_id, grace=seconds, actor=_actor(), now=now)
+        issued = store.rotate(key_id, grace=seconds, actor=actor(), now=now)
     _print_issued(issued, as_json, now=now)
     if not as_json:
-        click.echo(f"{key_id} keeps working until {_when(now + seconds)}", err=True)
+        click.echo(f"{key_id} keeps working until {when(now + seconds)}", err=True)
 
 
 @keys.command()
 @click.argument("key")
-@_json_option
+@json_option
 def check(key: str, as_json: bool) -> None:
     """Check a key's format and checksum (no database). KEY `-` reads it from stdin."""
     from daytwo.keys.format import KeyFormatError, parse_secret
@@ -307,10 +246,10 @@ def check(key: str, as_json: bool) -> None:
         parsed = parse_secret(key)
     except KeyFormatError as exc:
         if as_json:
-            _echo_json({"well_formed": False, "reason": str(exc)})
+            echo_json({"well_formed": False, "reason": str(exc)})
             raise SystemExit(1) from None
         _fail(f"not a well-formed daytwo key: {exc}")
     if as_json:
-        _echo_json({"well_formed": True, "prefix": parsed.display_prefix + "…"})
+        echo_json({"well_formed": True, "prefix": parsed.display_prefix + "…"})
     else:
         click.echo(f"well-formed daytwo key {parsed.display_prefix}… (checksum ok)")

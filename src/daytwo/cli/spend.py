@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from daytwo.cli.common import fail, ledger_url_or_fail
 from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
 from daytwo.ledger.dims import REPORT_DIMS
 
@@ -34,8 +35,7 @@ class _OneLineCommand(OneLineCommand):
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"daytwo spend: {message}", err=True)
-    raise SystemExit(1)
+    fail(message, prefix=_UsageError.prefix)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -76,18 +76,6 @@ def _window(
     return start, end
 
 
-def _ledger_url(ledger: str | None, config_path: str | None) -> str:
-    from daytwo.cli.common import ConfigFileMissing, resolve_ledger_url
-    from daytwo.core.errors import ConfigError
-
-    try:
-        return resolve_ledger_url(ledger, config_path)
-    except ConfigFileMissing as exc:
-        raise _UsageError(str(exc)) from None
-    except ConfigError as exc:
-        _fail("; ".join(exc.problems))
-
-
 @click.command(cls=_OneLineCommand)
 @click.option(
     "--config",
@@ -118,7 +106,7 @@ def spend(
     if by not in DIMENSIONS:
         raise _UsageError(f"--by: unknown dimension {by!r} (choose from {', '.join(DIMENSIONS)})")
     start, end = _window(since, from_, to, by)
-    url = _ledger_url(ledger, config_path)
+    url = ledger_url_or_fail(ledger, config_path, _UsageError)
 
     from daytwo.ledger.errors import LedgerError, LedgerNotFound
     from daytwo.ledger.report import spend_report

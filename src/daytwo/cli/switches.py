@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
+from daytwo.cli.common import echo_json, fail
 from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
 
 DEFAULT_GATEWAY = "http://127.0.0.1:4000"
@@ -69,11 +70,6 @@ def _common(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print the gateway's JSON.")(f)
 
 
-def _fail(prefix: str, message: str) -> NoReturn:
-    click.echo(f"{prefix}: {message}", err=True)
-    raise SystemExit(1)
-
-
 def _scope(usage: type[OneLineUsageError], fields: dict[str, str | None]) -> dict[str, str]:
     scope = {k: v for k, v in fields.items() if v is not None}
     if not scope:
@@ -112,14 +108,17 @@ def _post(
     except urllib.error.HTTPError as err:
         with err:
             raw = err.read()
-        _fail(usage.prefix, f"the gateway refused ({err.code}): {_message(raw)}")
+        fail(f"the gateway refused ({err.code}): {_message(raw)}", prefix=usage.prefix)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        _fail(usage.prefix, f"cannot reach the gateway at {gateway}: {reason}")
+        fail(f"cannot reach the gateway at {gateway}: {reason}", prefix=usage.prefix)
     except orjson.JSONDecodeError:
-        _fail(usage.prefix, f"{gateway} answered with something that is not JSON")
+        fail(f"{gateway} answered with something that is not JSON", prefix=usage.prefix)
     if not isinstance(data, dict):
-        _fail(usage.prefix, f"{gateway} answered with something that is not a JSON object")
+        fail(
+            prefix=usage.prefix,
+            message=f"{gateway} answered with something that is not a JSON object",
+        )
     return data
 
 
@@ -131,12 +130,6 @@ def _message(raw: bytes) -> str:
         return str(err["message"])
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return raw[:200].decode("utf-8", "replace").strip() or "no details"
-
-
-def _print_json(data: dict[str, Any]) -> None:
-    import orjson
-
-    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
 @click.command(cls=_KillCommand)
@@ -153,7 +146,7 @@ def kill(reason: str, gateway: str, token_env: str, as_json: bool, **fields: str
         _KillUsage, gateway, token_env, "/admin/switches", {"scope": scope, "reason": reason}
     )
     if as_json:
-        _print_json(data)
+        echo_json(data)
     else:
         click.echo(f"killed {data.get('scope')}: {data.get('reason')}")
 
@@ -165,7 +158,7 @@ def revive(gateway: str, token_env: str, as_json: bool, **fields: str | None) ->
     scope = _scope(_ReviveUsage, fields)
     data = _post(_ReviveUsage, gateway, token_env, "/admin/switches/revive", {"scope": scope})
     if as_json:
-        _print_json(data)
+        echo_json(data)
     elif data.get("revived"):
         click.echo(f"revived {data.get('scope')}")
     else:

@@ -28,9 +28,9 @@ import orjson
 from daytwo.core.errors import DaytwoError, ProviderError, SpendControlError, UpstreamStatusError
 from daytwo.core.ids import new_call_id
 from daytwo.core.tokens import tokens_for_chars
-from daytwo.core.types import LLMResponse, StreamChunk, Usage
+from daytwo.core.types import LLMResponse, Usage
 from daytwo.gateway.openai_format import spend_fields
-from daytwo.gateway.usage_encode import chunk_usage
+from daytwo.gateway.stream_encode import ChunkEncoder, first_choice, sse_event
 from daytwo.providers.anthropic_wire import STOP_REASONS
 
 #: OpenAI ``finish_reason`` → Anthropic ``stop_reason``.
@@ -135,11 +135,7 @@ def tool_input(arguments: Any) -> dict[str, Any]:
 def message(resp: LLMResponse) -> dict[str, Any]:
     """A complete ``chat.completion`` → an Anthropic ``message`` object."""
     body = resp.body
-    choices = body.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    msg = choice.get("message")
-    if not isinstance(msg, dict):
-        msg = {}
+    choice, msg = first_choice(body)
     text = msg.get("content") or msg.get("refusal") or ""
     calls = msg.get("tool_calls") or []
     content: list[dict[str, Any]] = []
@@ -171,15 +167,10 @@ def message(resp: LLMResponse) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ stream
 
 
-def event(data: dict[str, Any]) -> bytes:
-    kind: str = data["type"]
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+_PING = sse_event({"type": "ping"})
 
 
-_PING = event({"type": "ping"})
-
-
-class AnthropicStreamEncoder:
+class AnthropicStreamEncoder(ChunkEncoder):
     """``chat.completion.chunk`` dicts in, Anthropic SSE events out, for one call.
 
     ``input_estimate`` fills ``message_start``'s ``input_tokens``: an OpenAI-shaped upstream
@@ -188,15 +179,13 @@ class AnthropicStreamEncoder:
     """
 
     def __init__(self, input_estimate: int) -> None:
+        super().__init__()
         self._input_estimate = input_estimate
-        self._started = False
         self._blocks = 0  # content blocks started so far
         self._open: int | None = None  # index of the block not yet stopped
         self._text_block: int | None = None  # the open block when it is a text block
         self._tools: dict[int, int] = {}  # OpenAI tool call index → block index
         self._stop: tuple[str, str | None] | None = None
-        self._usage: Usage | None = None
-        self._chars = 0
 
     def _start(self, data: dict[str, Any]) -> bytes:
         self._started = True
@@ -215,12 +204,12 @@ class AnthropicStreamEncoder:
                 "output_tokens": 0,
             },
         }
-        return event({"type": "message_start", "message": msg}) + _PING
+        return sse_event({"type": "message_start", "message": msg}) + _PING
 
     def _close(self) -> bytes:
         if self._open is None:
             return b""
-        out = event({"type": "content_block_stop", "index": self._open})
+        out = sse_event({"type": "content_block_stop", "index": self._open})
         self._open = self._text_block = None
         return out
 
@@ -229,16 +218,15 @@ class AnthropicStreamEncoder:
         index = self._open = self._blocks
         self._blocks += 1
         block_start = {"type": "content_block_start", "index": index, "content_block": block}
-        return index, out + event(block_start)
+        return index, out + sse_event(block_start)
 
     def _text(self, text: str) -> bytes:
         out = b""
         if self._text_block is None:
             self._text_block, out = self._begin_block({"type": "text", "text": ""})
-        self._chars += len(text)
         delta = {"type": "text_delta", "text": text}
         block_delta = {"type": "content_block_delta", "index": self._text_block, "delta": delta}
-        return out + event(block_delta)
+        return out + sse_event(block_delta)
 
     def _tool(self, call: dict[str, Any]) -> bytes:
         out = b""
@@ -260,32 +248,14 @@ class AnthropicStreamEncoder:
             # index; the SDK accumulates by index. OpenAI streams calls one after the other.
             self._chars += len(args)
             delta = {"type": "input_json_delta", "partial_json": args}
-            out += event({"type": "content_block_delta", "index": index, "delta": delta})
+            out += sse_event({"type": "content_block_delta", "index": index, "delta": delta})
         return out
 
-    def chunk(self, chunk: StreamChunk) -> bytes:
-        data = chunk.data
-        out = b"" if self._started else self._start(data)
-        usage = chunk_usage(data)
-        if usage is not None:
-            self._usage = usage
-        choices = data.get("choices") or ()
-        for choice in choices[:1]:  # the Messages API has one answer per call
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta") or {}
-            text = delta.get("content") or delta.get("refusal")
-            if isinstance(text, str) and text:
-                out += self._text(text)
-            for call in delta.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    out += self._tool(call)
-            if choice.get("finish_reason") is not None:
-                self._stop = stop_of(choice)
-        return out
+    def _on_finish(self, choice: dict[str, Any]) -> None:
+        self._stop = stop_of(choice)
 
     def end(self) -> bytes:
-        out = b"" if self._started else self._start({})
+        out = self._opening({})
         if self._blocks == 0:  # same shape as a complete answer: one (empty) text block
             out += self._begin_block({"type": "text", "text": ""})[1]
         out += self._close()
@@ -295,8 +265,8 @@ class AnthropicStreamEncoder:
         else:  # no report from upstream: counted, as the ledger counts it
             usage = {"output_tokens": tokens_for_chars(self._chars)}
         delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
-        out += event({"type": "message_delta", "delta": delta, "usage": usage})
-        return out + event({"type": "message_stop"})
+        out += sse_event({"type": "message_delta", "delta": delta, "usage": usage})
+        return out + sse_event({"type": "message_stop"})
 
     def error(self, exc: DaytwoError) -> bytes:
-        return event(error_object(exc))
+        return sse_event(error_object(exc))

@@ -24,13 +24,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
 from daytwo.core.errors import DaytwoError, UpstreamStatusError
 from daytwo.core.ids import new_call_id
 from daytwo.core.tokens import tokens_for_chars
-from daytwo.core.types import LLMResponse, StreamChunk, Usage
-from daytwo.gateway.usage_encode import chunk_usage
+from daytwo.core.types import LLMResponse, Usage
+from daytwo.gateway.stream_encode import ChunkEncoder, first_choice, sse_event
 
 #: Chat ``finish_reason`` → the ``incomplete_details.reason`` of an incomplete response.
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -128,11 +126,7 @@ def _item_id(prefix: str) -> str:
 def response(resp: LLMResponse, echo: dict[str, Any]) -> dict[str, Any]:
     """A complete ``chat.completion`` → a ``response`` object."""
     body = resp.body
-    choices = body.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    msg = choice.get("message")
-    if not isinstance(msg, dict):
-        msg = {}
+    choice, msg = first_choice(body)
     finish = choice.get("finish_reason")
     reason = INCOMPLETE.get(finish) if isinstance(finish, str) else None
     item_status = "incomplete" if reason else "completed"
@@ -200,23 +194,21 @@ class _Item:
         return call_item(self.id, status, self.call_id, self.name, self.text)
 
 
-class ResponsesStreamEncoder:
+class ResponsesStreamEncoder(ChunkEncoder):
     """``chat.completion.chunk`` dicts in, Responses API events out, for one call."""
 
     def __init__(self, echo: dict[str, Any], input_estimate: int) -> None:
+        super().__init__()
         self._echo = echo
         self._input_estimate = input_estimate
         self._id = _item_id("resp")
         self._created = int(time.time())
         self._model = ""
         self._seq = 0
-        self._started = False
         self._items: list[_Item] = []
         self._message: int | None = None  # output index of the open message item
         self._calls: dict[int, int] = {}  # chat tool call index → output index
         self._finish: str | None = None
-        self._usage: Usage | None = None
-        self._chars = 0
         self._failed = False
 
     # -- framing ---------------------------------------------------------------------------
@@ -224,8 +216,7 @@ class ResponsesStreamEncoder:
     def _event(self, data: dict[str, Any]) -> bytes:
         data["sequence_number"] = self._seq
         self._seq += 1
-        kind: str = data["type"]
-        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+        return sse_event(data)
 
     def _snapshot(self, status: str, **extra: Any) -> dict[str, Any]:
         return response_object(
@@ -323,7 +314,6 @@ class ResponsesStreamEncoder:
             out += added
         item = self._items[self._message]
         item.text += text
-        self._chars += len(text)
         return out + self._event(
             {
                 "type": "response.output_text.delta",
@@ -335,7 +325,7 @@ class ResponsesStreamEncoder:
             }
         )
 
-    def _call(self, call: dict[str, Any]) -> bytes:
+    def _tool(self, call: dict[str, Any]) -> bytes:
         out = b""
         n = call.get("index", 0)
         fn = call.get("function") or {}
@@ -365,29 +355,13 @@ class ResponsesStreamEncoder:
 
     # -- StreamEncoder ---------------------------------------------------------------------
 
-    def chunk(self, chunk: StreamChunk) -> bytes:
-        data = chunk.data
-        out = b"" if self._started else self._start(data)
-        usage = chunk_usage(data)
-        if usage is not None:
-            self._usage = usage
-        for choice in (data.get("choices") or ())[:1]:  # one answer per response
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta") or {}
-            text = delta.get("content") or delta.get("refusal")
-            if isinstance(text, str) and text:
-                out += self._text(text)
-            for call in delta.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    out += self._call(call)
-            finish = choice.get("finish_reason")
-            if isinstance(finish, str):
-                self._finish = finish
-        return out
+    def _on_finish(self, choice: dict[str, Any]) -> None:
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str):
+            self._finish = finish
 
     def end(self) -> bytes:
-        out = b"" if self._started else self._start({})
+        out = self._opening({})
         if not self._items:  # same shape as a complete answer: one (empty) message
             self._message, added = self._add(_Item("message"))
             out += added
@@ -403,7 +377,7 @@ class ResponsesStreamEncoder:
         return out + self._event({"type": f"response.{status}", "response": snapshot})
 
     def error(self, exc: DaytwoError) -> bytes:
-        out = b"" if self._started else self._start({})
+        out = self._opening({})
         self._failed = True
         snapshot = self._snapshot("failed", error=failure(exc))
         out += self._event({"type": "response.failed", "response": snapshot})

@@ -24,21 +24,19 @@ work for each (always hash, always look up, always compare in constant time).
 
 from __future__ import annotations
 
-import hmac
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-import orjson
 import sqlalchemy as sa
 
 from daytwo.core.errors import NotFound
 from daytwo.keys.errors import KeyStateError
 from daytwo.keys.format import display_prefix, is_well_formed, new_key_id, new_secret
-from daytwo.keys.schema import admin_events, admin_tokens
-from daytwo.keys.store import KeyStore, _map_error
+from daytwo.keys.hashing import digest_matches
+from daytwo.keys.schema import admin_tokens
+from daytwo.keys.store import KeyStore, locked_row, shown, write_event
 
 TOKEN_PREFIX = "dt2_adm_"  # noqa: S105  # the public prefix, not a secret
 TOKEN_ID_PREFIX = "adm_"  # noqa: S105  # a public id prefix
@@ -153,98 +151,52 @@ class AdminTokens:
             created_by=actor,
             digest=self._store.digest(secret),
         )
-        with self._transaction() as conn:
+        with self._store.transaction() as conn:
             conn.execute(admin_tokens.insert().values(_row(record)))
-            _event(conn, now, actor, "admin_token.create", record.id, None, record)
+            write_event(conn, now, actor, "admin_token.create", record.id, None, shown(record))
         return IssuedAdminToken(secret=secret, record=record)
 
     def revoke(self, token_id: str, *, actor: str, now: float | None = None) -> AdminToken:
         """Revoke a token now; the next request with it is refused. Twice: KeyStateError."""
         now = self._clock() if now is None else now
-        with self._transaction() as conn:
-            before = self._locked(conn, token_id)
+        with self._store.transaction() as conn:
+            before = _locked(conn, token_id)
             if before.revoked_at is not None:
                 raise KeyStateError(f"admin token {token_id} is already revoked")
             conn.execute(
                 admin_tokens.update().where(admin_tokens.c.id == token_id).values(revoked_at=now)
             )
-            after = self._locked(conn, token_id)
-            _event(conn, now, actor, "admin_token.revoke", token_id, before, after)
+            after = _locked(conn, token_id)
+            write_event(
+                conn, now, actor, "admin_token.revoke", token_id, shown(before), shown(after)
+            )
         return after
 
     def get(self, token_id: str) -> AdminToken | None:
-        with self._read() as conn:
-            query = sa.select(admin_tokens).where(admin_tokens.c.id == token_id)
-            row = conn.execute(query).first()
-        return None if row is None else _record(row._mapping)
+        row = self._store.row_where(admin_tokens, admin_tokens.c.id == token_id)
+        return None if row is None else _record(row)
 
     def list_tokens(self) -> list[AdminToken]:
         query = sa.select(admin_tokens).order_by(admin_tokens.c.created_at, admin_tokens.c.id)
-        with self._read() as conn:
-            return [_record(row._mapping) for row in conn.execute(query)]
+        return [_record(row) for row in self._store.rows(query)]
 
     def authenticate(self, secret: str) -> AdminPrincipal | None:
         """The token's principal, or None for any token that must not pass (one answer)."""
         digest = self._store.digest(secret)  # always: malformed tokens cost what valid ones do
         well_formed = is_well_formed(secret, TOKEN_PREFIX)
-        with self._read() as conn:
-            query = sa.select(admin_tokens).where(admin_tokens.c.hash == digest)
-            row = conn.execute(query).first()
-        record = None if row is None else _record(row._mapping)
-        stored = record.digest if record is not None else "0" * len(digest)
-        matches = hmac.compare_digest(stored, digest)
+        row = self._store.row_where(admin_tokens, admin_tokens.c.hash == digest)
+        record = None if row is None else _record(row)
+        matches = digest_matches(record.digest if record is not None else None, digest)
         if record is not None and matches and well_formed and record.active:
             return record.principal()
         return None
 
-    # ------------------------------------------------------------------ internals
 
-    def _locked(self, conn: sa.Connection, token_id: str) -> AdminToken:
-        query = sa.select(admin_tokens).where(admin_tokens.c.id == token_id).with_for_update()
-        row = conn.execute(query).first()
-        if row is None:
-            raise NotFound(f"no admin token with id {token_id}")
-        return _record(row._mapping)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sa.Connection]:
-        try:
-            with self._store.engine.connect() as conn:
-                # SQLite: take the write lock up front (see daytwo.ledger.store).
-                conn.execution_options(daytwo_begin="IMMEDIATE")
-                with conn.begin():
-                    yield conn
-        except sa.exc.DBAPIError as exc:
-            raise _map_error(exc, "write") from exc
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            with self._store.engine.connect() as conn:
-                yield conn
-        except sa.exc.DBAPIError as exc:
-            raise _map_error(exc, "read") from exc
-
-
-def _event(
-    conn: sa.Connection,
-    at: float,
-    actor: str,
-    action: str,
-    target: str,
-    before: AdminToken | None,
-    after: AdminToken | None,
-) -> None:
-    conn.execute(
-        admin_events.insert().values(
-            at=at,
-            actor=actor,
-            action=action,
-            target=target,
-            before=None if before is None else orjson.dumps(before.to_json()).decode(),
-            after=None if after is None else orjson.dumps(after.to_json()).decode(),
-        )
-    )
+def _locked(conn: sa.Connection, token_id: str) -> AdminToken:
+    row = locked_row(conn, admin_tokens, token_id)
+    if row is None:
+        raise NotFound(f"no admin token with id {token_id}")
+    return _record(row)
 
 
 def _row(r: AdminToken) -> dict[str, Any]:

@@ -29,3 +29,9 @@ def pepper_from_env(environ: dict[str, str] | None = None) -> bytes:
     """The pepper from ``$DAYTWO_KEY_PEPPER`` (empty when unset)."""
     env = os.environ if environ is None else environ
     return env.get(PEPPER_ENV, "").encode("utf-8")
+
+
+def digest_matches(stored: str | None, digest: str) -> bool:
+    """Does a looked-up key's stored digest match? Compared in constant time, and compared
+    even when nothing was found, so an unknown key costs what a known one does."""
+    return hmac.compare_digest(stored if stored is not None else "0" * len(digest), digest)

@@ -11,20 +11,20 @@ The gateway's hot path uses :class:`daytwo.keys.cache.KeyCache`, not this class.
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
 
 from daytwo.keys.errors import KeyNotFound, KeyStateError, KeyStoreError
 from daytwo.keys.format import display_prefix, is_well_formed, new_key_id, new_secret
-from daytwo.keys.hashing import key_digest
+from daytwo.keys.hashing import digest_matches, key_digest
 from daytwo.keys.model import AdminEvent, IssuedKey, KeyPrincipal, KeyRecord, KeySpec
 from daytwo.keys.schema import admin_events, virtual_keys
 from daytwo.keys.specs import parse_budget
@@ -87,15 +87,17 @@ class KeyStore:
         if spec.budget is not None:
             spec = replace(spec, budget=parse_budget(spec.budget).text)
         now = self._clock() if now is None else now
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             issued = self._insert(conn, spec, actor=actor, now=now, rotated_from=None)
-            self._event(conn, now, actor, "key.create", issued.record.id, None, issued.record)
+            write_event(
+                conn, now, actor, "key.create", issued.record.id, None, shown(issued.record)
+            )
         return issued
 
     def revoke(self, key_id: str, *, actor: str, now: float | None = None) -> KeyRecord:
         """Revoke a key now. Revoking a key twice is a :class:`KeyStateError`."""
         now = self._clock() if now is None else now
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             before = self._locked(conn, key_id)
             if before.revoked_at is not None:
                 raise KeyStateError(f"key {key_id} is already revoked")
@@ -103,7 +105,7 @@ class KeyStore:
                 virtual_keys.update().where(virtual_keys.c.id == key_id).values(revoked_at=now)
             )
             after = self._locked(conn, key_id)
-            self._event(conn, now, actor, "key.revoke", key_id, before, after)
+            write_event(conn, now, actor, "key.revoke", key_id, shown(before), shown(after))
         return after
 
     def rotate(
@@ -113,7 +115,7 @@ class KeyStore:
         if grace < 0:
             raise ValueError("grace must not be negative")
         now = self._clock() if now is None else now
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             before = self._locked(conn, key_id)
             state = before.state(now)
             if state != "active":
@@ -125,16 +127,17 @@ class KeyStore:
                 .values(grace_until=now + grace)
             )
             after = self._locked(conn, key_id)
-            self._event(conn, now, actor, "key.rotate", key_id, before, after)
-            self._event(conn, now, actor, "key.create", issued.record.id, None, issued.record)
+            write_event(conn, now, actor, "key.rotate", key_id, shown(before), shown(after))
+            write_event(
+                conn, now, actor, "key.create", issued.record.id, None, shown(issued.record)
+            )
         return issued
 
     # ------------------------------------------------------------------ reads
 
     def get(self, key_id: str) -> KeyRecord | None:
-        with self._read() as conn:
-            row = conn.execute(sa.select(virtual_keys).where(virtual_keys.c.id == key_id)).first()
-        return None if row is None else _record(row._mapping)
+        row = self.row_where(virtual_keys, virtual_keys.c.id == key_id)
+        return None if row is None else _record(row)
 
     def require(self, key_id: str) -> KeyRecord:
         record = self.get(key_id)
@@ -146,8 +149,7 @@ class KeyStore:
         query = sa.select(virtual_keys).order_by(virtual_keys.c.created_at, virtual_keys.c.id)
         if project is not None:
             query = query.where(virtual_keys.c.project == project)
-        with self._read() as conn:
-            return [_record(row._mapping) for row in conn.execute(query)]
+        return [_record(row) for row in self.rows(query)]
 
     def usable_records(self, now: float | None = None) -> list[KeyRecord]:
         """Every key that may authenticate at ``now`` (what the cache loads)."""
@@ -158,37 +160,33 @@ class KeyStore:
             sa.or_(c.expires_at.is_(None), c.expires_at > now),
             sa.or_(c.grace_until.is_(None), c.grace_until > now),
         )
-        with self._read() as conn:
-            return [_record(row._mapping) for row in conn.execute(query)]
+        return [_record(row) for row in self.rows(query)]
 
     def events(self, *, target: str | None = None) -> list[AdminEvent]:
         query = sa.select(admin_events).order_by(admin_events.c.id)
         if target is not None:
             query = query.where(admin_events.c.target == target)
-        with self._read() as conn:
-            return [
-                AdminEvent(
-                    id=row.id,
-                    at=row.at,
-                    actor=row.actor,
-                    action=row.action,
-                    target=row.target,
-                    before=None if row.before is None else orjson.loads(row.before),
-                    after=None if row.after is None else orjson.loads(row.after),
-                )
-                for row in conn.execute(query)
-            ]
+        return [
+            AdminEvent(
+                id=row["id"],
+                at=row["at"],
+                actor=row["actor"],
+                action=row["action"],
+                target=row["target"],
+                before=None if row["before"] is None else orjson.loads(row["before"]),
+                after=None if row["after"] is None else orjson.loads(row["after"]),
+            )
+            for row in self.rows(query)
+        ]
 
     def authenticate(self, secret: str, now: float | None = None) -> KeyPrincipal | None:
         """The key's principal, or None for any key that must not pass (one answer for all)."""
         now = self._clock() if now is None else now
         digest = self.digest(secret)  # always: malformed keys cost what valid ones do
         well_formed = is_well_formed(secret)
-        with self._read() as conn:
-            row = conn.execute(sa.select(virtual_keys).where(virtual_keys.c.hash == digest)).first()
-        record = None if row is None else _record(row._mapping)
-        stored = record.digest if record is not None else "0" * len(digest)
-        matches = hmac.compare_digest(stored, digest)
+        row = self.row_where(virtual_keys, virtual_keys.c.hash == digest)
+        record = None if row is None else _record(row)
+        matches = digest_matches(record.digest if record is not None else None, digest)
         if record is not None and matches and well_formed and record.usable(now):
             return record.principal()
         return None
@@ -228,48 +226,23 @@ class KeyStore:
         at: float | None = None,
     ) -> None:
         """Append one event that is not a key change (switches, budget trips, thresholds)."""
-        with self._transaction() as conn:
-            conn.execute(
-                admin_events.insert().values(
-                    at=time.time() if at is None else at,
-                    actor=actor,
-                    action=action,
-                    target=target,
-                    before=None if before is None else orjson.dumps(before).decode(),
-                    after=None if after is None else orjson.dumps(after).decode(),
-                )
+        with self.transaction() as conn:
+            write_event(
+                conn, time.time() if at is None else at, actor, action, target, before, after
             )
 
     def _locked(self, conn: sa.Connection, key_id: str) -> KeyRecord:
-        query = sa.select(virtual_keys).where(virtual_keys.c.id == key_id).with_for_update()
-        row = conn.execute(query).first()
+        row = locked_row(conn, virtual_keys, key_id)
         if row is None:
             raise KeyNotFound(key_id)
-        return _record(row._mapping)
+        return _record(row)
 
-    def _event(
-        self,
-        conn: sa.Connection,
-        at: float,
-        actor: str,
-        action: str,
-        target: str,
-        before: KeyRecord | None,
-        after: KeyRecord | None,
-    ) -> None:
-        conn.execute(
-            admin_events.insert().values(
-                at=at,
-                actor=actor,
-                action=action,
-                target=target,
-                before=None if before is None else orjson.dumps(before.to_json()).decode(),
-                after=None if after is None else orjson.dumps(after.to_json()).decode(),
-            )
-        )
+    # ------------------------------------------------------------------ database access
+    # (admin tokens live in the same database and use these too)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sa.Connection]:
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One write transaction; a driver error becomes a :class:`KeyStoreError`."""
         try:
             with self._engine.connect() as conn:
                 # SQLite: take the write lock up front (see daytwo.ledger.store).
@@ -280,12 +253,23 @@ class KeyStore:
             raise _map_error(exc, "write") from exc
 
     @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
+    def read(self) -> Iterator[sa.Connection]:
+        """A connection for reads; a driver error becomes a :class:`KeyStoreError`."""
         try:
             with self._engine.connect() as conn:
                 yield conn
         except sa.exc.DBAPIError as exc:
             raise _map_error(exc, "read") from exc
+
+    def row_where(self, table: sa.Table, condition: Any) -> RowMapping | None:
+        """The first row of ``table`` meeting ``condition``, or None."""
+        with self.read() as conn:
+            row = conn.execute(sa.select(table).where(condition)).first()
+        return None if row is None else row._mapping
+
+    def rows(self, query: sa.Select[Any]) -> list[RowMapping]:
+        with self.read() as conn:
+            return [row._mapping for row in conn.execute(query)]
 
     def close(self) -> None:
         self._ledger.close()
@@ -300,6 +284,45 @@ class KeyStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class Shown(Protocol):
+    """A record as the admin event log shows it (never its secret or digest)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def shown(record: Shown | None) -> dict[str, Any] | None:
+    return None if record is None else record.to_json()
+
+
+def write_event(
+    conn: sa.Connection,
+    at: float,
+    actor: str,
+    action: str,
+    target: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """One admin event, inside the transaction of the change it describes."""
+    conn.execute(
+        admin_events.insert().values(
+            at=at,
+            actor=actor,
+            action=action,
+            target=target,
+            before=None if before is None else orjson.dumps(before).decode(),
+            after=None if after is None else orjson.dumps(after).decode(),
+        )
+    )
+
+
+def locked_row(conn: sa.Connection, table: sa.Table, row_id: str) -> RowMapping | None:
+    """The row of ``table`` with ``id`` ``row_id``, locked for the rest of the transaction."""
+    query = sa.select(table).where(table.c.id == row_id).with_for_update()
+    row = conn.execute(query).first()
+    return None if row is None else row._mapping
 
 
 def _row(r: KeyRecord) -> dict[str, Any]:

@@ -7,21 +7,13 @@ is created lazily inside the running loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import aiohttp
 import orjson
 
 from daytwo.config.schema import AnthropicProviderConfig
-from daytwo.core.errors import (
-    InvalidRequest,
-    UpstreamProtocolError,
-    UpstreamTimeout,
-)
+from daytwo.core.errors import InvalidRequest
 from daytwo.core.secrets import SecretRegistry
-from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
-from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
+from daytwo.core.types import LLMRequest, LLMResponse
 from daytwo.providers.anthropic_stream import StreamTranslator
 from daytwo.providers.anthropic_wire import (
     error_from_anthropic,
@@ -30,8 +22,9 @@ from daytwo.providers.anthropic_wire import (
     usage_from_anthropic,
 )
 from daytwo.providers.base import Target
-from daytwo.providers.http import UpstreamHTTP
-from daytwo.providers.openai_wire import client_wants_usage, openai_usage, parse_json_object
+from daytwo.providers.chat_answers import usage_or_estimate
+from daytwo.providers.http import TranslatedStream, UpstreamHTTP, json_headers
+from daytwo.providers.openai_wire import client_wants_usage
 
 
 class AnthropicAdapter:
@@ -41,13 +34,8 @@ class AnthropicAdapter:
         self._cfg = cfg
         self._redact = secrets.redact
         self._url = f"{str(cfg.base_url).rstrip('/')}/v1/messages"
-        headers = {
-            "content-type": "application/json",
-            "user-agent": "daytwo",
-            "anthropic-version": cfg.anthropic_version,
-        }
-        if cfg.api_key is not None:
-            headers["x-api-key"] = secrets.resolve(cfg.api_key)
+        fixed = {"anthropic-version": cfg.anthropic_version}
+        headers = json_headers(secrets, cfg.api_key, "x-api-key", fixed=fixed)
         self._http = UpstreamHTTP.for_provider(
             cfg, headers, redact=self._redact, on_error=error_from_anthropic
         )
@@ -62,14 +50,10 @@ class AnthropicAdapter:
         return orjson.dumps(body)
 
     async def complete(self, req: LLMRequest, target: Target) -> LLMResponse:
-        resp = await self._http.post(self._url, self._body(req, target, stream=False))
-        raw = await self._http.read(resp)
-        msg = parse_json_object(raw, "message")
+        data = self._body(req, target, stream=False)
+        resp, msg = await self._http.post_json(self._url, data, "message")
         body = to_openai_completion(msg)
-        usage = usage_from_anthropic(msg.get("usage"))
-        if usage is None:
-            usage = _estimate_usage(req, body)
-            body["usage"] = openai_usage(usage)
+        usage = usage_or_estimate(req.body, body, usage_from_anthropic(msg.get("usage")))
         model = msg.get("model")
         return LLMResponse(
             body=body,
@@ -95,54 +79,8 @@ class AnthropicAdapter:
         await self._http.aclose()
 
 
-class AnthropicStream:
-    """An open Messages SSE stream, yielded as OpenAI chunks. ``usage`` is what the upstream
-    reported so far, kept when the stream breaks."""
+class AnthropicStream(TranslatedStream):
+    """An open Messages SSE stream, yielded as OpenAI chunks."""
 
     def __init__(self, resp: aiohttp.ClientResponse, translator: StreamTranslator) -> None:
-        self._resp = resp
-        self._tr = translator
-        self.upstream_request_id: str | None = resp.headers.get("request-id")
-        self.usage: Usage | None = None
-        self.served_model: str | None = None
-
-    def _sync(self) -> None:
-        # Before every yield: the pipeline reads usage when the client goes away mid-stream.
-        self.usage = self._tr.usage_so_far()
-        self.served_model = self._tr.served_model
-
-    def __aiter__(self) -> AsyncIterator[StreamChunk]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[StreamChunk]:
-        # Raw reads, not aiohttp's line iterator: the decoder splits lines itself (aiohttp's
-        # raises LineTooLong, not a ClientError, past 512 KiB) and is fuzzed on any split.
-        tr = self._tr
-        try:
-            async for data in self._resp.content.iter_any():
-                for chunk in tr.feed_bytes(data):
-                    self._sync()
-                    yield StreamChunk(data=chunk)
-                if tr.done:
-                    return
-            for chunk in tr.end():
-                self._sync()
-                yield StreamChunk(data=chunk)
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream stream timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream stream broke: {exc}") from exc
-        finally:
-            self._sync()
-            self._resp.release()
-
-    async def aclose(self) -> None:
-        self._resp.release()
-
-
-def _estimate_usage(req: LLMRequest, body: dict[str, Any]) -> Usage:
-    msg = body["choices"][0]["message"]
-    out = estimate_text_tokens(msg.get("content") or "")
-    for call in msg.get("tool_calls") or ():
-        out += estimate_text_tokens(call["function"]["arguments"])
-    return Usage(input_tokens=estimate_input_tokens(req.body), output_tokens=out, estimated=True)
+        super().__init__(resp, translator, upstream_request_id=resp.headers.get("request-id"))

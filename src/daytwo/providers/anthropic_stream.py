@@ -15,7 +15,8 @@ from daytwo.providers.anthropic_wire import (
     finish_reason,
     usage_from_anthropic,
 )
-from daytwo.providers.openai_wire import SSEDecoder, openai_usage, parse_json_object, token_count
+from daytwo.providers.chat_answers import chunk, tool_call, usage_chunk
+from daytwo.providers.openai_wire import SSEDecoder, parse_json_object, token_count
 
 
 class StreamTranslator:
@@ -76,13 +77,7 @@ class StreamTranslator:
         return dataclasses.replace(usage, output_tokens=guess, estimated=True)
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self.served_model or "",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
+        return chunk(self._id, self._created, self.served_model or "", delta, finish)
 
     def feed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         """One decoded event → the chunks it yields (often none or one)."""
@@ -104,9 +99,8 @@ class StreamTranslator:
         if kind == "message_stop":
             self.done = True
             if self.include_usage and self.usage is not None:
-                return [
-                    {**self._chunk({}), "choices": [], "usage": openai_usage(self.usage)},
-                ]
+                model = self.served_model or ""
+                return [usage_chunk(self._id, self._created, model, self.usage)]
             return []
         return []  # ping, content_block_stop, and event types added after this was written
 
@@ -127,12 +121,7 @@ class StreamTranslator:
             raise UpstreamProtocolError("upstream content_block_start is malformed")
         if block.get("type") == "tool_use":
             n = self._tools[index] = len(self._tools)
-            call = {
-                "index": n,
-                "id": str(block.get("id", "")),
-                "type": "function",
-                "function": {"name": str(block.get("name", "")), "arguments": ""},
-            }
+            call = tool_call(str(block.get("id", "")), str(block.get("name", "")), "", index=n)
             return [self._chunk({"tool_calls": [call]})]
         if block.get("type") == "text" and block.get("text"):
             text = str(block["text"])

@@ -21,15 +21,36 @@ What cannot be honoured is refused with a 400 naming the parameter, never droppe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
+from daytwo.core.errors import UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.types import Usage
-from daytwo.providers.openai_wire import openai_usage, token_count
+from daytwo.providers.chat_answers import (
+    assistant_message,
+    completion,
+    completion_choice,
+    tool_call,
+)
+from daytwo.providers.chat_parts import (
+    Conversation,
+    PartWriter,
+    bad,
+    data_url,
+    declaration,
+    function_calls,
+    function_tool,
+    image_url,
+    max_tokens,
+    object_schema,
+    part_text,
+    text_of,
+    tool_choice,
+    user_parts,
+)
+from daytwo.providers.openai_wire import error_json, passed_headers, status_message, token_count
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -62,7 +83,6 @@ _STATUS_BY_TYPE = {
     "api_error": 500,
     "overloaded_error": 503,
 }
-_PASS_HEADERS = ("retry-after", "retry-after-ms")
 
 #: OpenAI parameters with no Anthropic counterpart that change nothing a client relies on.
 _IGNORED = frozenset(
@@ -72,10 +92,6 @@ _IGNORED = frozenset(
         "parallel_tool_calls", "reasoning_effort", "prediction", "modalities",
     }
 )  # fmt: skip
-
-
-def _bad(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(message, param=param)
 
 
 # ------------------------------------------------------------------ OpenAI → Anthropic request
@@ -90,23 +106,21 @@ def to_anthropic_request(
     """
     n = body.get("n")
     if n not in (None, 1):
-        raise _bad("`n` greater than 1 is not supported by this deployment (Anthropic).", "n")
+        raise bad("`n` greater than 1 is not supported by this deployment (Anthropic).", "n")
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
-        raise _bad(
+        raise bad(
             f"response_format `{fmt.get('type')}` is not supported by this deployment "
             "(Anthropic Messages has no JSON mode).",
             "response_format",
         )
     if body.get("logprobs") or body.get("top_logprobs"):
-        raise _bad("`logprobs` is not supported by this deployment (Anthropic).", "logprobs")
+        raise bad("`logprobs` is not supported by this deployment (Anthropic).", "logprobs")
     system, messages = _to_anthropic_messages(body.get("messages"))
     out: dict[str, Any] = {"model": model, "messages": messages}
     if system:
-        out["system"] = system[0]["text"] if len(system) == 1 else system
-    limit = body.get("max_completion_tokens")
-    if limit is None:
-        limit = body.get("max_tokens")
+        out["system"] = system[0] if len(system) == 1 else _text_blocks(system)
+    limit = max_tokens(body)
     out["max_tokens"] = default_max_tokens if limit is None else limit
     stop = body.get("stop")
     if isinstance(stop, str):
@@ -116,7 +130,7 @@ def to_anthropic_request(
     temperature = body.get("temperature")
     if temperature is not None:
         if isinstance(temperature, int | float) and temperature > 1:
-            raise _bad(
+            raise bad(
                 "`temperature` above 1 is not supported by this deployment (Anthropic accepts "
                 "0 to 1).",
                 "temperature",
@@ -139,41 +153,16 @@ def to_anthropic_request(
     return out
 
 
-def _text_of(content: Any, param: str) -> str:
-    """A system/developer/tool message's content (a string or text parts) as one string."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if not (isinstance(part, dict) and part.get("type") == "text"):
-                raise _bad("only text parts are supported here.", param)
-            texts.append(str(part.get("text", "")))
-        return "\n".join(texts)
-    raise _bad("expected a string or an array of content parts.", param)
+def _text_blocks(texts: list[str]) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": t} for t in texts]
 
 
-def _to_anthropic_messages(
-    messages: Any,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    if not isinstance(messages, list) or not messages:
-        raise _bad("`messages` must be a non-empty array.", "messages")
-    system: list[dict[str, Any]] = []
+def _to_anthropic_messages(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    conversation = Conversation(messages)
     out: list[dict[str, Any]] = []
-    for i, msg in enumerate(messages):
-        param = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            raise _bad("expected an object.", param)
-        role = msg.get("role")
-        if role in ("system", "developer"):
-            text = _text_of(msg.get("content"), f"{param}.content")
-            if text:
-                system.append({"type": "text", "text": text})
-            continue
+    for role, msg, param in conversation:
         if role == "user":
-            blocks = _user_blocks(msg.get("content"), f"{param}.content")
+            blocks = user_parts(msg.get("content"), f"{param}.content", "Anthropic", _USER_PARTS)
         elif role == "assistant":
             blocks = _assistant_blocks(msg, param)
             if not blocks:
@@ -184,17 +173,17 @@ def _to_anthropic_messages(
                 {
                     "type": "tool_result",
                     "tool_use_id": str(msg.get("tool_call_id") or ""),
-                    "content": _text_of(msg.get("content"), f"{param}.content"),
+                    "content": text_of(msg.get("content"), f"{param}.content"),
                 }
             ]
         else:
-            raise _bad(f"role `{role}` is not supported by this deployment (Anthropic).", param)
+            raise bad(f"role `{role}` is not supported by this deployment (Anthropic).", param)
         # Anthropic wants alternating turns; consecutive same-role messages (tool results, a
         # user message after them) become one turn.
         if out and out[-1]["role"] == role:
             prev = out[-1]
             if isinstance(prev["content"], str):
-                prev["content"] = [{"type": "text", "text": prev["content"]}]
+                prev["content"] = _text_blocks([prev["content"]])
             prev["content"].extend(blocks)
         else:
             content: Any = blocks
@@ -205,114 +194,65 @@ def _to_anthropic_messages(
             ):
                 content = blocks[0]["text"]
             out.append({"role": role, "content": content})
-    return system, out
+    return conversation.system, out
 
 
-def _user_blocks(content: Any, param: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        raise _bad("expected a string or an array of content parts.", param)
-    blocks = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            blocks.append({"type": "text", "text": str(part.get("text", ""))})
-        elif kind == "image_url":
-            blocks.append(_image_block(part.get("image_url"), f"{param}[{j}].image_url"))
-        else:
-            raise _bad(
-                f"content part type `{kind}` is not supported by this deployment (Anthropic).",
-                f"{param}[{j}]",
-            )
-    return blocks
-
-
-def _image_block(spec: Any, param: str) -> dict[str, Any]:
-    url = spec.get("url") if isinstance(spec, dict) else spec
-    if not isinstance(url, str):
-        raise _bad("expected an image URL.", param)
+def _image_block(part: dict[str, Any], param: str) -> dict[str, Any]:
+    where = f"{param}.image_url"
+    url = image_url(part.get("image_url"), where)
     if url.startswith("data:"):
-        head, sep, data = url[5:].partition(",")
-        media_type, _, encoding = head.partition(";")
-        if not sep or encoding != "base64" or not media_type.startswith("image/"):
-            raise _bad("expected a data URL of the form data:image/<type>;base64,<data>.", param)
+        parsed = data_url(url)
+        if parsed is None or not parsed[0].startswith("image/"):
+            raise bad("expected a data URL of the form data:image/<type>;base64,<data>.", where)
+        media_type, data = parsed
         return {
             "type": "image",
             "source": {"type": "base64", "media_type": media_type, "data": data},
         }
     if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
-    raise _bad("expected an http(s) URL or a base64 data URL.", param)
+    raise bad("expected an http(s) URL or a base64 data URL.", where)
+
+
+_USER_PARTS: dict[str, PartWriter] = {
+    "text": lambda part, _: {"type": "text", "text": part_text(part)},
+    "image_url": _image_block,
+}
 
 
 def _assistant_blocks(msg: dict[str, Any], param: str) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    text = _text_of(
-        [p for p in msg["content"] if not (isinstance(p, dict) and p.get("type") == "refusal")]
-        if isinstance(msg.get("content"), list)
-        else msg.get("content"),
-        f"{param}.content",
-    )
-    if text:
-        blocks.append({"type": "text", "text": text})
-    for k, call in enumerate(msg.get("tool_calls") or ()):
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise _bad("expected a function call.", f"{param}.tool_calls[{k}]")
-        try:
-            args = orjson.loads(fn.get("arguments") or "{}")
-        except orjson.JSONDecodeError as exc:
-            raise _bad(
-                "`arguments` must be a JSON object.", f"{param}.tool_calls[{k}].function.arguments"
-            ) from exc
+    text = text_of(msg.get("content"), f"{param}.content", skip_refusals=True)
+    blocks: list[dict[str, Any]] = _text_blocks([text]) if text else []
+    for call in function_calls(msg, param):
         blocks.append(
             {
                 "type": "tool_use",
-                "id": str(call.get("id") or f"toolu_{k}"),
-                "name": fn["name"],
-                "input": args if isinstance(args, dict) else {},
+                "id": str(call.id or f"toolu_{call.index}"),
+                "name": call.name,
+                "input": call.arguments if isinstance(call.arguments, dict) else {},
             }
         )
     return blocks
 
 
 def _to_anthropic_tool(tool: Any, i: int) -> dict[str, Any]:
-    fn = tool.get("function") if isinstance(tool, dict) else None
-    if (
-        not isinstance(tool, dict)
-        or tool.get("type", "function") != "function"
-        or not (isinstance(fn, dict) and isinstance(fn.get("name"), str))
-    ):
-        raise _bad(
-            "only function tools are supported by this deployment (Anthropic).", f"tools[{i}]"
-        )
-    out: dict[str, Any] = {"name": fn["name"]}
-    if fn.get("description"):
-        out["description"] = fn["description"]
-    params = fn.get("parameters")
-    out["input_schema"] = (
-        params if isinstance(params, dict) else {"type": "object", "properties": {}}
-    )
-    return out
+    fn = function_tool(tool, i, "Anthropic")
+    return {**declaration(fn), "input_schema": object_schema(fn.get("parameters"))}
 
 
 def _to_anthropic_tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    mode = tool_choice(choice)
     out: dict[str, Any]
-    if choice is None:
+    if mode is None:
         if parallel is not False:
             return None
         out = {"type": "auto"}
-    elif choice == "auto":
-        out = {"type": "auto"}
-    elif choice == "required":
-        out = {"type": "any"}
-    elif choice == "none":
+    elif mode == "none":
         return {"type": "none"}
-    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        out = {"type": "tool", "name": str(choice["function"].get("name"))}
+    elif isinstance(mode, dict):
+        out = {"type": "tool", "name": str(mode.get("name"))}
     else:
-        raise _bad("expected `auto`, `required`, `none` or a named function.", "tool_choice")
+        out = {"type": "auto" if mode == "auto" else "any"}
     if parallel is False:
         out["disable_parallel_tool_use"] = True
     return out
@@ -328,13 +268,13 @@ def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     """
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _bad("model: Field required", "model")
+        raise bad("model: Field required", "model")
     limit = body.get("max_tokens")
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise _bad("max_tokens: Field required (an integer of at least 1)", "max_tokens")
+        raise bad("max_tokens: Field required (an integer of at least 1)", "max_tokens")
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
-        raise _bad("messages: Field required (a non-empty array)", "messages")
+        raise bad("messages: Field required (a non-empty array)", "messages")
     messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
@@ -347,7 +287,7 @@ def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
         elif role == "assistant":
             messages.append(_openai_assistant_message(msg.get("content"), f"{param}.content"))
         else:
-            raise _bad(f"{param}.role: Input should be 'user' or 'assistant'", f"{param}.role")
+            raise bad(f"{param}.role: Input should be 'user' or 'assistant'", f"{param}.role")
     out: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": limit}
     # top_k has no Chat Completions name; it travels as vLLM's `top_k`, which the Anthropic
     # egress sends on and the Gemini, Bedrock and Azure egresses drop.
@@ -358,7 +298,7 @@ def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     if stops is not None:
         if not (isinstance(stops, list) and all(isinstance(s, str) for s in stops)):
             # a string is refused as Anthropic refuses it (list("END") would be three stops)
-            raise _bad("stop_sequences: Input should be a valid list of strings", "stop_sequences")
+            raise bad("stop_sequences: Input should be a valid list of strings", "stop_sequences")
         if stops:
             out["stop"] = list(stops)
     tools = body.get("tools")
@@ -367,7 +307,7 @@ def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     choice = body.get("tool_choice")
     if choice is not None:
         if not isinstance(choice, dict):
-            raise _bad("tool_choice: Input should be a valid dictionary", "tool_choice")
+            raise bad("tool_choice: Input should be a valid dictionary", "tool_choice")
         kind = choice.get("type")
         if kind == "auto":
             out["tool_choice"] = "auto"
@@ -378,7 +318,7 @@ def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
         elif kind == "tool":
             out["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
         else:
-            raise _bad(f"tool_choice.type: unknown value {kind!r}", "tool_choice")
+            raise bad(f"tool_choice.type: unknown value {kind!r}", "tool_choice")
         if choice.get("disable_parallel_tool_use"):
             out["parallel_tool_calls"] = False
     meta = body.get("metadata")
@@ -397,17 +337,17 @@ def _anthropic_text(content: Any, param: str) -> str:
         parts = []
         for block in content:
             if not (isinstance(block, dict) and block.get("type") == "text"):
-                raise _bad(f"{param}: only text blocks are supported here", param)
+                raise bad(f"{param}: only text blocks are supported here", param)
             parts.append(str(block.get("text", "")))
         return "\n".join(parts)
-    raise _bad(f"{param}: expected a string or an array of blocks", param)
+    raise bad(f"{param}: expected a string or an array of blocks", param)
 
 
 def _openai_user_messages(content: Any, param: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     if not isinstance(content, list):
-        raise _bad(f"{param}: expected a string or an array of blocks", param)
+        raise bad(f"{param}: expected a string or an array of blocks", param)
     tools: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(content):
@@ -426,7 +366,7 @@ def _openai_user_messages(content: Any, param: str) -> list[dict[str, Any]]:
         elif kind == "image":
             parts.append({"type": "image_url", "image_url": {"url": _image_url(block, param)}})
         else:
-            raise _bad(f"{param}.{j}.type: {kind!r} is not supported by this gateway", param)
+            raise bad(f"{param}.{j}.type: {kind!r} is not supported by this gateway", param)
     out = tools
     if parts:
         only_text = all(p["type"] == "text" for p in parts)
@@ -441,14 +381,14 @@ def _image_url(block: dict[str, Any], param: str) -> str:
         return f"data:{src.get('media_type')};base64,{src.get('data')}"
     if isinstance(src, dict) and src.get("type") == "url" and isinstance(src.get("url"), str):
         return str(src["url"])
-    raise _bad(f"{param}: image source must be base64 or url", param)
+    raise bad(f"{param}: image source must be base64 or url", param)
 
 
 def _openai_assistant_message(content: Any, param: str) -> dict[str, Any]:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
     if not isinstance(content, list):
-        raise _bad(f"{param}: expected a string or an array of blocks", param)
+        raise bad(f"{param}: expected a string or an array of blocks", param)
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for j, block in enumerate(content):
@@ -456,20 +396,11 @@ def _openai_assistant_message(content: Any, param: str) -> dict[str, Any]:
         if kind == "text":
             texts.append(str(block.get("text", "")))
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": str(block.get("id", "")),
-                    "type": "function",
-                    "function": {
-                        "name": str(block.get("name", "")),
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
-                    },
-                }
-            )
+            calls.append(_tool_call(block))
         elif kind in ("thinking", "redacted_thinking"):
             continue  # reasoning is not replayed to an OpenAI-shaped upstream
         else:
-            raise _bad(f"{param}.{j}.type: {kind!r} is not supported by this gateway", param)
+            raise bad(f"{param}.{j}.type: {kind!r} is not supported by this gateway", param)
     msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         msg["tool_calls"] = calls
@@ -482,7 +413,7 @@ def _openai_tool(tool: Any, i: int) -> dict[str, Any]:
         or tool.get("type") not in (None, "custom")
         or not isinstance(tool.get("name"), str)
     ):
-        raise _bad(f"tools.{i}: only client tools (name, input_schema) are supported", "tools")
+        raise bad(f"tools.{i}: only client tools (name, input_schema) are supported", "tools")
     fn: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description"):
         fn["description"] = tool["description"]
@@ -516,6 +447,12 @@ def finish_reason(stop_reason: Any) -> str:
     return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
+def _tool_call(block: dict[str, Any]) -> dict[str, Any]:
+    """A ``tool_use`` block → an OpenAI tool call (its input as JSON text)."""
+    args = orjson.dumps(block.get("input") or {}).decode()
+    return tool_call(str(block.get("id", "")), str(block.get("name", "")), args)
+
+
 def to_openai_completion(msg: dict[str, Any], *, created: int | None = None) -> dict[str, Any]:
     """An Anthropic ``message`` → an OpenAI ``chat.completion`` (usage included when known)."""
     if msg.get("type") != "message" or not isinstance(msg.get("content"), list):
@@ -527,41 +464,15 @@ def to_openai_completion(msg: dict[str, Any], *, created: int | None = None) -> 
         if kind == "text":
             texts.append(str(block.get("text", "")))
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": str(block.get("id", "")),
-                    "type": "function",
-                    "function": {
-                        "name": str(block.get("name", "")),
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
-                    },
-                }
-            )
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-        "refusal": None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    out: dict[str, Any] = {
-        "id": str(msg.get("id", "")),
-        "object": "chat.completion",
-        "created": int(time.time()) if created is None else created,
-        "model": str(msg.get("model", "")),
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": finish_reason(msg.get("stop_reason")),
-            }
-        ],
-    }
-    usage = usage_from_anthropic(msg.get("usage"))
-    if usage is not None:
-        out["usage"] = openai_usage(usage)
-    return out
+            calls.append(_tool_call(block))
+    message = assistant_message(texts, calls)
+    return completion(
+        completion_id=str(msg.get("id", "")),
+        model=str(msg.get("model", "")),
+        choices=[completion_choice(message, finish_reason(msg.get("stop_reason")))],
+        usage=usage_from_anthropic(msg.get("usage")),
+        created=created,
+    )
 
 
 def error_from_anthropic(
@@ -569,22 +480,17 @@ def error_from_anthropic(
 ) -> UpstreamStatusError:
     """An Anthropic error response → :class:`UpstreamStatusError` keeping its class and
     ``retry-after``. ``headers`` must have lower-case names."""
-    message = f"upstream returned HTTP {status}"
     kind: str | None = None
-    try:
-        parsed = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = error_json(body)
+    message = status_message(status, body if parsed is None else b"")
     err = parsed.get("error") if isinstance(parsed, dict) else None
     if isinstance(err, dict):
         if isinstance(err.get("message"), str) and err["message"]:
             message = err["message"]
         kind = err["type"] if isinstance(err.get("type"), str) else None
-    elif body and parsed is None:
-        message = f"{message}: {body[:200].decode('utf-8', 'replace')}"
     if status == 529:  # Anthropic's "overloaded": an OpenAI client knows it as a 503
         status, kind = 503, kind or "overloaded_error"
-    passed = {k: headers[k] for k in _PASS_HEADERS if k in headers}
+    passed = passed_headers(headers)
     return UpstreamStatusError(status, redact(message), upstream_type=kind, headers=passed)
 
 

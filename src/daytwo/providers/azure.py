@@ -24,6 +24,7 @@ from daytwo.config.schema import AzureOpenAIProviderConfig
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.types import LLMRequest
 from daytwo.providers.base import Target
+from daytwo.providers.http import json_headers
 from daytwo.providers.openai import OpenAIAdapter
 
 
@@ -33,9 +34,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     def __init__(self, cfg: AzureOpenAIProviderConfig, secrets: SecretRegistry) -> None:
         self._base = f"{str(cfg.endpoint).rstrip('/')}/openai/deployments"
         self._query = urlencode({"api-version": cfg.api_version})
-        headers = {"content-type": "application/json", "user-agent": "daytwo"}
-        if cfg.api_key is not None:
-            headers["api-key"] = secrets.resolve(cfg.api_key)
+        headers = json_headers(secrets, cfg.api_key, "api-key")
         self._connect(cfg, secrets, headers, stream_usage=cfg.stream_usage)
 
     def _url(self, target: Target, path: str) -> str:

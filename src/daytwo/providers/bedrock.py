@@ -32,9 +32,9 @@ from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
 from daytwo.config.schema import BedrockProviderConfig
-from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamTimeout
+from daytwo.core.errors import InvalidRequest, UpstreamProtocolError
 from daytwo.core.secrets import SecretRegistry
-from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
+from daytwo.core.tokens import estimate_input_tokens
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
 from daytwo.providers.bedrock_stream import EventStreamDecoder, StreamTranslator, finish
@@ -43,18 +43,13 @@ from daytwo.providers.bedrock_wire import (
     embedder_for,
     embedding_inputs,
     error_from_bedrock,
-    openai_embeddings,
     to_converse_request,
     to_openai_completion,
     usage_from_converse,
 )
-from daytwo.providers.http import UpstreamHTTP
-from daytwo.providers.openai_wire import (
-    client_wants_usage,
-    openai_usage,
-    parse_json_object,
-    token_count,
-)
+from daytwo.providers.chat_answers import embeddings_list, usage_or_estimate
+from daytwo.providers.http import UpstreamHTTP, json_headers, reading
+from daytwo.providers.openai_wire import client_wants_usage, token_count
 
 SERVICE = "bedrock"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -110,7 +105,7 @@ class BedrockAdapter:
         )
         self._http = UpstreamHTTP.for_provider(
             cfg,
-            {"content-type": "application/json", "user-agent": "daytwo"},
+            json_headers(secrets),  # signed by SigV4 instead of a key header
             redact=self._redact,
             on_error=error_from_bedrock,
             middlewares=(SigV4Signer(credentials, cfg.region).middleware,),
@@ -121,17 +116,13 @@ class BedrockAdapter:
 
     async def complete(self, req: LLMRequest, target: Target) -> LLMResponse:
         call = to_converse_request(req.body)
-        resp = await self._http.post(self._url(target, "converse"), orjson.dumps(call.body))
-        raw = await self._http.read(resp)
-        data = parse_json_object(raw, "Converse response")
+        url = self._url(target, "converse")
+        resp, data = await self._http.post_json(url, orjson.dumps(call.body), "Converse response")
         rid = resp.headers.get("x-amzn-requestid")
         body = to_openai_completion(
             data, model=target.model, request_id=rid, json_tool=call.json_tool
         )
-        usage = usage_from_converse(data.get("usage"))
-        if usage is None:
-            usage = _estimate_usage(req, body)
-            body["usage"] = openai_usage(usage)
+        usage = usage_or_estimate(req.body, body, usage_from_converse(data.get("usage")))
         return LLMResponse(
             body=body, usage=usage, served_model=target.model, upstream_request_id=rid
         )
@@ -139,14 +130,7 @@ class BedrockAdapter:
     async def stream(self, req: LLMRequest, target: Target) -> BedrockStream:
         call = to_converse_request(req.body)
         url = self._url(target, "converse-stream")
-        resp = await self._http.post(url, orjson.dumps(call.body))
-        ctype = resp.headers.get("content-type", "")
-        if not ctype.startswith(EVENT_STREAM):
-            raw = await self._http.read_quietly(resp)
-            raise UpstreamProtocolError(
-                f"upstream answered a stream request with {ctype or 'no content type'}: "
-                + self._redact(raw[:200].decode("utf-8", "replace"))
-            )
+        resp = await self._http.post_stream(url, orjson.dumps(call.body), EVENT_STREAM)
         rid = resp.headers.get("x-amzn-requestid")
         translator = StreamTranslator(
             model=target.model,
@@ -175,9 +159,8 @@ class BedrockAdapter:
 
         async def one(body: bytes, size: int) -> tuple[list[list[float]], int | None, str | None]:
             async with gate:
-                resp = await self._http.post(url, body)
-                raw = await self._http.read(resp)
-            vectors, tokens = embedder.vectors(parse_json_object(raw, "InvokeModel response"))
+                resp, data = await self._http.post_json(url, body, "InvokeModel response")
+            vectors, tokens = embedder.vectors(data)
             if len(vectors) != size:
                 raise UpstreamProtocolError(
                     f"upstream sent {len(vectors)} embeddings for {size} inputs"
@@ -194,7 +177,7 @@ class BedrockAdapter:
             usage = Usage(input_tokens=sum(c for c in counts if c is not None))
         else:
             usage = Usage(input_tokens=estimate_input_tokens(req.body), estimated=True)
-        body = openai_embeddings(
+        body = embeddings_list(
             vectors,
             model=target.model,
             input_tokens=usage.input_tokens,
@@ -231,20 +214,14 @@ class BedrockStream:
 
     async def _iterate(self) -> AsyncIterator[StreamChunk]:
         decoder = EventStreamDecoder()
-        try:
-            async for data in self._resp.content.iter_any():
+        with reading(self._resp) as body:
+            async for data in body.iter_any():
                 for frame in decoder.feed(data):
                     chunks = self._tr.feed_frame(*frame)
                     self.usage = self._tr.usage
                     for chunk in chunks:
                         yield StreamChunk(data=chunk)
             finish(decoder, self._tr)
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream stream timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream stream broke: {exc}") from exc
-        finally:
-            self._resp.release()
 
     async def aclose(self) -> None:
         self._resp.release()
@@ -260,11 +237,3 @@ async def _all_or_none(calls: list[Coroutine[Any, Any, _R]]) -> list[_R]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-def _estimate_usage(req: LLMRequest, body: dict[str, Any]) -> Usage:
-    msg = body["choices"][0]["message"]
-    out = estimate_text_tokens(msg.get("content") or "")
-    for call in msg.get("tool_calls") or ():
-        out += estimate_text_tokens(call["function"]["arguments"])
-    return Usage(input_tokens=estimate_input_tokens(req.body), output_tokens=out, estimated=True)

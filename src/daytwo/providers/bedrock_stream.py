@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
 from botocore.eventstream import EventStreamBuffer, ParserError  # type: ignore[import-untyped]
 
 from daytwo.core.errors import UpstreamProtocolError, UpstreamStatusError
@@ -30,7 +29,8 @@ from daytwo.providers.bedrock_wire import (
     finish_reason,
     usage_from_converse,
 )
-from daytwo.providers.openai_wire import openai_usage
+from daytwo.providers.chat_answers import chunk, tool_call, usage_chunk
+from daytwo.providers.openai_wire import parse_json_object
 
 #: The header that names a frame, by ``:message-type``.
 _NAME_HEADER = {"event": ":event-type", "exception": ":exception-type", "error": ":error-code"}
@@ -105,13 +105,7 @@ class StreamTranslator:
         self._tools: dict[int, int] = {}
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
+        return chunk(self._id, self._created, self._model, delta, finish)
 
     def feed_frame(
         self, kind: str, name: str, headers: dict[str, Any], payload: bytes
@@ -130,13 +124,7 @@ class StreamTranslator:
             )
         if kind != "event":
             raise UpstreamProtocolError(f"upstream sent a frame of message type `{kind}`")
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamProtocolError(f"upstream sent an invalid JSON `{name}` event") from exc
-        if not isinstance(data, dict):
-            raise UpstreamProtocolError(f"upstream sent a `{name}` event that is not an object")
-        return self.feed(name, data)
+        return self.feed(name, parse_json_object(payload, f"`{name}` event"))
 
     def feed(self, name: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         """One Converse event (its type and payload) → the chunks it yields."""
@@ -162,7 +150,7 @@ class StreamTranslator:
                 return []
             self.usage = usage
             if self.include_usage:
-                return [{**self._chunk({}), "choices": [], "usage": openai_usage(usage)}]
+                return [usage_chunk(self._id, self._created, self._model, usage)]
         return []  # contentBlockStop
 
     def _block_start(self, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -177,12 +165,7 @@ class StreamTranslator:
             self._tools[index] = -1
             return []
         n = self._tools[index] = sum(1 for v in self._tools.values() if v >= 0)
-        call = {
-            "index": n,
-            "id": str(use.get("toolUseId", "")),
-            "type": "function",
-            "function": {"name": str(use.get("name", "")), "arguments": ""},
-        }
+        call = tool_call(str(use.get("toolUseId", "")), str(use.get("name", "")), "", index=n)
         return [self._chunk({"tool_calls": [call]})]
 
     def _block_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:

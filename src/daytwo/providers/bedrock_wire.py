@@ -27,20 +27,42 @@ not links), audio/file parts, non-function tools, ``tool_choice: none`` once too
 
 from __future__ import annotations
 
-import base64
 import os
-import sys
-import time
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
+from daytwo.core.errors import UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.types import Usage
-from daytwo.providers.openai_wire import openai_usage, token_count
+from daytwo.providers.chat_answers import (
+    assistant_message,
+    completion,
+    completion_choice,
+    tool_call,
+)
+from daytwo.providers.chat_parts import (
+    Conversation,
+    PartWriter,
+    add_turn,
+    bad,
+    bad_tool_choice,
+    data_url,
+    declaration,
+    function_calls,
+    function_tool,
+    image_url,
+    max_tokens,
+    object_schema,
+    part_text,
+    stop_sequences,
+    text_inputs,
+    text_of,
+    tool_choice,
+    user_parts,
+)
+from daytwo.providers.openai_wire import error_json, passed_headers, status_message, token_count
 
 #: Converse ``stopReason`` → OpenAI ``finish_reason``.
 FINISH_REASONS = {
@@ -71,7 +93,6 @@ STATUS_BY_EXCEPTION = {
     "ThrottlingException": 429,
     "ValidationException": 400,
 }
-_PASS_HEADERS = ("retry-after",)
 
 #: Image media types Converse accepts (``ImageFormat``).
 _IMAGE_FORMATS = {
@@ -83,10 +104,6 @@ _IMAGE_FORMATS = {
 }
 #: The forced tool's name when a ``json_object`` request (or an unnamed schema) asks for JSON.
 JSON_TOOL = "json_response"
-
-
-def _bad(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(message, param=param)
 
 
 # ------------------------------------------------------------------ OpenAI → Converse request
@@ -107,9 +124,9 @@ def to_converse_request(body: dict[str, Any]) -> ConverseCall:
     Raises :class:`InvalidRequest` (400, naming the parameter) for what Converse cannot honour.
     """
     if body.get("n") not in (None, 1):
-        raise _bad("`n` greater than 1 is not supported by this deployment (Bedrock).", "n")
+        raise bad("`n` greater than 1 is not supported by this deployment (Bedrock).", "n")
     if body.get("logprobs") or body.get("top_logprobs"):
-        raise _bad("`logprobs` is not supported by this deployment (Bedrock).", "logprobs")
+        raise bad("`logprobs` is not supported by this deployment (Bedrock).", "logprobs")
     system, messages = _to_converse_messages(body.get("messages"))
     out: dict[str, Any] = {"messages": messages}
     if system:
@@ -129,7 +146,7 @@ def to_converse_request(body: dict[str, Any]) -> ConverseCall:
         config: dict[str, Any] = {"tools": tools}
         if choice == "none":
             if _uses_tools(messages):
-                raise _bad(
+                raise bad(
                     "`tool_choice: none` is not supported by this deployment once tools were "
                     "used (Bedrock Converse needs its tools to read the conversation).",
                     "tool_choice",
@@ -140,67 +157,36 @@ def to_converse_request(body: dict[str, Any]) -> ConverseCall:
             config["toolChoice"] = converse_choice
         out["toolConfig"] = config
     elif choice not in (None, "none", "auto"):
-        raise _bad("`tool_choice` needs `tools`.", "tool_choice")
+        raise bad("`tool_choice` needs `tools`.", "tool_choice")
     return ConverseCall(out)
 
 
 def _inference_config(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    limit = body.get("max_completion_tokens")
-    if limit is None:
-        limit = body.get("max_tokens")
+    limit = max_tokens(body)
     if limit is not None:
         out["maxTokens"] = limit
     if body.get("temperature") is not None:
         out["temperature"] = body["temperature"]
     if body.get("top_p") is not None:
         out["topP"] = body["top_p"]
-    stop = body.get("stop")
-    if isinstance(stop, str) and stop:
-        out["stopSequences"] = [stop]
-    elif isinstance(stop, list) and stop:
+    stop = stop_sequences(body)
+    if stop is not None:
         out["stopSequences"] = stop
     return out
 
 
-def _text_of(content: Any, param: str) -> str:
-    """A system/developer/tool message's content (a string or text parts) as one string."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if not (isinstance(part, dict) and part.get("type") == "text"):
-                raise _bad("only text parts are supported here.", param)
-            texts.append(str(part.get("text", "")))
-        return "\n".join(texts)
-    raise _bad("expected a string or an array of content parts.", param)
-
-
 def _to_converse_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    if not isinstance(messages, list) or not messages:
-        raise _bad("`messages` must be a non-empty array.", "messages")
-    system: list[dict[str, Any]] = []
+    conversation = Conversation(messages)
     out: list[dict[str, Any]] = []
-    for i, msg in enumerate(messages):
-        param = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            raise _bad("expected an object.", param)
-        role = msg.get("role")
-        if role in ("system", "developer"):
-            text = _text_of(msg.get("content"), f"{param}.content")
-            if text:  # Converse refuses blank system text
-                system.append({"text": text})
-            continue
+    for role, msg, param in conversation:
         if role == "user":
-            blocks = _user_blocks(msg.get("content"), f"{param}.content")
+            blocks = user_parts(msg.get("content"), f"{param}.content", "Bedrock", _USER_PARTS)
         elif role == "assistant":
             blocks = _assistant_blocks(msg, param)
         elif role == "tool":
             role = "user"
-            result = _text_of(msg.get("content"), f"{param}.content")
+            result = text_of(msg.get("content"), f"{param}.content")
             blocks = [
                 {
                     "toolResult": {
@@ -210,114 +196,67 @@ def _to_converse_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dic
                 }
             ]
         else:
-            raise _bad(f"role `{role}` is not supported by this deployment (Bedrock).", param)
-        if not blocks:
-            continue
-        # Converse wants alternating turns; consecutive same-role messages (several tool
-        # results, a user message after them) become one turn.
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": role, "content": blocks})
-    return system, out
+            raise bad(f"role `{role}` is not supported by this deployment (Bedrock).", param)
+        if blocks:
+            add_turn(out, role, blocks, "content")
+    return [{"text": t} for t in conversation.system], out
 
 
-def _user_blocks(content: Any, param: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}]
-    if not isinstance(content, list):
-        raise _bad("expected a string or an array of content parts.", param)
-    blocks = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            blocks.append({"text": str(part.get("text", ""))})
-        elif kind == "image_url":
-            blocks.append(_image_block(part.get("image_url"), f"{param}[{j}].image_url"))
-        else:
-            raise _bad(
-                f"content part type `{kind}` is not supported by this deployment (Bedrock).",
-                f"{param}[{j}]",
-            )
-    return blocks
-
-
-def _image_block(spec: Any, param: str) -> dict[str, Any]:
-    url = spec.get("url") if isinstance(spec, dict) else spec
-    if not isinstance(url, str):
-        raise _bad("expected an image URL.", param)
+def _image_block(part: dict[str, Any], param: str) -> dict[str, Any]:
+    where = f"{param}.image_url"
+    url = image_url(part.get("image_url"), where)
     if not url.startswith("data:"):
-        raise _bad(
+        raise bad(
             "image URLs are not supported by this deployment (Bedrock Converse takes the "
             "image's bytes): send a data URL (data:image/png;base64,...).",
-            param,
+            where,
         )
-    head, sep, data = url[5:].partition(",")
-    media_type, _, encoding = head.partition(";")
-    fmt = _IMAGE_FORMATS.get(media_type.lower())
-    if not sep or encoding != "base64" or fmt is None:
-        raise _bad(
-            "expected a data URL of the form data:image/<png|jpeg|gif|webp>;base64,<data>.", param
+    parsed = data_url(url)
+    fmt = _IMAGE_FORMATS.get(parsed[0].lower()) if parsed is not None else None
+    if parsed is None or fmt is None:
+        raise bad(
+            "expected a data URL of the form data:image/<png|jpeg|gif|webp>;base64,<data>.", where
         )
     # The JSON protocol carries blobs as base64 text: the data URL's payload is already that.
-    return {"image": {"format": fmt, "source": {"bytes": data}}}
+    return {"image": {"format": fmt, "source": {"bytes": parsed[1]}}}
+
+
+_USER_PARTS: dict[str, PartWriter] = {
+    "text": lambda part, _: {"text": part_text(part)},
+    "image_url": _image_block,
+}
 
 
 def _assistant_blocks(msg: dict[str, Any], param: str) -> list[dict[str, Any]]:
-    content = msg.get("content")
-    if isinstance(content, list):
-        content = [p for p in content if not (isinstance(p, dict) and p.get("type") == "refusal")]
-    text = _text_of(content, f"{param}.content")
+    text = text_of(msg.get("content"), f"{param}.content", skip_refusals=True)
     blocks: list[dict[str, Any]] = [{"text": text}] if text else []
-    for k, call in enumerate(msg.get("tool_calls") or ()):
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise _bad("expected a function call.", f"{param}.tool_calls[{k}]")
-        try:
-            args = orjson.loads(fn.get("arguments") or "{}")
-        except orjson.JSONDecodeError as exc:
-            raise _bad(
-                "`arguments` must be a JSON object.", f"{param}.tool_calls[{k}].function.arguments"
-            ) from exc
-        blocks.append(
-            {
-                "toolUse": {
-                    "toolUseId": str(call.get("id") or f"tooluse_{k}"),
-                    "name": fn["name"],
-                    "input": args if isinstance(args, dict) else {},
-                }
-            }
-        )
+    for call in function_calls(msg, param):
+        use = {
+            "toolUseId": str(call.id or f"tooluse_{call.index}"),
+            "name": call.name,
+            "input": call.arguments if isinstance(call.arguments, dict) else {},
+        }
+        blocks.append({"toolUse": use})
     return blocks
 
 
 def _to_tool_spec(tool: Any, i: int) -> dict[str, Any]:
-    fn = tool.get("function") if isinstance(tool, dict) else None
-    if (
-        not isinstance(tool, dict)
-        or tool.get("type", "function") != "function"
-        or not (isinstance(fn, dict) and isinstance(fn.get("name"), str))
-    ):
-        raise _bad("only function tools are supported by this deployment (Bedrock).", f"tools[{i}]")
-    spec: dict[str, Any] = {"name": fn["name"]}
-    if fn.get("description"):
-        spec["description"] = fn["description"]
-    params = fn.get("parameters")
-    schema = params if isinstance(params, dict) else {"type": "object", "properties": {}}
-    spec["inputSchema"] = {"json": schema}
-    return {"toolSpec": spec}
+    fn = function_tool(tool, i, "Bedrock")
+    schema = object_schema(fn.get("parameters"))
+    return {"toolSpec": {**declaration(fn), "inputSchema": {"json": schema}}}
 
 
 def _to_tool_choice(choice: Any) -> dict[str, Any] | None:
-    if choice is None:
-        return None
-    if choice == "auto":
+    mode = tool_choice(choice)
+    if isinstance(mode, dict):
+        return {"tool": {"name": str(mode.get("name"))}}
+    if mode == "auto":
         return {"auto": {}}
-    if choice == "required":
+    if mode == "required":
         return {"any": {}}
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        return {"tool": {"name": str(choice["function"].get("name"))}}
-    raise _bad("expected `auto`, `required`, `none` or a named function.", "tool_choice")
+    if mode is None:
+        return None
+    raise bad_tool_choice()  # `none` is answered earlier, by sending no tools
 
 
 def _uses_tools(messages: list[dict[str, Any]]) -> bool:
@@ -330,9 +269,9 @@ def _json_mode(fmt: Any, tools: list[dict[str, Any]]) -> tuple[str, dict[str, An
     if kind in (None, "text"):
         return None
     if kind not in ("json_object", "json_schema"):
-        raise _bad(f"response_format `{kind}` is not supported.", "response_format")
+        raise bad(f"response_format `{kind}` is not supported.", "response_format")
     if tools:
-        raise _bad(
+        raise bad(
             "`response_format` together with `tools` is not supported by this deployment "
             "(Bedrock has no JSON mode; daytwo answers it with a forced tool).",
             "response_format",
@@ -343,9 +282,9 @@ def _json_mode(fmt: Any, tools: list[dict[str, Any]]) -> tuple[str, dict[str, An
     spec = fmt.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if not isinstance(schema, dict):
-        raise _bad("`response_format.json_schema.schema` must be an object.", "response_format")
+        raise bad("`response_format.json_schema.schema` must be an object.", "response_format")
     if schema.get("type", "object") != "object":
-        raise _bad(
+        raise bad(
             "a JSON schema whose root is not an object is not supported by this deployment "
             "(Bedrock tool input is an object).",
             "response_format",
@@ -413,39 +352,16 @@ def to_openai_completion(
             if json_tool is not None and use.get("name") == json_tool:
                 texts.append(args)
                 continue
-            calls.append(
-                {
-                    "id": str(use.get("toolUseId", "")),
-                    "type": "function",
-                    "function": {"name": str(use.get("name", "")), "arguments": args},
-                }
-            )
+            calls.append(tool_call(str(use.get("toolUseId", "")), str(use.get("name", "")), args))
         # reasoningContent, citationsContent and later block types are not relayed
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-        "refusal": None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    out: dict[str, Any] = {
-        "id": completion_id(request_id),
-        "object": "chat.completion",
-        "created": int(time.time()) if created is None else created,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": finish_reason(data.get("stopReason"), json_tool),
-            }
-        ],
-    }
-    usage = usage_from_converse(data.get("usage"))
-    if usage is not None:
-        out["usage"] = openai_usage(usage)
-    return out
+    finish = finish_reason(data.get("stopReason"), json_tool)
+    return completion(
+        completion_id=completion_id(request_id),
+        model=model,
+        choices=[completion_choice(assistant_message(texts, calls), finish)],
+        usage=usage_from_converse(data.get("usage")),
+        created=created,
+    )
 
 
 def exception_name(value: str | None) -> str | None:
@@ -461,11 +377,8 @@ def error_from_bedrock(
 ) -> UpstreamStatusError:
     """A Bedrock error response → :class:`UpstreamStatusError` keeping its status, message and
     ``retry-after``; the exception name becomes ``code``. ``headers`` have lower-case names."""
-    message = f"upstream returned HTTP {status}"
-    try:
-        parsed = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = error_json(body)
+    message = status_message(status, b"" if isinstance(parsed, dict) else body)
     name = exception_name(headers.get("x-amzn-errortype"))
     if isinstance(parsed, dict):
         text = parsed.get("message", parsed.get("Message"))
@@ -473,9 +386,7 @@ def error_from_bedrock(
             message = text
         if name is None and isinstance(parsed.get("__type"), str):
             name = exception_name(parsed["__type"])
-    elif body:
-        message = f"{message}: {body[:200].decode('utf-8', 'replace')}"
-    passed = {k: headers[k] for k in _PASS_HEADERS if k in headers}
+    passed = passed_headers(headers, ("retry-after",))
     return UpstreamStatusError(status, redact(message), code=name, headers=passed)
 
 
@@ -483,10 +394,7 @@ def error_from_exception_event(
     name: str, payload: bytes, redact: Callable[[str], str]
 ) -> UpstreamStatusError:
     """An exception event inside a ConverseStream (HTTP 200 already sent) → its error class."""
-    try:
-        parsed = orjson.loads(payload) if payload else None
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = error_json(payload)
     text = parsed.get("message") if isinstance(parsed, dict) else None
     upper = name[:1].upper() + name[1:]
     return UpstreamStatusError(
@@ -529,7 +437,7 @@ def _titan_vectors(data: dict[str, Any]) -> tuple[list[list[float]], int | None]
 
 def _cohere_request(texts: list[str], body: dict[str, Any]) -> dict[str, Any]:
     if body.get("dimensions") is not None:
-        raise _bad("`dimensions` is not supported by Cohere Embed on Bedrock.", "dimensions")
+        raise bad("`dimensions` is not supported by Cohere Embed on Bedrock.", "dimensions")
     return {"texts": texts, "input_type": "search_document"}
 
 
@@ -561,39 +469,11 @@ def embedder_for(model: str) -> Embedder:
         if base.startswith(prefix):
             return embedder
     known = ", ".join(f"{p}*" for p, _ in EMBEDDERS)
-    raise _bad(
+    raise bad(
         f"`{model}` is not an embedding model daytwo can call on Bedrock (known: {known}).",
         "model",
     )
 
 
 def embedding_inputs(body: dict[str, Any]) -> list[str]:
-    raw = body.get("input")
-    if isinstance(raw, str):
-        return [raw]
-    if isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
-        return list(raw)
-    raise _bad(
-        "`input` must be a string or an array of strings (Bedrock takes text, not tokens).",
-        "input",
-    )
-
-
-def openai_embeddings(
-    vectors: list[list[float]], *, model: str, input_tokens: int, base64_out: bool
-) -> dict[str, Any]:
-    data = []
-    for i, vec in enumerate(vectors):
-        value: Any = vec
-        if base64_out:  # little-endian float32, as OpenAI sends (and its SDK's default asks)
-            packed = array("f", vec)
-            if sys.byteorder == "big":
-                packed.byteswap()
-            value = base64.b64encode(packed.tobytes()).decode("ascii")
-        data.append({"object": "embedding", "index": i, "embedding": value})
-    return {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": input_tokens, "total_tokens": input_tokens},
-    }
+    return text_inputs(body, " (Bedrock takes text, not tokens).")

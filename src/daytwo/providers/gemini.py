@@ -10,18 +10,17 @@ Requests arrive OpenAI-shaped and answers leave OpenAI-shaped; the translation l
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
 
 from daytwo.config.schema import GeminiProviderConfig
-from daytwo.core.errors import UpstreamProtocolError, UpstreamTimeout
 from daytwo.core.secrets import SecretRegistry
-from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
+from daytwo.core.tokens import estimate_input_tokens
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
+from daytwo.providers.chat_answers import usage_or_estimate
 from daytwo.providers.gemini_embed import resource_name, to_gemini_embed, to_openai_embeddings
 from daytwo.providers.gemini_stream import StreamTranslator
 from daytwo.providers.gemini_wire import (
@@ -31,8 +30,8 @@ from daytwo.providers.gemini_wire import (
     to_openai_completion,
     usage_from_gemini,
 )
-from daytwo.providers.http import UpstreamHTTP
-from daytwo.providers.openai_wire import client_wants_usage, openai_usage, parse_json_object
+from daytwo.providers.http import TranslatedStream, UpstreamHTTP, json_headers
+from daytwo.providers.openai_wire import client_wants_usage
 
 
 class GeminiAdapter:
@@ -42,9 +41,7 @@ class GeminiAdapter:
         self._cfg = cfg
         self._redact = secrets.redact
         self._root = f"{str(cfg.base_url).rstrip('/')}/{cfg.api_version}/"
-        headers = {"content-type": "application/json", "user-agent": "daytwo"}
-        if cfg.api_key is not None:
-            headers["x-goog-api-key"] = secrets.resolve(cfg.api_key)
+        headers = json_headers(secrets, cfg.api_key, "x-goog-api-key")
         self._http = UpstreamHTTP.for_provider(
             cfg, headers, redact=self._redact, on_error=error_from_gemini
         )
@@ -54,16 +51,12 @@ class GeminiAdapter:
 
     async def complete(self, req: LLMRequest, target: Target) -> LLMResponse:
         body = orjson.dumps(to_gemini_request(req.body))
-        resp = await self._http.post(self._url(target.model, "generateContent"), body)
-        raw = await self._http.read(resp)
-        data = parse_json_object(raw, "GenerateContentResponse")
+        url = self._url(target.model, "generateContent")
+        _, data = await self._http.post_json(url, body, "GenerateContentResponse")
         if "error" in data and "candidates" not in data:
             raise error_from_event(data, self._redact)
         out = to_openai_completion(data, model=target.model)
-        usage = usage_from_gemini(data.get("usageMetadata"))
-        if usage is None:
-            usage = _estimate_usage(req, out)
-            out["usage"] = openai_usage(usage)
+        usage = usage_or_estimate(req.body, out, usage_from_gemini(data.get("usageMetadata")))
         version, rid = data.get("modelVersion"), data.get("responseId")
         return LLMResponse(
             body=out,
@@ -87,9 +80,8 @@ class GeminiAdapter:
 
     async def embed(self, req: LLMRequest, target: Target) -> LLMResponse:
         call = to_gemini_embed(req.body, model=target.model)
-        resp = await self._http.post(self._url(target.model, call.method), orjson.dumps(call.body))
-        raw = await self._http.read(resp)
-        data = parse_json_object(raw, "embeddings response")
+        url = self._url(target.model, call.method)
+        _, data = await self._http.post_json(url, orjson.dumps(call.body), "embeddings response")
         usage = Usage(input_tokens=estimate_input_tokens(req.body), estimated=True)
         model = target.model.rpartition("/")[2]
         out = to_openai_embeddings(data, call, model=model, input_tokens=usage.input_tokens)
@@ -99,16 +91,13 @@ class GeminiAdapter:
         await self._http.aclose()
 
 
-class GeminiStream:
-    """An open ``alt=sse`` stream, yielded as OpenAI chunks. ``usage`` is what the upstream
-    reported so far, kept when the stream breaks."""
+class GeminiStream(TranslatedStream):
+    """An open ``alt=sse`` stream, yielded as OpenAI chunks; its first chunk is read by
+    :meth:`prime`, before the adapter hands the stream on."""
 
     def __init__(self, resp: aiohttp.ClientResponse, translator: StreamTranslator) -> None:
-        self._resp = resp
-        self._tr = translator
-        self.usage: Usage | None = None
-        self.served_model: str | None = None
-        self.upstream_request_id: str | None = None
+        super().__init__(resp, translator)
+        self._gemini = translator
         self._chunks = self._iterate()
         self._first: StreamChunk | None = None
 
@@ -120,10 +109,8 @@ class GeminiStream:
             self._first = None
 
     def _sync(self) -> None:
-        # Before every yield: the pipeline reads usage when the client goes away mid-stream.
-        self.usage = self._tr.usage_so_far()
-        self.served_model = self._tr.served_model
-        self.upstream_request_id = self._tr.response_id
+        super()._sync()
+        self.upstream_request_id = self._gemini.response_id  # named by the first event
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._relay()
@@ -135,36 +122,6 @@ class GeminiStream:
         async for chunk in self._chunks:
             yield chunk
 
-    async def _iterate(self) -> AsyncGenerator[StreamChunk, None]:
-        # Raw reads, not aiohttp's line iterator: the SSE decoder splits lines itself (aiohttp's
-        # raises a non-aiohttp LineTooLong on a long line).
-        tr = self._tr
-        try:
-            async for data in self._resp.content.iter_any():
-                for chunk in tr.feed_bytes(data):
-                    self._sync()
-                    yield StreamChunk(data=chunk)
-            for chunk in tr.end():
-                self._sync()
-                yield StreamChunk(data=chunk)
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream stream timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream stream broke: {exc}") from exc
-        finally:
-            self._sync()
-            self._resp.release()
-
     async def aclose(self) -> None:
-        self._resp.release()
+        await super().aclose()
         await self._chunks.aclose()
-
-
-def _estimate_usage(req: LLMRequest, body: dict[str, Any]) -> Usage:
-    out = 0
-    for choice in body["choices"]:
-        msg = choice["message"]
-        out += estimate_text_tokens(msg.get("content") or "")
-        for call in msg.get("tool_calls") or ():
-            out += estimate_text_tokens(call["function"]["arguments"])
-    return Usage(input_tokens=estimate_input_tokens(req.body), output_tokens=out, estimated=True)

@@ -10,13 +10,12 @@ token counts for embeddings: usage is estimated and flagged so.
 
 from __future__ import annotations
 
-import base64
-import sys
-from array import array
 from dataclasses import dataclass
 from typing import Any
 
 from daytwo.core.errors import InvalidRequest, UpstreamProtocolError
+from daytwo.providers.chat_answers import embeddings_list
+from daytwo.providers.chat_parts import text_inputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +38,7 @@ def resource_name(model: str) -> str:
 def to_gemini_embed(body: dict[str, Any], *, model: str) -> EmbedCall:
     """An OpenAI embeddings body → the Gemini call that answers it. Token-array inputs have no
     Gemini counterpart: a 400 naming ``input``."""
-    raw = body.get("input")
-    texts: list[str]
-    if isinstance(raw, str):
-        texts = [raw]
-    elif isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
-        texts = list(raw)
-    else:
-        raise InvalidRequest(
-            "`input` must be a string or an array of strings for this deployment (Gemini embeds "
-            "text, not token arrays).",
-            param="input",
-        )
+    texts = text_inputs(body, " for this deployment (Gemini embeds text, not token arrays).")
     dims = body.get("dimensions")
     if dims is not None and (type(dims) is not int or dims < 1):
         raise InvalidRequest("`dimensions` must be a positive integer.", param="dimensions")
@@ -86,30 +74,12 @@ def to_openai_embeddings(
             f"upstream sent {len(items) if isinstance(items, list) else 'no'} embeddings for "
             f"{call.count} inputs"
         )
-    out: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
+    vectors: list[list[float]] = []
+    for item in items:
         values = item.get("values") if isinstance(item, dict) else None
         if not isinstance(values, list) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in values
         ):
             raise UpstreamProtocolError("upstream embedding has no numeric `values`")
-        out.append(
-            {
-                "object": "embedding",
-                "index": i,
-                "embedding": _base64(values) if call.base64 else [float(v) for v in values],
-            }
-        )
-    return {
-        "object": "list",
-        "data": out,
-        "model": model,
-        "usage": {"prompt_tokens": input_tokens, "total_tokens": input_tokens},
-    }
-
-
-def _base64(values: list[float]) -> str:
-    vec = array("f", values)
-    if sys.byteorder == "big":  # the wire is little-endian float32, as OpenAI sends it
-        vec.byteswap()
-    return base64.b64encode(vec.tobytes()).decode("ascii")
+        vectors.append([float(v) for v in values])
+    return embeddings_list(vectors, model=model, input_tokens=input_tokens, base64_out=call.base64)

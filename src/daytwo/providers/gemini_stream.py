@@ -22,6 +22,7 @@ from typing import Any
 from daytwo.core.errors import UpstreamProtocolError
 from daytwo.core.tokens import tokens_for_chars
 from daytwo.core.types import Usage
+from daytwo.providers.chat_answers import chunk, usage_chunk
 from daytwo.providers.gemini_wire import (
     blocked,
     candidate_index,
@@ -31,7 +32,7 @@ from daytwo.providers.gemini_wire import (
     new_completion_id,
     usage_from_gemini,
 )
-from daytwo.providers.openai_wire import SSEDecoder, openai_usage, parse_json_object
+from daytwo.providers.openai_wire import SSEDecoder, parse_json_object
 
 
 @dataclass(slots=True)
@@ -98,15 +99,8 @@ class StreamTranslator:
     def _chunk(
         self, index: int, delta: dict[str, Any], finish: str | None = None
     ) -> dict[str, Any]:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self.served_model or self._model,
-            "choices": [
-                {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-            ],
-        }
+        model = self.served_model or self._model
+        return chunk(self._id, self._created, model, delta, finish, index=index)
 
     def feed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         """One decoded event → the chunks it yields."""
@@ -165,5 +159,6 @@ class StreamTranslator:
             out.append(self._chunk(index, {}, finish_reason(state.reason, called=state.tools > 0)))
         self.done = True
         if self.include_usage and self.usage is not None:
-            out.append({**self._chunk(0, {}), "choices": [], "usage": openai_usage(self.usage)})
+            model = self.served_model or self._model
+            out.append(usage_chunk(self._id, self._created, model, self.usage))
         return out

@@ -30,15 +30,37 @@ from __future__ import annotations
 import math
 import os
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from daytwo.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
+from daytwo.core.errors import UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.types import Usage
-from daytwo.providers.openai_wire import openai_usage, token_count
+from daytwo.providers.chat_answers import (
+    assistant_message,
+    completion,
+    completion_choice,
+    tool_call,
+)
+from daytwo.providers.chat_parts import (
+    Conversation,
+    PartWriter,
+    add_turn,
+    bad,
+    bad_tool_choice,
+    data_url,
+    declaration,
+    function_calls,
+    function_tool,
+    max_tokens,
+    part_text,
+    stop_sequences,
+    text_of,
+    tool_choice,
+    user_parts,
+)
+from daytwo.providers.openai_wire import error_json, status_message, token_count
 
 #: Gemini ``finishReason`` → OpenAI ``finish_reason``; anything else (``OTHER``,
 #: ``MALFORMED_FUNCTION_CALL``, reasons added after this was written) reads as ``stop``.
@@ -85,10 +107,6 @@ _HTTP_BY_STATUS = {
 }
 
 
-def _bad(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(message, param=param)
-
-
 def _int(value: Any) -> int | None:
     return value if type(value) is int else None
 
@@ -102,7 +120,7 @@ def to_gemini_request(body: dict[str, Any]) -> dict[str, Any]:
     Raises :class:`InvalidRequest` (400, naming the parameter) for what Gemini cannot honour.
     """
     if body.get("logprobs") or body.get("top_logprobs"):
-        raise _bad("`logprobs` is not supported by this deployment (Gemini).", "logprobs")
+        raise bad("`logprobs` is not supported by this deployment (Gemini).", "logprobs")
     system, contents = _to_contents(body.get("messages"))
     out: dict[str, Any] = {"contents": contents}
     if system:
@@ -110,7 +128,7 @@ def to_gemini_request(body: dict[str, Any]) -> dict[str, Any]:
     tools = body.get("tools")
     if tools:
         if not isinstance(tools, list):
-            raise _bad("expected an array of tools.", "tools")
+            raise bad("expected an array of tools.", "tools")
         out["tools"] = [{"functionDeclarations": [_declaration(t, i) for i, t in enumerate(tools)]}]
         calling = _calling_config(body.get("tool_choice"))
         if calling is not None:
@@ -123,15 +141,11 @@ def to_gemini_request(body: dict[str, Any]) -> dict[str, Any]:
 
 def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
     cfg: dict[str, Any] = {}
-    limit = body.get("max_completion_tokens")
-    if limit is None:
-        limit = body.get("max_tokens")
+    limit = max_tokens(body)
     if limit is not None:
         cfg["maxOutputTokens"] = limit
-    stop = body.get("stop")
-    if isinstance(stop, str) and stop:
-        cfg["stopSequences"] = [stop]
-    elif isinstance(stop, list) and stop:
+    stop = stop_sequences(body)
+    if stop is not None:
         cfg["stopSequences"] = stop
     for key, name in (
         ("temperature", "temperature"),
@@ -161,7 +175,7 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(schema, dict):
             cfg["responseJsonSchema"] = schema
     else:
-        raise _bad(
+        raise bad(
             "expected `text`, `json_object` or `json_schema`.",
             "response_format.type",
         )
@@ -169,43 +183,20 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _text_of(content: Any, param: str) -> str:
-    """A system/developer/tool/assistant message's content (a string or text parts) as one
-    string; refusal parts (an assistant's own earlier refusals) are left out."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "refusal":
-                continue
-            if kind != "text":
-                raise _bad("only text parts are supported here.", param)
-            texts.append(str(part.get("text", "")))
-        return "\n".join(texts)
-    raise _bad("expected a string or an array of content parts.", param)
+    # Refusal parts (an assistant's own earlier refusals) are left out, whatever the role.
+    return text_of(content, param, skip_refusals=True)
 
 
 def _to_contents(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    if not isinstance(messages, list) or not messages:
-        raise _bad("`messages` must be a non-empty array.", "messages")
-    system: list[dict[str, Any]] = []
+    conversation = Conversation(messages, skip_refusals=True)
     contents: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool call id → function name, for the tool results that follow
-    for i, msg in enumerate(messages):
-        param = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            raise _bad("expected an object.", param)
-        role = msg.get("role")
-        if role in ("system", "developer"):
-            text = _text_of(msg.get("content"), f"{param}.content")
-            if text:
-                system.append({"text": text})
-            continue
+    for role, msg, param in conversation:
         if role == "user":
-            turn, parts = "user", _user_parts(msg.get("content"), f"{param}.content")
+            turn, parts = (
+                "user",
+                user_parts(msg.get("content"), f"{param}.content", "Gemini", _USER),
+            )
         elif role == "assistant":
             turn, parts = "model", _model_parts(msg, param, names)
             if not parts:
@@ -213,68 +204,56 @@ def _to_contents(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, An
         elif role in ("tool", "function"):
             turn, parts = "user", [_function_response(msg, param, names)]
         else:
-            raise _bad(f"role `{role}` is not supported by this deployment (Gemini).", param)
-        # Parallel tool results must reach Gemini as one turn; consecutive same-role messages
-        # are merged into one content.
-        if contents and contents[-1]["role"] == turn:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": turn, "parts": parts})
+            raise bad(f"role `{role}` is not supported by this deployment (Gemini).", param)
+        # Parallel tool results must reach Gemini as one turn.
+        add_turn(contents, turn, parts, "parts")
     if not contents:
-        raise _bad("at least one user or assistant message is required (Gemini).", "messages")
-    return system, contents
+        raise bad("at least one user or assistant message is required (Gemini).", "messages")
+    return [{"text": t} for t in conversation.system], contents
 
 
-def _user_parts(content: Any, param: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}]
-    if not isinstance(content, list):
-        raise _bad("expected a string or an array of content parts.", param)
-    parts: list[dict[str, Any]] = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        where = f"{param}[{j}]"
-        if kind == "text":
-            parts.append({"text": str(part.get("text", ""))})
-        elif kind == "image_url":
-            parts.append(_image_part(part.get("image_url"), f"{where}.image_url"))
-        elif kind == "input_audio":
-            audio = part.get("input_audio")
-            fmt = audio.get("format") if isinstance(audio, dict) else None
-            data = audio.get("data") if isinstance(audio, dict) else None
-            if not isinstance(fmt, str) or not isinstance(data, str):
-                raise _bad("expected `data` and `format`.", f"{where}.input_audio")
-            parts.append({"inlineData": {"mimeType": f"audio/{fmt}", "data": data}})
-        elif kind == "file":
-            spec = part.get("file")
-            data_url = spec.get("file_data") if isinstance(spec, dict) else None
-            parts.append(_inline_data(data_url, f"{where}.file.file_data"))
-        else:
-            raise _bad(
-                f"content part type `{kind}` is not supported by this deployment (Gemini).", where
-            )
-    return parts
+def _audio_part(part: dict[str, Any], param: str) -> dict[str, Any]:
+    audio = part.get("input_audio")
+    fmt = audio.get("format") if isinstance(audio, dict) else None
+    data = audio.get("data") if isinstance(audio, dict) else None
+    if not isinstance(fmt, str) or not isinstance(data, str):
+        raise bad("expected `data` and `format`.", f"{param}.input_audio")
+    return {"inlineData": {"mimeType": f"audio/{fmt}", "data": data}}
 
 
-def _image_part(spec: Any, param: str) -> dict[str, Any]:
+def _file_part(part: dict[str, Any], param: str) -> dict[str, Any]:
+    spec = part.get("file")
+    file_data = spec.get("file_data") if isinstance(spec, dict) else None
+    return _inline_data(file_data, f"{param}.file.file_data")
+
+
+def _image_part(part: dict[str, Any], param: str) -> dict[str, Any]:
+    spec = part.get("image_url")
     url = spec.get("url") if isinstance(spec, dict) else spec
     if isinstance(url, str) and url.startswith(("https://", "http://")):
-        raise _bad(
+        raise bad(
             "image URLs are not supported by this deployment (Gemini reads images inline or "
             "from its Files API): send the image as a base64 data URL "
             "(data:image/<type>;base64,<data>).",
-            param,
+            f"{param}.image_url",
         )
-    return _inline_data(url, param)
+    return _inline_data(url, f"{param}.image_url")
 
 
 def _inline_data(url: Any, param: str) -> dict[str, Any]:
-    if isinstance(url, str) and url.startswith("data:"):
-        header, sep, data = url[5:].partition(",")
-        mime, _, encoding = header.partition(";")
-        if sep and encoding == "base64" and mime and data:
-            return {"inlineData": {"mimeType": mime, "data": data}}
-    raise _bad("expected a base64 data URL (data:<mime type>;base64,<data>).", param)
+    parsed = data_url(url)
+    if parsed is not None and all(parsed):
+        mime, data = parsed
+        return {"inlineData": {"mimeType": mime, "data": data}}
+    raise bad("expected a base64 data URL (data:<mime type>;base64,<data>).", param)
+
+
+_USER: dict[str, PartWriter] = {
+    "text": lambda part, _: {"text": part_text(part)},
+    "image_url": _image_part,
+    "input_audio": _audio_part,
+    "file": _file_part,
+}
 
 
 def _model_parts(msg: dict[str, Any], param: str, names: dict[str, str]) -> list[dict[str, Any]]:
@@ -282,25 +261,18 @@ def _model_parts(msg: dict[str, Any], param: str, names: dict[str, str]) -> list
     text = _text_of(msg.get("content"), f"{param}.content")
     if text:
         parts.append({"text": text})
-    calls = msg.get("tool_calls") or ()
-    if not isinstance(calls, list | tuple):
-        raise _bad("expected an array of tool calls.", f"{param}.tool_calls")
-    for k, call in enumerate(calls):
-        where = f"{param}.tool_calls[{k}]"
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise _bad("expected a function call.", where)
-        try:
-            args = orjson.loads(fn.get("arguments") or "{}")
-        except orjson.JSONDecodeError as exc:
-            raise _bad("`arguments` must be a JSON object.", f"{where}.function.arguments") from exc
-        if not isinstance(args, dict):
-            raise _bad("`arguments` must be a JSON object.", f"{where}.function.arguments")
-        call_id = call.get("id")
-        out: dict[str, Any] = {"functionCall": {"name": fn["name"], "args": args}}
-        if isinstance(call_id, str):
-            names[call_id] = fn["name"]
-            _, _, signature = call_id.partition(SIGNATURE_SEP)
+    if not isinstance(msg.get("tool_calls") or (), list | tuple):
+        raise bad("expected an array of tool calls.", f"{param}.tool_calls")
+    for call in function_calls(msg, param):
+        if not isinstance(call.arguments, dict):
+            raise bad(
+                "`arguments` must be a JSON object.",
+                f"{param}.tool_calls[{call.index}].function.arguments",
+            )
+        out: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
+        if isinstance(call.id, str):
+            names[call.id] = call.name
+            _, _, signature = call.id.partition(SIGNATURE_SEP)
             if signature:
                 out["thoughtSignature"] = signature
         parts.append(out)
@@ -313,7 +285,7 @@ def _function_response(msg: dict[str, Any], param: str, names: dict[str, str]) -
     if name is None and isinstance(msg.get("name"), str):
         name = msg["name"]  # the legacy `function` role names its function
     if name is None:
-        raise _bad(
+        raise bad(
             "no earlier assistant tool call has this id (Gemini needs the function's name).",
             f"{param}.tool_call_id",
         )
@@ -328,16 +300,8 @@ def _function_response(msg: dict[str, Any], param: str, names: dict[str, str]) -
 
 
 def _declaration(tool: Any, i: int) -> dict[str, Any]:
-    fn = tool.get("function") if isinstance(tool, dict) else None
-    if (
-        not isinstance(tool, dict)
-        or tool.get("type", "function") != "function"
-        or not (isinstance(fn, dict) and isinstance(fn.get("name"), str))
-    ):
-        raise _bad("only function tools are supported by this deployment (Gemini).", f"tools[{i}]")
-    out: dict[str, Any] = {"name": fn["name"]}
-    if fn.get("description"):
-        out["description"] = fn["description"]
+    fn = function_tool(tool, i, "Gemini")
+    out = declaration(fn)
     params = fn.get("parameters")
     if isinstance(params, dict) and params:
         # JSON Schema as written (see responseJsonSchema above); `parameters` is the OpenAPI
@@ -347,18 +311,16 @@ def _declaration(tool: Any, i: int) -> dict[str, Any]:
 
 
 def _calling_config(choice: Any) -> dict[str, Any] | None:
-    if choice is None:
-        return None
-    if choice == "auto":
-        return {"mode": "AUTO"}
-    if choice == "required":
-        return {"mode": "ANY"}
-    if choice == "none":
-        return {"mode": "NONE"}
-    fn = choice.get("function") if isinstance(choice, dict) else None
-    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-        return {"mode": "ANY", "allowedFunctionNames": [fn["name"]]}
-    raise _bad("expected `auto`, `required`, `none` or a named function.", "tool_choice")
+    mode = tool_choice(choice)
+    if isinstance(mode, dict):
+        if not isinstance(mode.get("name"), str):
+            raise bad_tool_choice()
+        return {"mode": "ANY", "allowedFunctionNames": [mode["name"]]}
+    return None if mode is None else {"mode": _CALLING_MODES[mode]}
+
+
+#: ``tool_choice`` → ``functionCallingConfig.mode``.
+_CALLING_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 
 
 # ------------------------------------------------------------------ answers and usage
@@ -438,13 +400,7 @@ def candidate_parts(cand: dict[str, Any]) -> tuple[list[str], list[dict[str, Any
                 args = {}
             if not isinstance(args, dict):
                 raise UpstreamProtocolError("upstream functionCall args is not an object")
-            calls.append(
-                {
-                    "id": tool_call_id(part),
-                    "type": "function",
-                    "function": {"name": call["name"], "arguments": orjson.dumps(args).decode()},
-                }
-            )
+            calls.append(tool_call(tool_call_id(part), call["name"], orjson.dumps(args).decode()))
     return texts, calls
 
 
@@ -479,41 +435,24 @@ def to_openai_completion(
         if not isinstance(cand, dict):
             raise UpstreamProtocolError("upstream candidate is not an object")
         texts, calls = candidate_parts(cand)
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": "".join(texts) if texts or not calls else None,
-            "refusal": None,
-        }
-        if calls:
-            message["tool_calls"] = calls
+        finish = finish_reason(cand.get("finishReason"), called=bool(calls))
         choices.append(
-            {
-                "index": candidate_index(cand),
-                "message": message,
-                "logprobs": None,
-                "finish_reason": finish_reason(cand.get("finishReason"), called=bool(calls)),
-            }
+            completion_choice(assistant_message(texts, calls), finish, candidate_index(cand))
         )
     if not choices:
         if not blocked(resp):
             raise UpstreamProtocolError("upstream answered with no candidates")
-        message = {"role": "assistant", "content": None, "refusal": None}
-        choices.append(
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": "content_filter"}
-        )
+        refused = {"role": "assistant", "content": None, "refusal": None}
+        choices.append(completion_choice(refused, "content_filter"))
     rid = resp.get("responseId")
     version = resp.get("modelVersion")
-    out: dict[str, Any] = {
-        "id": rid if isinstance(rid, str) and rid else new_completion_id(),
-        "object": "chat.completion",
-        "created": int(time.time()) if created is None else created,
-        "model": version if isinstance(version, str) and version else model,
-        "choices": sorted(choices, key=lambda c: int(c["index"])),
-    }
-    usage = usage_from_gemini(resp.get("usageMetadata"))
-    if usage is not None:
-        out["usage"] = openai_usage(usage)
-    return out
+    return completion(
+        completion_id=rid if isinstance(rid, str) and rid else new_completion_id(),
+        model=version if isinstance(version, str) and version else model,
+        choices=sorted(choices, key=lambda c: int(c["index"])),
+        usage=usage_from_gemini(resp.get("usageMetadata")),
+        created=created,
+    )
 
 
 # ------------------------------------------------------------------ errors
@@ -545,12 +484,9 @@ def error_from_gemini(
 ) -> UpstreamStatusError:
     """A Gemini error response → :class:`UpstreamStatusError` keeping its status class, its
     Google ``status`` (as ``code``) and when to retry. ``headers`` have lower-case names."""
-    message = f"upstream returned HTTP {status}"
     code: str | None = None
-    try:
-        parsed = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = error_json(body)
+    message = status_message(status, body if parsed is None else b"")
     err = _error_object(parsed)
     wait = headers.get("retry-after")
     if err is not None:
@@ -558,8 +494,6 @@ def error_from_gemini(
             message = err["message"]
         code = err["status"] if isinstance(err.get("status"), str) else None
         wait = wait or retry_after(err)
-    elif body and parsed is None:
-        message = f"{message}: {body[:200].decode('utf-8', 'replace')}"
     passed = {"retry-after": wait} if wait else {}
     return UpstreamStatusError(status, redact(message), code=code, headers=passed)
 

@@ -1,5 +1,8 @@
 """The HTTP seam every upstream adapter shares: one aiohttp session per provider, and the one
-place where aiohttp's exceptions become daytwo's.
+place where aiohttp's exceptions become daytwo's -- for whole answers (:class:`UpstreamHTTP`)
+and for streams (:func:`reading`; :class:`TranslatedStream` for the streams of the adapters
+that translate another wire format). Also the headers every JSON call carries
+(:func:`json_headers`).
 
 aiohttp was chosen by measurement: on this class of machine its pool held ~20x the concurrency
 of httpx's (see bench/README.md).
@@ -7,8 +10,9 @@ of httpx's (see bench/README.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -18,9 +22,111 @@ from daytwo.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from daytwo.core.secrets import SecretRegistry
+from daytwo.core.types import StreamChunk, Usage
+from daytwo.providers.openai_wire import parse_json_object
 
 #: (status, body, lower-cased headers, redact) → the provider's error, in daytwo's tree
 ErrorMapper = Callable[[int, bytes, dict[str, str], Callable[[str], str]], ProviderError]
+
+
+def json_headers(
+    secrets: SecretRegistry,
+    api_key: str | None = None,
+    key_header: str = "",
+    *,
+    scheme: str = "",
+    fixed: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The headers of every call to a JSON API: content type, user agent, the provider's
+    ``fixed`` ones, and the key (resolved from its reference, after ``scheme``) in
+    ``key_header`` when the provider has one."""
+    headers = {"content-type": "application/json", "user-agent": "daytwo", **(fixed or {})}
+    if api_key is not None:
+        headers[key_header] = scheme + secrets.resolve(api_key)
+    return headers
+
+
+@contextmanager
+def reading(
+    resp: aiohttp.ClientResponse,
+    *,
+    timed_out: str = "upstream stream timed out",
+    broke: str = "upstream stream broke",
+) -> Iterator[aiohttp.StreamReader]:
+    """Around the reads of an answer's body (a stream's, unless the messages say otherwise):
+    aiohttp's errors become daytwo's, and the connection is released however reading ends."""
+    try:
+        yield resp.content
+    except TimeoutError as exc:
+        raise UpstreamTimeout(timed_out) from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamProtocolError(f"{broke}: {exc}") from exc
+    finally:
+        resp.release()
+
+
+class ChunkTranslator(Protocol):
+    """Another wire format's stream events in, ``chat.completion.chunk`` dicts out (the
+    ``StreamTranslator`` of ``anthropic_stream`` and ``gemini_stream``)."""
+
+    done: bool
+    served_model: str | None
+
+    def feed_bytes(self, data: bytes) -> Iterator[dict[str, Any]]: ...
+
+    def end(self) -> Iterator[dict[str, Any]]: ...
+
+    def usage_so_far(self) -> Usage | None: ...
+
+
+class TranslatedStream:
+    """An open stream in another wire format, yielded as OpenAI chunks by its translator.
+    ``usage`` and ``served_model`` are what the upstream reported so far (kept when the stream
+    breaks: the pipeline reads them when the client goes away mid-stream)."""
+
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        translator: ChunkTranslator,
+        *,
+        upstream_request_id: str | None = None,
+    ) -> None:
+        self._resp = resp
+        self._tr = translator
+        self.upstream_request_id = upstream_request_id
+        self.usage: Usage | None = None
+        self.served_model: str | None = None
+
+    def _sync(self) -> None:
+        # Before every yield, and at the end however it comes.
+        self.usage = self._tr.usage_so_far()
+        self.served_model = self._tr.served_model
+
+    def __aiter__(self) -> AsyncIterator[StreamChunk]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncGenerator[StreamChunk, None]:
+        # Raw reads, not aiohttp's line iterator: the translators split lines themselves
+        # (aiohttp's raises LineTooLong, not a ClientError, past 512 KiB) and are fuzzed on any
+        # split.
+        tr = self._tr
+        with reading(self._resp) as body:
+            try:
+                async for data in body.iter_any():
+                    for chunk in tr.feed_bytes(data):
+                        self._sync()
+                        yield StreamChunk(data=chunk)
+                    if tr.done:
+                        return
+                for chunk in tr.end():
+                    self._sync()
+                    yield StreamChunk(data=chunk)
+            finally:
+                self._sync()
+
+    async def aclose(self) -> None:
+        self._resp.release()
 
 
 class ConnectionSettings(Protocol):
@@ -115,12 +221,15 @@ class UpstreamHTTP:
             raise self._on_error(resp.status, body, headers, self._redact)
         return resp
 
-    async def post_stream(self, url: str, data: bytes) -> aiohttp.ClientResponse:
-        """POST a streaming request; the response must be Server-Sent Events. Some servers
-        ignore ``stream`` on errors or misconfiguration: that is a protocol error here."""
+    async def post_stream(
+        self, url: str, data: bytes, content_type: str = "text/event-stream"
+    ) -> aiohttp.ClientResponse:
+        """POST a streaming request; the response must be a stream of ``content_type``
+        (Server-Sent Events unless said otherwise). Some servers ignore ``stream`` on errors or
+        misconfiguration: that is a protocol error here."""
         resp = await self.post(url, data)
         ctype = resp.headers.get("content-type", "")
-        if not ctype.startswith("text/event-stream"):
+        if not ctype.startswith(content_type):
             raw = await self.read_quietly(resp)
             raise UpstreamProtocolError(
                 f"upstream answered a stream request with {ctype or 'no content type'}: "
@@ -130,14 +239,20 @@ class UpstreamHTTP:
 
     async def read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The whole body of an open response, then release the connection."""
-        try:
+        with reading(
+            resp,
+            timed_out="upstream timed out while sending the answer",
+            broke="upstream connection broke mid-answer",
+        ):
             return await resp.read()
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream timed out while sending the answer") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream connection broke mid-answer: {exc}") from exc
-        finally:
-            resp.release()
+
+    async def post_json(
+        self, url: str, data: bytes, what: str
+    ) -> tuple[aiohttp.ClientResponse, dict[str, Any]]:
+        """POST and read the whole answer, a JSON object (``what`` names it in errors); the
+        response is returned for its headers, its connection already released."""
+        resp = await self.post(url, data)
+        return resp, parse_json_object(await self.read(resp), what)
 
     async def read_quietly(self, resp: aiohttp.ClientResponse) -> bytes:
         """Best effort, for error messages: never raises."""

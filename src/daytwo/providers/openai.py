@@ -11,15 +11,12 @@ import aiohttp
 import orjson
 
 from daytwo.config.schema import OpenAIProviderConfig
-from daytwo.core.errors import (
-    UpstreamProtocolError,
-    UpstreamTimeout,
-)
 from daytwo.core.secrets import SecretRegistry
-from daytwo.core.tokens import estimate_input_tokens, estimate_text_tokens
+from daytwo.core.tokens import estimate_input_tokens
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
-from daytwo.providers.http import ConnectionSettings, UpstreamHTTP
+from daytwo.providers.chat_answers import estimate_usage
+from daytwo.providers.http import ConnectionSettings, UpstreamHTTP, json_headers, reading
 from daytwo.providers.openai_wire import (
     ChunkStreamState,
     client_wants_usage,
@@ -35,11 +32,8 @@ class OpenAIAdapter:
 
     def __init__(self, cfg: OpenAIProviderConfig, secrets: SecretRegistry) -> None:
         self._base = str(cfg.base_url).rstrip("/")
-        headers = {"content-type": "application/json", "user-agent": "daytwo"}
-        if cfg.api_key is not None:
-            headers["authorization"] = f"Bearer {secrets.resolve(cfg.api_key)}"
-        if cfg.organization:
-            headers["openai-organization"] = cfg.organization
+        fixed = {"openai-organization": cfg.organization} if cfg.organization else None
+        headers = json_headers(secrets, cfg.api_key, "authorization", scheme="Bearer ", fixed=fixed)
         self._connect(cfg, secrets, headers, stream_usage=cfg.stream_usage)
 
     def _connect(
@@ -84,8 +78,8 @@ class OpenAIAdapter:
         raw = await self._http.read(resp)
         data = parse_completion(raw)
         usage = usage_from_openai(data.get("usage"))
-        if usage is None:
-            usage = _estimate_usage(req, data)
+        if usage is None:  # the answer is relayed as it came: the estimate stays out of it
+            usage = estimate_usage(req.body, data)
         return _response(resp, raw, data, usage)
 
     async def stream(self, req: LLMRequest, target: Target) -> OpenAIStream:
@@ -134,20 +128,14 @@ class OpenAIStream(ChunkStreamState):
     async def _iterate(self) -> AsyncIterator[StreamChunk]:
         # Raw reads, not aiohttp's line iterator: the decoder splits lines itself (aiohttp's
         # raises LineTooLong, not a ClientError, past 512 KiB) and is fuzzed on any split.
-        try:
-            async for data in self._resp.content.iter_any():
+        with reading(self._resp) as body:
+            async for data in body.iter_any():
                 for chunk in self.feed(data):
                     yield chunk
                 if self.done:
                     return
             for chunk in self.end():
                 yield chunk
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream stream timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream stream broke: {exc}") from exc
-        finally:
-            self._resp.release()
 
     async def aclose(self) -> None:
         self._resp.release()
@@ -164,16 +152,3 @@ def _response(
         upstream_request_id=resp.headers.get("x-request-id"),
         raw=raw,
     )
-
-
-def _estimate_usage(req: LLMRequest, data: dict[str, Any]) -> Usage:
-    out = 0
-    for choice in data.get("choices") or ():
-        msg = choice.get("message") if isinstance(choice, dict) else None
-        if isinstance(msg, dict):
-            if isinstance(msg.get("content"), str):
-                out += estimate_text_tokens(msg["content"])
-            for call in msg.get("tool_calls") or ():
-                fn = (call.get("function") or {}) if isinstance(call, dict) else {}
-                out += estimate_text_tokens(str(fn.get("arguments", "")))
-    return Usage(input_tokens=estimate_input_tokens(req.body), output_tokens=out, estimated=True)

@@ -84,12 +84,9 @@ def error_from_response(
 
     ``redact`` scrubs secrets from the upstream's message (some upstreams echo the key back).
     """
-    message = f"upstream returned HTTP {status}"
     upstream_type = code = param = None
-    try:
-        parsed = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = error_json(body)
+    message = status_message(status, body if parsed is None else b"")
     err = parsed.get("error") if isinstance(parsed, dict) else None
     if isinstance(err, dict):
         if isinstance(err.get("message"), str) and err["message"]:
@@ -99,17 +96,36 @@ def error_from_response(
         param = err.get("param") if isinstance(err.get("param"), str) else None
     elif isinstance(err, str):
         message = err
-    elif body and parsed is None:
-        message = f"{message}: {body[:200].decode('utf-8', 'replace')}"
-    passed = {k: headers[k] for k in PASS_HEADERS if k in headers}
     return UpstreamStatusError(
         status,
         redact(message),
         upstream_type=upstream_type,
         code=code,
         param=param,
-        headers=passed,
+        headers=passed_headers(headers),
     )
+
+
+def error_json(body: bytes) -> Any:
+    """An error response's body parsed; None when it is empty or not JSON."""
+    try:
+        return orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def status_message(status: int, unread: bytes = b"") -> str:
+    """What an error says when its body names no message: the status, and the start of
+    ``unread`` (a body that is not the JSON error it should be) when there is one."""
+    message = f"upstream returned HTTP {status}"
+    return f"{message}: {unread[:200].decode('utf-8', 'replace')}" if unread else message
+
+
+def passed_headers(
+    headers: dict[str, str], names: tuple[str, ...] = PASS_HEADERS
+) -> dict[str, str]:
+    """The retry hints among an error's (lower-cased) headers, passed on to the client."""
+    return {k: headers[k] for k in names if k in headers}
 
 
 def parse_json_object(body: bytes, what: str) -> dict[str, Any]:

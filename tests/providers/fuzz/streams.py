@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from daytwo.core.errors import ProviderError
 from daytwo.core.tokens import chunk_output_chars
 from daytwo.core.types import StreamChunk, Usage
 from daytwo.providers.openai_wire import SSEDecoder
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 FUZZ = settings(
     max_examples=int(os.environ.get("DAYTWO_FUZZ_EXAMPLES", "400")),
@@ -62,6 +66,10 @@ byte_edits = st.lists(
 splits = st.lists(st.floats(0, 1), max_size=12)
 
 
+# The line ends the SSE rules allow: LF, CRLF and a lone CR.
+eols = st.sampled_from([b"\n", b"\r\n", b"\r"])
+
+
 def corrupt(body: bytes, edits: list[tuple[float, str, bytes]]) -> bytes:
     for frac, op, frag in edits:
         i = int(frac * len(body))
@@ -99,6 +107,53 @@ def reframe(body: bytes, *, eol: bytes, space: bool, comments: bool) -> bytes:
             out.append(b"id: 7")
         out.append(line)
     return eol.join(out)
+
+
+def data_events(raw: bytes) -> list[dict[str, Any]]:
+    """The JSON of each ``data:`` line of an SSE body (a recorded fixture's events)."""
+    return [orjson.loads(line[6:]) for line in raw.splitlines() if line.startswith(b"data: ")]
+
+
+class Parser(Protocol[T_co]):
+    """A stream parser as its adapter drives it: bytes in as they arrive, ``end`` when the
+    body ends, ``done`` once its end marker came."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def end(self) -> Iterable[T_co]: ...
+
+
+def feed_reads(
+    parser: Parser[T], feed: Callable[[bytes], Iterable[T]], reads: Iterable[bytes]
+) -> tuple[list[T], ProviderError | None]:
+    """Feed ``reads`` to ``parser`` exactly as its adapter does (stop at its end marker, else
+    end the body after the last read): what it yielded, and the ``ProviderError`` it raised.
+    Any other exception escapes, and fails the property."""
+    out: list[T] = []
+    try:
+        for piece in reads:
+            out.extend(feed(piece))
+            if parser.done:
+                break
+        else:
+            out.extend(parser.end())
+    except ProviderError as exc:
+        return out, exc
+    return out, None
+
+
+def relayed_text(chunks: Iterable[dict[str, Any]]) -> int:
+    """Characters of text and tool-call arguments in translated chunks: what a cut stream must
+    bill at least."""
+    total = 0
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            delta = choice["delta"]
+            total += len(delta.get("content") or "")
+            for call in delta.get("tool_calls") or ():
+                total += len(call["function"].get("arguments") or "")
+    return total
 
 
 def check_usage(usage: Usage | None) -> None:

@@ -21,10 +21,14 @@ from tests.providers.fuzz.streams import (
     check_chunk_relayable,
     check_usage,
     corrupt,
+    data_events,
+    eols,
+    feed_reads,
     json_values,
     mutated,
     pieces,
     reframe,
+    relayed_text,
     splits,
 )
 from tests.providers.test_anthropic_wire import BASIC_STREAM, TOOL_STREAM
@@ -34,15 +38,10 @@ from daytwo.core.tokens import tokens_for_chars
 from daytwo.core.types import StreamChunk, Usage
 from daytwo.providers.anthropic_stream import StreamTranslator
 
-
-def _events(raw: bytes) -> list[dict[str, Any]]:
-    return [orjson.loads(line[6:]) for line in raw.splitlines() if line.startswith(b"data: ")]
-
-
 # Both fixtures are the official SDK's recorded streams (anthropics/anthropic-sdk-python
 # tests/lib/streaming/fixtures/), kept in tests/providers/test_anthropic_wire.py.
 FIXTURES = [BASIC_STREAM, TOOL_STREAM]
-EVENTS = [_events(raw) for raw in FIXTURES]
+EVENTS = [data_events(raw) for raw in FIXTURES]
 INPUT_TOKENS = [11, 377]
 fixture = st.sampled_from(range(len(FIXTURES)))
 
@@ -70,19 +69,8 @@ class Outcome:
 def run(body: bytes, cuts: list[float] | None = None, *, include_usage: bool = True) -> Outcome:
     """Feed ``body`` in the reads given by ``cuts`` exactly as ``AnthropicStream`` does; check
     every chunk and the usage on the way out. Only a ``ProviderError`` may escape."""
-    out = Outcome(StreamTranslator(include_usage=include_usage, redact=str, created=1))
-    tr = out.tr
-    try:
-        for piece in pieces(body, cuts or []):
-            for chunk in tr.feed_bytes(piece):
-                out.chunks.append(chunk)
-            if tr.done:
-                break
-        else:
-            for chunk in tr.end():
-                out.chunks.append(chunk)
-    except ProviderError as exc:
-        out.error = exc
+    tr = StreamTranslator(include_usage=include_usage, redact=str, created=1)
+    out = Outcome(tr, *feed_reads(tr, tr.feed_bytes, pieces(body, cuts or [])))
     if isinstance(out.error, UpstreamStatusError):
         assert b'"error"' in body  # only an error event is an upstream status
     else:
@@ -114,7 +102,7 @@ def test_reference_streams_translate_completely() -> None:
 @FUZZ
 @given(
     which=fixture,
-    eol=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+    eol=eols,
     space=st.booleans(),
     comments=st.booleans(),
     cuts=splits,
@@ -148,15 +136,7 @@ def test_a_cut_stream_is_a_protocol_error_billed_for_what_was_relayed(
         assert not out.chunks
         return
     assert billed.input_tokens == INPUT_TOKENS[which]
-    relayed = sum(
-        len(c["choices"][0]["delta"].get("content") or "")
-        + sum(
-            len(tc["function"].get("arguments", ""))
-            for tc in c["choices"][0]["delta"].get("tool_calls", [])
-        )
-        for c in out.chunks
-        if c["choices"]
-    )
+    relayed = relayed_text(out.chunks)
     if b'"type":"message_delta"' not in body:  # output not reported yet: counted from the text
         assert billed.output_tokens == max(1, tokens_for_chars(relayed))
         assert billed.estimated == (tokens_for_chars(relayed) > 1)

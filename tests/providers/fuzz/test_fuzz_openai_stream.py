@@ -21,6 +21,8 @@ from tests.providers.fuzz.streams import (
     check_chunk_relayable,
     check_usage,
     corrupt,
+    eols,
+    feed_reads,
     json_values,
     mutated,
     pieces,
@@ -101,7 +103,6 @@ TOOL_EVENTS = [
 ]
 FIXTURES = [TEXT_EVENTS, TOOL_EVENTS]
 fixture = st.sampled_from(range(len(FIXTURES)))
-eols = st.sampled_from([b"\n", b"\r\n", b"\r"])
 
 
 @dataclass
@@ -117,19 +118,8 @@ class Outcome:
 def run(body: bytes, cuts: list[float] | None = None, *, drop_usage: bool = False) -> Outcome:
     """Feed ``body`` in the reads given by ``cuts`` exactly as ``OpenAIStream`` does; check
     every chunk and the usage on the way out. Only a ``ProviderError`` may escape the parser."""
-    out = Outcome(ChunkStreamState(drop_usage_chunk=drop_usage, upstream_request_id=None))
-    state = out.state
-    try:
-        for piece in pieces(body, cuts or []):
-            for chunk in state.feed(piece):
-                out.chunks.append(chunk)
-            if state.done:
-                break
-        else:
-            for chunk in state.end():
-                out.chunks.append(chunk)
-    except ProviderError as exc:
-        out.error = exc
+    state = ChunkStreamState(drop_usage_chunk=drop_usage, upstream_request_id=None)
+    out = Outcome(state, *feed_reads(state, state.feed, pieces(body, cuts or [])))
     assert out.error is None or isinstance(out.error, UpstreamProtocolError)
     for chunk in out.chunks:
         check_chunk_relayable(chunk)

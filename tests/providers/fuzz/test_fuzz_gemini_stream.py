@@ -5,13 +5,14 @@ with chunks the OpenAI SDK and the pipeline can read, or raises a ``ProviderErro
 escapes (a KeyError or TypeError would become a 500 and lose the call's usage). Usage is always
 counts, and a cut stream bills at least what was relayed.
 
-The shared strategies and checks live in ``tests/providers/fuzz/streams.py``. No input broke
-the parser while these were written; the ``@example`` cases pin the edge cases tried by hand.
+The shared settings, strategies and checks live in ``tests/providers/fuzz/streams.py``. No input
+broke the parser while these were written; the ``@example`` cases pin the edge cases tried by
+hand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,10 +25,14 @@ from tests.providers.fuzz.streams import (
     check_chunk_relayable,
     check_usage,
     corrupt,
+    data_events,
+    eols,
+    feed_reads,
     json_values,
     mutated,
     pieces,
     reframe,
+    relayed_text,
     splits,
 )
 from tests.providers.test_gemini_wire import FUNCTION_CALL_RESPONSE, UTF8_STREAM
@@ -76,15 +81,11 @@ SIM_EVENTS: list[dict[str, Any]] = [
 ]
 
 
-def _events(raw: bytes) -> list[dict[str, Any]]:
-    return [orjson.loads(line[6:]) for line in raw.splitlines() if line.startswith(b"data: ")]
-
-
 def frame(events: list[dict[str, Any]]) -> bytes:
     return b"".join(b"data: " + orjson.dumps(e) + b"\r\n\r\n" for e in events)
 
 
-EVENTS = [SIM_EVENTS, _events(UTF8_STREAM), [FUNCTION_CALL_RESPONSE]]
+EVENTS = [SIM_EVENTS, data_events(UTF8_STREAM), [FUNCTION_CALL_RESPONSE]]
 FIXTURES = [frame(evs) for evs in EVENTS]
 fixture = st.sampled_from(range(len(FIXTURES)))
 
@@ -107,34 +108,22 @@ gemini_events = st.dictionaries(st.sampled_from(KEYS), gemini_values, max_size=6
 
 @dataclass
 class Outcome:
-    chunks: list[dict[str, Any]] = field(default_factory=list)
-    error: ProviderError | None = None
-    relayed_chars: int = 0
+    chunks: list[dict[str, Any]]
+    error: ProviderError | None
 
 
 def drive(reads: list[bytes]) -> Outcome:
     """Feed the reads and end the stream, as ``GeminiStream`` does; check what comes out."""
     tr = StreamTranslator(include_usage=True, redact=lambda s: s, model="gemini-x", created=1)
-    out = Outcome()
-    try:
-        for data in reads:
-            out.chunks.extend(tr.feed_bytes(data))
-        out.chunks.extend(tr.end())
-    except ProviderError as exc:
-        out.error = exc
+    out = Outcome(*feed_reads(tr, tr.feed_bytes, reads))
     for chunk in out.chunks:
         ChatCompletionChunk.model_validate(chunk)  # what the client's SDK will parse
         check_chunk_relayable(StreamChunk(data=chunk))  # what the pipeline and the wire need
-        for choice in chunk["choices"]:
-            delta = choice["delta"]
-            out.relayed_chars += len(delta.get("content") or "")
-            for call in delta.get("tool_calls") or ():
-                out.relayed_chars += len(call["function"]["arguments"])
     usage = tr.usage_so_far()
     check_usage(usage)
     if out.error is not None and usage is not None:
         # a cut stream bills at least what reached the client
-        assert usage.output_tokens >= tokens_for_chars(out.relayed_chars)
+        assert usage.output_tokens >= tokens_for_chars(relayed_text(out.chunks))
     if out.error is None:
         finishes = [c["choices"][0]["finish_reason"] for c in out.chunks if c["choices"]]
         assert finishes and finishes[-1] is not None
@@ -165,7 +154,7 @@ def test_the_fixtures_finish() -> None:
 @given(
     which=fixture,
     cuts=splits,
-    eol=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+    eol=eols,
     space=st.booleans(),
     comments=st.booleans(),
 )
