@@ -47,6 +47,8 @@ DEFAULT_THRESHOLDS = (50, 80, 100)
 DEFAULT_HOLD_S = 15 * 60.0
 #: How long a window's counters outlive the window (late settles, reports).
 COUNTER_GRACE_S = 3600.0
+#: Reservation plans kept per budget, scope and window (cleared when it grows past this).
+_HOLD_CACHE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +201,8 @@ class Budgets:
         self.hold_s = hold_s
         self.switches = switches
         self.on_event = on_event
+        self._windows: dict[str, Window] = {}
+        self._holds: dict[tuple[str, str, int, bool], Hold] = {}
 
     def _matches(self, subject: Subject, extra: Sequence[Budget] = ()) -> list[tuple[Budget, str]]:
         out = []
@@ -215,7 +219,27 @@ class Budgets:
             soft_t = None if b.cap_tokens is None else b.cap_tokens * b.downgrade_at // 100
             cap_n = soft_n if cap_n is None or soft_n is None else min(cap_n, soft_n)
             cap_t = soft_t if cap_t is None or soft_t is None else min(cap_t, soft_t)
-        return Line(b.counter_key(key, w), cap_n, cap_t, w.end - now + COUNTER_GRACE_S)
+        # The TTL counts from the window's start (not from now), so one Line serves the whole
+        # window and can be cached: a counter outlives its window by at least the grace.
+        return Line(b.counter_key(key, w), cap_n, cap_t, w.end - w.start + COUNTER_GRACE_S)
+
+    def _window(self, kind: WindowKind, now: float) -> Window:
+        """The current window of ``kind`` (cached until it ends: computing one is datetime work)."""
+        w = self._windows.get(kind)
+        if w is None or not (w.start <= now < w.end):
+            w = window_at(kind, now, self.tz)
+            self._windows[kind] = w
+        return w
+
+    def _hold(self, b: Budget, key: str, now: float, downgraded: bool) -> Hold:
+        w = self._window(b.window, now)
+        k = (b.name, key, w.id, downgraded)
+        h = self._holds.get(k)
+        if h is None or h.budget is not b:
+            if len(self._holds) > _HOLD_CACHE:
+                self._holds.clear()
+            h = self._holds[k] = Hold(b, key, w, self._line(b, key, w, now, downgraded))
+        return h
 
     def plan(
         self,
@@ -231,8 +255,8 @@ class Budgets:
         now = self.clock()
         holds: list[Hold] = []
         for b, key in self._matches(subject, extra):
-            w = window_at(b.window, now, self.tz)
             if b.window == "request":
+                w = window_at("request", now, self.tz)
                 if b.enforced or "downgrade" in b.actions:
                     line = self._line(b, key, w, now, downgraded)
                     refusal = _over(
@@ -241,7 +265,7 @@ class Budgets:
                     if refusal is not None:
                         return _per_request(refusal, downgraded)
                 continue
-            holds.append(Hold(b, key, w, self._line(b, key, w, now, downgraded)))
+            holds.append(self._hold(b, key, now, downgraded))
         return now, tuple(holds)
 
     async def refused(

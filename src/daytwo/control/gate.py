@@ -430,6 +430,8 @@ def price_of_route(
     targets: Sequence[Any], lookup: Callable[[Any], PriceEntry | None]
 ) -> PriceEntry | None:
     """The dearest price among a route's deployments (failover may reach any of them)."""
+    if len(targets) == 1:
+        return lookup(targets[0])
     best: PriceEntry | None = None
     best_cost = -1
     for t in targets:

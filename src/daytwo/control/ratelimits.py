@@ -25,6 +25,8 @@ from daytwo.core.errors import RateLimited
 from daytwo.state.base import RateLine, State
 
 DEFAULT_LEASE_S = 600.0
+#: Limit keys kept per limit, scope and minute (cleared when it grows past this).
+_KEY_CACHE = 50_000
 #: How long a minute's counter outlives its minute (seconds).
 RATE_TTL_S = _RATE_TTL_S = 120.0
 
@@ -81,6 +83,9 @@ class RateLimiter:
         self.limits = tuple(limits)
         self.clock = clock
         self.lease_s = lease_s
+        self._keys: dict[
+            tuple[str, str, int], tuple[RateLine | None, str | None, str | None, RateLimit]
+        ] = {}
 
     def plan(self, subject: Subject, tokens: int, *, extra: Sequence[RateLimit] = ()) -> RatePlan:
         """The counters and leases one call takes (``extra``: limits of the call's own)."""
@@ -91,20 +96,37 @@ class RateLimiter:
             key = lim.scope.resolve(subject)
             if key is None:
                 continue
-            if lim.rpm is not None:
-                plan.lines.append(
-                    RateLine(f"rl:{lim.name}:{key}:r:{w.id}", lim.rpm, 1, _RATE_TTL_S)
-                )
+            rpm_line, tpm_key, lease_key = self._keys_for(lim, key, w.id)
+            if rpm_line is not None:
+                plan.lines.append(rpm_line)
                 plan.kinds.append(("requests", lim, key))
-            if lim.tpm is not None:
-                plan.lines.append(
-                    RateLine(f"rl:{lim.name}:{key}:t:{w.id}", lim.tpm, tokens, _RATE_TTL_S)
-                )
+            if tpm_key is not None:
+                plan.lines.append(RateLine(tpm_key, lim.tpm or 0, tokens, _RATE_TTL_S))
                 plan.kinds.append(("tokens", lim, key))
-            if lim.concurrent is not None:
-                plan.leases.append((f"rl:{lim.name}:{key}:c", lim.concurrent))
+            if lease_key is not None:
+                plan.leases.append((lease_key, lim.concurrent or 0))
                 plan.lease_of.append((lim, key))
         return plan
+
+    def _keys_for(
+        self, lim: RateLimit, key: str, minute: int
+    ) -> tuple[RateLine | None, str | None, str | None]:
+        """The RPM line and the TPM and lease keys of one limit and scope in one minute (cached:
+        building them is string work on every call)."""
+        k = (lim.name, key, minute)
+        got = self._keys.get(k)
+        if got is None or got[3] is not lim:
+            if len(self._keys) > _KEY_CACHE:
+                self._keys.clear()
+            rpm = (
+                None
+                if lim.rpm is None
+                else RateLine(f"rl:{lim.name}:{key}:r:{minute}", lim.rpm, 1, _RATE_TTL_S)
+            )
+            tpm = None if lim.tpm is None else f"rl:{lim.name}:{key}:t:{minute}"
+            lease = None if lim.concurrent is None else f"rl:{lim.name}:{key}:c"
+            got = self._keys[k] = (rpm, tpm, lease, lim)
+        return got[0], got[1], got[2]
 
     def admission(self, call_id: str, plan: RatePlan, values: Sequence[int]) -> Admission:
         """What an admitted call holds, with its ``x-ratelimit-*`` headers."""
