@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from tests.cli.records import call_record
 
 from daytwo.cli.main import cli
 from daytwo.core.record import CallRecord
@@ -95,26 +96,11 @@ def test_clean_config_exits_0(tmp_path: Path) -> None:
 
 
 def _call(n: int, started_at: float, **kw: object) -> CallRecord:
-    fields: dict[str, object] = {
-        "id": f"c{n:04d}",
-        "started_at": started_at,
-        "ended_at": started_at + 1,
-        "latency_ms": 1000.0,
-        "status": "ok",
-        "http_status": 200,
-        "operation": "chat",
-        "alias": "smart",
-        "trace_id": "t",
-        "project": "search",
-        "attributed": True,
-        "provider": "claude-direct",
-        "served_model": "claude-3-opus-20240229",
-        "cost_nanousd": 1_000,
-        "input_tokens": 10,
-        "output_tokens": 5,
-    }
-    fields.update(kw)
-    return CallRecord(**fields)  # type: ignore[arg-type]
+    return call_record(
+        n,
+        started_at,
+        **{"provider": "claude-direct", "served_model": "claude-3-opus-20240229", **kw},
+    )
 
 
 @pytest.fixture

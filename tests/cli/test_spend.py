@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from tests.cli.records import call_record
 
 from daytwo.cli.main import cli
 from daytwo.core.record import CallRecord
@@ -18,27 +19,7 @@ DAY = 86_400.0
 
 
 def _call(n: int, started_at: float, **kw: object) -> CallRecord:
-    fields: dict[str, object] = {
-        "id": f"c{n:04d}",
-        "started_at": started_at,
-        "ended_at": started_at + 1,
-        "latency_ms": 1000.0,
-        "status": "ok",
-        "http_status": 200,
-        "operation": "chat",
-        "alias": "smart",
-        "trace_id": "t",
-        "project": "search",
-        "workflow": "rag",
-        "attributed": True,
-        "provider": "openai",
-        "served_model": "gpt-4o",
-        "cost_nanousd": 1_500_000_000,  # $1.50
-        "input_tokens": 1_000,
-        "output_tokens": 100,
-    }
-    fields.update(kw)
-    return CallRecord(**fields)  # type: ignore[arg-type]
+    return call_record(n, started_at, **kw)
 
 
 @pytest.fixture

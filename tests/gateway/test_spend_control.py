@@ -432,3 +432,23 @@ def test_refusals_reach_anthropic_and_responses_clients_in_their_own_format(
     assert responses_off.value.body["type"] == "feature_disabled"  # type: ignore[index]
     claude.close()
     client.close()
+
+
+def test_a_switched_off_provider_is_skipped_and_all_off_is_refused(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    cfg = spend_config(tmp_path, {})
+    cfg["providers"]["backup"] = {"type": "sim", "sim": {"seed": 9}}
+    cfg["models"][MODEL]["deployments"].append({"provider": "backup", "model": MODEL})
+    gw = gateway_factory(cfg)
+    assert gw.app.spend is not None
+    board = gw.app.spend.switches
+    url = f"{gw.base_url}/chat/completions"
+    on_gateway_loop(gw, board.kill({"provider": "sim"}, reason="provider incident", who="t"))
+    status, _, body = http("POST", url, chat_body(), ACME)
+    assert status == 200, body
+    assert gw.records()[-1]["deployment"] == f"backup/{MODEL}"
+    on_gateway_loop(gw, board.kill({"provider": "backup"}, reason="also down", who="t"))
+    status, _, body = http("POST", url, chat_body(), ACME)
+    err = orjson.loads(body)["error"]
+    assert (status, err["type"], err["scope"]) == (403, "feature_disabled", "provider=sim")

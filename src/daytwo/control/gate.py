@@ -25,8 +25,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
 
 from daytwo.config.spend import RequestCapConfig, SpendControlConfig
 from daytwo.control.budgets import (
@@ -49,6 +49,14 @@ from daytwo.keys.specs import parse_budget
 from daytwo.pricing.entry import PriceEntry
 
 log = logging.getLogger("daytwo.control")
+
+
+class _Deployment(Protocol):
+    @property
+    def provider(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Deployment)
 
 #: Input tokens are counted by estimate (no tokenizer on the hot path); the reservation takes
 #: this margin over the estimate so that an undercount does not let spend past a cap.
@@ -158,11 +166,20 @@ class SpendGate:
             and self._rules_for(principal) is None
         )
 
-    def check_switches(self, subject: Subject) -> None:
-        """Raise ``feature_disabled`` when a kill switch covers the call (no I/O)."""
-        record = self.switches.check(subject)
-        if record is not None:
-            raise disabled_error(record, self.clock())
+    def usable(self, targets: Sequence[T], subject: Subject) -> tuple[T, ...]:
+        """The deployments no kill switch covers (no I/O). Raises ``feature_disabled`` when the
+        call itself is switched off, or every deployment's provider is."""
+        board = self.switches
+        record = board.check(subject)
+        if record is None:
+            keep = tuple(
+                t for t in targets if board.check(replace(subject, provider=t.provider)) is None
+            )
+            if keep:
+                return keep
+            record = board.check(replace(subject, provider=targets[0].provider))
+        assert record is not None
+        raise disabled_error(record, self.clock())
 
     async def admit(
         self,
@@ -176,8 +193,8 @@ class SpendGate:
         downgraded: bool = False,
     ) -> Ticket | Downgrade:
         """Admit a call or raise its :class:`SpendControlError`. May set the output cap in
-        ``body`` (the reservation must bound what the call can cost)."""
-        self.check_switches(subject)
+        ``body`` (the reservation must bound what the call can cost). Kill switches are the
+        caller's first check (:meth:`usable`)."""
         rules = self._rules_for(principal)
         if not (self.counting or rules is not None):
             return Ticket(subject, input_tokens, None)

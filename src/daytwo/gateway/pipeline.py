@@ -220,7 +220,7 @@ class Pipeline:
         assert call.request is not None
         subject = _subject(call)
         route = _unswitched(gate, route, subject)
-        subject = _with_provider(subject, route.targets[0].provider)
+        subject = replace(subject, provider=route.targets[0].provider)
         body = call.request.body
         tokens = estimate_input_tokens(body)
         runtime = call.runtime
@@ -228,12 +228,7 @@ class Pipeline:
         got = await gate.admit(call.id, subject, body, tokens, price, principal=principal)
         if isinstance(got, Downgrade):
             route = self._route(call, got.alias)
-            subject = Subject.of(
-                call.attribution,
-                key=subject.key,
-                model=got.alias,
-                provider=route.targets[0].provider,
-            )
+            subject = replace(subject, model=got.alias, provider=route.targets[0].provider)
             route = _unswitched(gate, route, subject)
             price = price_of_route(route.targets, runtime.price_of)
             got = await gate.admit(
@@ -494,27 +489,10 @@ def _subject(call: Call) -> Subject:
     )
 
 
-def _with_provider(subject: Subject, provider: str) -> Subject:
-    return replace(subject, provider=provider)
-
-
 def _unswitched(gate: SpendGate, route: Route, subject: Subject) -> Route:
-    """The route without deployments whose provider is switched off; raises the switch's error
-    when the call itself (or every deployment) is off."""
-    gate.check_switches(subject)
-    keep = []
-    first: BaseException | None = None
-    for t in route.targets:
-        try:
-            gate.check_switches(_with_provider(subject, t.provider))
-        except DaytwoError as exc:
-            first = first or exc
-            continue
-        keep.append(t)
-    if not keep:
-        assert first is not None
-        raise first
-    return route if len(keep) == len(route.targets) else Route(route.alias, route.kind, tuple(keep))
+    """The route without the deployments whose provider is switched off."""
+    keep = gate.usable(route.targets, subject)
+    return route if len(keep) == len(route.targets) else Route(route.alias, route.kind, keep)
 
 
 def cancel_safely(task: asyncio.Task[Any]) -> None:

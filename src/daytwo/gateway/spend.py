@@ -132,7 +132,7 @@ class SpendControl:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             try:
-                n = await self.state.expire(now=_now())
+                n = await self.state.expire(now=time.time())
             except StateUnavailable:
                 continue
             if n:
@@ -147,10 +147,6 @@ class SpendControl:
             await asyncio.wait(set(self._tasks), timeout=5.0)
         await self.switches.aclose()
         await self.state.aclose()
-
-
-def _now() -> float:
-    return time.time()
 
 
 async def rebuild_from_ledger(state: State, budgets: Budgets, ledger_url: str) -> int:
