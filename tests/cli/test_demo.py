@@ -1,18 +1,185 @@
-"""`daytwo demo` runs end to end: real gateway, simulated providers, SQLite ledger, report."""
+"""`daytwo demo` runs end to end: real gateway, simulated providers, SQLite ledger, report, and a
+provider outage the apps never notice because traffic fails over.
+
+The view's logic (events from breaker states, the outage's numbers) is tested on its own over
+a real ``Health`` and a real SQLite ledger; the subprocess run checks the whole story shows."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.cli.records import call_record
 
-pytestmark = pytest.mark.integration
+from daytwo.core.errors import UpstreamStatusError
+from daytwo.demo.config import Outage
+from daytwo.demo.outage import outage_report, render_outage
+from daytwo.demo.providers import Topology, Watch
+from daytwo.demo.traffic import Sample
+from daytwo.gateway.runtime import Route
+from daytwo.ledger.store import open_store
+from daytwo.providers.base import Target
+from daytwo.resilience.breaker import BreakerSettings, Health
+from daytwo.state.base import SwitchRecord
+
+MINI, MINI_FB = "openai/gpt-4o-mini", "anthropic/claude-haiku"
+BIG, BIG_FB = "openai/gpt-4o", "anthropic/claude-sonnet"
+GEMINI = "gemini/gemini-2.5-flash"
 
 
-def test_demo_drives_traffic_and_prints_the_spend_report(tmp_path: Path) -> None:
+def _target(deployment: str) -> Target:
+    provider, model = deployment.split("/")
+    return Target(provider, model, deployment)
+
+
+ROUTES = {
+    "gpt-4o-mini": Route("gpt-4o-mini", "chat", (_target(MINI), _target(MINI_FB))),
+    "gpt-4o": Route("gpt-4o", "chat", (_target(BIG), _target(BIG_FB))),
+    "gemini-flash": Route("gemini-flash", "chat", (_target(GEMINI),)),
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fail(health: Health, deployment: str, times: int = 1) -> None:
+    for _ in range(times):
+        health.failure(health.start(deployment), UpstreamStatusError(503, "overloaded"))
+
+
+def _succeed(health: Health, deployment: str) -> None:
+    health.success(health.start(deployment))
+
+
+def test_topology_names_each_deployments_fallback_and_each_alias_primary() -> None:
+    topo = Topology.from_routes(ROUTES)
+    assert topo.fallbacks[MINI] == ("anthropic",)
+    assert topo.fallbacks[MINI_FB] == ("openai",)  # the chain wraps: a retry may go back
+    assert topo.fallbacks[GEMINI] == ()
+    assert topo.primary == {"gpt-4o-mini": MINI, "gpt-4o": BIG, "gemini-flash": GEMINI}
+    assert topo.aliases_of("openai") == ("gpt-4o-mini", "gpt-4o")
+
+
+def test_a_provider_is_down_from_its_first_open_breaker_until_all_are_closed() -> None:
+    clock = Clock()
+    health = Health(
+        BreakerSettings(consecutive_failures=2, open_s=1, max_open_s=2, half_open_probes=1),
+        clock=clock,
+    )
+    watch = Watch(Topology.from_routes(ROUTES))
+    for dep in (MINI, BIG, MINI_FB, GEMINI):
+        _succeed(health, dep)
+    watch.health(health.snapshot(), 1.0)
+    assert watch.events == []
+
+    _fail(health, MINI)
+    watch.health(health.snapshot(), 2.0)
+    assert watch.events == []  # one failure is not an outage
+
+    _fail(health, MINI)
+    _fail(health, BIG, 2)
+    watch.health(health.snapshot(), 3.0)
+    assert [e.text for e in watch.events] == [
+        "openai: breaker open — traffic failing over to anthropic"
+    ]
+    assert watch.down("openai") and not watch.down("anthropic")
+
+    clock.now += 1.5  # both half-open; gpt-4o-mini's probe succeeds, gpt-4o's has not run
+    _succeed(health, MINI)
+    watch.health(health.snapshot(), 4.5)
+    assert len(watch.events) == 1, "one deployment still out: not recovered"
+
+    _succeed(health, BIG)
+    watch.health(health.snapshot(), 5.0)
+    assert watch.events[-1].text == "openai: recovered — traffic back after 2.0s"
+    assert [(d.provider, d.opened_s, d.recovered_s) for d in watch.downtimes] == [
+        ("openai", 3.0, 5.0)
+    ]
+
+
+def test_a_deployment_without_fallback_says_so() -> None:
+    health = Health(BreakerSettings(consecutive_failures=1), clock=Clock())
+    watch = Watch(Topology.from_routes(ROUTES))
+    _fail(health, GEMINI)
+    watch.health(health.snapshot(), 1.0)
+    assert [e.text for e in watch.events] == ["gemini: breaker open — no fallback to fail over to"]
+
+
+def test_switches_turned_off_and_on_are_events() -> None:
+    watch = Watch(Topology.from_routes(ROUTES))
+    trip = SwitchRecord("project=batch", "budget b: spent", "budget", 1.0, source="budget")
+    kill = SwitchRecord("project=default", "owner unknown", "demo-operator", 2.0)
+    watch.switches({trip.key: trip}, 1.0)
+    watch.switches({trip.key: trip, kill.key: kill}, 2.0)
+    watch.switches({kill.key: kill}, 3.0)
+    assert [(e.at_s, e.text) for e in watch.events] == [
+        (1.0, "budget trip: project=batch switched off"),
+        (2.0, "kill switch: project=default switched off by demo-operator"),
+        (3.0, "project=batch switched back on"),
+    ]
+
+
+def test_outage_report_counts_what_the_apps_saw_and_what_failed_over(tmp_path: Path) -> None:
+    run_start = 10_000.0
+    outage = Outage("openai", "anthropic", "503", start_s=10, end_s=20)
+    t = run_start + 10  # the outage's first second
+    store = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        store.insert_batch(
+            [
+                call_record(1, t - 5, alias="gpt-4o-mini", deployment=MINI),
+                call_record(2, t + 1, alias="gpt-4o-mini", deployment=MINI_FB, attempts=2),
+                call_record(3, t + 2, alias="gpt-4o", deployment=BIG_FB),
+                call_record(4, t + 3, alias="gpt-4o", deployment=BIG_FB),
+                call_record(5, t + 4, alias="gemini-flash", deployment=GEMINI),
+                call_record(6, t + 12, alias="gpt-4o", deployment=BIG_FB),  # after it
+            ]
+        )
+        watch = Watch(Topology.from_routes(ROUTES))
+        report = outage_report(
+            outage,
+            run_start=run_start,
+            samples=[
+                Sample(t - 5, "gpt-4o-mini", 200.0, 200),
+                Sample(t - 4, "gpt-4o-mini", 300.0, 200),
+                Sample(t + 1, "gpt-4o-mini", 700.0, 200),
+                Sample(t + 2, "gpt-4o", 900.0, 200),
+                Sample(t + 3, "gpt-4o", 800.0, 502, "api_error"),
+                Sample(t + 4, "gpt-4o-mini", 5.0, 403, "feature_disabled"),
+                Sample(t + 4, "gemini-flash", 5.0, 502, "api_error"),  # not openai's alias
+            ],
+            store=store,
+            topology=watch.topology,
+            downtimes=watch.downtimes,
+        )
+    finally:
+        store.close()
+    assert report.aliases == ("gpt-4o-mini", "gpt-4o")
+    assert (report.calls, report.errors, report.refused) == (4, 1, 1)
+    assert (report.failed_over, report.after_failed_try) == (3, 1)
+    assert (report.p50_before_ms, report.p50_during_ms) == (300.0, 900.0)
+    assert report.downtime is None
+    text = render_outage(report).plain
+    assert "openai answered 503 from 10.0s to 20.0s" in text
+    assert "breaker never opened" in text
+    assert "1 errors seen by the apps (1 refused by spend control" in text
+    assert "3 failed over to anthropic: 1 after a failed try on openai, 2 straight past" in text
+    assert "added latency: p50 300 ms before, 900 ms during (+600 ms)" in text
+
+
+@pytest.mark.integration
+def test_demo_drives_traffic_rides_out_an_outage_and_prints_the_spend_report(
+    tmp_path: Path,
+) -> None:
     workdir = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "daytwo.cli", "demo", "--seconds", "4", "--dir", str(workdir)],
@@ -26,12 +193,45 @@ def test_demo_drives_traffic_and_prints_the_spend_report(tmp_path: Path) -> None
     for workflow in ("answer", "rag", "nightly-digest", "triage"):
         assert workflow in out
     assert f"ledger: {workdir / 'ledger.db'}" in out.replace("\n", "")
+    # The live view's last frame: the event log tells the outage and the spend-control story.
+    for event in (
+        "openai: breaker open — traffic failing over to anthropic",
+        "openai: recovered — traffic back after",
+        "budget trip: project=batch,workflow=nightly-digest switched off",
+        "kill switch: project=default switched off by demo-operator",
+    ):
+        assert event in out
+    # The summary: the outage cost the apps nothing but some latency.
+    assert re.search(r"openai answered 503 from [\d.]+s to [\d.]+s into the run", out)
+    assert re.search(r"breaker opened at [\d.]+s, recovered at [\d.]+s", out)
+    assert "  0 errors seen by the apps" in out
+    during = re.search(r"(\d+) calls to gpt-4o-mini, gpt-4o during the outage", out)
+    failed_over = re.search(r"(\d+) failed over to anthropic", out)
+    assert during and failed_over and int(during[1]) > 0 and int(failed_over[1]) > 0
+    assert "added latency: p50" in out
     with sqlite3.connect(workdir / "ledger.db") as conn:
         projects = dict(conn.execute("SELECT project, COUNT(*) FROM calls GROUP BY project"))
         unattributed = conn.execute("SELECT COUNT(*) FROM calls WHERE attributed = 0").fetchone()
         priced = conn.execute("SELECT COUNT(*) FROM calls WHERE cost_nanousd > 0").fetchone()
+        served = dict(
+            conn.execute(
+                "SELECT provider, COUNT(*) FROM calls WHERE alias IN ('gpt-4o', 'gpt-4o-mini')"
+                " AND status = 'ok' GROUP BY provider"
+            )
+        )
+        failed = conn.execute(
+            "SELECT COUNT(*) FROM calls WHERE alias IN ('gpt-4o', 'gpt-4o-mini')"
+            " AND status = 'error'"
+        ).fetchone()
+        retried = conn.execute(
+            "SELECT COUNT(*) FROM calls WHERE provider = 'anthropic' AND attempts > 1"
+        ).fetchone()
     conn.close()
     assert set(projects) == {"support", "search", "batch", "default"}
     assert unattributed[0] == projects["default"]
     assert priced[0] > 0
+    assert served.keys() == {"openai", "anthropic"}  # most on the primary, some failed over
+    assert served["openai"] > served["anthropic"] > 0
+    assert failed[0] == 0
+    assert retried[0] > 0
     assert "Traceback" not in result.stderr

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from tests.cli.records import call_record
 
 from daytwo.cli.main import cli
-from daytwo.core.record import CallRecord
+from daytwo.core.record import AttemptRecord, CallRecord
 from daytwo.ledger.store import open_store
 
 HOUR = 3_600.0
@@ -151,3 +151,70 @@ def test_an_unreachable_database_fails_with_one_line_and_no_password() -> None:
     result = run("--ledger", "postgresql://u:s3cret@127.0.0.1:1/ledger?connect_timeout=2")
     _one_line_error(result, 1, "ledger open failed")
     assert "s3cret" not in result.stderr
+
+
+def _attempt(n: int, outcome: str, cost: int | None) -> AttemptRecord:
+    return AttemptRecord(
+        n=n,
+        started_at=time.time() - 3 * HOUR,
+        latency_ms=10.0,
+        provider="openai",
+        deployment="openai/gpt-4o",
+        model="gpt-4o",
+        outcome=outcome,  # type: ignore[arg-type]
+        cost_nanousd=cost,
+    )
+
+
+@pytest.fixture
+def resilient_ledger(tmp_path: Path) -> str:
+    """Two retried calls (3 extra attempts, 2 of them failed for $0.0012), two cache hits and
+    a replay that saved $0.85 together; all 3 hours ago."""
+    at = time.time() - 3 * HOUR
+    url = f"sqlite:///{tmp_path / 'resilient.db'}"
+    with open_store(url) as store:
+        store.insert_batch(
+            [
+                _call(
+                    1,
+                    at,
+                    attempts=3,
+                    attempt_log=(
+                        _attempt(1, "error", 1_000_000),
+                        _attempt(2, "error", 200_000),
+                        _attempt(3, "ok", 1_500_000_000),
+                    ),
+                ),
+                _call(2, at, attempts=2, attempt_log=(_attempt(1, "ok", 0), _attempt(2, "ok", 0))),
+                _call(3, at, attempts=0, cache_status="hit", saved_nanousd=500_000_000),
+                _call(4, at, attempts=0, cache_status="hit", saved_nanousd=300_000_000),
+                _call(5, at, attempts=0, cache_status="replay", saved_nanousd=50_000_000),
+            ]
+        )
+    return url
+
+
+def test_table_shows_retries_and_cache_savings_on_one_line(resilient_ledger: str) -> None:
+    result = run("--ledger", resilient_ledger)
+    assert result.exit_code == 0, result.stderr
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("Retries:")]
+    assert line == (
+        "Retries: 3 extra attempts on 2 calls (2 failed attempts, $0.0012 spent on them) · "
+        "Cache: 2 hits, 1 replay, $0.8500 saved"
+    )
+
+
+def test_retries_and_cache_are_left_out_of_the_table_when_there_were_none(ledger: str) -> None:
+    out = run("--ledger", ledger).stdout
+    assert "Spend by project" in out
+    assert "Retries:" not in out and "Cache:" not in out
+
+
+def test_json_carries_retry_and_cache_figures(resilient_ledger: str, ledger: str) -> None:
+    data = json.loads(run("--ledger", resilient_ledger, "--json").stdout)["totals"]
+    assert (data["retried_calls"], data["extra_attempts"], data["failed_attempts"]) == (2, 3, 2)
+    assert data["failed_attempt_cost"] == {"usd": "0.001200000", "nanos": 1_200_000}
+    assert (data["cache_hits"], data["replays"]) == (2, 1)
+    assert data["saved"] == {"usd": "0.850000000", "nanos": 850_000_000}
+    quiet = json.loads(run("--ledger", ledger, "--json").stdout)["totals"]  # zero, not absent
+    assert (quiet["extra_attempts"], quiet["cache_hits"], quiet["saved"]["nanos"]) == (0, 0, 0)

@@ -68,9 +68,14 @@ class Egress:
     def image_tokens(self) -> int:  # the simulator's Bedrock door checks image blocks, counts none
         return 0 if self.name == "bedrock" else IMAGE_TOKENS
 
-    @property
-    def retry_after(self) -> str | None:  # Bedrock's throttling carries no retry-after
-        return None if self.name == "bedrock" else "3"
+    def assert_retry_after(self, headers: Any) -> None:
+        """The upstream's ``retry-after`` (3 s) passes through; Bedrock's throttling carries
+        none, so daytwo says when the deployment takes calls again (its throttle or breaker)."""
+        value = headers.get("retry-after")
+        if self.name == "bedrock":
+            assert value is not None and int(value) >= 1, value
+        else:
+            assert value == "3"
 
 
 EGRESSES = [
@@ -117,7 +122,11 @@ def config(root: str, db: Path, sim: SimSettings) -> dict[str, Any]:
     for e in EGRESSES:
         models[e.alias] = route(e.name, e.model)
         models[f"{e.alias}-embed"] = route(e.name, e.embed_model or e.model, "embeddings")
-    return gateway_config(db, providers, models)
+    cfg = gateway_config(db, providers, models)
+    # One attempt per call: the matrix checks what each upstream's answer (and failure)
+    # becomes at each door, as the upstream sent it.
+    cfg["resilience"] = {"defaults": {"max_attempts": 1}}
+    return cfg
 
 
 @contextmanager

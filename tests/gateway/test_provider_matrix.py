@@ -253,7 +253,7 @@ def test_openai_upstream_errors_keep_status_and_retry_after(
     if status == 429:
         with pytest.raises(openai.RateLimitError) as info:
             calls.openai.chat.completions.create(model=egress.alias, messages=USER)
-        assert info.value.response.headers.get("retry-after") == egress.retry_after
+        egress.assert_retry_after(info.value.response.headers)
         assert body(info.value)["type"] == "rate_limit_error"
     else:  # overloaded: 503 before the stream opens, whatever the upstream's own status
         with pytest.raises(openai.InternalServerError) as err:
@@ -420,7 +420,7 @@ def test_anthropic_upstream_errors_keep_their_class(
         with pytest.raises(anthropic.RateLimitError) as info:
             calls.anthropic.messages.create(model=egress.alias, max_tokens=10, messages=USER)
         assert info.value.type == "rate_limit_error"
-        assert info.value.response.headers.get("retry-after") == egress.retry_after
+        egress.assert_retry_after(info.value.response.headers)
     else:  # an overloaded upstream is Anthropic's 529, whatever its own status
         with pytest.raises(anthropic.OverloadedError) as err:
             calls.anthropic.messages.create(
@@ -570,7 +570,7 @@ def test_responses_upstream_errors_keep_status_and_retry_after(
     if status == 429:
         with pytest.raises(openai.RateLimitError) as info:
             calls.openai.responses.create(model=egress.alias, input="Hi.")
-        assert info.value.response.headers.get("retry-after") == egress.retry_after
+        egress.assert_retry_after(info.value.response.headers)
         assert body(info.value)["type"] == "rate_limit_error"
     else:
         with pytest.raises(openai.InternalServerError) as err:

@@ -24,7 +24,7 @@ from daytwo.keys.format import is_key_id, is_well_formed, new_secret, parse_secr
 from daytwo.keys.hashing import key_digest
 from daytwo.keys.model import KeySpec
 from daytwo.keys.store import KeyStore
-from daytwo.ledger.migrate import current_revision
+from daytwo.ledger.migrate import HEAD, current_revision
 
 T0 = 1_714_521_600.0
 
@@ -179,7 +179,7 @@ def test_0003_follows_0002_and_keeps_the_event_log(engine: sa.Engine, db_url: st
         )
     with KeyStore.open(db_url) as store:  # opening migrates to head
         with store.engine.connect() as conn:
-            assert current_revision(conn) == "0003"
+            assert current_revision(conn) == HEAD
         issued = AdminTokens(store).create("viewer", actor="t")
         assert [e.target for e in store.events()] == ["key_0123456789", issued.record.id]
 

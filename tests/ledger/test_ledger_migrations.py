@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from tests.ledger.conftest import T0
+from tests.ledger.oracle import assert_rollups_match_raw
 
-from daytwo.core.record import CallRecord
+from daytwo.core.record import AttemptRecord, CallRecord
 from daytwo.keys.schema import metadata as keys_metadata
+from daytwo.ledger.codec import ROW_COLUMNS, to_row
 from daytwo.ledger.migrate import HEAD, MIGRATIONS_DIR, VERSION_TABLE, current_revision
-from daytwo.ledger.schema import metadata
+from daytwo.ledger.report import spend_report
+from daytwo.ledger.rollup import aggregate
+from daytwo.ledger.schema import METRICS, metadata
 from daytwo.ledger.store import LedgerStore, open_store
 
 
@@ -29,7 +36,7 @@ def test_migrated_schema_has_no_drift_from_the_metadata(store: LedgerStore) -> N
         assert diff == []
         assert current_revision(conn) == HEAD
         tables = set(sa.inspect(conn).get_table_names())
-    assert {"calls", "rollup_hourly", "rollup_daily_user", VERSION_TABLE} <= tables
+    assert {"calls", "attempts", "rollup_hourly", "rollup_daily_user", VERSION_TABLE} <= tables
     assert "alembic_version" not in tables  # leaves other tools' Alembic alone
 
 
@@ -71,3 +78,83 @@ def test_replicas_opening_a_fresh_postgres_at_once_all_succeed(pg_url: str) -> N
     assert errors == []
     with open_store(pg_url) as s, s.engine.connect() as conn:
         assert current_revision(conn) == HEAD
+
+
+def _upgrade_to(url: str, revision: str) -> None:
+    """Migrate a fresh database to an older revision, as an older daytwo left it."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def _write_as_0003(url: str, records: list[CallRecord]) -> None:
+    """What the 0003 writer stored: the calls row without the new columns, and rollups of the
+    metrics that existed then (the new ones are appended at the end of METRICS)."""
+    old_columns = [c for c in ROW_COLUMNS if c not in ("cache_status", "saved_nanousd")]
+    old_metrics = METRICS[: METRICS.index("extra_attempts")]
+    hourly, daily = aggregate(records)
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            rows = [dict(zip(ROW_COLUMNS, to_row(r), strict=True)) for r in records]
+            conn.execute(
+                sa.table("calls", *map(sa.column, old_columns)).insert(),
+                [{c: row[c] for c in old_columns} for row in rows],
+            )
+            for name, keys, table_rows in (
+                ("rollup_hourly", ("dim", "hour_start", "value"), hourly),
+                ("rollup_daily_user", ("day_start", "user"), daily),
+            ):
+                columns = (*keys, *old_metrics)
+                conn.execute(
+                    sa.table(name, *map(sa.column, columns)).insert(),
+                    [dict(zip(columns, row, strict=False)) for row in table_rows],
+                )
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_from_0003_keeps_the_data_and_backfills_extra_attempts(
+    db_url: str, make_record: Callable[..., CallRecord]
+) -> None:
+    old = [
+        make_record(started_at=T0 + 60),
+        make_record(started_at=T0 + 120, attempts=2),
+        # another hour, user, workflow and provider: extra_attempts is backfilled for each
+        make_record(started_at=T0 - 10, attempts=4, user="u1", workflow="wf", provider="x"),
+    ]
+    _upgrade_to(db_url, "0003")
+    _write_as_0003(db_url, old)
+    new = make_record(
+        started_at=T0 + 180,
+        attempts=2,
+        attempt_log=(
+            AttemptRecord(1, T0 + 180, 5.0, "openai", "d", "m", "error", 500, cost_nanousd=9),
+            AttemptRecord(2, T0 + 181, 5.0, "openai", "d", "m", "ok"),
+        ),
+    )
+    hit = make_record(started_at=T0 + 240, cache_status="hit", saved_nanousd=700, attempts=0)
+    with open_store(db_url) as s:
+        with s.engine.connect() as conn:
+            assert current_revision(conn) == HEAD
+        assert [s.get_call(r.id) for r in old] == old  # cache_status, saved: NULL
+        s.insert_batch([new, hit, *old])  # the old ones are not counted again
+        assert s.count_calls() == 5
+        assert s.get_call(new.id) == new
+        t = spend_report(
+            s,
+            start=datetime.fromtimestamp(T0, UTC),
+            end=datetime.fromtimestamp(T0 + 3600, UTC),
+            by="provider",
+        ).totals
+        assert (t.calls, t.cost_nanousd, t.retried_calls) == (4, 4_000, 2)
+        assert (t.extra_attempts, t.failed_attempts, t.failed_attempt_cost_nanousd) == (2, 1, 9)
+        assert (t.cache_hits, t.replays, t.saved_nanousd) == (1, 0, 700)
+        with s.connect() as conn:
+            assert_rollups_match_raw(conn)  # the backfilled hours included

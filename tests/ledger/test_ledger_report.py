@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from daytwo.core.errors import InvalidRequest
-from daytwo.core.record import CallRecord
+from daytwo.core.record import AttemptRecord, CallRecord
 from daytwo.ledger.report import SpendReport, spend_report, trailing_window
 from daytwo.ledger.schema import REPORT_DIMS
 from daytwo.ledger.store import LedgerStore
@@ -185,3 +185,61 @@ def test_bad_arguments_are_caller_errors(
     args: dict[str, object] = {"start": START, "end": END, **kwargs}
     with pytest.raises(InvalidRequest, match=match):
         spend_report(store, **args)  # type: ignore[arg-type]
+
+
+def _attempt(n: int, outcome: str, cost: int | None) -> AttemptRecord:
+    return AttemptRecord(
+        n=n,
+        started_at=T0 + n,
+        latency_ms=10.0,
+        provider="openai",
+        deployment="openai/gpt-4o",
+        model="gpt-4o",
+        outcome=outcome,  # type: ignore[arg-type]
+        cost_nanousd=cost,
+    )
+
+
+def test_totals_count_retries_cache_hits_and_replays(
+    store: LedgerStore, make_record: MakeRecord
+) -> None:
+    cur, prev = T0 + 8 * DAY, T0 + DAY
+    store.insert_batch(
+        [
+            make_record(
+                started_at=cur,
+                attempts=3,
+                attempt_log=(_attempt(1, "error", 40), _attempt(2, "error", None)),
+            ),
+            make_record(
+                started_at=cur + 1,
+                attempts=2,
+                attempt_log=(_attempt(1, "cancelled", 2), _attempt(2, "ok", 1_000)),
+            ),
+            make_record(started_at=cur + 2, cache_status="hit", saved_nanousd=600, attempts=0),
+            make_record(started_at=cur + 3, cache_status="hit", saved_nanousd=400, attempts=0),
+            make_record(started_at=cur + 4, cache_status="replay", saved_nanousd=50, attempts=0),
+            make_record(started_at=prev, cache_status="hit", saved_nanousd=7, attempts=0),
+        ]
+    )
+    r = spend_report(store, start=START, end=END, by="provider")
+    t = r.totals
+    assert (t.retried_calls, t.extra_attempts) == (2, 2 + 1)
+    assert (t.failed_attempts, t.failed_attempt_cost_nanousd) == (3, 42)
+    assert (t.cache_hits, t.replays, t.saved_nanousd) == (2, 1, 1_050)
+    assert (r.previous.cache_hits, r.previous.saved_nanousd) == (1, 7)
+    data = r.to_json()["totals"]
+    assert (data["extra_attempts"], data["failed_attempts"]) == (3, 3)
+    assert data["failed_attempt_cost"] == {"usd": "0.000000042", "nanos": 42}
+    assert (data["cache_hits"], data["replays"]) == (2, 1)
+    assert data["saved"] == {"usd": "0.000001050", "nanos": 1_050}
+
+
+def test_json_totals_always_carry_the_retry_and_cache_figures(store: LedgerStore) -> None:
+    data = spend_report(store, start=START, end=END, by="model").to_json()
+    for totals in (data["totals"], data["previous_totals"]):
+        assert totals["extra_attempts"] == totals["failed_attempts"] == 0
+        assert totals["cache_hits"] == totals["replays"] == 0
+        assert (
+            totals["failed_attempt_cost"] == totals["saved"] == {"usd": "0.000000000", "nanos": 0}
+        )

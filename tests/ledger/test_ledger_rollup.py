@@ -1,19 +1,20 @@
 """``ledger/rollup.py``: the rollups always equal sums over the raw rows.
 
-The oracle is independent of the code under test: plain SQL ``GROUP BY`` over ``calls``,
-compared with the rollup tables after every random batch (duplicates and replays included).
+The oracle is independent of the code under test: plain SQL ``GROUP BY`` over ``calls`` (joined
+to the per-call sums of ``attempts``), compared with the rollup tables after every random batch
+(duplicates and replays included).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Any
 
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.ledger.oracle import assert_rollups_match_raw
 
-from daytwo.core.record import CallRecord
+from daytwo.core.record import AttemptRecord, CallRecord
 from daytwo.ledger.rollup import aggregate
 from daytwo.ledger.schema import METRICS
 from daytwo.ledger.store import LedgerStore
@@ -22,6 +23,21 @@ MakeRecord = Callable[..., CallRecord]
 T0 = 1_714_521_600.0
 
 _names = st.sampled_from([None, "a", "b", "ünï", "O'Brien"])
+_attempts = st.builds(
+    AttemptRecord,
+    n=st.just(0),
+    started_at=st.floats(T0 - 3 * 86_400, T0 + 3 * 86_400),
+    latency_ms=st.floats(0, 1e6),
+    provider=st.sampled_from(["openai", "anthropic"]),
+    deployment=st.just("d"),
+    model=st.just("m"),
+    outcome=st.sampled_from(["ok", "error", "cancelled"]),
+    cost_nanousd=st.none() | st.integers(0, 10**12),
+)
+#: Numbered 1..k, as the pipeline numbers them.
+_attempt_logs = st.lists(_attempts, max_size=4).map(
+    lambda log: tuple(dataclasses.replace(a, n=i) for i, a in enumerate(log, 1))
+)
 records = st.builds(
     CallRecord,
     id=st.text("abcdefgh", min_size=1, max_size=3),  # small alphabet: ids repeat, on purpose
@@ -51,85 +67,10 @@ records = st.builds(
     reasoning_tokens=st.integers(0, 10**6),
     tokens_estimated=st.booleans(),
     cost_nanousd=st.none() | st.integers(0, 10**12),
+    cache_status=st.sampled_from([None, "hit", "replay"]),
+    saved_nanousd=st.none() | st.integers(0, 10**12),
+    attempt_log=_attempt_logs,
 )
-
-
-def _oracle_metrics() -> list[sa.ColumnElement[Any]]:
-    """Each rollup metric written as SQL over ``calls`` (independent of rollup.py)."""
-    cost = sa.func.coalesce(sa.column("cost_nanousd"), 0)
-    status = sa.column("status")
-    attributed = sa.column("attributed")
-    attempts = sa.column("attempts")
-
-    def count(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
-        return sa.func.sum(sa.case((cond, 1), else_=0))
-
-    def cost_if(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
-        return sa.func.sum(sa.case((cond, cost), else_=0))
-
-    exprs = {
-        "calls": sa.func.count(),
-        "errors": count(status == "error"),
-        "rejected": count(status == "rejected"),
-        "cancelled": count(status == "cancelled"),
-        "cost_nanousd": sa.func.sum(cost),
-        "unpriced_calls": count(
-            sa.column("cost_nanousd").is_(None)
-            & (sa.column("input_tokens") + sa.column("output_tokens") > 0)
-        ),
-        "estimated_calls": count(sa.column("tokens_estimated") == sa.true()),
-        "failed_calls": count(status != "ok"),
-        "failed_cost_nanousd": cost_if(status != "ok"),
-        "retried_calls": count(attempts > 1),
-        "retried_cost_nanousd": cost_if(attempts > 1),
-        "attributed_calls": count(attributed == sa.true()),
-        "unattributed_calls": count(attributed == sa.false()),
-        "unattributed_cost_nanousd": cost_if(attributed == sa.false()),
-    }
-    for tokens in ("input", "output", "cached_input", "cache_write", "reasoning"):
-        exprs[f"{tokens}_tokens"] = sa.func.sum(sa.column(f"{tokens}_tokens"))
-    assert set(exprs) == set(METRICS)
-    return [exprs[m].label(m) for m in METRICS]
-
-
-_DIM_SQL = {
-    "total": sa.literal(""),
-    "project": sa.column("project"),
-    "workflow": sa.func.coalesce(sa.column("workflow"), ""),
-    "feature": sa.func.coalesce(sa.column("feature"), ""),
-    "agent": sa.func.coalesce(sa.column("agent"), ""),
-    "environment": sa.func.coalesce(sa.column("environment"), ""),
-    "key": sa.func.coalesce(sa.column("key_id"), ""),
-    "provider": sa.func.coalesce(sa.column("provider"), ""),
-    "model": sa.func.coalesce(sa.column("served_model"), sa.column("alias")),
-}
-
-
-def _as_ints(rows: Any) -> set[tuple[Any, ...]]:
-    return {tuple(int(v) if not isinstance(v, str) else v for v in row) for row in rows}
-
-
-def _assert_rollups_match_raw(conn: sa.Connection) -> None:
-    calls = sa.table("calls")
-    for dim, value in _DIM_SQL.items():
-        raw = (
-            sa.select(sa.column("hour_start"), value.label("value"), *_oracle_metrics())
-            .select_from(calls)
-            .group_by(sa.column("hour_start"), value)
-        )
-        rolled = sa.text(
-            f"SELECT hour_start, value, {', '.join(METRICS)} FROM rollup_hourly WHERE dim = :d"  # noqa: S608
-        ).bindparams(d=dim)
-        assert _as_ints(conn.execute(raw)) == _as_ints(conn.execute(rolled)), dim
-    day = sa.column("hour_start") - sa.column("hour_start") % 86_400
-    user = sa.func.coalesce(sa.column("user"), "")
-    raw_users = (
-        sa.select(day.label("d"), user.label("u"), *_oracle_metrics())
-        .select_from(calls)
-        .group_by(day, user)
-    )
-    rolled_users = sa.text(f'SELECT day_start, "user", {", ".join(METRICS)} FROM rollup_daily_user')  # noqa: S608
-    assert _as_ints(conn.execute(raw_users)) == _as_ints(conn.execute(rolled_users))
 
 
 @settings(
@@ -142,7 +83,7 @@ def _assert_rollups_match_raw(conn: sa.Connection) -> None:
 def test_rollups_equal_sums_over_raw_rows(store: LedgerStore, batch: list[CallRecord]) -> None:
     store.insert_batch(batch)
     with store.connect() as conn:
-        _assert_rollups_match_raw(conn)
+        assert_rollups_match_raw(conn)
 
 
 def test_aggregate_spreads_one_call_over_every_dimension(make_record: MakeRecord) -> None:
@@ -172,3 +113,43 @@ def test_aggregate_spreads_one_call_over_every_dimension(make_record: MakeRecord
             *(a + b for a, b in zip(by_dim["workflow", "wf"], by_dim["workflow", ""], strict=True)),
         )
     ]
+
+
+def _attempt(n: int, outcome: str, cost: int | None, provider: str = "openai") -> AttemptRecord:
+    return AttemptRecord(
+        n=n,
+        started_at=T0 + n,
+        latency_ms=100.0,
+        provider=provider,
+        deployment=f"{provider}/gpt-4o",
+        model="gpt-4o",
+        outcome=outcome,  # type: ignore[arg-type]
+        cost_nanousd=cost,
+    )
+
+
+def test_aggregate_counts_attempts_cache_hits_and_replays(make_record: MakeRecord) -> None:
+    retried = make_record(
+        attempts=3,
+        provider="anthropic",
+        attempt_log=(
+            _attempt(1, "error", 40),
+            _attempt(2, "cancelled", None),
+            _attempt(3, "ok", 1_000, provider="anthropic"),
+        ),
+    )
+    failed_over_twice = make_record(
+        attempts=2, status="error", attempt_log=(_attempt(1, "error", 5), _attempt(2, "error", 7))
+    )
+    hit = make_record(cache_status="hit", saved_nanousd=900, cost_nanousd=0, attempts=0)
+    replay = make_record(cache_status="replay", saved_nanousd=None, attempts=0)
+    hourly, _ = aggregate([retried, failed_over_twice, hit, replay, make_record()])
+    by_dim = {(row[0], row[2]): dict(zip(METRICS, row[3:], strict=True)) for row in hourly}
+    total = by_dim["total", ""]
+    assert (total["retried_calls"], total["extra_attempts"]) == (2, 2 + 1)
+    assert (total["failed_attempts"], total["failed_attempt_cost_nanousd"]) == (4, 40 + 5 + 7)
+    assert (total["cache_hits"], total["replays"], total["saved_nanousd"]) == (1, 1, 900)
+    # Attempt metrics count under the call's values: the failed openai attempt of a call
+    # that anthropic answered is on the anthropic row.
+    assert by_dim["provider", "anthropic"]["failed_attempts"] == 2
+    assert by_dim["provider", "openai"]["failed_attempts"] == 2

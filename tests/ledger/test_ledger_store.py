@@ -1,4 +1,5 @@
-"""``ledger/store.py``: round trips, idempotent batches, error mapping, SQLite settings."""
+"""``ledger/store.py``: round trips (attempts included), idempotent batches, error mapping,
+SQLite settings."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from daytwo.core.record import CallRecord
+from daytwo.core.record import AttemptRecord, CallRecord
 from daytwo.ledger.errors import LedgerError, LedgerNotFound, LedgerRejected, LedgerUnavailable
-from daytwo.ledger.schema import rollup_hourly
+from daytwo.ledger.schema import attempts, rollup_hourly
 from daytwo.ledger.store import LedgerStore, open_store
 
 MakeRecord = Callable[..., CallRecord]
@@ -54,6 +55,48 @@ def _every_field_set() -> CallRecord:
         tokens_estimated=True,
         cost_nanousd=9_223_372_036_854_775_807,  # the largest BIGINT
         price_ref="catalog:2025-01/anthropic/claude-sonnet-4",
+        cache_status="replay",
+        saved_nanousd=9_223_372_036_854_775_807,
+        attempt_log=(
+            AttemptRecord(
+                n=1,
+                started_at=1_714_521_600.2,
+                latency_ms=30_000.25,
+                provider="openai",
+                deployment="openai/gpt-4o",
+                model="gpt-4o-2024-08-06",
+                outcome="error",
+                upstream_status=529,
+                error_class="UpstreamOverloaded",
+                decision="retry",
+                delay_ms=250.5,
+                input_tokens=0,
+                output_tokens=0,
+                cost_nanousd=0,
+            ),
+            AttemptRecord(
+                n=2,
+                started_at=1_714_521_630.5,
+                latency_ms=12.0,
+                provider="anthropic",
+                deployment="anthropic/claude-sonnet",
+                model="claude-sonnet-4-20250514",
+                outcome="cancelled",
+                error_class="ClientDisconnected ünï",
+                input_tokens=123_456_789_012,
+                output_tokens=987,
+                cost_nanousd=9_223_372_036_854_775_807,
+            ),
+            AttemptRecord(
+                n=3,
+                started_at=1_714_521_631.0,
+                latency_ms=0.0,
+                provider="anthropic",
+                deployment="anthropic/claude-sonnet",
+                model="claude-sonnet-4-20250514",
+                outcome="ok",
+            ),
+        ),
     )
 
 
@@ -77,6 +120,86 @@ def test_every_field_round_trips(store: LedgerStore) -> None:
     assert store.get_call(full.id) == full
     assert store.get_call(bare.id) == bare
     assert store.get_call("missing") is None
+
+
+def _attempt(n: int, outcome: str = "error", cost: int | None = 10) -> AttemptRecord:
+    return AttemptRecord(
+        n=n,
+        started_at=1_714_521_600.0 + n,
+        latency_ms=100.0,
+        provider="openai",
+        deployment="openai/gpt-4o",
+        model="gpt-4o",
+        outcome=outcome,  # type: ignore[arg-type]
+        decision="retry" if outcome != "ok" else None,
+        cost_nanousd=cost,
+    )
+
+
+def _attempt_rows(store: LedgerStore) -> list[tuple[str, int]]:
+    with store.connect() as conn:
+        query = sa.select(attempts.c.call_id, attempts.c.n).order_by(attempts.c.call_id, "n")
+        return [(str(i), int(n)) for i, n in conn.execute(query)]
+
+
+def test_get_attempts_reads_a_calls_attempts_in_order(
+    store: LedgerStore, make_record: MakeRecord
+) -> None:
+    log = (_attempt(2), _attempt(3, "ok"), _attempt(1))  # handed over out of order
+    retried, single = make_record(attempts=3, attempt_log=log), make_record()
+    store.insert_batch([retried, single])
+    assert [a.n for a in store.get_attempts(retried.id)] == [1, 2, 3]
+    assert store.get_attempts(retried.id)[2] == log[1]
+    assert store.get_attempts(single.id) == []
+    assert store.get_attempts("missing") == []
+    stored = store.get_call(single.id)
+    assert stored is not None and stored.attempt_log == ()
+    assert store.recent(1)[0].attempt_log == ()  # recent() skips the attempts table
+
+
+def test_a_replayed_call_writes_its_attempts_once_and_counts_them_once(
+    store: LedgerStore, make_record: MakeRecord
+) -> None:
+    a = make_record(attempts=2, attempt_log=(_attempt(1, cost=7), _attempt(2, "ok")))
+    b = make_record(cache_status="hit", saved_nanousd=500, attempts=0)
+    c = make_record(attempts=3, attempt_log=(_attempt(1, cost=3), _attempt(2), _attempt(3, "ok")))
+    # The same id again with another log (a bug upstream): the stored one stays.
+    a_again = make_record(id=a.id, attempts=2, attempt_log=(_attempt(1, cost=999), _attempt(2)))
+    store.insert_batch([a, a_again, b])
+    store.insert_batch([b, a])  # replayed
+    store.insert_batch([c, a_again, b])  # a replay mixed with a new call
+    assert store.count_calls() == 3
+    assert _attempt_rows(store) == [(a.id, 1), (a.id, 2), (c.id, 1), (c.id, 2), (c.id, 3)]
+    assert store.get_call(a.id) == a
+    with store.connect() as conn:
+        t = rollup_hourly.c
+        total = conn.execute(
+            sa.select(
+                t.calls,
+                t.extra_attempts,
+                t.failed_attempts,
+                t.failed_attempt_cost_nanousd,
+                t.cache_hits,
+                t.saved_nanousd,
+            ).where(t.dim == "total")
+        ).one()
+    assert tuple(total) == (3, 1 + 2, 1 + 2, 7 + 3 + 10, 1, 500)
+
+
+def test_attempt_numbers_that_repeat_are_rejected_and_nothing_is_written(
+    store: LedgerStore, make_record: MakeRecord
+) -> None:
+    good = make_record(attempts=2, attempt_log=(_attempt(1), _attempt(2, "ok")))
+    bad = make_record(attempts=2, attempt_log=(_attempt(1), _attempt(1, "ok")))
+    with pytest.raises(LedgerRejected, match="attempt numbers repeat"):
+        store.insert_batch([good, bad])
+    assert (store.count_calls(), _attempt_rows(store)) == (0, [])
+    too_big = make_record(attempts=2, attempt_log=(_attempt(1, cost=2**70), _attempt(2, "ok")))
+    with pytest.raises(LedgerRejected):
+        store.insert_batch([good, too_big])
+    assert (store.count_calls(), _attempt_rows(store)) == (0, [])
+    store.insert_batch([good])
+    assert _attempt_rows(store) == [(good.id, 1), (good.id, 2)]
 
 
 def test_recent_is_newest_first(store: LedgerStore, make_record: MakeRecord) -> None:

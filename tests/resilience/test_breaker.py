@@ -181,17 +181,26 @@ def test_never_ejects_the_last_deployment() -> None:
     assert h.order([B, A]) == [A]
 
 
-def test_caller_errors_say_nothing_and_429s_throttle_without_opening() -> None:
-    h, clock = _health()
+def test_caller_errors_say_nothing() -> None:
+    h, _ = _health()
     for _ in range(10):
         _fail(h, "a", UpstreamStatusError(400, "bad request"))
-    for _ in range(10):
-        _fail(h, "a", UpstreamStatusError(429, "slow down"))
+    assert h.state("a") == "closed"
+    assert h.order([A, B]) == [A, B]
+
+
+def test_a_429_throttles_and_a_429_storm_opens_the_breaker() -> None:
+    h, clock = _health()
+    _fail(h, "a", UpstreamStatusError(429, "slow down"))
     assert h.state("a") == "closed"
     # throttled: tried last, not ejected
     assert h.order([A, B]) == [B, A]
     clock.advance(1.0)
     assert h.order([A, B]) == [A, B]
+    for _ in range(4):
+        _fail(h, "a", UpstreamStatusError(429, "slow down"))
+    assert h.state("a") == "open"
+    assert h.order([A, B]) == [B]
 
 
 def test_retry_after_deprioritises_until_it_passes() -> None:

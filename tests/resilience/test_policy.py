@@ -81,7 +81,7 @@ def test_full_jitter_backoff_is_bounded_and_spread() -> None:
 
 def test_backoff_never_shorter_than_retry_after() -> None:
     clock = FakeClock()
-    p = RetryPolicy(rng=random.Random(1), wall=clock.wall)
+    p = RetryPolicy(rng=random.Random(1), wall=clock.wall, max_retry_after_s=60)
     for headers, floor in [
         ({"retry-after": "7"}, 7.0),
         ({"retry-after-ms": "1500"}, 1.5),
@@ -92,8 +92,17 @@ def test_backoff_never_shorter_than_retry_after() -> None:
             assert d.retry and floor - 1e-6 <= d.delay_s <= max(floor, DEFAULT_BACKOFF_MAX_S)
 
 
+def test_a_long_retry_after_goes_to_the_client() -> None:
+    p = RetryPolicy(rng=random.Random(1), max_retry_after_s=5)
+    assert p.should_retry(_status(429, **{"retry-after": "5"}), 1, 0.0).retry
+    d = p.should_retry(_status(429, **{"retry-after": "6"}), 1, 0.0)
+    assert (d.retry, d.reason) == (False, "retry_after")
+    # ... but failing over to another deployment does not wait for it
+    assert p.should_retry(_status(429, **{"retry-after": "6"}), 1, 0.0, same_deployment=False)
+
+
 def test_the_deadline_is_never_passed() -> None:
-    p = _policy()
+    p = _policy(max_retry_after_s=60)
     # the upstream asks for 30 s but only 15 s are left: no retry on the same deployment ...
     d = p.should_retry(_status(429, **{"retry-after": "30"}), 1, 5.0, 20.0)
     assert (d.retry, d.reason) == (False, "deadline")

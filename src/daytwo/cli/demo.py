@@ -29,18 +29,21 @@ def demo(seconds: float, directory: Path, port: int) -> None:
 
     console = Console()
     console.print(
-        f"[bold cyan]daytwo demo[/]: a gateway with simulated OpenAI-style providers, "
-        f"three apps and an ad-hoc script calling it for {seconds:.0f}s."
+        f"[bold cyan]daytwo demo[/]: a gateway with simulated OpenAI-, Anthropic- and "
+        f"Gemini-shaped providers, three apps and an ad-hoc script calling it for "
+        f"{seconds:.0f}s; partway through, the OpenAI-shaped provider has an outage."
     )
     result = run_demo(directory, seconds, console, port)
-    calls = sum(s.calls for s in result.stats)
-    errors = sum(s.errors for s in result.stats)
     console.rule("spend report (daytwo spend --by workflow)")
     from daytwo.cli.spend import render_report
+    from daytwo.demo.outage import render_outage
 
     render_report(result.report, console)
+    console.rule("provider outage")
+    console.print(render_outage(result.outage))
     console.print(
-        f"\n{calls:,} calls from the apps ({errors:,} errors seen by them), "
+        f"\n{len(result.samples):,} calls from the apps ({result.failed:,} failed, "
+        f"{result.refused:,} refused by spend control), "
         f"{format_usd(result.report.totals.cost_nanousd)} recorded."
     )
     console.print(f"ledger: [bold]{result.ledger_path}[/]   config: {result.config_path}")

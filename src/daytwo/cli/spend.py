@@ -19,7 +19,7 @@ from daytwo.ledger.dims import REPORT_DIMS
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from daytwo.ledger.report import GroupRow, SpendReport
+    from daytwo.ledger.report import GroupRow, SpendReport, Totals
 
 DEFAULT_SINCE = "7d"
 DIMENSIONS = REPORT_DIMS
@@ -171,6 +171,9 @@ def render_report(r: SpendReport, console: Console, *, ledger: str | None = None
         f"Unattributed: {t.unattributed_calls:,} calls ({_pct(r.unattributed_call_share)}), "
         f"{format_usd(t.unattributed_cost_nanousd)}"
     )
+    resilience = _resilience(t)
+    if resilience:
+        console.print(resilience, soft_wrap=True)  # one line, even past the console's width
 
     groups = Table(title=f"By {r.by} ({r.group_count} with calls)", title_justify="left")
     for name in (r.by, "Cost", "Share", "Change", "Change %", "Calls", "In tok", "Out tok"):
@@ -204,6 +207,29 @@ def render_report(r: SpendReport, console: Console, *, ledger: str | None = None
         console.print(drivers)
     if ledger:
         console.print(f"[dim]ledger: {ledger}[/dim]")
+
+
+def _resilience(t: Totals) -> str:
+    """``Retries: … · Cache: …``, each part only when it has something to say."""
+    from daytwo.core.money import format_usd
+
+    parts = []
+    if t.extra_attempts or t.failed_attempts:
+        parts.append(
+            f"Retries: {_count(t.extra_attempts, 'extra attempt')} on "
+            f"{_count(t.retried_calls, 'call')} ({_count(t.failed_attempts, 'failed attempt')}, "
+            f"{format_usd(t.failed_attempt_cost_nanousd)} spent on them)"
+        )
+    if t.cache_hits or t.replays or t.saved_nanousd:
+        parts.append(
+            f"Cache: {_count(t.cache_hits, 'hit')}, {_count(t.replays, 'replay')}, "
+            f"{format_usd(t.saved_nanousd)} saved"
+        )
+    return " · ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _key(g: GroupRow) -> str:

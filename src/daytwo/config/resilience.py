@@ -10,6 +10,12 @@ budget, and when a deployment's circuit breaker opens.
           strategy: weighted
           weights: {openai/gpt-4o: 3, azure/gpt-4o: 1}
         fast: {strategy: least_latency}
+        assistant:
+          tiers:                                  # the first rule that matches wins
+            - {hint: cheap, to: haiku}            # header x-daytwo-route-hint: cheap
+            - {tag: {task: classification}, to: haiku}
+            - {max_input_tokens: 400, to: haiku}
+            - {min_input_tokens: 50000, to: long-context}
       retry_budget: {ratio: 0.2, min_retries: 10, window_s: 10}
       breaker: {consecutive_failures: 5, error_rate: 0.5, open_s: 5, max_open_s: 300}
 
@@ -35,6 +41,33 @@ Rate = Annotated[float, Field(gt=0, le=1)]
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 
 
+class TierRule(_Model):
+    """Send a call for this alias to another alias when every condition given holds."""
+
+    #: The alias to use instead (it routes and retries by its own settings; tiers do not chain).
+    to: str = Field(min_length=1)
+    #: The request's ``x-daytwo-route-hint`` header equals this.
+    hint: str | None = Field(None, min_length=1, max_length=64)
+    #: Every one of these attribution tags (``x-daytwo-tags``) has this value.
+    tag: dict[str, str] | None = None
+    #: The prompt's estimated input tokens are at most / at least this many.
+    max_input_tokens: int | None = Field(None, ge=0)
+    min_input_tokens: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> TierRule:
+        if (
+            self.hint is None
+            and not self.tag
+            and self.max_input_tokens is None
+            and self.min_input_tokens is None
+        ):
+            raise ValueError(
+                "a tier rule needs a condition: hint, tag, max_input_tokens or min_input_tokens"
+            )
+        return self
+
+
 class AliasResilience(_Model):
     #: ``ordered``: the deployments in the order listed (a fallback chain). ``weighted``: split
     #: by ``weights``. ``least_latency``: the lowest moving average first. ``lowest_cost``: the
@@ -49,6 +82,8 @@ class AliasResilience(_Model):
     try_timeout_s: Seconds | None = None
     #: Attempts per call, the first included.
     max_attempts: int | None = Field(None, ge=1, le=10)
+    #: Route some calls to a cheaper or stronger alias (only under ``aliases``).
+    tiers: tuple[TierRule, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> AliasResilience:
@@ -119,6 +154,17 @@ class ResilienceConfig(_Model):
     #: Full-jitter backoff between attempts on the same deployment.
     backoff_base_s: Seconds | None = None
     backoff_max_s: Seconds | None = None
+    #: A longer ``retry-after`` from the same deployment goes to the client instead of being
+    #: waited out.
+    max_retry_after_s: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _no_default_tiers(self) -> ResilienceConfig:
+        if self.defaults.tiers:
+            raise ValueError(
+                "tiers belong to an alias (resilience.aliases.NAME.tiers), not defaults"
+            )
+        return self
 
     def for_alias(self, alias: str) -> AliasResilience | None:
         return self.aliases.get(alias)

@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from daytwo.config.replay import CacheConfig, IdempotencyConfig
+from daytwo.config.resilience import ResilienceConfig
 from daytwo.config.spend import SpendControlConfig
 from daytwo.core.secrets import parse_ref
 
@@ -222,12 +224,42 @@ ProviderConfig = Annotated[
 ]
 
 
+#: Request parameters a deployment may set: JSON scalars only (config is data).
+ParamValue = str | int | float | bool | None
+#: Parameters that cap the answer: a deployment's value lowers the client's, never raises it
+#: (a budget reservation was sized on the client's).
+_CAP_PARAMS = frozenset({"max_tokens", "max_completion_tokens"})
+#: What a deployment's ``params`` may not touch: the routing and the content of the call.
+_FIXED_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "input", "tools"})
+
+
 class DeploymentConfig(Model):
     provider: Name
     #: The model name the upstream knows.
     model: str = Field(min_length=1)
     #: A stable name for reports; defaults to ``provider/model``.
     name: Name | None = None
+    #: Adjustments for this deployment when a call goes (or fails over) to it: parameters set
+    #: on the request (``max_tokens`` / ``max_completion_tokens`` only ever lower the client's),
+    #: parameters removed, and text put before the system prompt.
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    drop_params: tuple[str, ...] = ()
+    system_prefix: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _adjustable(self) -> DeploymentConfig:
+        fixed = sorted((set(self.params) | set(self.drop_params)) & _FIXED_PARAMS)
+        if fixed:
+            raise ValueError(f"params and drop_params cannot change {', '.join(fixed)}")
+        for name in _CAP_PARAMS & set(self.params):
+            value = self.params[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"params.{name} must be a positive integer")
+        return self
+
+    @property
+    def adjusts(self) -> bool:
+        return bool(self.params or self.drop_params or self.system_prefix)
 
     @property
     def id(self) -> str:
@@ -298,6 +330,51 @@ class Config(Model):
     ledger: LedgerConfig = LedgerConfig()
     pricing: PricingConfig = PricingConfig()
     spend_control: SpendControlConfig = SpendControlConfig()
+    resilience: ResilienceConfig = ResilienceConfig()
+    cache: CacheConfig = CacheConfig()
+    idempotency: IdempotencyConfig = IdempotencyConfig()
+
+    @model_validator(mode="after")
+    def _cache_names_aliases(self) -> Config:
+        for alias in self.cache.aliases:
+            if alias not in self.models:
+                raise ValueError(f"cache.aliases.{alias}: unknown model alias `{alias}`")
+        return self
+
+    @model_validator(mode="after")
+    def _resilience_names_aliases(self) -> Config:
+        for alias, spec in self.resilience.aliases.items():
+            where = f"resilience.aliases.{alias}"
+            model = self.models.get(alias)
+            if model is None:
+                raise ValueError(f"{where}: unknown model alias `{alias}`")
+            ids = {d.id for d in model.deployments}
+            for dep in spec.weights or {}:
+                if dep not in ids:
+                    raise ValueError(
+                        f"{where}.weights: `{dep}` is not a deployment of `{alias}` "
+                        f"(its deployments: {', '.join(sorted(ids))})"
+                    )
+            for i, rule in enumerate(spec.tiers):
+                to = self.models.get(rule.to)
+                if to is None:
+                    raise ValueError(f"{where}.tiers.{i}.to: unknown model alias `{rule.to}`")
+                if to.kind != model.kind:
+                    raise ValueError(
+                        f"{where}.tiers.{i}.to: `{rule.to}` is a {to.kind} alias, "
+                        f"`{alias}` a {model.kind} alias"
+                    )
+        for alias, model in self.models.items():
+            listed = [d.id for d in model.deployments]
+            if len(listed) != len(set(listed)):
+                raise ValueError(
+                    f"models.{alias}.deployments: two deployments have the same id; "
+                    "give them distinct `name`s"
+                )
+        weights = self.resilience.defaults.weights
+        if weights is not None:
+            raise ValueError("resilience.defaults.weights: weights belong to an alias")
+        return self
 
     @model_validator(mode="after")
     def _downgrades_name_aliases(self) -> Config:

@@ -15,7 +15,9 @@ Every error a caller can see is a :class:`DaytwoError`. Each class knows
     │   ├── PayloadTooLarge         413 invalid_request_error
     │   ├── AuthenticationError     401 authentication_error
     │   ├── NotFound                404 not_found_error
-    │   └── ModelNotFound           404 invalid_request_error / code model_not_found
+    │   ├── ModelNotFound           404 invalid_request_error / code model_not_found
+    │   ├── Conflict                409 conflict_error (an Idempotency-Key still in use)
+    │   └── Unprocessable           422 invalid_request_error (an Idempotency-Key reused)
     ├── PolicyError                 (a rule refused the call)
     │   ├── PermissionDenied        403 permission_error
     │   ├── UnpricedModel           403 permission_error / code unpriced_model
@@ -95,6 +97,15 @@ class AuthenticationError(CallerError):
 class NotFound(CallerError):
     status = 404
     type = "not_found_error"
+
+
+class Conflict(CallerError):
+    status = 409
+    type = "conflict_error"
+
+
+class Unprocessable(CallerError):
+    status = 422
 
 
 class ModelNotFound(CallerError):

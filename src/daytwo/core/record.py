@@ -1,4 +1,5 @@
-"""The call record: one row in the ledger per call, whatever its outcome."""
+"""The call record: one row in the ledger per call, whatever its outcome, and one attempt record
+per upstream attempt of a call that made more than one."""
 
 from __future__ import annotations
 
@@ -6,6 +7,35 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 CallStatus = Literal["ok", "error", "rejected", "cancelled"]
+AttemptOutcome = Literal["ok", "error", "cancelled"]
+#: How a call was answered without an upstream call: ``hit`` from the response cache,
+#: ``replay`` the stored outcome of an earlier request with the same ``Idempotency-Key``.
+CacheStatus = Literal["hit", "replay"]
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    """One upstream attempt of a call (the ledger's ``attempts`` table, keyed by call id and
+    ``n``). Times are Unix seconds; ``latency_ms`` runs to the answer (a stream: its end)."""
+
+    n: int  #: 1 = the first attempt
+    started_at: float
+    latency_ms: float
+    provider: str
+    deployment: str
+    model: str  #: the model name the upstream knows
+    outcome: AttemptOutcome
+    upstream_status: int | None = None  #: the upstream's HTTP status, when it sent one
+    error_class: str | None = None
+    #: What daytwo decided after a failed attempt (``RetryPolicy.should_retry``'s reason:
+    #: ``retry``, ``not_retryable``, ``attempts``, ``deadline``, ``budget``, ``streamed``);
+    #: None for the attempt that answered.
+    decision: str | None = None
+    #: The wait before the next attempt, milliseconds.
+    delay_ms: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_nanousd: int | None = None
 
 
 @dataclass(slots=True)
@@ -51,3 +81,10 @@ class CallRecord:
     tokens_estimated: bool = False
     cost_nanousd: int | None = None
     price_ref: str | None = None
+    # answered without an upstream call
+    cache_status: CacheStatus | None = None
+    #: What the answer would have cost from the upstream (cache hits and replays).
+    saved_nanousd: int | None = None
+    #: Every upstream attempt, when there was more than one (not a ``calls`` column: the
+    #: ledger stores them in ``attempts``).
+    attempt_log: tuple[AttemptRecord, ...] = field(default=(), metadata={"column": False})

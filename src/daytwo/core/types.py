@@ -84,6 +84,9 @@ class LLMResponse:
     upstream_request_id: str | None = None
     #: The upstream's bytes when they already are the client's format (saves a re-encode).
     raw: bytes | None = None
+    #: The rate-limit headers of the answer (``x-ratelimit-*``, ``anthropic-ratelimit-*``):
+    #: routing shifts traffic before the upstream's quota runs out.
+    rate_headers: dict[str, str] | None = None
 
 
 @dataclass(slots=True)

@@ -1,76 +1,167 @@
 """The demo's gateway config: simulated providers that behave like real ones (latency, output
-lengths, a flaky primary) behind aliases named like real models."""
+lengths) behind aliases named like real models, and a scheduled outage of the OpenAI-shaped
+provider that its aliases ride out on Anthropic.
+
+The outage and the breaker's timings scale with the run's length, so a three-second run shows
+the same story as the default minute: the breaker opens, traffic fails over, the provider
+recovers and traffic returns.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from daytwo.config.schema import SimSettings
 
 #: The nightly batch agent's daily budget: small enough to trip during a short demo run.
 BATCH_BUDGET_USD_PER_MINUTE = "0.12"
 #: The simulator behind the Claude- and Gemini-shaped providers (a real HTTP server beside the
 #: gateway, speaking both APIs).
 HTTP_SIM = {"seed": 4, "ttft_ms": 300, "per_token_ms": 8, "min_output_tokens": 40}
+#: The OpenAI-shaped primary: its own simulator server, so its outage hits it alone.
+OPENAI_SIM = {
+    "seed": 1,
+    "ttft_ms": 180,
+    "per_token_ms": 6,
+    "min_output_tokens": 20,
+    "max_output_tokens": 220,
+}
+
+#: The provider that has an outage, and the one its aliases fail over to.
+OUTAGE_PROVIDER = "openai"
+FALLBACK_PROVIDER = "anthropic"
+#: When the outage starts and ends, as shares of the run.
+OUTAGE_FROM = 0.3
+OUTAGE_UNTIL = 0.6
+#: How the provider fails meanwhile (a ``SimOutage`` mode).
+OUTAGE_MODE = "503"
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """The scheduled outage, in seconds from the start of the run."""
+
+    provider: str
+    fallback: str
+    mode: str
+    start_s: float
+    end_s: float
+
+
+def outage_for(seconds: float) -> Outage:
+    return Outage(
+        OUTAGE_PROVIDER,
+        FALLBACK_PROVIDER,
+        OUTAGE_MODE,
+        round(seconds * OUTAGE_FROM, 2),
+        round(seconds * OUTAGE_UNTIL, 2),
+    )
+
+
+def openai_sim(seconds: float) -> SimSettings:
+    """The OpenAI-shaped simulator's settings, its outage included (its clock must start
+    with the run: see :class:`DrillClock`)."""
+    outage = outage_for(seconds)
+    return SimSettings.model_validate(
+        {
+            **OPENAI_SIM,
+            "outages": [
+                {
+                    "start_s": outage.start_s,
+                    "duration_s": round(outage.end_s - outage.start_s, 2),
+                    "mode": outage.mode,
+                }
+            ],
+        }
+    )
+
+
+class DrillClock:
+    """The outage drill's clock for the simulator: it stands at 0 until :meth:`start`, then
+    counts monotonic seconds. The simulator measures its scheduled outages from its own start,
+    so this puts the outage at the same point of the apps' run however long the gateway
+    took to start."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None
+
+    def start(self) -> None:
+        self._since = time.monotonic()
+
+    def __call__(self) -> float:
+        return 0.0 if self._since is None else time.monotonic() - self._since
+
+
+def breaker_open_s(seconds: float) -> float:
+    """The breaker's first open period: long enough to be seen, short enough that recovery
+    follows the outage's end closely (it doubles on each failed probe, up to twice this)."""
+    return round(min(2.0, max(0.25, seconds / 30)), 2)
 
 
 def demo_config(
-    ledger_path: Path, port: int, *, sim_url: str, seconds: float = 60.0
+    ledger_path: Path, port: int, *, sim_url: str, openai_url: str, seconds: float = 60.0
 ) -> dict[str, Any]:
     """``sim_url``: the HTTP simulator's base URL; it speaks Anthropic's Messages API and Google's
-    Gemini API too (every door of one simulator server)."""
+    Gemini API too (every door of one simulator server). ``openai_url``: the OpenAI-shaped
+    simulator's (:func:`openai_sim`)."""
     batch_cap = Decimal(BATCH_BUDGET_USD_PER_MINUTE) * Decimal(str(seconds)) / 60 * Decimal("0.4")
+    open_s = breaker_open_s(seconds)
+    # One try on the primary, then the fallback; a try that has not answered (a stream: its
+    # first chunk) in 8 s is abandoned, and the whole call gets 20 s.
+    chain = {"strategy": "ordered", "max_attempts": 2, "try_timeout_s": 8, "deadline_s": 20}
     return {
         "server": {"host": "127.0.0.1", "port": port, "reload_poll_s": 0},
         # The embedded demo runs without virtual keys (`daytwo keys create` makes real ones).
         "gateway": {"require_keys": False},
         "logging": {"level": "warning", "access_log": False},
         "providers": {
-            # A primary that fails now and then (5% 503s) and a healthy backup: failover shows.
-            "openai-sim": {
-                "type": "sim",
-                "sim": {
-                    "seed": 1,
-                    "ttft_ms": 180,
-                    "per_token_ms": 6,
-                    "min_output_tokens": 20,
-                    "max_output_tokens": 220,
-                    "faults": {"rate_503": 0.05, "rate_429": 0.01, "retry_after_s": 2},
-                },
-            },
-            "backup-sim": {
-                "type": "sim",
-                "sim": {"seed": 2, "ttft_ms": 260, "per_token_ms": 9, "max_output_tokens": 200},
-            },
-            "embed-sim": {"type": "sim", "sim": {"seed": 3, "ttft_ms": 40}},
+            # The OpenAI-shaped primary, with a scheduled outage.
+            OUTAGE_PROVIDER: {"type": "openai", "base_url": openai_url},
+            "embeddings": {"type": "sim", "sim": {"seed": 3, "ttft_ms": 40}},
             # A Claude-shaped upstream: daytwo translates OpenAI-format calls to Anthropic's
-            # Messages API and back (the apps never notice).
-            "anthropic-sim": {"type": "anthropic", "base_url": sim_url.removesuffix("/v1")},
+            # Messages API and back (the apps never notice, failed over or not).
+            FALLBACK_PROVIDER: {"type": "anthropic", "base_url": sim_url.removesuffix("/v1")},
             # A Gemini-shaped upstream (generateContent / streamGenerateContent).
-            "gemini-sim": {"type": "gemini", "base_url": sim_url.removesuffix("/v1")},
+            "gemini": {"type": "gemini", "base_url": sim_url.removesuffix("/v1")},
         },
         "models": {
             "gpt-4o-mini": {
                 "deployments": [
-                    {"provider": "openai-sim", "model": "gpt-4o-mini"},
-                    {"provider": "backup-sim", "model": "gpt-4o-mini"},
+                    {"provider": OUTAGE_PROVIDER, "model": "gpt-4o-mini"},
+                    {"provider": FALLBACK_PROVIDER, "model": "claude-haiku-4-5-20251001"},
                 ]
             },
             "gpt-4o": {
                 "deployments": [
-                    {"provider": "openai-sim", "model": "gpt-4o"},
-                    {"provider": "backup-sim", "model": "gpt-4o"},
+                    {"provider": OUTAGE_PROVIDER, "model": "gpt-4o"},
+                    {"provider": FALLBACK_PROVIDER, "model": "claude-sonnet-4-20250514"},
                 ]
             },
-            "gemini-flash": {
-                "deployments": [{"provider": "gemini-sim", "model": "gemini-2.5-flash"}]
-            },
+            "gemini-flash": {"deployments": [{"provider": "gemini", "model": "gemini-2.5-flash"}]},
             "claude-sonnet": {
-                "deployments": [{"provider": "anthropic-sim", "model": "claude-sonnet-4-20250514"}]
+                "deployments": [
+                    {"provider": FALLBACK_PROVIDER, "model": "claude-sonnet-4-20250514"}
+                ]
             },
             "text-embedding-3-small": {
                 "kind": "embeddings",
-                "deployments": [{"provider": "embed-sim", "model": "text-embedding-3-small"}],
+                "deployments": [{"provider": "embeddings", "model": "text-embedding-3-small"}],
+            },
+        },
+        "resilience": {
+            "aliases": {"gpt-4o-mini": chain, "gpt-4o": chain},
+            # Two failures in a row open a deployment's breaker (the demo's traffic is light);
+            # while open, its calls go straight to the fallback; after `open_s` one call
+            # probes it, and closes it if it succeeds.
+            "breaker": {
+                "consecutive_failures": 2,
+                "half_open_probes": 1,
+                "open_s": open_s,
+                "max_open_s": round(open_s * 2, 2),
             },
         },
         "ledger": {"url": f"sqlite:///{ledger_path}", "flush_interval_ms": 200},

@@ -1,28 +1,52 @@
-"""Runs the demo: gateway in a background thread, apps on this thread's event loop, live view."""
+"""Runs the demo: gateway in a background thread, apps on this thread's event loop, live view.
+
+The gateway's state (deployment health, the kill-switch board) belongs to the gateway's event
+loop, so the view reads it there (``run_coroutine_threadsafe``) rather than from this thread.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 
 from daytwo.config.load import validate_config
 from daytwo.config.schema import SimSettings
-from daytwo.demo.config import HTTP_SIM, demo_config
-from daytwo.demo.live import render
-from daytwo.demo.traffic import AppStats, drive, new_stats
+from daytwo.demo.config import (
+    HTTP_SIM,
+    DrillClock,
+    Outage,
+    demo_config,
+    openai_sim,
+    outage_for,
+)
+from daytwo.demo.live import Clock, render
+from daytwo.demo.outage import OutageReport, outage_report
+from daytwo.demo.providers import Event, Served, Topology, Watch, served
+from daytwo.demo.traffic import AppStats, Sample, drive, new_stats
 from daytwo.gateway.app import Gateway, create_app
 from daytwo.gateway.server import free_port, serve_in_thread
 from daytwo.ledger.report import SpendReport, spend_report
 from daytwo.ledger.store import LedgerStore, open_store
 from daytwo.providers.sim.run import running_sim_server
+from daytwo.resilience.breaker import DeploymentSnapshot
+from daytwo.state.base import SwitchRecord
+
+#: How often the view polls the gateway's health (a breaker opens for longer than this) ...
+TICK_S = 0.2
+#: ... and reads the ledger.
+LEDGER_EVERY_S = 1.0
+#: When (share of the run) the demo's operator flips a kill switch, and why: after the
+#: outage, so the two stories stay apart.
+KILL_AT = 0.85
+KILL_REASON = "unattributed script, owner unknown: off until someone claims it"
 
 
 @dataclass
@@ -33,6 +57,22 @@ class DemoResult:
     report: SpendReport
     started: datetime
     ended: datetime
+    outage: OutageReport
+    events: list[Event]
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [sample for app in self.stats for sample in app.samples]
+
+    @property
+    def failed(self) -> int:
+        """Calls that failed as the apps saw them."""
+        return sum(1 for s in self.samples if s.failed)
+
+    @property
+    def refused(self) -> int:
+        """Calls a rule refused (a kill switch, a tripped budget)."""
+        return sum(1 for s in self.samples if not s.ok and not s.failed)
 
 
 def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> DemoResult:
@@ -44,15 +84,22 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         shutil.rmtree(spill) if spill.is_dir() else spill.unlink()
     port = port or free_port()
     stats = new_stats()
-    with running_sim_server(SimSettings.model_validate(HTTP_SIM)) as sim_url:
-        raw = demo_config(ledger_path, port, sim_url=sim_url, seconds=seconds)
+    drill = DrillClock()
+    with (
+        running_sim_server(SimSettings.model_validate(HTTP_SIM)) as sim_url,
+        running_sim_server(openai_sim(seconds), clock=drill) as openai_url,
+    ):
+        raw = demo_config(
+            ledger_path, port, sim_url=sim_url, openai_url=openai_url, seconds=seconds
+        )
         config_path = workdir / "daytwo.yaml"
         config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         app = create_app(validate_config(raw, source=str(config_path)))
         handle = serve_in_thread(app, port=port)
         started = datetime.now(UTC)
+        view = _View(app, handle.url, seconds, stats, outage_for(seconds), drill, ledger_path)
         try:
-            asyncio.run(_drive_with_view(app, handle.url, seconds, stats, console, ledger_path))
+            asyncio.run(view.run(console))
         finally:
             handle.stop()  # graceful: drains in-flight calls and the ledger queue
     ended = datetime.now(UTC)
@@ -64,70 +111,133 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
             end=_hour_floor(ended) + timedelta(hours=1),
             by="workflow",
         )
+        outage = outage_report(
+            view.outage,
+            run_start=view.run_start,
+            samples=[s for app in stats for s in app.samples],
+            store=store,
+            topology=view.topology,
+            downtimes=view.watch.downtimes,
+        )
     finally:
         store.close()
-    return DemoResult(stats, ledger_path, config_path, report, started, ended)
+    return DemoResult(
+        stats, ledger_path, config_path, report, started, ended, outage, view.watch.events
+    )
 
 
 def _hour_floor(ts: datetime) -> datetime:
     return ts.replace(minute=0, second=0, microsecond=0)
 
 
-async def _drive_with_view(
-    app: Gateway,
-    url: str,
-    seconds: float,
-    stats: list[AppStats],
-    console: Console,
-    ledger_path: Path,
-) -> None:
-    traffic = asyncio.create_task(drive(url + "/v1", seconds, stats))
-    t0 = time.monotonic()
-    killed = False
-    store = open_store(f"sqlite:///{ledger_path}")
-    start = _hour_floor(datetime.now(UTC))
-    try:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
-            while not traffic.done():
-                if not killed and time.monotonic() - t0 > seconds * KILL_AT:
-                    killed = True
-                    _kill(app, {"project": "default"}, KILL_REASON)
-                report = await asyncio.to_thread(_spend_by_project, store, start)
-                ledger = app.ledger
-                written = ledger.stats().written if ledger else 0
-                queued = ledger.stats().queued if ledger else 0
-                live.update(
-                    render(
-                        stats,
-                        elapsed_s=min(time.monotonic() - t0, seconds),
-                        total_s=seconds,
-                        gateway_url=url,
-                        spend_by_project={g.key or "(none)": g.cost_nanousd for g in report.groups},
-                        failovers=report.totals.retried_calls,
-                        ledger_written=written,
-                        ledger_queued=queued,
-                        switches=app.spend.switches.active() if app.spend else {},
-                    )
-                )
-                await asyncio.wait({traffic}, timeout=1.0)
-        console.print()
-        await traffic
-    finally:
-        store.close()
+@dataclass
+class _View:
+    """The apps' run and the live view over it."""
+
+    app: Gateway
+    url: str
+    seconds: float
+    stats: list[AppStats]
+    outage: Outage
+    drill: DrillClock
+    ledger_path: Path
+    run_start: float = 0.0
+    topology: Topology = field(init=False)
+    watch: Watch = field(init=False)
+    health: list[DeploymentSnapshot] = field(default_factory=list)
+    switches: dict[str, SwitchRecord] = field(default_factory=dict)
+    spend: dict[str, int | None] = field(default_factory=dict)
+    served: Served = field(default_factory=lambda: Served({}, 0, 0))
+    #: The drill's start and end noted in the event log so far (0, 1 or 2).
+    _drill_seen: int = 0
+
+    def __post_init__(self) -> None:
+        self.topology = Topology.from_routes(self.app.runtime.routes)
+        self.watch = Watch(self.topology)
+
+    async def run(self, console: Console) -> None:
+        self.run_start = time.time()
+        self.drill.start()
+        traffic = asyncio.create_task(drive(self.url + "/v1", self.seconds, self.stats))
+        t0 = time.monotonic()
+        killed = False
+        next_ledger = t0
+        store = open_store(f"sqlite:///{self.ledger_path}")
+        hour = _hour_floor(datetime.now(UTC))
+        try:
+            with Live(console=console, refresh_per_second=4, transient=False) as live:
+                while True:
+                    done = traffic.done()
+                    elapsed = time.monotonic() - t0
+                    if not killed and elapsed > self.seconds * KILL_AT:
+                        killed = True
+                        await _kill(self.app, {"project": "default"}, KILL_REASON)
+                    self._drill_events(elapsed)
+                    await self._poll_gateway(elapsed)
+                    if done or time.monotonic() >= next_ledger:
+                        await asyncio.to_thread(self._read_ledger, store, hour)
+                        next_ledger = time.monotonic() + LEDGER_EVERY_S
+                    live.update(self._render(min(elapsed, self.seconds), console.width))
+                    if done:
+                        break
+                    await asyncio.wait({traffic}, timeout=TICK_S)
+            console.print()
+            await traffic
+        finally:
+            store.close()
+
+    def _drill_events(self, elapsed: float) -> None:
+        o = self.outage
+        if self._drill_seen == 0 and elapsed >= o.start_s:
+            self._drill_seen = 1
+            self.watch.note(
+                o.start_s, f"outage drill: {o.provider} starts answering {o.mode}", "dim"
+            )
+        if self._drill_seen == 1 and elapsed >= o.end_s:
+            self._drill_seen = 2
+            self.watch.note(o.end_s, f"outage drill: {o.provider} answers normally again", "dim")
+
+    async def _poll_gateway(self, elapsed: float) -> None:
+        app = self.app
+        if app.loop is None:
+            return
+
+        async def read() -> tuple[list[DeploymentSnapshot], dict[str, SwitchRecord]]:
+            health = app.runtime.resilience.health.snapshot()
+            return health, app.spend.switches.active() if app.spend else {}
+
+        future = asyncio.run_coroutine_threadsafe(read(), app.loop)
+        self.health, self.switches = await asyncio.wrap_future(future)
+        self.watch.health(self.health, elapsed)
+        self.watch.switches(self.switches, elapsed)
+
+    def _read_ledger(self, store: LedgerStore, hour: datetime) -> None:
+        report = spend_report(
+            store, start=hour, end=hour + timedelta(hours=2), by="project", limit=20
+        )
+        self.spend = {g.key or "(none)": g.cost_nanousd for g in report.groups}
+        self.served = served(store, self.topology, since=self.run_start, now=time.time())
+
+    def _render(self, elapsed: float, width: int) -> Group:
+        ledger = self.app.ledger
+        return render(
+            self.stats,
+            clock=Clock(elapsed, self.seconds, self.outage),
+            gateway_url=self.url,
+            spend_by_project=self.spend,
+            served=self.served,
+            health=self.health,
+            events=self.watch.events,
+            ledger_written=ledger.stats().written if ledger else 0,
+            ledger_queued=ledger.stats().queued if ledger else 0,
+            switches=self.switches,
+            width=width,
+        )
 
 
-#: When (share of the run) the demo's operator flips a kill switch, and why.
-KILL_AT = 0.6
-KILL_REASON = "unattributed script, owner unknown: off until someone claims it"
-
-
-def _kill(app: Gateway, scope: dict[str, str], reason: str) -> None:
+async def _kill(app: Gateway, scope: dict[str, str], reason: str) -> None:
     """What `daytwo kill --project default --reason ...` does, from the demo's own thread."""
     if app.spend is None or app.loop is None:
         return
     kill = app.spend.switches.kill(scope, reason=reason, who="demo-operator")
-    asyncio.run_coroutine_threadsafe(kill, app.loop).result(5)
-
-
-def _spend_by_project(store: LedgerStore, start: datetime) -> SpendReport:
-    return spend_report(store, start=start, end=start + timedelta(hours=2), by="project", limit=20)
+    await asyncio.wait_for(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(kill, app.loop)), 5)

@@ -36,6 +36,35 @@ PASSAGE = (
 )
 
 
+#: Error types that are a rule saying no (a kill switch, a budget, a rate limit), not a failure.
+POLICY_ERRORS = frozenset(
+    {"feature_disabled", "budget_exceeded", "rate_limited", "permission_error"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One call as an app saw it."""
+
+    #: When it was sent (Unix seconds).
+    at: float
+    model: str
+    latency_ms: float
+    #: The HTTP status (0: no answer, the connection failed or timed out).
+    status: int
+    #: The error body's ``type``, or the exception's name; "" when it succeeded.
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    @property
+    def failed(self) -> bool:
+        """An error the app had to handle that no rule asked for (a refusal is not a failure)."""
+        return not self.ok and self.error not in POLICY_ERRORS
+
+
 @dataclass
 class AppStats:
     name: str
@@ -43,15 +72,13 @@ class AppStats:
     calls: int = 0
     errors: int = 0
     tokens: int = 0
-    latencies: list[float] = field(default_factory=list)
     last_error: str = ""
     disabled: bool = False
+    samples: list[Sample] = field(default_factory=list)
 
     def p50_ms(self) -> float:
-        if not self.latencies:
-            return 0.0
-        recent = sorted(self.latencies[-200:])
-        return recent[len(recent) // 2]
+        recent = sorted(s.latency_ms for s in self.samples[-200:] if s.ok)
+        return recent[len(recent) // 2] if recent else 0.0
 
 
 class Client:
@@ -64,8 +91,14 @@ class Client:
     async def call(
         self, stats: AppStats, path: str, body: dict[str, Any], headers: dict[str, str]
     ) -> dict[str, Any] | None:
-        t0 = time.perf_counter()
+        at, t0 = time.time(), time.perf_counter()
         stats.calls += 1
+        model = str(body.get("model", ""))
+
+        def sample(status: int, error: str = "") -> Sample:
+            ms = (time.perf_counter() - t0) * 1000
+            return Sample(at, model, ms, status, error)
+
         try:
             async with self._session.post(
                 self._base + path, data=orjson.dumps(body), headers=headers
@@ -75,18 +108,19 @@ class Client:
                 else:
                     data = orjson.loads(await resp.read())
                 if resp.status != 200:
+                    kind = str((data or {}).get("error", {}).get("type", ""))
                     stats.errors += 1
-                    stats.last_error = (
-                        f"{resp.status} {(data or {}).get('error', {}).get('type', '')}"
-                    )
+                    stats.last_error = f"{resp.status} {kind}"
+                    stats.samples.append(sample(resp.status, kind))
                     # A switched-off feature degrades gracefully: the app pauses, not hammers.
                     stats.disabled = resp.status == 403
                     return None
         except (TimeoutError, aiohttp.ClientError) as exc:
             stats.errors += 1
             stats.last_error = type(exc).__name__
+            stats.samples.append(sample(0, type(exc).__name__))
             return None
-        stats.latencies.append((time.perf_counter() - t0) * 1000)
+        stats.samples.append(sample(200))
         usage = (data or {}).get("usage") or {}
         stats.tokens += int(usage.get("total_tokens") or 0)
         return data

@@ -35,6 +35,8 @@ from daytwo.gateway.http import (
     send_bytes,
     send_json,
 )
+from daytwo.gateway.idempotent import HEADER as IDEMPOTENCY_KEY
+from daytwo.gateway.idempotent import Claim, claim, replay_headers
 from daytwo.gateway.ingress import OPENAI_CHAT, OPENAI_EMBEDDINGS, Ingress, StreamEncoder
 from daytwo.gateway.pipeline import Call, Pipeline
 from daytwo.gateway.reload import ConfigWatcher
@@ -46,6 +48,14 @@ from daytwo.keys.hashing import pepper_from_env
 from daytwo.keys.store import KeyStore
 from daytwo.ledger.writer import Ledger
 from daytwo.lifecycle.check import startup_findings
+from daytwo.replay import (
+    IdempotencyStore,
+    Replay,
+    ResponseCache,
+    StoredOutcome,
+    open_cache,
+    open_idempotency,
+)
 
 log = logging.getLogger("daytwo.gateway")
 
@@ -73,12 +83,15 @@ class Gateway:
         self.keys: KeyCache | None = None
         self._key_store: KeyStore | None = None
         self.spend: SpendControl | None = None
+        self.cache: ResponseCache | None = None
+        self.idempotency: IdempotencyStore | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pipeline = Pipeline(
             lambda: self.runtime,
             self,
             self.secrets,
             keys=lambda: self.keys,
+            cache=lambda: self.cache,
             access_log=config.logging.access_log,
         )
         self.ready = False
@@ -154,6 +167,7 @@ class Gateway:
             cfg.spend_control, events=self._key_store, on_switch=self.pipeline.on_switch
         )
         await self._arm(self.runtime)
+        await self._open_replay(cfg)
         if self.config_path is not None:
             self._watcher = ConfigWatcher(self.config_path, self.reload, cfg.server.reload_poll_s)
             self._watcher.start()
@@ -164,6 +178,22 @@ class Gateway:
             "gateway ready",
             extra={"models": sorted(cfg.models), "providers": sorted(cfg.providers)},
         )
+
+    async def _open_replay(self, cfg: Config) -> None:
+        """The response cache and the idempotency store. An unreachable Redis does not stop
+        the gateway: the cache misses, and calls with an ``Idempotency-Key`` get 503."""
+        self.cache = open_cache(cfg.cache)
+        if cfg.idempotency.enabled:
+            self.idempotency = open_idempotency(cfg.idempotency)
+        for name, store, wanted in (
+            ("response cache", self.cache, cfg.cache.active and cfg.cache.backend == "redis"),
+            ("idempotency store", self.idempotency, cfg.idempotency.backend == "redis"),
+        ):
+            if store is not None and wanted:
+                try:
+                    await store.ping()
+                except StateUnavailable as exc:
+                    log.warning(f"{name} unavailable at start: {exc.message}")
 
     def _open_keys(self) -> KeyCache:
         """Virtual keys live in the ledger's database; the request path reads a snapshot."""
@@ -209,6 +239,9 @@ class Gateway:
             self._watcher.stop()
         for adapter in set(self.runtime.adapters.values()):
             await adapter.aclose()
+        for store in (self.cache, self.idempotency):
+            if store is not None:
+                await store.aclose()
         if self.ledger is not None:
             ledger, self.ledger = self.ledger, None
             await asyncio.to_thread(ledger.close, 30.0)
@@ -229,6 +262,10 @@ class Gateway:
                 log.warning(f"config section `{section}` changed: takes effect at the next restart")
         if config.spend_control.state != old.config.spend_control.state:
             log.warning("config `spend_control.state` changed: takes effect at the next restart")
+        for section in ("cache", "idempotency"):
+            new_s, old_s = getattr(config, section), getattr(old.config, section)
+            if (new_s.backend, new_s.url, new_s.prefix) != (old_s.backend, old_s.url, old_s.prefix):
+                log.warning(f"config `{section}` store changed: takes effect at the next restart")
         self.runtime = new
         self.pipeline.access_log = config.logging.access_log
         logging.getLogger("daytwo").setLevel(config.logging.level.upper())
@@ -258,11 +295,23 @@ class Gateway:
         call = pipeline.open(operation, m.group(1).decode() if m else None)
         id_header = (b"x-daytwo-call-id", call.id.encode())
         watch: DisconnectWatch | None = None
+        held: Claim | None = None
         try:
             pipeline.authenticate(call, headers)
             raw = await read_body(receive, headers, self.config.server.max_body_bytes)
             req: LLMRequest = ingress.parse(raw)
             route = pipeline.begin(call, req, headers)
+            key = headers.get(IDEMPOTENCY_KEY)
+            if key is not None and self.idempotency is not None:
+                who = f"key:{call.principal.key_id}" if call.principal else "project:"
+                got = await claim(
+                    self.idempotency, key, who + call.attribution.project, scope["path"], raw
+                )
+                if isinstance(got, Replay):
+                    await self._replay(call, got.outcome, send, id_header)
+                    return
+                held = got
+                send = held.capture(send)
             route = await pipeline.admit(call, route)
             out_headers = [id_header]
             if call.ticket is not None and call.ticket.headers:
@@ -295,6 +344,19 @@ class Gateway:
             log.exception("unexpected error", extra={"call_id": call.id})
             pipeline.finish(call, exc)
             await self._send_error(send, ingress, InternalError("internal error"), id_header)
+        finally:
+            if held is not None:
+                cost = call.cost.nanousd if call.cost else None
+                pipeline.background(held.settle(call.outcome == "ok", call.id, cost))
+
+    async def _replay(
+        self, call: Call, outcome: StoredOutcome, send: Send, id_header: tuple[bytes, bytes]
+    ) -> None:
+        """Send a stored outcome again; the ledger records a call that cost nothing."""
+        call.cache_status = "replay"
+        call.saved_nanousd = outcome.cost_nanousd
+        self.pipeline.finish(call)
+        await send_bytes(send, outcome.status, outcome.body, [*replay_headers(outcome), id_header])
 
     async def _relay_stream(
         self,

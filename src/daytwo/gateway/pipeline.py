@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from daytwo.control.gate import Downgrade, SpendGate, Ticket, price_of_route
 from daytwo.control.scopes import Scope, Subject
@@ -43,21 +44,30 @@ from daytwo.core.errors import (
     PermissionDenied,
     ProviderError,
     UnpricedModel,
-    UpstreamStatusError,
+    UpstreamTimeout,
 )
 from daytwo.core.ids import new_call_id, new_trace_id
-from daytwo.core.record import CallRecord, CallStatus
+from daytwo.core.record import AttemptRecord, CacheStatus, CallRecord, CallStatus
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import chunk_output_chars, estimate_input_tokens, tokens_for_chars
 from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
+from daytwo.gateway.adjust import adjust
 from daytwo.gateway.attribution import attribute
 from daytwo.gateway.runtime import Route, Runtime
+from daytwo.gateway.stream_assemble import Assembler, chunks_of
 from daytwo.keys.format import SECRET_PREFIX
 from daytwo.keys.model import KeyPrincipal
-from daytwo.providers.base import Target, UpstreamStream
+from daytwo.providers.base import Adapter, Target, UpstreamStream
+from daytwo.providers.openai_wire import client_wants_usage, openai_usage
+from daytwo.replay import CachedAnswer, ResponseCache, cache_key
+from daytwo.resilience.plan import pick_tier
+from daytwo.resilience.routing import schedule
 from daytwo.state.base import SwitchChange, SwitchRecord
 
 log = logging.getLogger("daytwo.access")
+R = TypeVar("R")
+#: The request header that selects a tier rule's ``hint``.
+ROUTE_HINT_HEADER = b"x-daytwo-route-hint"
 
 
 class LedgerSink(Protocol):
@@ -105,12 +115,15 @@ class Call:
     gate: SpendGate | None = None
     #: Set (by a kill switch flipped while the call streams) to end the stream.
     killed: SwitchRecord | None = None
-
-
-def _is_retryable(exc: ProviderError) -> bool:
-    if isinstance(exc, UpstreamStatusError):
-        return exc.is_retryable
-    return exc.retryable
+    #: The attempts that failed, and when the one that answered started (wall, perf clock).
+    failed_attempts: list[AttemptRecord] = field(default_factory=list)
+    answering_since: tuple[float, float] | None = None
+    #: Answered without an upstream call (a cache hit, an idempotent replay), and what the
+    #: answer cost when it was first produced.
+    cache_status: CacheStatus | None = None
+    saved_nanousd: int | None = None
+    #: The recorded status, once :meth:`Pipeline.finish` ran.
+    outcome: CallStatus | None = None
 
 
 class Pipeline:
@@ -121,17 +134,19 @@ class Pipeline:
         secrets: SecretRegistry,
         *,
         keys: Callable[[], KeyAuthenticator | None] = lambda: None,
+        cache: Callable[[], ResponseCache | None] = lambda: None,
         access_log: bool = True,
     ) -> None:
         self._runtime = runtime
         self._ledger = ledger
         self._keys = keys
+        self._cache = cache
         self._redact = secrets.redact
         self.access_log = access_log
         #: Calls streaming right now (a kill switch ends those in its scope).
         self.streaming: dict[str, Call] = {}
-        #: Spend-control settlements still running (awaited by :meth:`drain`).
-        self._settling: set[asyncio.Task[None]] = set()
+        #: Spend-control settlements and cache writes still running (awaited by :meth:`drain`).
+        self._settling: set[asyncio.Task[Any]] = set()
 
     # -- stages 1-2 -------------------------------------------------------------------------
 
@@ -187,6 +202,17 @@ class Pipeline:
                 if value is not None:
                     setattr(attr, name, value)
         call.attribution = attr
+        plan = call.runtime.resilience.plans.get(call.alias)
+        if plan is not None and plan.tiers:
+            hint = headers.get(ROUTE_HINT_HEADER)
+            tier = pick_tier(
+                plan.tiers,
+                hint=hint.decode("latin-1").strip() if hint else None,
+                tags=attr.tags,
+                input_tokens=estimate_input_tokens(req.body),
+            )
+            if tier is not None:
+                return self._route(call, tier)
         return self._route(call)
 
     # -- stages 4-5 -------------------------------------------------------------------------
@@ -207,7 +233,7 @@ class Pipeline:
         if not admitted:
             raise UnpricedModel(alias)
         if len(admitted) != len(route.targets):
-            route = Route(route.alias, route.kind, admitted)
+            route = replace(route, targets=admitted)
         return route
 
     async def admit(self, call: Call, route: Route) -> Route:
@@ -241,62 +267,199 @@ class Pipeline:
 
     # -- stage 6 ----------------------------------------------------------------------------
 
-    async def complete(self, call: Call, route: Route) -> LLMResponse:
-        """Non-streamed chat or embeddings, with failover across the route's deployments."""
+    async def _attempts(
+        self,
+        call: Call,
+        route: Route,
+        once: Callable[[Adapter, LLMRequest, Target], Awaitable[R]],
+        rate_headers: Callable[[R], dict[str, str] | None],
+    ) -> R:
+        """Run ``once`` on the route's deployments in the order the alias's router chose,
+        retrying as its policy allows: per-try timeouts inside the call's deadline, backoff
+        that honours ``retry-after``, the shared retry budget, breakers told every outcome.
+        Failed attempts are kept for the ledger; the last failure is raised."""
         assert call.request is not None
-        last: ProviderError | None = None
-        for target in route.targets:
+        runtime = call.runtime
+        res = runtime.resilience
+        plan = res.plans[route.alias]
+        policy, health = plan.policy, res.health
+        policy.begin()
+        tries = schedule(plan.router.order(route.targets), policy.max_attempts)
+        for i, target in enumerate(tries):
+            n = i + 1
+            limit = policy.try_timeout(time.perf_counter() - call.t0)
             call.target = target
-            call.attempts += 1
-            adapter = call.runtime.adapters[target.provider]
+            call.attempts = n
+            dep = route.adjusted.get(target.deployment)
+            req = adjust(call.request, dep) if dep is not None else call.request
+            attempt = health.start(target.deployment)
+            started, t_try = time.time(), time.perf_counter()
             try:
-                if call.operation == "embeddings":
-                    resp = await adapter.embed(call.request, target)
-                else:
-                    resp = await adapter.complete(call.request, target)
-            except ProviderError as exc:
-                last = exc
-                if not _is_retryable(exc):
-                    raise
-                continue
-            call.usage = resp.usage
-            call.served_model = resp.served_model
-            call.upstream_request_id = resp.upstream_request_id
-            return resp
-        assert last is not None
-        raise last
+                async with asyncio.timeout(limit):
+                    result = await once(runtime.adapters[target.provider], req, target)
+            except TimeoutError:
+                exc: ProviderError = UpstreamTimeout(
+                    f"upstream did not answer within {limit:.3g} s (the per-try timeout)"
+                )
+            except ProviderError as failed:
+                exc = failed
+            except BaseException:
+                health.cancel(attempt)
+                raise
+            else:
+                # A stream's latency here is its time to first chunk.
+                ttft = time.perf_counter() - t_try if call.stream else None
+                health.success(attempt, ttft_s=ttft, headers=rate_headers(result))
+                call.answering_since = (started, t_try)
+                return result
+            health.failure(attempt, exc)
+            nxt = tries[n] if n < len(tries) else None
+            elapsed = time.perf_counter() - call.t0
+            decision = policy.should_retry(
+                exc, n, elapsed, same_deployment=nxt is None or nxt == target
+            )
+            call.failed_attempts.append(
+                AttemptRecord(
+                    n=n,
+                    started_at=started,
+                    latency_ms=(time.perf_counter() - t_try) * 1000,
+                    provider=target.provider,
+                    deployment=target.deployment,
+                    model=target.model,
+                    outcome="error",
+                    upstream_status=getattr(exc, "upstream_status", None),
+                    error_class=exc.error_class,
+                    decision=decision.reason if nxt is not None or not decision else "attempts",
+                    delay_ms=decision.delay_s * 1000 if nxt is not None else 0.0,
+                    cost_nanousd=0 if getattr(exc, "upstream_status", None) else None,
+                )
+            )
+            if nxt is None or not decision:
+                self._hint_retry_after(exc, call, route)
+                raise exc
+            if decision.delay_s > 0:
+                await asyncio.sleep(decision.delay_s)
+        raise AssertionError("schedule() gives at least one attempt")  # pragma: no cover
+
+    @staticmethod
+    def _hint_retry_after(exc: ProviderError, call: Call, route: Route) -> None:
+        """When every deployment of the route is out (breaker open, throttled), tell the
+        client when one takes calls again, unless the upstream already said."""
+        if "retry-after" in exc.headers or "retry-after-ms" in exc.headers:
+            return
+        wait = call.runtime.resilience.health.available_in([t.deployment for t in route.targets])
+        if wait > 0:
+            exc.headers["retry-after"] = str(max(1, math.ceil(wait)))
+
+    async def complete(self, call: Call, route: Route) -> LLMResponse:
+        """Non-streamed chat or embeddings, with retries and failover."""
+        embeddings = call.operation == "embeddings"
+        cached = self._cache_slot(call, route)
+        if cached is not None:
+            hit = await cached[0].get(cached[1])
+            if hit is not None:
+                self._hit(call, hit)
+                return LLMResponse(body=hit.body, usage=hit.usage, served_model=hit.served_model)
+
+        async def once(adapter: Adapter, req: LLMRequest, target: Target) -> LLMResponse:
+            if embeddings:
+                return await adapter.embed(req, target)
+            return await adapter.complete(req, target)
+
+        resp = await self._attempts(call, route, once, lambda r: r.rate_headers)
+        call.usage = resp.usage
+        call.served_model = resp.served_model
+        call.upstream_request_id = resp.upstream_request_id
+        if cached is not None:
+            self._fill(call, cached, resp.body)
+        return resp
+
+    # -- the response cache -----------------------------------------------------------------
+
+    def _cache_slot(self, call: Call, route: Route) -> tuple[ResponseCache, str, float] | None:
+        """(cache, key, ttl) when this call's alias or project opted in to the cache."""
+        cache = self._cache()
+        if cache is None:
+            return None
+        ttl = call.runtime.config.cache.applies(route.alias, call.attribution.project)
+        if ttl is None:
+            return None
+        assert call.request is not None
+        key = cache_key(call.attribution.project, call.operation, route.alias, call.request.body)
+        return cache, key, ttl
+
+    @staticmethod
+    def _hit(call: Call, hit: CachedAnswer) -> None:
+        """Answered from the cache: no tokens used, nothing spent, the original cost saved."""
+        call.cache_status = "hit"
+        call.saved_nanousd = hit.cost_nanousd
+        call.served_model = hit.served_model or None
+        call.usage = Usage()
+        call.cost = Cost(0, "cache")
+
+    def _fill(
+        self, call: Call, cached: tuple[ResponseCache, str, float], body: dict[str, Any]
+    ) -> None:
+        """Store a fresh answer, off the response path."""
+        assert call.usage is not None
+        assert call.target is not None
+        self._settle(call)
+        answer = CachedAnswer.from_usage(
+            body,
+            call.usage,
+            cost_nanousd=call.cost.nanousd if call.cost else None,
+            served_model=call.served_model or "",
+            provider=call.target.provider,
+            deployment=call.target.deployment,
+        )
+        cache, key, ttl = cached
+        self.background(cache.put(key, answer, ttl))
+
+    def background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` off the response path; :meth:`drain` waits for it at shutdown."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     async def stream(self, call: Call, route: Route) -> AsyncGenerator[StreamChunk, None]:
-        """Open the stream (failing over while nothing was sent) and relay its chunks.
+        """Open the stream (retrying and failing over while nothing was sent) and relay its
+        chunks; never retry after the first chunk went to the client.
 
         Usage comes from the upstream's final report; without one it is counted from the
         streamed text and flagged as estimated, also when the client goes away mid-stream.
         """
         assert call.request is not None
-        last: ProviderError | None = None
-        upstream: UpstreamStream | None = None
-        chunks: AsyncIterator[StreamChunk] | None = None
-        first: StreamChunk | None = None
-        for target in route.targets:
-            call.target = target
-            call.attempts += 1
+        cached = self._cache_slot(call, route)
+        assembler: Assembler | None = None
+        if cached is not None:
+            hit = await cached[0].get(cached[1])
+            if hit is not None:
+                self._hit(call, hit)
+                for data in chunks_of(
+                    hit.body, include_usage=client_wants_usage(call.request.body)
+                ):
+                    if call.ttft_ms is None:
+                        call.ttft_ms = (time.perf_counter() - call.t0) * 1000
+                    yield StreamChunk(data=data)
+                return
+            assembler = Assembler()
+
+        async def once(
+            adapter: Adapter, req: LLMRequest, target: Target
+        ) -> tuple[UpstreamStream, AsyncIterator[StreamChunk], StreamChunk | None]:
+            up = await adapter.stream(req, target)
             try:
-                upstream = await call.runtime.adapters[target.provider].stream(call.request, target)
                 # Nothing reaches the client before the first chunk: an upstream that fails
                 # before it (closed after its headers, a broken first event) still fails over.
-                chunks = aiter(upstream)
-                first = await anext(chunks, None)
-                break
-            except ProviderError as exc:
-                if upstream is not None:
-                    await upstream.aclose()
-                    upstream = None
-                last = exc
-                if not _is_retryable(exc):
-                    raise
-        if upstream is None or chunks is None:
-            assert last is not None
-            raise last
+                it = aiter(up)
+                return up, it, await anext(it, None)
+            except BaseException:
+                await up.aclose()
+                raise
+
+        upstream, chunks, first = await self._attempts(
+            call, route, once, lambda opened: opened[0].rate_headers
+        )
         call.upstream_request_id = upstream.upstream_request_id
         out_chars = 0
         ticket = call.ticket
@@ -320,7 +483,16 @@ class Pipeline:
                 if call.ttft_ms is None:
                     call.ttft_ms = (time.perf_counter() - call.t0) * 1000
                 out_chars += chunk_output_chars(chunk.data)
+                if assembler is not None:
+                    assembler.feed(chunk.data)
                 yield chunk
+            if cached is not None and assembler is not None:
+                whole = assembler.result()
+                if whole is not None and upstream.usage is not None:
+                    call.usage = upstream.usage
+                    call.served_model = upstream.served_model
+                    whole.setdefault("usage", openai_usage(upstream.usage))
+                    self._fill(call, cached, whole)
         finally:
             self.streaming.pop(call.id, None)
             call.served_model = upstream.served_model
@@ -337,7 +509,7 @@ class Pipeline:
     # -- stages 7-8 -------------------------------------------------------------------------
 
     def _settle(self, call: Call) -> None:
-        if call.usage is None or call.target is None:
+        if call.usage is None or call.target is None or call.cache_status is not None:
             return
         runtime = call.runtime
         target = call.target
@@ -376,11 +548,32 @@ class Pipeline:
             status = "error" if exc.fault in ("provider", "internal") else "rejected"
             err_class = exc.error_class
             err_msg = self._redact(exc.message)
+        call.outcome = status
         ended = time.time()
         usage = call.usage or Usage()
         cost = call.cost
         attr = call.attribution
         target = call.target
+        attempt_log: tuple[AttemptRecord, ...] = ()
+        if call.attempts > 1:
+            attempt_log = tuple(call.failed_attempts)
+            if call.answering_since is not None and target is not None:
+                since, t_try = call.answering_since
+                attempt_log += (
+                    AttemptRecord(
+                        n=call.attempts,
+                        started_at=since,
+                        latency_ms=(time.perf_counter() - t_try) * 1000,
+                        provider=target.provider,
+                        deployment=target.deployment,
+                        model=target.model,
+                        outcome="ok" if status == "ok" else "cancelled" if cancelled else "error",
+                        error_class=err_class,
+                        input_tokens=usage.input_tokens,
+                        output_tokens=usage.output_tokens,
+                        cost_nanousd=cost.nanousd if cost else None,
+                    ),
+                )
         record = CallRecord(
             id=call.id,
             started_at=call.started_at,
@@ -418,16 +611,17 @@ class Pipeline:
             tokens_estimated=usage.estimated,
             cost_nanousd=cost.nanousd if cost else None,
             price_ref=cost.price_ref if cost else None,
+            cache_status=call.cache_status,
+            saved_nanousd=call.saved_nanousd,
+            attempt_log=attempt_log,
         )
         self._ledger.submit(record)
         ticket = call.ticket
         if ticket is not None and call.gate is not None and not ticket.finished:
             produced = usage.total_tokens > 0 and call.usage is not None
-            task = asyncio.get_running_loop().create_task(
+            self.background(
                 call.gate.finish(ticket, record.cost_nanousd, usage.total_tokens, produced)
             )
-            self._settling.add(task)
-            task.add_done_callback(self._settling.discard)
         if self.access_log:
             log.info(
                 "call",
@@ -492,7 +686,7 @@ def _subject(call: Call) -> Subject:
 def _unswitched(gate: SpendGate, route: Route, subject: Subject) -> Route:
     """The route without the deployments whose provider is switched off."""
     keep = gate.usable(route.targets, subject)
-    return route if len(keep) == len(route.targets) else Route(route.alias, route.kind, keep)
+    return route if len(keep) == len(route.targets) else replace(route, targets=keep)
 
 
 def cancel_safely(task: asyncio.Task[Any]) -> None:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from daytwo.config.schema import Config, ProviderConfig
+from daytwo.config.schema import Config, DeploymentConfig, ProviderConfig
 from daytwo.control.gate import SpendGate
 from daytwo.core.secrets import SecretRegistry
 from daytwo.pricing.catalog import PriceBook
 from daytwo.pricing.entry import PriceEntry
 from daytwo.providers.base import Adapter, Target
 from daytwo.providers.registry import build_adapter
+from daytwo.resilience.plan import Resilience
 
 log = logging.getLogger("daytwo.gateway")
 
@@ -30,6 +32,8 @@ class Route:
     alias: str
     kind: str
     targets: tuple[Target, ...]
+    #: The deployments that adjust the request (params, drop_params, system_prefix), by id.
+    adjusted: Mapping[str, DeploymentConfig] = field(default_factory=dict)
 
 
 class Runtime:
@@ -39,6 +43,8 @@ class Runtime:
         adapters: dict[str, Adapter],
         provider_configs: dict[str, ProviderConfig],
         prices: PriceBook,
+        *,
+        previous_resilience: Resilience | None = None,
     ) -> None:
         self.config = config
         self.adapters = adapters
@@ -49,10 +55,19 @@ class Runtime:
                 alias,
                 spec.kind,
                 tuple(Target(d.provider, d.model, d.id) for d in spec.deployments),
+                {d.id: d for d in spec.deployments if d.adjusts},
             )
             for alias, spec in config.models.items()
         }
         self.provider_types = {name: p.type for name, p in config.providers.items()}
+        self._dep_prices: dict[str, float] | None = None
+        #: Retry policies, routers and tiers per alias, over breakers that outlive a reload.
+        self.resilience = Resilience(
+            config.resilience,
+            config.models,
+            price=self._output_price,
+            previous=previous_resilience,
+        )
         #: Spend control for this config; set by the gateway once the state store is open.
         self.gate: SpendGate | None = None
         self.inflight = 0
@@ -78,7 +93,13 @@ class Runtime:
             else:
                 adapters[name] = build_adapter(pcfg, secrets)
         prices = PriceBook.from_config(config.pricing, base_dir=base_dir)
-        return cls(config, adapters, dict(config.providers), prices)
+        return cls(
+            config,
+            adapters,
+            dict(config.providers),
+            prices,
+            previous_resilience=previous.resilience if previous is not None else None,
+        )
 
     def price_of(self, target: Target) -> PriceEntry | None:
         """The price of one deployment (the default price under the ``estimate`` policy)."""
@@ -91,6 +112,17 @@ class Runtime:
         if entry is None and prices.unpriced == "estimate":
             return prices.default
         return entry
+
+    def _output_price(self, deployment: str) -> float | None:
+        """USD per million tokens in plus out of a deployment id (``lowest_cost`` routing)."""
+        if self._dep_prices is None:
+            self._dep_prices = {}
+            for route in self.routes.values():
+                for target in route.targets:
+                    entry = self.price_of(target)
+                    if entry is not None:
+                        self._dep_prices[target.deployment] = float(entry.input + entry.output)
+        return self._dep_prices.get(deployment)
 
     def retire(self, successor: Runtime | None) -> None:
         """Stop serving new calls; close adapters the successor does not share when idle."""

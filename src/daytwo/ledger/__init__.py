@@ -1,6 +1,7 @@
 """The call ledger: one row per call, stored in SQLite (default) or PostgreSQL, plus rollups.
 
-* ``schema`` -- the tables: raw ``calls``, ``rollup_hourly``, ``rollup_daily_user``.
+* ``schema`` -- the tables: raw ``calls`` and ``attempts`` (the upstream attempts of retried
+  calls), ``rollup_hourly``, ``rollup_daily_user``.
 * ``migrations/`` + ``migrate`` -- Alembic migrations, run when a store is opened.
 * ``store`` -- :class:`~daytwo.ledger.store.LedgerStore`: one transaction per batch writes the
   raw rows and upserts the rollups, so the two never disagree.

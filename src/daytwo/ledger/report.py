@@ -46,6 +46,16 @@ class Totals:
     retried_cost_nanousd: int = 0
     unattributed_calls: int = 0
     unattributed_cost_nanousd: int = 0
+    #: Upstream attempts beyond the first, over retried calls (``retried_calls`` of them).
+    extra_attempts: int = 0
+    #: Attempts of retried calls that failed, and what they cost.
+    failed_attempts: int = 0
+    failed_attempt_cost_nanousd: int = 0
+    #: Calls answered from the response cache, and Idempotency-Key replays.
+    cache_hits: int = 0
+    replays: int = 0
+    #: What the cache hits and replays would have cost upstream.
+    saved_nanousd: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {

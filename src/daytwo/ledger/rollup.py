@@ -24,8 +24,15 @@ def metric_vector(r: CallRecord) -> Vector:
     c = cost or 0
     status = r.status
     failed = status != "ok"
-    retried = r.attempts > 1
+    attempts = r.attempts
+    retried = attempts > 1
     attributed = r.attributed
+    failed_attempts = failed_attempt_cost = 0
+    for a in r.attempt_log:  # empty unless the call made more than one attempt
+        if a.outcome != "ok":
+            failed_attempts += 1
+            failed_attempt_cost += a.cost_nanousd or 0
+    cache = r.cache_status
     return (
         1,
         status == "error",
@@ -46,6 +53,12 @@ def metric_vector(r: CallRecord) -> Vector:
         attributed,
         not attributed,
         0 if attributed else c,
+        attempts - 1 if retried else 0,
+        failed_attempts,
+        failed_attempt_cost,
+        cache == "hit",
+        cache == "replay",
+        r.saved_nanousd or 0,
     )
 
 

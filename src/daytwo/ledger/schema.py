@@ -11,8 +11,14 @@
   ``--by X`` report over N hours reads at most N x |X| rows whatever the traffic.
 * ``rollup_daily_user`` -- the same metrics per (``day_start``, ``user``): users are the one
   high-cardinality dimension, so they are kept per UTC day instead of per hour.
+* ``attempts`` -- one row per upstream attempt of a call that made more than one (a call's
+  ``attempt_log``), keyed by (``call_id``, ``n``), with its own ``hour_start``. A call with a
+  single attempt has no rows here: the ``calls`` row describes that attempt fully.
 
-Rollups are written in the same transaction as the raw rows (see ``store.py``).
+Rollups and attempts are written in the same transaction as the raw rows (see ``store.py``).
+Attempt metrics count under the *call's* hour and dimension values (a failed attempt on one
+provider of a call served by another counts under the provider that served it); per-attempt
+questions read ``attempts``.
 """
 
 from __future__ import annotations
@@ -43,6 +49,12 @@ METRICS = (
     "attributed_calls",
     "unattributed_calls",
     "unattributed_cost_nanousd",
+    "extra_attempts",  # attempts - 1, over calls with attempts > 1
+    "failed_attempts",  # attempt rows with outcome != "ok"
+    "failed_attempt_cost_nanousd",  # their cost
+    "cache_hits",  # cache_status == "hit"
+    "replays",  # cache_status == "replay" (an Idempotency-Key answered again)
+    "saved_nanousd",  # what cache hits and replays would have cost upstream
 )
 
 HOUR = 3600
@@ -105,6 +117,33 @@ calls = sa.Table(
     sa.Column("tokens_estimated", sa.Boolean(), nullable=False),
     sa.Column("cost_nanousd", sa.BigInteger(), nullable=True),
     text_column("price_ref"),
+    # answered without an upstream call
+    text_column("cache_status"),  # "hit" | "replay"
+    sa.Column("saved_nanousd", sa.BigInteger(), nullable=True),
+    sa.Index(None, "started_at"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    text_column("call_id", nullable=False),
+    sa.Column("n", sa.Integer(), nullable=False),
+    sa.Column("started_at", sa.Double(), nullable=False),
+    sa.Column("hour_start", sa.BigInteger(), nullable=False),
+    sa.Column("latency_ms", sa.Double(), nullable=False),
+    text_column("provider", nullable=False),
+    text_column("deployment", nullable=False),
+    text_column("model", nullable=False),
+    text_column("outcome", nullable=False),  # "ok" | "error" | "cancelled"
+    sa.Column("upstream_status", sa.Integer(), nullable=True),
+    text_column("error_class"),
+    text_column("decision"),
+    sa.Column("delay_ms", sa.Double(), nullable=False),
+    sa.Column("input_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("output_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("cost_nanousd", sa.BigInteger(), nullable=True),
+    sa.PrimaryKeyConstraint("call_id", "n"),
+    # Same reading pattern as calls: a time range (which provider failed when).
     sa.Index(None, "started_at"),
 )
 

@@ -1,9 +1,10 @@
 """The ledger's database: SQLite (a file, the default) or PostgreSQL, behind one class.
 
 :func:`open_store` creates the engine, brings the schema to the newest migration and returns a
-:class:`LedgerStore`. :meth:`LedgerStore.insert_batch` writes raw rows and upserts the rollups in
-one transaction; it is idempotent per call id (a record already stored is skipped and not counted
-twice), so a batch can be retried or a spill file replayed after a crash without double counting.
+:class:`LedgerStore`. :meth:`LedgerStore.insert_batch` writes raw rows (calls and their attempts)
+and upserts the rollups in one transaction; it is idempotent per call id (a record already stored
+is skipped: its attempts are not written again, nor is it counted twice), so a batch can be
+retried or a spill file replayed after a crash without double counting.
 
 Driver exceptions are mapped here, once, to :mod:`daytwo.ledger.errors`.
 """
@@ -21,12 +22,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from daytwo.core.record import CallRecord
-from daytwo.ledger.codec import ROW_COLUMNS, from_row, to_row
+from daytwo.core.record import AttemptRecord, CallRecord
+from daytwo.ledger.codec import (
+    ATTEMPT_COLUMNS,
+    ROW_COLUMNS,
+    from_attempt_row,
+    from_row,
+    to_attempt_rows,
+    to_row,
+)
 from daytwo.ledger.errors import LedgerError, LedgerNotFound, LedgerRejected, LedgerUnavailable
 from daytwo.ledger.migrate import upgrade_head
 from daytwo.ledger.rollup import aggregate
-from daytwo.ledger.schema import METRICS, calls, rollup_daily_user, rollup_hourly
+from daytwo.ledger.schema import METRICS, attempts, calls, rollup_daily_user, rollup_hourly
 
 log = logging.getLogger("daytwo.ledger")
 
@@ -89,7 +97,8 @@ class LedgerStore:
         return self._engine.url.render_as_string(hide_password=True)
 
     def insert_batch(self, records: Sequence[CallRecord]) -> None:
-        """Store ``records`` and add them to the rollups, in one transaction.
+        """Store ``records`` (with the attempts of their ``attempt_log``) and add them to the
+        rollups, in one transaction.
 
         Records whose id is already stored (or repeated in the batch) are skipped. Raises
         :class:`LedgerUnavailable` when the database cannot take the write now and
@@ -100,11 +109,12 @@ class LedgerStore:
         unique = list({r.id: r for r in reversed(records)}.values())  # the first one wins
         try:
             rows = [to_row(r) for r in unique]
+            attempt_rows = to_attempt_rows(unique)
             hourly, daily = aggregate(unique)
             # Optimistic first: insert everything; only if some ids were already stored
             # (a replay, a retry after a lost commit) roll back and redo, skipping those.
-            if not self._write(unique, rows, hourly, daily, skip_stored=False):
-                self._write(unique, rows, hourly, daily, skip_stored=True)
+            if not self._write(unique, rows, attempt_rows, hourly, daily, skip_stored=False):
+                self._write(unique, rows, attempt_rows, hourly, daily, skip_stored=True)
         except sa.exc.DBAPIError as exc:
             raise _map_error(exc, what="write") from exc
         except (ValueError, TypeError, OverflowError) as exc:  # a value the driver cannot bind
@@ -116,6 +126,7 @@ class LedgerStore:
         self,
         records: list[CallRecord],
         rows: list[tuple[Any, ...]],
+        attempt_rows: list[tuple[Any, ...]],
         hourly: list[tuple[Any, ...]],
         daily: list[tuple[Any, ...]],
         *,
@@ -133,6 +144,7 @@ class LedgerStore:
                     if len(keep) < len(records):
                         records = [records[i] for i in keep]
                         rows = [rows[i] for i in keep]
+                        attempt_rows = to_attempt_rows(records)
                         hourly, daily = aggregate(records)
                 result = conn.exec_driver_sql(self._sql.insert_calls, rows)
                 if result.rowcount != len(rows):
@@ -142,6 +154,8 @@ class LedgerStore:
                     if skip_stored:
                         raise LedgerUnavailable("ledger write raced another writer; retrying")
                     return False
+                if attempt_rows:
+                    conn.exec_driver_sql(self._sql.insert_attempts, attempt_rows)
                 conn.exec_driver_sql(self._sql.upsert_hourly, hourly)
                 conn.exec_driver_sql(self._sql.upsert_daily, daily)
         return True
@@ -171,12 +185,27 @@ class LedgerStore:
             return int(conn.execute(sa.select(sa.func.count()).select_from(calls)).scalar_one())
 
     def get_call(self, call_id: str) -> CallRecord | None:
+        """The stored call, its ``attempt_log`` included; None when no call has that id."""
         with self.connect() as conn:
             row = conn.execute(sa.select(calls).where(calls.c.id == call_id)).mappings().first()
-        return None if row is None else from_row(row)
+            if row is None:
+                return None
+            log = self._attempts(conn, call_id)
+        return from_row(row, log)
+
+    def get_attempts(self, call_id: str) -> list[AttemptRecord]:
+        """The upstream attempts stored for a call, by ``n``: empty for an unknown call and
+        for a call that made one attempt or none (its ``calls`` row says it all)."""
+        with self.connect() as conn:
+            return self._attempts(conn, call_id)
+
+    @staticmethod
+    def _attempts(conn: sa.Connection, call_id: str) -> list[AttemptRecord]:
+        query = sa.select(attempts).where(attempts.c.call_id == call_id).order_by(attempts.c.n)
+        return [from_attempt_row(row) for row in conn.execute(query).mappings()]
 
     def recent(self, n: int = 20) -> list[CallRecord]:
-        """The ``n`` calls that started last, newest first."""
+        """The ``n`` calls that started last, newest first (without their ``attempt_log``)."""
         query = sa.select(calls).order_by(calls.c.started_at.desc(), calls.c.id.desc()).limit(n)
         with self.connect() as conn:
             return [from_row(row) for row in conn.execute(query).mappings()]
@@ -205,6 +234,7 @@ class _Statements:
     """
 
     insert_calls: str
+    insert_attempts: str
     existing_ids: str
     upsert_hourly: str
     upsert_daily: str
@@ -233,6 +263,8 @@ class _Statements:
             existing = "SELECT id FROM calls WHERE id = ANY(%s)"
         return cls(
             insert_calls=f"{insert(calls, ROW_COLUMNS)} ON CONFLICT (id) DO NOTHING",
+            # No ON CONFLICT: attempts are written only with their call, which is new.
+            insert_attempts=insert(attempts, ATTEMPT_COLUMNS),
             existing_ids=existing,
             upsert_hourly=upsert(rollup_hourly, ("dim", "hour_start", "value")),
             upsert_daily=upsert(rollup_daily_user, ("day_start", "user")),

@@ -23,7 +23,7 @@ from daytwo.providers.anthropic_wire import (
 )
 from daytwo.providers.base import Target
 from daytwo.providers.chat_answers import usage_or_estimate
-from daytwo.providers.http import TranslatedStream, UpstreamHTTP, json_headers
+from daytwo.providers.http import TranslatedStream, UpstreamHTTP, json_headers, quota_headers
 from daytwo.providers.openai_wire import client_wants_usage
 
 
@@ -60,6 +60,7 @@ class AnthropicAdapter:
             usage=usage,
             served_model=model if isinstance(model, str) else None,
             upstream_request_id=resp.headers.get("request-id"),
+            rate_headers=quota_headers(resp.headers),
         )
 
     async def stream(self, req: LLMRequest, target: Target) -> AnthropicStream:

@@ -32,6 +32,8 @@ class UpstreamStream(Protocol):
     usage: Usage | None
     served_model: str | None
     upstream_request_id: str | None
+    #: The rate-limit headers the upstream sent with the stream (see ``LLMResponse``).
+    rate_headers: dict[str, str] | None
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]: ...
 

@@ -208,6 +208,7 @@ class BedrockStream:
         self.served_model: str | None = served_model
         self.upstream_request_id = request_id
         self.usage: Usage | None = None
+        self.rate_headers: dict[str, str] | None = None  # Bedrock reports no quota
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._iterate()

@@ -30,6 +30,16 @@ from daytwo.providers.openai_wire import parse_json_object
 ErrorMapper = Callable[[int, bytes, dict[str, str], Callable[[str], str]], ProviderError]
 
 
+#: Answer headers that report an upstream's remaining quota (lower-case prefixes).
+_QUOTA_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
+def quota_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
+    """The rate-limit headers of an answer, lower-cased (None when it sent none)."""
+    found = {k.lower(): v for k, v in headers.items() if k.lower().startswith(_QUOTA_PREFIXES)}
+    return found or None
+
+
 def json_headers(
     secrets: SecretRegistry,
     api_key: str | None = None,
@@ -95,6 +105,7 @@ class TranslatedStream:
         self._resp = resp
         self._tr = translator
         self.upstream_request_id = upstream_request_id
+        self.rate_headers = quota_headers(resp.headers)
         self.usage: Usage | None = None
         self.served_model: str | None = None
 

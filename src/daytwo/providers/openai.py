@@ -16,7 +16,13 @@ from daytwo.core.tokens import estimate_input_tokens
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
 from daytwo.providers.chat_answers import estimate_usage
-from daytwo.providers.http import ConnectionSettings, UpstreamHTTP, json_headers, reading
+from daytwo.providers.http import (
+    ConnectionSettings,
+    UpstreamHTTP,
+    json_headers,
+    quota_headers,
+    reading,
+)
 from daytwo.providers.openai_wire import (
     ChunkStreamState,
     client_wants_usage,
@@ -121,6 +127,7 @@ class OpenAIStream(ChunkStreamState):
             redact=redact,
         )
         self._resp = resp
+        self.rate_headers = quota_headers(resp.headers)
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._iterate()
@@ -151,4 +158,5 @@ def _response(
         served_model=model if isinstance(model, str) else None,
         upstream_request_id=resp.headers.get("x-request-id"),
         raw=raw,
+        rate_headers=quota_headers(resp.headers),
     )

@@ -327,6 +327,7 @@ class ChunkStreamState:
         self.usage: Usage | None = None
         self.served_model: str | None = None
         self.upstream_request_id = upstream_request_id
+        self.rate_headers: dict[str, str] | None = None
         self.done = False
         self._sse = SSEDecoder()
 

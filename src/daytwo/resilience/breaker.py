@@ -11,11 +11,11 @@ Each deployment's breaker is
 * **half-open** -- ``half_open_probes`` calls are let through; all succeed → closed (with a
   fresh window), one fails or is slow → open again.
 
-What counts: a 5xx, a timeout, a broken connection or body is a failure; a 429 is not (the
-deployment is healthy, only busy) but it, any ``retry-after``, and reported quota about to run
-out (``x-ratelimit-remaining-*``, ``anthropic-ratelimit-*-remaining``) *throttle* the
-deployment until the upstream says it refills: :meth:`Health.order` moves it behind the
-others. A caller's own bad request (400, 413, 422) says nothing about the deployment.
+What counts: a 5xx, a timeout, a broken connection or body, and a 429 are failures (a 429
+storm opens the breaker: the deployment is saturated). A 429, any ``retry-after``, and reported
+quota about to run out (``x-ratelimit-remaining-*``, ``anthropic-ratelimit-*-remaining``) also
+*throttle* the deployment until the upstream says it refills: :meth:`Health.order` moves it
+behind the others. A caller's own bad request (400, 413, 422) says nothing about the deployment.
 
 :meth:`Health.order` never ejects every deployment of an alias: when all are open, the one
 whose open period ends first is kept. Latency of a streamed call is its time to first chunk
@@ -30,6 +30,7 @@ The pipeline calls, per attempt::
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -244,7 +245,9 @@ class Health:
         if status == 429:
             if not headers or retry_after_s(headers, self._wall()) is None:
                 d.throttled_until = max(d.throttled_until, now + THROTTLE_S)
-            self._release_probe(d, attempt)
+            # A storm of 429s opens the breaker too: the deployment is saturated, and more
+            # calls only lengthen its queue.
+            self._outcome(d, attempt, now, failed=True, slow=False)
         elif not isinstance(exc, ProviderError) or status in _CALLER_STATUSES:
             # Not the deployment's doing: it neither proves nor disproves its health.
             self._release_probe(d, attempt)
@@ -349,6 +352,26 @@ class Health:
             # The last deployment is never ejected: keep the least bad one.
             out.append(min(ejected, key=lambda e: e[:3])[3])
         return out
+
+    def available_in(self, deployments: Sequence[str]) -> float:
+        """Seconds until one of ``deployments`` takes calls freely again (0: one does now):
+        what a client that got the last failure is told to wait (``retry-after``)."""
+        now = self._clock()
+        best = math.inf
+        for name in deployments:
+            d = self._deps.get(name)
+            if d is None:
+                return 0.0
+            st = self._state(d, now)
+            if st == "open":
+                wait = d.open_until - now
+            elif st == "half_open":
+                full = d.probes_started >= self.settings.half_open_probes
+                wait = THROTTLE_S if full else 0.0
+            else:
+                wait = max(0.0, d.throttled_until - now)
+            best = min(best, wait)
+        return 0.0 if best == math.inf else best
 
     # -- admin -------------------------------------------------------------------------------
 

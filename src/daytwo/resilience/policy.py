@@ -8,6 +8,7 @@ It never retries
 * after the first byte of a streamed answer reached the client,
 * past ``max_attempts`` (3 by default: one try, two retries),
 * when the wait plus a useful try would not fit in the call's deadline,
+* when the same deployment asks (``retry-after``) for a longer wait than ``max_retry_after_s``,
 * when the retry budget is spent (see budget.py).
 
 Waits are full-jitter exponential backoff, never shorter than the upstream's ``retry-after``
@@ -43,6 +44,9 @@ MIN_TRY_S = 1.0
 #: Full-jitter backoff: attempt n waits uniform(0, min(MAX, BASE x 2^(n-1))).
 DEFAULT_BACKOFF_BASE_S = 0.5
 DEFAULT_BACKOFF_MAX_S = 8.0
+#: The longest ``retry-after`` daytwo waits out itself before retrying the same deployment;
+#: a longer one goes to the client at once (its SDK honours it; a held call helps nobody).
+DEFAULT_MAX_RETRY_AFTER_S = 5.0
 
 # -- retry budget ----------------------------------------------------------------------------
 
@@ -96,7 +100,8 @@ class Decision:
     retry: bool
     #: Seconds to wait before the next attempt (0 when not retrying).
     delay_s: float
-    #: ``retry``, ``not_retryable``, ``streamed``, ``attempts``, ``deadline`` or ``budget``.
+    #: ``retry``, ``not_retryable``, ``streamed``, ``attempts``, ``retry_after``, ``deadline``
+    #: or ``budget``.
     reason: str
 
     def __bool__(self) -> bool:
@@ -115,6 +120,7 @@ class RetryPolicy:
         try_timeout_s: float = DEFAULT_TRY_TIMEOUT_S,
         backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
         backoff_max_s: float = DEFAULT_BACKOFF_MAX_S,
+        max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
         budget: RetryBudget | None = None,
         rng: random.Random | None = None,
         wall: Callable[[], float] = time.time,
@@ -126,6 +132,7 @@ class RetryPolicy:
         self.try_timeout_s = try_timeout_s
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
+        self.max_retry_after_s = max_retry_after_s
         self.budget = budget
         self._rng = rng or random.Random()
         self._wall = wall
@@ -155,6 +162,7 @@ class RetryPolicy:
             try_timeout_s=pick("try_timeout_s", DEFAULT_TRY_TIMEOUT_S),
             backoff_base_s=config.backoff_base_s or DEFAULT_BACKOFF_BASE_S,
             backoff_max_s=config.backoff_max_s or DEFAULT_BACKOFF_MAX_S,
+            max_retry_after_s=config.max_retry_after_s or DEFAULT_MAX_RETRY_AFTER_S,
             budget=budget,
             rng=rng,
             wall=wall,
@@ -203,7 +211,10 @@ class RetryPolicy:
         delay = 0.0
         if same_deployment:
             headers = exc.headers if isinstance(exc, ProviderError) else {}
-            delay = self.backoff(attempt, retry_after_s(headers, self._wall()))
+            asked = retry_after_s(headers, self._wall())
+            if asked is not None and asked > self.max_retry_after_s:
+                return Decision(False, 0.0, "retry_after")
+            delay = self.backoff(attempt, asked)
         limit = self.deadline_s if deadline is None else deadline
         if elapsed + delay + MIN_TRY_S > limit:
             return Decision(False, 0.0, "deadline")
