@@ -4,6 +4,7 @@ in-process simulator, a real SQLite ledger, real Redis for the shared backends).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from tests.gateway.harness import RunningGateway, http, running_gateway, sim_config
+from tests.gateway.harness import RunningGateway, http, running_gateway, sim_config, wait_for
 from tests.gateway.spend_harness import post_many
 
 MESSAGES = [{"role": "user", "content": "Tell me about caching."}]
@@ -96,8 +97,6 @@ def test_a_repeated_request_is_answered_from_the_cache(
 
 
 def _wait_cached(gw: RunningGateway) -> None:
-    from tests.gateway.harness import wait_for
-
     wait_for(lambda: not gw.app.pipeline._settling, what="the cache write")
 
 
@@ -210,8 +209,6 @@ def test_a_failed_call_is_not_replayed(tmp_path: Path) -> None:
         assert status == 503
         gw.records()
         _wait_cached(gw)
-        import time
-
         time.sleep(0.7)
         status, headers, raw = post(gw, chat(), idempotency_key="retry-me")
         assert status == 200, raw
@@ -221,7 +218,9 @@ def test_a_failed_call_is_not_replayed(tmp_path: Path) -> None:
 def test_keys_are_scoped_per_project(tmp_path: Path) -> None:
     with running_gateway(sim_config(tmp_path)) as gw:
         for project in ("a", "b"):
-            status, headers, _ = post(gw, chat(), idempotency_key="shared", x_daytwo_project=project)
+            status, headers, _ = post(
+                gw, chat(), idempotency_key="shared", x_daytwo_project=project
+            )
             assert status == 200
             assert "idempotent-replayed" not in headers
             gw.records()

@@ -22,6 +22,8 @@ COMMANDS = {
     "admin": "daytwo.cli.admin:admin",
     "kill": "daytwo.cli.switches:kill",
     "revive": "daytwo.cli.switches:revive",
+    "providers": "daytwo.cli.providers:providers",
+    "drill": "daytwo.cli.drill:drill",
 }
 
 

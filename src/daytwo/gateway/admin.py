@@ -1,4 +1,5 @@
-"""The admin API under ``/admin/``: virtual keys, kill switches, budgets and the event log.
+"""The admin API under ``/admin/``: virtual keys, kill switches, budgets, the event log and
+provider health.
 
 A small raw-ASGI router in the style of ``app.py`` (no framework): :data:`ROUTES` is the one
 table of ``(method, path template, role needed, handler)``; the gateway hands every path that
@@ -50,6 +51,8 @@ from daytwo.keys.errors import KeyNotFound
 from daytwo.keys.model import AdminEvent, KeyRecord, KeySpec
 from daytwo.keys.specs import parse_budget, parse_duration
 from daytwo.keys.store import KeyStore
+from daytwo.resilience.breaker import DeploymentSnapshot
+from daytwo.resilience.policy import DEFAULT_BUDGET_WINDOW_S
 from daytwo.state.base import SwitchRecord
 
 if TYPE_CHECKING:
@@ -569,6 +572,79 @@ async def _events(req: AdminRequest) -> Reply:
     return 200, {"object": "list", "data": [_event_json(e) for e in events[: int(limit_text)]]}
 
 
+# -- providers --------------------------------------------------------------------------------
+
+#: The health figures of a deployment (``DeploymentSnapshot`` fields after its id and state):
+#: null for a deployment no call has reached yet.
+_HEALTH_FIGURES = (
+    "consecutive_failures",
+    "window_calls",
+    "error_rate",
+    "slow_rate",
+    "p50_ms",
+    "p95_ms",
+    "latency_ewma_ms",
+    "ttft_ewma_ms",
+    "open_for_s",
+    "openings",
+    "throttled_for_s",
+    "remaining_requests",
+    "remaining_tokens",
+)
+
+
+def _figure(snap: DeploymentSnapshot, name: str) -> Any:
+    value = getattr(snap, name)
+    return round(value, 3) if isinstance(value, float) else value
+
+
+async def _providers(req: AdminRequest) -> Reply:
+    """Every configured deployment with its breaker and latency figures, the retry budget and
+    each alias's retry policy. Provider health is not project data: any viewer reads it."""
+    runtime = req.gateway.runtime
+    res = runtime.resilience
+    snaps = {s.deployment: s for s in res.health.snapshot()}
+    rows: dict[str, dict[str, Any]] = {}
+    for alias, spec in runtime.config.models.items():
+        for dep in spec.deployments:
+            row = rows.get(dep.id)
+            if row is None:
+                snap = snaps.get(dep.id)
+                row = rows[dep.id] = {
+                    "deployment": dep.id,
+                    "provider": dep.provider,
+                    "provider_type": runtime.provider_types.get(dep.provider),
+                    "model": dep.model,
+                    "aliases": [],
+                    "state": "closed" if snap is None else snap.state,
+                    **{f: None if snap is None else _figure(snap, f) for f in _HEALTH_FIGURES},
+                }
+            if alias not in row["aliases"]:
+                row["aliases"].append(alias)
+    budget = res.budget
+    window_s = runtime.config.resilience.retry_budget.window_s or DEFAULT_BUDGET_WINDOW_S
+    aliases = {
+        alias: {
+            "strategy": plan.router.strategy,
+            "max_attempts": plan.policy.max_attempts,
+            "deadline_s": plan.policy.deadline_s,
+            "try_timeout_s": plan.policy.try_timeout_s,
+        }
+        for alias, plan in res.plans.items()
+    }
+    return 200, {
+        "object": "list",
+        "data": list(rows.values()),
+        "retry_budget": {
+            **budget.snapshot(),
+            "ratio": budget.ratio_ppm / 1_000_000,
+            "min_retries": budget.min_retries,
+            "window_s": window_s,
+        },
+        "aliases": aliases,
+    }
+
+
 async def _openapi(req: AdminRequest) -> Reply:
     return 200, admin_openapi.document()
 
@@ -586,4 +662,5 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/switches/revive", "operator", _switches_revive),
     Route("GET", "/admin/budgets", "viewer", _budgets),
     Route("GET", "/admin/events", "viewer", _events),
+    Route("GET", "/admin/providers", "viewer", _providers),
 )

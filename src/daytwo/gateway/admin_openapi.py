@@ -191,6 +191,77 @@ _EVENT = _obj(
     }
 )
 
+_NULL_MS = _null("number", minimum=0)
+_DEPLOYMENT = _obj(
+    {
+        "deployment": {"type": "string", "description": "`provider/model`, or its `name`."},
+        "provider": {"type": "string"},
+        "provider_type": {"type": "string"},
+        "model": {"type": "string", "description": "The model name the upstream knows."},
+        "aliases": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The model aliases that route to it.",
+        },
+        "state": {
+            "enum": ["closed", "open", "half_open"],
+            "description": "Its circuit breaker (`closed` until a call reaches it).",
+        },
+        "consecutive_failures": _null("integer", minimum=0),
+        "window_calls": _null(
+            "integer", minimum=0, description="Calls in the breaker's window (closed only)."
+        ),
+        "error_rate": _null("number", minimum=0, maximum=1),
+        "slow_rate": _null("number", minimum=0, maximum=1),
+        "p50_ms": _NULL_MS,
+        "p95_ms": _NULL_MS,
+        "latency_ewma_ms": _NULL_MS,
+        "ttft_ewma_ms": _NULL_MS,
+        "open_for_s": _null(
+            "number", minimum=0, description="Seconds until an open breaker lets probes through."
+        ),
+        "openings": _null("integer", minimum=0),
+        "throttled_for_s": _null(
+            "number", minimum=0, description="Seconds it stays behind the others (429, quota)."
+        ),
+        "remaining_requests": _null("integer", description="The upstream's reported quota."),
+        "remaining_tokens": _null("integer"),
+    }
+)
+
+_PROVIDERS = _obj(
+    {
+        "object": {"const": "list"},
+        "data": {
+            "type": "array",
+            "items": _ref("Deployment"),
+            "description": "Every configured deployment; the figures are null until a call "
+            "reached it.",
+        },
+        "retry_budget": _obj(
+            {
+                "requests": {"type": "integer", "minimum": 0},
+                "retries": {"type": "integer", "minimum": 0},
+                "ratio": {"type": "number", "minimum": 0, "maximum": 1},
+                "min_retries": {"type": "integer", "minimum": 0},
+                "window_s": {"type": "number", "exclusiveMinimum": 0},
+            }
+        ),
+        "aliases": {
+            "type": "object",
+            "description": "Each alias's routing and retry policy.",
+            "additionalProperties": _obj(
+                {
+                    "strategy": {"enum": ["ordered", "weighted", "least_latency", "lowest_cost"]},
+                    "max_attempts": {"type": "integer", "minimum": 1},
+                    "deadline_s": {"type": "number", "exclusiveMinimum": 0},
+                    "try_timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                }
+            ),
+        },
+    }
+)
+
 _ERROR = _obj(
     {
         "error": {
@@ -334,6 +405,14 @@ _PATHS: dict[str, dict[str, Any]] = {
             ],
         )
     },
+    "/admin/providers": {
+        "get": _op(
+            "Every deployment's health (circuit breaker, error and slow rates, latency, "
+            "upstream quota), the retry budget and each alias's retry policy.",
+            "viewer",
+            {**_ok("Provider health", _ref("Providers")), **_errors()},
+        )
+    },
 }
 
 
@@ -344,7 +423,8 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "daytwo admin API",
             "version": "1",
-            "description": "Keys, kill switches, budgets and the admin event log. "
+            "description": "Keys, kill switches, budgets, the admin event log and provider "
+            "health. "
             "Authenticate with `Authorization: Bearer dt2_adm_…` (see docs/admin-api.md).",
         },
         "security": [{"adminToken": []}],
@@ -367,6 +447,8 @@ def document() -> dict[str, Any]:
                 "Counter": _COUNTER,
                 "Budget": _BUDGET,
                 "Event": _EVENT,
+                "Deployment": _DEPLOYMENT,
+                "Providers": _PROVIDERS,
             },
         },
     }
