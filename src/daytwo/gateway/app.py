@@ -293,6 +293,8 @@ class Gateway:
         m = _TRACEPARENT.match(tp) if tp else None
         pipeline = self.pipeline
         call = pipeline.open(operation, m.group(1).decode() if m else None)
+        if m is not None:
+            call.traceparent = m.group(0).decode()
         id_header = (b"x-daytwo-call-id", call.id.encode())
         watch: DisconnectWatch | None = None
         held: Claim | None = None

@@ -47,6 +47,7 @@ from daytwo.core.errors import (
     UpstreamTimeout,
 )
 from daytwo.core.ids import new_call_id, new_trace_id
+from daytwo.core.observe import CallObserver, CallView
 from daytwo.core.record import AttemptRecord, CacheStatus, CallRecord, CallStatus
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import chunk_output_chars, estimate_input_tokens, tokens_for_chars
@@ -124,6 +125,12 @@ class Call:
     saved_nanousd: int | None = None
     #: The recorded status, once :meth:`Pipeline.finish` ran.
     outcome: CallStatus | None = None
+    #: For observers: the incoming ``traceparent``, the answer (non-streamed, or a stream's
+    #: when assembled), its finish reasons and id.
+    traceparent: str | None = None
+    answer: dict[str, Any] | None = None
+    finish_reasons: list[str] = field(default_factory=list)
+    response_id: str | None = None
 
 
 class Pipeline:
@@ -136,6 +143,7 @@ class Pipeline:
         keys: Callable[[], KeyAuthenticator | None] = lambda: None,
         cache: Callable[[], ResponseCache | None] = lambda: None,
         access_log: bool = True,
+        observers: tuple[CallObserver, ...] = (),
     ) -> None:
         self._runtime = runtime
         self._ledger = ledger
@@ -143,6 +151,10 @@ class Pipeline:
         self._cache = cache
         self._redact = secrets.redact
         self.access_log = access_log
+        #: Told of every finished call (metrics, traces, alerts).
+        self.observers = observers
+        #: Assemble streamed answers for observers (content capture in traces).
+        self.assemble_streams = False
         #: Calls streaming right now (a kill switch ends those in its scope).
         self.streaming: dict[str, Call] = {}
         #: Spend-control settlements and cache writes still running (awaited by :meth:`drain`).
@@ -359,6 +371,7 @@ class Pipeline:
             hit = await cached[0].get(cached[1])
             if hit is not None:
                 self._hit(call, hit)
+                call.answer = hit.body
                 return LLMResponse(body=hit.body, usage=hit.usage, served_model=hit.served_model)
 
         async def once(adapter: Adapter, req: LLMRequest, target: Target) -> LLMResponse:
@@ -370,6 +383,7 @@ class Pipeline:
         call.usage = resp.usage
         call.served_model = resp.served_model
         call.upstream_request_id = resp.upstream_request_id
+        call.answer = resp.body
         if cached is not None:
             self._fill(call, cached, resp.body)
         return resp
@@ -443,6 +457,8 @@ class Pipeline:
                     yield StreamChunk(data=data)
                 return
             assembler = Assembler()
+        elif self.assemble_streams:
+            assembler = Assembler()
 
         async def once(
             adapter: Adapter, req: LLMRequest, target: Target
@@ -483,16 +499,22 @@ class Pipeline:
                 if call.ttft_ms is None:
                     call.ttft_ms = (time.perf_counter() - call.t0) * 1000
                 out_chars += chunk_output_chars(chunk.data)
+                data = chunk.data
                 if assembler is not None:
-                    assembler.feed(chunk.data)
+                    assembler.feed(data)
+                elif call.response_id is None:
+                    call.response_id = data.get("id")
+                for choice in data.get("choices") or ():
+                    if choice.get("finish_reason"):
+                        call.finish_reasons.append(choice["finish_reason"])
                 yield chunk
-            if cached is not None and assembler is not None:
-                whole = assembler.result()
-                if whole is not None and upstream.usage is not None:
-                    call.usage = upstream.usage
-                    call.served_model = upstream.served_model
-                    whole.setdefault("usage", openai_usage(upstream.usage))
-                    self._fill(call, cached, whole)
+            whole = assembler.result() if assembler is not None else None
+            if whole is not None:
+                call.answer = whole
+            if cached is not None and whole is not None and upstream.usage is not None:
+                call.usage = upstream.usage
+                call.served_model = upstream.served_model
+                self._fill(call, cached, {**whole, "usage": openai_usage(upstream.usage)})
         finally:
             self.streaming.pop(call.id, None)
             call.served_model = upstream.served_model
@@ -616,6 +638,17 @@ class Pipeline:
             attempt_log=attempt_log,
         )
         self._ledger.submit(record)
+        if self.observers:
+            answer = call.answer
+            view = CallView(
+                traceparent=call.traceparent,
+                request=call.request.body if call.request is not None else None,
+                response=answer,
+                finish_reasons=_finish_reasons(answer) if answer else tuple(call.finish_reasons),
+                response_id=(answer.get("id") if answer else None) or call.response_id,
+            )
+            for observe in self.observers:
+                observe(record, view)
         ticket = call.ticket
         if ticket is not None and call.gate is not None and not ticket.finished:
             produced = usage.total_tokens > 0 and call.usage is not None
@@ -671,6 +704,14 @@ async def _prepend(
     yield first
     async for chunk in rest:
         yield chunk
+
+
+def _finish_reasons(answer: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        c["finish_reason"]
+        for c in answer.get("choices") or ()
+        if isinstance(c, dict) and isinstance(c.get("finish_reason"), str)
+    )
 
 
 def _subject(call: Call) -> Subject:
