@@ -404,3 +404,37 @@ def test_reload_keeps_breakers(tmp_path: Path) -> None:
             assert gw.app.runtime is not before
             assert gw.app.runtime.resilience.health.state("primary/gpt-4o-mini") == "open"
             assert gw.app.runtime.resilience.plans["chat"].policy.max_attempts == 2
+
+
+# -- upstream quota awareness ---------------------------------------------------------------
+
+
+def test_reported_quota_running_low_shifts_traffic_before_any_429(tmp_path: Path) -> None:
+    # The primary allows 20 requests a minute and says so in its rate-limit headers; when a
+    # quarter is left, the gateway moves traffic to the other deployment before the 429s come.
+    limited = SimSettings(seed=5, min_output_tokens=8, max_output_tokens=8, quota_requests=20)
+    with sims(limited, healthy()) as (primary, fallback):
+        cfg = config(
+            tmp_path,
+            {"primary": openai_provider(primary), "fallback": openai_provider(fallback)},
+            [
+                {"provider": "primary", "model": "gpt-4o-mini"},
+                {"provider": "fallback", "model": "gpt-4o-mini"},
+            ],
+            {"breaker": {"low_quota_ratio": 0.25}},
+        )
+        with running_gateway(cfg) as gw:
+            for _ in range(30):
+                assert run(post_many(gw.url, [body()]))[0][0] == 200
+            records = gw.records()
+            served = [r["provider"] for r in records]
+            # 20 x 0.25 = 5 left: the primary served 15 and was then left alone
+            assert served == ["primary"] * 15 + ["fallback"] * 15
+            assert all(r["attempts"] == 1 for r in records)  # not one 429 was met
+            (snap,) = [
+                s
+                for s in gw.app.runtime.resilience.health.snapshot()
+                if s.deployment == "primary/gpt-4o-mini"
+            ]
+            assert snap.remaining_requests == 5
+            assert snap.throttled_for_s > 30

@@ -86,6 +86,11 @@ def sim() -> None:
 @click.option("--outage", "outages", type=OutageParam(), multiple=True,
               help="Scheduled outage, seconds from start; MODE: 503 (default), 500, 429, hang, "
               "malformed, reset. Repeatable.")  # fmt: skip
+@click.option("--quota-requests", type=click.IntRange(min=1), default=None,
+              help="Requests per --quota-window-s before 429s; the rate-limit headers count "
+              "down.")  # fmt: skip
+@click.option("--quota-window-s", type=click.FloatRange(min=0, min_open=True),
+              default=_D.quota_window_s, show_default=True)  # fmt: skip
 @click.option("--no-stream-usage", is_flag=True,
               help="Never report usage in streams (like providers that don't).")  # fmt: skip
 @click.option("--require-key", metavar="env:NAME|file:PATH",
@@ -145,6 +150,8 @@ def _summary(s: SimSettings, key: str | None) -> str:
     ]
     if s.outages:
         parts.append(f"{len(s.outages)} outage(s)")
+    if s.quota_requests is not None:
+        parts.append(f"quota {s.quota_requests} requests / {s.quota_window_s:g} s")
     if not s.stream_usage:
         parts.append("no stream usage")
     if key is not None:

@@ -22,6 +22,7 @@ from pydantic import (
 from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
 from daytwo.config.spend import SpendControlConfig
+from daytwo.config.telemetry import TelemetryConfig
 from daytwo.core.secrets import parse_ref
 
 
@@ -125,6 +126,11 @@ class SimSettings(Model):
     ignore_max_tokens: bool = False
     faults: SimFaults = SimFaults()
     outages: tuple[SimOutage, ...] = ()
+    #: A request quota like a provider's RPM limit: at most this many requests per
+    #: ``quota_window_s`` (then 429 with retry-after), and the remaining count reported in the
+    #: rate-limit headers of every answer (None: unlimited, constant headers).
+    quota_requests: int | None = Field(default=None, ge=1)
+    quota_window_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _lengths(self) -> SimSettings:
@@ -333,6 +339,7 @@ class Config(Model):
     resilience: ResilienceConfig = ResilienceConfig()
     cache: CacheConfig = CacheConfig()
     idempotency: IdempotencyConfig = IdempotencyConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
 
     @model_validator(mode="after")
     def _cache_names_aliases(self) -> Config:

@@ -296,3 +296,28 @@ def test_the_adapter_streams_the_same_bytes_as_the_server() -> None:
     streamed, request_id = asyncio.run(go())
     assert wire == streamed + b"data: [DONE]\n\n"
     assert headers["x-request-id"] == request_id
+
+
+def test_a_request_quota_counts_down_in_the_headers_then_answers_429() -> None:
+    clock = FakeClock()
+    settings = SimSettings(quota_requests=3, quota_window_s=60)
+    with running_sim_server(settings, clock=clock) as url:
+        body = json.dumps({"model": "gpt-4o-mini", "messages": USER}).encode()
+        seen = []
+        for _ in range(3):
+            status, headers, _ = raw(url, "POST", "/v1/chat/completions", body)
+            assert status == 200
+            assert headers["x-ratelimit-limit-requests"] == "3"
+            assert headers["x-ratelimit-reset-requests"] == "60.000s"
+            seen.append(headers["x-ratelimit-remaining-requests"])
+        assert seen == ["2", "1", "0"]
+        clock.now = 15
+        status, headers, raw_body = raw(url, "POST", "/v1/chat/completions", body)
+        assert status == 429
+        assert headers["retry-after"] == "45"
+        assert headers["x-ratelimit-remaining-requests"] == "0"
+        assert json.loads(raw_body)["error"]["type"] == "rate_limit_error"
+        clock.now = 60  # a new window
+        status, headers, _ = raw(url, "POST", "/v1/chat/completions", body)
+        assert status == 200
+        assert headers["x-ratelimit-remaining-requests"] == "2"

@@ -27,6 +27,7 @@ from daytwo.core.errors import UpstreamProtocolError, UpstreamUnavailable
 from daytwo.core.secrets import redact_key_shapes
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
+from daytwo.providers.http import quota_headers
 from daytwo.providers.openai_wire import (
     ChunkStreamState,
     client_wants_usage,
@@ -60,7 +61,10 @@ class SimAdapter:
         body.pop("stream_options", None)
         ex = self.simulator.chat(body)
         await _arrive(ex)
-        return _response(ex, "completion")
+        resp = _response(ex, "completion")
+        if self.settings.quota_requests is not None:
+            resp.rate_headers = quota_headers(ex.header_dict())
+        return resp
 
     async def stream(self, req: LLMRequest, target: Target) -> SimStream:
         body = _with_model(req, target)
@@ -70,7 +74,10 @@ class SimAdapter:
         await _arrive(ex)
         if not ex.stream:
             raise UpstreamProtocolError("upstream answered a stream request with application/json")
-        return SimStream(ex, drop_usage_chunk=not client_wants_usage(req.body))
+        stream = SimStream(ex, drop_usage_chunk=not client_wants_usage(req.body))
+        if self.settings.quota_requests is not None:
+            stream.rate_headers = quota_headers(ex.header_dict())
+        return stream
 
     async def embed(self, req: LLMRequest, target: Target) -> LLMResponse:
         ex = self.simulator.embeddings(_with_model(req, target))

@@ -145,6 +145,8 @@ class SimEngine:
         self._start = clock()
         self._fault_rng = Random(settings.seed)
         self._count = 0
+        self._quota_start = self._start
+        self._quota_used = 0
         bounds: list[tuple[Fault, float]] = []
         upper = 0.0
         for fault, field in _RATES:
@@ -185,6 +187,23 @@ class SimEngine:
         vectors = tuple(unit_vector(_embedding_key(model, item), dims) for item in items)
         tokens = estimate_input_tokens({"input": items})
         return Turn(request_id, fault, embeddings=SimEmbeddings(model, vectors, tokens, b64))
+
+    def take_quota(self) -> tuple[int, int, float] | None:
+        """Count one request against ``quota_requests``: (requests left after it, or -1 when
+        it is refused; the limit; seconds until the window resets). None: no quota."""
+        limit = self.settings.quota_requests
+        if limit is None:
+            return None
+        window = self.settings.quota_window_s
+        now = self._clock()
+        if now - self._quota_start >= window:
+            self._quota_start += window * ((now - self._quota_start) // window)
+            self._quota_used = 0
+        reset = self._quota_start + window - now
+        if self._quota_used >= limit:
+            return -1, limit, reset
+        self._quota_used += 1
+        return limit - self._quota_used, limit, reset
 
     def _begin(self) -> tuple[Random, str, Fault | None]:
         n = self._count

@@ -12,10 +12,12 @@ the response normally, or cut the connection (``cut``).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from daytwo.config.schema import SimSettings
@@ -106,6 +108,28 @@ class Simulator:
         self._per_token_s = settings.per_token_ms / 1000
 
     def chat(self, body: dict[str, Any]) -> Exchange:
+        return self._counted(body, self._chat)
+
+    def embeddings(self, body: dict[str, Any]) -> Exchange:
+        return self._counted(body, self._embeddings)
+
+    def _counted(
+        self, body: dict[str, Any], answer: Callable[[dict[str, Any]], Exchange]
+    ) -> Exchange:
+        """Apply the request quota: refuse past it, else report what is left."""
+        quota = self.engine.take_quota()
+        if quota is None:
+            return answer(body)
+        left, limit, reset_s = quota
+        if left < 0:
+            ex = self._fault(f"req_{os.urandom(16).hex()}", "429", str(body.get("model")))
+            retry = str(max(1, math.ceil(reset_s))).encode()
+            headers = [(k, retry if k == b"retry-after" else v) for k, v in ex.headers]
+            return replace(ex, headers=_quota_headers(headers, 0, limit, reset_s))
+        ex = answer(body)
+        return replace(ex, headers=_quota_headers(ex.headers, left, limit, reset_s))
+
+    def _chat(self, body: dict[str, Any]) -> Exchange:
         try:
             turn = self.engine.chat(body)
         except InvalidRequest as exc:
@@ -138,7 +162,7 @@ class Simulator:
         headers = fmt.headers(rid, stream=True, processing_ms=int(self._ttft_s * 1000), fault=None)
         return Exchange(rid, 200, self._ttft_s, headers, stream=True, frames=tuple(frames), cut=cut)
 
-    def embeddings(self, body: dict[str, Any]) -> Exchange:
+    def _embeddings(self, body: dict[str, Any]) -> Exchange:
         try:
             turn = self.engine.embeddings(body)
         except InvalidRequest as exc:
@@ -186,3 +210,17 @@ class Simulator:
         data = self.fmt.error(message, type=kind, code=code)
         headers = self.fmt.headers(rid, stream=False, processing_ms=0, fault=fault)
         return Exchange(rid, status, 0.0, headers, self.fmt.dumps(data), data)
+
+
+def _quota_headers(headers: Headers, left: int, limit: int, reset_s: float) -> Headers:
+    """``headers`` with the request-quota figures (OpenAI's and Anthropic's names) set."""
+    stamp = datetime.fromtimestamp(time.time() + reset_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    values = {
+        b"x-ratelimit-remaining-requests": str(left).encode(),
+        b"x-ratelimit-limit-requests": str(limit).encode(),
+        b"x-ratelimit-reset-requests": f"{reset_s:.3f}s".encode(),
+        b"anthropic-ratelimit-requests-remaining": str(left).encode(),
+        b"anthropic-ratelimit-requests-limit": str(limit).encode(),
+        b"anthropic-ratelimit-requests-reset": stamp.encode(),
+    }
+    return [(k, values.get(k, v)) for k, v in headers]
