@@ -87,7 +87,7 @@ class _Capture(BaseHTTPRequestHandler):
     bodies: list[dict[str, Any]]
     status: int
 
-    def do_POST(self) -> None:  # noqa: N802  # http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         length = int(self.headers["content-length"])
         body = json.loads(self.rfile.read(length))
         type(self).bodies.append(body)
