@@ -23,7 +23,7 @@ from daytwo.cli.common import (
     print_table,
     when,
 )
-from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
+from daytwo.cli.oneline import one_line_family
 
 if TYPE_CHECKING:
     from daytwo.keys.admin_tokens import AdminTokens
@@ -34,17 +34,7 @@ _PREFIX = "daytwo admin"
 ROLE_NAMES = ("viewer", "operator", "admin")
 
 
-class _UsageError(OneLineUsageError):
-    prefix = _PREFIX
-
-
-class _OneLineCommand(OneLineCommand):
-    usage_error = _UsageError
-
-
-class _OneLineGroup(click.Group):
-    command_class = _OneLineCommand
-    group_class = type  # subgroups are one-line groups too
+_UsageError, _OneLineCommand, _OneLineGroup = one_line_family(_PREFIX)
 
 
 @contextmanager

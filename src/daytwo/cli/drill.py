@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from daytwo.cli.common import echo_json, fail, json_option, print_table
-from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
+from daytwo.cli.oneline import one_line_family
 from daytwo.core.money import format_usd
 
 if TYPE_CHECKING:
@@ -29,16 +29,7 @@ MODES = ("refused", "503", "429", "hang")
 DASH = "–"
 
 
-class _UsageError(OneLineUsageError):
-    prefix = _PREFIX
-
-
-class _OneLineCommand(OneLineCommand):
-    usage_error = _UsageError
-
-
-class _OneLineGroup(click.Group):
-    command_class = _OneLineCommand
+_UsageError, _OneLineCommand, _OneLineGroup = one_line_family(_PREFIX)
 
 
 @click.group(cls=_OneLineGroup)

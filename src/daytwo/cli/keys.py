@@ -25,7 +25,7 @@ from daytwo.cli.common import (
     print_table,
     when,
 )
-from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
+from daytwo.cli.oneline import one_line_family
 
 if TYPE_CHECKING:
     from daytwo.keys.model import IssuedKey, KeyRecord
@@ -34,16 +34,7 @@ if TYPE_CHECKING:
 _PREFIX = "daytwo keys"
 
 
-class _UsageError(OneLineUsageError):
-    prefix = _PREFIX
-
-
-class _OneLineCommand(OneLineCommand):
-    usage_error = _UsageError
-
-
-class _OneLineGroup(click.Group):
-    command_class = _OneLineCommand
+_UsageError, _OneLineCommand, _OneLineGroup = one_line_family(_PREFIX)
 
 
 def _fail(message: str) -> NoReturn:

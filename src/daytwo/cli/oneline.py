@@ -35,3 +35,16 @@ class OneLineCommand(click.Command):
             raise
         except click.UsageError as exc:
             raise self.usage_error(exc.format_message()) from None
+
+
+def one_line_family(
+    prefix: str,
+) -> tuple[type[OneLineUsageError], type[OneLineCommand], type[click.Group]]:
+    """The usage error, command and group classes of one command family (``daytwo keys``):
+    every command of the group reports click's parse errors as ``<prefix>: <message>``;
+    subgroups of the group are such groups too."""
+    usage = type("UsageError", (OneLineUsageError,), {"prefix": prefix})
+    command = type("Command", (OneLineCommand,), {"usage_error": usage})
+    # click: ``group_class = type`` makes subgroups instances of the group's own class
+    group = type("Group", (click.Group,), {"command_class": command, "group_class": type})
+    return usage, command, group

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from daytwo.cli.common import echo_json, fail, print_table
-from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
+from daytwo.cli.oneline import one_line_family
 from daytwo.cli.switches import DEFAULT_GATEWAY, DEFAULT_TOKEN_ENV, GATEWAY_ENV, TIMEOUT_S
 
 _PREFIX = "daytwo providers"
@@ -27,16 +27,7 @@ _STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "bold red"}
 DASH = "–"
 
 
-class _UsageError(OneLineUsageError):
-    prefix = _PREFIX
-
-
-class _OneLineCommand(OneLineCommand):
-    usage_error = _UsageError
-
-
-class _OneLineGroup(click.Group):
-    command_class = _OneLineCommand
+_UsageError, _OneLineCommand, _OneLineGroup = one_line_family(_PREFIX)
 
 
 @click.group(cls=_OneLineGroup)
