@@ -11,8 +11,8 @@ test: venv
 	scripts/test
 
 lint: venv
-	.venv/bin/ruff check src tests bench
-	.venv/bin/ruff format --check src tests bench
+	.venv/bin/ruff check src tests bench examples
+	.venv/bin/ruff format --check src tests bench examples
 	.venv/bin/mypy
 
 bench: venv

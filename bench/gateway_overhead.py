@@ -15,6 +15,10 @@ ledger on SQLite, logging warning, access log off) on a temporary config, and me
 * the ledger: after a graceful stop (SIGTERM drains the writer queue), the rows in SQLite must
   equal the requests sent to the gateway, or the bench fails (exit code 1).
 
+Telemetry is off in the measured gateway unless ``--telemetry``: then Prometheus metrics are on
+and every call's spans are exported over OTLP/HTTP to a sink in this process that accepts every
+export (the collector's own cost is not daytwo's); run with and without it to compare.
+
 Direct and gateway runs are interleaved (alternating order per repetition) and each figure is
 the median over ``--reps``. Load generator, upstream and gateway share the machine's cores;
 nothing is pinned. ``added`` = gateway percentile - direct percentile, per scenario.
@@ -24,6 +28,7 @@ Usage::
     .venv/bin/python bench/gateway_overhead.py              # ~9 min, readable table
     .venv/bin/python bench/gateway_overhead.py --quick      # ~1 min smoke run
     .venv/bin/python bench/gateway_overhead.py --json --litellm --soak 600 > result.json
+    .venv/bin/python bench/gateway_overhead.py --telemetry  # metrics + traces on
 """
 
 from __future__ import annotations
@@ -34,9 +39,12 @@ import json
 import signal
 import statistics
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +79,7 @@ class Settings:
     keep: bool
     as_json: bool
     spend: str | None = None
+    telemetry: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,68 @@ class Ctx:
     notes: list[str] = field(default_factory=list)
     #: The fake Anthropic upstream, for the translation case (None: nginx+lua missing).
     direct_anthropic: h.Target | None = None
+    #: ``--telemetry``: where the gateway exports its spans.
+    otlp: OtlpSink | None = None
+
+
+# ---------------------------------------------------------------- telemetry
+
+
+class OtlpSink:
+    """An OTLP/HTTP endpoint on loopback that accepts every export and counts them."""
+
+    def __init__(self) -> None:
+        sink = self
+        self.exports = 0
+        self.bytes = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                size = int(self.headers.get("content-length") or 0)
+                self.rfile.read(size)
+                sink.exports += 1
+                sink.bytes += size
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def add_telemetry(config: Path, otlp: OtlpSink | None) -> None:
+    """Telemetry on (metrics, and traces to ``otlp``) or, without a sink, explicitly off."""
+    if otlp is None:
+        block = "telemetry: {metrics: {enabled: false}, traces: {enabled: false}}\n"
+    else:
+        traces = f'{{enabled: true, exporter: otlp_http, endpoint: "{otlp.url}"}}'
+        block = f"telemetry:\n  metrics: {{enabled: true}}\n  traces: {traces}\n"
+    with config.open("a") as f:
+        f.write(block)
+
+
+def scrape_metrics(gw: h.Target) -> dict[str, Any]:
+    """One ``/metrics`` scrape after the load: its size and time, and the calls it counted."""
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(f"http://127.0.0.1:{gw.port}/metrics", timeout=30) as resp:
+        body = resp.read().decode()
+    took_ms = (time.perf_counter() - t0) * 1000
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line.startswith("daytwo_requests_total{")
+    )
+    return {"scrape_ms": round(took_ms, 1), "scrape_bytes": len(body), "calls_counted": counted}
 
 
 # ---------------------------------------------------------------- scenario definitions
@@ -385,6 +456,7 @@ def daytwo_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
         spend=s.spend,
         anthropic_port=anthropic.port if anthropic else None,
     )
+    add_telemetry(config, ctx.otlp)
     key = h.CLIENT_KEY
     if s.spend:
         h.clear_redis_prefix("daytwo-bench:")
@@ -414,11 +486,17 @@ def daytwo_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
             out["rss_load_max_mb"] = sampler.max()
         if s.soak:
             out["soak"] = soak(ctx, gw, proc)
+        if ctx.otlp is not None:
+            out["telemetry"] = scrape_metrics(gw)
     finally:
         t0 = time.monotonic()
         code = proc.stop(signal.SIGTERM)
         out["shutdown_s"] = round(time.monotonic() - t0, 2)
         out["exit_code"] = code
+    if ctx.otlp is not None:  # the exporter flushed its last batch at shutdown
+        out.setdefault("telemetry", {}).update(
+            otlp_exports=ctx.otlp.exports, otlp_bytes=ctx.otlp.bytes
+        )
     count = h.count_ledger(db)
     out.update(
         ledger_rows=count.rows,
@@ -499,6 +577,11 @@ def parse_args(argv: list[str] | None) -> Settings:
         default=None,
         help="spend control on (virtual key, budgets, rate limits) with this state backend",
     )
+    ap.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="metrics and traces on (OTLP/HTTP to a local sink); off by default",
+    )
     a = ap.parse_args(argv)
     return Settings(
         duration=a.duration or (2.0 if a.quick else 8.0),
@@ -513,6 +596,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         keep=a.keep,
         as_json=a.json,
         spend=a.spend,
+        telemetry=a.telemetry,
     )
 
 
@@ -522,6 +606,9 @@ def run(s: Settings) -> dict[str, Any]:
         stack.callback(h.stop_upstream, upstream, work)
         h.log(f"upstream: {kind} on :{upstream.port}")
         ctx = Ctx(s, work, h.Target("direct", upstream.port))
+        if s.telemetry:
+            ctx.otlp = OtlpSink()
+            stack.callback(ctx.otlp.close)
         anthropic = h.start_anthropic_upstream(work)
         if anthropic is not None:
             stack.callback(h.stop_anthropic_upstream, work)

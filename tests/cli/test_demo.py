@@ -1,5 +1,6 @@
-"""`daytwo demo` runs end to end: real gateway, simulated providers, SQLite ledger, report, and a
-provider outage the apps never notice because traffic fails over.
+"""`daytwo demo` runs end to end: real gateway, simulated providers, SQLite ledger, report, a
+provider outage the apps never notice because traffic fails over, and alerts that fire and
+resolve.
 
 The view's logic (events from breaker states, the outage's numbers) is tested on its own over
 a real ``Health`` and a real SQLite ledger; the subprocess run checks the whole story shows."""
@@ -10,11 +11,13 @@ import re
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from tests.cli.records import call_record
 
+from daytwo.alerts.notify import Notification
 from daytwo.core.errors import UpstreamStatusError
 from daytwo.demo.config import Outage
 from daytwo.demo.outage import outage_report, render_outage
@@ -128,6 +131,21 @@ def test_switches_turned_off_and_on_are_events() -> None:
     ]
 
 
+def test_alert_notifications_are_events() -> None:
+    watch = Watch(Topology.from_routes(ROUTES))
+    fired = Notification(
+        status="firing", rule="failover", kind="fallback_rate", severity="warning",
+        labels={"alias": "gpt-4o"}, value=0.25, threshold=0.2, unit="ratio", started_at=10.0,
+        at=10.0, fingerprint="f",
+    )  # fmt: skip
+    watch.alert(fired, 2.0)
+    watch.alert(replace(fired, status="resolved", at=11.5), 3.5)
+    assert [(e.at_s, e.text) for e in watch.events] == [
+        (2.0, "alert firing: failover (alias=gpt-4o): fallback rate 25.0% above 20.0%"),
+        (3.5, "alert resolved: failover (alias=gpt-4o) after 1.5s"),
+    ]
+
+
 def test_outage_report_counts_what_the_apps_saw_and_what_failed_over(tmp_path: Path) -> None:
     run_start = 10_000.0
     outage = Outage("openai", "anthropic", "503", start_s=10, end_s=20)
@@ -201,6 +219,13 @@ def test_demo_drives_traffic_rides_out_an_outage_and_prints_the_spend_report(
         "kill switch: project=default switched off by demo-operator",
     ):
         assert event in out
+    # Alerts fired and resolved, in the event log (and in the log sink's file); /metrics is up.
+    assert re.search(r"alert firing: failover: fallback rate [\d.]+% above 20\.0%", out)
+    assert re.search(r"alert resolved: failover after [\d.]+s", out)
+    assert "alert firing: spend-rate: spend $" in out
+    assert re.search(r"metrics: http://127\.0\.0\.1:\d+/metrics", out)
+    alert_log = (workdir / "alerts.log").read_text(encoding="utf-8")
+    assert "alert firing: failover" in alert_log and "alert resolved: failover" in alert_log
     # The summary: the outage cost the apps nothing but some latency.
     assert re.search(r"openai answered 503 from [\d.]+s to [\d.]+s into the run", out)
     assert re.search(r"breaker opened at [\d.]+s, recovered at [\d.]+s", out)

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from tests.ledger.conftest import T0
 from tests.ledger.oracle import assert_rollups_match_raw
 
+from daytwo.alerts.schema import metadata as alerts_metadata
 from daytwo.core.record import AttemptRecord, CallRecord
 from daytwo.keys.schema import metadata as keys_metadata
 from daytwo.ledger.codec import ROW_COLUMNS, to_row
@@ -31,8 +32,9 @@ def test_migrated_schema_has_no_drift_from_the_metadata(store: LedgerStore) -> N
         ctx = MigrationContext.configure(
             conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
         )
-        # one database, one migration chain: the ledger tables and the virtual-keys tables
-        diff = compare_metadata(ctx, [metadata, keys_metadata])  # type: ignore[arg-type]
+        # one database, one migration chain: the ledger's, the virtual keys' and the alerts'
+        schemas = [metadata, keys_metadata, alerts_metadata]
+        diff = compare_metadata(ctx, schemas)  # type: ignore[arg-type]
         assert diff == []
         assert current_revision(conn) == HEAD
         tables = set(sa.inspect(conn).get_table_names())

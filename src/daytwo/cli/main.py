@@ -24,6 +24,7 @@ COMMANDS = {
     "revive": "daytwo.cli.switches:revive",
     "providers": "daytwo.cli.providers:providers",
     "drill": "daytwo.cli.drill:drill",
+    "alerts": "daytwo.cli.alerts:alerts",
 }
 
 

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from daytwo.config.alerts import AlertsConfig
 from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
 from daytwo.config.spend import SpendControlConfig
@@ -340,6 +341,7 @@ class Config(Model):
     cache: CacheConfig = CacheConfig()
     idempotency: IdempotencyConfig = IdempotencyConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _cache_names_aliases(self) -> Config:
@@ -391,6 +393,14 @@ class Config(Model):
                     f"spend_control.budgets.{i}.downgrade_to: unknown model alias "
                     f"`{budget.downgrade_to}`"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _alerts_name_sinks_aliases_budgets(self) -> Config:
+        budgets = {b.name for b in self.spend_control.budgets}
+        problems = self.alerts.problems(aliases=set(self.models), budgets=budgets)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

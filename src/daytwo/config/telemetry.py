@@ -66,6 +66,9 @@ class TracesConfig(_Model):
     #: Extra regular expressions whose matches are replaced in captured content.
     redact: tuple[Annotated[str, AfterValidator(_check_pattern)], ...] = ()
     export_timeout_s: float = Field(10.0, gt=0, le=300)
+    #: Encode and send OTLP from a child process (the encoding then never competes with the
+    #: request path for the interpreter lock); off: from a thread of the gateway process.
+    export_process: bool = True
 
     @model_validator(mode="after")
     def _endpoint(self) -> TracesConfig:

@@ -39,6 +39,10 @@ OUTAGE_FROM = 0.3
 OUTAGE_UNTIL = 0.6
 #: How the provider fails meanwhile (a ``SimOutage`` mode).
 OUTAGE_MODE = "503"
+#: The demo's alert thresholds: the share of calls answered by a fallback, and the spend per
+#: hour of all the apps together (they spend ~$15/h).
+FAILOVER_ALERT_RATE = 0.2
+SPEND_ALERT_USD_PER_HOUR = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,45 @@ def breaker_open_s(seconds: float) -> float:
     """The breaker's first open period: long enough to be seen, short enough that recovery
     follows the outage's end closely (it doubles on each failed probe, up to twice this)."""
     return round(min(2.0, max(0.25, seconds / 30)), 2)
+
+
+def alert_window_s(seconds: float) -> float:
+    """The demo's alert windows: they scale with the run, and outlast a failed-over call (a
+    call counts from its start and reaches the ledger when it ends)."""
+    return round(max(1.5, seconds * 0.05), 2)
+
+
+def alerting(seconds: float) -> dict[str, Any]:
+    """The demo's alert rules, on the log and (added by the demo) its live view: calls answered
+    by a fallback during the outage (fires, then resolves after it), and the apps' spend rate
+    (fires early; resolves once the apps stop). A cooldown as long as the run keeps each alert
+    to one fire and one resolve."""
+    window = alert_window_s(seconds)
+    common = {"window": window, "cooldown": seconds, "sinks": ["log"]}
+    return {
+        "interval_s": round(max(0.1, seconds / 200), 2),
+        "sinks": {"log": {"type": "log"}},
+        "rules": [
+            {
+                # The outage, seen from the traffic's side.
+                "name": "failover",
+                "kind": "fallback_rate",
+                "threshold": FAILOVER_ALERT_RATE,
+                "by": [],
+                "severity": "warning",
+                **common,
+            },
+            {
+                # Over a longer window: single calls are cheap, so a short one is jumpy.
+                "name": "spend-rate",
+                "kind": "spend_per_hour",
+                "threshold": SPEND_ALERT_USD_PER_HOUR,
+                "severity": "critical",
+                **common,
+                "window": round(max(3.0, seconds * 0.25), 2),
+            },
+        ],
+    }
 
 
 def demo_config(
@@ -164,7 +207,8 @@ def demo_config(
                 "max_open_s": round(open_s * 2, 2),
             },
         },
-        "ledger": {"url": f"sqlite:///{ledger_path}", "flush_interval_ms": 200},
+        "ledger": {"url": f"sqlite:///{ledger_path}", "flush_interval_ms": 100},
+        "alerts": alerting(seconds),
         "pricing": {"unpriced": "flag"},
         "spend_control": {
             "budgets": [

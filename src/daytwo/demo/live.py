@@ -20,7 +20,7 @@ from daytwo.resilience.breaker import DeploymentSnapshot
 from daytwo.state.base import SwitchRecord
 
 #: Events shown at once (the newest).
-EVENTS_SHOWN = 8
+EVENTS_SHOWN = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +81,8 @@ def _head(clock: Clock, url: str, served: Served, written: int, queued: int) -> 
     around = served.failed_over - served.after_failed_try
     return Text.assemble(
         ("daytwo demo ", "bold cyan"),
-        f"{now:4.0f}s / {clock.total_s:.0f}s   gateway {url}   ",
-        f"ledger: {written:,} written, {queued:,} queued\n",
+        f"{now:4.0f}s / {clock.total_s:.0f}s   gateway {url}\n",
+        f"ledger: {written:,} written, {queued:,} queued   metrics: {url}/metrics\n",
         (f"outage drill: {o.provider} answers {o.mode} from {window} ({when})\n", style),
         (
             f"failover: {served.failed_over:,} calls answered by a fallback "

@@ -8,7 +8,8 @@ Three sources, each read the way an operator's tooling would:
   A breaker stays open for at least its ``open_s``, longer than the polling interval, so no
   opening is missed;
 * the kill-switch board: a scope switched off (by a budget trip or a person) or back on;
-* the ledger: which deployment answered each call, and after how many attempts.
+* the ledger: which deployment answered each call, and after how many attempts;
+* the gateway's alert engine: each alert that fires or resolves (a listener beside the sinks).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from daytwo.alerts.notify import Notification
 from daytwo.gateway.runtime import Route
 from daytwo.ledger.schema import calls
 from daytwo.ledger.store import LedgerStore
@@ -133,6 +135,17 @@ class Watch:
         for key in sorted(set(self._switches) - set(active)):
             self.events.append(Event(at_s, f"{key} switched back on", "green"))
         self._switches = dict(active)
+
+    def alert(self, n: Notification, at_s: float) -> None:
+        """A notification of the gateway's alert engine (the demo listens beside the log)."""
+        where = ", ".join(f"{k}={v}" for k, v in sorted(n.labels.items()))
+        name = f"{n.rule} ({where})" if where else n.rule
+        if n.status == "firing":
+            what = n.summary.removeprefix(name + ": ")
+            self.events.append(Event(at_s, f"alert firing: {name}: {what}", "bold magenta"))
+        else:
+            took = f" after {n.at - n.started_at:.1f}s" if n.started_at is not None else ""
+            self.events.append(Event(at_s, f"alert resolved: {name}{took}", "green"))
 
     def note(self, at_s: float, text: str, style: str = "") -> None:
         """An event the demo itself knows of (its scheduled outage)."""

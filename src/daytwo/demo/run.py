@@ -7,8 +7,12 @@ loop, so the view reads it there (``run_coroutine_threadsafe``) rather than from
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,12 +21,14 @@ import yaml
 from rich.console import Console, Group
 from rich.live import Live
 
+from daytwo.alerts.notify import Notification
 from daytwo.config.load import validate_config
 from daytwo.config.schema import SimSettings
 from daytwo.demo.config import (
     HTTP_SIM,
     DrillClock,
     Outage,
+    alert_window_s,
     demo_config,
     openai_sim,
     outage_for,
@@ -47,6 +53,8 @@ LEDGER_EVERY_S = 1.0
 #: outage, so the two stories stay apart.
 KILL_AT = 0.85
 KILL_REASON = "unattributed script, owner unknown: off until someone claims it"
+#: Where the alert engine's log sink writes during the run (in the demo's directory).
+ALERT_LOG = "alerts.log"
 
 
 @dataclass
@@ -99,7 +107,8 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         started = datetime.now(UTC)
         view = _View(app, handle.url, seconds, stats, outage_for(seconds), drill, ledger_path)
         try:
-            asyncio.run(view.run(console))
+            with _alert_log(workdir / ALERT_LOG):
+                asyncio.run(view.run(console))
         finally:
             handle.stop()  # graceful: drains in-flight calls and the ledger queue
     ended = datetime.now(UTC)
@@ -126,6 +135,25 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
     )
 
 
+@contextmanager
+def _alert_log(path: Path) -> Iterator[None]:
+    """The alert engine's log sink writes to a file in the demo's directory while the live
+    view owns the terminal."""
+    logger = logging.getLogger("daytwo.alerts")
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    propagate, level = logger.propagate, logger.level
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate, logger.level = propagate, level
+        handler.close()
+
+
 def _hour_floor(ts: datetime) -> datetime:
     return ts.replace(minute=0, second=0, microsecond=0)
 
@@ -148,12 +176,17 @@ class _View:
     switches: dict[str, SwitchRecord] = field(default_factory=dict)
     spend: dict[str, int | None] = field(default_factory=dict)
     served: Served = field(default_factory=lambda: Served({}, 0, 0))
+    #: Alerts firing now (the gateway's alert engine).
+    firing: int = 0
     #: The drill's start and end noted in the event log so far (0, 1 or 2).
     _drill_seen: int = 0
+    #: Notifications heard from the gateway's alert engine (its thread), not yet shown.
+    _heard: deque[Notification] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.topology = Topology.from_routes(self.app.runtime.routes)
         self.watch = Watch(self.topology)
+        self.app.alerts.add_listener(self._heard.append)  # deque.append: thread-safe
 
     async def run(self, console: Console) -> None:
         self.run_start = time.time()
@@ -162,6 +195,10 @@ class _View:
         t0 = time.monotonic()
         killed = False
         next_ledger = t0
+        #: Once the apps stop, the view waits (at most two alert windows) for the alerts
+        #: still firing to resolve, so the story ends.
+        done_at: float | None = None
+        wait_s = 2 * alert_window_s(self.seconds)
         store = open_store(f"sqlite:///{self.ledger_path}")
         hour = _hour_floor(datetime.now(UTC))
         try:
@@ -173,14 +210,20 @@ class _View:
                         killed = True
                         await _kill(self.app, {"project": "default"}, KILL_REASON)
                     self._drill_events(elapsed)
+                    self._alerts()
                     await self._poll_gateway(elapsed)
                     if done or time.monotonic() >= next_ledger:
                         await asyncio.to_thread(self._read_ledger, store, hour)
                         next_ledger = time.monotonic() + LEDGER_EVERY_S
                     live.update(self._render(min(elapsed, self.seconds), console.width))
                     if done:
-                        break
-                    await asyncio.wait({traffic}, timeout=TICK_S)
+                        done_at = done_at or time.monotonic()
+                        if not self.firing or time.monotonic() - done_at > wait_s:
+                            break
+                    if done:
+                        await asyncio.sleep(TICK_S)
+                    else:
+                        await asyncio.wait({traffic}, timeout=TICK_S)
             console.print()
             await traffic
         finally:
@@ -197,17 +240,23 @@ class _View:
             self._drill_seen = 2
             self.watch.note(o.end_s, f"outage drill: {o.provider} answers normally again", "dim")
 
+    def _alerts(self) -> None:
+        while self._heard:
+            n = self._heard.popleft()
+            self.watch.alert(n, n.at - self.run_start)
+
     async def _poll_gateway(self, elapsed: float) -> None:
         app = self.app
         if app.loop is None:
             return
 
-        async def read() -> tuple[list[DeploymentSnapshot], dict[str, SwitchRecord]]:
+        async def read() -> tuple[list[DeploymentSnapshot], dict[str, SwitchRecord], int]:
             health = app.runtime.resilience.health.snapshot()
-            return health, app.spend.switches.active() if app.spend else {}
+            firing = sum(1 for a in app.alerts.states() if a.phase == "firing")
+            return health, app.spend.switches.active() if app.spend else {}, firing
 
         future = asyncio.run_coroutine_threadsafe(read(), app.loop)
-        self.health, self.switches = await asyncio.wrap_future(future)
+        self.health, self.switches, self.firing = await asyncio.wrap_future(future)
         self.watch.health(self.health, elapsed)
         self.watch.switches(self.switches, elapsed)
 

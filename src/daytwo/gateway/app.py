@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from daytwo.alerts.engine import AlertEngine
 from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError, InternalError, NotFound, StateUnavailable
 from daytwo.core.secrets import SecretRegistry
@@ -42,6 +43,7 @@ from daytwo.gateway.pipeline import Call, Pipeline
 from daytwo.gateway.reload import ConfigWatcher
 from daytwo.gateway.responses_ingress import RESPONSES
 from daytwo.gateway.runtime import Runtime
+from daytwo.gateway.scrape import scrape_state
 from daytwo.gateway.spend import SpendControl
 from daytwo.keys.cache import KeyCache
 from daytwo.keys.hashing import pepper_from_env
@@ -56,6 +58,8 @@ from daytwo.replay import (
     open_cache,
     open_idempotency,
 )
+from daytwo.telemetry.hub import Telemetry
+from daytwo.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 log = logging.getLogger("daytwo.gateway")
 
@@ -86,6 +90,9 @@ class Gateway:
         self.cache: ResponseCache | None = None
         self.idempotency: IdempotencyStore | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.telemetry = Telemetry(config.telemetry, self.secrets)
+        if self.telemetry.tracing is not None:
+            self.telemetry.tracing.use_provider_types(lambda: self.runtime.provider_types)
         self.pipeline = Pipeline(
             lambda: self.runtime,
             self,
@@ -93,7 +100,13 @@ class Gateway:
             keys=lambda: self.keys,
             cache=lambda: self.cache,
             access_log=config.logging.access_log,
+            observers=self.telemetry.observers(),
         )
+        traces = config.telemetry.traces
+        self.pipeline.assemble_streams = traces.enabled and traces.capture_content
+        # Alerting (daytwo.alerts): rules beside the call path; the engine hears every call.
+        self.alerts = AlertEngine(config, self.secrets)
+        self.pipeline.observers = (*self.pipeline.observers, self.alerts.observe)
         self.ready = False
         self._log_listener = log_listener
         self._watcher: ConfigWatcher | None = None
@@ -107,6 +120,8 @@ class Gateway:
             (b"GET", "/healthz"): self._healthz,
             (b"GET", "/readyz"): self._readyz,
         }
+        if self.telemetry.metrics is not None:
+            self._routes[(b"GET", "/metrics")] = self._metrics
         self._paths = {path for _, path in self._routes}
 
     @property
@@ -168,6 +183,7 @@ class Gateway:
         )
         await self._arm(self.runtime)
         await self._open_replay(cfg)
+        await self.alerts.start(switches=self.spend.switches)
         if self.config_path is not None:
             self._watcher = ConfigWatcher(self.config_path, self.reload, cfg.server.reload_poll_s)
             self._watcher.start()
@@ -229,6 +245,7 @@ class Gateway:
     async def shutdown(self) -> None:
         self.ready = False
         await self.pipeline.drain()
+        await self.alerts.aclose()
         if self.spend is not None:
             await self.spend.aclose()
         if self.keys is not None:
@@ -242,6 +259,7 @@ class Gateway:
         for store in (self.cache, self.idempotency):
             if store is not None:
                 await store.aclose()
+        await asyncio.to_thread(self.telemetry.shutdown)
         if self.ledger is not None:
             ledger, self.ledger = self.ledger, None
             await asyncio.to_thread(ledger.close, 30.0)
@@ -262,11 +280,14 @@ class Gateway:
                 log.warning(f"config section `{section}` changed: takes effect at the next restart")
         if config.spend_control.state != old.config.spend_control.state:
             log.warning("config `spend_control.state` changed: takes effect at the next restart")
+        if config.telemetry != old.config.telemetry:
+            log.warning("config section `telemetry` changed: takes effect at the next restart")
         for section in ("cache", "idempotency"):
             new_s, old_s = getattr(config, section), getattr(old.config, section)
             if (new_s.backend, new_s.url, new_s.prefix) != (old_s.backend, old_s.url, old_s.prefix):
                 log.warning(f"config `{section}` store changed: takes effect at the next restart")
         self.runtime = new
+        await self.alerts.reload(config)
         self.pipeline.access_log = config.logging.access_log
         logging.getLogger("daytwo").setLevel(config.logging.level.upper())
         old.retire(new)
@@ -430,6 +451,15 @@ class Gateway:
             "ledger_spilled": stats.spilled,
         }
         await send_json(send, 200, body)
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        metrics = self.telemetry.metrics
+        assert metrics is not None
+        stats = self.ledger.stats() if self.ledger is not None else None
+        state = await scrape_state(self.runtime, stats)
+        # A scrape renders hundreds of series (~8 ms): off the event loop.
+        body = await asyncio.to_thread(metrics.render, state)
+        await send_bytes(send, 200, body, [(b"content-type", METRICS_CONTENT_TYPE.encode())])
 
     async def _no_route(self, scope: Scope, send: Send) -> None:
         path = scope["path"]
