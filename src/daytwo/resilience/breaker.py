@@ -111,6 +111,9 @@ class _Deployment:
     consecutive: int = 0
     #: (failed, slow) of the most recent calls while closed.
     window: deque[tuple[bool, bool]] = field(default_factory=deque)
+    #: Failed and slow calls in ``window`` (kept with it: no scan per call).
+    errors: int = 0
+    slows: int = 0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
     latency_ewma: float | None = None
     ttft_ewma: float | None = None
@@ -290,21 +293,27 @@ class Health:
             if d.probes_ok >= s.half_open_probes:
                 d.state = "closed"
                 d.window.clear()
+                d.errors = d.slows = 0
                 d.consecutive = 0
                 d.recovered_at = now
             return
         if self._state(d, now) != "closed":
             return  # a call started before the breaker opened: its outcome is stale
-        d.window.append((failed, slow))
+        window = d.window
+        if window.maxlen is not None and len(window) == window.maxlen:
+            old_failed, old_slow = window[0]
+            d.errors -= old_failed
+            d.slows -= old_slow
+        window.append((failed, slow))
+        d.errors += failed
+        d.slows += slow
         d.consecutive = d.consecutive + 1 if failed else 0
         if d.consecutive >= s.consecutive_failures:
             self._open(d, now)
             return
         n = len(d.window)
         if n >= s.min_calls:
-            errors = sum(1 for f, _ in d.window if f)
-            slows = sum(1 for _, sl in d.window if sl)
-            if errors >= s.error_rate * n or slows >= s.slow_rate * n:
+            if d.errors >= s.error_rate * n or d.slows >= s.slow_rate * n:
                 self._open(d, now)
 
     def _open(self, d: _Deployment, now: float, *, reopening: bool = False) -> None:
@@ -314,6 +323,7 @@ class Health:
         d.open_until = now + min(s.open_s * 2 ** (d.openings - 1), s.max_open_s)
         d.state = "open"
         d.window.clear()
+        d.errors = d.slows = 0
         d.consecutive = 0
 
     # -- routing -----------------------------------------------------------------------------
@@ -391,8 +401,8 @@ class Health:
                     state=st,
                     consecutive_failures=d.consecutive,
                     window_calls=n,
-                    error_rate=sum(1 for f, _ in d.window if f) / n if n else 0.0,
-                    slow_rate=sum(1 for _, s in d.window if s) / n if n else 0.0,
+                    error_rate=d.errors / n if n else 0.0,
+                    slow_rate=d.slows / n if n else 0.0,
                     p50_ms=_percentile(ms, 50),
                     p95_ms=_percentile(ms, 95),
                     latency_ewma_ms=None if d.latency_ewma is None else d.latency_ewma * 1000,
