@@ -312,9 +312,8 @@ class Health:
             self._open(d, now)
             return
         n = len(d.window)
-        if n >= s.min_calls:
-            if d.errors >= s.error_rate * n or d.slows >= s.slow_rate * n:
-                self._open(d, now)
+        if n >= s.min_calls and (d.errors >= s.error_rate * n or d.slows >= s.slow_rate * n):
+            self._open(d, now)
 
     def _open(self, d: _Deployment, now: float, *, reopening: bool = False) -> None:
         s = self.settings
