@@ -128,6 +128,7 @@ def test_an_answered_call_is_one_server_span_with_one_attempt_child(tmp_path: Pa
         assert b["daytwo.attempt"] == 1
         assert b["daytwo.attempt.outcome"] == "ok"
         assert b["daytwo.deployment"] == row["deployment"]
+        assert b["http.response.status_code"] == 200
         assert "gen_ai.usage.input_tokens" not in b  # usage is counted once, on the call
         assert call.start_time is not None and call.end_time is not None
         assert attempt.start_time is not None and attempt.end_time is not None
@@ -269,6 +270,7 @@ def test_a_failed_call_is_an_error_span(tmp_path: Path) -> None:
             assert len(kids) == row["attempts"] >= 1
             assert all(k.status.status_code is StatusCode.ERROR for k in kids)
             assert all(attrs(k)["error.type"] == "UpstreamStatusError" for k in kids)
+            assert all(attrs(k)["http.response.status_code"] == 503 for k in kids)
 
 
 def test_a_refused_call_has_the_budget_decision_and_no_attempts(tmp_path: Path) -> None:

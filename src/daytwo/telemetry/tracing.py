@@ -346,6 +346,15 @@ def _the_attempt(record: CallRecord) -> AttemptRecord:
         deployment=record.deployment or "",
         model=_upstream_model(record),
         outcome="ok" if status == "ok" else "cancelled" if status == "cancelled" else "error",
+        # The upstream's status: 200 for an answer, and an upstream error status is passed to
+        # the client as it came (UpstreamStatusError keeps it); others had no HTTP status.
+        upstream_status=(
+            200
+            if status == "ok"
+            else record.http_status
+            if record.error_class == "UpstreamStatusError"
+            else None
+        ),
         error_class=record.error_class,
     )
 
