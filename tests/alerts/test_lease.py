@@ -5,36 +5,25 @@ stops and the other takes over mid-alert."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from tests.alerts.harness import alert_gateway_config, call, history, webhook
 from tests.alerts.receiver import Receiver
 from tests.gateway.harness import RunningGateway, running_gateway
+from tests.redis_support import REDIS_URL, own_prefix
 
 from daytwo.alerts.lease import RedisLease
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = os.environ.get("DAYTWO_TEST_REDIS", "redis://127.0.0.1:6379/0")
-
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    p = f"daytwo-test-{uuid.uuid4().hex[:8]}:"
-    yield p
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{p}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    with own_prefix() as p:
+        yield p
 
 
 def test_one_holder_at_a_time_and_the_next_takes_over(prefix: str) -> None:

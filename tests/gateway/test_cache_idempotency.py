@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import redis
 from tests.gateway.harness import RunningGateway, http, running_gateway, sim_config, wait_for
 from tests.gateway.spend_harness import post_many
+from tests.redis_support import own_prefix
 
 MESSAGES = [{"role": "user", "content": "Tell me about caching."}]
 
@@ -46,13 +47,9 @@ def content(raw: bytes) -> str:
 
 
 @pytest.fixture
-def redis_prefix() -> Any:
-    prefix = f"daytwo-test-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    client = redis.Redis(host="127.0.0.1", port=6379)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
+def redis_prefix() -> Iterator[str]:
+    with own_prefix() as prefix:
+        yield prefix
 
 
 def cached_config(tmp_path: Path, cache: dict[str, Any]) -> dict[str, Any]:

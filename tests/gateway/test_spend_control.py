@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-import redis
 from tests.gateway.harness import RunningGateway, http, running_gateway, wait_for
 from tests.gateway.spend_harness import (
     MODEL,
@@ -25,12 +23,12 @@ from tests.gateway.spend_harness import (
     usd,
     worst_case,
 )
+from tests.redis_support import REDIS_URL, own_prefix
 
 from daytwo.control.windows import window_at
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 ACME = {"x-daytwo-project": "acme"}
 
 
@@ -39,13 +37,8 @@ def state(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "memory":
         yield {"backend": "memory"}
         return
-    prefix = f"daytwo-test-{uuid.uuid4().hex[:10]}:"
-    yield {"backend": "redis", "url": REDIS_URL, "prefix": prefix}
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with own_prefix() as prefix:
+        yield {"backend": "redis", "url": REDIS_URL, "prefix": prefix}
 
 
 def _budget(cap_nanos: int, **extra: Any) -> dict[str, Any]:

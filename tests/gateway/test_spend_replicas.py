@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,29 +12,23 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-import redis
 from tests.gateway.harness import http
 from tests.gateway.procs import Proc, start_gateway
 from tests.gateway.spend_harness import chat_body, post_many, spend_config, usd, worst_case
+from tests.redis_support import REDIS_URL, own_prefix
 
 from daytwo.control.switches import SwitchBoard
 from daytwo.state.redis import RedisState
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 ACME = {"x-daytwo-project": "acme"}
 
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    p = f"daytwo-replicas-{uuid.uuid4().hex[:10]}:"
-    yield p
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{p}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with own_prefix("daytwo-replicas") as p:
+        yield p
 
 
 @pytest.fixture

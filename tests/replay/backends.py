@@ -6,7 +6,6 @@ deleted afterwards).
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 import uuid
@@ -16,35 +15,15 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from tests.redis_support import REDIS_URL, delete_prefix, require_redis
 
 from daytwo.replay.cache import MemoryCache, ResponseCache
 from daytwo.replay.idempotency import IdempotencyStore, MemoryIdempotency
 from daytwo.replay.redis import RedisCache, RedisIdempotency
 
-REDIS_URL = os.environ.get("DAYTWO_TEST_REDIS", "redis://127.0.0.1:6379/0")
 #: How long a Redis expiry may lag behind its nominal time before a test gives up.
 EXPIRY_SLACK_S = 5.0
 T = TypeVar("T")
-
-
-def require_redis() -> None:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:  # the suite promises real Redis
-        pytest.fail(f"Redis at {REDIS_URL} is not reachable: {exc}")
-    finally:
-        client.close()
-
-
-def delete_prefix(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @dataclass

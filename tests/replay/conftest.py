@@ -2,7 +2,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from tests.replay.backends import Backend, backend_fixture, delete_prefix, require_redis
+from tests.redis_support import delete_prefix, require_redis
+from tests.replay.backends import Backend, backend_fixture
 
 
 @pytest.fixture(params=["memory", "redis"])
