@@ -326,10 +326,11 @@ class Pipeline:
                 return result
             health.failure(attempt, exc)
             nxt = tries[n] if n < len(tries) else None
-            elapsed = time.perf_counter() - call.t0
+            # After the last scheduled attempt this says `attempts` (or `not_retryable`).
             decision = policy.should_retry(
-                exc, n, elapsed, same_deployment=nxt is None or nxt == target
+                exc, n, time.perf_counter() - call.t0, same_deployment=nxt == target
             )
+            upstream_status = getattr(exc, "upstream_status", None)
             call.failed_attempts.append(
                 AttemptRecord(
                     n=n,
@@ -339,14 +340,16 @@ class Pipeline:
                     deployment=target.deployment,
                     model=target.model,
                     outcome="error",
-                    upstream_status=getattr(exc, "upstream_status", None),
+                    upstream_status=upstream_status,
                     error_class=exc.error_class,
-                    decision=decision.reason if nxt is not None or not decision else "attempts",
-                    delay_ms=decision.delay_s * 1000 if nxt is not None else 0.0,
-                    cost_nanousd=0 if getattr(exc, "upstream_status", None) else None,
+                    decision=decision.reason,
+                    delay_ms=decision.delay_s * 1000,
+                    # an upstream that answered with an error status did not bill; one that
+                    # timed out or broke the connection may have
+                    cost_nanousd=0 if upstream_status else None,
                 )
             )
-            if nxt is None or not decision:
+            if not decision:
                 self._hint_retry_after(exc, call, route)
                 raise exc
             if decision.delay_s > 0:
