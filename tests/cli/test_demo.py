@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.records import call_record
+from tests.fakeclock import FakeClock
 
 from daytwo.alerts.notify import Notification
 from daytwo.core.errors import UpstreamStatusError
@@ -46,14 +47,6 @@ ROUTES = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _fail(health: Health, deployment: str, times: int = 1) -> None:
     for _ in range(times):
         health.failure(health.start(deployment), UpstreamStatusError(503, "overloaded"))
@@ -73,7 +66,7 @@ def test_topology_names_each_deployments_fallback_and_each_alias_primary() -> No
 
 
 def test_a_provider_is_down_from_its_first_open_breaker_until_all_are_closed() -> None:
-    clock = Clock()
+    clock = FakeClock()
     health = Health(
         BreakerSettings(consecutive_failures=2, open_s=1, max_open_s=2, half_open_probes=1),
         clock=clock,
@@ -110,7 +103,7 @@ def test_a_provider_is_down_from_its_first_open_breaker_until_all_are_closed() -
 
 
 def test_a_deployment_without_fallback_says_so() -> None:
-    health = Health(BreakerSettings(consecutive_failures=1), clock=Clock())
+    health = Health(BreakerSettings(consecutive_failures=1), clock=FakeClock())
     watch = Watch(Topology.from_routes(ROUTES))
     _fail(health, GEMINI)
     watch.health(health.snapshot(), 1.0)

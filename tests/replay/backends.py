@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from tests.fakeclock import FakeClock
 from tests.redis_support import REDIS_URL, delete_prefix, require_redis
 
 from daytwo.replay.cache import MemoryCache, ResponseCache
@@ -24,17 +25,6 @@ from daytwo.replay.redis import RedisCache, RedisIdempotency
 #: How long a Redis expiry may lag behind its nominal time before a test gives up.
 EXPIRY_SLACK_S = 5.0
 T = TypeVar("T")
-
-
-@dataclass
-class FakeClock:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

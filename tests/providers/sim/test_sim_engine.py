@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.fakeclock import FakeClock
 
 from daytwo.config.schema import SimFaults, SimOutage, SimSettings
 from daytwo.core.errors import InvalidRequest
@@ -59,14 +60,6 @@ SEARCH: dict[str, Any] = {
         },
     },
 }
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def chat(engine: SimEngine, **body: Any) -> SimReply:

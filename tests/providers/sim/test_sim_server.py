@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 from pydantic import BaseModel
+from tests.fakeclock import FakeClock
 
 from daytwo.config.schema import SimFaults, SimOutage, SimSettings
 from daytwo.core.types import LLMRequest
@@ -38,14 +39,6 @@ WEATHER: Any = {
         },
     },
 }
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +213,7 @@ def test_require_key_refuses_other_keys() -> None:
 
 
 def test_faults_over_http_follow_the_outage_schedule() -> None:
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     outages = tuple(
         SimOutage(start_s=10 * i, duration_s=5, mode=mode)  # type: ignore[arg-type]
         for i, mode in enumerate(["429", "500", "503", "hang", "reset", "malformed"], start=1)
@@ -299,7 +292,7 @@ def test_the_adapter_streams_the_same_bytes_as_the_server() -> None:
 
 
 def test_a_request_quota_counts_down_in_the_headers_then_answers_429() -> None:
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     settings = SimSettings(quota_requests=3, quota_window_s=60)
     with running_sim_server(settings, clock=clock) as url:
         body = json.dumps({"model": "gpt-4o-mini", "messages": USER}).encode()
