@@ -538,10 +538,7 @@ def test_image_parts() -> None:
         ({"response_format": {"type": "json_object"}}, "response_format"),
         (
             {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "x", "schema": {}},
-                }
+                "response_format": {"type": "json_schema", "json_schema": {"name": "x"}},
             },
             "response_format",
         ),
@@ -572,6 +569,56 @@ def test_what_anthropic_cannot_honour_is_a_400_naming_the_parameter(
 def test_text_response_format_is_accepted() -> None:
     body = {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "text"}}
     assert "response_format" not in to_anthropic_request(body, model="m", default_max_tokens=1)
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+
+
+def test_json_schema_crosses_both_ways_as_structured_outputs() -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "city", "schema": SCHEMA, "strict": True}}
+    body = {"messages": [{"role": "user", "content": "x"}], "response_format": fmt}
+    out = to_anthropic_request(body, model="m", default_max_tokens=1)
+    assert out["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
+    anthropic = {
+        "model": "m",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "x"}],
+        "output_config": out["output_config"],
+    }
+    back = openai_request_from_anthropic(anthropic)
+    assert back["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": SCHEMA, "strict": True},
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "param"),
+    [
+        ("json", "output_config"),
+        ({"format": "json"}, "output_config.format"),
+        ({"format": {"type": "json_object"}}, "output_config.format.type"),
+        ({"format": {"type": "json_schema"}}, "output_config.format.schema"),
+    ],
+)
+def test_a_bad_output_config_is_a_400_naming_the_field(config: Any, param: str) -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    with pytest.raises(InvalidRequest) as info:
+        openai_request_from_anthropic({**body, "output_config": config})
+    assert info.value.param == param
+
+
+def test_thinking_tokens_are_reasoning_tokens() -> None:
+    usage = usage_from_anthropic(
+        {"input_tokens": 10, "output_tokens": 90, "output_tokens_details": {"thinking_tokens": 60}}
+    )
+    assert usage is not None
+    assert (usage.output_tokens, usage.reasoning_tokens) == (90, 60)
 
 
 # ---------------------------------------------------------------- Anthropic → OpenAI request

@@ -186,6 +186,10 @@ class AnthropicProviderConfig(HTTPProviderConfig):
     anthropic_version: str = Field("2023-06-01", min_length=1)
     #: ``max_tokens`` sent when a request gives none (Anthropic requires one).
     default_max_tokens: int = Field(4096, ge=1)
+    #: The ``anthropic-beta`` flags a client of the Anthropic door may send on to this
+    #: provider (``"*"``: any). Flags not listed are dropped, not refused (the SDKs add some
+    #: on their own); the upstream then answers as without them.
+    beta_headers: tuple[str, ...] = ()
 
 
 class GeminiProviderConfig(HTTPProviderConfig):

@@ -64,6 +64,23 @@ class Cost:
     price_ref: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class NativeRequest:
+    """The client's own request body, kept beside the normalized one: an upstream that speaks
+    the same wire format gets it nearly as-is (only ``model`` and the output cap change), so
+    features the normalized shape has no words for -- Anthropic's ``cache_control``,
+    ``thinking``, ``output_config`` -- reach it unchanged."""
+
+    #: The wire format of ``body`` (``anthropic``).
+    wire: str
+    body: dict[str, Any]
+    #: Client beta flags (``anthropic-beta``), before each provider's allowlist filters them.
+    beta: tuple[str, ...] = ()
+    #: The first field of ``body`` only an upstream of this wire format can honour (routing
+    #: then keeps only such deployments); None when any upstream can answer.
+    requires: str | None = None
+
+
 @dataclass(slots=True)
 class LLMRequest:
     """One normalized request. ``body`` is OpenAI-shaped; ``model`` is the alias asked for."""
@@ -72,6 +89,8 @@ class LLMRequest:
     model: str
     body: dict[str, Any]
     stream: bool = False
+    #: The client's own body, when its door keeps it for a same-format upstream.
+    native: NativeRequest | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +103,8 @@ class LLMResponse:
     upstream_request_id: str | None = None
     #: The upstream's bytes when they already are the client's format (saves a re-encode).
     raw: bytes | None = None
+    #: The wire format of ``raw``: a door relays it only when it speaks that format.
+    wire: str = "openai"
     #: The rate-limit headers of the answer (``x-ratelimit-*``, ``anthropic-ratelimit-*``):
     #: routing shifts traffic before the upstream's quota runs out.
     rate_headers: dict[str, str] | None = None
@@ -95,3 +116,6 @@ class StreamChunk:
 
     data: dict[str, Any]
     raw: bytes | None = None
+    #: The wire format of ``raw`` (see ``LLMResponse.wire``); an ``anthropic`` chunk's
+    #: ``data`` may be empty (an event with no Chat Completions counterpart, e.g. ``ping``).
+    wire: str = "openai"

@@ -7,6 +7,13 @@ Adjustments work on the normalized (OpenAI-shaped) body, before the adapter tran
 never change the original: a failover to another deployment starts from the client's request.
 ``max_tokens`` / ``max_completion_tokens`` in ``params`` only ever lower the client's value (a
 budget reservation was sized on it).
+
+A request that keeps the client's own body for a same-format upstream (the Anthropic door's
+:class:`~daytwo.core.types.NativeRequest`) gets the same adjustments there, in that format's
+words: ``temperature``, ``top_p``, ``top_k`` and ``stop`` (``stop_sequences``) are set,
+``drop_params`` removed, ``system_prefix`` put before ``system``; the output cap travels in the
+normalized body, which the relay reads it from. Parameters with no Anthropic name are not set
+on the relayed body (Anthropic refuses unknown fields).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from daytwo.config.schema import DeploymentConfig
-from daytwo.core.types import LLMRequest
+from daytwo.core.types import LLMRequest, NativeRequest
 
 _CAPS = ("max_tokens", "max_completion_tokens")
 
@@ -35,7 +42,36 @@ def adjust(req: LLMRequest, dep: DeploymentConfig) -> LLMRequest:
         body[name] = value
     if dep.system_prefix and isinstance(body.get("messages"), list):
         body["messages"] = _with_system_prefix(body["messages"], dep.system_prefix)
+    if req.native is not None:
+        return replace(req, body=body, native=_adjust_native(req.native, dep))
     return replace(req, body=body)
+
+
+#: Normalized parameter names → the relayed Anthropic body's (the others have none).
+_NATIVE_NAMES = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k"}
+_NATIVE_NAMES["stop"] = "stop_sequences"
+
+
+def _adjust_native(native: NativeRequest, dep: DeploymentConfig) -> NativeRequest:
+    body = dict(native.body)
+    for name in dep.drop_params:
+        body.pop(_NATIVE_NAMES.get(name, name), None)
+    for name, value in dep.params.items():
+        key = _NATIVE_NAMES.get(name)
+        if key == "stop_sequences":
+            body[key] = [value] if isinstance(value, str) else value
+        elif key is not None:
+            body[key] = value
+    prefix = dep.system_prefix
+    if prefix:
+        system = body.get("system")
+        if isinstance(system, str) and system:
+            body["system"] = f"{prefix}\n\n{system}"
+        elif isinstance(system, list) and system:
+            body["system"] = [{"type": "text", "text": prefix}, *system]
+        else:
+            body["system"] = prefix
+    return replace(native, body=body)
 
 
 def _with_system_prefix(messages: list[Any], prefix: str) -> list[Any]:

@@ -15,6 +15,9 @@ Pure functions and one per-call stream encoder; no I/O. Shapes follow Anthropic'
 * errors: ``{"type": "error", "error": {"type", "message"}}`` with Anthropic's status and type.
   An overloaded upstream (type ``overloaded_error``, or any upstream 503) is Anthropic's 529.
 
+An Anthropic upstream's answer to a call that came in by this door is relayed as it came
+(``LLMResponse.wire`` / ``StreamChunk.wire`` is ``anthropic``): nothing here re-encodes it.
+
 The OpenAI upstreams never say *which* stop sequence matched; ``stop_sequence`` is filled only
 when the upstream does (vLLM's ``choices[].stop_reason`` string).
 """
@@ -28,9 +31,10 @@ import orjson
 from daytwo.core.errors import DaytwoError, ProviderError, SpendControlError, UpstreamStatusError
 from daytwo.core.ids import new_call_id
 from daytwo.core.tokens import tokens_for_chars
-from daytwo.core.types import LLMResponse, Usage
+from daytwo.core.types import LLMResponse, StreamChunk, Usage
 from daytwo.gateway.openai_format import spend_fields
 from daytwo.gateway.stream_encode import ChunkEncoder, first_choice, sse_event
+from daytwo.providers.anthropic_native import WIRE
 from daytwo.providers.anthropic_wire import STOP_REASONS
 
 #: OpenAI ``finish_reason`` → Anthropic ``stop_reason``.
@@ -186,6 +190,14 @@ class AnthropicStreamEncoder(ChunkEncoder):
         self._text_block: int | None = None  # the open block when it is a text block
         self._tools: dict[int, int] = {}  # OpenAI tool call index → block index
         self._stop: tuple[str, str | None] | None = None
+        #: Relaying an Anthropic upstream's own events (the whole stream comes from one).
+        self._relay = False
+
+    def chunk(self, chunk: StreamChunk) -> bytes:
+        if chunk.wire == WIRE:
+            self._relay = True
+            return chunk.raw or b""
+        return super().chunk(chunk)
 
     def _start(self, data: dict[str, Any]) -> bytes:
         self._started = True
@@ -255,6 +267,8 @@ class AnthropicStreamEncoder(ChunkEncoder):
         self._stop = stop_of(choice)
 
     def end(self) -> bytes:
+        if self._relay:  # the upstream's message_stop was relayed already
+            return b""
         out = self._opening({})
         if self._blocks == 0:  # same shape as a complete answer: one (empty) text block
             out += self._begin_block({"type": "text", "text": ""})[1]

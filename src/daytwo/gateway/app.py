@@ -24,6 +24,7 @@ from daytwo.core.types import LLMRequest
 from daytwo.gateway import admin
 from daytwo.gateway import openai_format as oai
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
+from daytwo.gateway.count_tokens import count_tokens
 from daytwo.gateway.http import (
     JSON_HEADERS,
     SSE_HEADERS,
@@ -115,6 +116,7 @@ class Gateway:
             (b"POST", "/v1/chat/completions"): self._door(OPENAI_CHAT, "chat"),
             (b"POST", "/v1/embeddings"): self._door(OPENAI_EMBEDDINGS, "embeddings"),
             (b"POST", "/v1/messages"): self._door(ANTHROPIC_MESSAGES, "chat"),
+            (b"POST", "/v1/messages/count_tokens"): self._count_tokens,
             (b"POST", "/v1/responses"): self._door(RESPONSES, "chat"),
             (b"GET", "/v1/models"): self._models,
             (b"GET", "/healthz"): self._healthz,
@@ -322,7 +324,7 @@ class Gateway:
         try:
             pipeline.authenticate(call, headers)
             raw = await read_body(receive, headers, self.config.server.max_body_bytes)
-            req: LLMRequest = ingress.parse(raw)
+            req: LLMRequest = ingress.parse(raw, headers)
             route = pipeline.begin(call, req, headers)
             key = headers.get(IDEMPOTENCY_KEY)
             if key is not None and self.idempotency is not None:
@@ -426,6 +428,9 @@ class Gateway:
             await send({"type": "http.response.body", "body": encoder.end()})
         finally:
             await chunks.aclose()
+
+    async def _count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await count_tokens(self.pipeline, self.config.server.max_body_bytes, scope, receive, send)
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
         created = 1_700_000_000

@@ -10,6 +10,7 @@ Adding a client format means one module with an ``Ingress`` and one route in ``a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import orjson
@@ -42,8 +43,9 @@ class Ingress(Protocol):
     #: Short name, recorded on the call (``openai``, ``anthropic``, ``responses``).
     name: str
 
-    def parse(self, raw: bytes) -> LLMRequest:
-        """Decode and check a request body; raise :class:`InvalidRequest` naming the field."""
+    def parse(self, raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> LLMRequest:
+        """Decode and check a request body; raise :class:`InvalidRequest` naming the field.
+        ``headers``: the request's (lower-case names), for formats that read some."""
         ...
 
     def response(self, resp: LLMResponse, req: LLMRequest | None = None) -> bytes:
@@ -86,7 +88,7 @@ class OpenAIChatIngress:
 
     name = "openai"
 
-    def parse(self, raw: bytes) -> LLMRequest:
+    def parse(self, raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> LLMRequest:
         return oai.parse_chat(raw)
 
     def response(self, resp: LLMResponse, req: LLMRequest | None = None) -> bytes:
@@ -102,7 +104,7 @@ class OpenAIChatIngress:
 class OpenAIEmbeddingsIngress(OpenAIChatIngress):
     """OpenAI Embeddings (``POST /v1/embeddings``)."""
 
-    def parse(self, raw: bytes) -> LLMRequest:
+    def parse(self, raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> LLMRequest:
         return oai.parse_embeddings(raw)
 
 

@@ -19,6 +19,7 @@ response says ``"store": false``. Errors are OpenAI's JSON, as on ``/v1/chat/com
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -349,7 +350,7 @@ class ResponsesIngress:
 
     name = "responses"
 
-    def parse(self, raw: bytes) -> LLMRequest:
+    def parse(self, raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> LLMRequest:
         return parse_responses(raw)
 
     def response(self, resp: LLMResponse, req: LLMRequest | None = None) -> bytes:

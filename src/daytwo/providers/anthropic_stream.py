@@ -140,6 +140,12 @@ class StreamTranslator:
                 raise UpstreamProtocolError("upstream text_delta carries no text")
             self._out_chars += len(text)
             return [self._chunk({"content": text})] if text else []
+        if kind == "thinking_delta":
+            # Not translated (Chat Completions has no thinking), but billed as output: a stream
+            # cut mid-thought is counted with it.
+            thinking = delta.get("thinking")
+            self._out_chars += len(thinking) if isinstance(thinking, str) else 0
+            return []
         if kind == "input_json_delta":
             index = data.get("index")
             n = self._tools.get(index) if isinstance(index, int) else None
@@ -166,7 +172,12 @@ class StreamTranslator:
             }
             counts = {k: token_count(v) for k, v in usage.items() if k in merged}
             merged.update({k: v for k, v in counts.items() if v is not None})
-            self.usage = usage_from_anthropic(merged)
+            full: dict[str, Any] = dict(merged)
+            if "output_tokens_details" in usage:
+                full["output_tokens_details"] = usage["output_tokens_details"]
+            elif self.usage.reasoning_tokens:
+                full["output_tokens_details"] = {"thinking_tokens": self.usage.reasoning_tokens}
+            self.usage = usage_from_anthropic(full)
         elif isinstance(usage, dict):
             self.usage = usage_from_anthropic(usage)
         if isinstance(usage, dict) and token_count(usage.get("output_tokens")) is not None:

@@ -15,8 +15,14 @@
   A 529 ``overloaded_error`` becomes a retryable 503 (an OpenAI client knows no 529); the type
   ``overloaded_error`` stays, so an Anthropic ingress can turn it back into a 529.
 
+Structured outputs cross both ways: ``response_format: json_schema`` ↔ ``output_config.format``
+(``json_schema``). Thinking (``output_tokens_details.thinking_tokens``) is counted as
+``reasoning_tokens``; thinking blocks themselves have no Chat Completions counterpart and are not
+translated (the Anthropic door relays them untranslated from an Anthropic upstream: see
+``anthropic_native``).
+
 What cannot be honoured is refused with a 400 naming the parameter, never dropped silently:
-``n`` > 1, ``response_format`` JSON modes, ``logprobs``, audio/file parts, non-function tools.
+``n`` > 1, ``response_format: json_object``, ``logprobs``, audio/file parts, non-function tools.
 """
 
 from __future__ import annotations
@@ -107,13 +113,7 @@ def to_anthropic_request(
     n = body.get("n")
     if n not in (None, 1):
         raise bad("`n` greater than 1 is not supported by this deployment (Anthropic).", "n")
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
-        raise bad(
-            f"response_format `{fmt.get('type')}` is not supported by this deployment "
-            "(Anthropic Messages has no JSON mode).",
-            "response_format",
-        )
+    output_format = _anthropic_output_format(body.get("response_format"))
     if body.get("logprobs") or body.get("top_logprobs"):
         raise bad("`logprobs` is not supported by this deployment (Anthropic).", "logprobs")
     system, messages = _to_anthropic_messages(body.get("messages"))
@@ -148,9 +148,27 @@ def to_anthropic_request(
     user = body.get("user")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
+    if output_format is not None:
+        out["output_config"] = {"format": output_format}
     if stream:
         out["stream"] = True
     return out
+
+
+def _anthropic_output_format(fmt: Any) -> dict[str, Any] | None:
+    """OpenAI ``response_format`` → Anthropic's ``output_config.format`` (structured outputs);
+    JSON mode without a schema has no Anthropic counterpart and is refused."""
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind in (None, "text"):
+        return None
+    spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
+    if kind == "json_schema" and isinstance(spec, dict) and isinstance(spec.get("schema"), dict):
+        return {"type": "json_schema", "schema": spec["schema"]}
+    raise bad(
+        f"response_format `{kind}` is not supported by this deployment (Anthropic accepts "
+        "`json_schema` with a schema, or `text`).",
+        "response_format",
+    )
 
 
 def _text_blocks(texts: list[str]) -> list[dict[str, Any]]:
@@ -324,10 +342,37 @@ def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     meta = body.get("metadata")
     if isinstance(meta, dict) and isinstance(meta.get("user_id"), str):
         out["user"] = meta["user_id"]
+    schema = output_schema(body.get("output_config"))
+    if schema is not None:
+        # Structured outputs: OpenAI's strict json_schema is the same promise (an answer valid
+        # against the schema); the Gemini and Bedrock egresses read it from here too.
+        spec = {"name": "output", "schema": schema, "strict": True}
+        out["response_format"] = {"type": "json_schema", "json_schema": spec}
     if body.get("stream") is True:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     return out
+
+
+def output_schema(config: Any) -> dict[str, Any] | None:
+    """The JSON schema of ``output_config.format`` (None without one); raises
+    :class:`InvalidRequest` naming the field that is wrong."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise bad("output_config: Input should be a valid dictionary", "output_config")
+    fmt = config.get("format")
+    if fmt is None:
+        return None
+    where = "output_config.format"
+    if not isinstance(fmt, dict):
+        raise bad(f"{where}: Input should be a valid dictionary", where)
+    if fmt.get("type") != "json_schema":
+        raise bad(f"{where}.type: Input should be 'json_schema'", f"{where}.type")
+    schema = fmt.get("schema")
+    if not isinstance(schema, dict):
+        raise bad(f"{where}.schema: Input should be a valid dictionary", f"{where}.schema")
+    return schema
 
 
 def _anthropic_text(content: Any, param: str) -> str:
@@ -435,11 +480,14 @@ def usage_from_anthropic(data: Any) -> Usage | None:
     read = token_count(data.get("cache_read_input_tokens")) or 0
     write = token_count(data.get("cache_creation_input_tokens")) or 0
     out = token_count(data.get("output_tokens")) or 0
+    details = data.get("output_tokens_details")
+    thinking = token_count(details.get("thinking_tokens")) if isinstance(details, dict) else None
     return Usage(
         input_tokens=inp + read + write,
         output_tokens=out,
         cached_input_tokens=read,
         cache_write_tokens=write,
+        reasoning_tokens=min(thinking or 0, out),
     )
 
 

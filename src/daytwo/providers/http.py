@@ -211,10 +211,13 @@ class UpstreamHTTP:
             )
         return self._session
 
-    async def post(self, url: str, data: bytes) -> aiohttp.ClientResponse:
-        """POST and return the open response; any error status is raised, mapped."""
+    async def post(
+        self, url: str, data: bytes, headers: Mapping[str, str] | None = None
+    ) -> aiohttp.ClientResponse:
+        """POST and return the open response; any error status is raised, mapped.
+        ``headers``: this request's own, beside the provider's fixed ones."""
         try:
-            resp = await self._client().post(url, data=data)
+            resp = await self._client().post(url, data=data, headers=headers)
         except TimeoutError as exc:
             raise UpstreamTimeout("upstream timed out before answering") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -233,12 +236,16 @@ class UpstreamHTTP:
         return resp
 
     async def post_stream(
-        self, url: str, data: bytes, content_type: str = "text/event-stream"
+        self,
+        url: str,
+        data: bytes,
+        content_type: str = "text/event-stream",
+        headers: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         """POST a streaming request; the response must be a stream of ``content_type``
         (Server-Sent Events unless said otherwise). Some servers ignore ``stream`` on errors or
         misconfiguration: that is a protocol error here."""
-        resp = await self.post(url, data)
+        resp = await self.post(url, data, headers)
         ctype = resp.headers.get("content-type", "")
         if not ctype.startswith(content_type):
             raw = await self.read_quietly(resp)

@@ -10,11 +10,16 @@ SSE stream ``message_start`` → ``content_block_start`` / ``ping`` / ``content_
 ``anthropic-ratelimit-*`` and, on a 429, ``retry-after``.
 
 The engine is OpenAI-shaped: :func:`messages_exchange` translates the Anthropic request with
-:func:`~daytwo.providers.anthropic_wire.openai_request_from_anthropic` first.
+:func:`~daytwo.providers.anthropic_wire.openai_request_from_anthropic` first (so ``top_k`` is
+accepted and ``output_config.format`` gives JSON valid against its schema, as the engine answers
+``response_format``). Prompt caching and thinking are modelled in
+:mod:`~daytwo.providers.sim.anthropic_plan`. ``POST /v1/messages/count_tokens`` answers the
+input count a Messages call with the same body reports (:func:`count_exchange`).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +27,9 @@ import orjson
 
 from daytwo.config.schema import SimSettings
 from daytwo.core.errors import InvalidRequest
+from daytwo.core.tokens import estimate_input_tokens
 from daytwo.providers.anthropic_wire import STOP_REASONS, openai_request_from_anthropic
+from daytwo.providers.sim.anthropic_plan import Plan, PromptCache, Thinking, plan
 from daytwo.providers.sim.engine import Fault, SimEmbeddings, SimReply
 from daytwo.providers.sim.exchange import Exchange, Headers, Simulator
 
@@ -39,12 +46,23 @@ class AnthropicFormat:
     def __init__(self, settings: SimSettings) -> None:
         self._retry_after_s = settings.faults.retry_after_s
         self._retry = str(settings.faults.retry_after_s).encode()
+        self.seed = settings.seed
+        self.cache = PromptCache()
+        #: The plan of the request being answered. Set by :func:`messages_exchange` around the
+        #: engine's call, which builds the whole exchange synchronously (no await in between),
+        #: so concurrent requests never see each other's.
+        self.plan = Plan()
 
     # ------------------------------------------------------------------ chat
 
     def completion(self, reply: SimReply) -> dict[str, Any]:
         c = reply.choices[0]
         content: list[dict[str, Any]] = []
+        thinking = self.plan.thinking
+        if thinking is not None:
+            content.append(
+                {"type": "thinking", "thinking": thinking.text, "signature": thinking.signature}
+            )
         if c.pieces or not c.tool_calls:
             content.append({"type": "text", "text": c.text})
         for call in c.tool_calls:
@@ -60,17 +78,23 @@ class AnthropicFormat:
             **_message_head(reply),
             "content": content,
             "stop_reason": STOP_REASONS[c.finish_reason],
-            "usage": _usage(reply, c.tokens),
+            "usage": self.plan.usage(reply.input_tokens, c.tokens),
         }
 
     def chunks(self, reply: SimReply, *, include_usage: bool) -> list[tuple[int, dict[str, Any]]]:
         # Anthropic always reports usage in streams; ``include_usage`` (an OpenAI notion) is moot.
         c = reply.choices[0]
         start = {**_message_head(reply), "content": [], "stop_reason": None}
-        start["usage"] = _usage(reply, 1)
+        usage = self.plan.usage(reply.input_tokens, c.tokens)
+        start["usage"] = {**usage, "output_tokens": 1}
+        start["usage"].pop("output_tokens_details", None)
         out: list[tuple[int, dict[str, Any]]] = [(0, {"type": "message_start", "message": start})]
         index = 0
         step = 0
+        thinking = self.plan.thinking
+        if thinking is not None:
+            out.extend(_thinking_events(index, thinking))
+            index += 1
         if c.pieces or not c.tool_calls:
             out.append((0, _block_start(index, {"type": "text", "text": ""})))
             out.append((0, {"type": "ping"}))
@@ -94,8 +118,9 @@ class AnthropicFormat:
             index += 1
         last = max(reply.steps - 1, 0)
         stop = {"stop_reason": STOP_REASONS[c.finish_reason], "stop_sequence": None}
-        usage = {"output_tokens": c.tokens}
-        out.append((last, {"type": "message_delta", "delta": stop, "usage": usage}))
+        # Cumulative counts; the input side is repeated, as the current API does.
+        final = {k: v for k, v in usage.items() if k != "service_tier"}
+        out.append((last, {"type": "message_delta", "delta": stop, "usage": final}))
         out.append((last, {"type": "message_stop"}))
         return out
 
@@ -161,14 +186,50 @@ class AnthropicFormat:
         return orjson.dumps(data)
 
 
-def messages_exchange(sim: Simulator, body: dict[str, Any]) -> Exchange:
-    """An Anthropic Messages request body → the exchange ``sim`` (an Anthropic-format
-    simulator) plays."""
+def messages_exchange(sim: Simulator, fmt: AnthropicFormat, body: dict[str, Any]) -> Exchange:
+    """An Anthropic Messages request body → the exchange ``sim`` (whose format is ``fmt``)
+    plays."""
     try:
         openai_body = openai_request_from_anthropic(body)
     except InvalidRequest as exc:
         return sim.invalid(exc)
-    return sim.chat(openai_body)
+    fmt.plan = planned = plan(body, fmt.cache, fmt.seed)
+    if planned.thinking is not None:  # thinking is part of max_tokens: the text gets the rest
+        openai_body["max_tokens"] = max(1, openai_body["max_tokens"] - planned.thinking.tokens)
+    try:
+        ex = sim.chat(openai_body)
+    finally:
+        fmt.plan = Plan()
+    if ex.status == 200 and planned.prefix_key is not None:
+        fmt.cache.add(planned.prefix_key)
+    return ex
+
+
+def count_exchange(sim: Simulator, body: dict[str, Any]) -> Exchange:
+    """``/v1/messages/count_tokens``: the input a Messages call with this body reports (cache
+    reads and writes included). Not a model call: no fault, no quota, no engine draw."""
+    try:
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            raise InvalidRequest("messages: Field required", param="messages")
+        openai_body = openai_request_from_anthropic({**body, "max_tokens": 1, "stream": False})
+    except InvalidRequest as exc:
+        return sim.invalid(exc)
+    payload = {"input_tokens": estimate_input_tokens(openai_body)}
+    rid = f"req_{os.urandom(16).hex()}"
+    headers = sim.fmt.headers(rid, stream=False, processing_ms=0, fault=None)
+    return Exchange(rid, 200, 0.0, headers, sim.fmt.dumps(payload), payload)
+
+
+def _thinking_events(index: int, thinking: Thinking) -> list[tuple[int, dict[str, Any]]]:
+    block = {"type": "thinking", "thinking": "", "signature": ""}
+    out: list[tuple[int, dict[str, Any]]] = [(0, _block_start(index, block))]
+    if thinking.shown:
+        for piece in thinking.pieces:
+            out.append((0, _block_delta(index, {"type": "thinking_delta", "thinking": piece})))
+    signed = {"type": "signature_delta", "signature": thinking.signature}
+    out.append((0, _block_delta(index, signed)))
+    out.append((0, {"type": "content_block_stop", "index": index}))
+    return out
 
 
 def _message_head(reply: SimReply) -> dict[str, Any]:
@@ -178,16 +239,6 @@ def _message_head(reply: SimReply) -> dict[str, Any]:
         "role": "assistant",
         "model": reply.model,
         "stop_sequence": None,
-    }
-
-
-def _usage(reply: SimReply, output_tokens: int) -> dict[str, Any]:
-    return {
-        "input_tokens": reply.input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "output_tokens": output_tokens,
-        "service_tier": "standard",
     }
 
 

@@ -16,7 +16,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from daytwo.config.schema import SimSettings
-from daytwo.providers.sim.anthropic_format import AnthropicFormat, messages_exchange
+from daytwo.providers.sim.anthropic_format import (
+    AnthropicFormat,
+    count_exchange,
+    messages_exchange,
+)
 from daytwo.providers.sim.azure_format import AzureDoor, AzureFormat
 from daytwo.providers.sim.bedrock_format import BedrockDoor, BedrockFormat
 from daytwo.providers.sim.engine import SimEngine
@@ -102,17 +106,24 @@ class OpenAIDoor:
         return self.sim.error(status, message, type="invalid_request_error")
 
 
-class AnthropicDoor:
-    """Anthropic Messages (``POST /v1/messages``, key in ``x-api-key``)."""
+_ANTHROPIC_PATHS = {"/v1/messages": "messages", "/v1/messages/count_tokens": "count_tokens"}
 
-    def __init__(self, sim: Simulator) -> None:
+
+class AnthropicDoor:
+    """Anthropic Messages (``POST /v1/messages``, ``/v1/messages/count_tokens``; key in
+    ``x-api-key``)."""
+
+    def __init__(self, sim: Simulator, fmt: AnthropicFormat) -> None:
         self.sim = sim
+        self.fmt = fmt
 
     def match(self, path: str) -> str | None:
-        return "messages" if path == "/v1/messages" else None
+        return _ANTHROPIC_PATHS.get(path)
 
     def answer(self, route: str, body: dict[str, Any], query: bytes) -> Exchange:
-        return messages_exchange(self.sim, body)
+        if route == "count_tokens":
+            return count_exchange(self.sim, body)
+        return messages_exchange(self.sim, self.fmt, body)
 
     def authorized(self, headers: Headers, query: bytes, key: bytes) -> bool:
         given = header(headers, b"x-api-key")
@@ -131,6 +142,11 @@ class AnthropicDoor:
 DoorFactory = Callable[[SimSettings, SimEngine], Door]
 
 
+def _anthropic_door(settings: SimSettings, engine: SimEngine) -> AnthropicDoor:
+    fmt = AnthropicFormat(settings)
+    return AnthropicDoor(_shared(Simulator(settings, fmt), engine), fmt)
+
+
 def _shared(sim: Simulator, engine: SimEngine) -> Simulator:
     sim.engine = engine
     return sim
@@ -138,7 +154,7 @@ def _shared(sim: Simulator, engine: SimEngine) -> Simulator:
 
 #: Every door the server opens, in match order. The first one's engine is the shared one.
 DOORS: list[DoorFactory] = [
-    lambda s, e: AnthropicDoor(_shared(Simulator(s, AnthropicFormat(s)), e)),
+    lambda s, e: _anthropic_door(s, e),
     lambda s, e: BedrockDoor(_shared(Simulator(s, BedrockFormat(s)), e)),
     lambda s, e: AzureDoor(_shared(Simulator(s, AzureFormat(s)), e)),
     lambda s, e: GeminiDoor(_shared(Simulator(s, GeminiFormat(s)), e)),
