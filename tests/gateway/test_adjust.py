@@ -17,7 +17,7 @@ import pytest
 from tests.gateway.harness import gateway_config, http, running_gateway
 
 from daytwo.config.schema import DeploymentConfig
-from daytwo.core.types import LLMRequest
+from daytwo.core.types import LLMRequest, NativeRequest
 from daytwo.gateway.adjust import adjust
 
 BODY: dict[str, Any] = {
@@ -31,6 +31,44 @@ BODY: dict[str, Any] = {
 
 def req(**over: Any) -> LLMRequest:
     return LLMRequest("chat", "chat", {**BODY, **over})
+
+
+def test_a_relayed_anthropic_body_gets_the_same_adjustments_in_its_own_words() -> None:
+    native = NativeRequest(
+        "anthropic",
+        {
+            "model": "chat",
+            "max_tokens": 100,
+            "system": [
+                {"type": "text", "text": "Be kind.", "cache_control": {"type": "ephemeral"}}
+            ],
+            "messages": [{"role": "user", "content": "hi"}],
+            "temperature": 1.0,
+            "top_k": 40,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+        },
+    )
+    dep = DeploymentConfig(
+        provider="p",
+        model="m",
+        params={"temperature": 0.2, "stop": "END", "seed": 3},
+        drop_params=("top_k",),
+        system_prefix="House rules.",
+    )
+    out = adjust(LLMRequest("chat", "chat", dict(BODY), native=native), dep).native
+    assert out is not None and out.body == {
+        "model": "chat",
+        "max_tokens": 100,
+        "system": [
+            {"type": "text", "text": "House rules."},
+            {"type": "text", "text": "Be kind.", "cache_control": {"type": "ephemeral"}},
+        ],
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0.2,
+        "stop_sequences": ["END"],  # `seed` has no Anthropic name: not sent
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    }
+    assert native.body["temperature"] == 1.0  # the client's request is never changed
 
 
 def test_no_adjustment_is_the_same_request() -> None:

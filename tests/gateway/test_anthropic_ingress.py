@@ -300,6 +300,26 @@ def test_x_api_key_is_the_daytwo_key(
             "stream",
             "stream: Input should be a valid boolean",
         ),
+        (
+            {"model": "m", "max_tokens": 5, "messages": USER, "output_config": {"effort": "lots"}},
+            "output_config.effort",
+            "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh', 'max'",
+        ),
+        (
+            {
+                "model": "m",
+                "max_tokens": 5,
+                "messages": USER,
+                "output_config": {"format": {"type": "json_schema", "schema": "{}"}},
+            },
+            "output_config.format.schema",
+            "output_config.format.schema: Input should be a valid dictionary",
+        ),
+        (
+            {"model": "m", "max_tokens": 5, "messages": USER, "cache_control": "ephemeral"},
+            "cache_control",
+            "cache_control: Input should be a valid dictionary",
+        ),
     ],
 )
 def test_request_checks_name_the_field(body: dict[str, Any], param: str, message: str) -> None:
@@ -360,3 +380,26 @@ def test_request_translates_to_the_normalized_chat_body() -> None:
     assert chat["tool_choice"] == "required"
     assert chat["tools"][0]["function"]["parameters"] == WEATHER["input_schema"]
     assert chat["stream_options"] == {"include_usage": True}
+
+
+def test_the_clients_body_and_betas_are_kept_for_an_anthropic_upstream() -> None:
+    body = {
+        "model": "m",
+        "max_tokens": 2000,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "system": [{"type": "text", "text": "Be kind.", "cache_control": {"type": "ephemeral"}}],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    }
+    beta = {b"anthropic-beta": b"a-2025-01-01, b-2025-02-02"}
+    req = parse_messages(json.dumps(body).encode(), beta)
+    assert req.native is not None
+    assert (req.native.wire, req.native.body, req.native.beta, req.native.requires) == (
+        "anthropic",
+        body,
+        ("a-2025-01-01", "b-2025-02-02"),
+        "thinking",
+    )
+    effort = {**body, "thinking": {"type": "disabled"}, "output_config": {"effort": "high"}}
+    assert parse_messages(json.dumps(effort).encode()).native.requires == "output_config.effort"  # type: ignore[union-attr]
+    plain = {**body, "thinking": {"type": "disabled"}}
+    assert parse_messages(json.dumps(plain).encode()).native.requires is None  # type: ignore[union-attr]

@@ -37,14 +37,16 @@ def base_url() -> Iterator[str]:
         yield url
 
 
-def post(base_url: str, body: Any, **headers: str) -> tuple[int, dict[str, str], bytes]:
+def post(
+    base_url: str, body: Any, path: str = "/v1/messages", **headers: str
+) -> tuple[int, dict[str, str], bytes]:
     u = urlsplit(base_url)
     conn = http.client.HTTPConnection(u.hostname or "", u.port, timeout=10)
     try:
         data = body if isinstance(body, bytes) else orjson.dumps(body)
         conn.request(
             "POST",
-            "/v1/messages",
+            path,
             body=data,
             headers={"anthropic-version": "2023-06-01", **headers},
         )
@@ -186,3 +188,88 @@ def test_require_key_accepts_x_api_key() -> None:
         assert post(url, HELLO, **{"x-api-key": "sk-ant-test"})[0] == 200
         status, _, raw = post(url, HELLO, **{"x-api-key": "wrong"})
     assert status == 401 and orjson.loads(raw)["error"]["type"] == "authentication_error"
+
+
+# ------------------------------------------- caching, thinking, structured output, counting
+
+CACHED_SYSTEM = [
+    {
+        "type": "text",
+        "text": "You are a patient tutor. " * 40,
+        "cache_control": {"type": "ephemeral"},
+    }
+]
+
+
+def test_cache_control_writes_then_reads_the_prefix() -> None:
+    body = {**HELLO, "system": CACHED_SYSTEM}
+    with running_sim_server(SimSettings(seed=3)) as url:
+        usages = [orjson.loads(post(url, body)[2])["usage"] for _ in range(3)]
+        other = orjson.loads(post(url, {**body, "model": "claude-opus-4"})[2])["usage"]
+    first, second, third = usages
+    written = first["cache_creation_input_tokens"]
+    assert written >= 200 and first["cache_read_input_tokens"] == 0
+    assert second["cache_read_input_tokens"] == third["cache_read_input_tokens"] == written
+    assert second["cache_creation_input_tokens"] == 0
+    # the whole input is the same each time; only its split differs
+    total = first["input_tokens"] + written
+    assert second["input_tokens"] + second["cache_read_input_tokens"] == total
+    # a cache is per model
+    assert other["cache_creation_input_tokens"] == written
+
+
+def test_thinking_comes_first_within_its_budget_and_is_output() -> None:
+    body = {**HELLO, "max_tokens": 1100, "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    with running_sim_server(SimSettings(seed=3)) as url:
+        status, _, raw = post(url, body)
+        _, _, streamed = post(url, {**body, "stream": True})
+        _, _, omitted = post(url, {**body, "thinking": {"type": "adaptive", "display": "omitted"}})
+    msg = orjson.loads(raw)
+    thinking, text = msg["content"]
+    assert status == 200 and thinking["type"] == "thinking" and thinking["signature"]
+    spent = msg["usage"]["output_tokens_details"]["thinking_tokens"]
+    assert 0 < spent <= 1024 and msg["usage"]["output_tokens"] <= 1100
+    assert msg["usage"]["output_tokens"] > spent and text["type"] == "text"
+    deltas = [e["delta"] for k, e in events(streamed) if k == "content_block_delta"]
+    assert "".join(d["thinking"] for d in deltas if d["type"] == "thinking_delta")
+    assert [d["signature"] for d in deltas if d["type"] == "signature_delta"]
+    (final,) = [e for k, e in events(streamed) if k == "message_delta"]
+    assert final["usage"]["output_tokens_details"]["thinking_tokens"] > 0
+    hidden = orjson.loads(omitted)["content"][0]
+    assert hidden["type"] == "thinking" and hidden["thinking"] == "" and hidden["signature"]
+
+
+def test_the_same_seed_thinks_the_same() -> None:
+    body = {**HELLO, "max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    answers = []
+    for _ in range(2):
+        with running_sim_server(SimSettings(seed=9)) as url:
+            answers.append(orjson.loads(post(url, body)[2])["content"][0])
+    assert answers[0] == answers[1]
+
+
+def test_output_config_json_schema_answers_valid_json() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1}},
+        "required": ["city", "days"],
+        "additionalProperties": False,
+    }
+    body = {**HELLO, "output_config": {"format": {"type": "json_schema", "schema": schema}}}
+    with running_sim_server(SimSettings(seed=3)) as url:
+        msg = orjson.loads(post(url, {**body, "top_k": 4})[2])
+    value = orjson.loads(msg["content"][0]["text"])
+    assert set(value) == {"city", "days"} and isinstance(value["city"], str)
+    assert isinstance(value["days"], int) and value["days"] >= 1
+
+
+def test_count_tokens_is_what_the_call_reports() -> None:
+    body = {**HELLO, "system": "Be brief. " * 30}
+    counted = {k: v for k, v in body.items() if k != "max_tokens"}
+    with running_sim_server(SimSettings(seed=3)) as url:
+        status, headers, raw = post(url, counted, "/v1/messages/count_tokens")
+        usage = orjson.loads(post(url, body)[2])["usage"]
+        bad_status, _, bad = post(url, {"model": "m"}, "/v1/messages/count_tokens")
+    assert status == 200 and headers["request-id"]
+    assert orjson.loads(raw) == {"input_tokens": usage["input_tokens"]}
+    assert bad_status == 400 and orjson.loads(bad)["error"]["type"] == "invalid_request_error"
