@@ -370,3 +370,34 @@ def test_a_relayed_call_still_fails_over_to_an_openai_upstream(gw: RunningGatewa
     assert events[0] == "message_start" and events[-1] == "message_stop"
     rows = gw.records()
     assert [(r["status"], r["provider"], r["attempts"]) for r in rows] == [("ok", "sim", 2)] * 2
+
+
+# ---------------------------------------------------------------------- response cache
+
+
+def test_the_response_cache_keys_on_the_clients_body_and_never_answers_thinking(
+    tmp_path: Path,
+    upstream: tuple[str, RecordingSim],
+    gateway_factory: Callable[..., RunningGateway],
+) -> None:
+    root, sim = upstream
+    cfg = sim_config(tmp_path)
+    cfg["providers"]["claude"] = {"type": "anthropic", "base_url": root}
+    cfg["models"]["claude"] = route("claude", "claude-sonnet-4-5")
+    cfg["cache"] = {"backend": "memory", "aliases": ["claude"]}
+    gw = gateway_factory(cfg)
+    marked: Any = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    before = len(sim.seen("/v1/messages"))
+    with client(gw) as c:
+        c.messages.create(model="claude", max_tokens=20, messages=USER, system="Be brief.")
+        c.messages.create(model="claude", max_tokens=20, messages=USER, system="Be brief.")
+        # the same normalized request, another Anthropic body: not the cached answer
+        c.messages.create(model="claude", max_tokens=20, messages=USER, system=marked)
+        thought = [
+            c.messages.create(model="claude", max_tokens=2000, messages=USER, thinking=thinking)
+            for _ in range(2)
+        ]
+    assert [r["cache_status"] for r in gw.records()] == [None, "hit", None, None, None]
+    assert len(sim.seen("/v1/messages")) == before + 4
+    assert all(m.content[0].type == "thinking" for m in thought)

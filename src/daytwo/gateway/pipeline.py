@@ -413,8 +413,17 @@ class Pipeline:
         ttl = call.runtime.config.cache.applies(route.alias, call.attribution.project)
         if ttl is None:
             return None
-        assert call.request is not None
-        key = cache_key(call.attribution.project, call.operation, route.alias, call.request.body)
+        req = call.request
+        assert req is not None
+        native = req.native
+        if native is not None and native.requires is not None:
+            # A cached answer is kept Chat Completions-shaped: it cannot give back the thinking
+            # blocks such a request asks for.
+            return None
+        # The client's own body when kept: fields the normalized one lacks (cache_control, ...)
+        # make different requests.
+        body = native.body if native is not None else req.body
+        key = cache_key(call.attribution.project, call.operation, route.alias, body)
         return cache, key, ttl
 
     @staticmethod
