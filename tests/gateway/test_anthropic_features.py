@@ -401,3 +401,35 @@ def test_the_response_cache_keys_on_the_clients_body_and_never_answers_thinking(
     assert [r["cache_status"] for r in gw.records()] == [None, "hit", None, None, None]
     assert len(sim.seen("/v1/messages")) == before + 4
     assert all(m.content[0].type == "thinking" for m in thought)
+
+
+# ---------------------------------------------- content and tools only Anthropic understands
+
+
+def test_documents_and_server_tools_reach_an_anthropic_upstream_only(
+    gw: RunningGateway, upstream: tuple[str, RecordingSim]
+) -> None:
+    _, sim = upstream
+    document: Any = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "Oslo is in Norway."},
+        "citations": {"enabled": True},
+    }
+    messages: Any = [
+        {"role": "user", "content": [document, {"type": "text", "text": "Where is Oslo?"}]}
+    ]
+    search: Any = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
+    with client(gw) as c:
+        msg = c.messages.create(model="mixed", max_tokens=50, messages=messages, tools=[search])
+        sent = last_sent(sim)
+        with pytest.raises(anthropic.BadRequestError) as info:
+            c.messages.create(model="via-sim", max_tokens=50, messages=messages)
+    assert msg.content[0].type == "text"
+    assert sent["messages"] == messages and sent["tools"] == [search]
+    assert info.value.body["error"]["message"].startswith(  # type: ignore[index]
+        "`messages.0.content.0` needs an anthropic upstream"
+    )
+    assert [(r["provider"], r["http_status"]) for r in gw.records()] == [
+        ("claude", 200),
+        (None, 400),
+    ]

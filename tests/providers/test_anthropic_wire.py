@@ -798,3 +798,46 @@ def test_top_k_reaches_anthropic_upstreams_only() -> None:
     converse = to_converse_request(chat).body
     assert converse["inferenceConfig"] == {"maxTokens": 5, "topP": 0.9}
     assert "top_k" not in orjson.dumps(gemini).decode() + orjson.dumps(converse).decode()
+
+
+def test_what_chat_completions_cannot_say_is_left_out_and_named_when_asked() -> None:
+    body: dict[str, Any] = {
+        "model": "m",
+        "max_tokens": 5,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "document", "source": {"type": "text", "data": "d"}},
+                    {"type": "text", "text": "hi"},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t",
+                        "content": [{"type": "image", "source": {}}, {"type": "text", "text": "x"}],
+                    },
+                ],
+            },
+            {"role": "assistant", "content": [{"type": "server_tool_use", "id": "s"}]},
+        ],
+        "tools": [
+            {"type": "web_search_20250305", "name": "web_search"},
+            {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}},
+        ],
+    }
+    with pytest.raises(InvalidRequest):
+        openai_request_from_anthropic(body)
+    skipped: list[str] = []
+    out = openai_request_from_anthropic(body, skipped=skipped)
+    assert skipped == [
+        "messages.0.content.0",
+        "messages.0.content.2.0",
+        "messages.1.content.0",
+        "tools.0",
+    ]
+    assert [t["function"]["name"] for t in out["tools"]] == ["get_weather"]
+    assert out["messages"][0] == {"role": "tool", "tool_call_id": "t", "content": "x"}
+    assert out["messages"][1] == {"role": "user", "content": "hi"}
+    # something without a type is malformed, lenient or not
+    broken = {**body, "messages": [{"role": "user", "content": [{"text": "no type"}]}]}
+    with pytest.raises(InvalidRequest):
+        openai_request_from_anthropic(broken, skipped=[])

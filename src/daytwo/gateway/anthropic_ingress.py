@@ -21,7 +21,7 @@ upstream can honour (:func:`anthropic_only`) restrict routing to Anthropic deplo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -144,17 +144,19 @@ def _check_thinking(thinking: Any, limit: int | None) -> None:
         raise _bad("thinking.budget_tokens", "must be less than max_tokens")
 
 
-def anthropic_only(body: dict[str, Any]) -> str | None:
+def anthropic_only(body: dict[str, Any], untranslated: Sequence[str] = ()) -> str | None:
     """The first field of a Messages body that only an Anthropic upstream can honour: thinking
-    (other than ``disabled``) and ``output_config.effort``. Everything else translates, or --
-    ``cache_control``, ``top_k`` -- is a hint the other upstreams go without (docs/providers.md)."""
+    (other than ``disabled``), ``output_config.effort``, and the content blocks and tools the
+    translation left out (``untranslated``: ``document`` blocks, server tools, ...). Everything
+    else translates, or -- ``cache_control``, ``top_k`` -- is a hint the other upstreams go
+    without (docs/providers.md)."""
     thinking = body.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") != "disabled":
         return "thinking"
     config = body.get("output_config")
     if isinstance(config, dict) and config.get("effort") is not None:
         return "output_config.effort"
-    return None
+    return untranslated[0] if untranslated else None
 
 
 def _beta(headers: Mapping[bytes, bytes] | None) -> tuple[str, ...]:
@@ -169,8 +171,9 @@ def parse_messages(raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> 
     (raises :class:`InvalidRequest`)."""
     body = decode_json(raw)
     _check(body)
-    chat = openai_request_from_anthropic(body)
-    native = NativeRequest(WIRE, body, _beta(headers), anthropic_only(body))
+    untranslated: list[str] = []
+    chat = openai_request_from_anthropic(body, skipped=untranslated)
+    native = NativeRequest(WIRE, body, _beta(headers), anthropic_only(body, untranslated))
     return LLMRequest(
         operation="chat",
         model=body["model"],
@@ -186,8 +189,11 @@ def parse_count_tokens(raw: bytes, headers: Mapping[bytes, bytes] | None = None)
     body = decode_json(raw)
     _check(body, counting=True)
     # The translation wants an output cap; any will do for counting the input.
-    chat = openai_request_from_anthropic({**body, "max_tokens": 1, "stream": False})
-    native = NativeRequest(WIRE, body, _beta(headers), anthropic_only(body))
+    untranslated: list[str] = []
+    chat = openai_request_from_anthropic(
+        {**body, "max_tokens": 1, "stream": False}, skipped=untranslated
+    )
+    native = NativeRequest(WIRE, body, _beta(headers), anthropic_only(body, untranslated))
     return LLMRequest(operation="chat", model=body["model"], body=chat, native=native)
 
 

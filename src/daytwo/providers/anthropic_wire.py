@@ -279,10 +279,16 @@ def _to_anthropic_tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | No
 # ------------------------------------------------------------------ Anthropic → OpenAI request
 
 
-def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
+def openai_request_from_anthropic(
+    body: dict[str, Any], *, skipped: list[str] | None = None
+) -> dict[str, Any]:
     """An Anthropic Messages body → the equivalent OpenAI Chat Completions body.
 
-    Raises :class:`InvalidRequest` naming the Anthropic parameter it cannot translate.
+    Raises :class:`InvalidRequest` naming the Anthropic parameter it cannot translate -- unless
+    ``skipped`` is given: content blocks and tools Chat Completions has no words for
+    (``document``, server tools, images in tool results, ...) are then left out and their
+    paths appended to it (the Anthropic door keeps the client's body for an Anthropic upstream,
+    which reads them; the simulator answers without them).
     """
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -301,9 +307,10 @@ def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
         param = f"messages.{i}"
         role = msg.get("role") if isinstance(msg, dict) else None
         if role == "user":
-            messages.extend(_openai_user_messages(msg.get("content"), f"{param}.content"))
+            messages.extend(_openai_user_messages(msg.get("content"), f"{param}.content", skipped))
         elif role == "assistant":
-            messages.append(_openai_assistant_message(msg.get("content"), f"{param}.content"))
+            content = msg.get("content")
+            messages.append(_openai_assistant_message(content, f"{param}.content", skipped))
         else:
             raise bad(f"{param}.role: Input should be 'user' or 'assistant'", f"{param}.role")
     out: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": limit}
@@ -321,7 +328,9 @@ def openai_request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
             out["stop"] = list(stops)
     tools = body.get("tools")
     if tools:
-        out["tools"] = [_openai_tool(t, i) for i, t in enumerate(tools)]
+        functions = [_openai_tool(t, i, skipped) for i, t in enumerate(tools)]
+        if any(functions):
+            out["tools"] = [f for f in functions if f is not None]
     choice = body.get("tool_choice")
     if choice is not None:
         if not isinstance(choice, dict):
@@ -375,20 +384,33 @@ def output_schema(config: Any) -> dict[str, Any] | None:
     return schema
 
 
-def _anthropic_text(content: Any, param: str) -> str:
+def _skip(skipped: list[str] | None, where: str, error: str, param: str, kind: Any) -> None:
+    """Leave out a block or tool of a ``kind`` that cannot be translated (noting ``where``),
+    or refuse it. Something with no type at all is malformed: always refused."""
+    if skipped is None or not isinstance(kind, str):
+        raise bad(error, param)
+    skipped.append(where)
+
+
+def _anthropic_text(content: Any, param: str, skipped: list[str] | None = None) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         parts = []
-        for block in content:
-            if not (isinstance(block, dict) and block.get("type") == "text"):
-                raise bad(f"{param}: only text blocks are supported here", param)
+        for j, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind != "text":
+                error = f"{param}: only text blocks are supported here"
+                _skip(skipped, f"{param}.{j}", error, param, kind)
+                continue
             parts.append(str(block.get("text", "")))
         return "\n".join(parts)
     raise bad(f"{param}: expected a string or an array of blocks", param)
 
 
-def _openai_user_messages(content: Any, param: str) -> list[dict[str, Any]]:
+def _openai_user_messages(
+    content: Any, param: str, skipped: list[str] | None = None
+) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     if not isinstance(content, list):
@@ -399,7 +421,7 @@ def _openai_user_messages(content: Any, param: str) -> list[dict[str, Any]]:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "tool_result":
             result = block.get("content")
-            text = "" if result is None else _anthropic_text(result, f"{param}.{j}")
+            text = "" if result is None else _anthropic_text(result, f"{param}.{j}", skipped)
             if block.get("is_error") is True:
                 # Chat Completions has no error flag on tool results: the model reads it here
                 text = TOOL_ERROR_PREFIX + text
@@ -411,7 +433,8 @@ def _openai_user_messages(content: Any, param: str) -> list[dict[str, Any]]:
         elif kind == "image":
             parts.append({"type": "image_url", "image_url": {"url": _image_url(block, param)}})
         else:
-            raise bad(f"{param}.{j}.type: {kind!r} is not supported by this gateway", param)
+            unsupported = f"{param}.{j}.type: {kind!r} is not supported by this gateway"
+            _skip(skipped, f"{param}.{j}", unsupported, param, kind)
     out = tools
     if parts:
         only_text = all(p["type"] == "text" for p in parts)
@@ -429,7 +452,9 @@ def _image_url(block: dict[str, Any], param: str) -> str:
     raise bad(f"{param}: image source must be base64 or url", param)
 
 
-def _openai_assistant_message(content: Any, param: str) -> dict[str, Any]:
+def _openai_assistant_message(
+    content: Any, param: str, skipped: list[str] | None = None
+) -> dict[str, Any]:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
     if not isinstance(content, list):
@@ -445,20 +470,24 @@ def _openai_assistant_message(content: Any, param: str) -> dict[str, Any]:
         elif kind in ("thinking", "redacted_thinking"):
             continue  # reasoning is not replayed to an OpenAI-shaped upstream
         else:
-            raise bad(f"{param}.{j}.type: {kind!r} is not supported by this gateway", param)
+            unsupported = f"{param}.{j}.type: {kind!r} is not supported by this gateway"
+            _skip(skipped, f"{param}.{j}", unsupported, param, kind)
     msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         msg["tool_calls"] = calls
     return msg
 
 
-def _openai_tool(tool: Any, i: int) -> dict[str, Any]:
+def _openai_tool(tool: Any, i: int, skipped: list[str] | None = None) -> dict[str, Any] | None:
     if (
         not isinstance(tool, dict)
         or tool.get("type") not in (None, "custom")
         or not isinstance(tool.get("name"), str)
     ):
-        raise bad(f"tools.{i}: only client tools (name, input_schema) are supported", "tools")
+        error = f"tools.{i}: only client tools (name, input_schema) are supported"
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        _skip(skipped, f"tools.{i}", error, "tools", kind if kind != "custom" else None)
+        return None
     fn: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description"):
         fn["description"] = tool["description"]

@@ -190,7 +190,9 @@ def messages_exchange(sim: Simulator, fmt: AnthropicFormat, body: dict[str, Any]
     """An Anthropic Messages request body → the exchange ``sim`` (whose format is ``fmt``)
     plays."""
     try:
-        openai_body = openai_request_from_anthropic(body)
+        # Blocks and server tools the engine has no use for (documents, web search) are
+        # accepted and left out of the answer's making, as a model would use them unseen here.
+        openai_body = openai_request_from_anthropic(body, skipped=[])
     except InvalidRequest as exc:
         return sim.invalid(exc)
     fmt.plan = planned = plan(body, fmt.cache, fmt.seed)
@@ -211,7 +213,8 @@ def count_exchange(sim: Simulator, body: dict[str, Any]) -> Exchange:
     try:
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             raise InvalidRequest("messages: Field required", param="messages")
-        openai_body = openai_request_from_anthropic({**body, "max_tokens": 1, "stream": False})
+        count = {**body, "max_tokens": 1, "stream": False}
+        openai_body = openai_request_from_anthropic(count, skipped=[])
     except InvalidRequest as exc:
         return sim.invalid(exc)
     payload = {"input_tokens": estimate_input_tokens(openai_body)}
