@@ -433,3 +433,14 @@ def test_documents_and_server_tools_reach_an_anthropic_upstream_only(
         ("claude", 200),
         (None, 400),
     ]
+
+
+def test_an_anthropic_upstream_that_cannot_count_now_gives_the_estimate(
+    gw: RunningGateway,
+) -> None:
+    # `claude-then-sim` is first served by an Anthropic provider nobody listens for
+    with client(gw) as c:
+        raw = c.messages.with_raw_response.count_tokens(model="claude-then-sim", messages=USER)
+    assert raw.headers["x-daytwo-token-count"] == "estimate"
+    body = json.dumps({"model": "m", "messages": USER}).encode()
+    assert raw.parse().input_tokens == estimate_input_tokens(parse_count_tokens(body).body)

@@ -6,7 +6,9 @@ rules a real call would meet: a key's model list, tiers, fields only Anthropic h
 Anthropic upstream, ``n`` is the upstream's own count, forwarded to its
 ``/v1/messages/count_tokens`` -- exact. Otherwise ``n`` is daytwo's estimate
 (:func:`daytwo.core.tokens.estimate_input_tokens`, the count spend control reserves on). The
-``x-daytwo-token-count`` header says which: ``upstream`` or ``estimate``.
+``x-daytwo-token-count`` header says which: ``upstream`` or ``estimate``. An Anthropic upstream
+that cannot count right now (unreachable, overloaded, rate-limited: what a call would retry)
+gets the estimate too; one that refuses the body (a 4xx) is answered with its error.
 
 A count is not a model call: it spends nothing, so it writes no ledger row and meets no budget,
 rate limit or kill switch. It is authenticated as ``/v1/messages`` is (``x-api-key`` or bearer),
@@ -15,13 +17,14 @@ and a key limited to some models may count only for those. Errors are Anthropic-
 
 from __future__ import annotations
 
-from daytwo.core.errors import DaytwoError
+from daytwo.core.errors import DaytwoError, ProviderError
 from daytwo.core.tokens import estimate_input_tokens
 from daytwo.core.types import LLMRequest
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES, parse_count_tokens
 from daytwo.gateway.http import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes
 from daytwo.gateway.pipeline import Call, Pipeline
 from daytwo.providers.anthropic import AnthropicAdapter
+from daytwo.resilience.policy import is_retryable
 
 #: The answer header that says where the count came from.
 SOURCE_HEADER = b"x-daytwo-token-count"
@@ -55,5 +58,11 @@ async def _count(
     target = route.targets[0]
     adapter = call.runtime.adapters[target.provider]
     if isinstance(adapter, AnthropicAdapter):
-        return await adapter.count_tokens(req, target), b"upstream"
+        try:
+            return await adapter.count_tokens(req, target), b"upstream"
+        except ProviderError as exc:
+            if not is_retryable(exc):  # the upstream refused the body: the client should know
+                raise
+            # Unreachable, overloaded or rate-limited: a count is advice, the estimate will do
+            # (and the header says it is one).
     return estimate_input_tokens(req.body), b"estimate"
