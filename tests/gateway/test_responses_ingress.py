@@ -184,11 +184,16 @@ def test_json_schema_text_format(doors_gw: RunningGateway) -> None:
     }
     with doors_gw.openai() as c:
         resp = c.responses.create(model="via-sim", input="A city, please.", text={"format": fmt})
-        # Anthropic Messages has no JSON mode: refused before any upstream call, never ignored
+        # to Anthropic as structured outputs (output_config.format)
+        claude = c.responses.create(model="via-anthropic", input="A city.", text={"format": fmt})
+        # JSON mode without a schema has no Anthropic counterpart: refused, never ignored
         with pytest.raises(openai.BadRequestError) as info:
-            c.responses.create(model="via-anthropic", input="A city.", text={"format": fmt})
-    value = json.loads(resp.output_text)
-    assert set(value) == {"name", "population"} and isinstance(value["population"], int)
+            c.responses.create(
+                model="via-anthropic", input="A city.", text={"format": {"type": "json_object"}}
+            )
+    for answer in (resp, claude):
+        value = json.loads(answer.output_text)
+        assert set(value) == {"name", "population"} and isinstance(value["population"], int)
     assert info.value.body["param"] == "response_format"  # type: ignore[index]
 
 
