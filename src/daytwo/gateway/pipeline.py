@@ -28,7 +28,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
@@ -40,7 +40,6 @@ from daytwo.core.errors import (
     BudgetExceeded,
     DaytwoError,
     InternalError,
-    InvalidRequest,
     ModelNotFound,
     PermissionDenied,
     ProviderError,
@@ -52,18 +51,10 @@ from daytwo.core.observe import CallObserver, CallView
 from daytwo.core.record import AttemptRecord, CacheStatus, CallRecord, CallStatus
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import chunk_output_chars, estimate_input_tokens, tokens_for_chars
-from daytwo.core.types import (
-    Attribution,
-    Cost,
-    LLMRequest,
-    LLMResponse,
-    NativeRequest,
-    StreamChunk,
-    Usage,
-)
+from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.gateway.adjust import adjust
 from daytwo.gateway.attribution import attribute
-from daytwo.gateway.runtime import Route, Runtime
+from daytwo.gateway.runtime import Route, Runtime, same_wire
 from daytwo.gateway.stream_assemble import Assembler, chunks_of
 from daytwo.keys.format import SECRET_PREFIX
 from daytwo.keys.model import KeyPrincipal
@@ -746,19 +737,6 @@ def _subject(call: Call) -> Subject:
         model=call.alias,
         provider=target.provider if target else None,
     )
-
-
-def same_wire(route: Route, native: NativeRequest, provider_types: Mapping[str, str]) -> Route:
-    """The route's deployments that speak the client's wire format, for a request using a
-    field only they honour (Anthropic's ``thinking``); 400 naming that field when none does."""
-    keep = tuple(t for t in route.targets if provider_types.get(t.provider) == native.wire)
-    if not keep:
-        raise InvalidRequest(
-            f"`{native.requires}` needs an {native.wire} upstream, and no deployment of the model "
-            f"`{route.alias}` is one.",
-            param=native.requires,
-        )
-    return route if len(keep) == len(route.targets) else replace(route, targets=keep)
 
 
 def _unswitched(gate: SpendGate, route: Route, subject: Subject) -> Route:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from daytwo.config.schema import Config, DeploymentConfig, ProviderConfig
 from daytwo.control.gate import SpendGate
+from daytwo.core.errors import InvalidRequest
 from daytwo.core.secrets import SecretRegistry
+from daytwo.core.types import NativeRequest
 from daytwo.pricing.catalog import PriceBook
 from daytwo.pricing.entry import PriceEntry
 from daytwo.providers.base import Adapter, Target
@@ -144,3 +146,16 @@ class Runtime:
             log.warning("closing a replaced runtime with %d calls still in flight", self.inflight)
         for adapter in self._to_close:
             await adapter.aclose()
+
+
+def same_wire(route: Route, native: NativeRequest, provider_types: Mapping[str, str]) -> Route:
+    """The route's deployments that speak the client's wire format, for a request using a
+    field only they honour (Anthropic's ``thinking``); 400 naming that field when none does."""
+    keep = tuple(t for t in route.targets if provider_types.get(t.provider) == native.wire)
+    if not keep:
+        raise InvalidRequest(
+            f"`{native.requires}` needs an {native.wire} upstream, and no deployment of the model "
+            f"`{route.alias}` is one.",
+            param=native.requires,
+        )
+    return route if len(keep) == len(route.targets) else replace(route, targets=keep)
