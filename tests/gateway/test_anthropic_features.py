@@ -444,3 +444,35 @@ def test_an_anthropic_upstream_that_cannot_count_now_gives_the_estimate(
     assert raw.headers["x-daytwo-token-count"] == "estimate"
     body = json.dumps({"model": "m", "messages": USER}).encode()
     assert raw.parse().input_tokens == estimate_input_tokens(parse_count_tokens(body).body)
+
+
+@pytest.mark.parametrize("alias", ["claude", "via-sim"])
+def test_the_beta_clients_structured_outputs_and_token_count(
+    gw: RunningGateway, upstream: tuple[str, RecordingSim], alias: str
+) -> None:
+    _, sim = upstream
+    schema: Any = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city", "days"],
+        "additionalProperties": False,
+    }
+    with client(gw) as c:
+        parsed = c.beta.messages.parse(
+            model=alias, max_tokens=300, messages=USER, output_format=City
+        )
+        # the beta API's older top-level `output_format`, as raw JSON
+        raw = c.beta.messages.create(
+            model=alias,
+            max_tokens=300,
+            messages=USER,
+            extra_body={"output_format": {"type": "json_schema", "schema": schema}},
+        )
+        counted = c.beta.messages.count_tokens(model=alias, messages=USER)
+    assert isinstance(parsed.parsed_output, City)
+    text = raw.content[0]
+    assert text.type == "text" and set(json.loads(text.text)) == {"city", "days"}
+    assert counted.input_tokens > 0
+    if alias == "claude":  # relayed with the SDK's beta flag dropped (not allowed by config)
+        seen = sim.seen("/v1/messages/count_tokens")[-1]
+        assert "anthropic-beta" not in seen.headers

@@ -352,6 +352,8 @@ def openai_request_from_anthropic(
     if isinstance(meta, dict) and isinstance(meta.get("user_id"), str):
         out["user"] = meta["user_id"]
     schema = output_schema(body.get("output_config"))
+    if schema is None and body.get("output_format") is not None:  # the beta API's older name
+        schema = format_schema(body["output_format"], "output_format")
     if schema is not None:
         # Structured outputs: OpenAI's strict json_schema is the same promise (an answer valid
         # against the schema); the Gemini and Bedrock egresses read it from here too.
@@ -371,9 +373,11 @@ def output_schema(config: Any) -> dict[str, Any] | None:
     if not isinstance(config, dict):
         raise bad("output_config: Input should be a valid dictionary", "output_config")
     fmt = config.get("format")
-    if fmt is None:
-        return None
-    where = "output_config.format"
+    return None if fmt is None else format_schema(fmt, "output_config.format")
+
+
+def format_schema(fmt: Any, where: str) -> dict[str, Any]:
+    """The schema of a ``{type: json_schema, schema}`` output format found at ``where``."""
     if not isinstance(fmt, dict):
         raise bad(f"{where}: Input should be a valid dictionary", where)
     if fmt.get("type") != "json_schema":
