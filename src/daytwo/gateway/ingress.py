@@ -70,7 +70,9 @@ class _OpenAIStream:
 
     def chunk(self, chunk: StreamChunk) -> bytes:
         raw = chunk.raw
-        return raw if raw is not None else b"data: " + orjson.dumps(chunk.data) + b"\n\n"
+        if raw is not None and chunk.wire == "openai":
+            return raw
+        return b"data: " + orjson.dumps(chunk.data) + b"\n\n"
 
     def end(self) -> bytes:
         return oai.DONE_EVENT
@@ -92,7 +94,9 @@ class OpenAIChatIngress:
         return oai.parse_chat(raw)
 
     def response(self, resp: LLMResponse, req: LLMRequest | None = None) -> bytes:
-        return resp.raw if resp.raw is not None else orjson.dumps(resp.body)
+        return (
+            resp.raw if resp.raw is not None and resp.wire == "openai" else orjson.dumps(resp.body)
+        )
 
     def stream(self, req: LLMRequest) -> StreamEncoder:
         return _OPENAI_STREAM
