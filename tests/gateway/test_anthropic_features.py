@@ -476,3 +476,28 @@ def test_the_beta_clients_structured_outputs_and_token_count(
     if alias == "claude":  # relayed with the SDK's beta flag dropped (not allowed by config)
         seen = sim.seen("/v1/messages/count_tokens")[-1]
         assert "anthropic-beta" not in seen.headers
+
+
+def test_a_deployments_adjustments_reach_the_relayed_body(
+    tmp_path: Path,
+    upstream: tuple[str, RecordingSim],
+    gateway_factory: Callable[..., RunningGateway],
+) -> None:
+    root, sim = upstream
+    cfg = sim_config(tmp_path)
+    cfg["providers"]["claude"] = {"type": "anthropic", "base_url": root}
+    deployment = {
+        "provider": "claude",
+        "model": "claude-sonnet-4-5",
+        "params": {"max_tokens": 7, "temperature": 0.1},
+        "system_prefix": "House rules.",
+    }
+    cfg["models"]["claude"] = {"deployments": [deployment]}
+    gw = gateway_factory(cfg)
+    system: Any = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+    with client(gw) as c:
+        msg = c.messages.create(model="claude", max_tokens=300, messages=USER, system=system)
+    sent = last_sent(sim)
+    assert (sent["max_tokens"], sent["temperature"]) == (7, 0.1)
+    assert sent["system"] == [{"type": "text", "text": "House rules."}, *system]
+    assert msg.usage.output_tokens <= 7 and msg.stop_reason == "max_tokens"
