@@ -57,7 +57,8 @@ def test_block_refuses_what_the_cap_cannot_pay_for(open_state: OpenState) -> Non
             err = r2.error(noon(2026, 5, 4))
             assert isinstance(err, BudgetExceeded)
             assert (err.status, err.type, err.scope) == (429, "budget_exceeded", "project=acme")
-            assert err.headers["retry-after"] == str(12 * 3600)  # midnight in New York
+            assert err.reset_at == noon(2026, 5, 4) + 12 * 3600  # midnight in New York
+            assert err.wire_headers() == {"x-should-retry": "false"}  # too far off to wait
             # another project is not in scope
             other = await b.reserve("c3", Subject(project="zeta"), 10_000, 0)
             assert isinstance(other, Reservation)

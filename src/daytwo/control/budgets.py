@@ -35,7 +35,7 @@ from daytwo.control.scopes import Scope, Subject
 from daytwo.control.switches import SwitchBoard
 from daytwo.control.windows import Clock, Window, WindowKind, system_clock, window_at
 from daytwo.core.errors import BudgetExceeded, FeatureDisabled, SpendControlError
-from daytwo.core.money import format_usd
+from daytwo.core.money import format_usd_exact
 from daytwo.core.types import Usage
 from daytwo.pricing.cost import compute_cost
 from daytwo.pricing.entry import PriceEntry
@@ -117,11 +117,13 @@ class Refusal:
         return self.budget.downgrade_to if self.reason == "downgrade" else None
 
     def error(self, now: float) -> SpendControlError:
-        shown = format_usd if self.unit == "nanousd" else str
+        if self.unit == "nanousd":  # exact USD: rounded, a small budget reads `$0.0000`
+            limit, spend = format_usd_exact(self.limit), format_usd_exact(self.spend)
+        else:
+            limit, spend = f"{self.limit} {self.unit}", f"{self.spend} {self.unit}"
         msg = (
             f"Budget `{self.budget.name}` for scope `{self.scope_key}` cannot pay for this "
-            f"request: limit {shown(self.limit)}, committed {shown(self.spend)}"
-            f" ({self.unit})."
+            f"request: limit {limit}, committed {spend}."
         )
         cls = FeatureDisabled if self.reason == "trip" else BudgetExceeded
         reset = None if self.reason == "trip" else self.reset_at

@@ -43,7 +43,7 @@ from daytwo.control.scopes import Scope, Subject
 from daytwo.control.switches import SwitchBoard, disabled_error
 from daytwo.control.windows import Clock, system_clock
 from daytwo.core.errors import BudgetExceeded, StateUnavailable
-from daytwo.core.money import format_usd, usd_to_nanos
+from daytwo.core.money import format_usd_exact, usd_to_nanos
 from daytwo.keys.model import KeyPrincipal
 from daytwo.keys.specs import parse_budget
 from daytwo.pricing.entry import PriceEntry
@@ -335,8 +335,9 @@ class SpendGate:
             if c.usd is not None and price is not None and worst_nanos > usd_to_nanos(c.usd):
                 limit = usd_to_nanos(c.usd)
                 raise BudgetExceeded(
-                    f"This request could cost up to {format_usd(worst_nanos)}; the cap for scope "
-                    f"`{key}` is {format_usd(limit)} per request. Lower max_tokens or the input.",
+                    f"This request could cost up to {format_usd_exact(worst_nanos)}; the cap for "
+                    f"scope `{key}` is {format_usd_exact(limit)} per request. Lower max_tokens or "
+                    "the input.",
                     scope=key,
                     limit=limit,
                     spend=worst_nanos,

@@ -16,12 +16,14 @@ Every error a caller can see is a :class:`DaytwoError`. Each class knows
     │   ├── AuthenticationError     401 authentication_error
     │   ├── NotFound                404 not_found_error
     │   ├── ModelNotFound           404 invalid_request_error / code model_not_found
+    │   ├── WrongEndpoint           404 (embeddings alias on a chat door) / 403 (chat alias on
+    │   │                           /v1/embeddings) invalid_request_error, code model_not_supported
     │   ├── Conflict                409 conflict_error (an Idempotency-Key still in use)
     │   └── Unprocessable           422 invalid_request_error (an Idempotency-Key reused)
     ├── PolicyError                 (a rule refused the call)
     │   ├── PermissionDenied        403 permission_error
     │   ├── UnpricedModel           403 permission_error / code unpriced_model
-    │   └── SpendControlError       (carries scope, limit, spend, reset_at; retry-after header)
+    │   └── SpendControlError       (carries scope, limit, spend, reset_at; retry headers)
     │       ├── BudgetExceeded      429 budget_exceeded
     │       ├── RateLimited         429 rate_limited
     │       └── FeatureDisabled     403 feature_disabled (kill switch or tripped budget)
@@ -33,7 +35,17 @@ Every error a caller can see is a :class:`DaytwoError`. Each class knows
     └── InternalError               500 internal_error
         └── StateUnavailable        503 state_unavailable (budget/limit state cannot be verified)
 
-Wire formats map these to their own error bodies in one place (``gateway/errors.py``).
+Wire formats map these to their own error bodies (each door's encoder); the headers of an error
+answer come from :meth:`DaytwoError.wire_headers`, the same for every door.
+
+Retry headers: a client SDK retries by the status unless told otherwise, and the Stainless-built
+SDKs (openai, anthropic, for Python and Node) wait out whatever ``retry-after`` they get --
+openai-node even hours. So daytwo never sends a ``retry-after`` longer than
+:data:`MAX_CLIENT_RETRY_AFTER_S`, and says ``x-should-retry`` (which those SDKs obey over the
+status) whenever it knows: ``true`` for a refusal that a short wait cures (a rate limit),
+``false`` for one that waiting will not cure soon (a spent budget, a per-request cap, a kill
+switch, any wait longer than the cap). When a window resets stays in the body (``resets_at``).
+
 Messages never contain secrets: upstream messages pass through :func:`daytwo.core.secrets.redact`.
 """
 
@@ -43,6 +55,11 @@ import math
 from typing import ClassVar, Literal
 
 Fault = Literal["caller", "policy", "provider", "internal"]
+
+#: The longest ``retry-after`` (seconds) a client is sent. The openai and anthropic SDKs honour
+#: up to 60 s from a server (openai-node any length); a longer wait is no retry advice at all.
+MAX_CLIENT_RETRY_AFTER_S = 60
+_RETRY_AFTER = ("retry-after", "retry-after-ms")
 
 
 class DaytwoError(Exception):
@@ -73,6 +90,37 @@ class DaytwoError(Exception):
 
     def status_code(self) -> int:
         return self.status
+
+    def should_retry(self) -> bool | None:
+        """Can the same request succeed when tried again soon? None: daytwo does not know
+        better than the status (the client's own rules decide)."""
+        return None
+
+    def wire_headers(self) -> dict[str, str]:
+        """The headers of this error's answer: :attr:`headers` (an upstream's ``retry-after``,
+        rate-limit headers) and ``x-should-retry`` when :meth:`should_retry` knows; a
+        ``retry-after`` past :data:`MAX_CLIENT_RETRY_AFTER_S` is dropped and says ``false``."""
+        headers = self.headers
+        retry = self.should_retry()
+        wait = _retry_after_s(headers)
+        if wait is not None and wait > MAX_CLIENT_RETRY_AFTER_S:
+            headers = {k: v for k, v in headers.items() if k not in _RETRY_AFTER}
+            retry = False
+        if retry is None:
+            return headers
+        return {**headers, "x-should-retry": "true" if retry else "false"}
+
+
+def _retry_after_s(headers: dict[str, str]) -> float | None:
+    """The wait ``headers`` ask for, in seconds (None: none, or an HTTP date)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return float(value) / scale
+            except ValueError:
+                continue
+    return None
 
 
 class CallerError(DaytwoError):
@@ -117,6 +165,25 @@ class ModelNotFound(CallerError):
             param="model",
             code="model_not_found",
         )
+
+
+class WrongEndpoint(CallerError):
+    """An alias used on the endpoint of the other kind. Statuses and messages are OpenAI's: an
+    embedding model on chat is a 404, a chat model on embeddings a 403; both name ``model``."""
+
+    def __init__(self, model: str, kind: str) -> None:
+        if kind == "embeddings":
+            message = (
+                f"The model `{model}` is an embeddings model and thus not supported on this "
+                "endpoint. Use it with /v1/embeddings."
+            )
+        else:
+            message = f"You are not allowed to generate embeddings from the model `{model}`."
+        super().__init__(message, param="model", code="model_not_supported")
+        self.kind = kind
+
+    def status_code(self) -> int:
+        return 404 if self.kind == "embeddings" else 403
 
 
 class PolicyError(DaytwoError):
@@ -230,7 +297,9 @@ class SpendControlError(PolicyError):
 
     ``scope`` is the scope key that refused (``project=acme,user=bob``), ``limit`` and ``spend``
     are in the rule's unit (nano-dollars, tokens, requests), ``reset_at`` is the epoch second the
-    window resets (None: it does not reset by itself). ``retry-after`` is set when it resets.
+    window resets (None: it does not reset by itself). A refusal whose window resets within
+    :data:`MAX_CLIENT_RETRY_AFTER_S` carries ``retry-after`` and ``x-should-retry: true``; any
+    other says ``x-should-retry: false`` and no ``retry-after`` (waiting will not cure it soon).
     """
 
     def __init__(
@@ -248,13 +317,18 @@ class SpendControlError(PolicyError):
     ) -> None:
         hdrs = dict(headers or {})
         if reset_at is not None and now is not None:
-            hdrs.setdefault("retry-after", str(max(1, math.ceil(reset_at - now))))
+            wait = max(1, math.ceil(reset_at - now))
+            if wait <= MAX_CLIENT_RETRY_AFTER_S:
+                hdrs.setdefault("retry-after", str(wait))
         super().__init__(message, code=code, headers=hdrs)
         self.scope = scope
         self.limit = limit
         self.spend = spend
         self.unit = unit
         self.reset_at = reset_at
+
+    def should_retry(self) -> bool:
+        return "retry-after" in self.headers
 
 
 class BudgetExceeded(SpendControlError):

@@ -30,3 +30,9 @@ def format_usd(nanos: int | None, places: int = 4) -> str:
     if nanos and abs(usd) < Decimal(1) / Decimal(10**places):
         return f"${usd:.9f}".rstrip("0")
     return f"${usd:,.{places}f}"
+
+
+def format_usd_exact(nanos: int) -> str:
+    """``$0.000012345``: every digit the amount has and no more (refusal messages, where a
+    rounded ``$0.0000`` would hide why a small budget refused)."""
+    return "$" + format(nanos_to_usd(nanos).normalize(), "f")

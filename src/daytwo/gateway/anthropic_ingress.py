@@ -201,6 +201,7 @@ class AnthropicMessagesIngress:
     """Anthropic Messages (``POST /v1/messages``)."""
 
     name = "anthropic"
+    request_id_header = b"request-id"
 
     def parse(self, raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> LLMRequest:
         return parse_messages(raw, headers)

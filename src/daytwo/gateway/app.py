@@ -318,9 +318,12 @@ class Gateway:
         call = pipeline.open(operation, m.group(1).decode() if m else None)
         if m is not None:
             call.traceparent = m.group(0).decode()
-        id_header = (b"x-daytwo-call-id", call.id.encode())
+        # The call id, also where the client's SDK reads a request id (`_request_id`).
+        cid = call.id.encode()
+        ids = ((b"x-daytwo-call-id", cid), (ingress.request_id_header, cid))
         watch: DisconnectWatch | None = None
         held: Claim | None = None
+        raw = b""
         try:
             pipeline.authenticate(call, headers)
             raw = await read_body(receive, headers, self.config.server.max_body_bytes)
@@ -333,12 +336,12 @@ class Gateway:
                     self.idempotency, key, who + call.attribution.project, scope["path"], raw
                 )
                 if isinstance(got, Replay):
-                    await self._replay(call, got.outcome, send, id_header)
+                    await self._replay(call, got.outcome, send, ids)
                     return
                 held = got
                 send = held.capture(send)
             route = await pipeline.admit(call, route)
-            out_headers = [id_header]
+            out_headers = [*ids]
             if call.ticket is not None and call.ticket.headers:
                 out_headers += [(k.encode(), v.encode()) for k, v in call.ticket.headers.items()]
             watch = DisconnectWatch(receive)
@@ -361,27 +364,32 @@ class Gateway:
         except DaytwoError as exc:
             if watch is not None:
                 watch.stop()
+            pipeline.attribute_refused(call, headers, raw, exc)
             pipeline.finish(call, exc)
-            await self._send_error(send, ingress, exc, id_header)
+            await self._send_error(send, ingress, exc, *ids)
         except Exception as exc:
             if watch is not None:
                 watch.stop()
             log.exception("unexpected error", extra={"call_id": call.id})
             pipeline.finish(call, exc)
-            await self._send_error(send, ingress, InternalError("internal error"), id_header)
+            await self._send_error(send, ingress, InternalError("internal error"), *ids)
         finally:
             if held is not None:
                 cost = call.cost.nanousd if call.cost else None
                 pipeline.background(held.settle(call.outcome == "ok", call.id, cost))
 
     async def _replay(
-        self, call: Call, outcome: StoredOutcome, send: Send, id_header: tuple[bytes, bytes]
+        self,
+        call: Call,
+        outcome: StoredOutcome,
+        send: Send,
+        ids: tuple[tuple[bytes, bytes], ...],
     ) -> None:
         """Send a stored outcome again; the ledger records a call that cost nothing."""
         call.cache_status = "replay"
         call.saved_nanousd = outcome.cost_nanousd
         self.pipeline.finish(call)
-        await send_bytes(send, outcome.status, outcome.body, [*replay_headers(outcome), id_header])
+        await send_bytes(send, outcome.status, outcome.body, [*replay_headers(outcome), *ids])
 
     async def _relay_stream(
         self,
@@ -479,7 +487,7 @@ class Gateway:
         self, send: Send, ingress: Ingress, exc: DaytwoError, *extra: tuple[bytes, bytes]
     ) -> None:
         headers = [*JSON_HEADERS, *extra]
-        headers += [(k.encode(), v.encode()) for k, v in exc.headers.items()]
+        headers += [(k.encode(), v.encode()) for k, v in exc.wire_headers().items()]
         status, body = ingress.error(exc)
         await send_bytes(send, status, body, headers)
 

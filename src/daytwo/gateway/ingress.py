@@ -42,6 +42,9 @@ class Ingress(Protocol):
 
     #: Short name, recorded on the call (``openai``, ``anthropic``, ``responses``).
     name: str
+    #: The response header that carries the call id where this format's SDKs read a request id
+    #: (``completion._request_id`` in openai, ``message._request_id`` in anthropic).
+    request_id_header: bytes
 
     def parse(self, raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> LLMRequest:
         """Decode and check a request body; raise :class:`InvalidRequest` naming the field.
@@ -89,6 +92,7 @@ class OpenAIChatIngress:
     so upstream bytes from an OpenAI-compatible egress pass through untouched."""
 
     name = "openai"
+    request_id_header = b"x-request-id"
 
     def parse(self, raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> LLMRequest:
         return oai.parse_chat(raw)

@@ -32,6 +32,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
+import orjson
+
 from daytwo.control.gate import Downgrade, SpendGate, Ticket, price_of_route
 from daytwo.control.scopes import Scope, Subject
 from daytwo.control.switches import disabled_error
@@ -40,11 +42,13 @@ from daytwo.core.errors import (
     BudgetExceeded,
     DaytwoError,
     InternalError,
+    InvalidRequest,
     ModelNotFound,
     PermissionDenied,
     ProviderError,
     UnpricedModel,
     UpstreamTimeout,
+    WrongEndpoint,
 )
 from daytwo.core.ids import new_call_id, new_trace_id
 from daytwo.core.observe import CallObserver, CallView
@@ -197,23 +201,19 @@ class Pipeline:
         call.request = req
         call.alias = req.model
         call.stream = req.stream
-        attr = attribute(headers, req.body)
         principal = call.principal
-        if principal is not None:
-            if not principal.allows_model(req.model):
-                raise PermissionDenied(
-                    f"This key may not use the model `{req.model}`.",
-                    param="model",
-                    code="model_not_allowed",
-                )
-            # The key's attribution is authoritative: a client cannot bill another project.
-            attr.project = principal.project
-            attr.attributed = True
-            for name in ("workflow", "feature", "environment"):
-                value = getattr(principal, name)
-                if value is not None:
-                    setattr(attr, name, value)
+        try:
+            attr = _with_key(attribute(headers, req.body), principal)
+        except InvalidRequest:  # a bad header or metadata value: still the key's call
+            call.attribution = _with_key(Attribution(), principal)
+            raise
         call.attribution = attr
+        if principal is not None and not principal.allows_model(req.model):
+            raise PermissionDenied(
+                f"This key may not use the model `{req.model}`.",
+                param="model",
+                code="model_not_allowed",
+            )
         plan = call.runtime.resilience.plans.get(call.alias)
         if plan is not None and plan.tiers:
             hint = headers.get(ROUTE_HINT_HEADER)
@@ -227,6 +227,29 @@ class Pipeline:
                 return self._route(call, tier)
         return self._route(call)
 
+    @staticmethod
+    def attribute_refused(
+        call: Call, headers: dict[bytes, bytes], raw: bytes, error: DaytwoError
+    ) -> None:
+        """Stage 2 for a call refused before :meth:`begin` ran (a body that failed validation):
+        attribute it from its key and headers anyway, and name the alias when the body names a
+        string model, so refusals are not counted as unattributed. Runs only on that error
+        path. A call whose key was refused stays unattributed: its headers are a stranger's."""
+        if call.request is not None or isinstance(error, AuthenticationError):
+            return
+        try:
+            attr = attribute(headers, {})
+        except InvalidRequest:  # the headers themselves were what was wrong
+            attr = Attribution()
+        call.attribution = _with_key(attr, call.principal)
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            return
+        model = body.get("model") if isinstance(body, dict) else None
+        if isinstance(model, str) and model:
+            call.alias = model[:MAX_REFUSED_ALIAS_CHARS]
+
     # -- stages 4-5 -------------------------------------------------------------------------
 
     def _route(self, call: Call, alias: str | None = None) -> Route:
@@ -235,6 +258,8 @@ class Pipeline:
         route = runtime.routes.get(alias)
         if route is None:
             raise ModelNotFound(alias)
+        if route.kind != call.operation:  # billed at the wrong price otherwise
+            raise WrongEndpoint(alias, route.kind)
         native = call.request.native if call.request is not None else None
         if native is not None and native.requires is not None:
             route = same_wire(route, native, runtime.provider_types)
@@ -703,6 +728,22 @@ class Pipeline:
         """Wait for spend-control settlements still running (graceful shutdown)."""
         if self._settling:
             await asyncio.wait(set(self._settling), timeout=timeout_s)
+
+
+#: The longest alias recorded for a body refused by validation (it is the caller's text).
+MAX_REFUSED_ALIAS_CHARS = 256
+
+
+def _with_key(attr: Attribution, principal: KeyPrincipal | None) -> Attribution:
+    """The key's attribution is authoritative: a client cannot bill another project."""
+    if principal is not None:
+        attr.project = principal.project
+        attr.attributed = True
+        for name in ("workflow", "feature", "environment"):
+            value = getattr(principal, name)
+            if value is not None:
+                setattr(attr, name, value)
+    return attr
 
 
 #: A stream may run this far past its reserved output (token estimates are rough) before it is

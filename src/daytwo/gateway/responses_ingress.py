@@ -349,6 +349,7 @@ class ResponsesIngress:
     """OpenAI Responses (``POST /v1/responses``), stateless."""
 
     name = "responses"
+    request_id_header = b"x-request-id"
 
     def parse(self, raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> LLMRequest:
         return parse_responses(raw)
