@@ -1,0 +1,55 @@
+"""Real clients against a real gateway: keyed gateways, the Node clients as subprocesses.
+
+The Node project in ``node/`` (``package.json`` + ``package-lock.json``, installed by
+``scripts/bootstrap`` with ``npm ci``) pins the openai SDK and the Vercel AI SDK; ``node/client.mjs``
+makes one call and prints what the client returned or raised as one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.gateway.harness import RunningGateway
+
+from daytwo.keys.model import KeySpec
+from daytwo.keys.store import KeyStore
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+def issue_key(gw: RunningGateway, **spec: Any) -> str:
+    """Create a virtual key in the gateway's database and make the gateway see it at once."""
+    store = KeyStore.open(gw.app.config.ledger.url)
+    try:
+        issued = store.create(KeySpec(**spec), actor="test")
+    finally:
+        store.close()
+    assert gw.app.keys is not None
+    gw.app.keys.refresh()
+    return issued.secret
+
+
+def node_call(spec: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:
+    """Run ``node/client.mjs`` with ``spec``; a client that hangs fails the test at
+    ``timeout_s`` instead of hanging it."""
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules" / "openai").is_dir():
+        pytest.fail("the Node clients are not installed: run scripts/bootstrap (needs node + npm)")
+    try:
+        done = subprocess.run(
+            [node, str(NODE_DIR / "client.mjs"), json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the Node client did not return within {timeout_s} s: {spec}")
+    assert done.returncode == 0, done.stderr
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
