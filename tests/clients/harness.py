@@ -1,8 +1,9 @@
 """Real clients against a real gateway: keyed gateways, the Node clients as subprocesses.
 
 The Node project in ``node/`` (``package.json`` + ``package-lock.json``, installed by
-``scripts/bootstrap`` with ``npm ci``) pins the openai SDK and the Vercel AI SDK; ``node/client.mjs``
-makes one call and prints what the client returned or raised as one JSON line.
+``scripts/bootstrap`` with ``npm ci``) pins the openai SDK and the Vercel AI SDK;
+``node/client.mjs`` makes one call and prints what the client returned or raised as one JSON
+line.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from tests.gateway.harness import RunningGateway
+from tests.gateway.harness import RunningGateway, wait_for
 
+from daytwo.control.windows import window_at
 from daytwo.keys.model import KeySpec
 from daytwo.keys.store import KeyStore
 
@@ -53,3 +57,14 @@ def node_call(spec: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
+
+
+def month_end() -> float:
+    """When the current UTC month's budgets reset; if that is under two minutes away, first
+    wait for it (a refusal a minute before its reset is rightly worth waiting for, and these
+    tests check the refusals that are not)."""
+    end = window_at("month", time.time(), ZoneInfo("UTC")).end
+    if end - time.time() < 120:
+        wait_for(lambda: time.time() > end, timeout_s=130, what="the month to turn")
+        end = window_at("month", time.time(), ZoneInfo("UTC")).end
+    return end
