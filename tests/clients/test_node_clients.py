@@ -32,8 +32,8 @@ def _gateway(
 def _spent_budget() -> dict[str, Any]:
     """A monthly budget that cannot pay for one call: every call is refused."""
     cap = worst_case() // 2
-    return {"budgets": [{"name": "acme-monthly", "scope": {"project": "acme"}, "window": "month",
-                         "usd": usd(cap)}]}  # fmt: skip
+    budget = {"name": "acme-monthly", "scope": {"project": "acme"}, "window": "month"}
+    return {"budgets": [{**budget, "usd": usd(cap)}]}
 
 
 def _case(gw: RunningGateway, key: str, client: str = "openai", **extra: Any) -> dict[str, Any]:
