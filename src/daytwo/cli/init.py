@@ -20,7 +20,7 @@ def starter_config() -> str:
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing daytwo.yaml.")
 def init(directory: str, force: bool) -> None:
-    """Write a starter daytwo.yaml (sim-backed aliases, no keys needed)."""
+    """Write a starter daytwo.yaml (sim-backed aliases: no provider keys needed)."""
     target = Path(directory) / "daytwo.yaml"
     if target.exists() and not force:
         fail(f"{target} exists; use --force to overwrite it", 1)
@@ -30,4 +30,5 @@ def init(directory: str, force: bool) -> None:
     except OSError as exc:
         fail(f"cannot write {target}: {exc.strerror}")
     click.echo(f"wrote {target}")
-    click.echo(f"next: daytwo serve --config {target}")
+    click.echo(f"next: daytwo keys create --project hello --config {target}   (your first key)")
+    click.echo(f"      daytwo serve --config {target}")
