@@ -97,6 +97,7 @@ def test_ai_sdk_gets_answers_and_a_budget_refusal_without_waiting_for_the_reset(
     ok = node_call(_case(gw, key, client="ai-sdk"))
     assert ok["ok"] is True, ok
     (row,) = gw.records()
+    assert row["project"] == "acme"  # the key's
     assert ok["result"]["usage"]["inputTokens"] == row["input_tokens"]
     assert ok["result"]["usage"]["outputTokens"] == row["output_tokens"]
     streamed = node_call(_case(gw, key, client="ai-sdk", stream=True))
