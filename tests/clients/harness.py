@@ -46,14 +46,16 @@ def node_call(spec: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:
         pytest.fail("the Node clients are not installed: run scripts/bootstrap (needs node + npm)")
     try:
         done = subprocess.run(
-            [node, str(NODE_DIR / "client.mjs"), json.dumps(spec)],
+            [node, str(NODE_DIR / "client.mjs")],
+            input=json.dumps(spec),  # on stdin: the key stays off the command line
             capture_output=True,
             text=True,
             timeout=timeout_s,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        pytest.fail(f"the Node client did not return within {timeout_s} s: {spec}")
+        shown = {k: v for k, v in spec.items() if k != "apiKey"}
+        pytest.fail(f"the Node client did not return within {timeout_s} s: {shown}")
     assert done.returncode == 0, done.stderr
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return out

@@ -1,16 +1,18 @@
 // One call by a real Node client against a daytwo gateway, for tests/clients/test_node_clients.py.
 //
-//   node client.mjs '<json case>'
+//   echo '<json case>' | node client.mjs
 //
 // The case names the client ("openai" or "ai-sdk"), the gateway's base URL, the key, the model,
 // and optionally maxRetries (the client's default when absent), stream, headers and prompt.
 // Prints one JSON line: what the client returned or threw, and how long the call took.
 
+import { readFileSync } from "node:fs";
+
 import OpenAI from "openai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { generateText, streamText } from "ai";
 
-const spec = JSON.parse(process.argv[2]);
+const spec = JSON.parse(readFileSync(0, "utf8"));
 const messages = [{ role: "user", content: spec.prompt ?? "hello there" }];
 
 function headersOf(h) {
