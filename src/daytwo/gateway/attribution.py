@@ -2,16 +2,22 @@
 
 Sources, strongest first: ``X-Daytwo-*`` headers, then the OpenAI body's ``metadata`` object
 (keys named like the fields; other string keys become tags) and ``user`` field. A call with no
-project is recorded under ``default`` and counted as unattributed.
+project is recorded under ``default`` and counted as unattributed. A virtual key's attribution
+wins over all of them (:func:`with_key`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from daytwo.core.errors import InvalidRequest
 from daytwo.core.types import DEFAULT_PROJECT, Attribution
+
+if TYPE_CHECKING:
+    from daytwo.keys.model import KeyPrincipal
 
 MAX_VALUE_LEN = 128
 MAX_TAGS = 16
@@ -19,6 +25,8 @@ _FIELDS = ("project", "workflow", "feature", "agent", "session", "user", "enviro
 HEADER_FIELDS = {f"x-daytwo-{name}".encode(): name for name in _FIELDS}
 TAGS_HEADER = b"x-daytwo-tags"
 _VALUE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+#: The longest alias recorded for a body refused by validation (it is the caller's text).
+MAX_REFUSED_ALIAS_CHARS = 256
 
 
 def _clean(value: str, where: str) -> str:
@@ -75,3 +83,35 @@ def attribute(headers: dict[bytes, bytes], body: dict[str, Any]) -> Attribution:
         tags=tags,
         **values,
     )
+
+
+def with_key(attr: Attribution, principal: KeyPrincipal | None) -> Attribution:
+    """The key's attribution is authoritative: a client cannot bill another project."""
+    if principal is not None:
+        attr.project = principal.project
+        attr.attributed = True
+        for name in ("workflow", "feature", "environment"):
+            value = getattr(principal, name)
+            if value is not None:
+                setattr(attr, name, value)
+    return attr
+
+
+def attribute_unparsed(
+    headers: dict[bytes, bytes], raw: bytes, principal: KeyPrincipal | None
+) -> tuple[Attribution, str]:
+    """Attribution and alias for a body that was refused before it was accepted: the key and
+    the headers (unless a header was what was wrong), and the model the body names if it is
+    JSON naming a string model ("" otherwise). Only on that error path: it decodes the body
+    again."""
+    try:
+        attr = attribute(headers, {})
+    except InvalidRequest:
+        attr = Attribution()
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    model = body.get("model") if isinstance(body, dict) else None
+    alias = model[:MAX_REFUSED_ALIAS_CHARS] if isinstance(model, str) else ""
+    return with_key(attr, principal), alias

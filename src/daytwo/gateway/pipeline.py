@@ -32,8 +32,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
-import orjson
-
 from daytwo.control.gate import Downgrade, SpendGate, Ticket, price_of_route
 from daytwo.control.scopes import Scope, Subject
 from daytwo.control.switches import disabled_error
@@ -57,7 +55,7 @@ from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import chunk_output_chars, estimate_input_tokens, tokens_for_chars
 from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.gateway.adjust import adjust
-from daytwo.gateway.attribution import attribute
+from daytwo.gateway.attribution import attribute, attribute_unparsed, with_key
 from daytwo.gateway.runtime import Route, Runtime, same_wire
 from daytwo.gateway.stream_assemble import Assembler, chunks_of
 from daytwo.keys.format import SECRET_PREFIX
@@ -203,9 +201,9 @@ class Pipeline:
         call.stream = req.stream
         principal = call.principal
         try:
-            attr = _with_key(attribute(headers, req.body), principal)
+            attr = with_key(attribute(headers, req.body), principal)
         except InvalidRequest:  # a bad header or metadata value: still the key's call
-            call.attribution = _with_key(Attribution(), principal)
+            call.attribution = with_key(Attribution(), principal)
             raise
         call.attribution = attr
         if principal is not None and not principal.allows_model(req.model):
@@ -237,18 +235,8 @@ class Pipeline:
         path. A call whose key was refused stays unattributed: its headers are a stranger's."""
         if call.request is not None or isinstance(error, AuthenticationError):
             return
-        try:
-            attr = attribute(headers, {})
-        except InvalidRequest:  # the headers themselves were what was wrong
-            attr = Attribution()
-        call.attribution = _with_key(attr, call.principal)
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            return
-        model = body.get("model") if isinstance(body, dict) else None
-        if isinstance(model, str) and model:
-            call.alias = model[:MAX_REFUSED_ALIAS_CHARS]
+        call.attribution, alias = attribute_unparsed(headers, raw, call.principal)
+        call.alias = alias or call.alias
 
     # -- stages 4-5 -------------------------------------------------------------------------
 
@@ -728,22 +716,6 @@ class Pipeline:
         """Wait for spend-control settlements still running (graceful shutdown)."""
         if self._settling:
             await asyncio.wait(set(self._settling), timeout=timeout_s)
-
-
-#: The longest alias recorded for a body refused by validation (it is the caller's text).
-MAX_REFUSED_ALIAS_CHARS = 256
-
-
-def _with_key(attr: Attribution, principal: KeyPrincipal | None) -> Attribution:
-    """The key's attribution is authoritative: a client cannot bill another project."""
-    if principal is not None:
-        attr.project = principal.project
-        attr.attributed = True
-        for name in ("workflow", "feature", "environment"):
-            value = getattr(principal, name)
-            if value is not None:
-                setattr(attr, name, value)
-    return attr
 
 
 #: A stream may run this far past its reserved output (token estimates are rough) before it is
