@@ -1,7 +1,8 @@
 import pytest
 
 from daytwo.core.errors import InvalidRequest
-from daytwo.gateway.attribution import attribute
+from daytwo.gateway.attribution import MAX_REFUSED_ALIAS_CHARS, attribute, attribute_unparsed
+from daytwo.keys.model import KeyPrincipal
 
 
 def test_headers_win_over_body_and_project_marks_attributed() -> None:
@@ -37,3 +38,24 @@ def test_overlong_or_control_values_are_refused() -> None:
         attribute({b"x-daytwo-project": b"p" * 129}, {})
     with pytest.raises(InvalidRequest, match="control characters"):
         attribute({}, {"metadata": {"project": "a\x01b"}})
+
+
+def test_a_refused_body_is_attributed_from_the_key_and_headers() -> None:
+    key = KeyPrincipal("k1", "billing", "invoices", None, None, None, None, None, None)
+    headers = {b"x-daytwo-project": b"claimed", b"x-daytwo-agent": b"bot"}
+    attr, alias = attribute_unparsed(headers, b'{"model": "gpt-4o-mini", "messages": []}', key)
+    assert (attr.project, attr.workflow, attr.agent, attr.attributed) == (
+        "billing",
+        "invoices",
+        "bot",
+        True,
+    )
+    assert alias == "gpt-4o-mini"
+    # A header that is itself invalid: the key still attributes; no JSON: no alias.
+    attr, alias = attribute_unparsed({b"x-daytwo-agent": b"a\x01"}, b"{", key)
+    assert (attr.project, attr.agent, alias) == ("billing", None, "")
+    # Without a key, the headers; a non-string model names no alias; a long one is cut.
+    attr, alias = attribute_unparsed(headers, b'{"model": 7}', None)
+    assert (attr.project, alias) == ("claimed", "")
+    _, alias = attribute_unparsed({}, b'{"model": "' + b"m" * 5000 + b'"}', None)
+    assert alias == "m" * MAX_REFUSED_ALIAS_CHARS
