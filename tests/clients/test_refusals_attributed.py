@@ -111,6 +111,9 @@ def test_an_alias_answers_only_on_the_endpoint_of_its_kind(
     ]
     # Nothing reached a provider, nothing was billed at the other kind's price.
     assert all(r["provider"] is None and r["cost_nanousd"] is None for r in rows)
-    # Each kind still answers on its own endpoint.
+    # Each kind still answers on its own endpoint; token counting counts for chat aliases.
     assert oai.embeddings.create(model=EMBED, input="hi").data
     assert oai.chat.completions.create(model=CHAT, messages=MESSAGES, max_tokens=5).choices
+    assert claude.messages.count_tokens(model=CHAT, messages=MESSAGES).input_tokens > 0
+    with pytest.raises(anthropic.NotFoundError):
+        claude.messages.count_tokens(model=EMBED, messages=MESSAGES)

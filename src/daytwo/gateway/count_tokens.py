@@ -42,7 +42,7 @@ async def count_tokens(
         count, source = await _count(pipeline, call, req, headers)
     except DaytwoError as exc:
         status, body = ANTHROPIC_MESSAGES.error(exc)
-        extra = [(k.encode(), v.encode()) for k, v in exc.headers.items()]
+        extra = [(k.encode(), v.encode()) for k, v in exc.wire_headers().items()]
         await send_bytes(send, status, body, [*JSON_HEADERS, *extra])
         return
     finally:

@@ -246,7 +246,9 @@ class Pipeline:
         route = runtime.routes.get(alias)
         if route is None:
             raise ModelNotFound(alias)
-        if route.kind != call.operation:  # billed at the wrong price otherwise
+        # An alias answers only its kind's endpoints (else billed at the wrong price);
+        # count_tokens counts for chat.
+        if route.kind != ("embeddings" if call.operation == "embeddings" else "chat"):
             raise WrongEndpoint(alias, route.kind)
         native = call.request.native if call.request is not None else None
         if native is not None and native.requires is not None:
