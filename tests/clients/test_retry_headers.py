@@ -86,7 +86,7 @@ def test_per_request_caps_and_kill_switches_say_do_not_retry(
     assert len(gw.records()) == 2
 
 
-def test_a_rate_limit_keeps_a_short_retry_after_that_the_sdk_waits_out(
+def test_a_rate_limit_keeps_a_short_retry_after_and_says_retry(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
     limits = {"rate_limits": [{"name": "acme-rpm", "scope": {"project": "acme"}, "rpm": 1}]}
