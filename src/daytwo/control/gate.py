@@ -444,6 +444,12 @@ class _KeyRules:
         return cls(budgets, limits)
 
 
+def key_rules(principal: KeyPrincipal) -> _KeyRules:
+    """The budgets and rate limits a virtual key carries, as the gate enforces them (what a
+    rebuild from the ledger re-counts)."""
+    return _KeyRules.of(principal)
+
+
 def price_of_route(
     targets: Sequence[Any], lookup: Callable[[Any], PriceEntry | None]
 ) -> PriceEntry | None:

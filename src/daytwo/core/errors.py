@@ -34,6 +34,7 @@ Every error a caller can see is a :class:`DaytwoError`. Each class knows
     │   └── UpstreamProtocolError   502 upstream sent a body daytwo cannot read
     └── InternalError               500 internal_error
         └── StateUnavailable        503 state_unavailable (budget/limit state cannot be verified)
+            └── StateLost           503 state_unavailable (the store lost its counters: rebuilding)
 
 Wire formats map these to their own error bodies (each door's encoder); the headers of an error
 answer come from :meth:`DaytwoError.wire_headers`, the same for every door.
@@ -356,3 +357,10 @@ class StateUnavailable(InternalError):
 
     status = 503
     type = "state_unavailable"
+
+
+class StateLost(StateUnavailable):
+    """The state store answers but has lost what it held (a Redis restarted without
+    persistence, flushed, or evicting): its generation marker is missing. Counters must be
+    rebuilt from the ledger before anything is admitted against it; until then the call is
+    refused (or admitted unmetered) like any :class:`StateUnavailable`."""

@@ -181,7 +181,10 @@ class Gateway:
         self.ledger = await asyncio.to_thread(Ledger.open, cfg.ledger)
         self.keys = await asyncio.to_thread(self._open_keys)
         self.spend = await SpendControl.open(
-            cfg.spend_control, events=self._key_store, on_switch=self.pipeline.on_switch
+            cfg.spend_control,
+            events=self._key_store,
+            on_switch=self.pipeline.on_switch,
+            ledger_url=cfg.ledger.url,
         )
         await self._arm(self.runtime)
         await self._open_replay(cfg)
@@ -237,11 +240,10 @@ class Gateway:
         if self.spend is None:
             return
         gate = self.spend.gate(runtime.config.spend_control)
-        if gate.budgets.budgets:
-            try:
-                await self.spend.rebuild(gate, runtime.config.ledger.url)
-            except StateUnavailable:
-                log.warning("could not rebuild budget counters: spend-control state unreachable")
+        try:  # also when it has no budgets: a lost store's rebuild re-counts this gate's
+            await self.spend.rebuild(gate, runtime.config.ledger.url)
+        except StateUnavailable:
+            log.warning("could not rebuild budget counters: spend-control state unreachable")
         runtime.gate = gate
 
     async def shutdown(self) -> None:

@@ -11,11 +11,20 @@ replica agrees with its own clock's idea of the window it is in.
 
 Any failure to reach the store raises :class:`daytwo.core.errors.StateUnavailable`; the caller
 applies its ``fail_closed`` / ``fail_open`` policy.
+
+Lost state. Counters are a cache of the ledger; a store can lose them (a Redis restarted
+without persistence, flushed, evicting keys; a new process's memory). A store holds a
+*generation marker*, set once its counters have been rebuilt from the ledger
+(:meth:`State.restore` then :meth:`State.set_generation`). A store that watches it (Redis, as
+the gateway opens it) answers :meth:`State.admit` and :meth:`State.switches` with
+:class:`daytwo.core.errors.StateLost` while the marker is missing, after asking its
+``on_lost`` hook to rebuild (and waiting a little for it): nothing is admitted against counters
+that started again from zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -118,6 +127,21 @@ class SwitchRecord:
 class SwitchChange:
     key: str
     record: SwitchRecord | None  # None: revived
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Counters re-counted from the ledger. Written with SET semantics, so a rebuild is
+    idempotent: run twice, or by two replicas at once, it leaves the same values."""
+
+    #: (counter key, spent nano-dollars, spent tokens, ttl_s); reservations are left as found.
+    budgets: tuple[tuple[str, int, int, float], ...] = ()
+    #: (rate counter key, value, ttl_s).
+    rates: tuple[tuple[str, int, float], ...] = ()
+
+
+#: Asked to rebuild lost state (single-flight); resolves True once the store is usable again.
+LostHook = Callable[[], Awaitable[bool]]
 
 
 class Subscription(Protocol):
@@ -237,6 +261,31 @@ class State(Protocol):
 
     async def subscribe(self, on_change: Callable[[SwitchChange], None]) -> Subscription:
         """Call ``on_change`` for every switch change made by any client of this store."""
+        ...
+
+    # -- lost state: the generation marker and the rebuild ------------------------------------
+    #: Called when an operation finds the marker missing (see the module docstring).
+    on_lost: LostHook | None
+
+    async def generation(self) -> str | None:
+        """The generation marker, or None: the store holds no rebuilt counters."""
+        ...
+
+    async def set_generation(self, token: str) -> bool:
+        """Set the marker when it is missing. False when another client set it first."""
+        ...
+
+    async def restore(self, restore: Restore) -> bool:
+        """Write re-counted spend (reservations kept) and rate counters, unless a generation
+        is already set (then nothing is written and False: another client finished first)."""
+        ...
+
+    async def lock(self, name: str, token: str, *, ttl_s: float) -> bool:
+        """Take a named lock for ``ttl_s`` (it lapses by itself). False: someone holds it."""
+        ...
+
+    async def unlock(self, name: str, token: str) -> None:
+        """Give the lock back if ``token`` still holds it."""
         ...
 
     async def aclose(self) -> None: ...

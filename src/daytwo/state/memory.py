@@ -18,8 +18,10 @@ from daytwo.state.base import (
     Counter,
     LeaseOutcome,
     Line,
+    LostHook,
     RateLine,
     RateOutcome,
+    Restore,
     ReserveOutcome,
     SettleOutcome,
     SwitchChange,
@@ -62,6 +64,12 @@ class MemoryState:
         self._switches: dict[str, SwitchRecord] = {}
         self._subs: list[Callable[[SwitchChange], None]] = []
         self._ops = 0
+        # A new process's memory holds nothing: the gateway rebuilds from the ledger at start
+        # and then sets the marker. Memory is never lost while the process lives, so admit
+        # does not check it (and the hook is never called).
+        self._generation: str | None = None
+        self._locks: dict[str, tuple[str, float]] = {}
+        self.on_lost: LostHook | None = None
 
     # -- helpers (lock held) ----------------------------------------------------------------
 
@@ -379,6 +387,47 @@ class MemoryState:
         with self._lock:
             if cb in self._subs:
                 self._subs.remove(cb)
+
+    # -- lost state ---------------------------------------------------------------------------
+
+    async def generation(self) -> str | None:
+        with self._lock:
+            return self._generation
+
+    async def set_generation(self, token: str) -> bool:
+        with self._lock:
+            if self._generation is not None:
+                return False
+            self._generation = token
+            return True
+
+    async def restore(self, restore: Restore) -> bool:
+        with self._lock:
+            if self._generation is not None:
+                return False
+            for key, nanos, tokens, ttl_s in restore.budgets:
+                c = self._get(key)
+                self._counters[key] = Counter(nanos, tokens, c.reserved_nanos, c.reserved_tokens)
+                self._touch(key, ttl_s)
+            for key, value, ttl_s in restore.rates:
+                self._rates[key] = value
+                self._touch(key, ttl_s)
+            return True
+
+    async def lock(self, name: str, token: str, *, ttl_s: float) -> bool:
+        with self._lock:
+            mono = time.monotonic()
+            held = self._locks.get(name)
+            if held is not None and held[1] > mono:
+                return False
+            self._locks[name] = (token, mono + ttl_s)
+            return True
+
+    async def unlock(self, name: str, token: str) -> None:
+        with self._lock:
+            held = self._locks.get(name)
+            if held is not None and held[0] == token:
+                del self._locks[name]
 
     async def aclose(self) -> None:
         with self._lock:

@@ -7,6 +7,13 @@ the same script; subscribers hear them by pub/sub.
 
 Connection failures and timeouts are mapped once, here, to
 :class:`daytwo.core.errors.StateUnavailable`; the caller decides fail-closed or fail-open.
+
+Lost data: opened with ``watch_generation`` (as the gateway does), the admit script and the
+switch read also check the generation marker (``P gen``) -- inside the same script, so it costs
+no round trip. A Redis restarted without persistence, flushed, or evicting keys lacks it: the
+call asks :attr:`RedisState.on_lost` to rebuild from the ledger, waits up to
+:data:`RECOVER_WAIT_S` for it, and is refused with :class:`daytwo.core.errors.StateLost` if the
+rebuild is not done by then.
 """
 
 from __future__ import annotations
@@ -21,16 +28,18 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
-from daytwo.core.errors import StateUnavailable
+from daytwo.core.errors import StateLost, StateUnavailable
 from daytwo.state import redis_lua as lua
 from daytwo.state.base import (
     AdmitOutcome,
     Counter,
     LeaseOutcome,
     Line,
+    LostHook,
     RateLine,
     RateOutcome,
     ReserveOutcome,
+    Restore,
     SettleOutcome,
     SwitchChange,
     SwitchRecord,
@@ -47,6 +56,10 @@ MAX_CONNECTIONS = 32
 POOL_TIMEOUT_S = 2.0
 #: How long a reclaimed (expired) reservation waits for a late settle to add its spend.
 EXPIRED_KEEP_S = 24 * 3600
+#: How long a call that found the store's data lost waits for the rebuild before it is refused.
+RECOVER_WAIT_S = 2.0
+#: Counters per restore script (a big rebuild is written in chunks, each one atomic).
+RESTORE_CHUNK = 500
 T = TypeVar("T")
 _STAGES: tuple[Any, ...] = (None, "budget", "rate", "lease")
 
@@ -90,9 +103,21 @@ class _RedisSubscription:
 
 
 class RedisState:
-    def __init__(self, client: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        watch_generation: bool = False,
+    ) -> None:
         self._r = client
         self.prefix = prefix
+        self.watch_generation = watch_generation
+        self.on_lost: LostHook | None = None
+        self._gen = f"{prefix}gen"
+        self._switches = client.register_script(lua.SWITCHES)
+        self._restore = client.register_script(lua.RESTORE)
+        self._unlock = client.register_script(lua.UNLOCK)
         self._reserve = client.register_script(lua.RESERVE)
         self._settle = client.register_script(lua.SETTLE)
         self._release = client.register_script(lua.RELEASE)
@@ -116,6 +141,7 @@ class RedisState:
         command_timeout_s: float = COMMAND_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
         pool_timeout_s: float = POOL_TIMEOUT_S,
+        watch_generation: bool = False,
     ) -> RedisState:
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
@@ -125,7 +151,9 @@ class RedisState:
             socket_timeout=command_timeout_s,
             decode_responses=True,
         )
-        return cls(aioredis.Redis.from_pool(pool), prefix=prefix)
+        return cls(
+            aioredis.Redis.from_pool(pool), prefix=prefix, watch_generation=watch_generation
+        )
 
     async def _call(self, what: str, op: Awaitable[T]) -> T:
         try:
@@ -217,6 +245,8 @@ class RedisState:
         keys += [self._b(ln.key) for ln in lines]
         keys += [f"{p}q:{ln.key}" for ln in rates]
         keys += [f"{p}l:{k}" for k, _ in leases]
+        if self.watch_generation:
+            keys.append(self._gen)
         args: list[Any] = [len(lines), len(rates), len(leases), nanos, tokens]
         args += [repr(now + hold_s), call_id, repr(now), repr(lease_expires_at)]
         args.append(_ms(lease_expires_at - now + 60))
@@ -230,6 +260,12 @@ class RedisState:
             args += [r.limit, r.amount, _ms(r.ttl_s)]
         args += [limit for _, limit in leases]
         out = await self._call("admission", self._admit(keys, args))
+        if out[0] == -2:
+            if not await self._lost(wait=True):
+                raise StateLost("spend-control state (Redis) lost its counters: rebuilding")
+            out = await self._call("admission", self._admit(keys, args))
+            if out[0] == -2:
+                raise StateLost("spend-control state (Redis) lost its counters: rebuilding")
         if out[0] == -1:
             raise ValueError(f"reservation {call_id!r} already held")
         nb = 4 * len(lines)
@@ -325,8 +361,17 @@ class RedisState:
         return int(had) == 1
 
     async def switches(self) -> dict[str, SwitchRecord]:
-        raw = await self._call("kill switches", self._r.hgetall(self.channel))
-        return {str(k): _record_from_json(v) for k, v in raw.items()}
+        if not self.watch_generation:
+            raw = await self._call("kill switches", self._r.hgetall(self.channel))
+            return {str(k): _record_from_json(v) for k, v in raw.items()}
+        out = await self._call("kill switches", self._switches([self.channel, self._gen]))
+        if out[0] == 0:
+            # Lost data: an empty hash must not revive every switch. Start the rebuild (which
+            # writes back the switches this replica still knows) without waiting for it.
+            await self._lost(wait=False)
+            raise StateLost("spend-control state (Redis) lost its kill switches: rebuilding")
+        flat = out[1]
+        return {str(flat[i]): _record_from_json(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     async def subscribe(self, on_change: Callable[[SwitchChange], None]) -> _RedisSubscription:
         pubsub = self._r.pubsub(ignore_subscribe_messages=True)
@@ -364,6 +409,83 @@ class RedisState:
         sub.task = asyncio.create_task(pump())
         self._subs.append(sub)
         return sub
+
+    # -- lost data ----------------------------------------------------------------------------
+
+    async def _lost(self, *, wait: bool) -> bool:
+        """Ask for the rebuild (the hook is single-flight); with ``wait``, True once it is done
+        within :data:`RECOVER_WAIT_S`."""
+        hook = self.on_lost
+        if hook is None:
+            return False
+        job = asyncio.ensure_future(hook())
+        if not wait:
+            return False
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), RECOVER_WAIT_S)
+        except TimeoutError:
+            return False
+
+    async def generation(self) -> str | None:
+        got = await self._call("generation", self._r.get(self._gen))
+        return None if got is None else str(got)
+
+    async def set_generation(self, token: str) -> bool:
+        return bool(await self._call("generation", self._r.set(self._gen, token, nx=True)))
+
+    async def restore(self, restore: Restore) -> bool:
+        items: list[tuple[str, list[Any], bool]] = [
+            (self._b(k), [n, t, _ms(ttl)], True) for k, n, t, ttl in restore.budgets
+        ]
+        items += [(f"{self.prefix}q:{k}", [v, _ms(ttl)], False) for k, v, ttl in restore.rates]
+        for i in range(0, max(len(items), 1), RESTORE_CHUNK):
+            chunk = items[i : i + RESTORE_CHUNK]
+            budgets = [c for c in chunk if c[2]]
+            rates = [c for c in chunk if not c[2]]
+            keys = [self._gen, *(c[0] for c in budgets), *(c[0] for c in rates)]
+            args: list[Any] = [len(budgets)]
+            for c in (*budgets, *rates):
+                args += c[1]
+            if not int(await self._call("restore", self._restore(keys, args))):
+                return False
+        return True
+
+    async def lock(self, name: str, token: str, *, ttl_s: float) -> bool:
+        key = f"{self.prefix}lock:{name}"
+        got = await self._call("lock", self._r.set(key, token, nx=True, px=_ms(ttl_s)))
+        return bool(got)
+
+    async def unlock(self, name: str, token: str) -> None:
+        await self._call("unlock", self._unlock([f"{self.prefix}lock:{name}"], [token]))
+
+    async def durability_warnings(self) -> list[str]:
+        """What in this Redis's configuration can lose counters (persistence off, an eviction
+        policy), one sentence each; one sentence when ``CONFIG GET`` is refused (managed Redis)."""
+        try:
+            got: dict[str | None, str | None] = {}
+            for name in ("save", "appendonly", "maxmemory-policy"):
+                got.update(await self._call("config check", self._r.config_get(name)))
+        except rexc.ResponseError as exc:
+            return [
+                "could not check the spend-control Redis's persistence and maxmemory-policy "
+                f"(CONFIG GET refused: {str(exc).splitlines()[0][:120]}); daytwo needs "
+                "persistence (AOF or RDB) and maxmemory-policy noeviction"
+            ]
+        out = []
+        if not got.get("save") and got.get("appendonly") != "yes":
+            out.append(
+                "the spend-control Redis has no persistence (save '' and appendonly no): a "
+                "restart empties it; counters are then rebuilt from the ledger, but reservations "
+                "of calls in flight at that moment are lost. Enable AOF (appendonly yes)"
+            )
+        policy = got.get("maxmemory-policy")
+        if policy is not None and policy != "noeviction":
+            out.append(
+                f"the spend-control Redis evicts keys (maxmemory-policy {policy}): an evicted "
+                "counter restarts from zero and budgets stop holding. Set maxmemory-policy "
+                "noeviction"
+            )
+        return out
 
     async def aclose(self) -> None:
         for sub in self._subs:

@@ -9,6 +9,9 @@ Key layout under the configured prefix ``P``:
 * ``P q:<key>``   integer: one rate-limit window counter
 * ``P l:<key>``   sorted set: lease id by expiry (concurrency)
 * ``P sw``        hash: switch key -> JSON record; changes are published on channel ``P sw``
+* ``P gen``       string: the generation marker, set once counters were rebuilt from the ledger
+  (a Redis that lost its data lacks it: see :mod:`daytwo.state.base`)
+* ``P lock:<n>``  string: a named lock (the rebuild's), with an expiry
 
 Lua numbers are doubles: counters are exact up to 2**53 nano-dollars (~$9M) per window.
 ``release`` and ``expire`` reach counter keys named inside a reservation, which is fine on a
@@ -219,16 +222,18 @@ return had
 """
 
 # One call's admission: budget lines + rate lines + leases, all-or-nothing.
-# KEYS: res, zset, budget counters (nb), rate counters (nr), lease sets (nl)
+# KEYS: res, zset, budget counters (nb), rate counters (nr), lease sets (nl)[, generation]
 # ARGV: nb, nr, nl, n, t, until, call_id, now, lease_exp, lease_ttl_ms,
 #       then (cap_n, cap_t, ttl_ms) per budget line, (limit, amount, ttl_ms) per rate line,
 #       limit per lease
 # Returns {ok, stage (1 budget, 2 rate, 3 lease), failed, 4 values per budget line...,
-#          rate values..., lease counts...}
+#          rate values..., lease counts...}; {-2} when the generation key is given and missing
+# (the store lost its counters: nothing may be admitted until they are rebuilt).
 ADMIT = (
     _READ
     + """
 local nb, nr, nl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if #KEYS > 2 + nb + nr + nl and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return {-2} end
 if nb > 0 and redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
 local n, t = tonumber(ARGV[4]), tonumber(ARGV[5])
 local stage, failed = 0, 0
@@ -345,3 +350,37 @@ end
 return out
 """
 )
+
+# The switches, unless the generation marker is missing ({0}: the store lost its data, so an
+# empty hash would wrongly revive every switch). KEYS: switches hash, generation
+SWITCHES = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return {0} end
+return {1, redis.call('HGETALL', KEYS[1])}
+"""
+
+# Counters re-counted from the ledger, written with SET semantics (idempotent), unless a
+# generation is already set (another replica finished the rebuild first: write nothing).
+# KEYS: generation, budget counters (nb), rate counters   ARGV: nb, then (sn, st, ttl_ms) per
+# budget counter, (value, ttl_ms) per rate counter. Reservations (rn, rt) are left as found.
+RESTORE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local nb = tonumber(ARGV[1])
+local a = 2
+for i = 1, nb do
+  local k = KEYS[1 + i]
+  redis.call('HSET', k, 'sn', ARGV[a], 'st', ARGV[a + 1])
+  redis.call('PEXPIRE', k, ARGV[a + 2])
+  a = a + 3
+end
+for i = 2 + nb, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[a], 'PX', ARGV[a + 1])
+  a = a + 2
+end
+return 1
+"""
+
+# KEYS: lock   ARGV: token. Deletes the lock only if this token still holds it.
+UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
