@@ -35,6 +35,11 @@ class CountingSource:
         self.loads += 1
         return self.store.usable_records(now)
 
+    def find(self, digest: str) -> KeyRecord | None:
+        if self.down:
+            raise KeyStoreError("key store read failed: OperationalError: down")
+        return self.store.find(digest)
+
 
 @pytest.fixture
 def source(store: KeyStore) -> CountingSource:

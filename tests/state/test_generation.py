@@ -60,9 +60,7 @@ def test_the_rebuild_lock_is_exclusive_owned_and_lapses(open_state: OpenState) -
 
 
 async def _admit(st: RedisState, call: str) -> bool:
-    out = await st.admit(
-        call, [CAP], 100, 1, [RPM], [], now=0, hold_s=60, lease_expires_at=600
-    )
+    out = await st.admit(call, [CAP], 100, 1, [RPM], [], now=0, hold_s=60, lease_expires_at=600)
     return out.ok
 
 

@@ -80,6 +80,8 @@ class LedgerSink(Protocol):
 class KeyAuthenticator(Protocol):
     def authenticate(self, secret: str, now: float | None = None) -> KeyPrincipal | None: ...
 
+    async def lookup(self, secret: str, now: float | None = None) -> KeyPrincipal | None: ...
+
 
 #: One answer for every key that is not good (unknown, malformed, revoked, expired): a caller
 #: learns nothing about which it was.
@@ -177,9 +179,11 @@ class Pipeline:
             operation=operation,
         )
 
-    def authenticate(self, call: Call, headers: dict[bytes, bytes]) -> None:
+    async def authenticate(self, call: Call, headers: dict[bytes, bytes]) -> None:
         """Stage 1. With ``gateway.require_keys`` every call needs a good virtual key; without
-        it, a daytwo key that is presented must still be good (other tokens are ignored)."""
+        it, a daytwo key that is presented must still be good (other tokens are ignored).
+        A key the in-memory snapshot holds costs no I/O; one it does not (just created
+        elsewhere) is looked up in the store off the event loop (keys/cache.py)."""
         required = call.runtime.config.gateway.require_keys
         auth = headers.get(b"authorization", b"")
         secret = auth[7:].decode("latin-1").strip() if auth[:7].lower() == b"bearer " else ""
@@ -190,7 +194,11 @@ class Pipeline:
                 raise AuthenticationError(NO_KEY, code="invalid_api_key")
             return
         keys = self._keys()
-        principal = keys.authenticate(secret) if keys is not None else None
+        if keys is None:
+            raise AuthenticationError(BAD_KEY, code="invalid_api_key")
+        principal = keys.authenticate(secret)
+        if principal is None:
+            principal = await keys.lookup(secret)
         if principal is None:
             raise AuthenticationError(BAD_KEY, code="invalid_api_key")
         call.principal = principal

@@ -53,9 +53,7 @@ class _Out:
         return Restore(tuple(self.budgets), tuple(self.rates))
 
 
-def recount(
-    gate: SpendGate, keys: Iterable[KeyPrincipal], ledger_url: str, now: float
-) -> Restore:
+def recount(gate: SpendGate, keys: Iterable[KeyPrincipal], ledger_url: str, now: float) -> Restore:
     """Every counter the gate and the keys would use at ``now``, from the ledger (blocking)."""
     store = open_store(ledger_url, create=False)
     try:

@@ -162,6 +162,12 @@ class KeyStore:
         )
         return [_record(row) for row in self.rows(query)]
 
+    def find(self, digest: str) -> KeyRecord | None:
+        """The key stored with this digest (peppered hash), whatever its state: what the
+        gateway's cache asks for a key its snapshot does not hold yet (one indexed read)."""
+        row = self.row_where(virtual_keys, virtual_keys.c.hash == digest)
+        return None if row is None else _record(row)
+
     def events(self, *, target: str | None = None) -> list[AdminEvent]:
         query = sa.select(admin_events).order_by(admin_events.c.id)
         if target is not None:

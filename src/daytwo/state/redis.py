@@ -151,9 +151,7 @@ class RedisState:
             socket_timeout=command_timeout_s,
             decode_responses=True,
         )
-        return cls(
-            aioredis.Redis.from_pool(pool), prefix=prefix, watch_generation=watch_generation
-        )
+        return cls(aioredis.Redis.from_pool(pool), prefix=prefix, watch_generation=watch_generation)
 
     async def _call(self, what: str, op: Awaitable[T]) -> T:
         try:
