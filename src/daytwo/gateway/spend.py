@@ -241,6 +241,7 @@ class SpendControl:
         while True:
             await asyncio.sleep(2.0)
             with contextlib.suppress(StateUnavailable):
+                await self.recover()  # a store that came back empty is rebuilt first
                 await self.switches.start()
                 log.info("spend-control state reachable again; kill switches loaded")
                 return

@@ -459,15 +459,21 @@ class RedisState:
     async def durability_warnings(self) -> list[str]:
         """What in this Redis's configuration can lose counters (persistence off, an eviction
         policy), one sentence each; one sentence when ``CONFIG GET`` is refused (managed Redis)."""
+        names = ("save", "appendonly", "maxmemory-policy")
+        refused = None
+        got: dict[str | None, str | None] = {}
         try:
-            got: dict[str | None, str | None] = {}
-            for name in ("save", "appendonly", "maxmemory-policy"):
+            for name in names:
                 got.update(await self._call("config check", self._r.config_get(name)))
         except rexc.ResponseError as exc:
+            refused = f"CONFIG GET refused: {str(exc).splitlines()[0][:120]}"
+        if refused is None and not all(name in got for name in names):
+            refused = "CONFIG GET answered without them"  # a proxy in front of Redis
+        if refused is not None:
             return [
                 "could not check the spend-control Redis's persistence and maxmemory-policy "
-                f"(CONFIG GET refused: {str(exc).splitlines()[0][:120]}); daytwo needs "
-                "persistence (AOF or RDB) and maxmemory-policy noeviction"
+                f"({refused}); daytwo needs persistence (AOF or RDB) and maxmemory-policy "
+                "noeviction"
             ]
         out = []
         if not got.get("save") and got.get("appendonly") != "yes":
