@@ -327,7 +327,7 @@ class Gateway:
         held: Claim | None = None
         raw = b""
         try:
-            await pipeline.authenticate(call, headers)
+            await pipeline.identify(call, headers)
             raw = await read_body(receive, headers, self.config.server.max_body_bytes)
             req: LLMRequest = ingress.parse(raw, headers)
             route = pipeline.begin(call, req, headers)

@@ -2,8 +2,9 @@
 
 ::
 
-    1 authenticate   a daytwo virtual key (keys/, answered from an in-memory snapshot); its
-                     attribution overrides headers and it may be limited to some models
+    1 authenticate   a daytwo virtual key (keys/, answered from an in-memory snapshot; a key
+                     created since is looked up in the store once); its attribution overrides
+                     headers and it may be limited to some models
     2 attribute      attribution.py: project, workflow, feature, agent, session, user, env, tags
     3 resolve        (prompt references: later)
     4 admit          pricing policy (``deny`` refuses unpriced models before any upstream call);
@@ -179,11 +180,38 @@ class Pipeline:
             operation=operation,
         )
 
-    async def authenticate(self, call: Call, headers: dict[bytes, bytes]) -> None:
-        """Stage 1. With ``gateway.require_keys`` every call needs a good virtual key; without
-        it, a daytwo key that is presented must still be good (other tokens are ignored).
-        A key the in-memory snapshot holds costs no I/O; one it does not (just created
-        elsewhere) is looked up in the store off the event loop (keys/cache.py)."""
+    def authenticate(self, call: Call, headers: dict[bytes, bytes]) -> None:
+        """Stage 1 from the in-memory key snapshot only (no I/O). With
+        ``gateway.require_keys`` every call needs a good virtual key; without it, a daytwo key
+        that is presented must still be good (other tokens are ignored). A key created since
+        the snapshot's last refresh is refused here: LLM calls use :meth:`identify`."""
+        secret = self._presented(call, headers)
+        if secret is None:
+            return
+        keys = self._keys()
+        principal = keys.authenticate(secret) if keys is not None else None
+        if principal is None:
+            raise AuthenticationError(BAD_KEY, code="invalid_api_key")
+        call.principal = principal
+
+    async def identify(self, call: Call, headers: dict[bytes, bytes]) -> None:
+        """Stage 1 as :meth:`authenticate`, and a key the snapshot does not hold (just
+        created, on this gateway or another) is looked up in the store off the event loop
+        (keys/cache.py) instead of being refused. A key the snapshot holds costs no I/O."""
+        secret = self._presented(call, headers)
+        if secret is None:
+            return
+        keys = self._keys()
+        principal = None
+        if keys is not None:
+            principal = keys.authenticate(secret) or await keys.lookup(secret)
+        if principal is None:
+            raise AuthenticationError(BAD_KEY, code="invalid_api_key")
+        call.principal = principal
+
+    @staticmethod
+    def _presented(call: Call, headers: dict[bytes, bytes]) -> str | None:
+        """The key to check, or None when there is none to check (and none is required)."""
         required = call.runtime.config.gateway.require_keys
         auth = headers.get(b"authorization", b"")
         secret = auth[7:].decode("latin-1").strip() if auth[:7].lower() == b"bearer " else ""
@@ -192,16 +220,8 @@ class Pipeline:
         if not secret or not (required or secret.startswith(SECRET_PREFIX)):
             if required:
                 raise AuthenticationError(NO_KEY, code="invalid_api_key")
-            return
-        keys = self._keys()
-        if keys is None:
-            raise AuthenticationError(BAD_KEY, code="invalid_api_key")
-        principal = keys.authenticate(secret)
-        if principal is None:
-            principal = await keys.lookup(secret)
-        if principal is None:
-            raise AuthenticationError(BAD_KEY, code="invalid_api_key")
-        call.principal = principal
+            return None
+        return secret
 
     def begin(self, call: Call, req: LLMRequest, headers: dict[bytes, bytes]) -> Route:
         call.request = req

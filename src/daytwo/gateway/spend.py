@@ -257,6 +257,10 @@ class SpendControl:
                 log.warning("reclaimed %d abandoned budget reservations", n)
 
     async def aclose(self) -> None:
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
