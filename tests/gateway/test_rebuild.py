@@ -110,3 +110,25 @@ def test_recount_covers_every_counter_in_a_few_queries_whatever_the_number_of_ke
     assert f"rebuilt:per-user:{day}" in rates  # the marker a later arm() finds
     assert len(restore.budgets) == KEYS + 3
     assert took < 10, f"re-counting {KEYS} keys took {took:.1f} s"
+
+
+def test_windows_are_the_configured_timezones(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    now = datetime(2027, 1, 15, 3, 0, 30, tzinfo=UTC).timestamp()  # 22:00:30 in New York
+    key = "key_0000000001"
+    with open_store(url, create=True) as store:
+        store.insert_batch(
+            [
+                call_record(1, now - 10, key_id=key, cost_nanousd=5),
+                # 18:00 in New York (the same local day), yesterday in UTC
+                call_record(2, now - 4 * 3600, key_id=key, cost_nanousd=70),
+                call_record(3, now - 23 * 3600, key_id=key, cost_nanousd=900),  # the day before
+            ]
+        )
+    cfg = SpendControlConfig.model_validate({"timezone": "America/New_York"})
+    gate = SpendGate(cfg, SwitchBoard(MemoryState()))
+    restore = recount(gate, [_principal(1, budget="5/day", rpm=None, tpm=None)], url, now)
+    ny_day = int(datetime(2027, 1, 14, 5, tzinfo=UTC).timestamp())  # local midnight
+    assert [(k, n) for k, n, _, _ in restore.budgets] == [
+        (f"budget:key:{key}:key={key}:day:{ny_day}", 75)
+    ]
