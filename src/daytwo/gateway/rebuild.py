@@ -28,8 +28,9 @@ from daytwo.control.budgets import COUNTER_GRACE_S, Budget, Budgets
 from daytwo.control.gate import SpendGate, key_rules
 from daytwo.control.ratelimits import RateLimit, RateLimiter
 from daytwo.control.scopes import EACH, Subject
-from daytwo.control.windows import minute_window, window_at
+from daytwo.control.windows import Window, minute_window, window_at
 from daytwo.keys.model import KeyPrincipal
+from daytwo.keys.specs import parse_budget
 from daytwo.ledger.store import LedgerStore, open_store
 from daytwo.ledger.totals import WindowTotal, totals_by_window
 from daytwo.state.base import Restore
@@ -92,9 +93,9 @@ def _budget(store: LedgerStore, budgets: Budgets, b: Budget, now: float, out: _O
 
 
 def _rate_lines(
-    gate: SpendGate, lim: RateLimit, subject: Subject, t: WindowTotal, now: float, out: _Out
+    limiter: RateLimiter, lims: Sequence[RateLimit], subject: Subject, t: WindowTotal, out: _Out
 ) -> None:
-    plan = RateLimiter(gate.limiter.state, [lim], clock=lambda: now).plan(subject, 0)
+    plan = limiter.plan(subject, 0, extra=lims)
     for line, (kind, _, _) in zip(plan.lines, plan.kinds, strict=True):
         out.rates.append((line.key, t.calls if kind == "requests" else t.tokens, line.ttl_s))
 
@@ -104,44 +105,48 @@ def _limit(store: LedgerStore, gate: SpendGate, lim: RateLimit, now: float, out:
         return  # concurrency only: leases lapse by themselves, nothing to count
     fixed, each = _split(lim.scope.fields)
     m = minute_window(now)
+    limiter = RateLimiter(gate.limiter.state, [], clock=lambda: now)
     for row in totals_by_window(store, {MINUTE: m.start}, group_by=each, where=fixed):
         t = row.windows.get(MINUTE)
         if t is not None:
-            _rate_lines(gate, lim, _subject(fixed, row.fields), t, now, out)
+            _rate_lines(limiter, (lim,), _subject(fixed, row.fields), t, out)
 
 
 def _keys(
     store: LedgerStore, gate: SpendGate, keys: list[KeyPrincipal], now: float, out: _Out
 ) -> None:
-    """Every key's own budget and RPM/TPM, in one query grouped by key id."""
-    rules = {p.key_id: key_rules(p) for p in keys if p.budget or p.rpm or p.tpm}
-    if not rules:
+    """Every key's own budget and RPM/TPM, in one query grouped by key id. Rules are built
+    only for keys the ledger has something for (most keys of a large fleet are idle)."""
+    limited = {p.key_id: p for p in keys if p.budget or p.rpm or p.tpm}
+    if not limited:
         return
     tz = gate.budgets.tz
-    starts: dict[str, float] = {}
-    for r in rules.values():
-        for b in r.budgets:
-            if b.window != "request" and b.window not in starts:
-                starts[b.window] = window_at(b.window, now, tz).start
-        if r.limits:
-            starts[MINUTE] = minute_window(now).start
-    rows = totals_by_window(store, starts, group_by=["key"], present=["key"])
-    for row in rows:
+    kinds: dict[str, str] = {}  # budget text -> window kind (a fleet shares a few texts)
+    windows: dict[str, Window] = {}
+    for p in limited.values():
+        if p.budget is not None and p.budget not in kinds:
+            kinds[p.budget] = parse_budget(p.budget).window
+        if p.rpm or p.tpm:
+            windows[MINUTE] = minute_window(now)
+    for kind in set(kinds.values()) - {"request"}:
+        windows[kind] = window_at(kind, now, tz)  # type: ignore[arg-type]  # parse_budget checked it
+    starts = {name: w.start for name, w in windows.items()}
+    limiter = RateLimiter(gate.limiter.state, [], clock=lambda: now)
+    for row in totals_by_window(store, starts, group_by=["key"], present=["key"]):
         key_id = row.fields["key"]
-        found = rules.get(key_id) if key_id is not None else None
+        found = limited.get(key_id) if key_id is not None else None
         if found is None or key_id is None:
             continue
-        r = found
+        rules = key_rules(found)
         subject = Subject(key=key_id)
-        for b in r.budgets:
+        for b in rules.budgets:
             t = row.windows.get(b.window)
             scope_key = b.scope.resolve(subject)
             if b.window == "request" or t is None or scope_key is None:
                 continue
-            w = window_at(b.window, now, tz)
+            w = windows[b.window]
             ttl = w.end - w.start + COUNTER_GRACE_S
             out.budgets.append((b.counter_key(scope_key, w), t.nanos, t.tokens, ttl))
         t = row.windows.get(MINUTE)
-        if t is not None:
-            for lim in r.limits:
-                _rate_lines(gate, lim, subject, t, now, out)
+        if t is not None and rules.limits:
+            _rate_lines(limiter, rules.limits, subject, t, out)
