@@ -116,3 +116,62 @@ def test_background_refresher_picks_up_new_keys(store: KeyStore) -> None:
         assert seen.is_set()
     finally:
         cache.close()
+
+
+class FindCounter(CountingSource):
+    def __init__(self, store: KeyStore) -> None:
+        super().__init__(store)
+        self.finds = 0
+
+    def find(self, digest: str) -> KeyRecord | None:
+        self.finds += 1
+        return super().find(digest)
+
+
+def test_lookup_finds_a_key_created_after_the_snapshot_and_caches_the_answers(
+    store: KeyStore,
+) -> None:
+    import asyncio
+
+    source = FindCounter(store)
+    clock = [T0]
+    cache = KeyCache(source, pepper=b"test-pepper", ttl=5, clock=lambda: clock[0])
+    cache.refresh(T0)
+    issued = store.create(SPEC, actor="x", now=T0 + 1)
+    revoked = store.create(SPEC, actor="x", now=T0 + 1)
+    store.revoke(revoked.record.id, actor="x", now=T0 + 1)
+    clock[0] = T0 + 2
+
+    async def main() -> None:
+        assert cache.authenticate(issued.secret) is None  # the snapshot predates it
+        found = await asyncio.gather(*(cache.lookup(issued.secret) for _ in range(10)))
+        assert {p.key_id for p in found if p is not None} == {issued.record.id}
+        assert source.finds == 1  # ten concurrent callers, one query
+        assert cache.authenticate(issued.secret) is not None  # in memory from now on
+        typo = issued.secret[:-1] + ("a" if issued.secret[-1] != "a" else "b")
+        assert await cache.lookup(typo) is None
+        assert await cache.lookup("dt2_sk_short") is None
+        assert source.finds == 1  # malformed keys never reach the store
+        for _ in range(5):
+            assert await cache.lookup(revoked.secret) is None
+        assert source.finds == 2  # the store said no once: remembered
+        source.down = True  # a store that fails refuses the key, and says so in the log
+        assert await cache.lookup(new_secret()) is None
+        assert cache.lookups == 3
+
+    asyncio.run(main())
+
+
+def test_lookups_of_unknown_keys_are_capped_per_second(store: KeyStore) -> None:
+    import asyncio
+
+    source = FindCounter(store)
+    cache = KeyCache(source, pepper=b"test-pepper", ttl=5, miss_rate=5)
+    cache.refresh(T0)
+
+    async def main() -> None:
+        results = await asyncio.gather(*(cache.lookup(new_secret()) for _ in range(50)))
+        assert set(results) == {None}
+
+    asyncio.run(main())
+    assert source.finds <= 6  # a burst of 5 (plus what refilled meanwhile), not 50
