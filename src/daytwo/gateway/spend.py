@@ -37,7 +37,7 @@ from daytwo.gateway.rebuild import marker, recount
 from daytwo.keys.store import KeyStore
 from daytwo.ledger.store import open_store
 from daytwo.ledger.totals import totals_since
-from daytwo.state.base import Line, State, SwitchChange
+from daytwo.state.base import Line, Restore, State, SwitchChange
 from daytwo.state.memory import MemoryState
 
 log = logging.getLogger("daytwo.control")
@@ -77,8 +77,6 @@ class SpendControl:
         #: The current config's gate: what a rebuild re-counts (set by :meth:`rebuild`).
         self._gate: SpendGate | None = None
         self._recovery: asyncio.Task[bool] | None = None
-        #: Rebuilds this process did after the store lost its data (not the one at start).
-        self.recoveries = 0
 
     @classmethod
     async def open(
@@ -155,8 +153,8 @@ class SpendControl:
         except StateUnavailable as exc:
             log.warning("spend-control state not rebuilt: %s", exc.message)
             return False
-        except DaytwoError as exc:  # the ledger could not be read: try again on the next call
-            log.error("spend-control state not rebuilt: the ledger failed: %s", exc.message)
+        except DaytwoError as exc:  # the ledger or keys could not be read: the next call retries
+            log.error("spend-control state not rebuilt: reading the ledger failed: %s", exc.message)
             return False
 
     async def _rebuild_all(self, token: str) -> None:
@@ -167,7 +165,7 @@ class SpendControl:
             keys = self._events
             now = gate.clock()
 
-            def read() -> Any:
+            def read() -> Restore:
                 principals = [r.principal() for r in keys.usable_records(now)] if keys else []
                 return recount(gate, principals, url, now)
 
@@ -182,7 +180,6 @@ class SpendControl:
         if isinstance(self.state, MemoryState):
             log.info("rebuilt %d spend-control counters from the ledger in %.0f ms", n, ms)
         else:
-            self.recoveries += 1
             log.warning(
                 "spend-control state had no generation marker (a new, restarted-empty or flushed "
                 "Redis): rebuilt %d counters from the ledger in %.0f ms",
@@ -191,6 +188,8 @@ class SpendControl:
             )
 
     async def _warn_durability(self) -> None:
+        # Only Redis can be configured to lose data (memory has no such setting); looked up by
+        # name so that a memory-only gateway never imports the Redis client.
         check = getattr(self.state, "durability_warnings", None)
         if check is None:
             return
