@@ -57,8 +57,8 @@ class GatewayConfig(Model):
     #: Every call must carry a daytwo virtual key (``Authorization: Bearer dt2_sk_...``).
     #: Turn off only for the embedded demo and local use.
     require_keys: bool = True
-    #: How often the in-memory key snapshot is refreshed from the database, seconds: a new,
-    #: revoked or rotated key takes effect within this delay.
+    #: How often the in-memory key snapshot is refreshed from the database, seconds: a revoked
+    #: or rotated-out key stops within this delay; a new key works at once (looked up).
     key_cache_ttl_s: float = Field(default=5.0, gt=0)
 
 
