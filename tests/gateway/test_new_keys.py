@@ -166,3 +166,28 @@ def test_unknown_keys_reach_the_database_at_most_once_per_negative_period(
     assert queries.n - before <= DEFAULT_MISS_RATE * (1 + took)
     # the checksum is what admits a key to a lookup at all
     assert all(s[-6:] == checksum(s[:-6]) for s in flood)
+
+
+def test_a_new_key_counts_tokens_at_once_as_it_calls_messages(
+    keyed: tuple[RunningGateway, KeyStore, Queries],
+) -> None:
+    gw, store, _ = keyed
+    issued = store.create(KeySpec(project="fresh"), actor="test")
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    hdrs = {"x-api-key": issued.secret, "anthropic-version": "2023-06-01"}
+    status, _, raw = http(
+        "POST", gw.url + "/v1/messages/count_tokens", json.dumps(body).encode(), hdrs
+    )
+    assert status == 200, raw
+    assert json.loads(raw)["input_tokens"] > 0
+    status, _, _ = http("POST", gw.url + "/v1/messages", json.dumps(body).encode(), hdrs)
+    assert status == 200
+    hdrs["x-api-key"] = new_secret()  # unknown: refused, in Anthropic's shape
+    status, _, raw = http(
+        "POST", gw.url + "/v1/messages/count_tokens", json.dumps(body).encode(), hdrs
+    )
+    assert (status, json.loads(raw)["error"]["type"]) == (401, "authentication_error")

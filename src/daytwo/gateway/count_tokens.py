@@ -36,7 +36,7 @@ async def count_tokens(
     headers = dict(scope["headers"])
     call = pipeline.open("count_tokens")
     try:
-        pipeline.authenticate(call, headers)
+        await pipeline.identify(call, headers)  # as /v1/messages: a new key works at once
         raw = await read_body(receive, headers, max_body_bytes)
         req = parse_count_tokens(raw, headers)
         count, source = await _count(pipeline, call, req, headers)
