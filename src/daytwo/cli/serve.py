@@ -25,10 +25,8 @@ from daytwo.core.secrets import SecretError, SecretRegistry
 )
 def serve(config_path: str, host: str | None, port: int | None, log_level: str | None) -> None:
     """Run the OpenAI-compatible gateway."""
-    import uvicorn
-
     from daytwo.gateway.app import create_app
-    from daytwo.gateway.server import uvicorn_config
+    from daytwo.gateway.server import build_server
     from daytwo.telemetry.logs import configure_logging
 
     cfg = load_or_fail(config_path)
@@ -41,12 +39,4 @@ def serve(config_path: str, host: str | None, port: int | None, log_level: str |
     except SecretError as exc:
         listener.stop()
         fail(f"{config_path}: {exc}")
-    server = uvicorn.Server(
-        uvicorn_config(
-            app,
-            host or cfg.server.host,
-            cfg.server.port if port is None else port,
-            grace_s=cfg.server.shutdown_grace_s,
-        )
-    )
-    server.run()
+    build_server(app, cfg.server, host, port).run()

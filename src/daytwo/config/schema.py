@@ -22,6 +22,7 @@ from pydantic import (
 from daytwo.config.alerts import AlertsConfig
 from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
+from daytwo.config.server import ServerConfig
 from daytwo.config.spend import SpendControlConfig
 from daytwo.config.telemetry import TelemetryConfig
 from daytwo.core.secrets import parse_ref
@@ -40,17 +41,6 @@ SecretRef = Annotated[str, AfterValidator(_check_ref)]
 Name = Annotated[
     str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
 ]
-
-
-class ServerConfig(Model):
-    host: str = "127.0.0.1"
-    port: int = Field(4000, ge=0, le=65535)
-    #: Largest request body accepted, in bytes (413 above it).
-    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
-    #: Seconds a graceful shutdown waits for in-flight requests before closing them.
-    shutdown_grace_s: float = Field(30.0, ge=0)
-    #: Poll the config file for changes every this many seconds (0: off; SIGHUP still works).
-    reload_poll_s: float = Field(2.0, ge=0)
 
 
 class GatewayConfig(Model):

@@ -6,6 +6,7 @@
       metrics:
         enabled: true                 # GET /metrics (Prometheus text format)
         max_label_values: 100         # per label (project, workflow, model): more → "other"
+        token: env:METRICS_TOKEN      # optional: scrapes must send Authorization: Bearer <it>
       traces:
         enabled: true
         exporter: otlp_http           # otlp_http | otlp_grpc | console | none
@@ -48,6 +49,9 @@ class MetricsConfig(_Model):
     #: Distinct values kept per attribution label (project, workflow) and per model; past it,
     #: new values are counted under ``other`` so a bad client cannot explode the series count.
     max_label_values: int = Field(100, ge=1, le=10_000)
+    #: A secret reference; when set, ``/metrics`` answers only ``Authorization: Bearer <token>``
+    #: (compared in constant time) and 401 otherwise.
+    token: Annotated[str, AfterValidator(_check_ref)] | None = None
 
 
 class TracesConfig(_Model):

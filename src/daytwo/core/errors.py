@@ -13,6 +13,8 @@ Every error a caller can see is a :class:`DaytwoError`. Each class knows
     ├── CallerError                 (4xx, the client's request is wrong)
     │   ├── InvalidRequest          400 invalid_request_error
     │   ├── PayloadTooLarge         413 invalid_request_error
+    │   ├── HeadersTooLarge         431 invalid_request_error (request line + headers)
+    │   ├── RequestTimeout          408 invalid_request_error (head or body too slow)
     │   ├── AuthenticationError     401 authentication_error
     │   ├── NotFound                404 not_found_error
     │   ├── ModelNotFound           404 invalid_request_error / code model_not_found
@@ -33,8 +35,9 @@ Every error a caller can see is a :class:`DaytwoError`. Each class knows
     │   ├── UpstreamUnavailable     502 upstream connection failed
     │   └── UpstreamProtocolError   502 upstream sent a body daytwo cannot read
     └── InternalError               500 internal_error
-        └── StateUnavailable        503 state_unavailable (budget/limit state cannot be verified)
-            └── StateLost           503 state_unavailable (the store lost its counters: rebuilding)
+        ├── StateUnavailable        503 state_unavailable (budget/limit state cannot be verified)
+        │   └── StateLost           503 state_unavailable (the store lost its counters: rebuilding)
+        └── Overloaded              503 overloaded (every connection slot is busy)
 
 Wire formats map these to their own error bodies (each door's encoder); the headers of an error
 answer come from :meth:`DaytwoError.wire_headers`, the same for every door.
@@ -136,6 +139,14 @@ class InvalidRequest(CallerError):
 
 class PayloadTooLarge(CallerError):
     status = 413
+
+
+class HeadersTooLarge(CallerError):
+    status = 431
+
+
+class RequestTimeout(CallerError):
+    status = 408
 
 
 class AuthenticationError(CallerError):
@@ -364,3 +375,10 @@ class StateLost(StateUnavailable):
     persistence, flushed, or evicting): its generation marker is missing. Counters must be
     rebuilt from the ledger before anything is admitted against it; until then the call is
     refused (or admitted unmetered) like any :class:`StateUnavailable`."""
+
+
+class Overloaded(InternalError):
+    """Every connection slot of the listener is serving a request (``server.max_connections``)."""
+
+    status = 503
+    type = "overloaded"

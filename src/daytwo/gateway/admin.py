@@ -562,7 +562,9 @@ def _event_project(e: AdminEvent) -> str | None:
 async def _events(req: AdminRequest) -> Reply:
     who = req.who
     limit_text = req.query.get("limit") or str(DEFAULT_EVENTS)
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_EVENTS:
+    # isascii: str.isdigit() is true for "²" and other digits int() refuses
+    digits = limit_text.isascii() and limit_text.isdigit()
+    if not digits or not 1 <= int(limit_text) <= MAX_EVENTS:
         raise InvalidRequest(f"`limit` must be an integer from 1 to {MAX_EVENTS}.", param="limit")
     target = req.query.get("target") or None
     events = await asyncio.to_thread(req.store().events, target=target)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hmac
 import logging
 import logging.handlers
 import re
@@ -18,10 +19,16 @@ from typing import Any
 
 from daytwo.alerts.engine import AlertEngine
 from daytwo.config.schema import Config
-from daytwo.core.errors import DaytwoError, InternalError, NotFound, StateUnavailable
+from daytwo.core.errors import (
+    AuthenticationError,
+    DaytwoError,
+    InternalError,
+    NotFound,
+    StateUnavailable,
+)
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.types import LLMRequest
-from daytwo.gateway import admin
+from daytwo.gateway import admin, models
 from daytwo.gateway import openai_format as oai
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
 from daytwo.gateway.count_tokens import count_tokens
@@ -122,8 +129,20 @@ class Gateway:
             (b"GET", "/healthz"): self._healthz,
             (b"GET", "/readyz"): self._readyz,
         }
+        # The control plane (/admin/, /metrics): on the data port, or on its own listener
+        # (server.admin_listen, read once: `server` changes take effect at restart).
+        self._control_routes: dict[tuple[bytes, str], Handler] = {
+            (b"GET", "/healthz"): self._healthz,
+            (b"GET", "/readyz"): self._readyz,
+        }
+        self._metrics_token: str | None = None
         if self.telemetry.metrics is not None:
-            self._routes[(b"GET", "/metrics")] = self._metrics
+            self._control_routes[(b"GET", "/metrics")] = self._metrics
+            if config.telemetry.metrics.token is not None:
+                self._metrics_token = self.secrets.resolve(config.telemetry.metrics.token)
+        self.split_control = config.server.admin_listen is not None
+        if not self.split_control:
+            self._routes.update(self._control_routes)
         self._paths = {path for _, path in self._routes}
 
     @property
@@ -147,17 +166,39 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if scope["path"].startswith(admin.PREFIX):  # the admin API: its own small router
-                await admin.dispatch(self, scope, receive, send)
+            _route_on_raw_path(scope)
+            path = scope["path"]
+            if path.startswith(admin.PREFIX) and not self.split_control:
+                await admin.dispatch(self, scope, receive, send)  # its own small router
                 return
             method = scope["method"].encode()
-            handler = self._routes.get((method, scope["path"]))
+            handler = self._routes.get((method, path))
             if handler is None:
+                if method == b"GET" and path.startswith(models.ONE_PREFIX):
+                    await self._models(scope, receive, send)
+                    return
                 await self._no_route(scope, send)
                 return
             await handler(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI app of the control-plane listener (``server.admin_listen``): the admin API,
+        ``/metrics`` and the health checks; nothing of the data plane."""
+        if scope["type"] != "http":
+            return  # the lifespan belongs to the data listener's server
+        _route_on_raw_path(scope)
+        path = scope["path"]
+        if path.startswith(admin.PREFIX):
+            await admin.dispatch(self, scope, receive, send)
+            return
+        handler = self._control_routes.get((scope["method"].encode(), path))
+        if handler is None:
+            exc = NotFound(f"Unknown request URL: {scope['method']} {path}.")
+            await self._send_error(send, OPENAI_CHAT, exc)
+            return
+        await handler(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -443,12 +484,21 @@ class Gateway:
         await count_tokens(self.pipeline, self.config.server.max_body_bytes, scope, receive, send)
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
-        created = 1_700_000_000
-        data = [
-            {"id": alias, "object": "model", "created": created, "owned_by": "daytwo"}
-            for alias in self.config.models
-        ]
-        await send_json(send, 200, {"object": "list", "data": data})
+        """``GET /v1/models`` and ``GET /v1/models/{id}``: the aliases the caller's key may use,
+        in OpenAI's shape, or Anthropic's when the request carries ``anthropic-version``."""
+        headers = dict(scope["headers"])
+        shape = models.ANTHROPIC if b"anthropic-version" in headers else models.OPENAI
+        ingress = ANTHROPIC_MESSAGES if shape is models.ANTHROPIC else OPENAI_CHAT
+        call = Call(id="", trace_id="", started_at=0.0, t0=0.0, runtime=self.runtime)
+        try:
+            self.pipeline.authenticate(call, headers)
+            key = call.principal
+            aliases = [a for a in self.config.models if key is None or key.allows_model(a)]
+            status, body = models.answer(shape, scope["path"], aliases)
+        except DaytwoError as exc:
+            await self._send_error(send, ingress, exc)
+            return
+        await send_json(send, status, body)
 
     async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_json(send, 200, {"status": "ok"})
@@ -470,6 +520,17 @@ class Gateway:
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         metrics = self.telemetry.metrics
         assert metrics is not None
+        if self._metrics_token is not None:
+            auth = dict(scope["headers"]).get(b"authorization", b"")
+            given = auth[7:].strip() if auth[:7].lower() == b"bearer " else b""
+            if not hmac.compare_digest(given, self._metrics_token.encode()):
+                exc = AuthenticationError(
+                    "/metrics needs the scrape token: Authorization: Bearer <token>.",
+                    code="invalid_metrics_token",
+                    headers={"www-authenticate": "Bearer"},
+                )
+                await self._send_error(send, OPENAI_CHAT, exc)
+                return
         stats = self.ledger.stats() if self.ledger is not None else None
         state = await scrape_state(self.runtime, stats)
         # A scrape renders hundreds of series (~8 ms): off the event loop.
@@ -492,6 +553,16 @@ class Gateway:
         headers += [(k.encode(), v.encode()) for k, v in exc.wire_headers().items()]
         status, body = ingress.error(exc)
         await send_bytes(send, status, body, headers)
+
+
+def _route_on_raw_path(scope: Scope) -> None:
+    """Route on the path as sent. uvicorn decodes ``/%61dmin/keys`` to ``/admin/keys``; a front
+    proxy that blocks ``/admin`` by prefix sees the encoded form and lets it through. No daytwo
+    route needs an escape, so an escaped path keeps its escapes and matches nothing (404); only
+    a templated segment (a model id) is decoded, by its handler."""
+    raw = scope.get("raw_path")
+    if raw is not None and b"%" in raw:
+        scope["path"] = raw.decode("latin-1")
 
 
 #: Young-generation threshold of the collector once started (Python's default is 700).

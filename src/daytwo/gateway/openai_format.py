@@ -208,6 +208,12 @@ def parse_chat(raw: bytes) -> LLMRequest:
 def parse_embeddings(raw: bytes) -> LLMRequest:
     body = decode_json(raw)
     model = _model(body)
+    if "messages" in body:  # a chat body sent to the embeddings door
+        raise InvalidRequest(
+            "Unrecognized request argument supplied: messages. Embeddings take `input`.",
+            param="messages",
+            code="unknown_parameter",
+        )
     inp = body.get("input")
     if inp is None:
         raise _missing("input")

@@ -1,0 +1,269 @@
+"""What one HTTP connection may cost the gateway before it has proven anything.
+
+uvicorn's httptools protocol has no cap on the request head and no clock on it: ten connections
+sending 150 MB of headers each, or a thousand sending one byte now and then, held memory and
+file descriptors for as long as they liked. :class:`GuardedHttp` is that protocol with limits
+(``server`` section, :class:`~daytwo.config.server.ServerConfig`):
+
+* **head size** -- the request line and headers may hold ``max_header_bytes``: past it the
+  client gets ``431`` and the connection closes. Bytes are counted as they arrive (httptools
+  buffers a header until it is complete, so counting completed headers would be too late), so
+  at most one read (≤ 256 KiB) beyond the cap is ever held;
+* **head clock** -- from a connection's opening (or, on a kept-alive connection, the next byte)
+  to the end of the headers: ``header_timeout_s``; then ``408`` (or a silent close when nothing
+  came) -- slowloris ends here, however slowly it trickles;
+* **body clock** -- from the end of the headers to the last body byte: ``body_timeout_s``;
+* **idle keep-alive** -- uvicorn's own timer, set to ``keepalive_timeout_s``;
+* **connections** -- at most ``max_connections`` per listener. A connection past the cap first
+  sheds the longest-idle connection (one with no request in progress: never used, kept alive,
+  or still sending its head); only when every connection is serving a request is the newcomer
+  answered ``503 overloaded`` (with ``retry-after: 1``) once its head is read.
+
+Refusals are written here, in the OpenAI error shape, with ``connection: close``. The hot-path
+cost is a few attribute reads per read from the socket; no per-header work unless a single read
+is larger than the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from daytwo.config.server import ServerConfig
+from daytwo.core.errors import DaytwoError, HeadersTooLarge, Overloaded, RequestTimeout
+from daytwo.gateway.openai_format import error_body
+
+log = logging.getLogger("daytwo.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_header_bytes: int
+    header_timeout_s: float
+    body_timeout_s: float
+    max_connections: int
+
+    @classmethod
+    def of(cls, server: ServerConfig, max_connections: int | None = None) -> Limits:
+        return cls(
+            max_header_bytes=server.max_header_bytes,
+            header_timeout_s=server.header_timeout_s,
+            body_timeout_s=server.body_timeout_s,
+            max_connections=max_connections or server.max_connections,
+        )
+
+
+class Guard:
+    """What one listener's connections share: the limits, the open count, the idle queue (oldest
+    first) and a tally of what was refused (for logs and tests)."""
+
+    __slots__ = ("idle", "limits", "open", "tally")
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.open = 0
+        # insertion-ordered: the first key is the connection idle the longest
+        self.idle: dict[GuardedHttp, None] = {}
+        self.tally: dict[str, int] = dict.fromkeys(
+            ("header_too_large", "header_timeout", "body_timeout", "shed_idle", "overloaded"), 0
+        )
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing; ``data_received`` answers with ``error``."""
+
+    def __init__(self, error: DaytwoError) -> None:
+        self.error = error
+
+
+def _too_large(limit: int) -> DaytwoError:
+    return HeadersTooLarge(
+        f"The request line and headers exceed the limit of {limit} bytes.",
+        code="request_header_fields_too_large",
+    )
+
+
+class GuardedHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits above. Use :func:`protocol_for` to get a
+    class bound to one listener's :class:`Guard`."""
+
+    guard: ClassVar[Guard]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head = 0  # bytes of the current request head read so far (whole reads)
+        self._chunk = 0  # size of the read being parsed
+        self._in_head = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._overloaded = False
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        guard = self.guard
+        guard.open += 1
+        if guard.open > guard.limits.max_connections:
+            victim = next(iter(guard.idle), None)
+            if victim is None:
+                self._overloaded = True
+            else:
+                guard.tally["shed_idle"] += 1
+                del guard.idle[victim]
+                victim.transport.close()
+        guard.idle[self] = None
+        self._arm(self.guard.limits.header_timeout_s, self._head_expired)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.guard.open -= 1
+        self.guard.idle.pop(self, None)
+        self._disarm()
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's, with the refusals raised from callbacks answered here
+        self._unset_keepalive_if_required()
+        cycle = self.cycle
+        if self._timer is None and (cycle is None or cycle.response_complete):
+            # bytes on an idle connection: the next request's head clock starts now
+            self._arm(self.guard.limits.header_timeout_s, self._head_expired)
+        self._chunk = len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            refused = exc.__context__
+            if isinstance(refused, _Refused):
+                self._refuse(refused.error)
+                return
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        except httptools.HttpParserUpgrade:
+            self._unsupported_upgrade_warning()
+            return
+        if self._in_head:
+            self._head += self._chunk
+            if self._head > self.guard.limits.max_header_bytes:
+                self.guard.tally["header_too_large"] += 1
+                self._refuse(_too_large(self.guard.limits.max_header_bytes))
+            return
+        cycle = self.cycle
+        if (
+            self._timer is None
+            and cycle is not None
+            and cycle.more_body
+            and not cycle.response_complete
+        ):
+            self._arm(self.guard.limits.body_timeout_s, self._body_expired)
+
+    # -- parser callbacks ---------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head = 0
+        if self._timer is None:
+            self._arm(self.guard.limits.header_timeout_s, self._head_expired)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm()
+        guard = self.guard
+        guard.idle.pop(self, None)
+        cap = guard.limits.max_header_bytes
+        if self._head + self._chunk > cap and self._exact_head() > cap:
+            guard.tally["header_too_large"] += 1
+            raise _Refused(_too_large(cap))
+        if self._overloaded and guard.open > guard.limits.max_connections:
+            guard.tally["overloaded"] += 1
+            raise _Refused(
+                Overloaded(
+                    "The gateway is at its connection limit and every connection is busy; "
+                    "retry shortly.",
+                    headers={"retry-after": "1"},
+                )
+            )
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()  # the body clock, if a body took more than one read
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and not self.pipeline:
+            self.guard.idle[self] = None  # idle again: sheddable, at the back of the queue
+
+    def _exact_head(self) -> int:
+        """The head's size as parsed (only computed when one read was larger than the cap)."""
+        return len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+
+    # -- clocks and refusals ------------------------------------------------------------------
+
+    def _arm(self, seconds: float, expired: Any) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, expired)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_expired(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if not self._in_head:  # nothing of a request came: just close
+            self.transport.close()
+            return
+        self.guard.tally["header_timeout"] += 1
+        limit = self.guard.limits.header_timeout_s
+        self._refuse(
+            RequestTimeout(
+                f"The request headers did not arrive within {limit:g} seconds.",
+                code="request_timeout",
+            )
+        )
+
+    def _body_expired(self) -> None:
+        self._timer = None
+        cycle = self.cycle
+        if self.transport.is_closing() or cycle is None or not cycle.more_body:
+            return
+        self.guard.tally["body_timeout"] += 1
+        if cycle.response_started:
+            self.transport.close()
+            return
+        limit = self.guard.limits.body_timeout_s
+        # the answer goes out from here; the app's receive() then reports a disconnect
+        self._refuse(
+            RequestTimeout(
+                f"The request body did not arrive within {limit:g} seconds.",
+                code="request_timeout",
+            )
+        )
+
+    def _refuse(self, error: DaytwoError) -> None:
+        """Answer ``error`` in the OpenAI shape and close the connection."""
+        body = error_body(error)
+        head = [STATUS_LINE[error.status_code()]]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            *((k.encode(), v.encode()) for k, v in error.headers.items()),
+        ]
+        head += [name + b": " + value + b"\r\n" for name, value in headers]
+        self.transport.write(b"".join([*head, b"\r\n", body]))
+        self.transport.close()
+
+
+def protocol_for(guard: Guard) -> type[GuardedHttp]:
+    """A :class:`GuardedHttp` subclass whose connections share ``guard`` (one per listener)."""
+    return type("GuardedHttp", (GuardedHttp,), {"guard": guard})
