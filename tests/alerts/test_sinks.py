@@ -115,6 +115,7 @@ def _mail_spec(port: int, **kw: Any) -> EmailSink:
         "username": "alerts",
         "password": "env:SMTP_PW",
         "timeout_s": 5,
+        "allow_private": True,  # the test's SMTP server is on loopback
     }
     fields.update(kw)
     return EmailSink.model_validate(fields)
@@ -165,6 +166,30 @@ def test_mail_failures_that_a_retry_cannot_fix(
     with pytest.raises(DeliveryFailed, match=re.escape(expected)) as err:
         _run(run())
     assert not err.value.retryable and password not in err.value.message
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_mail_to_a_private_smtp_host_is_refused_unless_allowed(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    """The email sink has the webhooks' address guard: a loopback SMTP server that would accept
+    the mail is never connected to, by address or by a name resolving to it."""
+    monkeypatch.setenv("SMTP_PW", "right")
+
+    async def run() -> SMTPServer:
+        server = SMTPServer()
+        await server.start()
+        try:
+            spec = _mail_spec(server.port, host=host, allow_private=False)
+            with pytest.raises(DeliveryFailed, match="not a public address") as err:
+                await _send(Email("mail", spec, SecretRegistry()), _n())
+            assert not err.value.retryable and "allow_private" in err.value.message
+        finally:
+            await server.stop()
+        return server
+
+    server = _run(run())
+    assert server.mails == [] and server.logins == []
 
 
 def test_a_missing_secret_fails_the_delivery_without_retrying(receiver: Receiver) -> None:

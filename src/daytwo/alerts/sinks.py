@@ -9,7 +9,9 @@ redactor.
 
 HTTP sinks share one aiohttp session each, opened on first use; unless the sink says
 ``allow_private``, its connections reach public addresses only (:mod:`daytwo.alerts.ssrf`).
-Mail goes through :mod:`smtplib` in a worker thread.
+Mail goes through :mod:`smtplib` in a worker thread, under the same rule: the SMTP host is
+resolved once, and the connection goes to a public address of that answer only (no second
+lookup, so no DNS rebinding), unless the sink says ``allow_private``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping
 from typing import Protocol
@@ -226,7 +229,9 @@ class Email:
         msg = email_message(n, s.from_, s.to)
         where = f"{s.host}:{s.port}"
         try:
-            with smtplib.SMTP(s.host, s.port, timeout=s.timeout_s) as smtp:
+            with _GuardedSMTP(
+                s.host, s.port, timeout=s.timeout_s, allow_private=s.allow_private
+            ) as smtp:
                 if s.starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if s.username is not None and password is not None:
@@ -242,12 +247,53 @@ class Email:
                 "send without it)",
                 retryable=False,
             ) from exc
+        except ssrf.UnsafeAddress as exc:
+            raise DeliveryFailed(
+                f"sink {self.name}: refused to connect: {exc} "
+                "(set allow_private: true on the sink to allow it)",
+                retryable=False,
+            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             what = self.secrets.redact(f"{type(exc).__name__}: {exc}")
             raise DeliveryFailed(f"sink {self.name}: mail to {where} failed: {what}") from exc
 
     async def aclose(self) -> None:
         return None
+
+
+class _GuardedSMTP(smtplib.SMTP):
+    """:class:`smtplib.SMTP` connecting only to public addresses of the host (unless
+    ``allow_private``). The host name stays the one STARTTLS verifies the certificate against."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, allow_private: bool) -> None:
+        self._allow_private = allow_private
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        if self._allow_private:
+            return super()._get_socket(host, port, timeout)  # type: ignore[misc,no-any-return]  # smtplib's untyped internals
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        public = [i for i in infos if _public(str(i[4][0]))]
+        if not public:
+            shown = ", ".join(sorted({str(i[4][0]) for i in infos})) or "nothing"
+            raise ssrf.UnsafeAddress(f"{host} resolves to {shown}: not a public address")
+        error: OSError | None = None
+        for family, kind, proto, _, addr in public:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(addr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        assert error is not None
+        raise error
+
+
+def _public(host: str) -> bool:
+    addr = ssrf.literal(host)
+    return addr is not None and ssrf.is_public(addr)
 
 
 _LOG_LEVEL: dict[str, int] = {"info": logging.INFO, "warning": logging.WARNING}

@@ -288,6 +288,9 @@ class EmailSink(_Model):
     from_: str = Field(alias="from", min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
     to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = Field(min_length=1)
     timeout_s: float = Field(10.0, gt=0, le=120)
+    #: Connect to a private, loopback or link-local SMTP host (checked on the resolved
+    #: addresses, like the HTTP sinks). Off: a mistaken or hostile host cannot reach inside.
+    allow_private: bool = False
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
