@@ -55,9 +55,12 @@ def connection_cap(server: ServerConfig, fd_limit: int) -> int:
     fits = max(16, (fd_limit - FD_RESERVE) // 2)
     if server.max_connections <= fits:
         return server.max_connections
-    log.warning(
+    # loud when the operator asked for the number, or when the limit is a small one
+    chosen = "max_connections" in server.model_fields_set or fits < 1024
+    log.log(
+        logging.WARNING if chosen else logging.INFO,
         f"server.max_connections {server.max_connections} does not fit the open-files limit "
-        f"({fd_limit}): using {fits}; raise `ulimit -n` (LimitNOFILE=) to allow more"
+        f"({fd_limit}): using {fits}; raise `ulimit -n` (LimitNOFILE=) to allow more",
     )
     return fits
 
@@ -81,6 +84,7 @@ def uvicorn_config(
         http=protocol_for(Guard(limits)),
         ws="none",
         lifespan=lifespan,
+        interface="asgi3",
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=int(server.shutdown_grace_s),
