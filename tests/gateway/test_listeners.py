@@ -121,7 +121,12 @@ def test_metrics_with_a_token_answer_only_the_scraper_that_sends_it(
     cfg["telemetry"] = {"metrics": {"token": "env:DAYTWO_TEST_METRICS_TOKEN"}}
     gw = gateway_factory(cfg)
     assert http("POST", gw.url + "/v1/chat/completions", CHAT.encode())[0] == 200
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-scrape-token"}):
+    bad: list[dict[str, str]] = [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "s3cret-scrape-token"},  # not Bearer
+    ]
+    for headers in bad:
         status, hdrs, body = http("GET", gw.url + "/metrics", headers=headers)
         assert status == 401 and hdrs["www-authenticate"] == "Bearer"
         assert b"daytwo_" not in body and b"s3cret" not in body
