@@ -10,9 +10,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from tests.gateway.harness import RunningGateway, http, sim_config
 
-from daytwo.config.load import validate_config
+from daytwo.config.load import parse_config, validate_config
 from daytwo.core.errors import ConfigError
 from daytwo.keys.admin_tokens import AdminTokens
 from daytwo.keys.store import KeyStore
@@ -164,3 +165,21 @@ def test_events_limit_with_a_unicode_digit_is_400(gw: RunningGateway, admin_toke
     auth = {"Authorization": f"Bearer {admin_token}"}
     status, _, body = http("GET", gw.url + "/admin/events?limit=%C2%B2", headers=auth)
     assert status == 400 and json.loads(body)["error"]["param"] == "limit"
+
+
+def test_the_deploy_examples_keep_the_control_plane_off_the_published_port() -> None:
+    root = Path(__file__).resolve().parents[2] / "deploy"
+    compose_cfg = parse_config((root / "compose" / "daytwo.yaml").read_text())
+    compose = yaml.safe_load((root / "compose" / "docker-compose.yml").read_text())
+    assert compose_cfg.server.admin_address == ("0.0.0.0", 4001)
+    assert compose["services"]["daytwo"]["ports"] == ["4000:4000"]
+    scrape = yaml.safe_load((root / "compose" / "prometheus.yml").read_text())
+    assert scrape["scrape_configs"][0]["static_configs"][0]["targets"] == ["daytwo:4001"]
+
+    docs = list(yaml.safe_load_all((root / "kubernetes" / "daytwo.yaml").read_text()))
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    k8s_cfg = parse_config(cm["data"]["daytwo.yaml"])
+    assert k8s_cfg.server.admin_address == ("0.0.0.0", 4001)
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    assert [p["port"] for p in services["daytwo"]["spec"]["ports"]] == [4000]
+    assert services["daytwo-admin"]["spec"]["type"] == "ClusterIP"
