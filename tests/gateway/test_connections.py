@@ -117,6 +117,43 @@ def test_idle_and_slowloris_connections_are_closed_by_the_clocks(
     assert http("GET", gw.url + "/healthz")[0] == 200
 
 
+def test_an_answer_slower_than_the_clocks_is_not_cut_and_the_connection_is_reused(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    """The clocks run only while no request is being answered: a 0.8 s answer on a connection
+    with 0.3 s clocks completes, the connection serves a second request, then idles out."""
+    cfg = _cfg(tmp_path, header_timeout_s=0.3, keepalive_timeout_s=0.3)
+    cfg["providers"]["sim"]["sim"]["ttft_ms"] = 800
+    gw = gateway_factory(cfg)
+    chat = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    with connect(gw.url) as s:
+        for _ in range(2):
+            t0 = time.monotonic()
+            s.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\n"
+                b"content-type: application/json\r\n"
+                + f"content-length: {len(chat)}\r\n\r\n{chat}".encode()
+            )
+            status, _, body = read_answer(s)
+            assert status == 200, body
+            assert time.monotonic() - t0 >= 0.8
+        assert closed_by_peer(s, 3)
+
+
+def test_a_head_on_a_kept_alive_connection_gets_the_head_clock_not_the_keepalive_one(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    gw = gateway_factory(_cfg(tmp_path, header_timeout_s=0.5, keepalive_timeout_s=30))
+    with connect(gw.url) as s:
+        s.sendall(request_bytes("GET", "/healthz"))
+        assert read_answer(s)[0] == 200
+        t0 = time.monotonic()
+        s.sendall(b"GET /healthz HTTP/1.1\r\nhost: t\r\n")  # and never the blank line
+        status, _, body = read_answer(s, 10)
+        assert status == 408 and error_of(body)["code"] == "request_timeout"
+        assert 0.4 < time.monotonic() - t0 < 3
+
+
 def test_past_the_connection_cap_idle_connections_are_shed_then_busy_ones_get_503(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:

@@ -13,15 +13,16 @@ file descriptors for as long as they liked. :class:`GuardedHttp` is that protoco
   to the end of the headers: ``header_timeout_s``; then ``408`` (or a silent close when nothing
   came) -- slowloris ends here, however slowly it trickles;
 * **body clock** -- from the end of the headers to the last body byte: ``body_timeout_s``;
-* **idle keep-alive** -- uvicorn's own timer, set to ``keepalive_timeout_s``;
+* **idle keep-alive** -- ``keepalive_timeout_s`` between requests;
 * **connections** -- at most ``max_connections`` per listener. A connection past the cap first
   sheds the longest-idle connection (one with no request in progress: never used, kept alive,
   or still sending its head); only when every connection is serving a request is the newcomer
   answered ``503 overloaded`` (with ``retry-after: 1``) once its head is read.
 
-Refusals are written here, in the OpenAI error shape, with ``connection: close``. The hot-path
-cost is a few attribute reads per read from the socket; no per-header work unless a single read
-is larger than the cap.
+Refusals are written here, in the OpenAI error shape, with ``connection: close``. Hot-path
+cost: a few attribute reads and one ``loop.time()`` per request; no timer beyond the keep-alive
+one uvicorn already sets (its handler also runs the head clock), a body timer only for a body
+longer than one read, and no per-header work unless a single read is larger than the cap.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ log = logging.getLogger("daytwo.gateway")
 class Limits:
     max_header_bytes: int
     header_timeout_s: float
+    keepalive_timeout_s: float
     body_timeout_s: float
     max_connections: int
 
@@ -53,6 +55,7 @@ class Limits:
         return cls(
             max_header_bytes=server.max_header_bytes,
             header_timeout_s=server.header_timeout_s,
+            keepalive_timeout_s=server.keepalive_timeout_s,
             body_timeout_s=server.body_timeout_s,
             max_connections=max_connections or server.max_connections,
         )
@@ -99,7 +102,10 @@ class GuardedHttp(HttpToolsProtocol):
         self._head = 0  # bytes of the current request head read so far (whole reads)
         self._chunk = 0  # size of the read being parsed
         self._in_head = False
-        self._timer: asyncio.TimerHandle | None = None
+        #: When the head clock started (the opening, or the first byte after an answer);
+        #: None while no head is awaited.
+        self._head_t0: float | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._overloaded = False
 
     # -- connection ---------------------------------------------------------------------------
@@ -117,21 +123,31 @@ class GuardedHttp(HttpToolsProtocol):
                 del guard.idle[victim]
                 victim.transport.close()
         guard.idle[self] = None
-        self._arm(self.guard.limits.header_timeout_s, self._head_expired)
+        # One timer per connection serves every clock between requests: uvicorn's keep-alive
+        # slot, whose handler (below) also judges the head clock. A request then costs no
+        # timer beyond the one uvicorn already sets when the answer ends.
+        self._head_t0 = self.loop.time()
+        self.timeout_keep_alive_task = self.loop.call_later(
+            guard.limits.header_timeout_s, self.timeout_keep_alive_handler
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self.guard.open -= 1
         self.guard.idle.pop(self, None)
-        self._disarm()
+        self._stop_body_clock()
 
     def data_received(self, data: bytes) -> None:
-        # uvicorn's, with the refusals raised from callbacks answered here
-        self._unset_keepalive_if_required()
+        # uvicorn's, except: the keep-alive timer is not cancelled by any byte (it now also
+        # runs the head clock), and refusals raised from parser callbacks are answered here
         cycle = self.cycle
-        if self._timer is None and (cycle is None or cycle.response_complete):
-            # bytes on an idle connection: the next request's head clock starts now
-            self._arm(self.guard.limits.header_timeout_s, self._head_expired)
+        if self._head_t0 is None and (cycle is None or cycle.response_complete):
+            self._head_t0 = self.loop.time()  # bytes after an answer: the head clock starts
+            if self.guard.limits.keepalive_timeout_s > self.guard.limits.header_timeout_s:
+                self._unset_keepalive_if_required()  # the pending timer would fire too late
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.guard.limits.header_timeout_s, self.timeout_keep_alive_handler
+                )
         self._chunk = len(data)
         try:
             self.parser.feed_data(data)
@@ -155,12 +171,14 @@ class GuardedHttp(HttpToolsProtocol):
             return
         cycle = self.cycle
         if (
-            self._timer is None
+            self._body_timer is None
             and cycle is not None
             and cycle.more_body
             and not cycle.response_complete
-        ):
-            self._arm(self.guard.limits.body_timeout_s, self._body_expired)
+        ):  # a body longer than one read: its clock runs until the last byte
+            self._body_timer = self.loop.call_later(
+                self.guard.limits.body_timeout_s, self._body_expired
+            )
 
     # -- parser callbacks ---------------------------------------------------------------------
 
@@ -168,12 +186,12 @@ class GuardedHttp(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head = 0
-        if self._timer is None:
-            self._arm(self.guard.limits.header_timeout_s, self._head_expired)
+        if self._head_t0 is None:  # a request sent while the previous one is being answered
+            self._head_t0 = self.loop.time()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._disarm()
+        self._head_t0 = None
         guard = self.guard
         guard.idle.pop(self, None)
         cap = guard.limits.max_header_bytes
@@ -193,10 +211,10 @@ class GuardedHttp(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._disarm()  # the body clock, if a body took more than one read
+        self._stop_body_clock()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        super().on_response_complete()  # arms the keep-alive timer
         if not self.transport.is_closing() and not self.pipeline:
             self.guard.idle[self] = None  # idle again: sheddable, at the back of the queue
 
@@ -206,18 +224,24 @@ class GuardedHttp(HttpToolsProtocol):
 
     # -- clocks and refusals ------------------------------------------------------------------
 
-    def _arm(self, seconds: float, expired: Any) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, expired)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _head_expired(self) -> None:
-        self._timer = None
+    def timeout_keep_alive_handler(self) -> None:
+        """The connection's one timer between requests: the keep-alive clock, or the head clock
+        once a head has started (or from the opening)."""
+        self.timeout_keep_alive_task = None
         if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            return  # a request is being answered; its end arms the timer again
+        t0 = self._head_t0
+        if t0 is None:  # kept alive and idle: close
+            self.transport.close()
+            return
+        left = t0 + self.guard.limits.header_timeout_s - self.loop.time()
+        if left > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                left, self.timeout_keep_alive_handler
+            )
             return
         if not self._in_head:  # nothing of a request came: just close
             self.transport.close()
@@ -231,8 +255,13 @@ class GuardedHttp(HttpToolsProtocol):
             )
         )
 
+    def _stop_body_clock(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
     def _body_expired(self) -> None:
-        self._timer = None
+        self._body_timer = None
         cycle = self.cycle
         if self.transport.is_closing() or cycle is None or not cycle.more_body:
             return
