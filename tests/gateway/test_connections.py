@@ -50,6 +50,12 @@ def test_a_head_past_the_cap_gets_431_and_the_connection_is_closed(
     # a header that never ends, trickled in 4 KiB pieces: refused at the cap, not buffered on
     sent = _push_endless_header(gw.url, 64 * 1024 * 1024, 4096)
     assert sent < 8 * 1024 * 1024  # the gateway hung up long before 64 MB went through
+    # operators see it: the refusals are counted per listener and reason
+    status, _, text = http("GET", gw.url + "/metrics")
+    assert status == 200
+    refused = b'daytwo_connections_refused_total{listener="data",reason="header_too_large"}'
+    assert refused + b" 2.0" in text
+    assert b'daytwo_connections_open{listener="data"}' in text
     # and a POST whose body shares the head's first read is not mistaken for a big head
     body = json.dumps({"model": "text-embedding-3-small", "input": "x" * (3 * CAP)}).encode()
     status, _, _ = http("POST", gw.url + "/v1/embeddings", body)

@@ -95,7 +95,7 @@ def test_the_admin_listener_serves_the_control_plane_and_the_data_port_does_not(
     assert status == 200 and json.loads(body)["object"] == "list"
     status, headers, body = http("GET", admin_url + "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
-    assert b"daytwo_" in body
+    assert b"daytwo_" in body and b'daytwo_connections_open{listener="admin"} 1.0' in body
     assert http("GET", admin_url + "/readyz")[0] == 200
     assert http("POST", admin_url + "/v1/chat/completions", CHAT.encode())[0] == 404
     assert http("GET", admin_url + "/v1/models")[0] == 404

@@ -31,6 +31,7 @@ from daytwo.core.types import LLMRequest
 from daytwo.gateway import admin, models
 from daytwo.gateway import openai_format as oai
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
+from daytwo.gateway.connections import Guard
 from daytwo.gateway.count_tokens import count_tokens
 from daytwo.gateway.http import (
     JSON_HEADERS,
@@ -116,6 +117,8 @@ class Gateway:
         self.alerts = AlertEngine(config, self.secrets)
         self.pipeline.observers = (*self.pipeline.observers, self.alerts.observe)
         self.ready = False
+        #: The connection guards of the listeners serving this app (filled by the server).
+        self.listeners: dict[str, Guard] = {}
         self._log_listener = log_listener
         self._watcher: ConfigWatcher | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -532,7 +535,7 @@ class Gateway:
                 await self._send_error(send, OPENAI_CHAT, exc)
                 return
         stats = self.ledger.stats() if self.ledger is not None else None
-        state = await scrape_state(self.runtime, stats)
+        state = await scrape_state(self.runtime, stats, self.listeners)
         # A scrape renders hundreds of series (~8 ms): off the event loop.
         body = await asyncio.to_thread(metrics.render, state)
         await send_bytes(send, 200, body, [(b"content-type", METRICS_CONTENT_TYPE.encode())])

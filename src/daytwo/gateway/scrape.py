@@ -4,15 +4,22 @@ the ledger writer and the retry budget."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from daytwo.control.gate import SpendGate
 from daytwo.control.windows import window_at
 from daytwo.core.errors import StateUnavailable
 from daytwo.gateway.runtime import Runtime
 from daytwo.ledger.writer import LedgerStats
-from daytwo.telemetry.state import BudgetUse, DeploymentHealth, ScrapeState
+from daytwo.telemetry.state import BudgetUse, DeploymentHealth, ListenerConnections, ScrapeState
+
+if TYPE_CHECKING:
+    from daytwo.gateway.connections import Guard
 
 
-async def scrape_state(runtime: Runtime, ledger: LedgerStats | None) -> ScrapeState:
+async def scrape_state(
+    runtime: Runtime, ledger: LedgerStats | None, listeners: dict[str, Guard] | None = None
+) -> ScrapeState:
     res = runtime.resilience
     by_dep = {t.deployment: t.provider for r in runtime.routes.values() for t in r.targets}
     deployments = tuple(
@@ -39,6 +46,10 @@ async def scrape_state(runtime: Runtime, ledger: LedgerStats | None) -> ScrapeSt
         ledger_write_errors=ledger.write_errors if ledger else 0,
         retry_budget_requests=window["requests"],
         retry_budget_retries=window["retries"],
+        connections=tuple(
+            ListenerConnections(name, guard.open, dict(guard.tally))
+            for name, guard in (listeners or {}).items()
+        ),
     )
 
 

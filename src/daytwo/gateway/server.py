@@ -71,17 +71,17 @@ def uvicorn_config(
     port: int,
     *,
     server: ServerConfig | None = None,
-    max_connections: int | None = None,
+    guard: Guard | None = None,
     lifespan: Literal["on", "off"] = "on",
 ) -> uvicorn.Config:
     server = server or ServerConfig()
-    limits = Limits.of(server, max_connections)
+    guard = guard or Guard(Limits.of(server))
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http=protocol_for(Guard(limits)),
+        http=protocol_for(guard),
         ws="none",
         lifespan=lifespan,
         interface="asgi3",
@@ -150,19 +150,22 @@ def build_server(
     app: Any, server: ServerConfig, host: str | None = None, port: int | None = None
 ) -> GatewayServer:
     """The uvicorn server for ``app`` (a Gateway) with ``server``'s limits and listeners."""
-    cap = connection_cap(server, raise_fd_limit())
+    limits = Limits.of(server, connection_cap(server, raise_fd_limit()))
+    listeners: dict[str, Guard] = app.listeners
+    listeners["data"] = Guard(limits)
     data = uvicorn_config(
         app,
         host or server.host,
         server.port if port is None else port,
         server=server,
-        max_connections=cap,
+        guard=listeners["data"],
     )
     where = server.admin_address
     admin = None
     if where is not None:
+        listeners["admin"] = Guard(limits)
         admin = uvicorn_config(
-            app.control, where[0], where[1], server=server, max_connections=cap, lifespan="off"
+            app.control, where[0], where[1], server=server, guard=listeners["admin"], lifespan="off"
         )
     return GatewayServer(data, admin, where)
 

@@ -32,6 +32,7 @@ class ScrapeCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._deployments()
         yield from self._budgets()
+        yield from self._connections()
         yield from self._process()
 
     def _deployments(self) -> Iterator[Metric]:
@@ -80,6 +81,24 @@ class ScrapeCollector(Collector):
             if use.cap_tokens is not None:
                 ratio.add_metric([*key, "tokens"], _ratio(use.spent_tokens, use.cap_tokens))
         yield ratio
+
+    def _connections(self) -> Iterator[Metric]:
+        if not self.state.connections:
+            return
+        open_ = GaugeMetricFamily(
+            "daytwo_connections_open", "Client connections open now.", labels=("listener",)
+        )
+        refused = CounterMetricFamily(
+            "daytwo_connections_refused",
+            "Connections closed by a limit since start: header_too_large (431), header_timeout "
+            "and body_timeout (408), shed_idle (closed to make room), overloaded (503).",
+            labels=("listener", "reason"),
+        )
+        for c in self.state.connections:
+            open_.add_metric([c.listener], c.open)
+            for reason, n in sorted(c.refused.items()):
+                refused.add_metric([c.listener, reason], n)
+        yield from (open_, refused)
 
     def _process(self) -> Iterator[Metric]:
         s = self.state

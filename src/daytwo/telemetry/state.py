@@ -32,6 +32,15 @@ class BudgetUse:
 
 
 @dataclass(frozen=True, slots=True)
+class ListenerConnections:
+    """One listener's connections: open now, and refused or shed since start, by reason."""
+
+    listener: str  #: ``data`` or ``admin``
+    open: int
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ScrapeState:
     deployments: tuple[DeploymentHealth, ...] = ()
     budgets: tuple[BudgetUse, ...] = ()
@@ -47,4 +56,6 @@ class ScrapeState:
     #: The retry budget's current window.
     retry_budget_requests: int = 0
     retry_budget_retries: int = 0
+    #: Per listener (``server.admin_listen`` adds the second).
+    connections: tuple[ListenerConnections, ...] = ()
     extra: dict[str, float] = field(default_factory=dict)
