@@ -63,7 +63,7 @@ class Limits:
 
 class Guard:
     """What one listener's connections share: the limits, the open count, the idle queue (oldest
-    first) and a tally of what was refused (for logs and tests)."""
+    first) and a tally of what was refused (shown by /metrics)."""
 
     __slots__ = ("idle", "limits", "open", "tally")
 
