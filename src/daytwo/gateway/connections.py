@@ -91,17 +91,22 @@ def _too_large(limit: int) -> DaytwoError:
     )
 
 
+_Http = HttpToolsProtocol
+
+
 class GuardedHttp(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits above. Use :func:`protocol_for` to get a
     class bound to one listener's :class:`Guard`."""
 
     guard: ClassVar[Guard]
+    # copies of the guard's limits read on every request (one attribute lookup each)
+    _cap: ClassVar[int]
+    _rearm: ClassVar[bool]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head = 0  # bytes of the current request head read so far (whole reads)
         self._chunk = 0  # size of the read being parsed
-        self._in_head = False
         #: When the head clock started (the opening, or the first byte after an answer);
         #: None while no head is awaited.
         self._head_t0: float | None = None
@@ -143,8 +148,8 @@ class GuardedHttp(HttpToolsProtocol):
         cycle = self.cycle
         if self._head_t0 is None and (cycle is None or cycle.response_complete):
             self._head_t0 = self.loop.time()  # bytes after an answer: the head clock starts
-            if self.guard.limits.keepalive_timeout_s > self.guard.limits.header_timeout_s:
-                self._unset_keepalive_if_required()  # the pending timer would fire too late
+            if self._rearm:  # the pending keep-alive timer would fire after the head's deadline
+                self._unset_keepalive_if_required()
                 self.timeout_keep_alive_task = self.loop.call_later(
                     self.guard.limits.header_timeout_s, self.timeout_keep_alive_handler
                 )
@@ -163,13 +168,13 @@ class GuardedHttp(HttpToolsProtocol):
         except httptools.HttpParserUpgrade:
             self._unsupported_upgrade_warning()
             return
-        if self._in_head:
+        scope, cycle = self.scope, self.cycle
+        if scope is not None and (cycle is None or cycle.scope is not scope):  # _reading_head()
             self._head += self._chunk
-            if self._head > self.guard.limits.max_header_bytes:
+            if self._head > self._cap:
                 self.guard.tally["header_too_large"] += 1
                 self._refuse(_too_large(self.guard.limits.max_header_bytes))
             return
-        cycle = self.cycle
         if (
             self._body_timer is None
             and cycle is not None
@@ -182,20 +187,20 @@ class GuardedHttp(HttpToolsProtocol):
 
     # -- parser callbacks ---------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_head = True
-        self._head = 0
-        if self._head_t0 is None:  # a request sent while the previous one is being answered
-            self._head_t0 = self.loop.time()
+    def _reading_head(self) -> bool:
+        """A request has begun and its headers are not complete. (uvicorn makes a new scope at
+        each message's first byte and gives it to the cycle once the headers are complete: no
+        callback of our own is needed per request.)"""
+        scope, cycle = self.scope, self.cycle
+        return scope is not None and (cycle is None or cycle.scope is not scope)
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
         self._head_t0 = None
         guard = self.guard
         guard.idle.pop(self, None)
-        cap = guard.limits.max_header_bytes
-        if self._head + self._chunk > cap and self._exact_head() > cap:
+        cap = self._cap
+        head, self._head = self._head, 0
+        if head + self._chunk > cap and self._exact_head() > cap:
             guard.tally["header_too_large"] += 1
             raise _Refused(_too_large(cap))
         if self._overloaded and guard.open > guard.limits.max_connections:
@@ -207,16 +212,17 @@ class GuardedHttp(HttpToolsProtocol):
                     headers={"retry-after": "1"},
                 )
             )
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._stop_body_clock()
+        _Http.on_headers_complete(self)  # (direct calls: these run once per request)
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()  # arms the keep-alive timer
-        if not self.transport.is_closing() and not self.pipeline:
+        _Http.on_response_complete(self)
+        if self._body_timer is not None:  # (a body clock that outlived its body does nothing)
+            self._stop_body_clock()
+        if self.timeout_keep_alive_task is not None:  # uvicorn armed it: open, nothing queued
             self.guard.idle[self] = None  # idle again: sheddable, at the back of the queue
+            scope = self.scope
+            if scope is not None and self.cycle.scope is not scope and self._head_t0 is None:
+                self._head_t0 = self.loop.time()  # the next head began during the answer
 
     def _exact_head(self) -> int:
         """The head's size as parsed (only computed when one read was larger than the cap)."""
@@ -243,7 +249,7 @@ class GuardedHttp(HttpToolsProtocol):
                 left, self.timeout_keep_alive_handler
             )
             return
-        if not self._in_head:  # nothing of a request came: just close
+        if not self._reading_head():  # nothing of a request came: just close
             self.transport.close()
             return
         self.guard.tally["header_timeout"] += 1
@@ -295,4 +301,13 @@ class GuardedHttp(HttpToolsProtocol):
 
 def protocol_for(guard: Guard) -> type[GuardedHttp]:
     """A :class:`GuardedHttp` subclass whose connections share ``guard`` (one per listener)."""
-    return type("GuardedHttp", (GuardedHttp,), {"guard": guard})
+    limits = guard.limits
+    return type(
+        "GuardedHttp",
+        (GuardedHttp,),
+        {
+            "guard": guard,
+            "_cap": limits.max_header_bytes,
+            "_rearm": limits.keepalive_timeout_s > limits.header_timeout_s,
+        },
+    )
