@@ -46,6 +46,7 @@ def test_a_head_past_the_cap_gets_431_and_the_connection_is_closed(
         s.sendall(request_bytes("GET", "/healthz", {"x-fill": "a" * (CAP + 1)}))
         status, headers, body = read_answer(s)
         assert status == 431 and headers["connection"] == "close"
+        assert headers["x-should-retry"] == "false"  # the SDKs must not send it again
         assert error_of(body)["code"] == "request_header_fields_too_large"
         assert closed_by_peer(s, 5)
     # a header that never ends, trickled in 4 KiB pieces: refused at the cap, not buffered on
@@ -183,6 +184,7 @@ def test_past_the_connection_cap_idle_connections_are_shed_then_busy_ones_get_50
             late.sendall(request_bytes("GET", "/v1/models"))
             status, headers, body = read_answer(late)
             assert status == 503 and headers["retry-after"] == "1"
+            assert headers["x-should-retry"] == "true"
             assert error_of(body)["type"] == "overloaded"
         for s in busy:
             assert not closed_by_peer(s, 0.01)  # still open, still waiting for its body

@@ -144,6 +144,9 @@ class PayloadTooLarge(CallerError):
 class HeadersTooLarge(CallerError):
     status = 431
 
+    def should_retry(self) -> bool:
+        return False  # the same headers will be too large again
+
 
 class RequestTimeout(CallerError):
     status = 408
@@ -378,7 +381,11 @@ class StateLost(StateUnavailable):
 
 
 class Overloaded(InternalError):
-    """Every connection slot of the listener is serving a request (``server.max_connections``)."""
+    """Every connection slot of the listener is serving a request (``server.max_connections``).
+    A short wait cures it: the answer carries ``retry-after: 1``."""
 
     status = 503
     type = "overloaded"
+
+    def should_retry(self) -> bool:
+        return True

@@ -292,7 +292,7 @@ class GuardedHttp(HttpToolsProtocol):
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"),
-            *((k.encode(), v.encode()) for k, v in error.headers.items()),
+            *((k.encode(), v.encode()) for k, v in error.wire_headers().items()),
         ]
         head += [name + b": " + value + b"\r\n" for name, value in headers]
         self.transport.write(b"".join([*head, b"\r\n", body]))
