@@ -61,6 +61,12 @@ class Limits:
         )
 
 
+#: After a refusal, how long and how much the connection is still read (and dropped) before it
+#: closes, so that the client reads the answer rather than a reset.
+LINGER_S = 1.0
+LINGER_BYTES = 64 * 1024
+
+
 class Guard:
     """What one listener's connections share: the limits, the open count, the idle queue (oldest
     first) and a tally of what was refused (shown by /metrics)."""
@@ -112,6 +118,8 @@ class GuardedHttp(HttpToolsProtocol):
         self._head_t0: float | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._overloaded = False
+        #: After a refusal: bytes still read (and dropped) before the close.
+        self._linger: int | None = None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -145,6 +153,11 @@ class GuardedHttp(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         # uvicorn's, except: the keep-alive timer is not cancelled by any byte (it now also
         # runs the head clock), and refusals raised from parser callbacks are answered here
+        if self._linger is not None:  # refused: drop what still comes, then close
+            self._linger -= len(data)
+            if self._linger <= 0:
+                self.transport.close()
+            return
         cycle = self.cycle
         if self._head_t0 is None and (cycle is None or cycle.response_complete):
             self._head_t0 = self.loop.time()  # bytes after an answer: the head clock starts
@@ -234,7 +247,7 @@ class GuardedHttp(HttpToolsProtocol):
         """The connection's one timer between requests: the keep-alive clock, or the head clock
         once a head has started (or from the opening)."""
         self.timeout_keep_alive_task = None
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._linger is not None:
             return
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
@@ -269,7 +282,9 @@ class GuardedHttp(HttpToolsProtocol):
     def _body_expired(self) -> None:
         self._body_timer = None
         cycle = self.cycle
-        if self.transport.is_closing() or cycle is None or not cycle.more_body:
+        if self.transport.is_closing() or self._linger is not None:
+            return
+        if cycle is None or not cycle.more_body:
             return
         self.guard.tally["body_timeout"] += 1
         if cycle.response_started:
@@ -285,7 +300,17 @@ class GuardedHttp(HttpToolsProtocol):
         )
 
     def _refuse(self, error: DaytwoError) -> None:
-        """Answer ``error`` in the OpenAI shape and close the connection."""
+        """Answer ``error`` in the OpenAI shape and close the connection, lingering: closing a
+        socket with unread bytes in it sends a reset, and the client may then lose the answer.
+        So the write side is shut first (FIN after the answer), and whatever still comes is
+        read and dropped, up to :data:`LINGER_BYTES` or :data:`LINGER_S`, before the close."""
+        if self._linger is not None:
+            return  # refused already
+        self._linger = LINGER_BYTES
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:  # the app sees a disconnect
+            cycle.disconnected = True
+            cycle.message_event.set()
         body = error_body(error)
         head = [STATUS_LINE[error.status_code()]]
         headers = [
@@ -295,8 +320,13 @@ class GuardedHttp(HttpToolsProtocol):
             *((k.encode(), v.encode()) for k, v in error.wire_headers().items()),
         ]
         head += [name + b": " + value + b"\r\n" for name, value in headers]
-        self.transport.write(b"".join([*head, b"\r\n", body]))
-        self.transport.close()
+        transport = self.transport
+        transport.write(b"".join([*head, b"\r\n", body]))
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.loop.call_later(LINGER_S, transport.close)
+        else:
+            transport.close()
 
 
 def protocol_for(guard: Guard) -> type[GuardedHttp]:
