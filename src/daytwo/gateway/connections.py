@@ -19,7 +19,8 @@ file descriptors for as long as they liked. :class:`GuardedHttp` is that protoco
   or still sending its head); only when every connection is serving a request is the newcomer
   answered ``503 overloaded`` (with ``retry-after: 1``) once its head is read.
 
-Refusals are written here, in the OpenAI error shape, with ``connection: close``. Hot-path
+Refusals are written here, in the OpenAI error shape, with ``connection: close``, and the
+connection closes lingering (see :meth:`GuardedHttp._refuse`). Hot-path
 cost: a few attribute reads and one ``loop.time()`` per request; no timer beyond the keep-alive
 one uvicorn already sets (its handler also runs the head clock), a body timer only for a body
 longer than one read, and no per-header work unless a single read is larger than the cap.
