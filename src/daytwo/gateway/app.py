@@ -494,7 +494,7 @@ class Gateway:
         ingress = ANTHROPIC_MESSAGES if shape is models.ANTHROPIC else OPENAI_CHAT
         call = Call(id="", trace_id="", started_at=0.0, t0=0.0, runtime=self.runtime)
         try:
-            self.pipeline.authenticate(call, headers)
+            await self.pipeline.identify(call, headers)  # as the doors: a new key works at once
             key = call.principal
             aliases = [a for a in self.config.models if key is None or key.allows_model(a)]
             status, body = models.answer(shape, scope["path"], aliases)
