@@ -310,25 +310,32 @@ def test_fail_closed_refuses_to_start_without_its_state_and_fail_open_serves(
 def test_a_stream_that_runs_past_its_reservation_is_ended_and_billed(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
+    """An upstream that ignores max_tokens, on a provider marked `enforce_output_cap`: the
+    stream ends once the upstream's own streamed usage passes the reservation."""
     import urllib.request
 
     budget = _budget(1000 * worst_case())
     cfg = spend_config(tmp_path, {"budgets": [budget]}, ignore_max_tokens=True)
     cfg["providers"]["sim"]["sim"].update(min_output_tokens=200, max_output_tokens=200)
+    cfg["providers"]["sim"]["enforce_output_cap"] = True
     gw = gateway_factory(cfg)
+    opts = {"include_usage": True, "continuous_usage_stats": True}
     req = urllib.request.Request(
         f"{gw.base_url}/chat/completions",
-        data=chat_body(stream=True, max_tokens=5),
+        data=chat_body(stream=True, max_tokens=5, stream_options=opts),
         headers={"content-type": "application/json", **ACME},
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         events = [e for e in resp.read().split(b"\n\n") if e.strip()]
     last = orjson.loads(events[-1].removeprefix(b"data: "))["error"]
     assert (last["type"], last["code"]) == ("budget_exceeded", "reservation_exhausted")
+    relayed = [orjson.loads(e.removeprefix(b"data: ")) for e in events[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in relayed)
+    assert len(text.split()) == 5  # exactly the reserved 5 tokens reached the client
     wait_for(lambda: settled(gw))
     (row,) = gw.records()
-    assert 5 < row["output_tokens"] < 60  # ended near the reservation, not after 200 tokens
-    assert row["cost_nanousd"] > 0  # and billed
+    assert row["output_tokens"] == 6  # billed what the upstream reported, not 200
+    assert row["cost_nanousd"] > 0
     assert _counter(gw).spent_nanos == row["cost_nanousd"]
 
 

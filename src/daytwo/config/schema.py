@@ -137,6 +137,9 @@ class HTTPProviderConfig(Model):
     timeout_s: float = Field(600.0, gt=0)
     connect_timeout_s: float = Field(10.0, gt=0)
     max_connections: int = Field(1000, ge=1)
+    #: For an upstream known to ignore ``max_tokens``: end a stream (``reservation_exhausted``)
+    #: once the upstream's own streamed usage reports more output than the call reserved.
+    enforce_output_cap: bool = False
 
 
 class OpenAIProviderConfig(HTTPProviderConfig):
@@ -212,6 +215,8 @@ class SimProviderConfig(Model):
 
     type: Literal["sim"]
     sim: SimSettings = SimSettings()
+    #: See ``HTTPProviderConfig.enforce_output_cap``.
+    enforce_output_cap: bool = False
 
 
 ProviderConfig = Annotated[

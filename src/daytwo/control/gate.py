@@ -63,6 +63,20 @@ T = TypeVar("T", bound=_Deployment)
 RESERVE_INPUT_FACTOR = 1.25
 #: Fields a client may use to bound output, in the order upstreams prefer them.
 OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens")
+#: Fields that multiply the output: every choice generated is billed, each up to the output cap
+#: (``n``; ``best_of``, which OpenAI-compatible servers such as vLLM generate and bill). The
+#: Anthropic and Responses doors have no equivalent (their bodies never carry these fields).
+CHOICE_FIELDS = ("n", "best_of")
+
+
+def output_choices(body: dict[str, Any]) -> int:
+    """How many choices a chat request makes the upstream generate (at least 1)."""
+    n = 1
+    for name in CHOICE_FIELDS:
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > n:
+            n = value
+    return n
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +93,21 @@ class Ticket:
 
     subject: Subject
     input_tokens: int
-    #: Output tokens reserved (and sent upstream as the output cap); None: unbounded.
+    #: The output cap per choice, sent upstream; None: unbounded.
     output_cap: int | None
+    #: Choices generated (``n``): the reservation covers ``output_cap`` for each.
+    choices: int = 1
     reservation: Reservation | None = None
     admission: Admission | None = None
     #: Admitted without counting (fail_open while the store was unreachable).
     unmetered: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     finished: bool = False
+
+    @property
+    def reserved_output(self) -> int | None:
+        """Output tokens reserved for the whole call (every choice); None: unbounded."""
+        return None if self.output_cap is None else self.output_cap * self.choices
 
 
 class SpendGate:
@@ -199,16 +220,18 @@ class SpendGate:
         if not (self.counting or rules is not None):
             return Ticket(subject, input_tokens, None)
         reserve_in = math.ceil(input_tokens * RESERVE_INPUT_FACTOR)
-        output_cap = self._output_cap(subject, body, rules)
-        worst_nanos = 0 if price is None else worst_case_nanos(price, reserve_in, output_cap or 0)
+        choices = output_choices(body)
+        output_cap = self._output_cap(subject, body, rules, choices)
+        ticket = Ticket(subject, input_tokens, output_cap, choices)
+        reserve_out = ticket.reserved_output or 0
+        worst_nanos = 0 if price is None else worst_case_nanos(price, reserve_in, reserve_out)
         self._check_caps(subject, input_tokens, worst_nanos, price)
-        ticket = Ticket(subject, input_tokens, output_cap)
         try:
             if self.loops is not None and not downgraded:
                 tripped = await self.loops.observe(subject, body)
                 if tripped is not None:
                     raise disabled_error(tripped, self.clock())
-            worst_tokens = reserve_in + (output_cap or 0)
+            worst_tokens = reserve_in + reserve_out
             got = await self._admit(
                 call_id, subject, worst_nanos, worst_tokens, rules, downgraded=downgraded
             )
@@ -286,22 +309,16 @@ class SpendGate:
         raise refusal.error(self.clock())
 
     def _output_cap(
-        self, subject: Subject, body: dict[str, Any], rules: _KeyRules | None
+        self, subject: Subject, body: dict[str, Any], rules: _KeyRules | None, choices: int
     ) -> int | None:
-        asked = next((body[f] for f in OUTPUT_FIELDS if body.get(f) is not None), None)
+        """The output cap per choice. A scope's ``max_output_tokens`` bounds the whole call, all
+        choices together; a request naming no cap gets the scope's share per choice."""
+        asked = next((body[f] for f in OUTPUT_FIELDS if _is_int(body.get(f))), None)
         cap: int | None = None
         for scope, c in self.caps:
             if c.max_output_tokens is not None and scope.resolve(subject) is not None:
-                if asked is not None and asked > c.max_output_tokens:
-                    raise BudgetExceeded(
-                        f"This request asks for up to {asked} output tokens; the cap for scope "
-                        f"`{scope.resolve(subject)}` is {c.max_output_tokens} per request.",
-                        scope=str(scope.resolve(subject)),
-                        limit=c.max_output_tokens,
-                        spend=asked,
-                        unit="tokens",
-                        code="request_cap",
-                    )
+                if asked is not None and asked * choices > c.max_output_tokens:
+                    raise self._output_refusal(scope, subject, c, asked, choices)
                 cap = c.max_output_tokens if cap is None else min(cap, c.max_output_tokens)
         if asked is not None:
             return int(asked)
@@ -310,10 +327,34 @@ class SpendGate:
         bounded = cap is not None or self.budgets.budgets or rules is not None
         if not bounded:
             return None
-        out = cap if cap is not None else self.cfg.default_max_output_tokens
+        if cap is not None:
+            out = cap // choices
+            if out < 1:  # not even one token per choice fits the cap
+                for scope, c in self.caps:
+                    if c.max_output_tokens == cap and scope.resolve(subject) is not None:
+                        raise self._output_refusal(scope, subject, c, 1, choices)
+        else:
+            out = self.cfg.default_max_output_tokens
         # The reservation must bound the call, so the upstream gets the cap it was reserved for.
         body["max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"] = out
         return out
+
+    @staticmethod
+    def _output_refusal(
+        scope: Scope, subject: Subject, c: RequestCapConfig, asked: int, choices: int
+    ) -> BudgetExceeded:
+        key = str(scope.resolve(subject))
+        limit = c.max_output_tokens
+        each = f" ({choices} choices of up to {asked} each)" if choices > 1 else ""
+        return BudgetExceeded(
+            f"This request asks for up to {asked * choices} output tokens{each}; the cap for "
+            f"scope `{key}` is {limit} per request.",
+            scope=key,
+            limit=limit,
+            spend=asked * choices,
+            unit="tokens",
+            code="request_cap",
+        )
 
     def _check_caps(
         self, subject: Subject, input_tokens: int, worst_nanos: int, price: PriceEntry | None
@@ -448,6 +489,10 @@ def key_rules(principal: KeyPrincipal) -> _KeyRules:
     """The budgets and rate limits a virtual key carries, as the gate enforces them (what a
     rebuild from the ledger re-counts)."""
     return _KeyRules.of(principal)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def price_of_route(

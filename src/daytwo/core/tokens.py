@@ -2,12 +2,16 @@
 
 No tokenizer download is possible (or wanted) on the hot path; this uses the well-known
 ~4 characters per token of English text for OpenAI-family tokenizers, plus per-message overhead
-the way OpenAI documents it (about 3 tokens a message and 3 for the reply's priming).
+the way OpenAI documents it (about 3 tokens a message and 3 for the reply's priming). Images,
+audio and files are counted by :mod:`daytwo.core.media`. The estimate is total: whatever JSON a
+client sends, it returns a count and never raises.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from daytwo.core.media import UNKNOWN_IMAGE_TOKENS, base64_image_tokens, data_url_payload
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 3
@@ -31,33 +35,117 @@ def estimate_messages_tokens(messages: list[Any]) -> int:
         total += TOKENS_PER_MESSAGE
         if isinstance(msg, dict):
             total += _content_tokens(msg.get("content"))
-            for call in msg.get("tool_calls") or ():
-                fn = call.get("function", {}) if isinstance(call, dict) else {}
-                total += estimate_text_tokens(str(fn.get("name", "")))
-                total += estimate_text_tokens(str(fn.get("arguments", "")))
+            calls = msg.get("tool_calls")
+            if calls is not None:
+                total += _tool_calls_tokens(calls)
+            if msg.get("function_call") is not None:
+                total += _any_tokens(msg["function_call"])
+        else:
+            total += _any_tokens(msg)
     return total
+
+
+def _tool_calls_tokens(calls: Any) -> int:
+    if not isinstance(calls, list):
+        return _any_tokens(calls)
+    n = 0
+    for call in calls:
+        fn = call.get("function") if isinstance(call, dict) else call
+        if isinstance(fn, dict):
+            n += _any_tokens(fn.get("name", "")) + _any_tokens(fn.get("arguments", ""))
+        else:
+            n += _any_tokens(fn)
+    return n
+
+
+def _any_tokens(value: Any) -> int:
+    """A value of any JSON shape, as text (a string as itself, anything else as its repr)."""
+    return estimate_text_tokens(value if isinstance(value, str) else str(value))
 
 
 def _content_tokens(content: Any) -> int:
     if isinstance(content, str):
         return estimate_text_tokens(content)
     if isinstance(content, list):
-        n = 0
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                n += estimate_text_tokens(part["text"])
-            elif isinstance(part, dict) and part.get("type") == "image_url":
-                n += 85  # OpenAI's low-detail image cost; a floor, flagged as an estimate
-        return n
-    return 0
+        return sum(_part_tokens(part) for part in content)
+    if content is None:
+        return 0
+    return _any_tokens(content)
+
+
+def _part_tokens(part: Any) -> int:
+    """One content part of any door's shape (OpenAI Chat, Responses, Anthropic), conservatively:
+    text as text, images by the providers' formulas (:mod:`daytwo.core.media`), audio and files
+    as text of the size of their base64 payload, anything unknown as the text of its JSON."""
+    if not isinstance(part, dict):
+        return _any_tokens(part)
+    kind = part.get("type")
+    if kind in _TEXT_PARTS:
+        text = part.get("text")
+        return estimate_text_tokens(text) if isinstance(text, str) else _any_tokens(part)
+    if kind in _IMAGE_PARTS:
+        return _image_tokens(part)
+    if kind == "refusal" and isinstance(part.get("refusal"), str):
+        return estimate_text_tokens(part["refusal"])
+    if kind in _BLOB_PARTS:
+        return _blob_tokens(part)
+    return _any_tokens(part)
+
+
+_TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+#: Part types that carry an image (Chat ``image_url``, Responses ``input_image``, Anthropic
+#: ``image``) and ones that carry audio or a file as base64 (or as text).
+_IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
+_BLOB_PARTS = frozenset({"input_audio", "file", "input_file", "document"})
+
+
+def _image_tokens(part: dict[str, Any]) -> int:
+    spec = part.get("image_url")
+    detail = part.get("detail")
+    url: Any = spec
+    if isinstance(spec, dict):
+        url, detail = spec.get("url"), spec.get("detail", detail)
+    src = part.get("source")
+    if url is None and isinstance(src, dict):  # an Anthropic image block
+        url = src.get("url")
+        if src.get("type") == "base64" and isinstance(src.get("data"), str):
+            return base64_image_tokens(src["data"], None)
+    if not isinstance(url, str):
+        return UNKNOWN_IMAGE_TOKENS
+    payload = data_url_payload(url)
+    if payload is None:  # a remote URL: its size cannot be known here
+        return UNKNOWN_IMAGE_TOKENS
+    return base64_image_tokens(payload, detail if isinstance(detail, str) else None)
+
+
+def _blob_tokens(part: dict[str, Any]) -> int:
+    """Audio and files: every string inside the part (base64 data, text, names) counted as text
+    of its length -- what a client sending the same bytes as text would be counted."""
+    n = 0
+    stack: list[Any] = [part]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            n += tokens_for_chars(len(value))
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return n
 
 
 def estimate_input_tokens(body: dict[str, Any]) -> int:
-    """Input tokens of an OpenAI-shaped chat or embeddings body."""
-    if "messages" in body and isinstance(body["messages"], list):
-        n = estimate_messages_tokens(body["messages"])
-        for tool in body.get("tools") or ():
-            n += estimate_text_tokens(str(tool))
+    """Input tokens of an OpenAI-shaped chat or embeddings body. Total: any JSON gives a count,
+    never an exception (malformed fields are the doors' to refuse, by name)."""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        n = estimate_messages_tokens(messages)
+        tools = body.get("tools")
+        if isinstance(tools, list):
+            for tool in tools:
+                n += estimate_text_tokens(str(tool))
+        elif tools is not None:
+            n += _any_tokens(tools)
         return n
     inp = body.get("input")
     if isinstance(inp, str):

@@ -74,6 +74,8 @@ CHAT_FIELDS: dict[str, Check] = {
     "max_tokens": _is_int,
     "max_completion_tokens": _is_int,
     "n": _is_int,
+    # not OpenAI's, but OpenAI-compatible servers (vLLM) generate `best_of` choices and bill them
+    "best_of": _is_int,
     "temperature": _is_num,
     "top_p": _is_num,
     "presence_penalty": _is_num,
@@ -197,12 +199,34 @@ def parse_chat(raw: bytes) -> LLMRequest:
         content = msg.get("content")
         if content is not None and not isinstance(content, str | list):
             raise _bad_type(f"messages[{i}].content", _str_or_list, content)
+        calls = msg.get("tool_calls")
+        if calls is not None:
+            _check_tool_calls(calls, f"messages[{i}].tool_calls")
     _check_fields(body, CHAT_FIELDS)
-    for name in ("max_tokens", "max_completion_tokens", "n"):
+    for name in ("max_tokens", "max_completion_tokens", "n", "best_of"):
         value = body.get(name)
-        if value is not None and value < (1 if name == "n" else 0):
+        if value is not None and value < (1 if name in ("n", "best_of") else 0):
             raise InvalidRequest(f"Invalid '{name}': must be positive.", param=name)
     return LLMRequest(operation="chat", model=model, body=body, stream=body.get("stream") is True)
+
+
+def _check_tool_calls(calls: Any, param: str) -> None:
+    """An assistant message's ``tool_calls``: an array of objects whose ``function`` is an object
+    with string ``name`` and ``arguments`` (as OpenAI checks them)."""
+    if not isinstance(calls, list):
+        raise _bad_type(param, _is_list, calls)
+    for j, call in enumerate(calls):
+        if not isinstance(call, dict):
+            raise _bad_type(f"{param}[{j}]", _is_obj, call)
+        fn = call.get("function")
+        if fn is None:
+            raise _missing(f"{param}[{j}].function")
+        if not isinstance(fn, dict):
+            raise _bad_type(f"{param}[{j}].function", _is_obj, fn)
+        for key in ("name", "arguments"):
+            value = fn.get(key)
+            if value is not None and not isinstance(value, str):
+                raise _bad_type(f"{param}[{j}].function.{key}", _is_str, value)
 
 
 def parse_embeddings(raw: bytes) -> LLMRequest:

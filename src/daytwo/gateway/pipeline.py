@@ -536,21 +536,19 @@ class Pipeline:
         )
         call.upstream_request_id = upstream.upstream_request_id
         out_chars = 0
-        ticket = call.ticket
-        # Output past what was reserved (an upstream ignoring max_tokens) ends the stream.
-        limit_chars = None
-        if ticket is not None and ticket.output_cap is not None:
-            limit_chars = int(ticket.output_cap * OVERRUN_FACTOR + OVERRUN_SLACK) * 4
+        limit = _output_guard(call)
         self.streaming[call.id] = call
         try:
             async for chunk in _prepend(first, chunks):
                 if call.killed is not None:
                     raise disabled_error(call.killed, time.time())
-                if limit_chars is not None and out_chars > limit_chars:
+                if limit is not None and _past(upstream.usage, limit):
                     raise BudgetExceeded(
-                        "The stream reached the output this call's budget reservation covers.",
+                        "The upstream reports more output than this call's budget reservation "
+                        "covers (it ignored the max_tokens it was sent).",
                         scope="request",
-                        limit=ticket.output_cap if ticket else None,
+                        limit=limit,
+                        spend=upstream.usage.output_tokens if upstream.usage else None,
                         unit="tokens",
                         code="reservation_exhausted",
                     )
@@ -579,9 +577,14 @@ class Pipeline:
             if upstream.usage is not None:
                 call.usage = upstream.usage
             else:
+                out = tokens_for_chars(out_chars)
+                reserved = call.ticket.reserved_output if call.ticket is not None else None
+                if reserved is not None and limit is None:
+                    # sent its cap and trusted to keep it: it cannot have made more than that
+                    out = min(out, reserved)
                 call.usage = Usage(
                     input_tokens=estimate_input_tokens(call.request.body),
-                    output_tokens=tokens_for_chars(out_chars),
+                    output_tokens=out,
                     estimated=True,
                 )
             await upstream.aclose()
@@ -748,10 +751,25 @@ class Pipeline:
             await asyncio.wait(set(self._settling), timeout=timeout_s)
 
 
-#: A stream may run this far past its reserved output (token estimates are rough) before it is
-#: ended: factor * reserved + slack tokens.
-OVERRUN_FACTOR = 1.1
-OVERRUN_SLACK = 16
+def _output_guard(call: Call) -> int | None:
+    """The output tokens past which this stream is ended, or None: never.
+
+    A stream whose reserved cap was sent upstream is bounded by the upstream itself and is never
+    cut on a guess. Only for a provider marked ``enforce_output_cap`` (an upstream known to
+    ignore ``max_tokens``) is the stream ended -- when the upstream's own streamed usage count
+    passes what was reserved for the call, all choices together. A compliant answer never
+    reports more than it was allowed, so it is never cut."""
+    ticket, target = call.ticket, call.target
+    if ticket is None or target is None or ticket.reserved_output is None:
+        return None
+    provider = call.runtime.config.providers.get(target.provider)
+    if provider is None or not provider.enforce_output_cap:
+        return None
+    return ticket.reserved_output
+
+
+def _past(usage: Usage | None, limit: int) -> bool:
+    return usage is not None and usage.output_tokens > limit
 
 
 async def _prepend(

@@ -127,6 +127,8 @@ class Turn:
     stream: bool = False
     #: The request asked for usage in the stream (``stream_options.include_usage``).
     include_usage: bool = False
+    #: ... and on every chunk, counted so far (vLLM's ``continuous_usage_stats``).
+    continuous_usage: bool = False
 
 
 class SimEngine:
@@ -176,7 +178,14 @@ class SimEngine:
             input_tokens=estimate_input_tokens(body),
             fingerprint=self.fingerprint,
         )
-        return Turn(request_id, fault, reply=reply, stream=stream, include_usage=usage)
+        return Turn(
+            request_id,
+            fault,
+            reply=reply,
+            stream=stream,
+            include_usage=usage,
+            continuous_usage=p.continuous_usage,
+        )
 
     def embeddings(self, body: dict[str, Any]) -> Turn:
         """An embeddings turn. Raises :class:`InvalidRequest` (consuming nothing)."""

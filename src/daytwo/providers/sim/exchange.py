@@ -146,7 +146,10 @@ class Simulator:
         include_usage = turn.include_usage and self.settings.stream_usage
         frames: list[Frame] = []
         prev = 0
-        for step, chunk in fmt.chunks(reply, include_usage=include_usage):
+        chunks = fmt.chunks(reply, include_usage=include_usage)
+        if turn.continuous_usage and self.settings.stream_usage:
+            chunks = running_usage(chunks, reply)
+        for step, chunk in chunks:
             frames.append(Frame(self._per_token_s * (step - prev), fmt.frame(chunk), chunk))
             prev = step
         if fmt.end_frame is not None:
@@ -224,3 +227,28 @@ def _quota_headers(headers: Headers, left: int, limit: int, reset_s: float) -> H
         b"anthropic-ratelimit-requests-reset": stamp.encode(),
     }
     return [(k, values.get(k, v)) for k, v in headers]
+
+
+def running_usage(
+    chunks: list[tuple[int, dict[str, Any]]], reply: SimReply
+) -> list[tuple[int, dict[str, Any]]]:
+    """OpenAI-shaped chunks with the usage counted so far on each (vLLM's
+    ``continuous_usage_stats``): every content or tool-call delta is one token."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    done = 0
+    for step, chunk in chunks:
+        choices = chunk.get("choices")
+        if choices:
+            delta = choices[0].get("delta") or {}
+            if delta.get("content") or delta.get("tool_calls"):
+                done += 1
+            chunk = {
+                **chunk,
+                "usage": {
+                    "prompt_tokens": reply.input_tokens,
+                    "completion_tokens": done,
+                    "total_tokens": reply.input_tokens + done,
+                },
+            }
+        out.append((step, chunk))
+    return out

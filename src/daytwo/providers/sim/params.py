@@ -46,6 +46,8 @@ class ChatParams:
     schema: Any
     stream: bool
     include_usage: bool
+    #: vLLM's ``stream_options.continuous_usage_stats``: the running usage on every chunk.
+    continuous_usage: bool = False
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> ChatParams:
@@ -82,6 +84,7 @@ class ChatParams:
             schema=schema,
             stream=body.get("stream") is True,
             include_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
+            continuous_usage=isinstance(opts, dict) and opts.get("continuous_usage_stats") is True,
         )
 
 
