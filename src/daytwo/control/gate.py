@@ -6,10 +6,12 @@ and are handed in. Per call, in this order (cheapest and least stateful first, s
 consumes nothing):
 
 1. kill switches -- a local dict scan, no I/O (403 ``feature_disabled``);
-2. per-request caps -- counted input tokens, the output cap, the worst-case cost (429
-   ``budget_exceeded``, code ``request_cap``; no ``retry-after``: retrying will not help);
+2. per-request caps -- counted input tokens, the output cap times the choices asked for
+   (``n``, ``best_of``), the worst-case cost (429 ``budget_exceeded``, code ``request_cap``; no
+   ``retry-after``: retrying will not help);
 3. the loop breaker -- counts the call's fingerprint for its session (trips: 403);
-4. budgets -- reserve the worst case on every matching budget at once, or refuse; a
+4. budgets -- reserve the worst case (input x 1.25 + the output cap for every choice) on
+   every matching budget at once, or refuse; a
    ``downgrade`` refusal names the cheaper alias and the pipeline admits again with it;
 5. rate limits -- RPM/TPM counters and a concurrency lease; a refusal releases the reservation.
 
