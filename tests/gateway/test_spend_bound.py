@@ -124,6 +124,32 @@ def test_calls_asking_for_8_choices_cannot_spend_past_the_cap(
     assert billed and all(t == 160 for t in billed)  # 8 choices x 20 tokens, all billed
 
 
+def test_a_virtual_keys_budget_holds_against_calls_asking_for_8_choices(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway], state: dict[str, Any]
+) -> None:
+    """The case as reported: a key with its own small daily budget, 300 calls with `n: 8`
+    (they ended at 7.2x the cap when one choice was reserved)."""
+    from daytwo.keys.model import KeySpec
+    from daytwo.keys.store import KeyStore
+
+    cfg = spend_config(tmp_path, {"state": state})
+    cfg["gateway"] = {"require_keys": True}
+    gw = gateway_factory(cfg)
+    cap = -(-10 * worst_case() // 1000) * 1000  # whole micro-dollars: a key budget's precision
+    with KeyStore.open(cfg["ledger"]["url"]) as store:
+        key = store.create(KeySpec(project="acme", budget=f"{usd(cap)}/day"), actor="test")
+    assert gw.app.keys is not None
+    gw.app.keys.refresh()
+    body = orjson.loads(chat_body(n=8))
+    auth = {"authorization": f"Bearer {key.secret}"}
+    results = asyncio.run(_post_all(gw.url, [("/v1/chat/completions", body)] * 300, auth))
+    statuses = [s for s, _ in results]
+    assert set(statuses) == {200, 429}, statuses
+    wait_for(lambda: settled(gw) and len(gw.records()) == 300, what="300 settled records")
+    spent = sum(r["cost_nanousd"] or 0 for r in gw.records())
+    assert 0 < spent <= cap, (spent, cap)
+
+
 def test_best_of_is_reserved_for_every_candidate_and_must_be_an_integer(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
