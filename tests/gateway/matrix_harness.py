@@ -23,13 +23,16 @@ KEY = "AKIAMATRIXTESTKEY0001"  # the simulator's one key: an AWS access key id f
 SECRET = "matrix/secret/access/key/0123456789abcdef"
 ANSWER_TOKENS = 40
 CLAUDE = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
-# A 1x1 PNG: any image counts 85 input tokens in the simulator (OpenAI's low-detail cost).
+# A 1x1 PNG. The simulator bills input by daytwo's estimate: an image counts the larger of
+# OpenAI's tile formula (one tile: 85 + 170) and Anthropic's pixels / 750; a linked image, whose
+# size cannot be known, the most either gives (1,600).
 PNG = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"
     "60e6kgAAAABJRU5ErkJggg=="
 )
-IMAGE_TOKENS = 85
+IMAGE_TOKENS = 255
 LINK = "https://example.com/cat.png"
+LINK_TOKENS = 1600
 USER: Any = [{"role": "user", "content": "Say something."}]
 ASK: Any = [{"role": "user", "content": "Weather in Paris for the next days?"}]
 WEATHER_SCHEMA = {

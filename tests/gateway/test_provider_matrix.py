@@ -24,8 +24,8 @@ from tests.gateway.matrix_harness import (
     ASK,
     CITY_SCHEMA,
     EGRESSES,
-    IMAGE_TOKENS,
     LINK,
+    LINK_TOKENS,
     PNG,
     USER,
     WEATHER_SCHEMA,
@@ -208,7 +208,7 @@ def test_openai_image_parts(calls: Calls, egress: Egress) -> None:
         return
     by_link = chat.create(model=egress.alias, messages=linked)
     assert by_link.usage is not None
-    assert by_link.usage.prompt_tokens - bare.usage.prompt_tokens == IMAGE_TOKENS
+    assert by_link.usage.prompt_tokens - bare.usage.prompt_tokens == LINK_TOKENS
 
 
 @egresses
@@ -389,7 +389,7 @@ def test_anthropic_image_blocks(calls: Calls, egress: Egress) -> None:
         assert info.value.type == "invalid_request_error"
         return
     by_link = messages.create(model=egress.alias, max_tokens=100, messages=linked)
-    assert by_link.usage.input_tokens - bare.usage.input_tokens == IMAGE_TOKENS
+    assert by_link.usage.input_tokens - bare.usage.input_tokens == LINK_TOKENS
 
 
 @egresses
@@ -534,7 +534,7 @@ def test_responses_input_images(calls: Calls, egress: Egress) -> None:
     responses = calls.openai.responses
     bare = responses.create(model=egress.alias, input=_input())
     inline = responses.create(
-        model=egress.alias, input=_input({"type": "input_image", "image_url": PNG, "detail": "low"})
+        model=egress.alias, input=_input({"type": "input_image", "image_url": PNG, "detail": "high"})
     )
     assert bare.usage is not None and inline.usage is not None
     assert inline.usage.input_tokens - bare.usage.input_tokens == egress.image_tokens
@@ -545,7 +545,7 @@ def test_responses_input_images(calls: Calls, egress: Egress) -> None:
         return
     by_link = responses.create(model=egress.alias, input=linked)
     assert by_link.usage is not None
-    assert by_link.usage.input_tokens - bare.usage.input_tokens == IMAGE_TOKENS
+    assert by_link.usage.input_tokens - bare.usage.input_tokens == LINK_TOKENS
 
 
 @egresses
