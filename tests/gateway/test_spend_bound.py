@@ -185,6 +185,18 @@ def test_a_per_request_output_cap_counts_every_choice(
     assert (status, orjson.loads(body)["error"]["code"]) == (429, "request_cap")
 
 
+def test_a_per_request_usd_cap_counts_every_choice(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    caps = [{"scope": {"project": "acme"}, "usd": usd(worst_case() * 3 // 2)}]
+    gw = gateway_factory(spend_config(tmp_path, {"request_caps": caps}))
+    url = f"{gw.base_url}/chat/completions"
+    assert http("POST", url, chat_body(), ACME)[0] == 200
+    status, _, body = http("POST", url, chat_body(n=2), ACME)
+    err = orjson.loads(body)["error"]
+    assert (status, err["code"], err["unit"]) == (429, "request_cap", "usd")
+
+
 # ------------------------------------------------------------------------ every door, one budget
 
 
@@ -196,9 +208,14 @@ def _door_calls() -> list[tuple[str, dict[str, Any]]]:
     chat = {"model": MODEL, "messages": MESSAGES, "max_tokens": 20}
     anthropic = {"model": MODEL, "messages": MESSAGES, "max_tokens": 20}
     responses = {"model": MODEL, "input": "hello there", "max_output_tokens": 20}
+    small = base64.b64encode(b"\x07" * 6000).decode()
+    audio = [{"type": "input_audio", "input_audio": {"data": small, "format": "wav"}}]
+    file = [{"type": "file", "file": {"file_data": f"data:application/pdf;base64,{small}"}}]
     return [
         ("/v1/chat/completions", chat),
         ("/v1/chat/completions", {**chat, "n": 3}),
+        ("/v1/chat/completions", {**chat, "messages": [{"role": "user", "content": audio}]}),
+        ("/v1/chat/completions", {**chat, "messages": [{"role": "user", "content": file}]}),
         ("/v1/chat/completions", {**chat, "stream": True, "n": 2}),
         ("/v1/chat/completions", {**chat, "messages": [{"role": "user", "content": image}]}),
         ("/v1/messages", anthropic),
@@ -241,7 +258,7 @@ def _door_calls() -> list[tuple[str, dict[str, Any]]]:
 def test_every_door_against_one_budget_never_spends_past_it(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway], state: dict[str, Any]
 ) -> None:
-    cap = 40 * worst_case()
+    cap = 200 * worst_case()
     gw = gateway_factory(spend_config(tmp_path, {"state": state, "budgets": [_budget(cap)]}))
     calls = _door_calls() * 12
     results = asyncio.run(_post_all(gw.url, calls, ACME))
