@@ -26,7 +26,7 @@ def text_of_same_size() -> int:
 def test_audio_and_files_count_like_text_of_the_same_size_in_every_doors_shape() -> None:
     floor = text_of_same_size()
     assert floor > 100_000
-    shapes = [
+    shapes: list[dict[str, Any]] = [
         {"type": "input_audio", "input_audio": {"data": BLOB, "format": "wav"}},
         {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{BLOB}"}},
         {"type": "input_file", "file_data": f"data:application/pdf;base64,{BLOB}"},
@@ -40,12 +40,13 @@ def test_images_count_by_their_size_in_every_doors_shape() -> None:
     url = data_url(png(2048, 2048))
     raw = url.split(",", 1)[1]
     expected = 1600 + 3 + 3  # Anthropic's cap wins; plus the message and priming overhead
-    for part in [
+    parts: list[dict[str, Any]] = [
         {"type": "image_url", "image_url": {"url": url, "detail": "high"}},
         {"type": "image_url", "image_url": url},
         {"type": "input_image", "image_url": url, "detail": "auto"},
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": raw}},
-    ]:
+    ]
+    for part in parts:
         assert estimate_input_tokens(chat(part)) == expected, part["type"]
     remote = {"type": "image_url", "image_url": {"url": "https://example.com/x.png"}}
     assert estimate_input_tokens(chat(remote)) == UNKNOWN_IMAGE_TOKENS + 6

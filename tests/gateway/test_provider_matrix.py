@@ -533,9 +533,8 @@ def _input(*parts: dict[str, Any]) -> Any:
 def test_responses_input_images(calls: Calls, egress: Egress) -> None:
     responses = calls.openai.responses
     bare = responses.create(model=egress.alias, input=_input())
-    inline = responses.create(
-        model=egress.alias, input=_input({"type": "input_image", "image_url": PNG, "detail": "high"})
-    )
+    image = {"type": "input_image", "image_url": PNG, "detail": "high"}
+    inline = responses.create(model=egress.alias, input=_input(image))
     assert bare.usage is not None and inline.usage is not None
     assert inline.usage.input_tokens - bare.usage.input_tokens == egress.image_tokens
     linked = _input({"type": "input_image", "image_url": LINK, "detail": "auto"})

@@ -4,8 +4,9 @@ Protocol, per call:
 
 1. ``reserve(call_id, subject, worst_nanos, worst_tokens)`` before anything goes upstream.
    ``worst_nanos`` is :func:`worst_case_nanos` (counted input tokens + the output cap of every
-   choice the call asks for, at the model's price). Every budget whose scope matches the call is checked and reserved in ONE atomic
-   State operation: either all of them reserve, or none does and a :class:`Refusal` says which.
+   choice the call asks for, at the model's price). Every budget whose scope matches the call
+   is checked and reserved in ONE atomic State operation: either all of them reserve, or none
+   does and a :class:`Refusal` says which.
 2. ``settle(reservation, actual_nanos, actual_tokens)`` when the call ends (success, or a partial
    stream that was billed), or ``release(reservation)`` when nothing was spent (errors before any
    output, refusals later in the pipeline). Both are idempotent.
