@@ -11,8 +11,8 @@ consumes nothing):
    ``retry-after``: retrying will not help);
 3. the loop breaker -- counts the call's fingerprint for its session (trips: 403);
 4. budgets -- reserve the worst case (input x 1.25 + the output cap for every choice) on
-   every matching budget at once, or refuse; a
-   ``downgrade`` refusal names the cheaper alias and the pipeline admits again with it;
+   every matching budget at once, or refuse; a ``downgrade`` refusal names the cheaper alias
+   and the pipeline admits again with it;
 5. rate limits -- RPM/TPM counters and a concurrency lease; a refusal releases the reservation.
 
 :meth:`SpendGate.finish` settles the reservation to the actual cost (or releases it when the call
@@ -317,11 +317,13 @@ class SpendGate:
         choices together; a request naming no cap gets the scope's share per choice."""
         asked = next((body[f] for f in OUTPUT_FIELDS if _is_int(body.get(f))), None)
         cap: int | None = None
+        tightest: tuple[Scope, RequestCapConfig] | None = None
         for scope, c in self.caps:
             if c.max_output_tokens is not None and scope.resolve(subject) is not None:
                 if asked is not None and asked * choices > c.max_output_tokens:
-                    raise self._output_refusal(scope, subject, c, asked, choices)
-                cap = c.max_output_tokens if cap is None else min(cap, c.max_output_tokens)
+                    raise self._output_refusal(scope, c, subject, asked, choices)
+                if cap is None or c.max_output_tokens < cap:
+                    cap, tightest = c.max_output_tokens, (scope, c)
         if asked is not None:
             return int(asked)
         if "input" in body and "messages" not in body:
@@ -331,10 +333,8 @@ class SpendGate:
             return None
         if cap is not None:
             out = cap // choices
-            if out < 1:  # not even one token per choice fits the cap
-                for scope, c in self.caps:
-                    if c.max_output_tokens == cap and scope.resolve(subject) is not None:
-                        raise self._output_refusal(scope, subject, c, 1, choices)
+            if out < 1 and tightest is not None:  # not even one token per choice fits the cap
+                raise self._output_refusal(*tightest, subject, 1, choices)
         else:
             out = self.cfg.default_max_output_tokens
         # The reservation must bound the call, so the upstream gets the cap it was reserved for.
@@ -343,7 +343,7 @@ class SpendGate:
 
     @staticmethod
     def _output_refusal(
-        scope: Scope, subject: Subject, c: RequestCapConfig, asked: int, choices: int
+        scope: Scope, c: RequestCapConfig, subject: Subject, asked: int, choices: int
     ) -> BudgetExceeded:
         key = str(scope.resolve(subject))
         limit = c.max_output_tokens
