@@ -437,6 +437,33 @@ def test_a_stream_that_respects_max_tokens_is_never_cut(
     assert (row["status"], row["output_tokens"]) == ("ok", usage["completion_tokens"])
 
 
+def test_a_stream_without_a_usage_report_is_billed_at_most_its_reservation(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    """An upstream that reports no usage: the stream is billed by its text (4 characters a
+    token), but never past the output it was sent as its cap -- long words do not inflate it."""
+    cfg = spend_config(tmp_path, {"budgets": [_budget(1000 * worst_case())]}, stream_usage=False)
+    gw = gateway_factory(cfg)
+    text = COMPLIANT_TEXTS["long-words"]
+    schema = {"type": "object", "properties": {"t": {"const": text}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
+    body = chat_body(stream=True, max_tokens=100, response_format=fmt)
+    status, _, raw = http("POST", f"{gw.base_url}/chat/completions", body, ACME)
+    assert status == 200
+    events = _stream_events(raw)
+    assert events[-1] == b"[DONE]"
+    streamed = "".join(
+        c["choices"][0]["delta"].get("content") or ""
+        for c in map(orjson.loads, events[:-1])
+        if c["choices"]
+    )
+    assert len(streamed) // 4 > 100  # characters / 4 alone would bill more than was reserved
+    wait_for(lambda: settled(gw) and len(gw.records()) == 1)
+    (row,) = gw.records()
+    assert row["tokens_estimated"]
+    assert row["status"] == "ok" and 0 < row["output_tokens"] <= 100
+
+
 def test_100_prose_streams_at_max_tokens_100_all_complete(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
