@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 from daytwo.config.spend import RequestCapConfig, SpendControlConfig
 from daytwo.control.budgets import (
@@ -65,20 +65,19 @@ T = TypeVar("T", bound=_Deployment)
 RESERVE_INPUT_FACTOR = 1.25
 #: Fields a client may use to bound output, in the order upstreams prefer them.
 OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens")
-#: Fields that multiply the output: every choice generated is billed, each up to the output cap
-#: (``n``; ``best_of``, which OpenAI-compatible servers such as vLLM generate and bill). The
-#: Anthropic and Responses doors have no equivalent (their bodies never carry these fields).
+#: Fields that multiply the output (read by :func:`output_choices`): every choice generated is
+#: billed, each up to the output cap (``n``; ``best_of``, which OpenAI-compatible servers such as
+#: vLLM generate and bill). The Anthropic and Responses doors have no equivalent (their bodies
+#: never carry these fields).
 CHOICE_FIELDS = ("n", "best_of")
 
 
 def output_choices(body: dict[str, Any]) -> int:
     """How many choices a chat request makes the upstream generate (at least 1)."""
-    n = 1
-    for name in CHOICE_FIELDS:
-        value = body.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value > n:
-            n = value
-    return n
+    asked = (body.get("n"), body.get("best_of"))
+    if asked == (None, None):  # the common case, kept cheap: this runs on every call
+        return 1
+    return max([1, *(v for v in asked if _is_int(v))])
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,7 +492,7 @@ def key_rules(principal: KeyPrincipal) -> _KeyRules:
     return _KeyRules.of(principal)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
