@@ -122,7 +122,11 @@ async def _admit_and_answer(
 ) -> tuple[Ticket, Usage]:
     gate = _gate(default_max)
     ticket = await gate.admit(
-        "c1", Subject(project="p", model=MODEL), body, estimate_input_tokens(body), PRICE
+        "c1",
+        Subject(project="p", model=MODEL),
+        body,
+        estimate_input_tokens(body, (TARGET.model,)),
+        PRICE,
     )
     assert isinstance(ticket, Ticket)
     adapter = SimAdapter(sim)
@@ -170,7 +174,11 @@ def test_embeddings_reserve_their_input_and_no_output_whatever_n_says(
     async def run() -> tuple[Ticket, Usage]:
         gate = _gate(64)
         ticket = await gate.admit(
-            "e1", Subject(project="p", model=MODEL), body, estimate_input_tokens(body), PRICE
+            "e1",
+            Subject(project="p", model=MODEL),
+            body,
+            estimate_input_tokens(body, (TARGET.model,)),
+            PRICE,
         )
         assert isinstance(ticket, Ticket)
         resp = await SimAdapter(SimSettings()).embed(LLMRequest("embeddings", MODEL, body), TARGET)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 
 import pytest
 from tests.media_samples import gif, jpeg, png, webp_vp8x
@@ -56,3 +57,18 @@ def test_unreadable_images_count_the_most_any_formula_gives() -> None:
     assert data_url_payload("https://example.com/cat.png") is None
     assert data_url_payload("data:image/png,rawbytes") is None
     assert data_url_payload("data:image/png;base64,QUJD") == "QUJD"
+
+
+def test_openai_models_with_their_own_image_formula_count_by_it() -> None:
+    # gpt-4o-mini: 2,833 + 5,667 a tile, whatever its dated or fine-tuned name
+    for name in ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", "ft:gpt-4o-mini:acme::abc"):
+        assert image_tokens(1024, 1024, "high", (name,)) == 2833 + 4 * 5667
+    assert image_tokens(1024, 1024, "low", ("gpt-4o-mini",)) == 2833
+    assert image_tokens(None, None, None, ("gpt-4o-mini",)) == 2833 + 8 * 5667
+    # patch-counted: 32-pixel patches (at most 1,536) times the model's multiplier
+    assert image_tokens(1024, 1024, None, ("gpt-4.1-nano",)) == math.ceil(32 * 32 * 2.46)
+    assert image_tokens(4096, 4096, None, ("o4-mini",)) == math.ceil(1536 * 1.72)
+    assert image_tokens(None, None, None, ("gpt-4.1-mini",)) == math.ceil(1536 * 1.62)
+    # the largest over the route's models, never below the generic formulas
+    assert image_tokens(64, 64, None, ("gpt-4o", "gpt-4o-mini")) == 2833 + 5667
+    assert image_tokens(64, 64, None, ("gpt-4o", "claude-sonnet-4")) == 85 + 170

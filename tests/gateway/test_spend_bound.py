@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import orjson
 import pytest
-from tests.gateway.harness import RunningGateway, http, wait_for
+from tests.gateway.harness import RunningGateway, http, route, wait_for
 from tests.gateway.spend_harness import (
     MESSAGES,
     MODEL,
@@ -272,9 +272,13 @@ def test_every_door_against_one_budget_never_spends_past_it(
 # ------------------------------------------------------------------------ non-text input vs caps
 
 
-def _chat_part(part: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+#: A model that counts images by the gpt-4o and Claude formulas (gpt-4o-mini has its own).
+GPT4O = "gpt-4o"
+
+
+def _chat_part(part: dict[str, Any], model: str = GPT4O) -> tuple[str, dict[str, Any]]:
     msgs = [{"role": "user", "content": [{"type": "text", "text": "read this"}, part]}]
-    return "/v1/chat/completions", {"model": MODEL, "messages": msgs, "max_tokens": 5}
+    return "/v1/chat/completions", {"model": model, "messages": msgs, "max_tokens": 5}
 
 
 def _anthropic_image(url: str) -> tuple[str, dict[str, Any]]:
@@ -282,13 +286,13 @@ def _anthropic_image(url: str) -> tuple[str, dict[str, Any]]:
         "type": "image",
         "source": {"type": "base64", "media_type": "image/png", "data": url.split(",", 1)[1]},
     }
-    body = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [block]}]}
+    body = {"model": GPT4O, "max_tokens": 5, "messages": [{"role": "user", "content": [block]}]}
     return "/v1/messages", body
 
 
 def _responses_image(url: str) -> tuple[str, dict[str, Any]]:
     content = [{"type": "input_image", "image_url": url, "detail": "high"}]
-    body = {"model": MODEL, "max_output_tokens": 5, "input": [{"role": "user", "content": content}]}
+    body = {"model": GPT4O, "max_output_tokens": 5, "input": [{"role": "user", "content": content}]}
     return "/v1/responses", body
 
 
@@ -320,7 +324,9 @@ def test_images_audio_and_files_cannot_slip_past_max_input_tokens(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
     caps = [{"scope": {"project": "acme"}, "max_input_tokens": 1000}]
-    gw = gateway_factory(spend_config(tmp_path, {"request_caps": caps}))
+    cfg = spend_config(tmp_path, {"request_caps": caps})
+    cfg["models"][GPT4O] = route("sim", GPT4O)
+    gw = gateway_factory(cfg)
     for name, (path, body) in OVERSIZED.items():
         status, _, raw = http("POST", gw.url + path, orjson.dumps(body), ACME)
         assert status == 429, (name, raw[:300])
@@ -348,6 +354,30 @@ def test_images_audio_and_files_cannot_slip_past_max_input_tokens(
     body = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [doc]}]}
     status, _, raw = http("POST", f"{gw.base_url}/messages", orjson.dumps(body), ACME)
     assert status == 400, raw[:300]
+
+
+def test_an_image_for_gpt_4o_mini_counts_by_its_own_published_formula(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    """gpt-4o-mini counts an image as 2,833 + 5,667 a tile (33x gpt-4o's count, at a price
+    33x lower): counted by gpt-4o's formula it would slip past a cap 18x over. A route that
+    may fail over to it counts the same."""
+    caps = [{"scope": {"project": "acme"}, "max_input_tokens": 20_000}]
+    cfg = spend_config(tmp_path, {"request_caps": caps})
+    cfg["models"][GPT4O] = route("sim", GPT4O)
+    cfg["models"]["vision-any"] = {
+        "deployments": [{"provider": "sim", "model": GPT4O}, {"provider": "sim", "model": MODEL}]
+    }
+    gw = gateway_factory(cfg)
+    image = {"type": "image_url", "image_url": {"url": BIG_PNG}}  # 1024x1024: 4 tiles
+    for model, status in ((GPT4O, 200), (MODEL, 429), ("vision-any", 429)):
+        path, body = _chat_part(image, model)
+        got, _, raw = http("POST", gw.url + path, orjson.dumps(body), ACME)
+        assert got == status, (model, raw[:300])
+        if status == 429:
+            err = orjson.loads(raw)["error"]
+            assert err["code"] == "request_cap"
+            assert 2833 + 4 * 5667 <= err["spend"] < 2833 + 4 * 5667 + 20  # + the text
 
 
 # ------------------------------------------------------------------------ malformed tool_calls

@@ -15,48 +15,86 @@ Images (whatever door they came by; after decoding they are OpenAI ``image_url``
   at most about 1,600 (larger images are scaled down to that).
 
 The count is the larger of the two (the route may reach either kind of upstream), so an image of
-unknown size counts 1,600. Dimensions come from the PNG, GIF, WebP or JPEG header: only the first
-bytes of the base64 payload are decoded, never the pixels.
+unknown size counts 1,600. OpenAI models that count images differently (gpt-4o-mini: 2,833 +
+5,667 a tile -- the same dollars as gpt-4o at a 33x lower price; gpt-4.1-mini/nano, gpt-5-mini/
+nano, o4-mini: 32-pixel patches, at most 1,536, times a multiplier) count by their own formula
+when the route's deployments name them. Dimensions come from the PNG, GIF, WebP or JPEG header:
+only the first bytes of the base64 payload are decoded, never the pixels.
 """
 
 from __future__ import annotations
 
 import binascii
 import math
+from collections.abc import Sequence
 
 #: OpenAI's tile formula (gpt-4o family).
 OPENAI_BASE = 85
 OPENAI_PER_TILE = 170
-OPENAI_LOW = 85
 #: Anthropic: pixels per token, the long-edge limit, and the most one image is billed.
 ANTHROPIC_PIXELS_PER_TOKEN = 750
 ANTHROPIC_MAX_EDGE = 1568
 ANTHROPIC_MAX_TOKENS = 1600
 #: An image whose size cannot be read counts as the largest any of the formulas gives.
 UNKNOWN_IMAGE_TOKENS = max(OPENAI_BASE + 8 * OPENAI_PER_TILE, ANTHROPIC_MAX_TOKENS)
+#: OpenAI models whose images count other than gpt-4o's (OpenAI's image-input cost guide), by a
+#: name their dated or fine-tuned names contain: (base, per tile) for the tile-counted, and the
+#: multiplier of 32-pixel patches (at most ``_MAX_PATCHES``) for the patch-counted. Models that
+#: count fewer than the formulas above (gpt-5, o1, o3) need no entry.
+_TILE_MODELS = (("gpt-4o-mini", 2833, 5667),)
+_PATCH_MODELS = (
+    ("gpt-4.1-mini", 1.62), ("gpt-4.1-nano", 2.46), ("gpt-5-mini", 1.62), ("gpt-5-nano", 2.46),
+    ("o4-mini", 1.72),
+)  # fmt: skip
+_MAX_PATCHES = 1536
 #: base64 characters decoded to find a JPEG's frame header before giving up (EXIF data, embedded
 #: thumbnails and ICC profiles come first and can be large); PNG, GIF and WebP need 32 bytes.
 _JPEG_SCAN_CHARS = 1 << 20
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def image_tokens(width: int | None, height: int | None, detail: str | None) -> int:
-    """Tokens one image is billed at most, over the providers' formulas (see the module)."""
+def image_tokens(
+    width: int | None, height: int | None, detail: str | None, models: Sequence[str] = ()
+) -> int:
+    """Tokens one image is billed at most, over the providers' formulas and those of the
+    ``models`` it may go to (see the module)."""
     if not width or not height or width < 1 or height < 1:
-        return UNKNOWN_IMAGE_TOKENS
-    return max(_openai(width, height, detail), _anthropic(width, height))
+        n = UNKNOWN_IMAGE_TOKENS
+        width = height = None
+    else:
+        n = max(_openai(width, height, detail), _anthropic(width, height))
+    for model in models:
+        n = max(n, _model_tokens(model, width, height, detail))
+    return n
 
 
-def _openai(w: float, h: float, detail: str | None) -> int:
+def _model_tokens(model: str, w: int | None, h: int | None, detail: str | None) -> int:
+    for name, base, per_tile in _TILE_MODELS:
+        if name in model:
+            if w is None or h is None:
+                return base + 8 * per_tile
+            return _openai(w, h, detail, base, per_tile)
+    for name, multiplier in _PATCH_MODELS:
+        if name in model:
+            patches = _MAX_PATCHES
+            if w is not None and h is not None:
+                patches = min(math.ceil(w / 32) * math.ceil(h / 32), _MAX_PATCHES)
+            return math.ceil(patches * multiplier)
+    return 0
+
+
+def _openai(
+    w: float, h: float, detail: str | None, base: int = OPENAI_BASE, per_tile: int = OPENAI_PER_TILE
+) -> int:
     if detail == "low":
-        return OPENAI_LOW
+        return base
     if w > 2048 or h > 2048:
         s = 2048 / max(w, h)
         w, h = w * s, h * s
     if min(w, h) > 768:
         s = 768 / min(w, h)
         w, h = w * s, h * s
-    return OPENAI_BASE + OPENAI_PER_TILE * math.ceil(w / 512) * math.ceil(h / 512)
+    return base + per_tile * math.ceil(w / 512) * math.ceil(h / 512)
 
 
 def _anthropic(w: float, h: float) -> int:
@@ -76,9 +114,11 @@ def data_url_payload(url: str) -> str | None:
     return url[comma + 1 :]
 
 
-def base64_image_tokens(payload: str, detail: str | None) -> int:
-    w_h = image_size(payload)
-    return image_tokens(*w_h, detail) if w_h else UNKNOWN_IMAGE_TOKENS
+def base64_image_tokens(payload: str, detail: str | None, models: Sequence[str] = ()) -> int:
+    size = image_size(payload)
+    if size is None:
+        return image_tokens(None, None, detail, models)
+    return image_tokens(size[0], size[1], detail, models)
 
 
 def image_size(payload: str) -> tuple[int, int] | None:

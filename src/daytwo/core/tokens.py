@@ -9,9 +9,10 @@ client sends, it returns a count and never raises.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from daytwo.core.media import UNKNOWN_IMAGE_TOKENS, base64_image_tokens, data_url_payload
+from daytwo.core.media import base64_image_tokens, data_url_payload, image_tokens
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 3
@@ -29,12 +30,12 @@ def tokens_for_chars(chars: int) -> int:
     return (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
-def estimate_messages_tokens(messages: list[Any]) -> int:
+def estimate_messages_tokens(messages: list[Any], models: Sequence[str] = ()) -> int:
     total = TOKENS_REPLY_PRIMING
     for msg in messages:
         total += TOKENS_PER_MESSAGE
         if isinstance(msg, dict):
-            total += _content_tokens(msg.get("content"))
+            total += _content_tokens(msg.get("content"), models)
             calls = msg.get("tool_calls")
             if calls is not None:
                 total += _tool_calls_tokens(calls)
@@ -63,17 +64,17 @@ def _any_tokens(value: Any) -> int:
     return estimate_text_tokens(value if isinstance(value, str) else str(value))
 
 
-def _content_tokens(content: Any) -> int:
+def _content_tokens(content: Any, models: Sequence[str]) -> int:
     if isinstance(content, str):
         return estimate_text_tokens(content)
     if isinstance(content, list):
-        return sum(_part_tokens(part) for part in content)
+        return sum(_part_tokens(part, models) for part in content)
     if content is None:
         return 0
     return _any_tokens(content)
 
 
-def _part_tokens(part: Any) -> int:
+def _part_tokens(part: Any, models: Sequence[str]) -> int:
     """One content part of any door's shape (OpenAI Chat, Responses, Anthropic), conservatively:
     text as text, images by the providers' formulas (:mod:`daytwo.core.media`), audio and files
     as text of the size of their base64 payload, anything unknown as the text of its JSON."""
@@ -84,7 +85,7 @@ def _part_tokens(part: Any) -> int:
         text = part.get("text")
         return estimate_text_tokens(text) if isinstance(text, str) else _any_tokens(part)
     if kind in _IMAGE_PARTS:
-        return _image_tokens(part)
+        return _image_tokens(part, models)
     if kind == "refusal" and isinstance(part.get("refusal"), str):
         return estimate_text_tokens(part["refusal"])
     if kind in _BLOB_PARTS:
@@ -99,7 +100,7 @@ _IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 _BLOB_PARTS = frozenset({"input_audio", "file", "input_file", "document"})
 
 
-def _image_tokens(part: dict[str, Any]) -> int:
+def _image_tokens(part: dict[str, Any], models: Sequence[str]) -> int:
     spec = part.get("image_url")
     detail = part.get("detail")
     url: Any = spec
@@ -109,13 +110,11 @@ def _image_tokens(part: dict[str, Any]) -> int:
     if url is None and isinstance(src, dict):  # an Anthropic image block
         url = src.get("url")
         if src.get("type") == "base64" and isinstance(src.get("data"), str):
-            return base64_image_tokens(src["data"], None)
-    if not isinstance(url, str):
-        return UNKNOWN_IMAGE_TOKENS
-    payload = data_url_payload(url)
-    if payload is None:  # a remote URL: its size cannot be known here
-        return UNKNOWN_IMAGE_TOKENS
-    return base64_image_tokens(payload, detail if isinstance(detail, str) else None)
+            return base64_image_tokens(src["data"], None, models)
+    payload = data_url_payload(url) if isinstance(url, str) else None
+    if payload is None:  # a remote URL (or none): its size cannot be known here
+        return image_tokens(None, None, None, models)
+    return base64_image_tokens(payload, detail if isinstance(detail, str) else None, models)
 
 
 def _blob_tokens(part: dict[str, Any]) -> int:
@@ -134,12 +133,13 @@ def _blob_tokens(part: dict[str, Any]) -> int:
     return n
 
 
-def estimate_input_tokens(body: dict[str, Any]) -> int:
+def estimate_input_tokens(body: dict[str, Any], models: Sequence[str] = ()) -> int:
     """Input tokens of an OpenAI-shaped chat or embeddings body. Total: any JSON gives a count,
-    never an exception (malformed fields are the doors' to refuse, by name)."""
+    never an exception (malformed fields are the doors' to refuse, by name). ``models``: the
+    upstream models the call may go to (some count images by their own formula)."""
     messages = body.get("messages")
     if isinstance(messages, list):
-        n = estimate_messages_tokens(messages)
+        n = estimate_messages_tokens(messages, models)
         tools = body.get("tools")
         if isinstance(tools, list):
             for tool in tools:

@@ -306,7 +306,8 @@ class Pipeline:
         route = _unswitched(gate, route, subject)
         subject = replace(subject, provider=route.targets[0].provider)
         body = call.request.body
-        tokens = estimate_input_tokens(body)
+        # counted for the models the route may reach (some count images by their own formula)
+        tokens = estimate_input_tokens(body, _models(route))
         runtime = call.runtime
         price = price_of_route(route.targets, runtime.price_of)
         got = await gate.admit(call.id, subject, body, tokens, price, principal=principal)
@@ -314,6 +315,7 @@ class Pipeline:
             route = self._route(call, got.alias)
             subject = replace(subject, model=got.alias, provider=route.targets[0].provider)
             route = _unswitched(gate, route, subject)
+            tokens = estimate_input_tokens(body, _models(route))
             price = price_of_route(route.targets, runtime.price_of)
             got = await gate.admit(
                 call.id, subject, body, tokens, price, principal=principal, downgraded=True
@@ -535,6 +537,7 @@ class Pipeline:
             call, route, once, lambda opened: opened[0].rate_headers
         )
         call.upstream_request_id = upstream.upstream_request_id
+        upstream_model = call.target.model if call.target is not None else ""
         out_chars = 0
         limit = _output_guard(call)
         self.streaming[call.id] = call
@@ -583,7 +586,7 @@ class Pipeline:
                     # sent its cap and trusted to keep it: it cannot have made more than that
                     out = min(out, reserved)
                 call.usage = Usage(
-                    input_tokens=estimate_input_tokens(call.request.body),
+                    input_tokens=estimate_input_tokens(call.request.body, (upstream_model,)),
                     output_tokens=out,
                     estimated=True,
                 )
@@ -749,6 +752,13 @@ class Pipeline:
         """Wait for spend-control settlements still running (graceful shutdown)."""
         if self._settling:
             await asyncio.wait(set(self._settling), timeout=timeout_s)
+
+
+def _models(route: Route) -> tuple[str, ...]:
+    targets = route.targets
+    if len(targets) == 1:
+        return (targets[0].model,)
+    return tuple({t.model: None for t in targets})
 
 
 def _output_guard(call: Call) -> int | None:
