@@ -360,7 +360,7 @@ def test_an_image_for_gpt_4o_mini_counts_by_its_own_published_formula(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
     """gpt-4o-mini counts an image as 2,833 + 5,667 a tile (33x gpt-4o's count, at a price
-    33x lower): counted by gpt-4o's formula it would slip past a cap 18x over. A route that
+    17x lower): counted by gpt-4o's formula it would slip past a cap 18x over. A route that
     may fail over to it counts the same."""
     caps = [{"scope": {"project": "acme"}, "max_input_tokens": 20_000}]
     cfg = spend_config(tmp_path, {"request_caps": caps})

@@ -16,9 +16,9 @@ Images (whatever door they came by; after decoding they are OpenAI ``image_url``
 
 The count is the larger of the two (the route may reach either kind of upstream), so an image of
 unknown size counts 1,600. OpenAI models that count images differently (gpt-4o-mini: 2,833 +
-5,667 a tile -- the same dollars as gpt-4o at a 33x lower price; gpt-4.1-mini/nano, gpt-5-mini/
-nano, o4-mini: 32-pixel patches, at most 1,536, times a multiplier) count by their own formula
-when the route's deployments name them. Dimensions come from the PNG, GIF, WebP or JPEG header:
+5,667 a tile, 33x gpt-4o's count at a 17x lower price; gpt-4.1-mini/nano, gpt-5-mini/nano,
+o4-mini: 32-pixel patches, at most 1,536, times a multiplier) count by their own formula when
+the route's deployments name them. Dimensions come from the PNG, GIF, WebP or JPEG header:
 only the first bytes of the base64 payload are decoded, never the pixels.
 """
 
