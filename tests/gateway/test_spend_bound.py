@@ -467,6 +467,43 @@ def test_a_stream_that_respects_max_tokens_is_never_cut(
     assert (row["status"], row["output_tokens"]) == ("ok", usage["completion_tokens"])
 
 
+def test_a_translated_stream_on_a_guarded_provider_is_not_cut_on_a_billing_guess(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    """An Anthropic upstream reports its output count only at the end; until then daytwo's
+    running billing figure for the stream is a guess from the text. The guard of an
+    `enforce_output_cap` provider reads the upstream's own count only, so compliant streams
+    of ordinary prose at `max_tokens: 100` all complete."""
+    from tests.gateway.harness import sim_config
+
+    from daytwo.config.schema import SimSettings
+    from daytwo.providers.sim.run import running_sim_server
+
+    with running_sim_server(SimSettings(min_output_tokens=100, max_output_tokens=100)) as url:
+        cfg = sim_config(tmp_path)
+        cfg["spend_control"] = {"budgets": [_budget(10**12)]}  # $1,000: room for every call
+        cfg["providers"]["claude"] = {
+            "type": "anthropic",
+            "base_url": url.removesuffix("/v1"),
+            "enforce_output_cap": True,
+        }
+        cfg["models"]["via-anthropic"] = route("claude", "claude-sonnet-4-5")
+        gw = gateway_factory(cfg)
+        body = {
+            "model": "via-anthropic",
+            "messages": MESSAGES,
+            "max_tokens": 100,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        results = asyncio.run(_post_all(gw.url, [("/v1/chat/completions", body)] * 10, ACME))
+        for status, raw in results:
+            assert status == 200
+            assert _stream_events(raw)[-1] == b"[DONE]", _stream_events(raw)[-2:]
+        wait_for(lambda: settled(gw) and len(gw.records()) == 10)
+        assert {(r["status"], r["output_tokens"]) for r in gw.records()} == {("ok", 100)}
+
+
 def test_a_stream_without_a_usage_report_is_billed_at_most_its_reservation(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:

@@ -779,7 +779,9 @@ def _output_guard(call: Call) -> int | None:
 
 
 def _past(usage: Usage | None, limit: int) -> bool:
-    return usage is not None and usage.output_tokens > limit
+    # Only the upstream's own count proves an overrun: a translated stream's running figure is
+    # a guess from the text (``estimated``) until the upstream reports (Anthropic: at the end).
+    return usage is not None and not usage.estimated and usage.output_tokens > limit
 
 
 async def _prepend(
