@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.media_samples import data_url, png
 
-from daytwo.core.media import UNKNOWN_IMAGE_TOKENS
+from daytwo.core.media import UNKNOWN_DOCUMENT_TOKENS, UNKNOWN_IMAGE_TOKENS
 from daytwo.core.tokens import estimate_input_tokens
 
 BLOB = base64.b64encode(b"\x00\x01" * 200_000).decode()  # 400 KB of binary, as base64
@@ -87,3 +87,18 @@ SHAPED = st.recursive(
 @given(st.dictionaries(KEYS, SHAPED, max_size=4))
 def test_the_estimate_is_total_over_any_json(body: dict[str, Any]) -> None:
     assert estimate_input_tokens(body) >= 0
+
+
+def test_an_anthropic_body_counts_its_system_tool_results_and_documents_by_reference() -> None:
+    system = {"model": "m", "system": "x" * 4000, "messages": [{"role": "user", "content": "hi"}]}
+    assert estimate_input_tokens(system) >= 1000
+    shot = {"type": "image", "source": {"type": "url", "url": "https://images.example/a.png"}}
+    result = {"type": "tool_result", "tool_use_id": "t1", "content": [shot]}
+    assert estimate_input_tokens(chat(result)) >= UNKNOWN_IMAGE_TOKENS
+    for part in [
+        {"type": "document", "source": {"type": "url", "url": "https://docs.example/a.pdf"}},
+        {"type": "document", "source": {"type": "file", "file_id": "file_01"}},
+        {"type": "file", "file": {"file_id": "file-abc"}},
+        {"type": "input_file", "file_url": "https://docs.example/a.pdf"},
+    ]:
+        assert estimate_input_tokens(chat(part)) >= UNKNOWN_DOCUMENT_TOKENS, part

@@ -380,6 +380,65 @@ def test_an_image_for_gpt_4o_mini_counts_by_its_own_published_formula(
             assert 2833 + 4 * 5667 <= err["spend"] < 2833 + 4 * 5667 + 20  # + the text
 
 
+def test_content_only_an_anthropic_upstream_reads_is_counted_too(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    """The Anthropic door relays the client's own body to an Anthropic upstream, with content
+    the normalized body leaves out (documents, images inside tool results): the count reads
+    the client's body as well, so such content cannot slip past a cap either."""
+    from tests.gateway.harness import sim_config
+
+    from daytwo.config.schema import SimSettings
+    from daytwo.providers.sim.run import running_sim_server
+
+    pdf = {"type": "base64", "media_type": "application/pdf", "data": BLOB}
+    image = {"type": "base64", "media_type": "image/png", "data": BIG_PNG.split(",", 1)[1]}
+    cases = {
+        "document": [{"type": "document", "source": pdf}],
+        "document-by-url": [
+            {"type": "document", "source": {"type": "url", "url": "https://docs.example/a.pdf"}}
+        ],
+        "image-in-tool-result": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "t1",
+                "content": [{"type": "image", "source": image}],
+            }
+        ],
+    }
+    with running_sim_server(SimSettings()) as url:
+        cfg = sim_config(tmp_path)
+        cfg["spend_control"] = {
+            "request_caps": [{"scope": {"project": "acme"}, "max_input_tokens": 1000}]
+        }
+        cfg["providers"]["claude"] = {"type": "anthropic", "base_url": url.removesuffix("/v1")}
+        cfg["models"]["via-anthropic"] = route("claude", "claude-sonnet-4-5")
+        gw = gateway_factory(cfg)
+
+        def ask(content: list[dict[str, Any]]) -> tuple[int, bytes]:
+            messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
+            if content[0]["type"] == "tool_result":
+                call = {"type": "tool_use", "id": "t1", "name": "shot", "input": {}}
+                messages = [
+                    {"role": "user", "content": "take a screenshot"},
+                    {"role": "assistant", "content": [call]},
+                    *messages,
+                ]
+            body = {"model": "via-anthropic", "max_tokens": 5, "messages": messages}
+            status, _, raw = http("POST", f"{gw.base_url}/messages", orjson.dumps(body), ACME)
+            return status, raw
+
+        for name, content in cases.items():
+            status, raw = ask(content)
+            assert status == 429, (name, raw[:300])
+            assert orjson.loads(raw)["error"]["code"] == "request_cap", name
+        small = {"type": "text", "media_type": "text/plain", "data": "a short note"}
+        status, raw = ask(
+            [{"type": "text", "text": "sum up"}, {"type": "document", "source": small}]
+        )
+        assert status == 200, raw[:300]
+
+
 # ------------------------------------------------------------------------ malformed tool_calls
 
 

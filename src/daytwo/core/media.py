@@ -1,5 +1,6 @@
 """Sizes of non-text input for the token estimate: images by the providers' published formulas,
-their dimensions read from the image's own header bytes; base64 payloads (audio, files) by size.
+their dimensions read from the image's own header bytes; base64 payloads (audio, files) by size
+(by :mod:`daytwo.core.tokens`), files by reference as the largest document providers take.
 
 A request can carry megabytes of image, audio or PDF in a few content parts. What a provider bills
 for them is not their length as text, so the estimate (and with it per-request caps and budget
@@ -37,6 +38,9 @@ ANTHROPIC_MAX_EDGE = 1568
 ANTHROPIC_MAX_TOKENS = 1600
 #: An image whose size cannot be read counts as the largest any of the formulas gives.
 UNKNOWN_IMAGE_TOKENS = max(OPENAI_BASE + 8 * OPENAI_PER_TILE, ANTHROPIC_MAX_TOKENS)
+#: A file named by reference (a URL, an uploaded file's id) counts as the largest document the
+#: providers take: Anthropic's limit of 100 PDF pages at the top of its 1,500-3,000 tokens a page.
+UNKNOWN_DOCUMENT_TOKENS = 100 * 3000
 #: OpenAI models whose images count other than gpt-4o's (OpenAI's image-input cost guide), by a
 #: name their dated or fine-tuned names contain: (base, per tile) for the tile-counted, and the
 #: multiplier of 32-pixel patches (at most ``_MAX_PATCHES``) for the patch-counted. Models that

@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from daytwo.core.media import base64_image_tokens, data_url_payload, image_tokens
+from daytwo.core.media import (
+    UNKNOWN_DOCUMENT_TOKENS,
+    base64_image_tokens,
+    data_url_payload,
+    image_tokens,
+)
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 3
@@ -88,8 +93,11 @@ def _part_tokens(part: Any, models: Sequence[str]) -> int:
         return _image_tokens(part, models)
     if kind == "refusal" and isinstance(part.get("refusal"), str):
         return estimate_text_tokens(part["refusal"])
+    if kind == "tool_result":  # an Anthropic tool result: text, images, documents inside
+        return _content_tokens(part.get("content"), models) + _any_tokens(part.get("tool_use_id"))
     if kind in _BLOB_PARTS:
-        return _blob_tokens(part)
+        n = _blob_tokens(part)
+        return max(n, UNKNOWN_DOCUMENT_TOKENS) if _by_reference(part) else n
     return _any_tokens(part)
 
 
@@ -117,6 +125,19 @@ def _image_tokens(part: dict[str, Any], models: Sequence[str]) -> int:
     return base64_image_tokens(payload, detail if isinstance(detail, str) else None, models)
 
 
+def _by_reference(part: dict[str, Any]) -> bool:
+    """A file named by a URL or an uploaded file's id (OpenAI ``file.file_id``, Responses
+    ``file_id``/``file_url``, Anthropic ``source`` of type ``url`` or ``file``): its size is
+    unknown here."""
+    inner = part.get("file")
+    if isinstance(inner, dict) and inner.get("file_id") is not None:
+        return True
+    if part.get("file_id") is not None or part.get("file_url") is not None:
+        return True
+    src = part.get("source")
+    return isinstance(src, dict) and src.get("type") in ("url", "file")
+
+
 def _blob_tokens(part: dict[str, Any]) -> int:
     """Audio and files: every string inside the part (base64 data, text, names) counted as text
     of its length -- what a client sending the same bytes as text would be counted."""
@@ -140,6 +161,9 @@ def estimate_input_tokens(body: dict[str, Any], models: Sequence[str] = ()) -> i
     messages = body.get("messages")
     if isinstance(messages, list):
         n = estimate_messages_tokens(messages, models)
+        system = body.get("system")  # an Anthropic body's (the Anthropic door keeps the client's)
+        if system is not None:
+            n += _content_tokens(system, models)
         tools = body.get("tools")
         if isinstance(tools, list):
             for tool in tools:

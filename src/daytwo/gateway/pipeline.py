@@ -306,8 +306,7 @@ class Pipeline:
         route = _unswitched(gate, route, subject)
         subject = replace(subject, provider=route.targets[0].provider)
         body = call.request.body
-        # counted for the models the route may reach (some count images by their own formula)
-        tokens = estimate_input_tokens(body, _models(route))
+        tokens = _input_tokens(call.request, route)
         runtime = call.runtime
         price = price_of_route(route.targets, runtime.price_of)
         got = await gate.admit(call.id, subject, body, tokens, price, principal=principal)
@@ -315,7 +314,7 @@ class Pipeline:
             route = self._route(call, got.alias)
             subject = replace(subject, model=got.alias, provider=route.targets[0].provider)
             route = _unswitched(gate, route, subject)
-            tokens = estimate_input_tokens(body, _models(route))
+            tokens = _input_tokens(call.request, route)
             price = price_of_route(route.targets, runtime.price_of)
             got = await gate.admit(
                 call.id, subject, body, tokens, price, principal=principal, downgraded=True
@@ -752,6 +751,18 @@ class Pipeline:
         """Wait for spend-control settlements still running (graceful shutdown)."""
         if self._settling:
             await asyncio.wait(set(self._settling), timeout=timeout_s)
+
+
+def _input_tokens(req: LLMRequest, route: Route) -> int:
+    """The call's input as spend control counts it: for the models the route may reach (some
+    count images by their own formula), and on the client's own body too when its door keeps
+    one (Anthropic): content the normalized body has no words for (documents, ...) still goes
+    to an upstream of that format."""
+    models = _models(route)
+    tokens = estimate_input_tokens(req.body, models)
+    if req.native is not None:
+        tokens = max(tokens, estimate_input_tokens(req.native.body, models))
+    return tokens
 
 
 def _models(route: Route) -> tuple[str, ...]:
