@@ -98,7 +98,9 @@ def _upgrade_to(url: str, revision: str) -> None:
 def _write_as_0003(url: str, records: list[CallRecord]) -> None:
     """What the 0003 writer stored: the calls row without the new columns, and rollups of the
     metrics that existed then (the new ones are appended at the end of METRICS)."""
-    old_columns = [c for c in ROW_COLUMNS if c not in ("cache_status", "saved_nanousd")]
+    old_columns = [
+        c for c in ROW_COLUMNS if c not in ("cache_status", "saved_nanousd") and "prompt_" not in c
+    ]
     old_metrics = METRICS[: METRICS.index("extra_attempts")]
     hourly, daily = aggregate(records)
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -160,3 +162,36 @@ def test_upgrading_from_0003_keeps_the_data_and_backfills_extra_attempts(
         assert (t.cache_hits, t.replays, t.saved_nanousd) == (1, 0, 700)
         with s.connect() as conn:
             assert_rollups_match_raw(conn)  # the backfilled hours included
+
+
+def test_0006_adds_the_prompt_columns_and_keeps_older_rows(
+    db_url: str, make_record: Callable[..., CallRecord]
+) -> None:
+    """A database left at 0005 upgrades in place: its rows read back with no prompt, and new
+    rows keep the prompt that made them."""
+    _upgrade_to(db_url, "0005")
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        old = make_record()
+        row = dict(zip(ROW_COLUMNS, to_row(old), strict=True))
+        with engine.begin() as conn:
+            columns = [c for c in ROW_COLUMNS if not c.startswith("prompt_")]
+            conn.execute(
+                sa.table("calls", *map(sa.column, columns)).insert(),
+                [{c: row[c] for c in columns}],
+            )
+    finally:
+        engine.dispose()
+    new = make_record(
+        prompt_name="support-reply",
+        prompt_version=4,
+        prompt_label="staging",
+        prompt_hash="sha256:ab",
+    )
+    with open_store(db_url) as s:
+        s.insert_batch([new])
+        before, after = s.get_call(old.id), s.get_call(new.id)
+    assert before is not None and after is not None
+    assert before.prompt_name is None and before.prompt_version is None
+    assert (after.prompt_name, after.prompt_version) == ("support-reply", 4)
+    assert (after.prompt_label, after.prompt_hash) == ("staging", "sha256:ab")

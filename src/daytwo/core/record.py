@@ -85,6 +85,11 @@ class CallRecord:
     cache_status: CacheStatus | None = None
     #: What the answer would have cost from the upstream (cache hits and replays).
     saved_nanousd: int | None = None
+    # the prompt that made the call (name, version, the label it was reached by, content hash)
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+    prompt_label: str | None = None
+    prompt_hash: str | None = None
     #: Every upstream attempt, when there was more than one (not a ``calls`` column: the
     #: ledger stores them in ``attempts``).
     attempt_log: tuple[AttemptRecord, ...] = field(default=(), metadata={"column": False})

@@ -120,7 +120,13 @@ calls = sa.Table(
     # answered without an upstream call
     text_column("cache_status"),  # "hit" | "replay"
     sa.Column("saved_nanousd", sa.BigInteger(), nullable=True),
+    # the prompt that made the call (prompts as code), NULL when it named none
+    text_column("prompt_name"),
+    sa.Column("prompt_version", sa.Integer(), nullable=True),
+    text_column("prompt_label"),
+    text_column("prompt_hash"),
     sa.Index(None, "started_at"),
+    sa.Index(None, "prompt_name", "started_at"),
 )
 
 attempts = sa.Table(
