@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from daytwo.config.alerts import AlertsConfig
+from daytwo.config.prompts import PromptsConfig
 from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
 from daytwo.config.server import ServerConfig
@@ -341,6 +342,7 @@ class Config(Model):
     idempotency: IdempotencyConfig = IdempotencyConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     alerts: AlertsConfig = AlertsConfig()
+    prompts: PromptsConfig = PromptsConfig()
 
     @model_validator(mode="after")
     def _cache_names_aliases(self) -> Config:

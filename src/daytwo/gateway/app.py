@@ -49,6 +49,7 @@ from daytwo.gateway.idempotent import HEADER as IDEMPOTENCY_KEY
 from daytwo.gateway.idempotent import Claim, claim, replay_headers
 from daytwo.gateway.ingress import OPENAI_CHAT, OPENAI_EMBEDDINGS, Ingress, StreamEncoder
 from daytwo.gateway.pipeline import Call, Pipeline
+from daytwo.gateway.prompt_stage import PromptSource
 from daytwo.gateway.reload import ConfigWatcher
 from daytwo.gateway.responses_ingress import RESPONSES
 from daytwo.gateway.runtime import Runtime
@@ -99,6 +100,8 @@ class Gateway:
         self.cache: ResponseCache | None = None
         self.idempotency: IdempotencyStore | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: The prompts the gateway serves (loaded at start, reloaded when the directory changes).
+        self.prompts = PromptSource(config.prompts, self._base_dir)
         self.telemetry = Telemetry(config.telemetry, self.secrets)
         if self.telemetry.tracing is not None:
             self.telemetry.tracing.use_provider_types(lambda: self.runtime.provider_types)
@@ -108,6 +111,7 @@ class Gateway:
             self.secrets,
             keys=lambda: self.keys,
             cache=lambda: self.cache,
+            prompts=lambda: self.prompts.current,
             access_log=config.logging.access_log,
             observers=self.telemetry.observers(),
         )
@@ -224,6 +228,8 @@ class Gateway:
         self.loop = asyncio.get_running_loop()
         self.ledger = await asyncio.to_thread(Ledger.open, cfg.ledger)
         self.keys = await asyncio.to_thread(self._open_keys)
+        await asyncio.to_thread(self.prompts.open)
+        self.prompts.start()
         self.spend = await SpendControl.open(
             cfg.spend_control,
             events=self._key_store,
@@ -302,6 +308,7 @@ class Gateway:
             self._key_store.close()
         if self._watcher is not None:
             self._watcher.stop()
+        self.prompts.stop()
         for adapter in set(self.runtime.adapters.values()):
             await adapter.aclose()
         for store in (self.cache, self.idempotency):
@@ -335,6 +342,7 @@ class Gateway:
             if (new_s.backend, new_s.url, new_s.prefix) != (old_s.backend, old_s.url, old_s.prefix):
                 log.warning(f"config `{section}` store changed: takes effect at the next restart")
         self.runtime = new
+        await self.prompts.reconfigure(config.prompts)
         await self.alerts.reload(config)
         self.pipeline.access_log = config.logging.access_log
         logging.getLogger("daytwo").setLevel(config.logging.level.upper())
@@ -374,7 +382,7 @@ class Gateway:
             await pipeline.identify(call, headers)
             raw = await read_body(receive, headers, self.config.server.max_body_bytes)
             req: LLMRequest = ingress.parse(raw, headers)
-            route = pipeline.begin(call, req, headers)
+            route = pipeline.begin(call, req, headers, raw)
             key = headers.get(IDEMPOTENCY_KEY)
             if key is not None and self.idempotency is not None:
                 who = f"key:{call.principal.key_id}" if call.principal else "project:"

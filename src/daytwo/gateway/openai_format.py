@@ -176,7 +176,7 @@ def parse_chat(raw: bytes) -> LLMRequest:
         raise _missing("messages")
     if not isinstance(messages, list):
         raise _bad_type("messages", _is_list, messages)
-    if not messages:
+    if not messages and not model.startswith("prompt:"):  # a prompt may bring every message
         raise InvalidRequest(
             "Invalid 'messages': empty array. Expected an array with minimum length 1.",
             param="messages",

@@ -6,7 +6,8 @@
                      created since is looked up in the store once); its attribution overrides
                      headers and it may be limited to some models
     2 attribute      attribution.py: project, workflow, feature, agent, session, user, env, tags
-    3 resolve        (prompt references: later)
+    3 resolve        prompt_stage.py: a call naming a prompt (``model: prompt:NAME[@label|@vN]``
+                     or ``X-Daytwo-Prompt``) gets its rendered messages, parameters and alias
     4 admit          pricing policy (``deny`` refuses unpriced models before any upstream call);
                      spend control (control/gate.py): kill switches, per-request caps, loop
                      breaker, budget reservation (or a downgrade), rate limits
@@ -57,10 +58,13 @@ from daytwo.core.tokens import chunk_output_chars, estimate_input_tokens, tokens
 from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.gateway.adjust import adjust
 from daytwo.gateway.attribution import attribute, attribute_unparsed, with_key
+from daytwo.gateway.prompt_stage import PREFIX as PROMPT_PREFIX
+from daytwo.gateway.prompt_stage import PROMPT_HEADER, resolve
 from daytwo.gateway.runtime import Route, Runtime, same_wire
 from daytwo.gateway.stream_assemble import Assembler, chunks_of
 from daytwo.keys.format import SECRET_PREFIX
 from daytwo.keys.model import KeyPrincipal
+from daytwo.prompts import PromptSet
 from daytwo.providers.base import Adapter, Target, UpstreamStream
 from daytwo.providers.openai_wire import client_wants_usage, openai_usage
 from daytwo.replay import CachedAnswer, ResponseCache, cache_key
@@ -136,6 +140,8 @@ class Call:
     answer: dict[str, Any] | None = None
     finish_reasons: list[str] = field(default_factory=list)
     response_id: str | None = None
+    #: The prompt the call named (stage 3): name, version, label it was reached by, hash.
+    prompt: tuple[str, int, str | None, str] | None = None
 
 
 class Pipeline:
@@ -147,6 +153,7 @@ class Pipeline:
         *,
         keys: Callable[[], KeyAuthenticator | None] = lambda: None,
         cache: Callable[[], ResponseCache | None] = lambda: None,
+        prompts: Callable[[], PromptSet | None] = lambda: None,
         access_log: bool = True,
         observers: tuple[CallObserver, ...] = (),
     ) -> None:
@@ -154,6 +161,7 @@ class Pipeline:
         self._ledger = ledger
         self._keys = keys
         self._cache = cache
+        self._prompts = prompts
         self._redact = secrets.redact
         self.access_log = access_log
         #: Told of every finished call (metrics, traces, alerts).
@@ -223,7 +231,11 @@ class Pipeline:
             return None
         return secret
 
-    def begin(self, call: Call, req: LLMRequest, headers: dict[bytes, bytes]) -> Route:
+    def begin(
+        self, call: Call, req: LLMRequest, headers: dict[bytes, bytes], raw: bytes = b""
+    ) -> Route:
+        """Stages 2-3 and the route (``raw``: the request body, where a prompt's variables
+        are read from when the door's translation left them out)."""
         call.request = req
         call.alias = req.model
         call.stream = req.stream
@@ -234,6 +246,13 @@ class Pipeline:
             call.attribution = with_key(Attribution(), principal)
             raise
         call.attribution = attr
+        prompt = headers.get(PROMPT_HEADER)
+        if prompt is not None or req.model.startswith(PROMPT_PREFIX):  # stage 3
+            req, found = resolve(self._prompts(), req, prompt, raw, attr.environment)
+            v = found.version
+            call.prompt = (v.name, v.version, found.label, v.hash)
+            call.request = req
+            call.alias = req.model
         if principal is not None and not principal.allows_model(req.model):
             raise PermissionDenied(
                 f"This key may not use the model `{req.model}`.",
@@ -700,6 +719,13 @@ class Pipeline:
             saved_nanousd=call.saved_nanousd,
             attempt_log=attempt_log,
         )
+        if call.prompt is not None:
+            (
+                record.prompt_name,
+                record.prompt_version,
+                record.prompt_label,
+                record.prompt_hash,
+            ) = call.prompt
         self._ledger.submit(record)
         if self.observers:
             answer = call.answer

@@ -1,0 +1,176 @@
+"""Stage 3, resolve: a call that names a prompt gets the prompt's messages and parameters.
+
+A call names a prompt by its ``model`` (``prompt:NAME``, ``prompt:NAME@LABEL``,
+``prompt:NAME@vN``) or by the ``X-Daytwo-Prompt`` header (``NAME[@LABEL|@vN]``; the body's
+``model`` is then ignored). Its variables come in a top-level ``variables`` object of the body,
+whatever the door (OpenAI SDKs: ``extra_body={"variables": {...}}``; Anthropic SDK: the same).
+
+The prompt's rendered messages come first, the client's messages after them (multi-turn);
+the prompt's parameters override the client's, the client's fill the rest; the model becomes
+the prompt's alias, and from there the call is like any other (routing, budgets, cache,
+failover). A call with no prompt pays one string-prefix test and one dict lookup.
+
+Beside it, :class:`PromptSource`: the prompt set loaded at start and reloaded when the
+directory changes; a bad edit is refused with one log line and the previous set stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from daytwo.config.prompts import PromptsConfig
+from daytwo.core.types import LLMRequest
+from daytwo.prompts import PromptError, PromptLoadError, PromptSet, load_prompts, parse_reference
+from daytwo.prompts.reference import PREFIX
+from daytwo.prompts.render import VARIABLES_FIELD
+from daytwo.prompts.store import Resolved, directory_stamp
+
+log = logging.getLogger("daytwo.prompts")
+
+#: The request header that names a prompt (instead of ``model``).
+PROMPT_HEADER = b"x-daytwo-prompt"
+__all__ = ["PREFIX", "PROMPT_HEADER", "PromptSource", "resolve"]
+
+
+def resolve(
+    prompts: PromptSet | None,
+    req: LLMRequest,
+    header: bytes | None,
+    raw: bytes,
+    environment: str | None,
+) -> tuple[LLMRequest, Resolved]:
+    """The request with the prompt rendered in (raises a 4xx naming the field)."""
+    param = "X-Daytwo-Prompt" if header is not None else "model"
+    text = header.decode("latin-1").strip() if header is not None else req.model
+    ref = parse_reference(text, param=param)
+    if prompts is None:
+        raise PromptError(
+            "This gateway serves no prompts (set `prompts.dir` in its config).",
+            param=param,
+            code="prompts_not_configured",
+        )
+    if req.operation != "chat":
+        raise PromptError(
+            "Prompts serve chat calls, not embeddings.", param=param, code="invalid_value"
+        )
+    native = req.native
+    if native is not None and native.requires is not None:
+        raise PromptError(
+            f"A prompt reference cannot be combined with `{native.requires}`.",
+            param=native.requires,
+            code="invalid_value",
+        )
+    found = prompts.resolve(ref, environment)
+    rendered = prompts.render(found.version, _variables(req.body, raw))
+    body = req.body
+    out: dict[str, Any] = {k: v for k, v in body.items() if k != VARIABLES_FIELD}
+    params = rendered.params
+    if "max_tokens" in params:
+        out.pop("max_completion_tokens", None)
+    out.update(params)
+    alias = found.version.spec.model
+    out["model"] = alias
+    out["messages"] = [dict(m) for m in rendered.messages] + list(body.get("messages") or ())
+    # The client's own body no longer is the request: it is not relayed as-is.
+    return replace(req, model=alias, body=out, native=None), found
+
+
+def _variables(body: Mapping[str, Any], raw: bytes) -> Any:
+    if VARIABLES_FIELD in body:
+        return body[VARIABLES_FIELD]
+    # Doors that translate the body (Anthropic, Responses) leave unknown fields out.
+    try:
+        whole = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:  # the door has already refused such a body
+        return None
+    return whole.get(VARIABLES_FIELD) if isinstance(whole, dict) else None
+
+
+class PromptSource:
+    """The prompt set the gateway serves, reloaded when its directory changes."""
+
+    def __init__(self, config: PromptsConfig, base_dir: Path | None) -> None:
+        self.config = config
+        self._base_dir = base_dir
+        self.current: PromptSet | None = None
+        #: The directory's state last loaded or refused (a refused edit is not retried).
+        self._seen: tuple[int, ...] = ()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def root(self) -> Path | None:
+        if self.config.dir is None:
+            return None
+        path = Path(self.config.dir)
+        return path if path.is_absolute() or self._base_dir is None else self._base_dir / path
+
+    def load(self) -> PromptSet | None:
+        """Load the directory now (raises :class:`PromptLoadError`)."""
+        root = self.root
+        if root is None:
+            return None
+        return load_prompts(
+            root, labels_override=self.config.labels, default_label=self.config.default_label
+        )
+
+    def open(self) -> None:
+        """At start: a directory that cannot be served stops the gateway (PromptLoadError)."""
+        self.current = self.load()
+        if self.current is not None:
+            self._seen = self.current.stamp
+            log.info("prompts loaded", extra={"dir": str(self.root), "versions": len(self.current)})
+
+    def start(self) -> None:
+        if self.config.dir is not None and self.config.reload_poll_s > 0:
+            self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def reconfigure(self, config: PromptsConfig) -> None:
+        """A config reload changed the ``prompts`` section."""
+        if config == self.config:
+            return
+        self.stop()
+        self.config = config
+        await self.reload_now()
+        self.start()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.reload_poll_s)
+            root = self.root
+            if root is None:
+                return
+            stamp = await asyncio.to_thread(directory_stamp, root)
+            if stamp != self._seen:
+                await self.reload_now()
+
+    async def reload_now(self) -> bool:
+        """Load and swap in the directory's prompts; False (one log line) if refused."""
+        async with self._lock:
+            root = self.root
+            if root is not None:
+                self._seen = await asyncio.to_thread(directory_stamp, root)
+            try:
+                new = await asyncio.to_thread(self.load)
+            except PromptLoadError as exc:
+                log.error(
+                    "prompts reload refused; the previous prompts stay served",
+                    extra={"problems": exc.problems},
+                )
+                return False
+            self.current = new
+            if new is not None:
+                log.info("prompts reloaded", extra={"versions": len(new)})
+            return True

@@ -1,0 +1,303 @@
+"""Prompts served by the gateway (stage 3, resolve) through every door, with the official SDKs
+over real HTTP; what the upstream received is recorded by a loopback simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from tests.gateway.harness import RunningGateway, gateway_config, route, wait_for
+from tests.gateway.recording_sim import RecordingSim, recording_sim
+from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_labels
+
+from daytwo.prompts.store import directory_stamp
+
+VARS = {"customer": "Ann", "topic": "a refund"}
+V1_SYSTEM = "You are a support agent for daytwo. Be brief."
+V2_SYSTEM = SUPPORT_V2["system"].replace("{{ product }}", "daytwo").replace("{{ tone }}", "brief")
+V1_USER = "Ticket from Ann: a refund"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[tuple[str, RecordingSim]]:
+    with recording_sim() as running:
+        yield running
+
+
+@pytest.fixture
+def prompts_root(tmp_path: Path) -> Path:
+    return prompt_dir(
+        tmp_path / "prompts",
+        SUPPORT_V1,
+        SUPPORT_V2,
+        labels={"support-reply": {"production": 1, "staging": 2}},
+    )
+
+
+@pytest.fixture
+def gw(
+    tmp_path: Path,
+    prompts_root: Path,
+    upstream: tuple[str, RecordingSim],
+    gateway_factory: Callable[..., RunningGateway],
+) -> RunningGateway:
+    root, _ = upstream
+    cfg = gateway_config(
+        tmp_path / "ledger.db",
+        {"up": {"type": "openai", "base_url": f"{root}/v1"}},
+        {"gpt-4o-mini": route("up", "gpt-4o-mini")},
+    )
+    cfg["prompts"] = {"dir": str(prompts_root), "reload_poll_s": 0.05}
+    return gateway_factory(cfg)
+
+
+def sent(sim: RecordingSim, before: int) -> list[dict[str, Any]]:
+    """The chat bodies the upstream received since ``before``."""
+    return [s.body for s in sim.seen("/v1/chat/completions")[before:]]
+
+
+def chat_count(sim: RecordingSim) -> int:
+    return len(sim.seen("/v1/chat/completions"))
+
+
+def assert_v1_sent(body: dict[str, Any], *client_msgs: dict[str, Any]) -> None:
+    assert body["model"] == "gpt-4o-mini"
+    assert body["messages"][:2] == [
+        {"role": "system", "content": V1_SYSTEM},
+        {"role": "user", "content": V1_USER},
+    ]
+    assert body["messages"][2:] == list(client_msgs)
+    assert (body["temperature"], body["max_tokens"]) == (0.2, 200)
+    assert "variables" not in body
+
+
+def test_openai_chat_by_name_plain_and_streamed(
+    gw: RunningGateway, upstream: tuple[str, RecordingSim]
+) -> None:
+    _, sim = upstream
+    before = chat_count(sim)
+    follow_up = {"role": "user", "content": "It was charged twice."}
+    with gw.openai() as c:
+        answer = c.chat.completions.create(
+            model="prompt:support-reply",
+            messages=[follow_up],  # type: ignore[list-item]
+            temperature=1.5,  # the prompt's reviewed parameters win
+            extra_body={"variables": VARS},
+        )
+        assert answer.choices[0].message.content
+        chunks = list(
+            c.chat.completions.create(
+                model="prompt:support-reply",
+                messages=[],
+                stream=True,
+                extra_body={"variables": VARS},
+            )
+        )
+        assert any(ch.choices and ch.choices[0].delta.content for ch in chunks)
+    plain, streamed = sent(sim, before)
+    assert_v1_sent(plain, follow_up)
+    assert_v1_sent(streamed)
+    rows = gw.records()
+    v1_hash = gw.app.prompts.current.versions["support-reply"][1].hash  # type: ignore[union-attr]
+    assert [
+        (r["alias"], r["prompt_name"], r["prompt_version"], r["prompt_label"], r["prompt_hash"])
+        for r in rows
+    ] == [("gpt-4o-mini", "support-reply", 1, "production", v1_hash)] * 2
+    assert [r["stream"] for r in rows] == [0, 1]
+
+
+def test_label_version_header_and_environment_pick_the_version(
+    gw: RunningGateway, upstream: tuple[str, RecordingSim]
+) -> None:
+    _, sim = upstream
+    before = chat_count(sim)
+    hi = [{"role": "user", "content": "hi"}]
+    with gw.openai() as c:
+        c.chat.completions.create(
+            model="prompt:support-reply@staging", messages=hi, extra_body={"variables": VARS}
+        )
+        c.chat.completions.create(
+            model="prompt:support-reply@v1", messages=hi, extra_body={"variables": VARS}
+        )
+        c.chat.completions.create(
+            model="anything",
+            messages=hi,  # type: ignore[arg-type]
+            extra_headers={"X-Daytwo-Prompt": "support-reply@v2"},
+            extra_body={"variables": VARS},
+        )
+        c.chat.completions.create(
+            model="prompt:support-reply",
+            messages=hi,  # type: ignore[arg-type]
+            extra_headers={"X-Daytwo-Environment": "staging"},
+            extra_body={"variables": VARS},
+        )
+    systems = [b["messages"][0]["content"] for b in sent(sim, before)]
+    assert systems == [V2_SYSTEM, V1_SYSTEM, V2_SYSTEM, V2_SYSTEM]
+    rows = gw.records()
+    assert [(r["prompt_version"], r["prompt_label"]) for r in rows] == [
+        (2, "staging"),
+        (1, None),
+        (2, None),
+        (2, "staging"),
+    ]
+
+
+def test_anthropic_door_plain_and_streamed(
+    gw: RunningGateway, upstream: tuple[str, RecordingSim]
+) -> None:
+    _, sim = upstream
+    before = chat_count(sim)
+    with anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0) as c:
+        msg = c.messages.create(
+            model="prompt:support-reply@staging",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "hello"}],
+            extra_body={"variables": VARS},
+        )
+        assert msg.content and msg.content[0].type == "text"
+        with c.messages.stream(
+            model="prompt:support-reply",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "hello"}],
+            extra_body={"variables": VARS},
+        ) as stream:
+            text = "".join(stream.text_stream)
+        assert text
+    staging, prod = sent(sim, before)
+    assert staging["messages"][0] == {"role": "system", "content": V2_SYSTEM}
+    assert staging["max_tokens"] == 400  # the prompt's, over the client's
+    assert prod["messages"][:2] == [
+        {"role": "system", "content": V1_SYSTEM},
+        {"role": "user", "content": V1_USER},
+    ]
+    assert prod["messages"][2] == {"role": "user", "content": "hello"}
+    assert [(r["prompt_version"], r["stream"]) for r in gw.records()] == [(2, 0), (1, 1)]
+
+
+def test_responses_door_plain_and_streamed(
+    gw: RunningGateway, upstream: tuple[str, RecordingSim]
+) -> None:
+    _, sim = upstream
+    before = chat_count(sim)
+    with gw.openai() as c:
+        resp = c.responses.create(
+            model="prompt:support-reply", input="hello", extra_body={"variables": VARS}
+        )
+        assert resp.output_text
+        events = list(
+            c.responses.create(
+                model="prompt:support-reply@staging",
+                input="hello",
+                stream=True,
+                extra_body={"variables": VARS},
+            )
+        )
+        assert events[-1].type == "response.completed"
+    plain, streamed = sent(sim, before)
+    assert_v1_sent(plain, {"role": "user", "content": "hello"})
+    assert streamed["messages"][0] == {"role": "system", "content": V2_SYSTEM}
+    assert "max_completion_tokens" not in streamed  # the prompt's max_tokens replaces it
+    assert [r["prompt_version"] for r in gw.records()] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("variables", "param", "words"),
+    [
+        ({"topic": "x"}, "variables.customer", "Missing required variable 'customer'"),
+        ({"customer": 3, "topic": "x"}, "variables.customer", "expected string"),
+        ({**VARS, "mood": "sad"}, "variables.mood", "Unknown variable 'mood'"),
+    ],
+)
+def test_bad_variables_are_a_400_naming_the_variable_at_every_door(
+    gw: RunningGateway, variables: dict[str, Any], param: str, words: str
+) -> None:
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with gw.openai() as c:
+        with pytest.raises(openai.BadRequestError) as err:
+            c.chat.completions.create(
+                model="prompt:support-reply", messages=hi, extra_body={"variables": variables}
+            )
+        assert err.value.status_code == 400
+        body: Any = err.value.body
+        assert body["param"] == param and words in body["message"]
+        with pytest.raises(openai.BadRequestError) as err:
+            c.responses.create(
+                model="prompt:support-reply", input="hi", extra_body={"variables": variables}
+            )
+        assert words in str(err.value)
+    with (
+        anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0) as a,
+        pytest.raises(anthropic.BadRequestError) as aerr,
+    ):
+        a.messages.create(
+            model="prompt:support-reply",
+            max_tokens=10,
+            messages=hi,
+            extra_body={"variables": variables},
+        )
+    assert aerr.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert words in str(aerr.value)
+    assert {r["status"] for r in gw.records()} == {"rejected"}
+
+
+def test_unknown_prompt_label_and_plain_calls(gw: RunningGateway) -> None:
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with gw.openai() as c:
+        with pytest.raises(openai.NotFoundError):
+            c.chat.completions.create(model="prompt:no-such-prompt", messages=hi)
+        with pytest.raises(openai.BadRequestError, match="no label `canary`"):
+            c.chat.completions.create(model="prompt:support-reply@canary", messages=hi)
+        c.chat.completions.create(model="gpt-4o-mini", messages=hi)
+    plain = gw.records()[-1]
+    assert plain["status"] == "ok"
+    assert (plain["prompt_name"], plain["prompt_hash"]) == (None, None)
+
+
+def test_moving_a_label_takes_effect_without_restart_and_a_bad_edit_is_refused(
+    gw: RunningGateway, prompts_root: Path, upstream: tuple[str, RecordingSim]
+) -> None:
+    _, sim = upstream
+    hi: Any = [{"role": "user", "content": "hi"}]
+
+    def production_system() -> str:
+        before = chat_count(sim)
+        with gw.openai() as c:
+            c.chat.completions.create(
+                model="prompt:support-reply", messages=hi, extra_body={"variables": VARS}
+            )
+        (body,) = sent(sim, before)
+        return str(body["messages"][0]["content"])
+
+    assert production_system() == V1_SYSTEM
+    write_labels(prompts_root, {"support-reply": {"production": 2, "staging": 2}})  # promote
+    wait_for(
+        lambda: gw.app.prompts.current.labels["support-reply"]["production"] == 2,  # type: ignore[union-attr]
+        what="the promoted label",
+    )
+    assert production_system() == V2_SYSTEM
+    # a broken edit (a label pointing at no version) is refused; v2 stays in production
+    write_labels(prompts_root, {"support-reply": {"production": 9}})
+    wait_for(
+        lambda: gw.app.prompts._seen == directory_stamp(prompts_root),
+        what="the watcher to see the bad edit",
+    )
+    assert production_system() == V2_SYSTEM
+
+
+def test_a_gateway_without_prompts_says_so(
+    tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    cfg = gateway_config(
+        tmp_path / "ledger.db",
+        {"sim": {"type": "sim", "sim": {"seed": 1}}},
+        {"gpt-4o-mini": route("sim", "gpt-4o-mini")},
+    )
+    gw = gateway_factory(cfg)
+    with gw.openai() as c, pytest.raises(openai.BadRequestError, match="serves no prompts"):
+        c.chat.completions.create(
+            model="prompt:support-reply", messages=[{"role": "user", "content": "hi"}]
+        )
