@@ -64,6 +64,14 @@ _DIM_SQL = {
     "key": sa.func.coalesce(sa.column("key_id"), ""),
     "provider": sa.func.coalesce(sa.column("provider"), ""),
     "model": sa.func.coalesce(sa.column("served_model"), sa.column("alias")),
+    "prompt": sa.func.coalesce(sa.column("prompt_name"), ""),
+    "prompt_version": sa.case(
+        (
+            sa.column("prompt_name").is_not(None),
+            sa.column("prompt_name") + "@v" + sa.cast(sa.column("prompt_version"), sa.Text()),
+        ),
+        else_="",
+    ),
 }
 
 

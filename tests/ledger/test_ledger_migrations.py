@@ -103,6 +103,7 @@ def _write_as_0003(url: str, records: list[CallRecord]) -> None:
     ]
     old_metrics = METRICS[: METRICS.index("extra_attempts")]
     hourly, daily = aggregate(records)
+    hourly = [row for row in hourly if row[0] not in ("prompt", "prompt_version")]  # since 0006
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.begin() as conn:

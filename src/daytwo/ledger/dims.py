@@ -11,6 +11,8 @@ HOURLY_DIMS = (
     "key",
     "provider",
     "model",
+    "prompt",  # the prompt's name
+    "prompt_version",  # NAME@vN
 )
 #: Every dimension a spend report can group by.
 REPORT_DIMS = (
@@ -23,4 +25,6 @@ REPORT_DIMS = (
     "key",
     "agent",
     "environment",
+    "prompt",
+    "prompt_version",
 )

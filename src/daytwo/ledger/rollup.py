@@ -75,6 +75,8 @@ def dim_values(r: CallRecord) -> tuple[str, ...]:
         r.provider or "",
         # What was served when known, else what was asked for (a refused call has no model).
         r.served_model or r.alias,
+        r.prompt_name or "",
+        f"{r.prompt_name}@v{r.prompt_version}" if r.prompt_name else "",
     )
 
 
