@@ -25,6 +25,7 @@ COMMANDS = {
     "providers": "daytwo.cli.providers:providers",
     "drill": "daytwo.cli.drill:drill",
     "alerts": "daytwo.cli.alerts:alerts",
+    "prompts": "daytwo.cli.prompts:prompts",
 }
 
 
