@@ -53,6 +53,8 @@ def write_lock(prompts: PromptSet, root: Path) -> Path:
 def at_git_base(root: Path, ref: str) -> dict[tuple[str, int], PromptVersion]:
     """Every version file under ``root`` as it was at ``ref`` (raises PromptLoadError when git
     cannot answer)."""
+    if ref.startswith("-"):
+        raise PromptLoadError([f"--base: {ref!r} is not a git ref"])
     root = root.resolve()
     top = Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()
     rel = root.relative_to(top)

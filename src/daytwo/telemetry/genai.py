@@ -71,6 +71,11 @@ AGENT: Final = "daytwo.agent"
 SESSION: Final = "daytwo.session"
 ENVIRONMENT: Final = "daytwo.environment"
 KEY_ID: Final = "daytwo.key_id"
+#: The prompt that made the call (prompts as code): name, version, label, content hash.
+PROMPT_NAME: Final = "gen_ai.prompt.name"
+PROMPT_VERSION: Final = "gen_ai.prompt.version"
+PROMPT_LABEL: Final = "daytwo.prompt.label"
+PROMPT_HASH: Final = "daytwo.prompt.hash"
 CONTENT_TRUNCATED: Final = "daytwo.content.truncated"
 
 ATTEMPT: Final = "daytwo.attempt"

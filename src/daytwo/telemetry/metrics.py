@@ -121,6 +121,8 @@ class Metrics:
         self._project = LabelGuard(limit)
         self._workflow = LabelGuard(limit)
         self._model = LabelGuard(limit)
+        #: One guard over (name, version) pairs: a prompt's every version is one series each.
+        self._prompt = LabelGuard(limit)
         self._requests = _counter(
             "daytwo_requests",
             "Calls finished, by outcome (ok, error, rejected, cancelled).",
@@ -181,11 +183,21 @@ class Metrics:
             "What the answers served from the cache or replayed would have cost, US dollars.",
             ("kind", "model", "project", "workflow"),
         )
+        self._prompt_requests = _counter(
+            "daytwo_prompt_requests",
+            "Calls that named a prompt, by prompt name, version and outcome.",
+            ("gen_ai_prompt_name", "gen_ai_prompt_version", "status"),
+        )
+        self._prompt_cost = _counter(
+            "daytwo_prompt_cost_usd",
+            "What calls that named a prompt cost, US dollars, by prompt name and version.",
+            ("gen_ai_prompt_name", "gen_ai_prompt_version"),
+        )
         self.registry = CollectorRegistry()
         families = (
             self._requests, self._errors, self._refusals, self._tokens, self._duration,
             self._ttft, self._cost, self._unpriced, self._retries, self._fallbacks,
-            self._cache_hits, self._cache_saved,
+            self._cache_hits, self._cache_saved, self._prompt_requests, self._prompt_cost,
         )  # fmt: skip
         self.registry.register(_WithoutCreated(f.metric for f in families))
         ProcessCollector(registry=self.registry)
@@ -200,6 +212,8 @@ class Metrics:
         who = (model, project, workflow)
         call = (record.provider or NO_PROVIDER, *who)
         self._requests((record.operation, record.status, *call)).inc()
+        if record.prompt_name is not None:
+            self._count_prompt(record)
         if error is not None:
             self._errors((error, *call)).inc()
             if error in SPEND_REFUSALS:
@@ -227,6 +241,14 @@ class Metrics:
                 self._unpriced(call).inc()
         if record.attempts > 1:
             self._count_attempts(model, record.attempts, record.attempt_log)
+
+    def _count_prompt(self, record: CallRecord) -> None:
+        pair = self._prompt(f"{record.prompt_name}@v{record.prompt_version}")
+        name, _, version = pair.partition("@v")
+        labels = (name, version or pair)
+        self._prompt_requests((*labels, record.status)).inc()
+        if record.cost_nanousd:
+            self._prompt_cost(labels).inc(record.cost_nanousd / NANOS_PER_USD)
 
     def _count_attempts(self, model: str, attempts: int, log: Sequence[AttemptRecord]) -> None:
         # Every attempt but the last failed and was followed by another one. (A call cancelled

@@ -233,6 +233,11 @@ class Tracing:
             attrs[A.SESSION] = attrs[A.CONVERSATION_ID] = record.session
         _put(attrs, A.ENVIRONMENT, record.environment)
         _put(attrs, A.KEY_ID, record.key_id)
+        if record.prompt_name is not None:
+            attrs[A.PROMPT_NAME] = record.prompt_name
+            _put(attrs, A.PROMPT_VERSION, record.prompt_version)
+            _put(attrs, A.PROMPT_LABEL, record.prompt_label)
+            _put(attrs, A.PROMPT_HASH, record.prompt_hash)
         if view.request is not None:
             _request_attributes(attrs, view.request)
             if self.config.capture_content:
