@@ -7,6 +7,8 @@ ledger on SQLite, logging warning, access log off) on a temporary config, and me
 * closed loop (wrk) at concurrency 1, 16, 64: requests/s, p50/p99;
 * open loop (``bench/loadgen.py``) at offered 100, 500, 1,000 req/s: p50/p99 from the
   *scheduled* send time, errors, achieved rate;
+* a prompt reference (``model: prompt:...``) against a plain call, both through daytwo, at
+  concurrency 1 (``bench/prompt_case.py``);
 * streaming: time to first chunk at concurrency 1 and at an offered 500 req/s, and streaming
   throughput with wrk at concurrency 16;
 * cold start: launch of ``daytwo serve`` to the first proxied 200 (median of 3 launches);
@@ -29,6 +31,7 @@ Usage::
     .venv/bin/python bench/gateway_overhead.py --quick      # ~1 min smoke run
     .venv/bin/python bench/gateway_overhead.py --json --litellm --soak 600 > result.json
     .venv/bin/python bench/gateway_overhead.py --telemetry  # metrics + traces on
+    .venv/bin/python bench/gateway_overhead.py --prompt     # the prompt-reference case only
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from typing import Any
 import harness as h
 import spy
 from overhead_report import evaluate, loadgen_check, print_table
+from prompt_case import PROMPT_MODEL, add_prompts
 
 # ---------------------------------------------------------------- the matrix
 CLOSED_CONCS = (1, 16, 64)
@@ -80,6 +84,7 @@ class Settings:
     as_json: bool
     spend: str | None = None
     telemetry: bool = False
+    prompt_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -457,6 +462,7 @@ def daytwo_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
         anthropic_port=anthropic.port if anthropic else None,
     )
     add_telemetry(config, ctx.otlp)
+    add_prompts(config)
     key = h.CLIENT_KEY
     if s.spend:
         h.clear_redis_prefix("daytwo-bench:")
@@ -474,8 +480,13 @@ def daytwo_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
             for t in (ctx.direct, gw):
                 h.run_wrk(t, 64, s.warmup)
             points = ([] if s.stream_only else plain_points(s)) + stream_points(s)
-            out["rows"] = run_matrix(ctx, gw, points, sampler)
-            if anthropic is not None:
+            out["rows"] = [] if s.prompt_only else run_matrix(ctx, gw, points, sampler)
+            prompted = h.Target("daytwo", proc.port, model=PROMPT_MODEL, key=key, proc=proc)
+            point = wrk_point("prompt_vs_plain", 1, s.duration)
+            out["rows"] += run_matrix(ctx, prompted, [point], sampler, gw)
+            gw.sent += prompted.sent
+            gw.ok += prompted.ok
+            if anthropic is not None and not s.prompt_only:
                 claude = h.Target("daytwo", proc.port, model=h.ANTHROPIC_ALIAS, key=key, proc=proc)
                 rows = run_matrix(ctx, claude, translation_points(s), sampler, anthropic)
                 out["rows"] += rows
@@ -578,6 +589,9 @@ def parse_args(argv: list[str] | None) -> Settings:
         help="spend control on (virtual key, budgets, rate limits) with this state backend",
     )
     ap.add_argument(
+        "--prompt", action="store_true", help="only the prompt-reference case (concurrency 1)"
+    )
+    ap.add_argument(
         "--telemetry",
         action="store_true",
         help="metrics and traces on (OTLP/HTTP to a local sink); off by default",
@@ -597,6 +611,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         as_json=a.json,
         spend=a.spend,
         telemetry=a.telemetry,
+        prompt_only=a.prompt,
     )
 
 

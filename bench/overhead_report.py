@@ -18,6 +18,8 @@ RSS_LOAD_MAX_MB = 150
 RSS_SLOPE_MAX_MB_PER_MIN = 0.1
 #: The open-loop goal point (offered req/s).
 GOAL_RATE = 500
+#: What naming a prompt may add to a plain call (bench/prompt_case.py).
+PROMPT_ADDED_P50_MAX_MS = 0.1
 #: The generator vouches for itself when it achieves this share of its top rate, direct.
 LOADGEN_OK_FRACTION = 0.97
 
@@ -99,6 +101,16 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
                 ("concurrency 1", find(rows, "translate_ttft")),
                 ("offered 500 req/s", find(rows, "translate_ttft_open")),
             )
+            if row
+        ),
+        *(
+            goal(
+                "prompt reference added p50 over a plain call, concurrency 1",
+                f"<= {PROMPT_ADDED_P50_MAX_MS} ms",
+                row.get("added_p50_ms"),
+                at_most(row.get("added_p50_ms"), PROMPT_ADDED_P50_MAX_MS),
+            )
+            for row in (find(rows, "prompt_vs_plain"),)
             if row
         ),
         goal(

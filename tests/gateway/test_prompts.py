@@ -301,3 +301,18 @@ def test_a_gateway_without_prompts_says_so(
         c.chat.completions.create(
             model="prompt:support-reply", messages=[{"role": "user", "content": "hi"}]
         )
+
+
+def test_a_prompt_with_an_anthropic_only_field_is_a_400_naming_it(gw: RunningGateway) -> None:
+    with (
+        anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0) as c,
+        pytest.raises(anthropic.BadRequestError) as err,
+    ):
+        c.messages.create(
+            model="prompt:support-reply",
+            max_tokens=4000,
+            thinking={"type": "enabled", "budget_tokens": 2000},
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"variables": VARS},
+        )
+    assert "cannot be combined with `thinking`" in str(err.value)
