@@ -248,10 +248,9 @@ class Pipeline:
         call.attribution = attr
         prompt = headers.get(PROMPT_HEADER)
         if prompt is not None or req.model.startswith(PROMPT_PREFIX):  # stage 3
-            req, found = resolve(self._prompts(), req, prompt, raw, attr.environment)
+            found = resolve(self._prompts(), req, prompt, raw, attr.environment)
             v = found.version
             call.prompt = (v.name, v.version, found.label, v.hash)
-            call.request = req
             call.alias = req.model
         if principal is not None and not principal.allows_model(req.model):
             raise PermissionDenied(

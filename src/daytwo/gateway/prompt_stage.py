@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +44,13 @@ def resolve(
     header: bytes | None,
     raw: bytes,
     environment: str | None,
-) -> tuple[LLMRequest, Resolved]:
-    """The request with the prompt rendered in (raises a 4xx naming the field)."""
+) -> Resolved:
+    """Render the prompt a call names into its request, in place (raises a 4xx naming the
+    field); returns the version it resolved to."""
     param = "X-Daytwo-Prompt" if header is not None else "model"
     text = header.decode("latin-1").strip() if header is not None else req.model
-    ref = parse_reference(text, param=param)
     if prompts is None:
+        parse_reference(text, param=param)  # a malformed reference is named first
         raise PromptError(
             "This gateway serves no prompts (set `prompts.dir` in its config).",
             param=param,
@@ -67,10 +67,10 @@ def resolve(
             param=native.requires,
             code="invalid_value",
         )
-    found = prompts.resolve(ref, environment)
-    rendered = prompts.render(found.version, _variables(req.body, raw))
+    found = prompts.lookup(text, environment, param=param)
     body = req.body
-    out: dict[str, Any] = {k: v for k, v in body.items() if k != VARIABLES_FIELD}
+    rendered = prompts.render(found.version, _variables(body, raw))
+    out = {k: v for k, v in body.items() if k != VARIABLES_FIELD}
     params = rendered.params
     if "max_tokens" in params:
         out.pop("max_completion_tokens", None)
@@ -78,8 +78,12 @@ def resolve(
     alias = found.version.spec.model
     out["model"] = alias
     out["messages"] = [dict(m) for m in rendered.messages] + list(body.get("messages") or ())
-    # The client's own body no longer is the request: it is not relayed as-is.
-    return replace(req, model=alias, body=out, native=None), found
+    # In place (cheaper than a copy; the request is this call's own). The client's own body no
+    # longer is the request: it is not relayed as-is.
+    req.model = alias
+    req.body = out
+    req.native = None
+    return found
 
 
 def _variables(body: Mapping[str, Any], raw: bytes) -> Any:

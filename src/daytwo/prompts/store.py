@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from daytwo.config.load import format_errors
 from daytwo.core.errors import ModelNotFound
 from daytwo.prompts.errors import PromptError, PromptLoadError
-from daytwo.prompts.reference import PromptRef
+from daytwo.prompts.reference import PromptRef, parse_reference
 from daytwo.prompts.render import Rendered, check_variables, render
 from daytwo.prompts.sandbox import Sandbox, TemplateRefused
 from daytwo.prompts.spec import LabelsFile, PromptSpec, PromptVersion
@@ -67,6 +67,7 @@ class PromptSet:
         #: The directory's state when loaded (the watcher compares it).
         self.stamp = stamp
         self._rendered: dict[tuple[str, bytes], Rendered] = {}
+        self._found: dict[tuple[str, str | None, str | None], Resolved] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.versions.values())
@@ -100,6 +101,19 @@ class PromptSet:
                 code="prompt_label_not_found",
             )
         return Resolved(versions[number], label)
+
+    def lookup(self, text: str, environment: str | None, *, param: str = "model") -> Resolved:
+        """:func:`parse_reference` + :meth:`resolve`, cached per (reference, environment): the
+        set never changes once loaded."""
+        key = (text, environment, param)
+        hit = self._found.get(key)
+        if hit is not None:
+            return hit
+        found = self.resolve(parse_reference(text, param=param), environment)
+        if len(self._found) >= RENDER_CACHE_SIZE:
+            self._found.clear()
+        self._found[key] = found
+        return found
 
     def render(self, version: PromptVersion, given: Any) -> Rendered:
         """The version rendered with a call's variables (checked; cached per version and
