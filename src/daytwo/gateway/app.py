@@ -28,7 +28,7 @@ from daytwo.core.errors import (
 )
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.types import LLMRequest
-from daytwo.gateway import admin, models
+from daytwo.gateway import admin, models, prompt_api
 from daytwo.gateway import openai_format as oai
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
 from daytwo.gateway.connections import Guard
@@ -183,6 +183,9 @@ class Gateway:
             if handler is None:
                 if method == b"GET" and path.startswith(models.ONE_PREFIX):
                     await self._models(scope, receive, send)
+                    return
+                if method == b"GET" and path.startswith(prompt_api.PATH):
+                    await prompt_api.get_prompt(self.pipeline, self.prompts.current, scope, send)
                     return
                 await self._no_route(scope, send)
                 return

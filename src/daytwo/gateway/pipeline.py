@@ -59,7 +59,7 @@ from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, Stream
 from daytwo.gateway.adjust import adjust
 from daytwo.gateway.attribution import attribute, attribute_unparsed, with_key
 from daytwo.gateway.prompt_stage import PREFIX as PROMPT_PREFIX
-from daytwo.gateway.prompt_stage import PROMPT_HEADER, resolve
+from daytwo.gateway.prompt_stage import PROMPT_HEADER, reported, resolve
 from daytwo.gateway.runtime import Route, Runtime, same_wire
 from daytwo.gateway.stream_assemble import Assembler, chunks_of
 from daytwo.keys.format import SECRET_PREFIX
@@ -247,7 +247,9 @@ class Pipeline:
             raise
         call.attribution = attr
         prompt = headers.get(PROMPT_HEADER)
-        if prompt is not None or req.model.startswith(PROMPT_PREFIX):  # stage 3
+        if prompt is not None and b"hash=" in prompt:  # rendered by the client: recorded
+            call.prompt = reported(prompt)
+        elif prompt is not None or req.model.startswith(PROMPT_PREFIX):  # stage 3
             found = resolve(self._prompts(), req, prompt, raw, attr.environment)
             v = found.version
             call.prompt = (v.name, v.version, found.label, v.hash)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,28 @@ def resolve(
     req.body = out
     req.native = None
     return found
+
+
+_REPORTED = re.compile(
+    r"^\s*([a-z0-9][a-z0-9_-]{0,63})@v([1-9][0-9]{0,8})\s*;\s*hash=(sha256:[0-9a-f]{64})"
+    r"(?:\s*;\s*label=([A-Za-z0-9][A-Za-z0-9_.-]{0,63}))?\s*$"
+)
+
+
+def reported(header: bytes) -> tuple[str, int, str | None, str]:
+    """A prompt the client rendered itself (``daytwo.sdk.prompts``), named with its hash:
+    ``NAME@vN; hash=sha256:<64 hex>[; label=LABEL]``. Recorded as sent, never resolved (the
+    client's copy, e.g. a bundled fallback, is what made the call)."""
+    m = _REPORTED.match(header.decode("latin-1"))
+    if m is None:
+        raise PromptError(
+            "Invalid X-Daytwo-Prompt: expected NAME[@label|@vN], or NAME@vN; "
+            "hash=sha256:<64 hex digits>[; label=LABEL] for a prompt rendered by the client.",
+            param="X-Daytwo-Prompt",
+            code="invalid_prompt_reference",
+        )
+    name, version, digest, label = m.groups()
+    return name, int(version), label, digest
 
 
 def _variables(body: Mapping[str, Any], raw: bytes) -> Any:
