@@ -244,7 +244,19 @@ def test_demo_drives_traffic_rides_out_an_outage_and_prints_the_spend_report(
         retried = conn.execute(
             "SELECT COUNT(*) FROM calls WHERE provider = 'anthropic' AND attempts > 1"
         ).fetchone()
+        per_version = dict(
+            conn.execute(
+                "SELECT prompt_version, AVG(input_tokens) FROM calls"
+                " WHERE prompt_name = 'support-reply' AND status = 'ok' GROUP BY prompt_version"
+            )
+        )
     conn.close()
+    # Prompts as code: midway the more verbose v2 is promoted by editing labels.yaml; the
+    # gateway serves it without a restart and the ledger shows what it costs per call.
+    assert "prompt: support-reply v2 (more verbose) promoted to production" in out
+    assert "prompt versions (daytwo prompts stats support-reply)" in out
+    assert set(per_version) == {1, 2} and per_version[2] > per_version[1] + 100
+    assert re.search(r"support-reply v2 costs [\d.]+x v1 per call \(\+\d+ input tokens", out)
     assert set(projects) == {"support", "search", "batch", "default"}
     assert unattributed[0] == projects["default"]
     assert priced[0] > 0

@@ -41,6 +41,18 @@ def demo(seconds: float, directory: Path, port: int) -> None:
     render_report(result.report, console)
     console.rule("provider outage")
     console.print(render_outage(result.outage))
+    if result.prompts:
+        from daytwo.demo.prompts import NAME, versions_table
+
+        console.rule(f"prompt versions (daytwo prompts stats {NAME})")
+        console.print(versions_table(result.prompts))
+        if len(result.prompts) > 1 and all(r.cost_per_call_nanousd for r in result.prompts):
+            first, last = result.prompts[0], result.prompts[-1]
+            ratio = (last.cost_per_call_nanousd or 0) / (first.cost_per_call_nanousd or 1)
+            console.print(
+                f"{NAME} v{last.version} costs {ratio:.2f}x v{first.version} per call "
+                f"({last.input_per_call - first.input_per_call:+,.0f} input tokens per call)"
+            )
     console.print(
         f"\n{len(result.samples):,} calls from the apps ({result.failed:,} failed, "
         f"{result.refused:,} refused by spend control), "

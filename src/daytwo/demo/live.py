@@ -14,8 +14,10 @@ from rich.text import Text
 
 from daytwo.core.money import format_usd
 from daytwo.demo.config import Outage
+from daytwo.demo.prompts import versions_table
 from daytwo.demo.providers import RECENT_S, Event, Served
 from daytwo.demo.traffic import AppStats
+from daytwo.ledger.prompts import VersionStats
 from daytwo.resilience.breaker import DeploymentSnapshot
 from daytwo.state.base import SwitchRecord
 
@@ -45,6 +47,7 @@ def render(
     ledger_queued: int,
     switches: Mapping[str, SwitchRecord] | None = None,
     width: int = 100,
+    prompts: Sequence[VersionStats] = (),
 ) -> Group:
     """``width``: the terminal's; below 100 columns, spend and switches stack."""
     spend = _spend(spend_by_project)
@@ -63,6 +66,7 @@ def render(
         _apps(stats),
         _providers(health, served),
         *money,
+        *([versions_table(prompts)] if prompts else []),
         _events(events),
     )
 

@@ -35,10 +35,13 @@ from daytwo.demo.config import (
 )
 from daytwo.demo.live import Clock, render
 from daytwo.demo.outage import OutageReport, outage_report
+from daytwo.demo.prompts import NAME as PROMPT_NAME
+from daytwo.demo.prompts import PROMOTE_AT, promote, write_prompts
 from daytwo.demo.providers import Event, Served, Topology, Watch, served
 from daytwo.demo.traffic import AppStats, Sample, drive, new_stats
 from daytwo.gateway.app import Gateway, create_app
 from daytwo.gateway.server import free_port, serve_in_thread
+from daytwo.ledger.prompts import VersionStats, prompt_stats
 from daytwo.ledger.report import SpendReport, spend_report
 from daytwo.ledger.store import LedgerStore, open_store
 from daytwo.providers.sim.run import running_sim_server
@@ -67,6 +70,8 @@ class DemoResult:
     ended: datetime
     outage: OutageReport
     events: list[Event]
+    #: The demo prompt's versions, as `daytwo prompts stats support-reply` shows them.
+    prompts: list[VersionStats] = field(default_factory=list)
 
     @property
     def samples(self) -> list[Sample]:
@@ -100,12 +105,15 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         raw = demo_config(
             ledger_path, port, sim_url=sim_url, openai_url=openai_url, seconds=seconds
         )
+        prompts_root = write_prompts(workdir)
+        raw["prompts"] = {"dir": str(prompts_root), "reload_poll_s": 0.25}
         config_path = workdir / "daytwo.yaml"
         config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         app = create_app(validate_config(raw, source=str(config_path)))
         handle = serve_in_thread(app, port=port)
         started = datetime.now(UTC)
         view = _View(app, handle.url, seconds, stats, outage_for(seconds), drill, ledger_path)
+        view.prompts_root = prompts_root
         try:
             with _alert_log(workdir / ALERT_LOG):
                 asyncio.run(view.run(console))
@@ -128,10 +136,19 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
             topology=view.topology,
             downtimes=view.watch.downtimes,
         )
+        versions = prompt_stats(store, PROMPT_NAME, view.run_start, time.time() + 1)
     finally:
         store.close()
     return DemoResult(
-        stats, ledger_path, config_path, report, started, ended, outage, view.watch.events
+        stats,
+        ledger_path,
+        config_path,
+        report,
+        started,
+        ended,
+        outage,
+        view.watch.events,
+        versions,
     )
 
 
@@ -170,6 +187,9 @@ class _View:
     drill: DrillClock
     ledger_path: Path
     run_start: float = 0.0
+    #: The demo's prompt directory (its labels file is edited midway).
+    prompts_root: Path | None = None
+    prompt_versions: list[VersionStats] = field(default_factory=list)
     topology: Topology = field(init=False)
     watch: Watch = field(init=False)
     health: list[DeploymentSnapshot] = field(default_factory=list)
@@ -193,7 +213,7 @@ class _View:
         self.drill.start()
         traffic = asyncio.create_task(drive(self.url + "/v1", self.seconds, self.stats))
         t0 = time.monotonic()
-        killed = False
+        killed = promoted = False
         next_ledger = t0
         #: Once the apps stop, the view waits (at most two alert windows) for the alerts
         #: still firing to resolve, so the story ends.
@@ -209,6 +229,9 @@ class _View:
                     if not killed and elapsed > self.seconds * KILL_AT:
                         killed = True
                         await _kill(self.app, {"project": "default"}, KILL_REASON)
+                    if not promoted and elapsed > self.seconds * PROMOTE_AT:
+                        promoted = True
+                        self._promote(elapsed)
                     self._drill_events(elapsed)
                     self._alerts()
                     await self._poll_gateway(elapsed)
@@ -228,6 +251,16 @@ class _View:
             await traffic
         finally:
             store.close()
+
+    def _promote(self, elapsed: float) -> None:
+        if self.prompts_root is None:
+            return
+        promote(self.prompts_root)
+        self.watch.note(
+            elapsed,
+            f"prompt: {PROMPT_NAME} v2 (more verbose) promoted to production in labels.yaml",
+            "bold",
+        )
 
     def _drill_events(self, elapsed: float) -> None:
         o = self.outage
@@ -266,6 +299,7 @@ class _View:
         )
         self.spend = {g.key or "(none)": g.cost_nanousd for g in report.groups}
         self.served = served(store, self.topology, since=self.run_start, now=time.time())
+        self.prompt_versions = prompt_stats(store, PROMPT_NAME, self.run_start, time.time() + 1)
 
     def _render(self, elapsed: float, width: int) -> Group:
         ledger = self.app.ledger
@@ -281,6 +315,7 @@ class _View:
             ledger_queued=ledger.stats().queued if ledger else 0,
             switches=self.switches,
             width=width,
+            prompts=self.prompt_versions,
         )
 
 

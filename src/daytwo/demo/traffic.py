@@ -170,13 +170,12 @@ async def support_bot(client: Client, stats: AppStats, rng: random.Random) -> No
         stats,
         "/chat/completions",
         {
-            "model": "gpt-4o",
+            # prompts as code: the system prompt is the gateway's `support-reply` (production)
+            "model": "prompt:support-reply",
             "stream": True,
             "stream_options": {"include_usage": True},
-            "messages": [
-                {"role": "system", "content": "You are a friendly support agent."},
-                {"role": "user", "content": q},
-            ],
+            "messages": [],
+            "variables": {"topic": q, "shop": "daytwo's shop"},
         },
         _headers("support", workflow="answer", feature="chat-reply", user=user, session=session),
     )
