@@ -3,6 +3,7 @@ over real HTTP; what the upstream received is recorded by a loopback simulator."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,6 @@ import pytest
 from tests.gateway.harness import RunningGateway, gateway_config, route, wait_for
 from tests.gateway.recording_sim import RecordingSim, recording_sim
 from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_labels
-
-from daytwo.prompts.store import directory_stamp
 
 VARS = {"customer": "Ann", "topic": "a refund"}
 V1_SYSTEM = "You are a support agent for daytwo. Be brief."
@@ -258,8 +257,12 @@ def test_unknown_prompt_label_and_plain_calls(gw: RunningGateway) -> None:
 
 
 def test_moving_a_label_takes_effect_without_restart_and_a_bad_edit_is_refused(
-    gw: RunningGateway, prompts_root: Path, upstream: tuple[str, RecordingSim]
+    gw: RunningGateway,
+    prompts_root: Path,
+    upstream: tuple[str, RecordingSim],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.ERROR, logger="daytwo.prompts")
     _, sim = upstream
     hi: Any = [{"role": "user", "content": "hi"}]
 
@@ -281,10 +284,13 @@ def test_moving_a_label_takes_effect_without_restart_and_a_bad_edit_is_refused(
     assert production_system() == V2_SYSTEM
     # a broken edit (a label pointing at no version) is refused; v2 stays in production
     write_labels(prompts_root, {"support-reply": {"production": 9}})
-    wait_for(
-        lambda: gw.app.prompts._seen == directory_stamp(prompts_root),
-        what="the watcher to see the bad edit",
+    (refused,) = wait_for(
+        lambda: [r for r in caplog.records if "prompts reload refused" in r.getMessage()],
+        what="the refusal's log line",
     )
+    assert refused.problems == [  # type: ignore[attr-defined]
+        "labels: support-reply.production: prompt `support-reply` has no version 9"
+    ]
     assert production_system() == V2_SYSTEM
 
 

@@ -45,8 +45,11 @@ def write_version(root: Path, spec: dict[str, Any]) -> Path:
 
 
 def write_labels(root: Path, labels: dict[str, dict[str, int]]) -> Path:
+    """Replaces the file in one step (as a checkout renames it in), never half-written."""
     path = root / "labels.yaml"
-    path.write_text(yaml.safe_dump(labels, sort_keys=False))
+    tmp = root / ".labels.yaml.tmp"
+    tmp.write_text(yaml.safe_dump(labels, sort_keys=False))
+    tmp.replace(path)
     return path
 
 

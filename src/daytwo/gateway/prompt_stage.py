@@ -174,14 +174,21 @@ class PromptSource:
         self.start()
 
     async def _poll(self) -> None:
+        pending: tuple[int, ...] | None = None
         while True:
             await asyncio.sleep(self.config.reload_poll_s)
             root = self.root
             if root is None:
                 return
             stamp = await asyncio.to_thread(directory_stamp, root)
-            if stamp != self._seen:
+            if stamp == self._seen:
+                pending = None
+            elif stamp == pending:
+                # Unchanged for one poll: a checkout or pull in progress is not read half-done.
+                pending = None
                 await self.reload_now()
+            else:
+                pending = stamp
 
     async def reload_now(self) -> bool:
         """Load and swap in the directory's prompts; False (one log line) if refused."""
