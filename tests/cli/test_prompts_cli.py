@@ -236,3 +236,13 @@ def test_stats_compares_versions(tmp_path: Path) -> None:
     assert (v2["error_rate"], v2["refusal_rate"]) == (round(1 / 6, 6), round(1 / 6, 6))
     table = run("stats", "p", "--ledger", f"sqlite:///{db}").stdout
     assert "v1" in table and "v2" in table
+
+
+def test_a_summary_is_written_when_the_files_do_not_load(tmp_path: Path) -> None:
+    root = tmp_path / "prompts"
+    write_version(root, {**SUPPORT_V1, "temperature": "hot"})
+    summary = tmp_path / "summary.md"
+    result = run("check", "--dir", str(root), "--summary", str(summary))
+    assert result.exit_code == 1
+    assert "support-reply/v1.yaml: temperature:" in result.stderr
+    assert "**Failed:** the prompt files do not load" in summary.read_text()

@@ -244,7 +244,16 @@ def check(
     )
     from daytwo.prompts.published import Published, at_git_base, read_lock
 
-    ps, root, cfg = _load(directory, config_path)
+    try:
+        ps, root, cfg = _load(directory, config_path)
+    except SystemExit:
+        if summary_path is not None:  # the PR comment says the files did not load
+            Path(summary_path).write_text(
+                "## daytwo prompts check\n\n**Failed:** the prompt files do not load; "
+                "see the job's log (`daytwo prompts check`).\n",
+                encoding="utf-8",
+            )
+        raise
     problems = hygiene_problems(ps)
     published: Published = {}
     try:
