@@ -15,7 +15,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 from tests.cli.records import call_record
-from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_version
+from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_labels, write_version
 
 from daytwo.cli.main import cli
 from daytwo.ledger.store import open_store
@@ -85,7 +85,7 @@ def test_check_refuses_an_edit_to_a_version_published_on_the_base(repo: Path) ->
     write_version(root, SUPPORT_V2)
     result = run("check", "--base", "main", "--dir", str(root))
     assert result.exit_code == 0, result.stderr
-    assert "(2 versions, 1 new)" in result.stdout
+    assert "(2 versions, 1 new, 0 labels moved)" in result.stdout
 
 
 def test_metadata_and_formatting_are_not_edits(repo: Path) -> None:
@@ -246,3 +246,40 @@ def test_a_summary_is_written_when_the_files_do_not_load(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "support-reply/v1.yaml: temperature:" in result.stderr
     assert "**Failed:** the prompt files do not load" in summary.read_text()
+
+
+def test_a_promotion_shows_the_cost_at_the_labels_traffic(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    root = prompt_dir(
+        repo / "prompts", SUPPORT_V1, SUPPORT_V2, labels={"support-reply": {"production": 1}}
+    )
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "v1 and v2")
+    git(repo, "checkout", "-q", "-b", "promote")
+    write_labels(root, {"support-reply": {"production": 2}})  # the one-line PR
+    db = tmp_path / "ledger.db"
+    now = time.time()
+    with open_store(f"sqlite:///{db}") as store:
+        rows = [
+            call_record(i, now - 3_600 - i, prompt_name="support-reply", prompt_version=1,
+                        prompt_label="production")
+            for i in range(1_000)
+        ] + [
+            call_record(5_000 + i, now - 60 - i, prompt_name="support-reply", prompt_version=2,
+                        prompt_label="staging")
+            for i in range(500)
+        ]  # fmt: skip
+        store.insert_batch(rows)
+    config = write_config(tmp_path, db, root)
+    summary = tmp_path / "summary.md"
+    result = run("check", "--base", "main", "--config", str(config), "--summary", str(summary))
+    assert result.exit_code == 0, result.stderr
+    assert "(2 versions, 0 new, 1 labels moved)" in result.stdout
+    # By hand: v2's prompt is 24 tokens longer; 1,000 production calls x 24 x $2.50 / 1M = $0.06
+    text = summary.read_text()
+    assert "| support-reply | production | v1 | v2 | +24 | 1,000 | +$0.06/week |" in text
+    assert (
+        "support-reply@production: +24 input tokens per call × 1,000 calls/week ≈ "
+        "+$0.06/week on gpt-4o-mini"
+    ) in text

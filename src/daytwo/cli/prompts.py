@@ -239,10 +239,13 @@ def check(
         hygiene_problems,
         immutability_problems,
         impacts,
+        label_moves,
+        move_impacts,
         new_versions,
         summary_markdown,
     )
-    from daytwo.prompts.published import Published, at_git_base, read_lock
+    from daytwo.prompts.published import Published, at_git_base, labels_at_git_base, read_lock
+    from daytwo.prompts.store import read_labels
 
     try:
         ps, root, cfg = _load(directory, config_path)
@@ -256,6 +259,7 @@ def check(
         raise
     problems = hygiene_problems(ps)
     published: Published = {}
+    moved: list[tuple[str, str, int | None, int]] = []
     try:
         locked = read_lock(root)
         if locked is not None:
@@ -267,6 +271,8 @@ def check(
                 ps, {k: v.hash for k, v in at_base.items()}, f"on {base}"
             )
             published.update({k: v.hash for k, v in at_base.items()})
+            # labels.yaml as committed (a gateway's own overrides are not the PR's)
+            moved = label_moves(labels_at_git_base(root, base), read_labels(root, []))
     except PromptLoadError as exc:
         _fail("; ".join(exc.problems))
     if cfg is None:
@@ -274,12 +280,10 @@ def check(
     else:
         problems += _model_problems(ps, cfg)
     changed = new_versions(ps, published)
-    found = impacts(
-        ps,
-        changed,
-        calls=_traffic(cfg, ledger, days),
-        input_price=_input_price(cfg, config_path),
-    )
+    traffic = _traffic(cfg, ledger, days)
+    price = _input_price(cfg, config_path)
+    found = impacts(ps, changed, calls=lambda name: traffic(name, None), input_price=price)
+    moves = move_impacts(ps, moved, calls=traffic, input_price=price)
     for line in problems:
         click.echo(f"daytwo prompts: {line}", err=True)
     if summary_path is not None:
@@ -290,11 +294,12 @@ def check(
             diff=lambda i: file_diff(
                 i.previous, i.version, lambda f: (root.parent / f).read_text(encoding="utf-8")
             ),
+            moves=moves,
         )
         Path(summary_path).write_text(text, encoding="utf-8")
     if problems:
         raise SystemExit(1)
-    click.echo(f"{root}: ok ({len(ps)} versions, {len(changed)} new)")
+    click.echo(f"{root}: ok ({len(ps)} versions, {len(changed)} new, {len(moves)} labels moved)")
 
 
 def _model_problems(ps: PromptSet, cfg: Config) -> list[str]:
@@ -320,7 +325,7 @@ def _model_problems(ps: PromptSet, cfg: Config) -> list[str]:
 def _traffic(cfg: Config | None, ledger: str | None, days: int) -> Any:
     url = ledger or (cfg.ledger.url if cfg is not None else None)
     if url is None:
-        return lambda name: None
+        return lambda name, label: None
     from daytwo.core.errors import DaytwoError
     from daytwo.ledger.prompts import prompt_calls
     from daytwo.ledger.store import open_store
@@ -329,11 +334,11 @@ def _traffic(cfg: Config | None, ledger: str | None, days: int) -> Any:
         store = open_store(url, create=False)
     except DaytwoError as exc:
         click.echo(f"daytwo prompts: no traffic read: {exc.message}", err=True)
-        return lambda name: None
+        return lambda name, label: None
     now = time.time()
 
-    def calls(name: str) -> int:
-        return prompt_calls(store, name, now - days * 86_400, now)
+    def calls(name: str, label: str | None) -> int:
+        return prompt_calls(store, name, now - days * 86_400, now, label=label)
 
     return calls
 

@@ -74,12 +74,17 @@ class VersionStats:
         }
 
 
-def prompt_calls(store: LedgerStore, name: str, start: float, end: float) -> int:
-    """Calls that named the prompt ``name`` (any version) in [start, end)."""
+def prompt_calls(
+    store: LedgerStore, name: str, start: float, end: float, *, label: str | None = None
+) -> int:
+    """Calls that named the prompt ``name`` (any version; reached by ``label`` when given) in
+    [start, end)."""
     c = calls.c
     query = sa.select(sa.func.count()).where(
         c.prompt_name == name, c.started_at >= start, c.started_at < end
     )
+    if label is not None:
+        query = query.where(c.prompt_label == label)
     with store.connect() as conn:
         return int(conn.execute(query).scalar_one())
 

@@ -82,6 +82,8 @@ class Impact:
     calls: int | None
     #: USD per million input tokens of the version's model; None: unpriced.
     input_price: Decimal | None
+    #: For a label move: the label (``calls`` then counts the calls that reached it).
+    label: str | None = None
 
     @property
     def delta_tokens(self) -> int:
@@ -123,6 +125,43 @@ def impacts(
     return out
 
 
+def label_moves(
+    before: Mapping[str, Mapping[str, int]], now: Mapping[str, Mapping[str, int]]
+) -> list[tuple[str, str, int | None, int]]:
+    """(prompt, label, version before or None, version now) for every label that moved."""
+    return [
+        (name, label, before.get(name, {}).get(label), n)
+        for name in sorted(now)
+        for label, n in sorted(now[name].items())
+        if before.get(name, {}).get(label) != n
+    ]
+
+
+def move_impacts(
+    prompts: PromptSet,
+    moves: list[tuple[str, str, int | None, int]],
+    *,
+    calls: Callable[[str, str], int | None],
+    input_price: Callable[[str], Decimal | None],
+) -> list[Impact]:
+    out = []
+    for name, label, old, new in moves:
+        versions = prompts.versions[name]
+        v, prev = versions[new], versions.get(old) if old is not None else None
+        out.append(
+            Impact(
+                v,
+                prev,
+                prompt_tokens(v),
+                prompt_tokens(prev) if prev is not None else None,
+                calls(name, label),
+                input_price(v.spec.model),
+                label,
+            )
+        )
+    return out
+
+
 def file_diff(old: PromptVersion | None, new: PromptVersion, texts: Callable[[str], str]) -> str:
     a = texts(old.file).splitlines(keepends=True) if old is not None else []
     b = texts(new.file).splitlines(keepends=True)
@@ -140,11 +179,14 @@ def summary_markdown(
     *,
     days: int,
     diff: Callable[[Impact], str],
+    moves: list[Impact] | None = None,
 ) -> str:
     """The pull-request comment."""
     lines = ["## daytwo prompts check", ""]
     if problems:
         lines += ["**Failed:**", ""] + [f"- {p}" for p in problems] + [""]
+    if moves:
+        lines += _moves(moves, days)
     if not found:
         lines.append("No new prompt versions.")
         return "\n".join(lines) + "\n"
@@ -178,6 +220,34 @@ def summary_markdown(
             lines.append(f"{i.delta_tokens:+,} input tokens per call; no traffic read")
         lines += ["", "```diff", diff(i).rstrip("\n"), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _moves(moves: list[Impact], days: int) -> list[str]:
+    lines = [
+        "### Label moves",
+        "",
+        f"| prompt | label | from | to | Δ tokens/call | calls with the label (last {days} d) "
+        "| est. cost impact |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i in moves:
+        cost = i.cost_usd
+        lines.append(
+            f"| {i.version.name} | {i.label} | "
+            f"{f'v{i.previous.version}' if i.previous else '-'} | v{i.version.version} | "
+            f"{i.delta_tokens:+d} | {'-' if i.calls is None else f'{i.calls:,}'} | "
+            f"{'-' if cost is None else usd(cost) + f'/{_per(days)}'} |"
+        )
+    for i in moves:
+        cost = i.cost_usd
+        if cost is not None:
+            lines.append("")
+            lines.append(
+                f"{i.version.name}@{i.label}: {i.delta_tokens:+,} input tokens per call × "
+                f"{i.calls:,} calls/{_per(days)} ≈ {usd(cost)}/{_per(days)} on "
+                f"{i.version.spec.model}"
+            )
+    return [*lines, ""]
 
 
 def _per(days: int) -> str:

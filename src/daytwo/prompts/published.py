@@ -12,7 +12,7 @@ import yaml
 from daytwo.prompts.errors import PromptLoadError
 from daytwo.prompts.sandbox import Sandbox
 from daytwo.prompts.spec import PromptVersion
-from daytwo.prompts.store import LOCK_FILE, PromptSet, load_version
+from daytwo.prompts.store import LABELS_FILE, LOCK_FILE, PromptSet, load_version
 
 #: (name, version) → the version's content hash when it was published.
 Published = dict[tuple[str, int], str]
@@ -72,6 +72,27 @@ def at_git_base(root: Path, ref: str) -> dict[tuple[str, int], PromptVersion]:
         if got is not None:
             out[got.name, got.version] = got
     return out
+
+
+def labels_at_git_base(root: Path, ref: str) -> dict[str, dict[str, int]]:
+    """``labels.yaml`` as it was at ``ref`` ({} when it did not exist or does not parse)."""
+    if ref.startswith("-"):
+        raise PromptLoadError([f"--base: {ref!r} is not a git ref"])
+    root = root.resolve()
+    top = Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+    rel = root.relative_to(top) / LABELS_FILE
+    try:
+        text = _git(top, "show", f"{ref}:{rel}")
+    except PromptLoadError:
+        return {}
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(name): {str(k): v for k, v in labels.items() if isinstance(v, int)}
+        for name, labels in data.items()
+        if isinstance(labels, dict)
+    }
 
 
 def _git(cwd: Path, *args: str) -> str:
