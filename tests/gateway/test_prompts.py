@@ -11,6 +11,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+import yaml
 from tests.gateway.harness import RunningGateway, gateway_config, route, wait_for
 from tests.gateway.recording_sim import RecordingSim, recording_sim
 from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_labels
@@ -322,3 +323,30 @@ def test_a_prompt_with_an_anthropic_only_field_is_a_400_naming_it(gw: RunningGat
             extra_body={"variables": VARS},
         )
     assert "cannot be combined with `thinking`" in str(err.value)
+
+
+def test_a_config_reload_that_sets_the_prompt_directory_serves_it(
+    tmp_path: Path, prompts_root: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    cfg = gateway_config(
+        tmp_path / "ledger.db",
+        {"sim": {"type": "sim", "sim": {"seed": 1}}},
+        {"gpt-4o-mini": route("sim", "gpt-4o-mini")},
+    )
+    cfg["server"] = {"reload_poll_s": 0.05}
+    path = tmp_path / "daytwo.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    gw = gateway_factory(cfg, config_path=path)
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with gw.openai() as c, pytest.raises(openai.BadRequestError, match="serves no prompts"):
+        c.chat.completions.create(model="prompt:support-reply", messages=hi)
+    # relative to the config file's folder, as documented
+    cfg["prompts"] = {"dir": prompts_root.name, "labels": {"support-reply": {"production": 2}}}
+    path.write_text(yaml.safe_dump(cfg))
+    wait_for(lambda: gw.app.prompts.current is not None, what="the prompts to load")
+    with gw.openai() as c:
+        c.chat.completions.create(
+            model="prompt:support-reply", messages=hi, extra_body={"variables": VARS}
+        )
+    row = gw.records()[-1]
+    assert (row["status"], row["prompt_version"]) == ("ok", 2)  # the config's label override
