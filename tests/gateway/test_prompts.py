@@ -12,9 +12,12 @@ import anthropic
 import openai
 import pytest
 import yaml
-from tests.gateway.harness import RunningGateway, gateway_config, route, wait_for
+from tests.gateway.harness import RunningGateway, gateway_config, route, sim_config, wait_for
 from tests.gateway.recording_sim import RecordingSim, recording_sim
 from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_labels
+
+from daytwo.keys.model import KeySpec
+from daytwo.keys.store import KeyStore
 
 VARS = {"customer": "Ann", "topic": "a refund"}
 V1_SYSTEM = "You are a support agent for daytwo. Be brief."
@@ -350,3 +353,40 @@ def test_a_config_reload_that_sets_the_prompt_directory_serves_it(
         )
     row = gw.records()[-1]
     assert (row["status"], row["prompt_version"]) == ("ok", 2)  # the config's label override
+
+
+def test_a_keys_environment_picks_the_label_and_its_model_limits_apply(
+    tmp_path: Path, prompts_root: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    cfg = sim_config(tmp_path)
+    cfg["gateway"] = {"require_keys": True, "key_cache_ttl_s": 0.05}
+    cfg["prompts"] = {"dir": str(prompts_root)}
+    gw = gateway_factory(cfg)
+    store = KeyStore.open(cfg["ledger"]["url"])
+    try:
+        staging = store.create(KeySpec(project="p", environment="staging"), actor="test")
+        embed_only = store.create(
+            KeySpec(project="p", models=("text-embedding-3-small",)), actor="test"
+        )
+        gw.app.keys.refresh()  # type: ignore[union-attr]
+        hi: Any = [{"role": "user", "content": "hi"}]
+        with openai.OpenAI(base_url=gw.base_url, api_key=staging.secret, max_retries=0) as c:
+            c.chat.completions.create(
+                model="prompt:support-reply", messages=hi, extra_body={"variables": VARS}
+            )
+        with (
+            openai.OpenAI(base_url=gw.base_url, api_key=embed_only.secret, max_retries=0) as c,
+            pytest.raises(openai.PermissionDeniedError, match="`gpt-4o-mini`"),
+        ):
+            c.chat.completions.create(
+                model="prompt:support-reply", messages=hi, extra_body={"variables": VARS}
+            )
+    finally:
+        store.close()
+    ok, denied = gw.records()[-2:]
+    assert (ok["prompt_version"], ok["prompt_label"], ok["environment"]) == (
+        2,
+        "staging",
+        "staging",
+    )
+    assert (denied["status"], denied["http_status"]) == ("rejected", 403)
