@@ -8,6 +8,8 @@ The room is pure logic over files (no HTTP, no database): it imports only ``core
 * :mod:`.spec`     -- the file schema (pydantic, frozen) and a version's identity hash
 * :mod:`.store`    -- loading a directory (+ labels, lock file) into a :class:`PromptSet`
 * :mod:`.render`   -- variables checked, messages and parameters rendered, with a cache
+* :mod:`.reference` -- ``prompt:NAME[@label|@vN]``
+* :mod:`.published` -- what was published: the lock file, the versions on a git base
 * :mod:`.check`    -- what ``daytwo prompts check`` finds (immutability, summary)
 """
 
