@@ -119,3 +119,24 @@ def test_labels_override_wins(tmp_path: Path) -> None:
     )
     prompts = load_prompts(root, labels_override={"support-reply": {"production": 2}})
     assert prompts.resolve(parse_reference("support-reply")).version.version == 2
+
+
+def test_tools_and_response_format_are_parameters_and_part_of_the_identity(
+    tmp_path: Path,
+) -> None:
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    schema = {"type": "json_schema", "json_schema": {"name": "reply", "schema": {"type": "object"}}}
+    spec = {**SUPPORT_V1, "tools": [tool], "tool_choice": "auto", "response_format": schema}
+    prompts = load_prompts(prompt_dir(tmp_path / "a", spec, labels={}))
+    version = prompts.versions["support-reply"][1]
+    out = prompts.render(version, {"customer": "Ann", "topic": "x"})
+    assert out.params == {
+        "temperature": 0.2,
+        "max_tokens": 200,
+        "tool_choice": "auto",
+        "tools": [tool],
+        "response_format": schema,
+    }
+    other_tool = {**tool, "function": {**tool["function"], "name": "search"}}
+    changed = load_prompts(prompt_dir(tmp_path / "b", {**spec, "tools": [other_tool]}, labels={}))
+    assert changed.versions["support-reply"][1].hash != version.hash
