@@ -53,7 +53,7 @@ async def get_prompt(
     headers = dict(scope["headers"])
     call = pipeline.open("prompts")
     try:
-        pipeline.authenticate(call, headers)
+        await pipeline.identify(call, headers)  # as a model call: a new key works at once
         if prompts is None:
             raise PromptError(
                 "This gateway serves no prompts (set `prompts.dir` in its config).",
