@@ -33,7 +33,9 @@ Every error a caller can see is a :class:`DaytwoError`. Each class knows
     │   ├── UpstreamStatusError     upstream answered 4xx/5xx
     │   ├── UpstreamTimeout         504 timeout
     │   ├── UpstreamUnavailable     502 upstream connection failed
-    │   └── UpstreamProtocolError   502 upstream sent a body daytwo cannot read
+    │   ├── UpstreamProtocolError   502 upstream sent a body daytwo cannot read
+    │   └── UpstreamRedirect        502 upstream answered 3xx (never followed; not retried on
+    │                                   the same deployment, may fail over to another)
     └── InternalError               500 internal_error
         ├── StateUnavailable        503 state_unavailable (budget/limit state cannot be verified)
         │   └── StateLost           503 state_unavailable (the store lost its counters: rebuilding)
@@ -50,7 +52,8 @@ status) whenever it knows: ``true`` for a refusal that a short wait cures (a rat
 ``false`` for one that waiting will not cure soon (a spent budget, a per-request cap, a kill
 switch, any wait longer than the cap). When a window resets stays in the body (``resets_at``).
 
-Messages never contain secrets: upstream messages pass through :func:`daytwo.core.secrets.redact`.
+Messages never contain secrets: every string an upstream chose (message, type, code, param,
+retry hints) passes :mod:`daytwo.providers.guard` before a client, log or ledger sees it.
 """
 
 from __future__ import annotations
@@ -227,6 +230,8 @@ class ProviderError(DaytwoError):
 
     #: True when trying the same request again (or on another deployment) may succeed.
     retryable: ClassVar[bool] = True
+    #: False when only another deployment may succeed (the same one would answer the same).
+    retry_same_deployment: ClassVar[bool] = True
 
 
 class UpstreamStatusError(ProviderError):
@@ -287,6 +292,28 @@ class UpstreamUnavailable(ProviderError):
 class UpstreamProtocolError(ProviderError):
     status = 502
     type = "api_error"
+
+
+class UpstreamRedirect(ProviderError):
+    """The upstream answered with a redirect (3xx). Upstream calls never follow one: the
+    provider's credential would go to wherever the ``Location`` points. Asking the same
+    deployment again gets the same redirect, so only another deployment is tried."""
+
+    status = 502
+    type = "api_error"
+    retry_same_deployment = False
+
+    def __init__(self, upstream_status: int) -> None:
+        super().__init__(
+            f"upstream answered HTTP {upstream_status} (a redirect); daytwo does not follow "
+            "redirects on upstream calls -- check the provider's base_url",
+            code="upstream_redirect",
+        )
+        self.upstream_status = upstream_status
+
+    def should_retry(self) -> bool:
+        # The client asking again gets the same redirect: only the configuration cures it.
+        return False
 
 
 class InternalError(DaytwoError):

@@ -4,6 +4,12 @@ and for streams (:func:`reading`; :class:`TranslatedStream` for the streams of t
 that translate another wire format). Also the headers every JSON call carries
 (:func:`json_headers`).
 
+Redirects are never followed (``allow_redirects=False`` on the one request call below, which
+every chat, stream and embeddings call of every adapter goes through): the key headers would go
+to wherever ``Location`` points. A 3xx is :class:`~daytwo.core.errors.UpstreamRedirect`. An
+error body is scrubbed of the registered secrets before the adapter's error mapper reads it, so
+that a mapper cutting it short cannot leave a piece of a key behind.
+
 aiohttp was chosen by measurement: on this class of machine its pool held ~20x the concurrency
 of httpx's (see bench/README.md).
 """
@@ -19,6 +25,7 @@ import aiohttp
 from daytwo.core.errors import (
     ProviderError,
     UpstreamProtocolError,
+    UpstreamRedirect,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -217,22 +224,26 @@ class UpstreamHTTP:
         """POST and return the open response; any error status is raised, mapped.
         ``headers``: this request's own, beside the provider's fixed ones."""
         try:
-            resp = await self._client().post(url, data=data, headers=headers)
+            resp = await self._client().post(
+                url, data=data, headers=headers, allow_redirects=False
+            )
         except TimeoutError as exc:
             raise UpstreamTimeout("upstream timed out before answering") from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamUnavailable(f"cannot connect to upstream: {exc.strerror or exc}") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(self._redact(f"upstream connection failed: {exc}")) from exc
-        if resp.status >= 400:
-            try:
-                body = await resp.read()
-            except (TimeoutError, aiohttp.ClientError):
-                body = b""
-            finally:
-                resp.release()
-            headers = {k.lower(): v for k, v in resp.headers.items()}
-            raise self._on_error(resp.status, body, headers, self._redact)
+        if resp.status >= 300:
+            if resp.status < 400:
+                resp.release()  # its body is of no use: not read
+                raise UpstreamRedirect(resp.status)
+            body = await self.read_quietly(resp)
+            # Redacted whole, before any mapper cuts the text short.
+            body = self._redact(body.decode("utf-8", "surrogateescape")).encode(
+                "utf-8", "surrogateescape"
+            )
+            answered = {k.lower(): v for k, v in resp.headers.items()}
+            raise self._on_error(resp.status, body, answered, self._redact)
         return resp
 
     async def post_stream(
@@ -251,7 +262,7 @@ class UpstreamHTTP:
             raw = await self.read_quietly(resp)
             raise UpstreamProtocolError(
                 f"upstream answered a stream request with {ctype or 'no content type'}: "
-                + self._redact(raw[:200].decode("utf-8", "replace"))
+                + self._redact(raw.decode("utf-8", "replace"))[:200]
             )
         return resp
 

@@ -1,6 +1,7 @@
 """Builds one adapter per configured provider, dispatching on the provider's ``type``.
 
-Adding a wire format means adding one module and one line to :data:`FACTORIES`.
+Adding a wire format means adding one module and one line to :data:`FACTORIES`. Every adapter
+built here is wrapped in :class:`~daytwo.providers.guard.GuardedAdapter`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from daytwo.config.schema import ProviderConfig
 from daytwo.core.secrets import SecretRegistry
 from daytwo.providers.base import Adapter
+from daytwo.providers.guard import GuardedAdapter
 
 
 def _openai(cfg: Any, secrets: SecretRegistry) -> Adapter:
@@ -61,4 +63,6 @@ FACTORIES: dict[str, Callable[[Any, SecretRegistry], Adapter]] = {
 
 
 def build_adapter(cfg: ProviderConfig, secrets: SecretRegistry) -> Adapter:
-    return FACTORIES[cfg.type](cfg, secrets)
+    """The adapter for ``cfg``, behind the guard every upstream-derived string passes
+    (:mod:`daytwo.providers.guard`)."""
+    return GuardedAdapter(FACTORIES[cfg.type](cfg, secrets), secrets)

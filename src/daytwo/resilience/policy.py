@@ -5,6 +5,7 @@ The pipeline asks :meth:`RetryPolicy.should_retry` after every failed attempt an
 It never retries
 
 * an error that is not retryable (a caller's 4xx, a refused policy, daytwo's own bug),
+* on the same deployment, an error that deployment would repeat (an upstream redirect),
 * after the first byte of a streamed answer reached the client,
 * past ``max_attempts`` (3 by default: one try, two retries),
 * when the wait plus a useful try would not fit in the call's deadline,
@@ -91,6 +92,12 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, UpstreamStatusError):
         return exc.is_retryable
     return isinstance(exc, ProviderError) and exc.retryable
+
+
+def retries_on_same_deployment(exc: BaseException) -> bool:
+    """Whether a retryable failure may go away on the same deployment (a redirect does not:
+    only another deployment is tried)."""
+    return not isinstance(exc, ProviderError) or exc.retry_same_deployment
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +212,8 @@ class RetryPolicy:
         if streamed:
             return Decision(False, 0.0, "streamed")
         if not is_retryable(exc):
+            return Decision(False, 0.0, "not_retryable")
+        if same_deployment and not retries_on_same_deployment(exc):
             return Decision(False, 0.0, "not_retryable")
         if attempt >= self.max_attempts:
             return Decision(False, 0.0, "attempts")
