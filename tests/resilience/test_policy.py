@@ -12,6 +12,7 @@ from daytwo.config.resilience import AliasResilience, ResilienceConfig
 from daytwo.core.errors import (
     InvalidRequest,
     RateLimited,
+    UpstreamRedirect,
     UpstreamStatusError,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -55,6 +56,21 @@ def _status(code: int, **headers: str) -> UpstreamStatusError:
 def test_what_is_retryable(exc: BaseException, retryable: bool) -> None:
     assert is_retryable(exc) is retryable
     assert bool(_policy().should_retry(exc, 1, 0.0)) is retryable
+
+
+def test_a_redirect_goes_to_another_deployment_never_back_to_the_same() -> None:
+    p = _policy()
+    redirect = UpstreamRedirect(307)
+    assert is_retryable(redirect)  # another deployment may answer
+    same = p.should_retry(redirect, 1, 0.0, same_deployment=True)
+    assert (same.retry, same.reason) == (False, "not_retryable")
+    other = p.should_retry(redirect, 1, 0.0, same_deployment=False)
+    assert (other.retry, other.reason) == (True, "retry")
+    assert (redirect.status, redirect.code, redirect.upstream_status) == (
+        502,
+        "upstream_redirect",
+        307,
+    )
 
 
 def test_three_attempts_by_default() -> None:

@@ -144,7 +144,11 @@ class SecretRegistry:
         """Whether ``data`` holds a registered value whole (pieces are not looked for: this is
         the quick look through a whole answer)."""
         known = self._known
-        return known is not None and any(v in data for v in known.whole)
+        if known is not None:
+            for value in known.whole:
+                if value in data:
+                    return True
+        return False
 
 
 def _cut_out(text: str, known: _Known) -> str:

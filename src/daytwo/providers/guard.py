@@ -150,7 +150,8 @@ class UpstreamGuard:
         """Whether an answer holds a registered secret whole. Its bytes are searched as they
         came unless JSON escapes (``\\u0073k-...``, ``\\/``) could hide a value in them;
         then the parsed answer, re-encoded without escapes, is."""
-        if raw is None or b"\\u" in raw or b"\\/" in raw:
+        # (One memchr for a backslash first: most chunks have none.)
+        if raw is None or (b"\\" in raw and (b"\\u" in raw or b"\\/" in raw)):
             raw = orjson.dumps(body)
         return self._secrets.in_bytes(raw)
 
@@ -172,26 +173,28 @@ class UpstreamGuard:
         if self._dirty(chunk.raw, data):
             data = _redact_all(data, self._secrets.redact)
             chunk = StreamChunk(data=data)
-        seen = stream.seen
-        # The same id, model and fingerprint come with every chunk: each is checked once.
-        if (_unseen(data, seen) or _finishing(data)) and self._fix(data, stream.target, stream):
-            chunk = StreamChunk(data=data)
+        # The same id, model and fingerprint come with every chunk: checked when they change.
+        ids = (data.get("id"), data.get("model"), data.get("system_fingerprint"))
+        if ids != stream.last_ok or _finishing(data):
+            if self._fix(data, stream.target, stream):
+                chunk = StreamChunk(data=data)
+            else:
+                stream.last_ok = ids
         return chunk
 
     def _fix(self, body: dict[str, Any], target: Target, stream: GuardedStream | None) -> bool:
         """Check ``body``'s identifiers and replace the unsafe ones in place; True when one was
-        replaced. A stream remembers the values found safe, and the id it put in place of an
-        unsafe one (every chunk of a stream has the same id)."""
+        replaced. A stream keeps the id it put in place of an unsafe one (every chunk of a
+        stream has the same id)."""
         changed = False
         for field in _CHUNK_FIELDS:
             value = body.get(field)
             if value is None:
                 continue
+            # Models and fingerprints repeat from call to call: remembered once found safe.
             if isinstance(value, str) and (
-                self.name(value) is not None if field == "model" else self.safe_id(value)
+                self.safe_id(value) if field == "id" else self.name(value) is not None
             ):
-                if stream is not None:
-                    stream.seen.add(value)
                 continue
             changed = True
             if field == "model":
@@ -220,14 +223,6 @@ class UpstreamGuard:
 _CHUNK_FIELDS = ("id", "model", "system_fingerprint")
 
 
-def _unseen(data: Mapping[str, Any], seen: set[str]) -> bool:
-    for field in _CHUNK_FIELDS:
-        value = data.get(field)
-        if value is not None and (not isinstance(value, str) or value not in seen):
-            return True
-    return False
-
-
 def _finishing(data: Mapping[str, Any]) -> bool:
     choices = data.get("choices")
     if not isinstance(choices, list):
@@ -253,8 +248,8 @@ class GuardedStream:
         self._inner = inner
         self._guard = guard
         self.target = target
-        #: Identifiers of this stream already found safe.
-        self.seen: set[str] = set()
+        #: The (id, model, fingerprint) of the last chunk, found safe.
+        self.last_ok: tuple[Any, Any, Any] = (None, None, None)
         #: The id put in place of an unsafe one.
         self.new_id: str | None = None
 
