@@ -256,6 +256,8 @@ class HostileUpstream:
         self.mode = ANSWER
         self.redirect_status = 307
         self.redirect_to = ""
+        #: The status of an ``ERROR`` answer.
+        self.error_status = 400
         self._lock = threading.Lock()
         self.paths: list[str] = []
 
@@ -287,7 +289,8 @@ class HostileUpstream:
                     status = 200
                     ctype, headers, body = stream(wire, k)
                 elif mode == ERROR:
-                    status, ctype, (headers, body) = 400, "application/json", error(wire, k)
+                    status, ctype = up.error_status, "application/json"
+                    headers, body = error(wire, k)
                 else:  # TEXT_ERROR: the key straddles the 200-byte cut of a non-JSON body
                     status, ctype = 400, "text/plain"
                     headers = {"retry-after": k}

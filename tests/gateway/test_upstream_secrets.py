@@ -105,7 +105,17 @@ def t(
     db = tmp_path_factory.mktemp("hostile") / "ledger.db"
     cfg = gateway_config(db, providers, {f"via-{p}": route(p, MODEL) for p in TYPES})
     cfg["logging"] = {"level": "debug", "access_log": True}
-    cfg["resilience"] = {"defaults": {"max_attempts": 1}}
+    cfg["models"]["twice"] = {
+        "deployments": [
+            {"provider": "openai", "model": MODEL},
+            {"provider": "azure_openai", "model": MODEL},
+        ]
+    }
+    # One attempt per call, but two for `twice`: its failed attempts go to the attempts table.
+    cfg["resilience"] = {
+        "defaults": {"max_attempts": 1},
+        "aliases": {"twice": {"max_attempts": 2}},
+    }
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DT_HOSTILE_KEY", KEY)
         env.setenv("DT_HOSTILE_SECRET", SECRET)
@@ -265,3 +275,28 @@ def test_the_anthropic_door_shows_no_echoed_error_field(
     assert err["type"] == "invalid_request_error"
     assert err["message"] == "Incorrect API key provided: [REDACTED]"
     assert_nowhere(t, logs, answer)
+
+
+def test_failed_attempts_record_no_piece_of_the_key(
+    t: Traced, hostile: HostileUpstream, logs: Captured
+) -> None:
+    hostile.mode = ERROR
+    hostile.error_status = 503
+    try:
+        answer = call(t, "twice")
+    finally:
+        hostile.error_status = 400
+    status, headers, body = answer
+    assert status == 503, body
+    assert_nowhere(t, logs, answer)
+    assert t.gw.db is not None
+    with sqlite3.connect(t.gw.db) as conn:
+        rows = conn.execute(
+            "SELECT provider, error_class, upstream_status FROM attempts WHERE call_id = ?",
+            (headers["x-daytwo-call-id"],),
+        ).fetchall()
+    conn.close()
+    assert sorted(rows) == [
+        ("azure_openai", "UpstreamStatusError", 503),
+        ("openai", "UpstreamStatusError", 503),
+    ]
