@@ -217,18 +217,29 @@ def test_a_stream_gets_one_replacement_id_and_errors_pass_the_guard() -> None:
 
 def test_the_fast_path_costs_microseconds(guard: UpstreamGuard) -> None:
     """A clean answer's whole check (identifiers, a byte search of ~1 KB) stays in the
-    microseconds: well under 1% of the gateway's ~0.7 ms per call, even on a loaded machine."""
+    microseconds (~13 µs of CPU measured with the machine loaded by six other test runs; the
+    bound leaves room for a slower one). CPU time: other processes' load does not count."""
     import time
 
     body = _completion(system_fingerprint="fp_44709d6fcb")
     body["choices"][0]["message"]["content"] = "hello world " * 80
     raw = orjson.dumps(body)
     n = 2000
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for _ in range(n):
         resp = LLMResponse(
             body=body, usage=Usage(), served_model="gpt-4o", upstream_request_id="req_1", raw=raw
         )
         guard.response(resp, TARGET, embeddings=False)
-    per_call_us = (time.perf_counter() - t0) / n * 1e6
+    per_call_us = (time.process_time() - t0) / n * 1e6
     assert per_call_us < 50, per_call_us
+
+
+def test_identifiers_with_a_key_shape_never_registered_are_not_kept(guard: UpstreamGuard) -> None:
+    assert guard.name("gpt-4o-2024-08-06") == "gpt-4o-2024-08-06"
+    assert guard.name("meta-llama/Llama-3.1-8B-Instruct") == "meta-llama/Llama-3.1-8B-Instruct"
+    assert guard.name("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x-v1:0")
+    assert guard.name("sk-proj-ABCDEFGHIJKLMNOPQRSTUV") is None
+    assert guard.ident("AKIAABCDEFGHIJKLMNOP") is None
+    assert guard.ident("req_" + "a" * 300) is None  # longer than any id
+    assert guard.ident("req 1") is None

@@ -185,6 +185,19 @@ def _cut_out(text: str, known: _Known) -> str:
     return "".join(out)
 
 
+#: What every shape in _KEY_SHAPES starts with: a plain substring test before the regex.
+_SHAPE_STARTS = ("sk-", "AIza", "AKIA", "dt2_")
+
+
+def has_key_shape(text: str) -> bool:
+    """Whether ``text`` holds a well-known key shape (cheap when it holds none of their
+    prefixes, as identifiers almost never do)."""
+    for start in _SHAPE_STARTS:
+        if start in text:
+            return _KEY_SHAPES.search(text) is not None
+    return False
+
+
 def redact_key_shapes(text: str) -> str:
     """Scrub well-known key shapes from text when no registry is at hand."""
     return _KEY_SHAPES.sub(REDACTED, text)

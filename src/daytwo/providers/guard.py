@@ -11,10 +11,10 @@ The rules (:class:`UpstreamGuard`):
 
 * **identifiers** -- served model, upstream request id, an answer's ``id`` and ``model``, its
   ``system_fingerprint`` and finish reasons -- must fully match :data:`SAFE_ID` and hold no
-  registered secret (nor a piece of one). Otherwise the served model and request id are
-  dropped (the ledger falls back to the deployment's model), an answer's ``model`` becomes the
-  deployment's, its ``id`` a fresh one (the same for every chunk of a stream), and any other
-  field is redacted.
+  registered secret (nor a piece of one) and no well-known key shape. Otherwise the served
+  model and request id are dropped (the ledger falls back to the deployment's model), an
+  answer's ``model`` becomes the deployment's, its ``id`` a fresh one (the same for every chunk
+  of a stream), its fingerprint is removed and a finish reason redacted.
 * **error fields** -- the message is redacted (registered secrets, their pieces, key shapes),
   then cut to :data:`MAX_MESSAGE` characters; ``type`` and ``code`` must match
   :data:`SAFE_TOKEN`, ``param`` :data:`SAFE_PARAM`, or they are dropped; of the headers only
@@ -39,7 +39,7 @@ import orjson
 
 from daytwo.core.errors import ProviderError, UpstreamStatusError
 from daytwo.core.ids import new_call_id
-from daytwo.core.secrets import SecretRegistry
+from daytwo.core.secrets import SecretRegistry, has_key_shape
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Adapter, Target, UpstreamStream
 
@@ -93,7 +93,11 @@ class UpstreamGuard:
     # -- identifiers ------------------------------------------------------------------------
 
     def safe_id(self, value: str) -> bool:
-        return SAFE_ID.fullmatch(value) is not None and not self._secrets.leaks(value)
+        return (
+            SAFE_ID.fullmatch(value) is not None
+            and not self._secrets.leaks(value)
+            and not has_key_shape(value)
+        )
 
     def name(self, value: str | None) -> str | None:
         """A served model name as kept, or None when it is not safe to keep."""
@@ -139,8 +143,7 @@ class UpstreamGuard:
     def _token(self, value: str | None, pattern: re.Pattern[str]) -> str | None:
         if value is None or pattern.fullmatch(value) is None:
             return None
-        # A key shape (never registered here) is caught by redact() changing the text.
-        if self._secrets.leaks(value) or self._secrets.redact(value) != value:
+        if self._secrets.leaks(value) or has_key_shape(value):
             return None
         return value
 
