@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from tests.gateway.harness import gateway_config, http, route, wait_for
+from tests.gateway.bad_upstream import HOLD, BadUpstream
+from tests.gateway.harness import RunningGateway, gateway_config, http, route, wait_for
 from tests.gateway.hostile_upstream import (
     ANSWER,
     ERROR,
@@ -300,3 +303,25 @@ def test_failed_attempts_record_no_piece_of_the_key(
         ("azure_openai", "UpstreamStatusError", 503),
         ("openai", "UpstreamStatusError", 503),
     ]
+
+
+def test_an_endless_error_body_is_read_no_further_than_64_kib(
+    bad: BadUpstream, tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
+) -> None:
+    # 70 KB of an error body, then the upstream holds the connection open: read whole, the
+    # call would wait for the provider's timeout (a 504); read up to the cap, the error is
+    # shown at once.
+    bad.script = [
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+        + b"y" * 70_000,
+        HOLD,
+    ]
+    providers = {"bad": {"type": "openai", "base_url": f"{bad.url}/v1", "timeout_s": 20}}
+    gw = gateway_factory(
+        gateway_config(tmp_path / "l.db", providers, {"m": route("bad", "gpt-4o-mini")})
+    )
+    body = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
+    t0 = time.monotonic()
+    status, _, raw = http("POST", f"{gw.base_url}/chat/completions", orjson.dumps(body))
+    assert (status, time.monotonic() - t0 < 10) == (400, True), raw
+    assert orjson.loads(raw)["error"]["message"] == "upstream returned HTTP 400: " + "y" * 200

@@ -37,6 +37,10 @@ from daytwo.providers.openai_wire import parse_json_object
 ErrorMapper = Callable[[int, bytes, dict[str, str], Callable[[str], str]], ProviderError]
 
 
+#: The most of an error answer's body read (and redacted): real error bodies are a few hundred
+#: bytes, and what is shown of one is cut far shorter. A longer body is read no further.
+MAX_ERROR_BODY = 64 * 1024
+
 #: Answer headers that report an upstream's remaining quota (lower-case prefixes).
 _QUOTA_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 
@@ -237,7 +241,7 @@ class UpstreamHTTP:
             if resp.status < 400:
                 resp.release()  # its body is of no use: not read
                 raise UpstreamRedirect(resp.status)
-            body = await self.read_quietly(resp)
+            body = await self.read_quietly(resp, MAX_ERROR_BODY)
             # Redacted whole, before any mapper cuts the text short.
             body = self._redact(body.decode("utf-8", "surrogateescape")).encode(
                 "utf-8", "surrogateescape"
@@ -259,7 +263,7 @@ class UpstreamHTTP:
         resp = await self.post(url, data, headers)
         ctype = resp.headers.get("content-type", "")
         if not ctype.startswith(content_type):
-            raw = await self.read_quietly(resp)
+            raw = await self.read_quietly(resp, MAX_ERROR_BODY)
             raise UpstreamProtocolError(
                 f"upstream answered a stream request with {ctype or 'no content type'}: "
                 + self._redact(raw.decode("utf-8", "replace"))[:200]
@@ -283,10 +287,21 @@ class UpstreamHTTP:
         resp = await self.post(url, data)
         return resp, parse_json_object(await self.read(resp), what)
 
-    async def read_quietly(self, resp: aiohttp.ClientResponse) -> bytes:
-        """Best effort, for error messages: never raises."""
+    async def read_quietly(self, resp: aiohttp.ClientResponse, limit: int | None = None) -> bytes:
+        """Best effort, for error messages: never raises. With ``limit``, at most that many
+        bytes are read (the connection is then closed, not reused)."""
         try:
-            return await resp.read()
+            if limit is None:
+                return await resp.read()
+            parts: list[bytes] = []
+            size = 0
+            while size < limit:
+                part = await resp.content.read(limit - size)
+                if not part:
+                    break
+                parts.append(part)
+                size += len(part)
+            return b"".join(parts)
         except (TimeoutError, aiohttp.ClientError):
             return b""
         finally:
