@@ -325,3 +325,44 @@ def test_an_endless_error_body_is_read_no_further_than_64_kib(
     status, _, raw = http("POST", f"{gw.base_url}/chat/completions", orjson.dumps(body))
     assert (status, time.monotonic() - t0 < 10) == (400, True), raw
     assert orjson.loads(raw)["error"]["message"] == "upstream returned HTTP 400: " + "y" * 200
+
+
+def _messages(t: Traced, *, stream: bool) -> tuple[int, dict[str, str], bytes]:
+    body: dict[str, Any] = {
+        "model": "via-anthropic",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    if stream:
+        body["stream"] = True
+    return http("POST", f"{t.gw.url}/v1/messages", orjson.dumps(body))
+
+
+def test_an_anthropic_answer_relayed_to_the_anthropic_door_reaches_no_one_with_the_key(
+    t: Traced, hostile: HostileUpstream, logs: Captured
+) -> None:
+    # Anthropic in, Anthropic out: the upstream's bytes would be relayed as they came.
+    hostile.mode = ANSWER
+    answer = _messages(t, stream=False)
+    status, _, raw = answer
+    assert status == 200, raw
+    msg = orjson.loads(raw)
+    assert msg["type"] == "message"
+    assert msg["content"] == [{"type": "text", "text": "echo [REDACTED]"}]
+    assert msg["model"] == MODEL
+    assert_nowhere(t, logs, answer)
+
+
+def test_an_anthropic_stream_relayed_to_the_anthropic_door_reaches_no_one_with_the_key(
+    t: Traced, hostile: HostileUpstream, logs: Captured
+) -> None:
+    hostile.mode = STREAM
+    answer = _messages(t, stream=True)
+    status, _, raw = answer
+    assert status == 200, raw
+    events = [orjson.loads(line[6:]) for line in raw.decode().split("\n") if line[:6] == "data: "]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    text = "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+    assert text == "echo [REDACTED]"
+    assert_nowhere(t, logs, answer)

@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from daytwo.core.errors import ProviderError, UpstreamStatusError
+from daytwo.core.errors import ProviderError, UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.ids import new_call_id
 from daytwo.core.secrets import SecretRegistry, has_key_shape
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
@@ -152,14 +152,18 @@ class UpstreamGuard:
     def _dirty(self, raw: bytes | None, body: dict[str, Any]) -> bool:
         """Whether an answer holds a registered secret whole. Its bytes are searched as they
         came unless JSON escapes (``\\u0073k-...``, ``\\/``) could hide a value in them;
-        then the parsed answer, re-encoded without escapes, is."""
-        # (One memchr for a backslash first: most chunks have none.)
-        if raw is None or (b"\\" in raw and (b"\\u" in raw or b"\\/" in raw)):
+        then their JSON, re-encoded without escapes, is."""
+        if raw is None:
             raw = orjson.dumps(body)
+        # (One memchr for a backslash first: most chunks have none.)
+        elif b"\\" in raw and (b"\\u" in raw or b"\\/" in raw):
+            raw = _unescaped(raw, body)
         return self._secrets.in_bytes(raw)
 
     def response(self, resp: LLMResponse, target: Target, *, embeddings: bool) -> LLMResponse:
-        """A whole answer: its identifiers checked, its bytes searched for secrets."""
+        """A whole answer: its identifiers checked, its bytes searched for secrets. An answer
+        that had to change loses its upstream bytes: the door encodes the checked body (an
+        Anthropic answer relayed as-is is then translated back, as for any other upstream)."""
         resp.served_model = self.name(resp.served_model)
         resp.upstream_request_id = self.ident(resp.upstream_request_id)
         # Embedding vectors hold no text; a translated embeddings answer is daytwo's own.
@@ -173,17 +177,33 @@ class UpstreamGuard:
     def chunk(self, chunk: StreamChunk, stream: GuardedStream) -> StreamChunk:
         """One chunk of a stream (``stream`` remembers what it already found safe)."""
         data = chunk.data
-        if self._dirty(chunk.raw, data):
+        raw = chunk.raw
+        relayed = raw is not None and chunk.wire != "openai"
+        changed = self._dirty(raw, data) or (relayed and self._dirty(None, data))
+        if changed:
             data = _redact_all(data, self._secrets.redact)
-            chunk = StreamChunk(data=data)
         # The same id, model and fingerprint come with every chunk: checked when they change.
         ids = (data.get("id"), data.get("model"), data.get("system_fingerprint"))
         if ids != stream.last_ok or _finishing(data):
             if self._fix(data, stream.target, stream):
-                chunk = StreamChunk(data=data)
+                changed = True
             else:
                 stream.last_ok = ids
-        return chunk
+        if not changed:
+            return chunk
+        if relayed:
+            # Another format's event, relayed as the upstream sent it (the door has no other
+            # way to write it): cut out in place, or not relayed at all.
+            assert raw is not None
+            return StreamChunk(data=data, raw=self._cut_out(raw), wire=chunk.wire)
+        return StreamChunk(data=data)
+
+    def _cut_out(self, raw: bytes) -> bytes:
+        text = raw.decode("utf-8", "surrogateescape")
+        out = self._secrets.redact(text).encode("utf-8", "surrogateescape")
+        if self._dirty(out, {}):  # hidden by escapes: nothing safe to relay
+            raise UpstreamProtocolError("upstream stream event held a configured secret")
+        return out
 
     def _fix(self, body: dict[str, Any], target: Target, stream: GuardedStream | None) -> bool:
         """Check ``body``'s identifiers and replace the unsafe ones in place; True when one was
@@ -224,6 +244,17 @@ class UpstreamGuard:
 
 #: The identifiers of an answer or chunk checked against SAFE_ID.
 _CHUNK_FIELDS = ("id", "model", "system_fingerprint")
+
+
+def _unescaped(raw: bytes, body: dict[str, Any]) -> bytes:
+    """The JSON in ``raw`` (an answer, or one SSE event) re-encoded without escapes; when it
+    cannot be read, ``raw`` with ``body`` re-encoded (the search then still sees the parsed
+    strings)."""
+    start, end = raw.find(b"{"), raw.rfind(b"}")
+    try:
+        return orjson.dumps(orjson.loads(raw[start : end + 1]))
+    except orjson.JSONDecodeError:
+        return raw + orjson.dumps(body)
 
 
 def _finishing(data: Mapping[str, Any]) -> bool:
