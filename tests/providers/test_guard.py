@@ -15,7 +15,7 @@ from daytwo.core.errors import UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.secrets import REDACTED, SecretRegistry
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
-from daytwo.providers.guard import GuardedAdapter, UpstreamGuard, retry_hint
+from daytwo.providers.guard import GuardedAdapter, GuardedStream, UpstreamGuard, retry_hint
 
 KEY = "Zq7wErTy1uIoP3aSdF5gHjK9lZxCvBnM2Q4W"
 TARGET = Target(provider="p", model="configured-model", deployment="d")
@@ -243,3 +243,31 @@ def test_identifiers_with_a_key_shape_never_registered_are_not_kept(guard: Upstr
     assert guard.ident("AKIAABCDEFGHIJKLMNOP") is None
     assert guard.ident("req_" + "a" * 300) is None  # longer than any id
     assert guard.ident("req 1") is None
+
+
+def _relayed(payload: dict[str, Any], *, escaped: bool = False) -> StreamChunk:
+    data = orjson.dumps(payload)
+    if escaped:
+        data = data.replace(KEY.encode(), "".join(f"\\u{ord(c):04x}" for c in KEY).encode())
+    frame = b"event: content_block_delta\ndata: " + data + b"\n\n"
+    return StreamChunk(data={"choices": [{"delta": {"content": "x"}}]}, raw=frame, wire="anthropic")
+
+
+def test_a_relayed_event_keeps_its_wire_with_the_key_cut_out_or_is_refused() -> None:
+    secrets = SecretRegistry()
+    secrets.register(KEY)
+    guard = UpstreamGuard(secrets)
+
+    class _Up:
+        usage = served_model = upstream_request_id = rate_headers = None
+
+    stream = GuardedStream(_Up(), guard, TARGET)  # type: ignore[arg-type]  # a bare stand-in
+    event = {"type": "content_block_delta", "delta": {"type": "text_delta", "text": KEY}}
+    out = guard.chunk(_relayed(event), stream)
+    assert out.wire == "anthropic" and out.raw is not None
+    assert KEY.encode() not in out.raw
+    assert orjson.loads(out.raw.split(b"data: ", 1)[1])["delta"]["text"] == REDACTED
+    clean = _relayed({"type": "ping"})
+    assert guard.chunk(clean, stream) is clean
+    with pytest.raises(UpstreamProtocolError):
+        guard.chunk(_relayed(event, escaped=True), stream)
