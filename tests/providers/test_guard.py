@@ -15,7 +15,14 @@ from daytwo.core.errors import UpstreamProtocolError, UpstreamStatusError
 from daytwo.core.secrets import REDACTED, SecretRegistry
 from daytwo.core.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.providers.base import Target
-from daytwo.providers.guard import GuardedAdapter, GuardedStream, UpstreamGuard, retry_hint
+from daytwo.providers.guard import (
+    GuardedAdapter,
+    GuardedStream,
+    UpstreamGuard,
+    guarded,
+    retry_hint,
+    unguarded,
+)
 
 KEY = "Zq7wErTy1uIoP3aSdF5gHjK9lZxCvBnM2Q4W"
 TARGET = Target(provider="p", model="configured-model", deployment="d")
@@ -271,3 +278,18 @@ def test_a_relayed_event_keeps_its_wire_with_the_key_cut_out_or_is_refused() -> 
     assert guard.chunk(clean, stream) is clean
     with pytest.raises(UpstreamProtocolError):
         guard.chunk(_relayed(event, escaped=True), stream)
+
+
+def test_a_call_outside_the_protocol_runs_on_the_inner_adapter_with_its_errors_guarded() -> None:
+    secrets = SecretRegistry()
+    secrets.register(KEY)
+    inner = _Adapter(_Stream([]))
+    adapter = GuardedAdapter(inner, secrets)
+    assert unguarded(adapter) is inner and unguarded(inner) is inner  # type: ignore[arg-type]  # a bare stand-in
+
+    async def count() -> int:
+        raise UpstreamStatusError(400, f"bad key {KEY}", code=KEY)
+
+    with pytest.raises(UpstreamStatusError) as err:
+        asyncio.run(guarded(adapter, count()))
+    assert (err.value.message, err.value.code) == (f"bad key {REDACTED}", None)

@@ -24,6 +24,7 @@ from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES, parse_count_tok
 from daytwo.gateway.http import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes
 from daytwo.gateway.pipeline import Call, Pipeline
 from daytwo.providers.anthropic import AnthropicAdapter
+from daytwo.providers.guard import guarded, unguarded
 from daytwo.resilience.policy import is_retryable
 
 #: The answer header that says where the count came from.
@@ -57,9 +58,10 @@ async def _count(
     route = pipeline.begin(call, req, headers)
     target = route.targets[0]
     adapter = call.runtime.adapters[target.provider]
-    if isinstance(adapter, AnthropicAdapter):
+    inner = unguarded(adapter)  # adapters sit behind providers/guard.py
+    if isinstance(inner, AnthropicAdapter):
         try:
-            return await adapter.count_tokens(req, target), b"upstream"
+            return await guarded(adapter, inner.count_tokens(req, target)), b"upstream"
         except ProviderError as exc:
             if not is_retryable(exc):  # the upstream refused the body: the client should know
                 raise

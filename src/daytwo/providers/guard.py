@@ -31,9 +31,9 @@ search per registered secret over the answer (see docs/security.md for the figur
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -348,36 +348,55 @@ class GuardedStream:
         return getattr(self._inner, name)
 
 
+_T = TypeVar("_T")
+
+
+def unguarded(adapter: Adapter) -> Adapter:
+    """The adapter inside the guard, for a caller that needs its own type (an Anthropic-only
+    call); run such a call through :func:`guarded`."""
+    return adapter.inner if isinstance(adapter, GuardedAdapter) else adapter
+
+
+async def guarded(adapter: Adapter, work: Awaitable[_T]) -> _T:
+    """Await ``work`` (a call on :func:`unguarded` ``adapter``), its errors through the guard."""
+    try:
+        return await work
+    except ProviderError as exc:
+        if isinstance(adapter, GuardedAdapter):
+            adapter.guard.error(exc)
+        raise
+
+
 class GuardedAdapter:
     """Any :class:`~daytwo.providers.base.Adapter`, with the guard between it and daytwo."""
 
     def __init__(self, inner: Adapter, secrets: SecretRegistry) -> None:
         self.inner = inner
-        self._guard = UpstreamGuard(secrets)
+        self.guard = UpstreamGuard(secrets)
 
     async def complete(self, req: LLMRequest, target: Target) -> LLMResponse:
         try:
             resp = await self.inner.complete(req, target)
         except ProviderError as exc:
-            self._guard.error(exc)
+            self.guard.error(exc)
             raise
-        return self._guard.response(resp, target, embeddings=False)
+        return self.guard.response(resp, target, embeddings=False)
 
     async def stream(self, req: LLMRequest, target: Target) -> GuardedStream:
         try:
             up = await self.inner.stream(req, target)
         except ProviderError as exc:
-            self._guard.error(exc)
+            self.guard.error(exc)
             raise
-        return GuardedStream(up, self._guard, target)
+        return GuardedStream(up, self.guard, target)
 
     async def embed(self, req: LLMRequest, target: Target) -> LLMResponse:
         try:
             resp = await self.inner.embed(req, target)
         except ProviderError as exc:
-            self._guard.error(exc)
+            self.guard.error(exc)
             raise
-        return self._guard.response(resp, target, embeddings=True)
+        return self.guard.response(resp, target, embeddings=True)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
