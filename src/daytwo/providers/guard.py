@@ -23,6 +23,11 @@ The rules (:class:`UpstreamGuard`):
 * **answer bytes** -- an answer (or stream chunk) holding a registered secret whole anywhere,
   content included, has every string in it redacted before it is relayed. This is a quick byte
   search, for whole values only: a secret spread over several chunks of a stream is not seen.
+  Bytes relayed in another format (an Anthropic upstream's own events, to the Anthropic door)
+  have the value cut out in place, since the door writes them as they are.
+
+A call outside the adapter protocol (Anthropic's ``count_tokens``) reaches the adapter inside
+with :func:`unguarded` and runs through :func:`guarded`, so its errors pass the same rules.
 
 The fast path is a precompiled ``fullmatch`` plus one regex search per identifier, and one byte
 search per registered secret over the answer (see docs/security.md for the figures).
