@@ -228,9 +228,7 @@ class UpstreamHTTP:
         """POST and return the open response; any error status is raised, mapped.
         ``headers``: this request's own, beside the provider's fixed ones."""
         try:
-            resp = await self._client().post(
-                url, data=data, headers=headers, allow_redirects=False
-            )
+            resp = await self._client().post(url, data=data, headers=headers, allow_redirects=False)
         except TimeoutError as exc:
             raise UpstreamTimeout("upstream timed out before answering") from exc
         except aiohttp.ClientConnectorError as exc:
