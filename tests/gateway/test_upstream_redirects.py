@@ -115,6 +115,7 @@ def assert_refused(
     err = orjson.loads(body)["error"]
     assert err["code"] == "upstream_redirect"
     assert "redirect" in err["message"]
+    assert headers["x-should-retry"] == "false"  # asking again would meet the same redirect
     assert recorder.seen() == []  # nothing reached the redirect's target: no key, no body
     assert hostile.requests() == before + 1  # asked once: no retry of the same deployment
     row = gw.record(headers["x-daytwo-call-id"])
