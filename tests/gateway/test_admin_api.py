@@ -17,8 +17,7 @@ from openapi_spec_validator import validate as validate_spec
 from tests.gateway.harness import RunningGateway, http, wait_for
 from tests.gateway.spend_harness import chat_body, settled, spend_config
 
-from daytwo.gateway.admin import ROUTES, Route
-from daytwo.gateway.admin_openapi import document
+from daytwo.admin.app import ROUTES, Route, document
 from daytwo.keys.admin_tokens import ROLES, AdminTokens, Role, role_allows
 from daytwo.keys.model import KeySpec
 from daytwo.keys.store import KeyStore

@@ -16,8 +16,8 @@ import orjson
 import pytest
 from tests.gateway.harness import RunningGateway, gateway_config, http, running_gateway
 
+from daytwo.admin.app import document
 from daytwo.config.schema import SimFaults, SimSettings
-from daytwo.gateway.admin_openapi import document
 from daytwo.keys.admin_tokens import AdminTokens, Role
 from daytwo.keys.store import KeyStore
 from daytwo.providers.sim.run import running_sim_server

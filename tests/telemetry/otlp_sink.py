@@ -30,8 +30,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from tests.gateway.harness import RunningGateway, http, wait_for
 
+from daytwo.admin.app import create_app
 from daytwo.config.load import validate_config
-from daytwo.gateway.app import create_app
 from daytwo.gateway.server import serve_in_thread
 from daytwo.telemetry.tracing import Tracing
 

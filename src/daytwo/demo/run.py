@@ -21,6 +21,7 @@ import yaml
 from rich.console import Console, Group
 from rich.live import Live
 
+from daytwo.admin.app import create_app
 from daytwo.alerts.notify import Notification
 from daytwo.config.load import validate_config
 from daytwo.config.schema import SimSettings
@@ -39,7 +40,7 @@ from daytwo.demo.prompts import NAME as PROMPT_NAME
 from daytwo.demo.prompts import PROMOTE_AT, promote, write_prompts
 from daytwo.demo.providers import Event, Served, Topology, Watch, served
 from daytwo.demo.traffic import AppStats, Sample, drive, new_stats
-from daytwo.gateway.app import Gateway, create_app
+from daytwo.gateway.app import Gateway
 from daytwo.gateway.server import free_port, serve_in_thread
 from daytwo.ledger.prompts import VersionStats, prompt_stats
 from daytwo.ledger.report import SpendReport, spend_report

@@ -1,7 +1,9 @@
 """The gateway ASGI app: routes, the OpenAI ingress/egress, lifespan, reload.
 
-Built by :func:`create_app`; every resource (runtime, ledger, log listener) lives on the app
-object and opens and closes in the ASGI lifespan.
+Built by :func:`daytwo.admin.app.create_app`, which also mounts the admin API (a room above
+this one: the gateway only hands it every ``/admin/`` path, see :meth:`Gateway.mount_admin`);
+every resource (runtime, ledger, log listener) lives on the app object and opens and closes in
+the ASGI lifespan.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from daytwo.core.errors import (
 )
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.types import LLMRequest
-from daytwo.gateway import admin, models, prompt_api
+from daytwo.gateway import models, prompt_api
 from daytwo.gateway import openai_format as oai
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
 from daytwo.gateway.connections import Guard
@@ -74,6 +76,9 @@ from daytwo.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 log = logging.getLogger("daytwo.gateway")
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Every path under this prefix is the admin API's (mounted by the room above).
+ADMIN_PREFIX = "/admin/"
 
 _TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -126,6 +131,7 @@ class Gateway:
         self._log_listener = log_listener
         self._watcher: ConfigWatcher | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._admin: Handler = self._no_admin
         self._routes: dict[tuple[bytes, str], Handler] = {
             (b"POST", "/v1/chat/completions"): self._door(OPENAI_CHAT, "chat"),
             (b"POST", "/v1/embeddings"): self._door(OPENAI_EMBEDDINGS, "embeddings"),
@@ -156,6 +162,11 @@ class Gateway:
     def config(self) -> Config:
         return self.runtime.config
 
+    def mount_admin(self, app: Handler) -> None:
+        """Serve ``app`` (an ASGI callable) for every path under ``/admin/``: on the data port,
+        or on the control-plane listener with ``server.admin_listen``."""
+        self._admin = app
+
     @property
     def key_store(self) -> KeyStore | None:
         """The keys database (for the admin API); None until startup opened it."""
@@ -175,8 +186,8 @@ class Gateway:
         if kind == "http":
             _route_on_raw_path(scope)
             path = scope["path"]
-            if path.startswith(admin.PREFIX) and not self.split_control:
-                await admin.dispatch(self, scope, receive, send)  # its own small router
+            if path.startswith(ADMIN_PREFIX) and not self.split_control:
+                await self._admin(scope, receive, send)  # its own app (daytwo.admin)
                 return
             method = scope["method"].encode()
             handler = self._routes.get((method, path))
@@ -200,8 +211,8 @@ class Gateway:
             return  # the lifespan belongs to the data listener's server
         _route_on_raw_path(scope)
         path = scope["path"]
-        if path.startswith(admin.PREFIX):
-            await admin.dispatch(self, scope, receive, send)
+        if path.startswith(ADMIN_PREFIX):
+            await self._admin(scope, receive, send)
             return
         handler = self._control_routes.get((scope["method"].encode(), path))
         if handler is None:
@@ -551,6 +562,10 @@ class Gateway:
         body = await asyncio.to_thread(metrics.render, state)
         await send_bytes(send, 200, body, [(b"content-type", METRICS_CONTENT_TYPE.encode())])
 
+    async def _no_admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """No admin API mounted (a gateway built without :func:`daytwo.admin.app.create_app`)."""
+        await self._no_route(scope, send)
+
     async def _no_route(self, scope: Scope, send: Send) -> None:
         path = scope["path"]
         if path in self._paths:
@@ -591,13 +606,3 @@ def _settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def create_app(
-    config: Config,
-    *,
-    config_path: str | Path | None = None,
-    secrets: SecretRegistry | None = None,
-    log_listener: logging.handlers.QueueListener | None = None,
-) -> Gateway:
-    return Gateway(config, config_path=config_path, secrets=secrets, log_listener=log_listener)
