@@ -73,6 +73,7 @@ def build(gateway: Gateway) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # `/admin/keys/` is no route (404), as it always was
     )
     app.state.gateway = gateway
     _declare(app.router)

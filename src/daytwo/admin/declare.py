@@ -110,6 +110,14 @@ def _role_check(need: Role) -> Callable[[Request], Awaitable[None]]:
     return check
 
 
+async def check_role(request: Request) -> None:
+    """Run the role check of the route ``request`` matched (nothing for a public route)."""
+    matched = request.scope.get("route")
+    need = getattr(matched, "openapi_extra", None) or {}
+    if need.get(ROLE) is not None:
+        await _role_check(need[ROLE])(request)
+
+
 async def _authenticate(request: Request) -> AdminPrincipal:
     auth = request.headers.get("authorization", "")
     secret = auth[7:].strip() if auth[:7].lower() == "bearer " else ""

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from daytwo.admin.declare import check_role
 from daytwo.core.errors import DaytwoError, InternalError, InvalidRequest, NotFound
 from daytwo.gateway.openai_format import error_body
 
@@ -46,7 +47,15 @@ def install(app: FastAPI) -> None:
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_response(validation_error(request, exc.errors()))
+        problems = exc.errors()
+        if problems and problems[0]["type"] == "json_invalid":
+            # FastAPI decodes the body before the route's dependencies run: the token and
+            # its role are checked here, so a caller without one still gets 401, not 400.
+            try:
+                await check_role(request)
+            except DaytwoError as refused:
+                return error_response(refused)
+        return error_response(validation_error(request, problems))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
