@@ -11,6 +11,7 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 from starlette.responses import Response
 
 from daytwo.admin.declare import Gw, Spend, Store, Who, outside, reply, route
@@ -46,7 +47,17 @@ ScopeQuery = Annotated[
     Query(description="A concrete scope to read counters for, e.g. `project=acme,user=bob`."),
 ]
 TargetQuery = Annotated[str | None, Query(description="Only events about this target.")]
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_EVENTS, description="At most this many events.")]
+
+
+def _default_when_empty(value: object) -> object:
+    return DEFAULT_EVENTS if value == "" else value  # `?limit=` always meant the default
+
+
+LimitQuery = Annotated[
+    int,
+    Query(ge=1, le=MAX_EVENTS, description="At most this many events."),
+    BeforeValidator(_default_when_empty),
+]
 
 
 def declare(router: APIRouter) -> None:
