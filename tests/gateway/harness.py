@@ -11,7 +11,7 @@ from typing import Any
 
 import openai
 
-from daytwo.admin.app import create_app
+from daytwo.admin.mount import create_app
 from daytwo.config.load import validate_config
 from daytwo.gateway.app import Gateway
 from daytwo.gateway.server import ServerHandle, serve_in_thread

@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from tests.gateway.harness import RunningGateway, http, wait_for
 
-from daytwo.admin.app import create_app
+from daytwo.admin.mount import create_app
 from daytwo.config.load import validate_config
 from daytwo.gateway.server import serve_in_thread
 from daytwo.telemetry.tracing import Tracing

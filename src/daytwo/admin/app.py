@@ -1,18 +1,14 @@
-"""The admin app (FastAPI) and the composition of the whole gateway.
-
-:func:`create_app` builds the :class:`~daytwo.gateway.app.Gateway` (the raw data plane) and
-mounts :class:`AdminAPI` on it: the gateway hands every path under ``/admin/`` to it, on the
-data port or on the ``server.admin_listen`` listener, after its one raw prefix test; nothing of
-FastAPI is on the way of an LLM call.
+"""The admin app (FastAPI): the routes' declarations assembled, the OpenAPI document, and
+:class:`AdminAPI`, the ASGI callable the gateway hands every path under ``/admin/`` to (on the
+data port or on the ``server.admin_listen`` listener), after its one raw prefix test; nothing of
+FastAPI is on the way of an LLM call. :mod:`daytwo.admin.mount` builds it on first use.
 """
 
 from __future__ import annotations
 
 import logging
-import logging.handlers
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -23,9 +19,7 @@ from starlette.responses import Response
 
 from daytwo.admin import control, errors, keys
 from daytwo.admin.declare import ROLE, reply, route
-from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError, InternalError
-from daytwo.core.secrets import SecretRegistry
 from daytwo.gateway.app import Gateway
 from daytwo.gateway.http import ClientGone, Receive, Send, read_body
 from daytwo.keys.admin_tokens import Role
@@ -196,16 +190,3 @@ class AdminAPI:
             log.exception("admin API error", extra={"path": scope["path"]})
             if not started:
                 await errors.error_response(InternalError("internal error"))(scope, replay, send)
-
-
-def create_app(
-    config: Config,
-    *,
-    config_path: str | Path | None = None,
-    secrets: SecretRegistry | None = None,
-    log_listener: logging.handlers.QueueListener | None = None,
-) -> Gateway:
-    """The gateway with its admin API mounted: what ``daytwo serve`` runs."""
-    gateway = Gateway(config, config_path=config_path, secrets=secrets, log_listener=log_listener)
-    gateway.mount_admin(AdminAPI(gateway))
-    return gateway

@@ -25,7 +25,7 @@ from daytwo.core.secrets import SecretError, SecretRegistry
 )
 def serve(config_path: str, host: str | None, port: int | None, log_level: str | None) -> None:
     """Run the OpenAI-compatible gateway."""
-    from daytwo.admin.app import create_app
+    from daytwo.admin.mount import create_app
     from daytwo.gateway.server import build_server
     from daytwo.telemetry.logs import configure_logging
 

@@ -21,7 +21,7 @@ import yaml
 from rich.console import Console, Group
 from rich.live import Live
 
-from daytwo.admin.app import create_app
+from daytwo.admin.mount import create_app
 from daytwo.alerts.notify import Notification
 from daytwo.config.load import validate_config
 from daytwo.config.schema import SimSettings

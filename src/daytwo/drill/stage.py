@@ -148,7 +148,7 @@ def self_contained(
 ) -> Iterator[Stage]:
     """The simulators and the gateway, running. The simulator plays every ``mode`` but
     ``refused`` itself, from ``outage_start_s`` on ``clock`` (the drill's timeline)."""
-    from daytwo.admin.app import create_app
+    from daytwo.admin.mount import create_app
     from daytwo.config.load import validate_config
     from daytwo.providers.sim.run import running_sim_server
 
@@ -217,7 +217,7 @@ def pick_alias(cfg: Config, provider: str, model: str | None) -> str:
 def from_config(path: Path, provider: str, model: str | None, *, lasts_s: float) -> Iterator[Stage]:
     """The user's config, validated, served by a gateway in this process (config reloads off:
     the drill's setup stays what it read). ``lasts_s``: the drill's planned length."""
-    from daytwo.admin.app import create_app
+    from daytwo.admin.mount import create_app
     from daytwo.config.load import load_config
     from daytwo.core.errors import ConfigError
     from daytwo.core.secrets import SecretError

@@ -1,9 +1,9 @@
 """The gateway ASGI app: routes, the OpenAI ingress/egress, lifespan, reload.
 
-Built by :func:`daytwo.admin.app.create_app`, which also mounts the admin API (a room above
-this one: the gateway only hands it every ``/admin/`` path, see :meth:`Gateway.mount_admin`);
-every resource (runtime, ledger, log listener) lives on the app object and opens and closes in
-the ASGI lifespan.
+Built by :func:`daytwo.admin.mount.create_app`, which also mounts the admin API (a room
+above this one: the gateway only hands it every ``/admin/`` path, see
+:meth:`Gateway.mount_admin`); every resource (runtime, ledger, log listener) lives on the app
+object and opens and closes in the ASGI lifespan.
 """
 
 from __future__ import annotations
@@ -563,7 +563,7 @@ class Gateway:
         await send_bytes(send, 200, body, [(b"content-type", METRICS_CONTENT_TYPE.encode())])
 
     async def _no_admin(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """No admin API mounted (a gateway built without :func:`daytwo.admin.app.create_app`)."""
+        """No admin API mounted (a gateway built without :func:`daytwo.admin.mount.create_app`)."""
         await self._no_route(scope, send)
 
     async def _no_route(self, scope: Scope, send: Send) -> None:
