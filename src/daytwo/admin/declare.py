@@ -35,6 +35,7 @@ NO_AUTH = (
 )
 #: The OpenAPI extension that carries a route's role (None: public).
 ROLE = "x-daytwo-role"
+JSON = "application/json"
 
 _ERRORS = {
     400: "The request is malformed; `param` names the field.",
@@ -90,9 +91,6 @@ def route(
         response_model=None,
         openapi_extra=extra,
     )
-
-
-JSON = "application/json"
 
 
 def _role_check(need: Role) -> Callable[[Request], Awaitable[None]]:
