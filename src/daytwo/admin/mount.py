@@ -10,6 +10,7 @@ to it. A gateway that never gets an admin call never loads the framework.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging.handlers
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -45,7 +46,11 @@ class LazyAdmin:
 def _admin_api(gateway: Gateway) -> App:
     from daytwo.admin.app import AdminAPI  # FastAPI: loaded here, on first use
 
-    return AdminAPI(gateway)
+    app = AdminAPI(gateway)
+    # As the gateway does with its start-up objects (gateway/app.py _settle_gc): the modules
+    # and schemas just built live as long as the process, out of the collector's full passes.
+    gc.freeze()
+    return app
 
 
 def create_app(
