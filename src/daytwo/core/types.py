@@ -18,6 +18,29 @@ DEFAULT_PROJECT = "default"
 #: order scope keys list them.
 SCOPE_FIELDS = (*ATTRIBUTION_FIELDS, "key", "model", "provider")
 
+#: A JSON value's type as JSON Schema names it, with the article OpenAI's errors put before it.
+_JSON_TYPES: tuple[tuple[type, str, str], ...] = (
+    (bool, "boolean", "a boolean"),  # before int: a bool is an int in Python
+    (int, "integer", "an integer"),
+    (float, "number", "a number"),
+    (str, "string", "a string"),
+    (list, "array", "an array"),
+)
+
+
+def json_type_name(value: Any, *, article: bool = False) -> str:
+    """The JSON Schema name of a decoded JSON value's type (``"an integer"`` with ``article``).
+
+    Error messages that say what a field got instead of what it wanted use this, so the prompt
+    renderer and the OpenAI door name types the same way.
+    """
+    if value is None:
+        return "null"
+    for kind, name, with_article in _JSON_TYPES:
+        if isinstance(value, kind):
+            return with_article if article else name
+    return "an object" if article else "object"
+
 
 @dataclass(slots=True)
 class Attribution:

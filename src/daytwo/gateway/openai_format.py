@@ -20,7 +20,7 @@ from daytwo.core.errors import (
     UpstreamStatusError,
 )
 from daytwo.core.money import nanos_to_usd
-from daytwo.core.types import LLMRequest
+from daytwo.core.types import LLMRequest, json_type_name
 
 Check = Callable[[Any], bool]
 
@@ -103,26 +103,10 @@ EMBED_FIELDS: dict[str, Check] = {
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
-def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int):
-        return "an integer"
-    if isinstance(v, float):
-        return "a number"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "an array"
-    return "an object"
-
-
 def _bad_type(param: str, check: Check, value: Any) -> InvalidRequest:
+    got = json_type_name(value, article=True)
     return InvalidRequest(
-        f"Invalid type for '{param}': expected {_EXPECT[check]}, but got {_type_name(value)} "
-        "instead.",
+        f"Invalid type for '{param}': expected {_EXPECT[check]}, but got {got} instead.",
         param=param,
         code="invalid_type",
     )
@@ -144,9 +128,8 @@ def decode_json(raw: bytes) -> dict[str, Any]:
             f"We could not parse the JSON body of your request: {exc.msg} at position {exc.pos}."
         ) from None
     if not isinstance(body, dict):
-        raise InvalidRequest(
-            f"The request body must be a JSON object, but got {_type_name(body)} instead."
-        )
+        got = json_type_name(body, article=True)
+        raise InvalidRequest(f"The request body must be a JSON object, but got {got} instead.")
     return body
 
 

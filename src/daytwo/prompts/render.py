@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from daytwo.core.types import json_type_name
 from daytwo.prompts.errors import PromptError
 from daytwo.prompts.sandbox import TemplateRefused
-from daytwo.prompts.spec import PromptVersion, type_name, type_ok
+from daytwo.prompts.spec import PromptVersion, type_ok
 
 #: The request field a call's variables travel in (every door).
 VARIABLES_FIELD = "variables"
@@ -32,7 +33,7 @@ def check_variables(version: PromptVersion, given: Any) -> dict[str, Any]:
     if not isinstance(given, dict):
         raise PromptError(
             f"Invalid type for '{VARIABLES_FIELD}': expected an object, but got "
-            f"{type_name(given)} instead.",
+            f"{json_type_name(given)} instead.",
             param=VARIABLES_FIELD,
             code="invalid_type",
         )
@@ -61,7 +62,7 @@ def check_variables(version: PromptVersion, given: Any) -> dict[str, Any]:
         if not type_ok(var.type, value):
             raise PromptError(
                 f"Invalid type for variable '{key}': expected {var.type}, but got "
-                f"{type_name(value)} instead.",
+                f"{json_type_name(value)} instead.",
                 param=f"{VARIABLES_FIELD}.{key}",
                 code="invalid_variable_type",
             )

@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from daytwo.core.types import json_type_name
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 PromptName = Annotated[str, Field(pattern=NAME_PATTERN)]
 VarType = Literal["string", "integer", "number", "boolean", "array", "object"]
@@ -44,7 +46,7 @@ class Variable(_Model):
     @model_validator(mode="after")
     def _default_has_type(self) -> Variable:
         if self.default is not None and not type_ok(self.type, self.default):
-            raise ValueError(f"default: expected {self.type}, got {type_name(self.default)}")
+            raise ValueError(f"default: expected {self.type}, got {json_type_name(self.default)}")
         return self
 
 
@@ -145,22 +147,6 @@ def type_ok(kind: str, value: Any) -> bool:
     if kind == "array":
         return isinstance(value, list)
     return isinstance(value, dict)
-
-
-def type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 class PromptVersion:
