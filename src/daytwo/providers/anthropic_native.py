@@ -17,15 +17,15 @@ Chat Completions cannot say -- ``cache_control`` breakpoints, ``thinking`` and i
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 
 import aiohttp
 import orjson
 
 from daytwo.core.errors import UpstreamProtocolError
-from daytwo.core.types import LLMRequest, NativeRequest, StreamChunk, Usage
+from daytwo.core.types import LLMRequest, NativeRequest, StreamChunk
 from daytwo.providers.anthropic_stream import StreamTranslator
-from daytwo.providers.http import quota_headers, reading
+from daytwo.providers.http import UpstreamStream
 from daytwo.providers.openai_wire import SSEDecoder, parse_json_object
 
 WIRE = "anthropic"
@@ -60,7 +60,7 @@ def beta_headers(allowed: tuple[str, ...], asked: tuple[str, ...]) -> dict[str, 
     return {"anthropic-beta": ",".join(passed)} if passed else None
 
 
-class NativeStream:
+class NativeStream(UpstreamStream):
     """An open Messages stream relayed event by event: each :class:`StreamChunk` carries one
     upstream event's bytes (``wire="anthropic"``) and the Chat Completions chunk it translates
     to (``{}`` for events with none: ``ping``, ``content_block_stop``, thinking deltas); an
@@ -69,20 +69,9 @@ class NativeStream:
     def __init__(
         self, resp: aiohttp.ClientResponse, *, include_usage: bool, redact: Callable[[str], str]
     ) -> None:
-        self._resp = resp
         self._tr = StreamTranslator(include_usage=include_usage, redact=redact)
         self._sse = SSEDecoder()
-        self.upstream_request_id = resp.headers.get("request-id")
-        self.rate_headers = quota_headers(resp.headers)
-        self.usage: Usage | None = None
-        self.served_model: str | None = None
-
-    def _sync(self) -> None:
-        self.usage = self._tr.usage_so_far()
-        self.served_model = self._tr.served_model
-
-    def __aiter__(self) -> AsyncIterator[StreamChunk]:
-        return self._iterate()
+        super().__init__(resp, self._tr, upstream_request_id=resp.headers.get("request-id"))
 
     def _events(self, payloads: list[bytes]) -> list[StreamChunk]:
         out: list[StreamChunk] = []
@@ -100,23 +89,11 @@ class NativeStream:
             out.extend(StreamChunk(data=more, raw=b"", wire=WIRE) for more in chunks[1:])
         return out
 
-    async def _iterate(self) -> AsyncGenerator[StreamChunk, None]:
-        with reading(self._resp) as body:
-            try:
-                async for data in body.iter_any():
-                    for chunk in self._events(self._sse.feed(data)):
-                        self._sync()
-                        yield chunk
-                    if self._tr.done:
-                        return
-                last = self._sse.end()
-                for chunk in self._events([last] if last is not None else []):
-                    self._sync()
-                    yield chunk
-                if not self._tr.done:
-                    raise UpstreamProtocolError("upstream stream ended before message_stop")
-            finally:
-                self._sync()
+    def _from_bytes(self, data: bytes) -> list[StreamChunk]:
+        return self._events(self._sse.feed(data))
 
-    async def aclose(self) -> None:
-        self._resp.release()
+    def _at_end(self) -> Iterator[StreamChunk]:
+        last = self._sse.end()
+        yield from self._events([last] if last is not None else [])
+        if not self._tr.done:
+            raise UpstreamProtocolError("upstream stream ended before message_stop")

@@ -1,7 +1,8 @@
 """The HTTP seam every upstream adapter shares: one aiohttp session per provider, and the one
 place where aiohttp's exceptions become daytwo's -- for whole answers (:class:`UpstreamHTTP`)
-and for streams (:func:`reading`; :class:`TranslatedStream` for the streams of the adapters
-that translate another wire format). Also the headers every JSON call carries
+and for streams (:func:`reading`; :class:`UpstreamStream`, the base of every stream read
+through a translator, and :class:`TranslatedStream` for the adapters that translate another
+wire format to OpenAI chunks). Also the headers every JSON call carries
 (:func:`json_headers`).
 
 Redirects are never followed (``allow_redirects=False`` on the one request call below, which
@@ -16,7 +17,15 @@ of httpx's (see bench/README.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -87,43 +96,55 @@ def reading(
         resp.release()
 
 
-class ChunkTranslator(Protocol):
-    """Another wire format's stream events in, ``chat.completion.chunk`` dicts out (the
-    ``StreamTranslator`` of ``anthropic_stream`` and ``gemini_stream``)."""
+class StreamProgress(Protocol):
+    """What a stream translator reports as it goes: whether the upstream's stream is complete,
+    and the usage and model it has reported so far."""
 
     done: bool
     served_model: str | None
+
+    def usage_so_far(self) -> Usage | None: ...
+
+
+class ChunkTranslator(StreamProgress, Protocol):
+    """Another wire format's stream events in, ``chat.completion.chunk`` dicts out (the
+    ``StreamTranslator`` of ``anthropic_stream`` and ``gemini_stream``)."""
 
     def feed_bytes(self, data: bytes) -> Iterator[dict[str, Any]]: ...
 
     def end(self) -> Iterator[dict[str, Any]]: ...
 
-    def usage_so_far(self) -> Usage | None: ...
 
-
-class TranslatedStream:
-    """An open stream in another wire format, yielded as OpenAI chunks by its translator.
-    ``usage`` and ``served_model`` are what the upstream reported so far (kept when the stream
-    breaks: the pipeline reads them when the client goes away mid-stream)."""
+class UpstreamStream:
+    """An open upstream stream read through a translator. ``usage`` and ``served_model`` are
+    what the upstream reported so far (kept when the stream breaks: the pipeline reads them
+    when the client goes away mid-stream). Subclasses say how read bytes become chunks
+    (:meth:`_from_bytes`) and what is left when the body ends (:meth:`_at_end`)."""
 
     def __init__(
         self,
         resp: aiohttp.ClientResponse,
-        translator: ChunkTranslator,
+        translator: StreamProgress,
         *,
         upstream_request_id: str | None = None,
     ) -> None:
         self._resp = resp
-        self._tr = translator
+        self._progress = translator
         self.upstream_request_id = upstream_request_id
         self.rate_headers = quota_headers(resp.headers)
         self.usage: Usage | None = None
         self.served_model: str | None = None
 
+    def _from_bytes(self, data: bytes) -> Iterable[StreamChunk]:
+        raise NotImplementedError
+
+    def _at_end(self) -> Iterable[StreamChunk]:
+        raise NotImplementedError
+
     def _sync(self) -> None:
         # Before every yield, and at the end however it comes.
-        self.usage = self._tr.usage_so_far()
-        self.served_model = self._tr.served_model
+        self.usage = self._progress.usage_so_far()
+        self.served_model = self._progress.served_model
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._iterate()
@@ -132,23 +153,42 @@ class TranslatedStream:
         # Raw reads, not aiohttp's line iterator: the translators split lines themselves
         # (aiohttp's raises LineTooLong, not a ClientError, past 512 KiB) and are fuzzed on any
         # split.
-        tr = self._tr
         with reading(self._resp) as body:
             try:
                 async for data in body.iter_any():
-                    for chunk in tr.feed_bytes(data):
+                    for chunk in self._from_bytes(data):
                         self._sync()
-                        yield StreamChunk(data=chunk)
-                    if tr.done:
+                        yield chunk
+                    if self._progress.done:
                         return
-                for chunk in tr.end():
+                for chunk in self._at_end():
                     self._sync()
-                    yield StreamChunk(data=chunk)
+                    yield chunk
             finally:
                 self._sync()
 
     async def aclose(self) -> None:
         self._resp.release()
+
+
+class TranslatedStream(UpstreamStream):
+    """An open stream in another wire format, yielded as OpenAI chunks by its translator."""
+
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        translator: ChunkTranslator,
+        *,
+        upstream_request_id: str | None = None,
+    ) -> None:
+        super().__init__(resp, translator, upstream_request_id=upstream_request_id)
+        self._tr = translator
+
+    def _from_bytes(self, data: bytes) -> Iterable[StreamChunk]:
+        return (StreamChunk(data=chunk) for chunk in self._tr.feed_bytes(data))
+
+    def _at_end(self) -> Iterable[StreamChunk]:
+        return (StreamChunk(data=chunk) for chunk in self._tr.end())
 
 
 class ConnectionSettings(Protocol):
