@@ -12,12 +12,14 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from tests.gateway.harness import RunningGateway, wait_for
+from tests.gateway.spend_harness import spend_config, usd, worst_case
 
 from daytwo.control.windows import window_at
 from daytwo.keys.model import KeySpec
@@ -36,6 +38,25 @@ def issue_key(gw: RunningGateway, **spec: Any) -> str:
     assert gw.app.keys is not None
     gw.app.keys.refresh()
     return issued.secret
+
+
+def keyed_gateway(
+    tmp_path: Path, factory: Callable[..., RunningGateway], spend: dict[str, Any]
+) -> tuple[RunningGateway, str]:
+    """A gateway on the simulator with ``spend`` as its spend control, requiring keys, and
+    a key for project ``acme``."""
+    cfg = spend_config(tmp_path, spend)
+    cfg["gateway"] = {"require_keys": True}
+    gw = factory(cfg)
+    return gw, issue_key(gw, project="acme")
+
+
+def spent_budget() -> dict[str, Any]:
+    """A spend-control section whose monthly ``acme`` budget cannot pay for one call: every
+    call is refused."""
+    cap = worst_case() // 2
+    budget = {"name": "acme-monthly", "scope": {"project": "acme"}, "window": "month"}
+    return {"budgets": [{**budget, "usd": usd(cap)}]}
 
 
 def node_call(spec: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:

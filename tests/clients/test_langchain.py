@@ -15,23 +15,14 @@ import openai
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
-from tests.clients.harness import issue_key, month_end
+from tests.clients.harness import keyed_gateway, month_end, spent_budget
 from tests.gateway.harness import RunningGateway
-from tests.gateway.spend_harness import MODEL, spend_config, usd, worst_case
+from tests.gateway.spend_harness import MODEL
 
 pytestmark = pytest.mark.integration
 
 EMBED = "text-embedding-3-small"
 HEADERS = {"X-Daytwo-Feature": "summaries", "X-Daytwo-Agent": "triager"}
-
-
-def _gateway(
-    tmp_path: Path, factory: Callable[..., RunningGateway], spend: dict[str, Any]
-) -> tuple[RunningGateway, str]:
-    cfg = spend_config(tmp_path, spend)
-    cfg["gateway"] = {"require_keys": True}
-    gw = factory(cfg)
-    return gw, issue_key(gw, project="acme")
 
 
 def _chat_openai(gw: RunningGateway, key: str, **kw: Any) -> ChatOpenAI:
@@ -47,7 +38,7 @@ def _chat_anthropic(gw: RunningGateway, key: str) -> ChatAnthropic:
 def test_langchain_answers_streams_and_embeddings_are_attributed_and_billed_as_reported(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    gw, key = _gateway(tmp_path, gateway_factory, {})
+    gw, key = keyed_gateway(tmp_path, gateway_factory, {})
     answer = _chat_openai(gw, key, max_tokens=20).invoke("hello there")
     chunks = list(_chat_openai(gw, key, max_tokens=20, stream_usage=True).stream("hello there"))
     claude = _chat_anthropic(gw, key).invoke("hello there")
@@ -80,9 +71,7 @@ def test_langchain_gets_a_budget_refusal_at_once_with_default_retries(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
     month_end()
-    cap = worst_case() // 2
-    budget = {"name": "acme-monthly", "scope": {"project": "acme"}, "window": "month"}
-    gw, key = _gateway(tmp_path, gateway_factory, {"budgets": [{**budget, "usd": usd(cap)}]})
+    gw, key = keyed_gateway(tmp_path, gateway_factory, spent_budget())
     t0 = time.perf_counter()
     with pytest.raises(openai.RateLimitError) as oai:
         _chat_openai(gw, key, max_tokens=20).invoke("hello there")
@@ -96,7 +85,7 @@ def test_langchain_gets_a_budget_refusal_at_once_with_default_retries(
 def test_langchain_embeddings_on_a_chat_alias_are_refused_naming_the_model(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    gw, key = _gateway(tmp_path, gateway_factory, {})
+    gw, key = keyed_gateway(tmp_path, gateway_factory, {})
     embedder = OpenAIEmbeddings(
         model=MODEL, base_url=gw.base_url, api_key=key, check_embedding_ctx_length=False
     )  # type: ignore[call-arg]

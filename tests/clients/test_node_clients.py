@@ -13,27 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.clients.harness import issue_key, month_end, node_call
+from tests.clients.harness import keyed_gateway, month_end, node_call, spent_budget
 from tests.gateway.harness import RunningGateway
-from tests.gateway.spend_harness import MODEL, spend_config, usd, worst_case
+from tests.gateway.spend_harness import MODEL
 
 pytestmark = pytest.mark.integration
-
-
-def _gateway(
-    tmp_path: Path, factory: Callable[..., RunningGateway], spend: dict[str, Any]
-) -> tuple[RunningGateway, str]:
-    cfg = spend_config(tmp_path, spend)
-    cfg["gateway"] = {"require_keys": True}
-    gw = factory(cfg)
-    return gw, issue_key(gw, project="acme")
-
-
-def _spent_budget() -> dict[str, Any]:
-    """A monthly budget that cannot pay for one call: every call is refused."""
-    cap = worst_case() // 2
-    budget = {"name": "acme-monthly", "scope": {"project": "acme"}, "window": "month"}
-    return {"budgets": [{**budget, "usd": usd(cap)}]}
 
 
 def _case(gw: RunningGateway, key: str, client: str = "openai", **extra: Any) -> dict[str, Any]:
@@ -44,7 +28,7 @@ def test_openai_node_with_default_retries_returns_a_budget_refusal_within_a_seco
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
     resets_at = month_end()
-    gw, key = _gateway(tmp_path, gateway_factory, _spent_budget())
+    gw, key = keyed_gateway(tmp_path, gateway_factory, spent_budget())
     out = node_call(_case(gw, key), timeout_s=30)  # default maxRetries (2)
     assert out["ok"] is False
     err = out["error"]
@@ -63,7 +47,7 @@ def test_openai_node_sees_a_rate_limit_as_worth_a_short_wait(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
     limits = {"rate_limits": [{"name": "acme-rpm", "scope": {"project": "acme"}, "rpm": 1}]}
-    gw, key = _gateway(tmp_path, gateway_factory, limits)
+    gw, key = keyed_gateway(tmp_path, gateway_factory, limits)
     assert node_call(_case(gw, key, maxRetries=0))["ok"] is True
     out = node_call(_case(gw, key, maxRetries=0))
     err = out["error"]
@@ -75,7 +59,7 @@ def test_openai_node_sees_a_rate_limit_as_worth_a_short_wait(
 def test_openai_node_request_ids_are_daytwo_call_ids(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    gw, key = _gateway(tmp_path, gateway_factory, {})
+    gw, key = keyed_gateway(tmp_path, gateway_factory, {})
     plain = node_call(_case(gw, key))
     streamed = node_call(_case(gw, key, stream=True))
     assert plain["ok"] and streamed["ok"], (plain, streamed)
@@ -93,7 +77,7 @@ def test_openai_node_request_ids_are_daytwo_call_ids(
 def test_ai_sdk_gets_answers_and_a_budget_refusal_without_waiting_for_the_reset(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    gw, key = _gateway(tmp_path, gateway_factory, {})
+    gw, key = keyed_gateway(tmp_path, gateway_factory, {})
     ok = node_call(_case(gw, key, client="ai-sdk"))
     assert ok["ok"] is True, ok
     (row,) = gw.records()
@@ -105,7 +89,7 @@ def test_ai_sdk_gets_answers_and_a_budget_refusal_without_waiting_for_the_reset(
 
     month_end()
     (tmp_path / "spent").mkdir()
-    refusing, key2 = _gateway(tmp_path / "spent", gateway_factory, _spent_budget())
+    refusing, key2 = keyed_gateway(tmp_path / "spent", gateway_factory, spent_budget())
     # maxRetries 0: the refusal at once, with daytwo's error body.
     out = node_call(_case(refusing, key2, client="ai-sdk", maxRetries=0))
     err = out["error"]

@@ -5,29 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
-from tests.clients.harness import issue_key, month_end
+from tests.clients.harness import keyed_gateway, month_end, spent_budget
 from tests.gateway.harness import RunningGateway
-from tests.gateway.spend_harness import MODEL, on_gateway_loop, spend_config, usd, worst_case
+from tests.gateway.spend_harness import MODEL, on_gateway_loop
 
 pytestmark = pytest.mark.integration
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hello there"}]
-
-
-def _gateway(
-    tmp_path: Path, factory: Callable[..., RunningGateway], spend: dict[str, Any]
-) -> tuple[RunningGateway, str]:
-    cfg = spend_config(tmp_path, spend)
-    cfg["gateway"] = {"require_keys": True}
-    gw = factory(cfg)
-    return gw, issue_key(gw, project="acme")
 
 
 def _clients(gw: RunningGateway, key: str) -> tuple[openai.OpenAI, anthropic.Anthropic]:
@@ -40,10 +30,10 @@ def _clients(gw: RunningGateway, key: str) -> tuple[openai.OpenAI, anthropic.Ant
 def test_a_spent_budget_is_one_refusal_at_once_on_every_door(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    cap = worst_case() // 2
-    budget = {"name": "acme-monthly", "scope": {"project": "acme"}, "window": "month"}
     resets_at = month_end()
-    gw, key = _gateway(tmp_path, gateway_factory, {"budgets": [{**budget, "usd": usd(cap)}]})
+    spend = spent_budget()
+    limit = spend["budgets"][0]["usd"]  # the cap in USD, as the gateway shows it
+    gw, key = keyed_gateway(tmp_path, gateway_factory, spend)
     oai, claude = _clients(gw, key)
     t0 = time.perf_counter()
     with pytest.raises(openai.RateLimitError) as chat:
@@ -61,16 +51,16 @@ def test_a_spent_budget_is_one_refusal_at_once_on_every_door(
     assert isinstance(body, dict)
     assert (body["type"], body["resets_at"]) == ("budget_exceeded", int(resets_at))
     # The message shows exact USD (it read `$0.0000 (nanousd)`), as the body's `limit` does.
-    exact = f"${Decimal(cap) / 10**9}"
+    exact = f"${limit}"
     assert f"limit {exact}, committed $0." in body["message"]
-    assert "nanousd" not in body["message"] and body["limit"] == str(Decimal(cap) / 10**9)
+    assert "nanousd" not in body["message"] and body["limit"] == limit
 
 
 def test_per_request_caps_and_kill_switches_say_do_not_retry(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
     caps = {"request_caps": [{"scope": {"project": "acme"}, "usd": "0.000001"}]}
-    gw, key = _gateway(tmp_path, gateway_factory, caps)
+    gw, key = keyed_gateway(tmp_path, gateway_factory, caps)
     oai, claude = _clients(gw, key)
     with pytest.raises(openai.RateLimitError) as capped:
         oai.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=20)
@@ -90,7 +80,7 @@ def test_a_rate_limit_keeps_a_short_retry_after_and_says_retry(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
     limits = {"rate_limits": [{"name": "acme-rpm", "scope": {"project": "acme"}, "rpm": 1}]}
-    gw, key = _gateway(tmp_path, gateway_factory, limits)
+    gw, key = keyed_gateway(tmp_path, gateway_factory, limits)
     oai = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
     oai.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=5)
     with pytest.raises(openai.RateLimitError) as limited:
