@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 from tests.gateway.harness import RunningGateway, sim_config
+from tests.redis_support import REDIS_URL, own_prefix
 
 from daytwo.config.schema import PricingConfig
 from daytwo.control.budgets import worst_case_nanos
@@ -36,6 +37,28 @@ def worst_case() -> int:
 
 def usd(nanos: int) -> str:
     return str(Decimal(nanos) / Decimal(10**9))
+
+
+def daily_budget(cap_nanos: int, **extra: Any) -> dict[str, Any]:
+    """The ``acme-daily`` budget: project ``acme``, a day's window, ``cap_nanos`` of spend."""
+    return {
+        "name": "acme-daily",
+        "scope": {"project": "acme"},
+        "window": "day",
+        "usd": usd(cap_nanos),
+        **extra,
+    }
+
+
+def state_settings(backend: str) -> Iterator[dict[str, Any]]:
+    """The ``spend_control.state`` section for ``backend`` (``memory``, or ``redis`` on a
+    fresh key prefix of the real Redis, its keys deleted afterwards): for a parametrized
+    fixture to ``yield from``."""
+    if backend == "memory":
+        yield {"backend": "memory"}
+        return
+    with own_prefix() as prefix:
+        yield {"backend": "redis", "url": REDIS_URL, "prefix": prefix}
 
 
 def spend_config(tmp_path: Path, spend: dict[str, Any], **sim: Any) -> dict[str, Any]:

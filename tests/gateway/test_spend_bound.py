@@ -21,14 +21,15 @@ from tests.gateway.spend_harness import (
     MESSAGES,
     MODEL,
     chat_body,
+    daily_budget,
     on_gateway_loop,
     settled,
     spend_config,
+    state_settings,
     usd,
     worst_case,
 )
 from tests.media_samples import data_url, png
-from tests.redis_support import REDIS_URL, own_prefix
 
 from daytwo.control.windows import window_at
 
@@ -43,20 +44,7 @@ SMALL_PNG = data_url(png(64, 64))  # 255 tokens
 
 @pytest.fixture(params=["memory", "redis"])
 def state(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    if request.param == "memory":
-        yield {"backend": "memory"}
-        return
-    with own_prefix() as prefix:
-        yield {"backend": "redis", "url": REDIS_URL, "prefix": prefix}
-
-
-def _budget(cap_nanos: int) -> dict[str, Any]:
-    return {
-        "name": "acme-daily",
-        "scope": {"project": "acme"},
-        "window": "day",
-        "usd": usd(cap_nanos),
-    }
+    yield from state_settings(request.param)
 
 
 def _counter(gw: RunningGateway) -> Any:
@@ -111,7 +99,7 @@ def test_calls_asking_for_8_choices_cannot_spend_past_the_cap(
     # 10 single-choice calls' worth; each call asks for 8 choices of 20 tokens (the simulator
     # makes every choice exactly 20 tokens long). Reserving one choice per call spent ~7x this.
     cap = 10 * worst_case()
-    gw = gateway_factory(spend_config(tmp_path, {"state": state, "budgets": [_budget(cap)]}))
+    gw = gateway_factory(spend_config(tmp_path, {"state": state, "budgets": [daily_budget(cap)]}))
     body = orjson.loads(chat_body(stream=stream, n=8))
     results = asyncio.run(_post_all(gw.url, [("/v1/chat/completions", body)] * 60, ACME))
     statuses = [s for s, _ in results]
@@ -153,7 +141,7 @@ def test_a_virtual_keys_budget_holds_against_calls_asking_for_8_choices(
 def test_best_of_is_reserved_for_every_candidate_and_must_be_an_integer(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    gw = gateway_factory(spend_config(tmp_path, {"budgets": [_budget(2 * worst_case())]}))
+    gw = gateway_factory(spend_config(tmp_path, {"budgets": [daily_budget(2 * worst_case())]}))
     url = f"{gw.base_url}/chat/completions"
     status, _, body = http("POST", url, chat_body(best_of=3), ACME)
     assert status == 429, body  # three candidates' output does not fit in two calls' worth
@@ -259,7 +247,7 @@ def test_every_door_against_one_budget_never_spends_past_it(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway], state: dict[str, Any]
 ) -> None:
     cap = 200 * worst_case()
-    gw = gateway_factory(spend_config(tmp_path, {"state": state, "budgets": [_budget(cap)]}))
+    gw = gateway_factory(spend_config(tmp_path, {"state": state, "budgets": [daily_budget(cap)]}))
     calls = _door_calls() * 12
     results = asyncio.run(_post_all(gw.url, calls, ACME))
     statuses = [s for s, _ in results]
@@ -458,7 +446,7 @@ def test_malformed_tool_calls_are_a_400_naming_the_field_when_a_budget_applies(
     tool_calls: Any,
     param: str,
 ) -> None:
-    gw = gateway_factory(spend_config(tmp_path, {"budgets": [_budget(100 * worst_case())]}))
+    gw = gateway_factory(spend_config(tmp_path, {"budgets": [daily_budget(100 * worst_case())]}))
     messages = [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": None, "tool_calls": tool_calls},
@@ -499,7 +487,7 @@ def _stream_events(raw: bytes) -> list[bytes]:
 def test_a_stream_that_respects_max_tokens_is_never_cut(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway], kind: str, guard: str
 ) -> None:
-    cfg = spend_config(tmp_path, {"budgets": [_budget(1000 * worst_case())]})
+    cfg = spend_config(tmp_path, {"budgets": [daily_budget(1000 * worst_case())]})
     if guard == "enforce_output_cap":
         cfg["providers"]["sim"]["enforce_output_cap"] = True
     gw = gateway_factory(cfg)
@@ -540,7 +528,7 @@ def test_a_translated_stream_on_a_guarded_provider_is_not_cut_on_a_billing_guess
 
     with running_sim_server(SimSettings(min_output_tokens=100, max_output_tokens=100)) as url:
         cfg = sim_config(tmp_path)
-        cfg["spend_control"] = {"budgets": [_budget(10**12)]}  # $1,000: room for every call
+        cfg["spend_control"] = {"budgets": [daily_budget(10**12)]}  # $1,000: room for every call
         cfg["providers"]["claude"] = {
             "type": "anthropic",
             "base_url": url.removesuffix("/v1"),
@@ -568,7 +556,9 @@ def test_a_stream_without_a_usage_report_is_billed_at_most_its_reservation(
 ) -> None:
     """An upstream that reports no usage: the stream is billed by its text (4 characters a
     token), but never past the output it was sent as its cap -- long words do not inflate it."""
-    cfg = spend_config(tmp_path, {"budgets": [_budget(1000 * worst_case())]}, stream_usage=False)
+    cfg = spend_config(
+        tmp_path, {"budgets": [daily_budget(1000 * worst_case())]}, stream_usage=False
+    )
     gw = gateway_factory(cfg)
     text = COMPLIANT_TEXTS["long-words"]
     schema = {"type": "object", "properties": {"t": {"const": text}}}
@@ -593,7 +583,7 @@ def test_a_stream_without_a_usage_report_is_billed_at_most_its_reservation(
 def test_100_prose_streams_at_max_tokens_100_all_complete(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    cfg = spend_config(tmp_path, {"budgets": [_budget(1000 * worst_case())]})
+    cfg = spend_config(tmp_path, {"budgets": [daily_budget(1000 * worst_case())]})
     cfg["providers"]["sim"]["sim"].update(min_output_tokens=100, max_output_tokens=100)
     gw = gateway_factory(cfg)
     body = orjson.loads(chat_body(stream=True, max_tokens=100))
@@ -614,7 +604,7 @@ def test_an_upstream_ignoring_max_tokens_is_billed_in_full_when_not_guarded(
     what the upstream produced past the reservation is billed (the overshoot the guarantee
     names)."""
     cfg = spend_config(
-        tmp_path, {"budgets": [_budget(1000 * worst_case())]}, ignore_max_tokens=True
+        tmp_path, {"budgets": [daily_budget(1000 * worst_case())]}, ignore_max_tokens=True
     )
     cfg["providers"]["sim"]["sim"].update(min_output_tokens=200, max_output_tokens=200)
     gw = gateway_factory(cfg)

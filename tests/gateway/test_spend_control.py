@@ -16,14 +16,15 @@ from tests.gateway.harness import RunningGateway, http, running_gateway, wait_fo
 from tests.gateway.spend_harness import (
     MODEL,
     chat_body,
+    daily_budget,
     on_gateway_loop,
     post_many,
     settled,
     spend_config,
+    state_settings,
     usd,
     worst_case,
 )
-from tests.redis_support import REDIS_URL, own_prefix
 
 from daytwo.control.windows import window_at
 
@@ -34,21 +35,7 @@ ACME = {"x-daytwo-project": "acme"}
 
 @pytest.fixture(params=["memory", "redis"])
 def state(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    if request.param == "memory":
-        yield {"backend": "memory"}
-        return
-    with own_prefix() as prefix:
-        yield {"backend": "redis", "url": REDIS_URL, "prefix": prefix}
-
-
-def _budget(cap_nanos: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "acme-daily",
-        "scope": {"project": "acme"},
-        "window": "day",
-        "usd": usd(cap_nanos),
-        **extra,
-    }
+    yield from state_settings(request.param)
 
 
 def _counter(gw: RunningGateway, name: str = "acme-daily", scope: str = "project=acme") -> Any:
@@ -71,7 +58,7 @@ def test_200_concurrent_calls_never_spend_past_a_budget_that_pays_for_50(
     mode: str,
 ) -> None:
     cap = 50 * worst_case()
-    cfg = spend_config(tmp_path, {"state": state, "budgets": [_budget(cap)]}, ttft_ms=30)
+    cfg = spend_config(tmp_path, {"state": state, "budgets": [daily_budget(cap)]}, ttft_ms=30)
     gw = gateway_factory(cfg)
     stream = mode != "plain"
     bodies = [chat_body(stream=stream) for _ in range(200)]
@@ -101,7 +88,7 @@ def test_200_concurrent_calls_never_spend_past_a_budget_that_pays_for_50(
 def test_a_spent_budget_refuses_until_the_window_resets(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    gw = gateway_factory(spend_config(tmp_path, {"budgets": [_budget(2 * worst_case())]}))
+    gw = gateway_factory(spend_config(tmp_path, {"budgets": [daily_budget(2 * worst_case())]}))
     url = f"{gw.base_url}/chat/completions"
     assert http("POST", url, chat_body(), ACME)[0] == 200
     assert http("POST", url, chat_body(), ACME)[0] == 200
@@ -123,7 +110,7 @@ def test_a_spent_budget_refuses_until_the_window_resets(
 def test_a_trip_budget_disables_the_scope_until_a_person_revives_it(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    budget = _budget(worst_case() + worst_case() // 2, actions=["alert", "trip"])
+    budget = daily_budget(worst_case() + worst_case() // 2, actions=["alert", "trip"])
     gw = gateway_factory(spend_config(tmp_path, {"budgets": [budget]}))
     url = f"{gw.base_url}/chat/completions"
     assert http("POST", url, chat_body(), ACME)[0] == 200
@@ -144,7 +131,7 @@ def test_a_trip_budget_disables_the_scope_until_a_person_revives_it(
 def test_downgrade_routes_to_the_cheaper_alias_past_the_threshold(
     tmp_path: Path, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
-    budget = _budget(
+    budget = daily_budget(
         3 * worst_case(), actions=["alert", "downgrade", "block"], downgrade_to="cheap"
     )
     budget["downgrade_at"] = 50
@@ -281,7 +268,7 @@ def test_loop_breaker_trips_a_session_repeating_itself(
 
 
 def test_counters_are_rebuilt_from_the_ledger_after_a_restart(tmp_path: Path) -> None:
-    cfg = spend_config(tmp_path, {"budgets": [_budget(3 * worst_case())]})
+    cfg = spend_config(tmp_path, {"budgets": [daily_budget(3 * worst_case())]})
     with running_gateway(cfg) as gw:
         url = f"{gw.base_url}/chat/completions"
         for _ in range(2):
@@ -298,7 +285,7 @@ def test_fail_closed_refuses_to_start_without_its_state_and_fail_open_serves(
     tmp_path: Path,
 ) -> None:
     dead = {"backend": "redis", "url": "redis://127.0.0.1:1/0"}
-    cfg = spend_config(tmp_path, {"state": dead, "budgets": [_budget(worst_case())]})
+    cfg = spend_config(tmp_path, {"state": dead, "budgets": [daily_budget(worst_case())]})
     with pytest.raises(RuntimeError, match="failed to start"), running_gateway(cfg):
         pass
     cfg["spend_control"]["state"] = {**dead, "on_unavailable": "fail_open"}
@@ -314,7 +301,7 @@ def test_a_stream_that_runs_past_its_reservation_is_ended_and_billed(
     stream ends once the upstream's own streamed usage passes the reservation."""
     import urllib.request
 
-    budget = _budget(1000 * worst_case())
+    budget = daily_budget(1000 * worst_case())
     cfg = spend_config(tmp_path, {"budgets": [budget]}, ignore_max_tokens=True)
     cfg["providers"]["sim"]["sim"].update(min_output_tokens=200, max_output_tokens=200)
     cfg["providers"]["sim"]["enforce_output_cap"] = True
@@ -381,7 +368,7 @@ def test_budget_thresholds_and_trips_are_written_to_the_event_log(
 ) -> None:
     from daytwo.keys.store import KeyStore
 
-    budget = _budget(worst_case() + worst_case() // 2, actions=["alert", "trip"])
+    budget = daily_budget(worst_case() + worst_case() // 2, actions=["alert", "trip"])
     budget["thresholds"] = [10]
     cfg = spend_config(tmp_path, {"budgets": [budget]})
     gw = gateway_factory(cfg)
@@ -406,7 +393,7 @@ def test_refusals_reach_anthropic_and_responses_clients_in_their_own_format(
     import anthropic
     import openai
 
-    gw = gateway_factory(spend_config(tmp_path, {"budgets": [_budget(worst_case() // 2)]}))
+    gw = gateway_factory(spend_config(tmp_path, {"budgets": [daily_budget(worst_case() // 2)]}))
     claude = anthropic.Anthropic(
         base_url=gw.url, api_key="unused", max_retries=0, default_headers=ACME
     )
