@@ -12,27 +12,28 @@
                      spend control (control/gate.py): kill switches, per-request caps, loop
                      breaker, budget reservation (or a downgrade), rate limits
     5 route          alias → ordered deployments
-    6 call           the provider adapter; failover to the next deployment on a retryable
-                     error, but never after the first streamed byte reached the client
+    6 call           the provider adapter (attempts.py: retries, failover to the next
+                     deployment on a retryable error, but never after the first streamed byte
+                     reached the client)
     7 settle         usage → exact cost (nano-dollars) from the price book
-    8 record         one CallRecord into the ledger queue (never waits on the database)
+    8 record         one CallRecord (call_record.py) into the ledger queue (never waits on the
+                     database)
 
 Ingress code (``app.py``) decodes the wire format, calls :meth:`Pipeline.begin` and
 :meth:`Pipeline.admit`, then :meth:`Pipeline.complete` or :meth:`Pipeline.stream`, and encodes
-the result. Whatever happens --
-success, upstream failure, a refused or malformed request, a client that went away -- exactly one
-record is written, by :meth:`Pipeline.finish`.
+the result; a call's state between stages is a :class:`~daytwo.gateway.call.Call`. Whatever
+happens -- success, upstream failure, a refused or malformed request, a client that went away --
+exactly one record is written, by :meth:`Pipeline.finish`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from dataclasses import replace
+from typing import Any, Protocol
 
 from daytwo.control.gate import Downgrade, SpendGate, Ticket, price_of_route
 from daytwo.control.scopes import Scope, Subject
@@ -45,19 +46,20 @@ from daytwo.core.errors import (
     InvalidRequest,
     ModelNotFound,
     PermissionDenied,
-    ProviderError,
     UnpricedModel,
-    UpstreamTimeout,
     WrongEndpoint,
 )
 from daytwo.core.ids import new_call_id, new_trace_id
 from daytwo.core.observe import CallObserver, CallView
-from daytwo.core.record import AttemptRecord, CacheStatus, CallRecord, CallStatus
+from daytwo.core.record import CallRecord, CallStatus
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import chunk_output_chars, estimate_input_tokens, tokens_for_chars
 from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
-from daytwo.gateway.adjust import adjust
+from daytwo.gateway.attempts import output_guard, past_limit, prepend, run_attempts
 from daytwo.gateway.attribution import attribute, attribute_unparsed, with_key
+from daytwo.gateway.call import Call as Call  # re-exported: the doors import it from here
+from daytwo.gateway.call import subject_of
+from daytwo.gateway.call_record import call_record
 from daytwo.gateway.prompt_stage import PREFIX as PROMPT_PREFIX
 from daytwo.gateway.prompt_stage import PROMPT_HEADER, reported, resolve
 from daytwo.gateway.runtime import Route, Runtime, same_wire
@@ -69,11 +71,9 @@ from daytwo.providers.base import Adapter, Target, UpstreamStream
 from daytwo.providers.openai_wire import client_wants_usage, openai_usage
 from daytwo.replay import CachedAnswer, ResponseCache, cache_key
 from daytwo.resilience.plan import pick_tier
-from daytwo.resilience.routing import schedule
-from daytwo.state.base import SwitchChange, SwitchRecord
+from daytwo.state.base import SwitchChange
 
 log = logging.getLogger("daytwo.access")
-R = TypeVar("R")
 #: The request header that selects a tier rule's ``hint``.
 ROUTE_HINT_HEADER = b"x-daytwo-route-hint"
 
@@ -95,53 +95,6 @@ NO_KEY = (
     "You didn't provide an API key. You need to provide your daytwo virtual key in an "
     "Authorization header using Bearer auth (i.e. Authorization: Bearer dt2_sk_...)."
 )
-
-
-@dataclass(slots=True)
-class Call:
-    """One call's state as it moves through the stages."""
-
-    id: str
-    trace_id: str
-    started_at: float
-    t0: float
-    runtime: Runtime
-    operation: str = "chat"
-    alias: str = ""
-    stream: bool = False
-    request: LLMRequest | None = None
-    attribution: Attribution = field(default_factory=Attribution)
-    principal: KeyPrincipal | None = None
-    target: Target | None = None
-    attempts: int = 0
-    served_model: str | None = None
-    upstream_request_id: str | None = None
-    usage: Usage | None = None
-    cost: Cost | None = None
-    ttft_ms: float | None = None
-    finished: bool = False
-    #: Spend control: what the call holds (reservation, lease) and the gate that admitted it.
-    ticket: Ticket | None = None
-    gate: SpendGate | None = None
-    #: Set (by a kill switch flipped while the call streams) to end the stream.
-    killed: SwitchRecord | None = None
-    #: The attempts that failed, and when the one that answered started (wall, perf clock).
-    failed_attempts: list[AttemptRecord] = field(default_factory=list)
-    answering_since: tuple[float, float] | None = None
-    #: Answered without an upstream call (a cache hit, an idempotent replay), and what the
-    #: answer cost when it was first produced.
-    cache_status: CacheStatus | None = None
-    saved_nanousd: int | None = None
-    #: The recorded status, once :meth:`Pipeline.finish` ran.
-    outcome: CallStatus | None = None
-    #: For observers: the incoming ``traceparent``, the answer (non-streamed, or a stream's
-    #: when assembled), its finish reasons and id.
-    traceparent: str | None = None
-    answer: dict[str, Any] | None = None
-    finish_reasons: list[str] = field(default_factory=list)
-    response_id: str | None = None
-    #: The prompt the call named (stage 3): name, version, label it was reached by, hash.
-    prompt: tuple[str, int, str | None, str] | None = None
 
 
 class Pipeline:
@@ -322,7 +275,7 @@ class Pipeline:
         if gate is None or gate.idle_for(principal):
             return route
         assert call.request is not None
-        subject = _subject(call)
+        subject = subject_of(call)
         route = _unswitched(gate, route, subject)
         subject = replace(subject, provider=route.targets[0].provider)
         body = call.request.body
@@ -346,93 +299,6 @@ class Pipeline:
 
     # -- stage 6 ----------------------------------------------------------------------------
 
-    async def _attempts(
-        self,
-        call: Call,
-        route: Route,
-        once: Callable[[Adapter, LLMRequest, Target], Awaitable[R]],
-        rate_headers: Callable[[R], dict[str, str] | None],
-    ) -> R:
-        """Run ``once`` on the route's deployments in the order the alias's router chose,
-        retrying as its policy allows: per-try timeouts inside the call's deadline, backoff
-        that honours ``retry-after``, the shared retry budget, breakers told every outcome.
-        Failed attempts are kept for the ledger; the last failure is raised."""
-        assert call.request is not None
-        runtime = call.runtime
-        res = runtime.resilience
-        plan = res.plans[route.alias]
-        policy, health = plan.policy, res.health
-        policy.begin()
-        tries = schedule(plan.router.order(route.targets), policy.max_attempts)
-        for i, target in enumerate(tries):
-            n = i + 1
-            limit = policy.try_timeout(time.perf_counter() - call.t0)
-            call.target = target
-            call.attempts = n
-            dep = route.adjusted.get(target.deployment)
-            req = adjust(call.request, dep) if dep is not None else call.request
-            attempt = health.start(target.deployment)
-            started, t_try = time.time(), time.perf_counter()
-            try:
-                async with asyncio.timeout(limit):
-                    result = await once(runtime.adapters[target.provider], req, target)
-            except TimeoutError:
-                exc: ProviderError = UpstreamTimeout(
-                    f"upstream did not answer within {limit:.3g} s (the per-try timeout)"
-                )
-            except ProviderError as failed:
-                exc = failed
-            except BaseException:
-                health.cancel(attempt)
-                raise
-            else:
-                # A stream's latency here is its time to first chunk.
-                ttft = time.perf_counter() - t_try if call.stream else None
-                health.success(attempt, ttft_s=ttft, headers=rate_headers(result))
-                call.answering_since = (started, t_try)
-                return result
-            health.failure(attempt, exc)
-            nxt = tries[n] if n < len(tries) else None
-            # After the last scheduled attempt this says `attempts` (or `not_retryable`).
-            decision = policy.should_retry(
-                exc, n, time.perf_counter() - call.t0, same_deployment=nxt == target
-            )
-            upstream_status = getattr(exc, "upstream_status", None)
-            call.failed_attempts.append(
-                AttemptRecord(
-                    n=n,
-                    started_at=started,
-                    latency_ms=(time.perf_counter() - t_try) * 1000,
-                    provider=target.provider,
-                    deployment=target.deployment,
-                    model=target.model,
-                    outcome="error",
-                    upstream_status=upstream_status,
-                    error_class=exc.error_class,
-                    decision=decision.reason,
-                    delay_ms=decision.delay_s * 1000,
-                    # an upstream that answered with an error status did not bill; one that
-                    # timed out or broke the connection may have
-                    cost_nanousd=0 if upstream_status else None,
-                )
-            )
-            if not decision:
-                self._hint_retry_after(exc, call, route)
-                raise exc
-            if decision.delay_s > 0:
-                await asyncio.sleep(decision.delay_s)
-        raise AssertionError("schedule() gives at least one attempt")  # pragma: no cover
-
-    @staticmethod
-    def _hint_retry_after(exc: ProviderError, call: Call, route: Route) -> None:
-        """When every deployment of the route is out (breaker open, throttled), tell the
-        client when one takes calls again, unless the upstream already said."""
-        if "retry-after" in exc.headers or "retry-after-ms" in exc.headers:
-            return
-        wait = call.runtime.resilience.health.available_in([t.deployment for t in route.targets])
-        if wait > 0:
-            exc.headers["retry-after"] = str(max(1, math.ceil(wait)))
-
     async def complete(self, call: Call, route: Route) -> LLMResponse:
         """Non-streamed chat or embeddings, with retries and failover."""
         embeddings = call.operation == "embeddings"
@@ -449,7 +315,7 @@ class Pipeline:
                 return await adapter.embed(req, target)
             return await adapter.complete(req, target)
 
-        resp = await self._attempts(call, route, once, lambda r: r.rate_headers)
+        resp = await run_attempts(call, route, once, lambda r: r.rate_headers)
         call.usage = resp.usage
         call.served_model = resp.served_model
         call.upstream_request_id = resp.upstream_request_id
@@ -552,19 +418,19 @@ class Pipeline:
                 await up.aclose()
                 raise
 
-        upstream, chunks, first = await self._attempts(
+        upstream, chunks, first = await run_attempts(
             call, route, once, lambda opened: opened[0].rate_headers
         )
         call.upstream_request_id = upstream.upstream_request_id
         upstream_model = call.target.model if call.target is not None else ""
         out_chars = 0
-        limit = _output_guard(call)
+        limit = output_guard(call)
         self.streaming[call.id] = call
         try:
-            async for chunk in _prepend(first, chunks):
+            async for chunk in prepend(first, chunks):
                 if call.killed is not None:
                     raise disabled_error(call.killed, time.time())
-                if limit is not None and _past(upstream.usage, limit):
+                if limit is not None and past_limit(upstream.usage, limit):
                     raise BudgetExceeded(
                         "The upstream reports more output than this call's budget reservation "
                         "covers (it ignored the max_tokens it was sent).",
@@ -654,79 +520,8 @@ class Pipeline:
             err_class = exc.error_class
             err_msg = self._redact(exc.message)
         call.outcome = status
-        ended = time.time()
+        record = call_record(call, status, http_status, err_class, err_msg)
         usage = call.usage or Usage()
-        cost = call.cost
-        attr = call.attribution
-        target = call.target
-        attempt_log: tuple[AttemptRecord, ...] = ()
-        if call.attempts > 1:
-            attempt_log = tuple(call.failed_attempts)
-            if call.answering_since is not None and target is not None:
-                since, t_try = call.answering_since
-                attempt_log += (
-                    AttemptRecord(
-                        n=call.attempts,
-                        started_at=since,
-                        latency_ms=(time.perf_counter() - t_try) * 1000,
-                        provider=target.provider,
-                        deployment=target.deployment,
-                        model=target.model,
-                        outcome="ok" if status == "ok" else "cancelled" if cancelled else "error",
-                        error_class=err_class,
-                        input_tokens=usage.input_tokens,
-                        output_tokens=usage.output_tokens,
-                        cost_nanousd=cost.nanousd if cost else None,
-                    ),
-                )
-        record = CallRecord(
-            id=call.id,
-            started_at=call.started_at,
-            ended_at=ended,
-            latency_ms=(time.perf_counter() - call.t0) * 1000,
-            status=status,
-            http_status=http_status,
-            operation=call.operation,
-            alias=call.alias,
-            trace_id=call.trace_id,
-            ttft_ms=call.ttft_ms,
-            error_class=err_class,
-            error_message=err_msg,
-            stream=call.stream,
-            project=attr.project,
-            workflow=attr.workflow,
-            feature=attr.feature,
-            agent=attr.agent,
-            session=attr.session,
-            user=attr.user,
-            environment=attr.environment,
-            tags=attr.tags,
-            attributed=attr.attributed,
-            key_id=call.principal.key_id if call.principal else None,
-            provider=target.provider if target else None,
-            deployment=target.deployment if target else None,
-            served_model=call.served_model,
-            attempts=call.attempts,
-            upstream_request_id=call.upstream_request_id,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_input_tokens=usage.cached_input_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            tokens_estimated=usage.estimated,
-            cost_nanousd=cost.nanousd if cost else None,
-            price_ref=cost.price_ref if cost else None,
-            cache_status=call.cache_status,
-            saved_nanousd=call.saved_nanousd,
-            attempt_log=attempt_log,
-        )
-        if call.prompt is not None:
-            (
-                record.prompt_name,
-                record.prompt_version,
-                record.prompt_label,
-                record.prompt_hash,
-            ) = call.prompt
         self._ledger.submit(record)
         if self.observers:
             answer = call.answer
@@ -771,7 +566,7 @@ class Pipeline:
             return
         scope = Scope.parse(record.key)
         for call in self.streaming.values():
-            if scope.resolve(_subject(call)) is not None:
+            if scope.resolve(subject_of(call)) is not None:
                 call.killed = record
 
     async def drain(self, timeout_s: float = 10.0) -> None:
@@ -799,54 +594,11 @@ def _models(route: Route) -> tuple[str, ...]:
     return tuple({t.model: None for t in targets})
 
 
-def _output_guard(call: Call) -> int | None:
-    """The output tokens past which this stream is ended, or None: never.
-
-    A stream whose reserved cap was sent upstream is bounded by the upstream itself and is never
-    cut on a guess. Only for a provider marked ``enforce_output_cap`` (an upstream known to
-    ignore ``max_tokens``) is the stream ended -- when the upstream's own streamed usage count
-    passes what was reserved for the call, all choices together. A compliant answer never
-    reports more than it was allowed, so it is never cut."""
-    ticket, target = call.ticket, call.target
-    if ticket is None or target is None or ticket.reserved_output is None:
-        return None
-    provider = call.runtime.config.providers.get(target.provider)
-    if provider is None or not provider.enforce_output_cap:
-        return None
-    return ticket.reserved_output
-
-
-def _past(usage: Usage | None, limit: int) -> bool:
-    # Only the upstream's own count proves an overrun: a translated stream's running figure is
-    # a guess from the text (``estimated``) until the upstream reports (Anthropic: at the end).
-    return usage is not None and not usage.estimated and usage.output_tokens > limit
-
-
-async def _prepend(
-    first: StreamChunk | None, rest: AsyncIterator[StreamChunk]
-) -> AsyncIterator[StreamChunk]:
-    if first is None:
-        return
-    yield first
-    async for chunk in rest:
-        yield chunk
-
-
 def _finish_reasons(answer: dict[str, Any]) -> tuple[str, ...]:
     return tuple(
         c["finish_reason"]
         for c in answer.get("choices") or ()
         if isinstance(c, dict) and isinstance(c.get("finish_reason"), str)
-    )
-
-
-def _subject(call: Call) -> Subject:
-    principal, target = call.principal, call.target
-    return Subject.of(
-        call.attribution,
-        key=principal.key_id if principal else None,
-        model=call.alias,
-        provider=target.provider if target else None,
     )
 
 
