@@ -91,10 +91,13 @@ EGRESSES = [
 ]
 
 
-def http_upstreams(root: str) -> dict[str, Any]:
+def http_upstreams(
+    root: str,
+    key: str = "env:DT_MATRIX_KEY",
+    secret: str = "env:DT_MATRIX_SECRET",  # noqa: S107 -- an env var's name, not a secret
+) -> dict[str, Any]:
     """The five HTTP upstream types, each a provider named after its type, all at ``root``
-    (their credentials: ``DT_MATRIX_KEY``, and ``DT_MATRIX_SECRET`` for Bedrock's)."""
-    key = "env:DT_MATRIX_KEY"
+    (their credentials: ``key``, and ``secret`` for Bedrock's secret access key)."""
     return {
         "openai": {"type": "openai", "base_url": f"{root}/v1", "api_key": key},
         "azure_openai": {"type": "azure_openai", "endpoint": root, "api_key": key},
@@ -105,7 +108,7 @@ def http_upstreams(root: str) -> dict[str, Any]:
             "region": "us-east-1",
             "endpoint_url": root,
             "access_key_id": key,
-            "secret_access_key": "env:DT_MATRIX_SECRET",
+            "secret_access_key": secret,
         },
     }
 

@@ -19,6 +19,7 @@ import orjson
 import pytest
 from tests.gateway.harness import RunningGateway, gateway_config, http, route, running_gateway
 from tests.gateway.hostile_upstream import REDIRECT, HostileUpstream, Recorder
+from tests.gateway.matrix_harness import http_upstreams
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -54,17 +55,7 @@ def gw(
     root = hostile.url
     key = "env:DT_REDIRECT_KEY"
     providers: dict[str, Any] = {
-        "openai": {"type": "openai", "base_url": f"{root}/v1", "api_key": key},
-        "azure_openai": {"type": "azure_openai", "endpoint": root, "api_key": key},
-        "anthropic": {"type": "anthropic", "base_url": root, "api_key": key},
-        "gemini": {"type": "gemini", "base_url": root, "api_key": key},
-        "bedrock": {
-            "type": "bedrock",
-            "region": "us-east-1",
-            "endpoint_url": root,
-            "access_key_id": key,
-            "secret_access_key": key,
-        },
+        **http_upstreams(root, key, secret=key),
         "sim": {"type": "sim", "sim": {"seed": 3}},
     }
     models: dict[str, Any] = {f"via-{p}": route(p, "some-model") for p in TYPES}

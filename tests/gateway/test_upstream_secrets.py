@@ -31,6 +31,7 @@ from tests.gateway.hostile_upstream import (
     TEXT_ERROR,
     HostileUpstream,
 )
+from tests.gateway.matrix_harness import http_upstreams
 from tests.telemetry.otlp_sink import Traced, attrs, traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -91,20 +92,7 @@ def t(
     hostile: HostileUpstream, logs: Captured, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Traced]:
     root = hostile.url
-    key = "env:DT_HOSTILE_KEY"
-    providers = {
-        "openai": {"type": "openai", "base_url": f"{root}/v1", "api_key": key},
-        "azure_openai": {"type": "azure_openai", "endpoint": root, "api_key": key},
-        "anthropic": {"type": "anthropic", "base_url": root, "api_key": key},
-        "gemini": {"type": "gemini", "base_url": root, "api_key": key},
-        "bedrock": {
-            "type": "bedrock",
-            "region": "us-east-1",
-            "endpoint_url": root,
-            "access_key_id": key,
-            "secret_access_key": "env:DT_HOSTILE_SECRET",
-        },
-    }
+    providers = http_upstreams(root, "env:DT_HOSTILE_KEY", "env:DT_HOSTILE_SECRET")
     db = tmp_path_factory.mktemp("hostile") / "ledger.db"
     cfg = gateway_config(db, providers, {f"via-{p}": route(p, MODEL) for p in TYPES})
     cfg["logging"] = {"level": "debug", "access_log": True}
