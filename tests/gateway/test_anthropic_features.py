@@ -52,12 +52,7 @@ def gw(
     gateway_factory: Callable[..., RunningGateway],
 ) -> RunningGateway:
     root, _ = upstream
-    cfg = sim_config(tmp_path)
-    cfg["providers"]["claude"] = {
-        "type": "anthropic",
-        "base_url": root,
-        "beta_headers": [ALLOWED_BETA],
-    }
+    cfg = claude_config(tmp_path, root, beta_headers=[ALLOWED_BETA])
     cfg["providers"]["gone"] = {"type": "anthropic", "base_url": "http://127.0.0.1:9"}
     cfg["models"]["claude"] = route("claude", "claude-sonnet-4-5")
     cfg["models"]["via-sim"] = route("sim", "gpt-4o-mini")
@@ -74,6 +69,13 @@ def gw(
         ]
     }
     return gateway_factory(cfg)
+
+
+def claude_config(tmp_path: Path, root: str, **provider: Any) -> dict[str, Any]:
+    """The simulator's config plus ``claude``: an Anthropic provider at the recording sim."""
+    cfg = sim_config(tmp_path)
+    cfg["providers"]["claude"] = {"type": "anthropic", "base_url": root, **provider}
+    return cfg
 
 
 def client(gw: RunningGateway, key: str = "unused") -> anthropic.Anthropic:
@@ -381,8 +383,7 @@ def test_the_response_cache_keys_on_the_clients_body_and_never_answers_thinking(
     gateway_factory: Callable[..., RunningGateway],
 ) -> None:
     root, sim = upstream
-    cfg = sim_config(tmp_path)
-    cfg["providers"]["claude"] = {"type": "anthropic", "base_url": root}
+    cfg = claude_config(tmp_path, root)
     cfg["models"]["claude"] = route("claude", "claude-sonnet-4-5")
     cfg["cache"] = {"backend": "memory", "aliases": ["claude"]}
     gw = gateway_factory(cfg)
@@ -484,8 +485,7 @@ def test_a_deployments_adjustments_reach_the_relayed_body(
     gateway_factory: Callable[..., RunningGateway],
 ) -> None:
     root, sim = upstream
-    cfg = sim_config(tmp_path)
-    cfg["providers"]["claude"] = {"type": "anthropic", "base_url": root}
+    cfg = claude_config(tmp_path, root)
     deployment = {
         "provider": "claude",
         "model": "claude-sonnet-4-5",
