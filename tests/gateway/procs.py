@@ -44,6 +44,20 @@ class Proc:
             self._fh.close()
 
 
+def wait_ready(proc: Proc, url: str) -> None:
+    """Wait until the gateway at ``url`` answers ``/readyz`` with 200; fails at once, with its
+    log, if the process exits first."""
+
+    def ready() -> bool:
+        assert proc.p.poll() is None, proc.log.read_text()
+        try:
+            return http("GET", url + "/readyz")[0] == 200
+        except OSError:
+            return False
+
+    wait_for(ready, 20, "the gateway to be ready")
+
+
 def start_gateway(
     cfg: dict[str, Any], workdir: Path, name: str = "serve", env: dict[str, str] | None = None
 ) -> tuple[Proc, str, Path]:
@@ -56,16 +70,8 @@ def start_gateway(
     path.write_text(yaml.safe_dump(cfg))
     proc = Proc([*DAYTWO, "serve", "--config", str(path)], workdir / f"{name}.log", env)
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert proc.p.poll() is None, proc.log.read_text()
-        try:
-            return http("GET", url + "/readyz")[0] == 200
-        except OSError:
-            return False
-
     try:
-        wait_for(ready, 20, "the gateway to be ready")
+        wait_ready(proc, url)
     except BaseException:
         proc.stop()
         raise

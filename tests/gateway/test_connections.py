@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.gateway.harness import RunningGateway, http, sim_config, wait_for
-from tests.gateway.procs import Proc
+from tests.gateway.procs import Proc, wait_ready
 from tests.gateway.rawsock import closed_by_peer, connect, error_of, read_answer, request_bytes
 
 from daytwo.gateway.server import free_port
@@ -283,16 +283,8 @@ def _serve(
         args = ["prlimit", f"--nofile={nofile}", "--", *args]
     proc = Proc(args, workdir / "serve.log")
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert proc.p.poll() is None, proc.log.read_text()
-        try:
-            return http("GET", url + "/readyz")[0] == 200
-        except OSError:
-            return False
-
     try:
-        wait_for(ready, 20, "the gateway to be ready")
+        wait_ready(proc, url)
         yield proc, url
     finally:
         proc.stop()
