@@ -15,7 +15,14 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 from tests.cli.records import call_record
-from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_labels, write_version
+from tests.prompts.files import (
+    SUPPORT_V1,
+    SUPPORT_V2,
+    prompt_dir,
+    support_prompts,
+    write_labels,
+    write_version,
+)
 
 from daytwo.cli.main import cli
 from daytwo.ledger.store import open_store
@@ -164,12 +171,7 @@ def test_summary_estimates_the_cost_at_last_weeks_traffic(repo: Path, tmp_path: 
 
 
 def test_list_show_diff_render(tmp_path: Path) -> None:
-    root = prompt_dir(
-        tmp_path / "prompts",
-        SUPPORT_V1,
-        SUPPORT_V2,
-        labels={"support-reply": {"production": 1, "staging": 2}},
-    )
+    root = support_prompts(tmp_path / "prompts")
     listed = json.loads(run("list", "--dir", str(root), "--json").stdout)
     assert listed == [
         {

@@ -14,12 +14,16 @@ import pytest
 import yaml
 from tests.gateway.harness import RunningGateway, gateway_config, route, sim_config, wait_for
 from tests.gateway.recording_sim import RecordingSim, recording_sim
-from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_labels
+from tests.prompts.files import (
+    SUPPORT_V2,
+    SUPPORT_VARS,
+    support_prompts,
+    write_labels,
+)
 
 from daytwo.keys.model import KeySpec
 from daytwo.keys.store import KeyStore
 
-VARS = {"customer": "Ann", "topic": "a refund"}
 V1_SYSTEM = "You are a support agent for daytwo. Be brief."
 V2_SYSTEM = SUPPORT_V2["system"].replace("{{ product }}", "daytwo").replace("{{ tone }}", "brief")
 V1_USER = "Ticket from Ann: a refund"
@@ -33,12 +37,7 @@ def upstream() -> Iterator[tuple[str, RecordingSim]]:
 
 @pytest.fixture
 def prompts_root(tmp_path: Path) -> Path:
-    return prompt_dir(
-        tmp_path / "prompts",
-        SUPPORT_V1,
-        SUPPORT_V2,
-        labels={"support-reply": {"production": 1, "staging": 2}},
-    )
+    return support_prompts(tmp_path / "prompts")
 
 
 @pytest.fixture
@@ -89,7 +88,7 @@ def test_openai_chat_by_name_plain_and_streamed(
             model="prompt:support-reply",
             messages=[follow_up],  # type: ignore[list-item]
             temperature=1.5,  # the prompt's reviewed parameters win
-            extra_body={"variables": VARS},
+            extra_body={"variables": SUPPORT_VARS},
         )
         assert answer.choices[0].message.content
         chunks = list(
@@ -97,7 +96,7 @@ def test_openai_chat_by_name_plain_and_streamed(
                 model="prompt:support-reply",
                 messages=[],
                 stream=True,
-                extra_body={"variables": VARS},
+                extra_body={"variables": SUPPORT_VARS},
             )
         )
         assert any(ch.choices and ch.choices[0].delta.content for ch in chunks)
@@ -121,22 +120,24 @@ def test_label_version_header_and_environment_pick_the_version(
     hi = [{"role": "user", "content": "hi"}]
     with gw.openai() as c:
         c.chat.completions.create(
-            model="prompt:support-reply@staging", messages=hi, extra_body={"variables": VARS}
+            model="prompt:support-reply@staging",
+            messages=hi,
+            extra_body={"variables": SUPPORT_VARS},
         )
         c.chat.completions.create(
-            model="prompt:support-reply@v1", messages=hi, extra_body={"variables": VARS}
+            model="prompt:support-reply@v1", messages=hi, extra_body={"variables": SUPPORT_VARS}
         )
         c.chat.completions.create(
             model="anything",
             messages=hi,  # type: ignore[arg-type]
             extra_headers={"X-Daytwo-Prompt": "support-reply@v2"},
-            extra_body={"variables": VARS},
+            extra_body={"variables": SUPPORT_VARS},
         )
         c.chat.completions.create(
             model="prompt:support-reply",
             messages=hi,  # type: ignore[arg-type]
             extra_headers={"X-Daytwo-Environment": "staging"},
-            extra_body={"variables": VARS},
+            extra_body={"variables": SUPPORT_VARS},
         )
     systems = [b["messages"][0]["content"] for b in sent(sim, before)]
     assert systems == [V2_SYSTEM, V1_SYSTEM, V2_SYSTEM, V2_SYSTEM]
@@ -159,14 +160,14 @@ def test_anthropic_door_plain_and_streamed(
             model="prompt:support-reply@staging",
             max_tokens=50,
             messages=[{"role": "user", "content": "hello"}],
-            extra_body={"variables": VARS},
+            extra_body={"variables": SUPPORT_VARS},
         )
         assert msg.content and msg.content[0].type == "text"
         with c.messages.stream(
             model="prompt:support-reply",
             max_tokens=50,
             messages=[{"role": "user", "content": "hello"}],
-            extra_body={"variables": VARS},
+            extra_body={"variables": SUPPORT_VARS},
         ) as stream:
             text = "".join(stream.text_stream)
         assert text
@@ -188,7 +189,7 @@ def test_responses_door_plain_and_streamed(
     before = chat_count(sim)
     with gw.openai() as c:
         resp = c.responses.create(
-            model="prompt:support-reply", input="hello", extra_body={"variables": VARS}
+            model="prompt:support-reply", input="hello", extra_body={"variables": SUPPORT_VARS}
         )
         assert resp.output_text
         events = list(
@@ -196,7 +197,7 @@ def test_responses_door_plain_and_streamed(
                 model="prompt:support-reply@staging",
                 input="hello",
                 stream=True,
-                extra_body={"variables": VARS},
+                extra_body={"variables": SUPPORT_VARS},
             )
         )
         assert events[-1].type == "response.completed"
@@ -212,7 +213,7 @@ def test_responses_door_plain_and_streamed(
     [
         ({"topic": "x"}, "variables.customer", "Missing required variable 'customer'"),
         ({"customer": 3, "topic": "x"}, "variables.customer", "expected string"),
-        ({**VARS, "mood": "sad"}, "variables.mood", "Unknown variable 'mood'"),
+        ({**SUPPORT_VARS, "mood": "sad"}, "variables.mood", "Unknown variable 'mood'"),
     ],
 )
 def test_bad_variables_are_a_400_naming_the_variable_at_every_door(
@@ -274,7 +275,7 @@ def test_moving_a_label_takes_effect_without_restart_and_a_bad_edit_is_refused(
         before = chat_count(sim)
         with gw.openai() as c:
             c.chat.completions.create(
-                model="prompt:support-reply", messages=hi, extra_body={"variables": VARS}
+                model="prompt:support-reply", messages=hi, extra_body={"variables": SUPPORT_VARS}
             )
         (body,) = sent(sim, before)
         return str(body["messages"][0]["content"])
@@ -323,7 +324,7 @@ def test_a_prompt_with_an_anthropic_only_field_is_a_400_naming_it(gw: RunningGat
             max_tokens=4000,
             thinking={"type": "enabled", "budget_tokens": 2000},
             messages=[{"role": "user", "content": "hi"}],
-            extra_body={"variables": VARS},
+            extra_body={"variables": SUPPORT_VARS},
         )
     assert "cannot be combined with `thinking`" in str(err.value)
 
@@ -349,7 +350,7 @@ def test_a_config_reload_that_sets_the_prompt_directory_serves_it(
     wait_for(lambda: gw.app.prompts.current is not None, what="the prompts to load")
     with gw.openai() as c:
         c.chat.completions.create(
-            model="prompt:support-reply", messages=hi, extra_body={"variables": VARS}
+            model="prompt:support-reply", messages=hi, extra_body={"variables": SUPPORT_VARS}
         )
     row = gw.records()[-1]
     assert (row["status"], row["prompt_version"]) == ("ok", 2)  # the config's label override
@@ -372,14 +373,14 @@ def test_a_keys_environment_picks_the_label_and_its_model_limits_apply(
         hi: Any = [{"role": "user", "content": "hi"}]
         with openai.OpenAI(base_url=gw.base_url, api_key=staging.secret, max_retries=0) as c:
             c.chat.completions.create(
-                model="prompt:support-reply", messages=hi, extra_body={"variables": VARS}
+                model="prompt:support-reply", messages=hi, extra_body={"variables": SUPPORT_VARS}
             )
         with (
             openai.OpenAI(base_url=gw.base_url, api_key=embed_only.secret, max_retries=0) as c,
             pytest.raises(openai.PermissionDeniedError, match="`gpt-4o-mini`"),
         ):
             c.chat.completions.create(
-                model="prompt:support-reply", messages=hi, extra_body={"variables": VARS}
+                model="prompt:support-reply", messages=hi, extra_body={"variables": SUPPORT_VARS}
             )
     finally:
         store.close()

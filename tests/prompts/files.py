@@ -59,3 +59,15 @@ def prompt_dir(root: Path, *specs: dict[str, Any], labels: dict[str, dict[str, i
         write_version(root, spec)
     write_labels(root, labels)
     return root
+
+
+#: The variables SUPPORT_V1 and SUPPORT_V2 ask for (the others have defaults).
+SUPPORT_VARS = {"customer": "Ann", "topic": "a refund"}
+
+
+def support_prompts(root: Path) -> Path:
+    """A prompt directory with ``support-reply`` v1 (label ``production``) and v2
+    (``staging``)."""
+    return prompt_dir(
+        root, SUPPORT_V1, SUPPORT_V2, labels={"support-reply": {"production": 1, "staging": 2}}
+    )

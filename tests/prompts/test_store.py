@@ -6,19 +6,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_version
+from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, support_prompts, write_version
 
 from daytwo.core.errors import ModelNotFound
 from daytwo.prompts import PromptError, PromptLoadError, load_prompts, parse_reference
 
 
 def test_a_label_resolves_to_its_version_and_renders(tmp_path: Path) -> None:
-    root = prompt_dir(
-        tmp_path / "prompts",
-        SUPPORT_V1,
-        SUPPORT_V2,
-        labels={"support-reply": {"production": 1, "staging": 2}},
-    )
+    root = support_prompts(tmp_path / "prompts")
     prompts = load_prompts(root)
     prod = prompts.resolve(parse_reference("prompt:support-reply"))
     assert (prod.version.version, prod.label) == (1, "production")

@@ -11,21 +11,18 @@ from pathlib import Path
 import openai
 import pytest
 from tests.gateway.harness import RunningGateway, http, running_gateway, sim_config, wait_for
-from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_labels
+from tests.prompts.files import (
+    SUPPORT_VARS,
+    support_prompts,
+    write_labels,
+)
 
 from daytwo.sdk.prompts import PromptClient, PromptUnavailable
-
-VARS = {"customer": "Ann", "topic": "a refund"}
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    return prompt_dir(
-        tmp_path / "prompts",
-        SUPPORT_V1,
-        SUPPORT_V2,
-        labels={"support-reply": {"production": 1, "staging": 2}},
-    )
+    return support_prompts(tmp_path / "prompts")
 
 
 @pytest.fixture
@@ -47,12 +44,12 @@ def test_a_client_rendered_prompt_is_recorded_like_a_served_one(gw: RunningGatew
     p = client.get("support-reply")
     served = gw.app.prompts.current.versions["support-reply"][1]  # type: ignore[union-attr]
     assert (p.version, p.label, p.hash, p.source) == (1, "production", served.hash, "gateway")
-    assert p.render(**VARS) == [
+    assert p.render(**SUPPORT_VARS) == [
         {"role": "system", "content": "You are a support agent for daytwo. Be brief."},
         {"role": "user", "content": "Ticket from Ann: a refund"},
     ]
     with gw.openai() as c:
-        c.chat.completions.create(**p.request(**VARS), extra_headers=p.headers)
+        c.chat.completions.create(**p.request(**SUPPORT_VARS), extra_headers=p.headers)
     row = gw.records()[-1]
     assert (row["alias"], row["status"]) == ("gpt-4o-mini", "ok")
     assert (row["prompt_name"], row["prompt_version"], row["prompt_label"]) == (
@@ -102,7 +99,7 @@ def test_the_bundled_fallback_still_reports_its_hash(gw: RunningGateway, tmp_pat
     served = gw.app.prompts.current.versions["support-reply"][1]  # type: ignore[union-attr]
     assert (p.source, p.version, p.hash) == ("fallback", 1, served.hash)
     with gw.openai() as c:
-        c.chat.completions.create(**p.request(**VARS), extra_headers=p.headers)
+        c.chat.completions.create(**p.request(**SUPPORT_VARS), extra_headers=p.headers)
     row = gw.records()[-1]
     assert (row["prompt_name"], row["prompt_version"], row["prompt_hash"]) == (
         "support-reply",
