@@ -404,13 +404,13 @@ def stats(
     for col in (*columns, "errors", "refused"):
         table.add_column(col, justify="right")
     for r in rows:
-        per = r.cost_per_call_nanousd
+        per = r.cost_per_call_usd(6)
         table.add_row(
             f"v{r.version}",
             f"{r.calls:,}",
             f"{r.input_per_call:,.1f}",
             f"{r.output_per_call:,.1f}",
-            "-" if per is None else f"${per / 1e9:.6f}",
+            "-" if per is None else f"${per}",
             "-" if r.latency_p50_ms is None else f"{r.latency_p50_ms:,.1f}",
             "-" if r.latency_p95_ms is None else f"{r.latency_p95_ms:,.1f}",
             f"{r.error_rate:.1%}",

@@ -70,11 +70,11 @@ def versions_table(rows: Sequence[VersionStats]) -> Table:
     for col in ("version", "calls", "input tok/call", "cost/call"):
         table.add_column(col, justify="right")
     for r in rows:
-        per = r.cost_per_call_nanousd
+        per = r.cost_per_call_usd(6)
         table.add_row(
             f"v{r.version}",
             f"{r.calls:,}",
             f"{r.input_per_call:,.0f}",
-            "-" if per is None else f"${per / 1e9:.6f}",
+            "-" if per is None else f"${per}",
         )
     return table

@@ -48,6 +48,12 @@ class VersionStats:
     def cost_per_call_nanousd(self) -> float | None:
         return self.cost_nanousd / self.priced_calls if self.priced_calls else None
 
+    def cost_per_call_usd(self, places: int = 9) -> str | None:
+        """The cost per priced call in USD to ``places`` decimals (None: no call was priced);
+        what ``--json``, ``daytwo prompts stats`` and the demo show."""
+        per_call = self.cost_per_call_nanousd
+        return None if per_call is None else f"{per_call / 1e9:.{places}f}"
+
     @property
     def error_rate(self) -> float:
         return self.errors / self.calls
@@ -57,13 +63,12 @@ class VersionStats:
         return self.rejected / self.calls
 
     def to_json(self) -> dict[str, Any]:
-        per_call = self.cost_per_call_nanousd
         return {
             "version": self.version,
             "calls": self.calls,
             "input_tokens_per_call": round(self.input_per_call, 3),
             "output_tokens_per_call": round(self.output_per_call, 3),
-            "cost_per_call_usd": None if per_call is None else f"{per_call / 1e9:.9f}",
+            "cost_per_call_usd": self.cost_per_call_usd(),
             "cost_usd": f"{self.cost_nanousd / 1e9:.9f}",
             "latency_p50_ms": self.latency_p50_ms,
             "latency_p95_ms": self.latency_p95_ms,
