@@ -32,10 +32,11 @@ from tests.gateway.spend_harness import (
     usd,
     worst_case,
 )
+from tests.telemetry.records import call_record
 
 from daytwo.config.telemetry import MetricsConfig
 from daytwo.core.observe import CallView
-from daytwo.core.record import AttemptRecord, CallRecord
+from daytwo.core.record import AttemptRecord
 from daytwo.telemetry.labels import OVERFLOW, UNKNOWN, LabelGuard
 from daytwo.telemetry.metrics import (
     CONTENT_TYPE,
@@ -404,32 +405,11 @@ def test_metrics_off_means_no_endpoint(tmp_path: Path) -> None:
 # -- the cardinality guard ------------------------------------------------------------------
 
 
-def record(n: int, **fields: Any) -> CallRecord:
-    base: dict[str, Any] = {
-        "id": f"c{n}",
-        "started_at": 0.0,
-        "ended_at": 0.1,
-        "latency_ms": 100.0,
-        "status": "ok",
-        "http_status": 200,
-        "operation": "chat",
-        "alias": "gpt-4o-mini",
-        "trace_id": "t",
-        "provider": "openai",
-        "deployment": "openai/gpt-4o-mini",
-        "attempts": 1,
-        "input_tokens": 10,
-        "output_tokens": 5,
-        "cost_nanousd": 1000,
-    }
-    return CallRecord(**(base | fields))
-
-
 def test_ten_thousand_projects_make_at_most_limit_plus_two_series() -> None:
     metrics = Metrics(MetricsConfig(max_label_values=100))
     for n in range(10_000):
-        metrics.observe(record(n, project=f"p{n}", workflow=f"w{n}", alias=f"m{n}"), VIEW)
-    metrics.observe(record(10_000, project="", workflow=None, alias=""), VIEW)
+        metrics.observe(call_record(n, project=f"p{n}", workflow=f"w{n}", alias=f"m{n}"), VIEW)
+    metrics.observe(call_record(10_000, project="", workflow=None, alias=""), VIEW)
     samples = parse(metrics.render(ScrapeState()))
 
     series = matching(samples, "daytwo_requests_total")
@@ -483,7 +463,7 @@ def test_a_call_cancelled_during_a_retry_counts_the_attempts_it_made() -> None:
     metrics = Metrics(MetricsConfig())
     log = (attempt(1, "a/m"), attempt(2, "b/m"))  # the third attempt never got a row
     metrics.observe(
-        record(1, status="cancelled", http_status=499, attempts=3, attempt_log=log), VIEW
+        call_record(1, status="cancelled", http_status=499, attempts=3, attempt_log=log), VIEW
     )
     samples = parse(metrics.render(ScrapeState()))
     retries = {s.labels["deployment"]: s.value for s in matching(samples, "daytwo_retries_total")}

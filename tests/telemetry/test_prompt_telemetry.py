@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.gateway.harness import sim_config
 from tests.prompts.files import SUPPORT_V1, prompt_dir
 from tests.telemetry.otlp_sink import traced
+from tests.telemetry.records import call_record
 
 from daytwo.config.telemetry import MetricsConfig
 from daytwo.core.observe import CallView
@@ -42,21 +43,11 @@ def test_a_prompt_call_span_names_the_prompt(tmp_path: Path) -> None:
         assert "gen_ai.prompt.name" not in dict(plain_span.attributes or {})
 
 
-def _record(n: int, version: int, cost: int | None = 1_000_000_000) -> CallRecord:
-    return CallRecord(
-        id=f"c{n}",
-        started_at=0.0,
-        ended_at=1.0,
-        latency_ms=10.0,
-        status="ok",
-        http_status=200,
-        operation="chat",
-        alias="gpt-4o-mini",
-        trace_id="t",
+def _record(n: int, version: int) -> CallRecord:
+    return call_record(
+        n,
         provider="sim",
-        input_tokens=10,
-        output_tokens=5,
-        cost_nanousd=cost,
+        cost_nanousd=1_000_000_000,
         prompt_name="support-reply",
         prompt_version=version,
         prompt_label="production",
