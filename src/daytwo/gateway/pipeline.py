@@ -606,8 +606,3 @@ def _unswitched(gate: SpendGate, route: Route, subject: Subject) -> Route:
     """The route without the deployments whose provider is switched off."""
     keep = gate.usable(route.targets, subject)
     return route if len(keep) == len(route.targets) else replace(route, targets=keep)
-
-
-def cancel_safely(task: asyncio.Task[Any]) -> None:
-    if not task.done():
-        task.cancel()
