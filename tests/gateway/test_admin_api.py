@@ -14,8 +14,9 @@ import jsonschema
 import orjson
 import pytest
 from openapi_spec_validator import validate as validate_spec
-from tests.gateway.harness import RunningGateway, http, wait_for
+from tests.gateway.harness import RunningGateway, http, sim_config, wait_for
 from tests.gateway.spend_harness import chat_body, settled, spend_config
+from tests.prompts.files import SUPPORT_V1, prompt_dir
 
 from daytwo.admin.app import ROUTES, Route, document
 from daytwo.keys.admin_tokens import ROLES, AdminTokens, Role, role_allows
@@ -71,6 +72,15 @@ class Admin:
             schema = responses[str(status)]["content"]["application/json"]["schema"]
             jsonschema.Draft202012Validator(_resolve(schema)).validate(data)
         return status, data
+
+
+@pytest.fixture
+def gw(tmp_path: Path, gateway_factory: Callable[..., RunningGateway]) -> RunningGateway:
+    """The usual test gateway, serving one prompt (for the `/admin/prompts` routes)."""
+    cfg = sim_config(tmp_path)
+    labels = {"support-reply": {"production": 1}}
+    cfg["prompts"] = {"dir": str(prompt_dir(tmp_path / "prompts", SUPPORT_V1, labels=labels))}
+    return gateway_factory(cfg)
 
 
 @pytest.fixture
@@ -150,6 +160,7 @@ def _sample_request(admin: Admin, route: Route) -> tuple[str, Any]:
     path = route.path
     if "{id}" in path:
         path = path.replace("{id}", admin.store.create(KeySpec(project="p"), actor="t").record.id)
+    path = path.replace("{name}", "support-reply")
     body: Any = None
     if route.method == "POST":
         body = {
