@@ -303,3 +303,10 @@ def test_a_gateway_without_prompts_lists_none(tmp_path: Path) -> None:
             assert "serves no prompts" in _error(data)["message"]
         finally:
             c.store.close()
+
+
+def test_an_empty_days_is_the_default_window(client: Client) -> None:
+    for query in ("", "?days="):
+        status, stats = client.get(f"/admin/prompts/support-reply/stats{query}", client.token())
+        assert (status, stats["days"]) == (200, 30), query
+        assert stats["end"] - stats["start"] == pytest.approx(30 * 86_400)
