@@ -245,7 +245,10 @@ def test_bad_variables_are_a_400_naming_the_variable_at_every_door(
         )
     assert aerr.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert words in str(aerr.value)
-    assert {r["status"] for r in gw.records()} == {"rejected"}
+    records = gw.records()
+    assert {r["status"] for r in records} == {"rejected"}
+    # Refused for its variables, still counted against the prompt's version (refusal rate).
+    assert {(r["prompt_name"], r["prompt_version"]) for r in records} == {("support-reply", 1)}
 
 
 def test_unknown_prompt_label_and_plain_calls(gw: RunningGateway) -> None:

@@ -67,6 +67,7 @@ from daytwo.gateway.stream_assemble import Assembler, chunks_of
 from daytwo.keys.format import SECRET_PREFIX
 from daytwo.keys.model import KeyPrincipal
 from daytwo.prompts import PromptSet
+from daytwo.prompts.store import Resolved
 from daytwo.providers.base import Adapter, Target, UpstreamStream
 from daytwo.providers.openai_wire import client_wants_usage, openai_usage
 from daytwo.replay import CachedAnswer, ResponseCache, cache_key
@@ -203,9 +204,12 @@ class Pipeline:
         if prompt is not None and b"hash=" in prompt:  # rendered by the client: recorded
             call.prompt = reported(prompt)
         elif prompt is not None or req.model.startswith(PROMPT_PREFIX):  # stage 3
-            found = resolve(self._prompts(), req, prompt, raw, attr.environment)
-            v = found.version
-            call.prompt = (v.name, v.version, found.label, v.hash)
+
+            def found_as(found: Resolved) -> None:
+                v = found.version
+                call.prompt = (v.name, v.version, found.label, v.hash)
+
+            resolve(self._prompts(), req, prompt, raw, attr.environment, found_as)
             call.alias = req.model
         if principal is not None and not principal.allows_model(req.model):
             raise PermissionDenied(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,11 @@ def resolve(
     header: bytes | None,
     raw: bytes,
     environment: str | None,
+    found_as: Callable[[Resolved], None] = lambda _: None,
 ) -> Resolved:
     """Render the prompt a call names into its request, in place (raises a 4xx naming the
-    field); returns the version it resolved to."""
+    field); returns the version it resolved to. ``found_as`` hears of the version before it is
+    rendered, so a call refused for its variables is still recorded with its prompt."""
     param = "X-Daytwo-Prompt" if header is not None else "model"
     text = header.decode("latin-1").strip() if header is not None else req.model
     if prompts is None:
@@ -69,6 +71,7 @@ def resolve(
             code="invalid_value",
         )
     found = prompts.lookup(text, environment, param=param)
+    found_as(found)
     body = req.body
     rendered = prompts.render(found.version, _variables(body, raw))
     out = {k: v for k, v in body.items() if k != VARIABLES_FIELD}
