@@ -222,6 +222,29 @@ def test_a_stream_gets_one_replacement_id_and_errors_pass_the_guard() -> None:
     assert (err.value.message, err.value.code) == (f"bad key {REDACTED}", None)
 
 
+def test_a_safe_stream_passes_untouched_and_only_odd_finish_reasons_are_looked_at() -> None:
+    secrets = SecretRegistry()
+    secrets.register(KEY)
+    safe = {"id": "chatcmpl-1", "model": "gpt-4o-mini"}
+
+    def end(reason: Any) -> StreamChunk:
+        return _chunk(**safe, choices=[{"index": 0, "delta": {}, "finish_reason": reason}])
+
+    chunks = [_chunk(**safe), end("stop"), end(f"odd {KEY}"), end(["not", "a", "string"])]
+    adapter = GuardedAdapter(_Adapter(_Stream(chunks, fail=False)), secrets)
+
+    async def run() -> list[StreamChunk]:
+        up = await adapter.stream(LLMRequest(operation="chat", model="alias", body={}), TARGET)
+        return [c async for c in up]
+
+    got = asyncio.run(run())
+    # A known reason changes nothing: the upstream's bytes go out as they came.
+    assert got[0] is chunks[0] and got[1] is chunks[1]
+    reasons = [c.data["choices"][0]["finish_reason"] for c in got[2:]]
+    assert reasons[0] == f"odd {REDACTED}" and got[2].raw is None
+    assert isinstance(reasons[1], str) and got[3].raw is None
+
+
 def test_the_fast_path_costs_microseconds(guard: UpstreamGuard) -> None:
     """A clean answer's whole check (identifiers, a byte search of ~1 KB) stays in the
     microseconds (~13 µs of CPU measured with the machine loaded by six other test runs; the

@@ -189,7 +189,7 @@ class UpstreamGuard:
             data = _redact_all(data, self._secrets.redact)
         # The same id, model and fingerprint come with every chunk: checked when they change.
         ids = (data.get("id"), data.get("model"), data.get("system_fingerprint"))
-        if ids != stream.last_ok or _finishing(data):
+        if ids != stream.last_ok or _odd_finish(data):
             if self._fix(data, stream.target, stream):
                 changed = True
             else:
@@ -239,7 +239,7 @@ class UpstreamGuard:
         if isinstance(choices, list):
             for choice in choices:
                 reason = choice.get("finish_reason") if isinstance(choice, dict) else None
-                if reason is None or reason in _KNOWN_FINISH:
+                if reason is None or (type(reason) is str and reason in _KNOWN_FINISH):
                     continue
                 if not (isinstance(reason, str) and self.safe_id(reason)):
                     choice["finish_reason"] = self._secrets.redact(str(reason))[:64]
@@ -262,11 +262,18 @@ def _unescaped(raw: bytes, body: dict[str, Any]) -> bytes:
         return raw + orjson.dumps(body)
 
 
-def _finishing(data: Mapping[str, Any]) -> bool:
+def _odd_finish(data: Mapping[str, Any]) -> bool:
+    """Whether a chunk ends a choice with a reason that is not one of the known ones (only
+    those need a look; a plain loop: this runs for every chunk)."""
     choices = data.get("choices")
-    if not isinstance(choices, list):
+    if type(choices) is not list:
         return False
-    return any(isinstance(c, dict) and c.get("finish_reason") is not None for c in choices)
+    for c in choices:
+        if type(c) is dict:
+            reason = c.get("finish_reason")
+            if reason is not None and (type(reason) is not str or reason not in _KNOWN_FINISH):
+                return True
+    return False
 
 
 def _redact_all(value: Any, redact: Any) -> Any:
