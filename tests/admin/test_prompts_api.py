@@ -11,58 +11,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import jsonschema
-import orjson
 import pytest
 from click.testing import CliRunner
-from tests.gateway.harness import RunningGateway, http, running_gateway, sim_config, wait_for
+from tests.admin.client import DOC, Admin, admin_client, error_of
+from tests.gateway.harness import RunningGateway, running_gateway, sim_config, wait_for
 from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir, write_labels
 
-from daytwo.admin.app import ROUTES, document
 from daytwo.cli.main import cli
-from daytwo.keys.admin_tokens import AdminTokens
-from daytwo.keys.store import KeyStore
 from daytwo.prompts import load_prompts
 
 pytestmark = pytest.mark.integration
 
-DOC = document()
 VARS = {"customer": "Ann", "topic": "a refund"}
 PROMPT_PATHS = ("/admin/prompts", "/admin/prompts/{name}", "/admin/prompts/{name}/stats")
-
-
-def _resolve(node: Any) -> Any:
-    if isinstance(node, dict):
-        if "$ref" in node:
-            return _resolve(DOC["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]])
-        return {k: _resolve(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolve(v) for v in node]
-    return node
-
-
-class Client:
-    """Calls the admin API and checks each answer against the OpenAPI document."""
-
-    def __init__(self, gw: RunningGateway) -> None:
-        self.gw = gw
-        self.store = KeyStore.open(gw.app.config.ledger.url)
-
-    def token(self, project: str | None = None) -> str:
-        return AdminTokens(self.store).create("viewer", actor="t", project=project).secret
-
-    def get(self, path: str, token: str | None) -> tuple[int, Any]:
-        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        status, hdrs, raw = http("GET", self.gw.url + path, None, headers)
-        assert hdrs["content-type"] == "application/json"
-        data = orjson.loads(raw)
-        segments = path.split("?")[0].strip("/").split("/")
-        (route,) = [r for r in ROUTES if r.method == "GET" and r.match(segments) is not None]
-        responses = DOC["paths"][route.path]["get"]["responses"]
-        assert str(status) in responses, f"undocumented {status} for {route.path}"
-        schema = responses[str(status)]["content"]["application/json"]["schema"]
-        jsonschema.Draft202012Validator(_resolve(schema)).validate(data)
-        return status, data
 
 
 @pytest.fixture
@@ -88,17 +49,9 @@ def gw(tmp_path: Path, root: Path) -> Iterator[RunningGateway]:
 
 
 @pytest.fixture
-def client(gw: RunningGateway) -> Iterator[Client]:
-    c = Client(gw)
-    try:
+def client(gw: RunningGateway) -> Iterator[Admin]:
+    with admin_client(gw) as c:
         yield c
-    finally:
-        c.store.close()
-
-
-def _error(data: Any) -> dict[str, Any]:
-    err: dict[str, Any] = data["error"]
-    return err
 
 
 def test_the_three_routes_are_declared_for_viewers() -> None:
@@ -113,8 +66,8 @@ def test_the_three_routes_are_declared_for_viewers() -> None:
     assert (days["schema"]["minimum"], days["schema"]["maximum"]) == (1, 366)
 
 
-def test_list_and_show_answer_what_the_gateway_serves(client: Client, root: Path) -> None:
-    token = client.token()
+def test_list_and_show_answer_what_the_gateway_serves(client: Admin, root: Path) -> None:
+    token = client.token("viewer")
     on_disk = load_prompts(root).versions["support-reply"]  # the hashes, computed apart
     status, listed = client.get("/admin/prompts", token)
     assert status == 200
@@ -177,7 +130,7 @@ def test_list_and_show_answer_what_the_gateway_serves(client: Client, root: Path
     for name in ("nope", "support-reply%40v1"):
         status, data = client.get(f"/admin/prompts/{name}", token)
         assert status == 404, name
-        err = _error(data)
+        err = error_of(data)
         assert (err["type"], err["code"], err["param"]) == (
             "not_found_error",
             "prompt_not_found",
@@ -185,8 +138,8 @@ def test_list_and_show_answer_what_the_gateway_serves(client: Client, root: Path
         )
 
 
-def test_a_label_moved_in_labels_yaml_shows_after_the_reload(client: Client, root: Path) -> None:
-    token = client.token()
+def test_a_label_moved_in_labels_yaml_shows_after_the_reload(client: Admin, root: Path) -> None:
+    token = client.token("viewer")
 
     def production() -> int:
         status, listed = client.get("/admin/prompts", token)
@@ -214,7 +167,7 @@ def _cli_stats(db: Path) -> Any:
 
 
 def test_stats_per_version_are_what_the_cli_prints_and_the_ledger_holds(
-    client: Client, gw: RunningGateway
+    client: Admin, gw: RunningGateway
 ) -> None:
     hi: Any = [{"role": "user", "content": "hi"}]
     with gw.openai() as c:
@@ -229,7 +182,7 @@ def test_stats_per_version_are_what_the_cli_prints_and_the_ledger_holds(
     assert gw.db is not None
     cli_versions = _cli_stats(gw.db)["versions"]
 
-    status, stats = client.get("/admin/prompts/support-reply/stats?days=1", client.token())
+    status, stats = client.get("/admin/prompts/support-reply/stats?days=1", client.token("viewer"))
     assert status == 200
     assert (stats["object"], stats["prompt"], stats["days"]) == (
         "prompt_stats",
@@ -262,51 +215,49 @@ def test_stats_per_version_are_what_the_cli_prints_and_the_ledger_holds(
     assert v2["input_tokens_per_call"] > v1["input_tokens_per_call"]
     assert v2["cost_per_call_nanousd"] > v1["cost_per_call_nanousd"]
     # nothing in a window with no calls of that name
-    status, none = client.get("/admin/prompts/other/stats", client.token())
+    status, none = client.get("/admin/prompts/other/stats", client.token("viewer"))
     assert (status, none["days"], none["versions"]) == (200, 30, [])
 
 
 @pytest.mark.parametrize("days", ["0", "-1", "abc", "1.5", "367", "\u0663", "\uff13", "1e2"])
-def test_days_not_a_positive_integer_is_a_400_naming_it(client: Client, days: str) -> None:
+def test_days_not_a_positive_integer_is_a_400_naming_it(client: Admin, days: str) -> None:
     status, data = client.get(
-        f"/admin/prompts/support-reply/stats?days={quote(days)}", client.token()
+        f"/admin/prompts/support-reply/stats?days={quote(days)}", client.token("viewer")
     )
     assert status == 400, days
-    err = _error(data)
+    err = error_of(data)
     assert (err["type"], err["param"]) == ("invalid_request_error", "days")
     assert "`days`" in err["message"]
 
 
-def test_tokens_and_projects(client: Client) -> None:
+def test_tokens_and_projects(client: Admin) -> None:
     for path in ("/admin/prompts", "/admin/prompts/support-reply", "/admin/prompts/x/stats"):
         status, data = client.get(path, None)
-        assert (status, _error(data)["code"]) == (401, "invalid_admin_token"), path
+        assert (status, error_of(data)["code"]) == (401, "invalid_admin_token"), path
         status, data = client.get(path, "dt2_adm_" + "A" * 38)
         assert status == 401, path
-    scoped = client.token(project="acme")
+    scoped = client.token("viewer", project="acme")
     assert client.get("/admin/prompts", scoped)[0] == 200  # prompt files are no project's data
     assert client.get("/admin/prompts/support-reply", scoped)[0] == 200
     status, data = client.get("/admin/prompts/support-reply/stats", scoped)
-    assert (status, _error(data)["code"]) == (403, "project_scope")
-    assert "every project" in _error(data)["message"]
+    assert (status, error_of(data)["code"]) == (403, "project_scope")
+    assert "every project" in error_of(data)["message"]
 
 
 def test_a_gateway_without_prompts_lists_none(tmp_path: Path) -> None:
-    with running_gateway(sim_config(tmp_path)) as gw:
-        c = Client(gw)
-        try:
-            token = c.token()
-            status, listed = c.get("/admin/prompts", token)
-            assert (status, listed) == (200, {"object": "list", "default_label": None, "data": []})
-            status, data = c.get("/admin/prompts/support-reply", token)
-            assert (status, _error(data)["code"]) == (404, "prompts_not_configured")
-            assert "serves no prompts" in _error(data)["message"]
-        finally:
-            c.store.close()
+    with running_gateway(sim_config(tmp_path)) as gw, admin_client(gw) as c:
+        token = c.token("viewer")
+        status, listed = c.get("/admin/prompts", token)
+        assert (status, listed) == (200, {"object": "list", "default_label": None, "data": []})
+        status, data = c.get("/admin/prompts/support-reply", token)
+        assert (status, error_of(data)["code"]) == (404, "prompts_not_configured")
+        assert "serves no prompts" in error_of(data)["message"]
 
 
-def test_an_empty_days_is_the_default_window(client: Client) -> None:
+def test_an_empty_days_is_the_default_window(client: Admin) -> None:
     for query in ("", "?days="):
-        status, stats = client.get(f"/admin/prompts/support-reply/stats{query}", client.token())
+        status, stats = client.get(
+            f"/admin/prompts/support-reply/stats{query}", client.token("viewer")
+        )
         assert (status, stats["days"]) == (200, 30), query
         assert stats["end"] - stats["start"] == pytest.approx(30 * 86_400)

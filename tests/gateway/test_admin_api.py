@@ -10,68 +10,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import jsonschema
 import orjson
 import pytest
 from openapi_spec_validator import validate as validate_spec
+from tests.admin.client import Admin, admin_client, error_of
 from tests.gateway.harness import RunningGateway, http, sim_config, wait_for
 from tests.gateway.spend_harness import chat_body, settled, spend_config
 from tests.prompts.files import SUPPORT_V1, prompt_dir
 
-from daytwo.admin.app import ROUTES, Route, document
-from daytwo.keys.admin_tokens import ROLES, AdminTokens, Role, role_allows
+from daytwo.admin.app import ROUTES, Route
+from daytwo.keys.admin_tokens import ROLES, role_allows
 from daytwo.keys.model import KeySpec
-from daytwo.keys.store import KeyStore
 
 pytestmark = pytest.mark.integration
 
-DOC = document()
 ACME = {"x-daytwo-project": "acme"}
-
-
-def _resolve(node: Any) -> Any:
-    """The schema with every ``#/components/schemas/X`` reference inlined."""
-    if isinstance(node, dict):
-        if "$ref" in node:
-            return _resolve(DOC["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]])
-        return {k: _resolve(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolve(v) for v in node]
-    return node
-
-
-def _route(method: str, path: str) -> Route | None:
-    segments = path.split("?")[0].strip("/").split("/")
-    for r in ROUTES:
-        if r.method == method and r.match(segments) is not None:
-            return r
-    return None
-
-
-class Admin:
-    """An admin API client that checks every answer against the OpenAPI document."""
-
-    def __init__(self, gw: RunningGateway) -> None:
-        self.gw = gw
-        self.store = KeyStore.open(gw.app.config.ledger.url)
-        self.tokens = AdminTokens(self.store)
-
-    def token(self, role: Role, project: str | None = None, name: str | None = None) -> str:
-        return self.tokens.create(role, actor="test", project=project, name=name).secret
-
-    def call(self, method: str, path: str, token: str | None, body: Any = None) -> tuple[int, Any]:
-        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        raw_body = None if body is None else orjson.dumps(body)
-        status, hdrs, raw = http(method, self.gw.url + path, raw_body, headers)
-        assert hdrs["content-type"] == "application/json"
-        data = orjson.loads(raw)
-        route = _route(method, path)
-        if route is not None:
-            responses = DOC["paths"][route.path][method.lower()]["responses"]
-            assert str(status) in responses, f"undocumented {status} for {method} {route.path}"
-            schema = responses[str(status)]["content"]["application/json"]["schema"]
-            jsonschema.Draft202012Validator(_resolve(schema)).validate(data)
-        return status, data
 
 
 @pytest.fixture
@@ -85,16 +38,8 @@ def gw(tmp_path: Path, gateway_factory: Callable[..., RunningGateway]) -> Runnin
 
 @pytest.fixture
 def admin(gw: RunningGateway) -> Iterator[Admin]:
-    a = Admin(gw)
-    try:
+    with admin_client(gw) as a:
         yield a
-    finally:
-        a.store.close()
-
-
-def _error(data: Any) -> dict[str, Any]:
-    err: dict[str, Any] = data["error"]
-    return err
 
 
 # -- the document ---------------------------------------------------------------------------
@@ -131,7 +76,7 @@ def test_unknown_paths_are_404_and_wrong_methods_405(admin: Admin) -> None:
 def test_missing_unknown_malformed_and_revoked_tokens_get_one_401(admin: Admin) -> None:
     status, data = admin.call("GET", "/admin/keys", None)
     assert status == 401
-    assert "didn't provide an admin token" in _error(data)["message"]
+    assert "didn't provide an admin token" in error_of(data)["message"]
 
     good = admin.token("viewer")
     doomed = admin.tokens.create("admin", actor="test")
@@ -151,7 +96,7 @@ def test_missing_unknown_malformed_and_revoked_tokens_get_one_401(admin: Admin) 
         assert status == 401, bad
         answers.add(orjson.dumps(data))
     assert len(answers) == 1
-    assert _error(orjson.loads(answers.pop()))["code"] == "invalid_admin_token"
+    assert error_of(orjson.loads(answers.pop()))["code"] == "invalid_admin_token"
     assert admin.call("GET", "/admin/keys", good)[0] == 200
 
 
@@ -184,7 +129,7 @@ def test_every_route_refuses_exactly_the_roles_below_its_own(admin: Admin) -> No
                 assert status in (200, 201), (route.path, role, data)
             else:
                 assert status == 403, (route.path, role, data)
-                err = _error(data)
+                err = error_of(data)
                 assert err["code"] == "insufficient_role"
                 assert f"`{role}`" in err["message"] and f"`{route.need}`" in err["message"]
             checked += 1
@@ -249,9 +194,9 @@ def test_key_lifecycle_create_list_show_rotate_revoke(admin: Admin) -> None:
     assert admin.store.authenticate(rotated["key"]) is None
     status, again = admin.call("POST", f"/admin/keys/{rotated['id']}/revoke", tok)
     assert status == 400
-    assert "already revoked" in _error(again)["message"]
+    assert "already revoked" in error_of(again)["message"]
     status, missing = admin.call("GET", "/admin/keys/key_0000000000", tok)
-    assert (status, _error(missing)["type"]) == (404, "not_found_error")
+    assert (status, error_of(missing)["type"]) == (404, "not_found_error")
 
 
 @pytest.mark.parametrize(
@@ -272,7 +217,7 @@ def test_bad_key_bodies_are_400_naming_the_field(
 ) -> None:
     status, data = admin.call("POST", "/admin/keys", admin.token("admin"), body)
     assert status == 400
-    err = _error(data)
+    err = error_of(data)
     assert (err["type"], err["param"]) == ("invalid_request_error", param)
     assert needle in err["message"]
     assert admin.store.list_keys() == []
@@ -299,25 +244,25 @@ def test_a_project_token_sees_and_acts_only_inside_its_project(admin: Admin) -> 
     status, listed = admin.call("GET", "/admin/keys", tok)
     assert [k["id"] for k in listed["data"]] == [mine]
     status, data = admin.call("GET", "/admin/keys?project=globex", tok)
-    assert status == 403 and "scoped to project `acme`" in _error(data)["message"]
-    assert _error(data)["code"] == "project_scope"
+    assert status == 403 and "scoped to project `acme`" in error_of(data)["message"]
+    assert error_of(data)["code"] == "project_scope"
 
     status, data = admin.call("POST", "/admin/keys", tok, {"project": "globex"})
-    assert status == 403 and "create a key for project `globex`" in _error(data)["message"]
+    assert status == 403 and "create a key for project `globex`" in error_of(data)["message"]
     status, created = admin.call("POST", "/admin/keys", tok, {"workflow": "w"})
     assert (status, created["project"]) == (201, "acme")  # the token's project by default
 
     for action in ("revoke", "rotate"):
         status, data = admin.call("POST", f"/admin/keys/{theirs}/{action}", tok)
         assert status == 403, action
-        assert f"key {theirs} of project `globex`" in _error(data)["message"]
+        assert f"key {theirs} of project `globex`" in error_of(data)["message"]
     assert admin.call("GET", f"/admin/keys/{theirs}", tok)[0] == 403
     assert admin.store.require(theirs).state(0) == "active"
 
     for scope in ({"project": "globex"}, {"model": "gpt-4o-mini"}, {"feature": "f"}):
         status, data = admin.call("POST", "/admin/switches", tok, {"scope": scope, "reason": "x"})
         assert status == 403, scope
-        assert "add project=acme" in _error(data)["message"]
+        assert "add project=acme" in error_of(data)["message"]
     assert (
         admin.call("POST", "/admin/switches/revive", tok, {"scope": {"project": "globex"}})[0]
         == 403
@@ -409,7 +354,7 @@ def test_bad_kill_bodies_are_400_naming_the_field(
     admin: Admin, body: dict[str, Any], param: str
 ) -> None:
     status, data = admin.call("POST", "/admin/switches", admin.token("operator"), body)
-    assert (status, _error(data)["param"]) == (400, param)
+    assert (status, error_of(data)["param"]) == (400, param)
     assert admin.gw.app.spend is not None and admin.gw.app.spend.switches.active() == {}
 
 
@@ -478,7 +423,7 @@ def test_budgets_show_caps_windows_and_counters(budget_gw: RunningGateway) -> No
 
         for bad in ("project=*", "colour=blue", "project"):
             status, err = admin.call("GET", f"/admin/budgets?scope={quote(bad)}", viewer)
-            assert (status, _error(err)["param"]) == (400, "scope"), bad
+            assert (status, error_of(err)["param"]) == (400, "scope"), bad
 
         # a project token sees its project's budgets only, never the organisation's
         scoped = admin.token("viewer", project="acme")
@@ -517,4 +462,4 @@ def test_events_newest_first_with_target_and_limit(admin: Admin) -> None:
     # %C2%B2 is "²": a Unicode digit that str.isdigit() accepts and int() refuses (was a 500)
     for bad in ("0", "1001", "ten", "%C2%B2", "%D9%A3"):
         status, err = admin.call("GET", f"/admin/events?limit={bad}", tok)
-        assert (status, _error(err)["param"]) == (400, "limit")
+        assert (status, error_of(err)["param"]) == (400, "limit")
