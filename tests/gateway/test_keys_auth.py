@@ -44,7 +44,8 @@ def test_missing_bad_revoked_keys_are_401_and_good_keys_attribute(
         assert json.loads(body)["error"]["code"] == "invalid_api_key"
 
         bad_answers = set()
-        for secret in ("dt2_sk_notakey", issued.secret[:-1] + "x", "sk-some-openai-key"):
+        typo = issued.secret[:-1] + ("x" if issued.secret[-1] != "x" else "y")
+        for secret in ("dt2_sk_notakey", typo, "sk-some-openai-key"):
             status, _, body = http(
                 "POST", gw.url + CHAT, BODY.encode(), {"Authorization": f"Bearer {secret}"}
             )
