@@ -79,6 +79,8 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Every path under this prefix is the admin API's (mounted by the room above).
 ADMIN_PREFIX = "/admin/"
+#: What a non-streamed answer cost, in exact decimal dollars (the ledger row's cost), when priced.
+COST_HEADER = b"x-daytwo-cost-usd"
 
 _TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -420,6 +422,8 @@ class Gateway:
             resp = await pipeline.complete(call, route)
             watch.stop()
             pipeline.finish(call)
+            if call.cost is not None and call.cost.nanousd is not None:
+                out_headers.append((COST_HEADER, _usd(call.cost.nanousd)))
             await send_bytes(send, 200, ingress.response(resp, req), [*JSON_HEADERS, *out_headers])
         except asyncio.CancelledError:
             if watch is None or not watch.gone:
@@ -596,6 +600,12 @@ def _route_on_raw_path(scope: Scope) -> None:
 
 #: Young-generation threshold of the collector once started (Python's default is 700).
 GC_THRESHOLDS = (5_000, 20, 50)
+
+
+def _usd(nanousd: int) -> bytes:
+    """Exact decimal dollars: 1234567 nano-dollars → ``0.001234567``."""
+    whole, frac = divmod(nanousd, 1_000_000_000)
+    return f"{whole}.{frac:09d}".encode()
 
 
 def _settle_gc() -> None:
