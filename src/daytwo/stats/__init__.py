@@ -1,0 +1,38 @@
+"""Statistics for comparing two versions of something on the same items: paired tests,
+bootstrap confidence intervals, proportion intervals and the smallest effect a sample can see.
+
+One module, written once: the eval compare and gate use it now; online drift, quality SLOs and
+canary rollouts reuse it (a Wilson lower bound instead of a sampled point estimate, candidate vs
+control with a non-inferiority margin). Pure functions over numbers, numpy-vectorised, scipy
+where scipy does the job. Imports nothing of daytwo but ``core``. Formulas, assumptions and
+references: docs/statistics.md.
+
+::
+
+    interval.py     Interval (low, high, estimate), noninferior() (the gate's "not worse beyond δ")
+    proportions.py  wilson_interval: a proportion's interval, sound at small n and near 0 or 1
+    paired.py       mcnemar_exact (paired pass/fail), wilcoxon_signed_rank (paired scores)
+    bootstrap.py    paired_bootstrap (items resampled, pairs kept together), quantile,
+                    paired_quantile_difference (latency p50/p95)
+    power.py        minimal detectable effects at a sample size (normal approximation)
+"""
+
+from daytwo.stats.bootstrap import paired_bootstrap, paired_quantile_difference, quantile
+from daytwo.stats.interval import Interval, noninferior
+from daytwo.stats.paired import mcnemar_exact, wilcoxon_signed_rank
+from daytwo.stats.power import detectable_effect, mde_paired_mean, mde_paired_proportion
+from daytwo.stats.proportions import wilson_interval
+
+__all__ = [
+    "Interval",
+    "detectable_effect",
+    "mcnemar_exact",
+    "mde_paired_mean",
+    "mde_paired_proportion",
+    "noninferior",
+    "paired_bootstrap",
+    "paired_quantile_difference",
+    "quantile",
+    "wilcoxon_signed_rank",
+    "wilson_interval",
+]
