@@ -37,7 +37,7 @@ from daytwo.stats import (
     mde_paired_mean,
     mde_paired_proportion,
     paired_bootstrap,
-    paired_quantile_difference,
+    paired_quantile_differences,
     quantile,
     wilcoxon_signed_rank,
 )
@@ -105,8 +105,7 @@ def compare(
     latencies = [
         (b.latency, c.latency) for b, c in pairs if b.latency is not None and c.latency is not None
     ]
-    metrics.append(judge.latency("latency_p50_ms", 0.50, latencies))
-    metrics.append(judge.latency("latency_p95_ms", 0.95, latencies))
+    metrics.extend(judge.latency(latencies))
     return Comparison(
         baseline=baseline_label,
         candidate=candidate_label,
@@ -227,28 +226,32 @@ class _Judge:
         base, cand = np.array(pairs).T
         return self._mean_difference("cost_per_call", "cost", base, cand, False, None)
 
-    def latency(
-        self, name: str, q: float, pairs: list[tuple[float, float]]
-    ) -> MetricComparison | None:
+    def latency(self, pairs: list[tuple[float, float]]) -> list[MetricComparison | None]:
         if len(pairs) < 2:
-            return None
+            return []
         base, cand = np.array(pairs).T
-        ci = paired_quantile_difference(base, cand, q, confidence=1.0 - self.alpha, seed=self.seed)
-        return MetricComparison(
-            metric=name,
-            kind="latency",
-            n=len(pairs),
-            baseline=quantile(base, q),
-            candidate=quantile(cand, q),
-            delta=ci.estimate,
-            ci_low=ci.low,
-            ci_high=ci.high,
-            p_value=None,
-            test="paired-bootstrap",
-            verdict=_from_interval(ci, higher_is_better=False),
-            mde=detectable_effect(ci.standard_error or 0.0, alpha=self.alpha),
-            higher_is_better=False,
+        levels = {"latency_p50_ms": 0.50, "latency_p95_ms": 0.95}
+        intervals = paired_quantile_differences(
+            base, cand, tuple(levels.values()), confidence=1.0 - self.alpha, seed=self.seed
         )
+        return [
+            MetricComparison(
+                metric=name,
+                kind="latency",
+                n=len(pairs),
+                baseline=quantile(base, q),
+                candidate=quantile(cand, q),
+                delta=ci.estimate,
+                ci_low=ci.low,
+                ci_high=ci.high,
+                p_value=None,
+                test="paired-bootstrap",
+                verdict=_from_interval(ci, higher_is_better=False),
+                mde=detectable_effect(ci.standard_error or 0.0, alpha=self.alpha),
+                higher_is_better=False,
+            )
+            for (name, q), ci in zip(levels.items(), intervals, strict=True)
+        ]
 
     def _mean_difference(
         self,

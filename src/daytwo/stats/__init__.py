@@ -13,11 +13,16 @@ references: docs/statistics.md.
     proportions.py  wilson_interval: a proportion's interval, sound at small n and near 0 or 1
     paired.py       mcnemar_exact (paired pass/fail), wilcoxon_signed_rank (paired scores)
     bootstrap.py    paired_bootstrap (items resampled, pairs kept together), quantile,
-                    paired_quantile_difference (latency p50/p95)
+                    paired_quantile_difference(s) (latency p50/p95)
     power.py        minimal detectable effects at a sample size (normal approximation)
 """
 
-from daytwo.stats.bootstrap import paired_bootstrap, paired_quantile_difference, quantile
+from daytwo.stats.bootstrap import (
+    paired_bootstrap,
+    paired_quantile_difference,
+    paired_quantile_differences,
+    quantile,
+)
 from daytwo.stats.interval import Interval, noninferior
 from daytwo.stats.paired import mcnemar_exact, wilcoxon_signed_rank
 from daytwo.stats.power import detectable_effect, mde_paired_mean, mde_paired_proportion
@@ -32,6 +37,7 @@ __all__ = [
     "noninferior",
     "paired_bootstrap",
     "paired_quantile_difference",
+    "paired_quantile_differences",
     "quantile",
     "wilcoxon_signed_rank",
     "wilson_interval",

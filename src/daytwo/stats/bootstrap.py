@@ -20,12 +20,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import bootstrap  # type: ignore[import-untyped]
+from scipy.stats import DegenerateDataWarning, bootstrap  # type: ignore[import-untyped]
 
 from daytwo.stats.interval import Interval
 
 Values = Sequence[float] | np.ndarray
-#: A numpy reduction called as ``statistic(sample, axis=-1)`` (np.mean, np.median ...).
+#: A numpy reduction called as ``statistic(sample, axis=-1)`` (np.mean, np.median ...); it may
+#: return several values along a new first axis (np.quantile with a list of levels).
 Statistic = Callable[..., Any]
 Method = Literal["BCa", "percentile"]
 
@@ -47,25 +48,7 @@ def paired_bootstrap(
     already taken (for the mean the two are the same number). ``statistic`` is a numpy
     reduction taking ``axis``; scipy evaluates it on all resamples at once.
     """
-    first = np.asarray(x, dtype=np.float64)
-    samples: tuple[np.ndarray, ...] = (first,)
-    if y is not None:
-        second = np.asarray(y, dtype=np.float64)
-        if second.shape != first.shape:
-            raise ValueError(f"paired samples differ in length: {first.size} and {second.size}")
-        samples = (first, second)
-    if first.ndim != 1 or first.size < 2:
-        raise ValueError("a paired bootstrap needs a one-dimensional sample of two items or more")
-
-    def stat(*sample: np.ndarray, axis: int = -1) -> Any:
-        if len(sample) == 1:
-            return statistic(sample[0], axis=axis)
-        return statistic(sample[1], axis=axis) - statistic(sample[0], axis=axis)
-
-    estimate = float(stat(*samples))
-    if all(np.all(s == s[0]) for s in samples):
-        return Interval(estimate, estimate, estimate, standard_error=0.0)
-    return _resample(samples, stat, estimate, confidence, n_resamples, seed, method)
+    return _intervals(_samples(x, y), statistic, confidence, n_resamples, seed, method)[0]
 
 
 def quantile(values: Values, q: float) -> float:
@@ -74,9 +57,7 @@ def quantile(values: Values, q: float) -> float:
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:
         raise ValueError("the quantile of no values is undefined")
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"q must be in [0, 1], got {q}")
-    return float(np.quantile(data, q))
+    return float(np.quantile(data, _level(q)))
 
 
 def paired_quantile_difference(
@@ -91,61 +72,102 @@ def paired_quantile_difference(
     """Interval of ``quantile(candidate, q) - quantile(baseline, q)`` over the same items
     (latency p95 of the candidate minus the baseline's), percentile method (see the module
     docstring for why not BCa)."""
+    return paired_quantile_differences(
+        baseline, candidate, (q,), confidence=confidence, n_resamples=n_resamples, seed=seed
+    )[0]
+
+
+def paired_quantile_differences(
+    baseline: Values,
+    candidate: Values,
+    qs: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> tuple[Interval, ...]:
+    """:func:`paired_quantile_difference` at several levels from one set of resamples (p50
+    and p95 for the price of one bootstrap)."""
+    levels = [_level(q) for q in qs]
+
+    def at_levels(sample: np.ndarray, axis: int = -1) -> Any:
+        return np.quantile(sample, levels, axis=axis)
+
+    samples = _samples(baseline, candidate)
+    return _intervals(samples, at_levels, confidence, n_resamples, seed, "percentile")
+
+
+def _level(q: float) -> float:
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must be in [0, 1], got {q}")
-
-    def at_q(sample: np.ndarray, axis: int = -1) -> Any:
-        return np.quantile(sample, q, axis=axis)
-
-    return paired_bootstrap(
-        baseline,
-        candidate,
-        statistic=at_q,
-        confidence=confidence,
-        n_resamples=n_resamples,
-        seed=seed,
-        method="percentile",
-    )
+    return q
 
 
-def _resample(
+def _samples(x: Values, y: Values | None) -> tuple[np.ndarray, ...]:
+    first = np.asarray(x, dtype=np.float64)
+    if first.ndim != 1 or first.size < 2:
+        raise ValueError("a paired bootstrap needs a one-dimensional sample of two items or more")
+    if y is None:
+        return (first,)
+    second = np.asarray(y, dtype=np.float64)
+    if second.shape != first.shape:
+        raise ValueError(f"paired samples differ in length: {first.size} and {second.size}")
+    return (first, second)
+
+
+def _intervals(
     samples: tuple[np.ndarray, ...],
-    stat: Statistic,
-    estimate: float,
+    statistic: Statistic,
     confidence: float,
     n_resamples: int,
     seed: int,
     method: Method,
-) -> Interval:
+) -> tuple[Interval, ...]:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+
+    def stat(*sample: np.ndarray, axis: int = -1) -> Any:
+        if len(sample) == 1:
+            return statistic(sample[0], axis=axis)
+        return statistic(sample[1], axis=axis) - statistic(sample[0], axis=axis)
+
+    estimates = np.atleast_1d(stat(*samples))
+    if all(np.all(s == s[0]) for s in samples):
+        return tuple(Interval(float(e), float(e), float(e), standard_error=0.0) for e in estimates)
     common: dict[str, Any] = {
         "paired": len(samples) > 1,
         "vectorized": True,
         "confidence_level": confidence,
-        "n_resamples": n_resamples,
     }
     with warnings.catch_warnings():
         # scipy warns before returning NaN where BCa is undefined; that case is handled below
         # by the percentile interval of the very same resamples.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = bootstrap(samples, stat, method=method, rng=np.random.default_rng(seed), **common)
-        low, high = result.confidence_interval
-        if np.isnan(low) or np.isnan(high):
-            result = bootstrap(
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        result = bootstrap(
+            samples,
+            stat,
+            method=method,
+            n_resamples=n_resamples,
+            rng=np.random.default_rng(seed),
+            **common,
+        )
+        low, high = (np.atleast_1d(bound) for bound in result.confidence_interval)
+        if np.isnan(low).any() or np.isnan(high).any():
+            percentile = bootstrap(
                 samples,
                 stat,
                 method="percentile",
-                bootstrap_result=result,
                 n_resamples=0,
-                **{k: v for k, v in common.items() if k != "n_resamples"},
-            )
-            low, high = result.confidence_interval
-    return Interval(
-        low=float(low),
-        high=float(high),
-        estimate=estimate,
-        standard_error=float(result.standard_error),
+                bootstrap_result=result,
+                **common,
+            ).confidence_interval
+            low = np.where(np.isnan(low), np.atleast_1d(percentile.low), low)
+            high = np.where(np.isnan(high), np.atleast_1d(percentile.high), high)
+    errors = np.atleast_1d(result.standard_error)
+    return tuple(
+        Interval(low=float(lo), high=float(hi), estimate=float(e), standard_error=float(se))
+        for lo, hi, e, se in zip(low, high, estimates, errors, strict=True)
     )

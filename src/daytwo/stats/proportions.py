@@ -34,5 +34,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
     z2n = z * z / n
     centre = (p + z2n / 2.0) / (1.0 + z2n)
     half = z * math.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n)) / (1.0 + z2n)
-    # At p = 0 or 1 the bound equals p exactly; floating point must not put it outside [0, 1].
-    return Interval(low=max(0.0, centre - half), high=min(1.0, centre + half), estimate=p)
+    # At p = 0 (or 1) the lower (upper) bound is p itself; rounding must not move it off p.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(low=low, high=high, estimate=p)
