@@ -226,7 +226,7 @@ class _Judge:
         base, cand = np.array(pairs).T
         return self._mean_difference("cost_per_call", "cost", base, cand, False, None)
 
-    def latency(self, pairs: list[tuple[float, float]]) -> list[MetricComparison | None]:
+    def latency(self, pairs: list[tuple[float, float]]) -> list[MetricComparison]:
         if len(pairs) < 2:
             return []
         base, cand = np.array(pairs).T
