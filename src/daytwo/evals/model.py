@@ -276,7 +276,7 @@ class MetricComparison:
     higher_is_better: bool = True
     #: Rates only: items passing under baseline only / candidate only (McNemar's b and c).
     discordant: tuple[int, int] | None = None
-    #: Rates only: the Wilcoxon p-value of per-item scores, beside the bootstrap.
+    #: Score-like metrics: the Wilcoxon signed-rank p-value of the per-item differences.
     wilcoxon_p: float | None = None
 
 
@@ -286,7 +286,7 @@ class Comparison:
     candidate: str
     n_items: int
     metrics: tuple[MetricComparison, ...]
-    #: Items present under one side only (not compared).
+    #: Items present under one side only, or left with only errored repeats (not compared).
     unpaired: int = 0
 
     def metric(self, name: str) -> MetricComparison | None:
