@@ -22,10 +22,10 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{p}: file not found"]) from None
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from None
-    return parse_config(text, source=str(p))
+    return parse_config(text, source=str(p), base_dir=p.parent)
 
 
-def parse_config(text: str, *, source: str = "<config>") -> Config:
+def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -37,12 +37,15 @@ def parse_config(text: str, *, source: str = "<config>") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping of sections"])
-    return validate_config(data, source=source)
+    return validate_config(data, source=source, base_dir=base_dir)
 
 
-def validate_config(data: dict[str, Any], *, source: str = "<config>") -> Config:
+def validate_config(
+    data: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None
+) -> Config:
+    """``base_dir``: the config file's folder, which relative file paths in it start from."""
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError([f"{source}: {line}" for line in format_errors(exc)]) from None
 

@@ -24,6 +24,7 @@ from daytwo.config.prompts import PromptsConfig
 from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
 from daytwo.config.server import ServerConfig
+from daytwo.config.sim_quality import SimQuality
 from daytwo.config.spend import SpendControlConfig
 from daytwo.config.telemetry import TelemetryConfig
 from daytwo.core.secrets import parse_ref
@@ -123,6 +124,8 @@ class SimSettings(Model):
     #: rate-limit headers of every answer (None: unlimited, constant headers).
     quota_requests: int | None = Field(default=None, ge=1)
     quota_window_s: float = Field(default=60.0, gt=0)
+    #: Scripted answer quality (``config/sim_quality.py``); None: generated prose, as always.
+    quality: SimQuality | None = None
 
     @model_validator(mode="after")
     def _lengths(self) -> SimSettings:

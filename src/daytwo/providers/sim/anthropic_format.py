@@ -30,7 +30,7 @@ from daytwo.core.errors import InvalidRequest
 from daytwo.core.tokens import estimate_input_tokens
 from daytwo.providers.anthropic_wire import STOP_REASONS, openai_request_from_anthropic
 from daytwo.providers.sim.anthropic_plan import Plan, PromptCache, Thinking, plan
-from daytwo.providers.sim.engine import Fault, SimEmbeddings, SimReply
+from daytwo.providers.sim.engine import Fault, SimChoice, SimEmbeddings, SimReply
 from daytwo.providers.sim.exchange import Exchange, Headers, Simulator
 
 _RPM_LIMIT = 4_000
@@ -77,7 +77,7 @@ class AnthropicFormat:
         return {
             **_message_head(reply),
             "content": content,
-            "stop_reason": STOP_REASONS[c.finish_reason],
+            "stop_reason": _stop_reason(c),
             "usage": self.plan.usage(reply.input_tokens, c.tokens),
         }
 
@@ -117,7 +117,7 @@ class AnthropicFormat:
             out.append((max(step - 1, begin), {"type": "content_block_stop", "index": index}))
             index += 1
         last = max(reply.steps - 1, 0)
-        stop = {"stop_reason": STOP_REASONS[c.finish_reason], "stop_sequence": None}
+        stop = {"stop_reason": _stop_reason(c), "stop_sequence": None}
         # Cumulative counts; the input side is repeated, as the current API does.
         final = {k: v for k, v in usage.items() if k != "service_tier"}
         out.append((last, {"type": "message_delta", "delta": stop, "usage": final}))
@@ -233,6 +233,11 @@ def _thinking_events(index: int, thinking: Thinking) -> list[tuple[int, dict[str
     out.append((0, _block_delta(index, signed)))
     out.append((0, {"type": "content_block_stop", "index": index}))
     return out
+
+
+def _stop_reason(c: SimChoice) -> str:
+    # A refusal is Anthropic's ``refusal`` stop reason, the text so far in the content.
+    return "refusal" if c.refusal is not None else STOP_REASONS[c.finish_reason]
 
 
 def _message_head(reply: SimReply) -> dict[str, Any]:

@@ -18,8 +18,6 @@ the output token count is the number of pieces, so streamed chunks count exactly
 from __future__ import annotations
 
 import hashlib
-import math
-import sys
 import time
 from array import array
 from collections.abc import Callable
@@ -33,10 +31,16 @@ from daytwo.config.schema import SimSettings
 from daytwo.core.tokens import estimate_input_tokens
 from daytwo.core.types import Usage
 from daytwo.providers.sim.fakedata import fake_value, prose_pieces, split_pieces
+from daytwo.providers.sim.judge import judge_answer
 from daytwo.providers.sim.params import ChatParams, embedding_params
+from daytwo.providers.sim.quality import REFUSAL_TEXT, Script, Scripted
+from daytwo.providers.sim.vectors import text_vector
 
 Fault = Literal["429", "500", "503", "timeout", "malformed", "reset"]
 FinishReason = Literal["stop", "length", "tool_calls"]
+#: Where a refusal's text goes on OpenAI's wire: ``content``, or ``message.refusal`` (with
+#: ``content: null``) when the request asked for structured outputs (``json_schema``).
+RefusalMode = Literal["content", "field"]
 
 #: Faults answered with an error status instead of an answer.
 STATUS_FAULTS: frozenset[Fault] = frozenset({"429", "500", "503"})
@@ -75,6 +79,8 @@ class SimChoice:
     pieces: tuple[str, ...]
     tool_calls: tuple[SimToolCall, ...]
     finish_reason: FinishReason
+    #: The model declined (the pieces are its refusal); None: an answer.
+    refusal: RefusalMode | None = None
 
     @property
     def text(self) -> str:
@@ -159,6 +165,12 @@ class SimEngine:
         self._bounds = tuple(bounds)
         digest = hashlib.sha256(f"daytwo-sim/{settings.seed}".encode()).hexdigest()
         self.fingerprint = f"fp_{digest[:10]}"
+        quality = settings.quality
+        self.script = (
+            None
+            if quality is None
+            else Script(quality, seed=settings.seed, fingerprint=self.fingerprint)
+        )
 
     def chat(self, body: dict[str, Any]) -> Turn:
         """A chat completion's turn. Raises :class:`InvalidRequest` (consuming nothing)."""
@@ -169,14 +181,27 @@ class SimEngine:
         stream, usage = p.stream, p.include_usage
         if fault in STATUS_FAULTS or fault == "timeout":
             return Turn(request_id, fault, stream=stream, include_usage=usage)
-        choices = tuple(self._choice(i, p, rng) for i in range(p.n))
+        model, fingerprint = p.model, self.fingerprint
+        script = self.script
+        scripted = None
+        if script is not None:
+            elapsed = self._clock() - self._start if script.timed else 0.0
+            scripted = script.decide(body, p, elapsed)
+            model, fingerprint = scripted.served_model, scripted.fingerprint
+        judged = judge_answer(body)
+        if judged is not None:  # daytwo's own judge requests: the verdict, knobs left out
+            choices = tuple(_text_choice(i, split_pieces(judged), p) for i in range(p.n))
+        elif scripted is not None:
+            choices = tuple(self._scripted_choice(i, p, scripted) for i in range(p.n))
+        else:
+            choices = tuple(self._choice(i, p, rng) for i in range(p.n))
         reply = SimReply(
             id="chatcmpl-" + "".join(rng.choices(_ALNUM, k=29)),
-            model=p.model,
+            model=model,
             created=int(self._wall_clock()),
             choices=choices,
             input_tokens=estimate_input_tokens(body),
-            fingerprint=self.fingerprint,
+            fingerprint=fingerprint,
         )
         return Turn(
             request_id,
@@ -193,7 +218,7 @@ class SimEngine:
         _, request_id, fault = self._begin()
         if fault in STATUS_FAULTS or fault == "timeout":
             return Turn(request_id, fault)
-        vectors = tuple(unit_vector(_embedding_key(model, item), dims) for item in items)
+        vectors = tuple(text_vector(model, item, dims) for item in items)
         tokens = estimate_input_tokens({"input": items})
         return Turn(request_id, fault, embeddings=SimEmbeddings(model, vectors, tokens, b64))
 
@@ -238,47 +263,73 @@ class SimEngine:
 
     def _choice(self, index: int, p: ChatParams, rng: Random) -> SimChoice:
         if p.tool is not None:
-            params = p.tool.get("parameters")
-            if not isinstance(params, dict) or not params:
-                params = {"type": "object", "properties": {}}
-            args = fake_value(params, rng)
-            pieces = split_pieces(orjson.dumps(args if isinstance(args, dict) else {}).decode())
-            pieces, finish = _cap(pieces, p.limit, "tool_calls")
-            call = SimToolCall(
-                id="call_" + "".join(rng.choices(_ALNUM, k=24)),
-                name=str(p.tool["name"]),
-                pieces=tuple(pieces),
-            )
-            return SimChoice(index, (), (call,), finish)
+            return _tool_choice(index, p, p.tool, None, rng)
         if p.json_mode:
-            value = fake_value(p.schema, rng) if p.schema is not None else _json_object(rng)
-            pieces = split_pieces(orjson.dumps(value).decode())
+            pieces = _json_pieces(p, rng)
         else:
             s = self.settings
             pieces = prose_pieces(rng, rng.randint(s.min_output_tokens, s.max_output_tokens))
-        pieces, finish = _cap(pieces, p.limit, "stop")
-        if p.stop:
-            pieces, stopped = _apply_stop(pieces, p.stop)
-            if stopped:
-                finish = "stop"
-        return SimChoice(index, tuple(pieces), (), finish)
+        return _text_choice(index, pieces, p)
+
+    def _scripted_choice(self, index: int, p: ChatParams, fate: Scripted) -> SimChoice:
+        """A choice under the quality script (see :mod:`~daytwo.providers.sim.quality`)."""
+        rng = fate.rng
+        if fate.refusal:
+            mode: RefusalMode = "field" if p.schema is not None else "content"
+            return _text_choice(index, split_pieces(REFUSAL_TEXT), p, refusal=mode)
+        if fate.call_tool and p.tool is not None:
+            return _tool_choice(index, p, p.tool, fate.tool_call, rng)
+        if fate.text is not None:
+            pieces = split_pieces(fate.text)
+        elif p.json_mode:
+            pieces = _json_pieces(p, rng)
+        else:
+            s = self.settings
+            drawn = rng.randint(s.min_output_tokens, s.max_output_tokens)
+            pieces = prose_pieces(rng, max(1 if drawn else 0, round(drawn * fate.verbosity)))
+        if fate.broken_json and p.json_mode:  # the JSON stops half-way
+            pieces = pieces[: max(1, len(pieces) // 2)]
+        return _text_choice(index, pieces, p)
 
 
-def unit_vector(key: bytes, dims: int) -> array[float]:
-    """A deterministic float32 unit vector for ``key``. A shorter vector of the same key is the
-    renormalised prefix of a longer one, as with OpenAI's ``dimensions``."""
-    ints = array("i")
-    ints.frombytes(hashlib.shake_256(key).digest(4 * dims))
-    if sys.byteorder == "big":
-        ints.byteswap()
-    norm = math.hypot(*ints) or 1.0
-    scale = 1.0 / norm
-    return array("f", [x * scale for x in ints])
+def _tool_choice(
+    index: int,
+    p: ChatParams,
+    tool: dict[str, Any],
+    scripted: tuple[str, dict[str, Any]] | None,
+    rng: Random,
+) -> SimChoice:
+    """A call to ``tool`` with arguments fitting its schema, or the scripted (name, arguments)."""
+    if scripted is not None:
+        name, args = scripted
+    else:
+        params = tool.get("parameters")
+        if not isinstance(params, dict) or not params:
+            params = {"type": "object", "properties": {}}
+        value = fake_value(params, rng)
+        name, args = str(tool["name"]), value if isinstance(value, dict) else {}
+    pieces, finish = _cap(split_pieces(orjson.dumps(args).decode()), p.limit, "tool_calls")
+    call = SimToolCall(
+        id="call_" + "".join(rng.choices(_ALNUM, k=24)), name=name, pieces=tuple(pieces)
+    )
+    return SimChoice(index, (), (call,), finish)
 
 
-def _embedding_key(model: str, item: str | list[int]) -> bytes:
-    text = item if isinstance(item, str) else "tokens:" + ",".join(map(str, item))
-    return f"{model}\x00{text}".encode()
+def _json_pieces(p: ChatParams, rng: Random) -> list[str]:
+    value = fake_value(p.schema, rng) if p.schema is not None else _json_object(rng)
+    return split_pieces(orjson.dumps(value).decode())
+
+
+def _text_choice(
+    index: int, pieces: list[str], p: ChatParams, *, refusal: RefusalMode | None = None
+) -> SimChoice:
+    """A text choice: cut at ``max_tokens`` (finish ``length``) or before a stop string."""
+    pieces, finish = _cap(pieces, p.limit, "stop")
+    if p.stop:
+        pieces, stopped = _apply_stop(pieces, p.stop)
+        if stopped:
+            finish = "stop"
+    return SimChoice(index, tuple(pieces), (), finish, refusal)
 
 
 def _cap(

@@ -214,10 +214,12 @@ def usage_body(reply: SimReply) -> dict[str, Any]:
 
 
 def _message(c: SimChoice) -> dict[str, Any]:
+    # A structured-outputs refusal is in ``refusal`` with no content; any other refusal is text.
+    in_field = c.refusal == "field"
     msg: dict[str, Any] = {
         "role": "assistant",
-        "content": None if c.tool_calls else c.text,
-        "refusal": None,
+        "content": None if c.tool_calls or in_field else c.text,
+        "refusal": c.text if in_field else None,
         "annotations": [],
     }
     if c.tool_calls:
@@ -237,6 +239,8 @@ def _delta(index: int, delta: dict[str, Any], finish: str | None = None) -> dict
 
 
 def _role_delta(c: SimChoice) -> dict[str, Any]:
+    if c.refusal == "field":
+        return {"role": "assistant", "content": None, "refusal": ""}
     if not c.tool_calls:
         return {"role": "assistant", "content": "", "refusal": None}
     calls = [
@@ -255,7 +259,7 @@ def _token_delta(c: SimChoice, step: int) -> dict[str, Any] | None:
     """The delta carrying token ``step`` of a choice: text pieces first, then each tool call's
     argument pieces in order."""
     if step < len(c.pieces):
-        return {"content": c.pieces[step]}
+        return {"refusal" if c.refusal == "field" else "content": c.pieces[step]}
     step -= len(c.pieces)
     for i, call in enumerate(c.tool_calls):
         if step < len(call.pieces):
