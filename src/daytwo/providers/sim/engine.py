@@ -33,7 +33,7 @@ from daytwo.core.types import Usage
 from daytwo.providers.sim.fakedata import fake_value, prose_pieces, split_pieces
 from daytwo.providers.sim.judge import judge_answer
 from daytwo.providers.sim.params import ChatParams, embedding_params
-from daytwo.providers.sim.quality import REFUSAL_TEXT, Script, Scripted
+from daytwo.providers.sim.quality import Script, Scripted
 from daytwo.providers.sim.vectors import text_vector
 
 Fault = Literal["429", "500", "503", "timeout", "malformed", "reset"]
@@ -274,13 +274,13 @@ class SimEngine:
     def _scripted_choice(self, index: int, p: ChatParams, fate: Scripted) -> SimChoice:
         """A choice under the quality script (see :mod:`~daytwo.providers.sim.quality`)."""
         rng = fate.rng
-        if fate.refusal:
+        if fate.refusal and fate.pieces is not None:
             mode: RefusalMode = "field" if p.schema is not None else "content"
-            return _text_choice(index, split_pieces(REFUSAL_TEXT), p, refusal=mode)
+            return _text_choice(index, list(fate.pieces), p, refusal=mode)
         if fate.call_tool and p.tool is not None:
             return _tool_choice(index, p, p.tool, fate.tool_call, rng)
-        if fate.text is not None:
-            pieces = split_pieces(fate.text)
+        if fate.pieces is not None:
+            pieces = list(fate.pieces)
         elif p.json_mode:
             pieces = _json_pieces(p, rng)
         else:

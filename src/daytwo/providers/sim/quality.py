@@ -63,8 +63,8 @@ class Scripted:
     call_tool: bool
     #: The entry's call, (function name, arguments), or None: generate one for the function.
     tool_call: tuple[str, dict[str, Any]] | None
-    #: The answer (JSON text in JSON mode, filler included), or None: generate it.
-    text: str | None
+    #: The answer's pieces (JSON text in JSON mode; filler included), or None: generate it.
+    pieces: list[str] | None
     #: A JSON-mode answer is cut short (not valid JSON).
     broken_json: bool
     verbosity: float
@@ -158,8 +158,9 @@ class Script:
         knobs, served, fingerprint = self.knobs(p.model, system_text(messages), elapsed)
         rng = Random(f"{self._seed}/quality/{question}")
         if self.draw(question, "refusal") < knobs.refusal_rate:
+            refusal = split_pieces(REFUSAL_TEXT)
             return Scripted(
-                True, False, None, REFUSAL_TEXT, False, knobs.verbosity, served, fingerprint, rng
+                True, False, None, refusal, False, knobs.verbosity, served, fingerprint, rng
             )
         entry = self.entry(question)
         correct = self.draw(question, "correct") < knobs.correct_rate
@@ -167,7 +168,7 @@ class Script:
             _tool_forced(body) or self.draw(question, "tool") < knobs.tool_rate
         )
         tool_call = None
-        text = None
+        pieces = None
         if call_tool:
             spec = entry.tool_call if entry is not None and correct else None
             if spec is not None and spec.name in _callable(body, p):
@@ -177,10 +178,14 @@ class Script:
                 value = entry.answer
             else:
                 value = entry.wrong if entry.wrong is not None else wrong_answer(entry.answer, rng)
-            text = json_text(value) if p.json_mode else _with_filler(value, knobs.verbosity, rng)
+            pieces = (
+                split_pieces(json_text(value))
+                if p.json_mode
+                else _with_filler(value, knobs.verbosity, rng)
+            )
         broken = p.json_mode and self.draw(question, "invalid_json") < knobs.invalid_json_rate
         return Scripted(
-            False, call_tool, tool_call, text, broken, knobs.verbosity, served, fingerprint, rng
+            False, call_tool, tool_call, pieces, broken, knobs.verbosity, served, fingerprint, rng
         )
 
     def draw(self, question: str, knob: str) -> float:
@@ -271,14 +276,15 @@ def wrong_answer(value: Any, rng: Random) -> Any:
     return "unknown" if value is None else ["unknown"]
 
 
-def _with_filler(value: AnswerValue, verbosity: float, rng: Random) -> str:
-    """Answer text, with filler sentences appended so it is ``verbosity`` times as long (a
-    scripted answer is never shortened)."""
-    text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    extra = round((verbosity - 1.0) * len(split_pieces(text)))
+def _with_filler(value: AnswerValue, verbosity: float, rng: Random) -> list[str]:
+    """An answer's pieces, with filler sentences appended so it is ``verbosity`` times as many
+    tokens (a scripted answer is never shortened)."""
+    pieces = split_pieces(value if isinstance(value, str) else orjson.dumps(value).decode())
+    extra = round((verbosity - 1.0) * len(pieces))
     if extra <= 0:
-        return text
-    return text + " " + "".join(prose_pieces(rng, extra))
+        return pieces
+    filler = prose_pieces(rng, extra)
+    return [*pieces, " " + filler[0], *filler[1:]]
 
 
 def _text(content: Any) -> str:
