@@ -11,6 +11,11 @@ seeded with ``(seed, n)``. So the same seed and the same sequence of requests gi
 replies and the same faults. Scheduled outages read the injected monotonic ``clock``; ``created``
 timestamps read the injected ``wall_clock``. Nothing touches the global RNG.
 
+Two things decide an answer before that generator: daytwo's own judge requests are answered by
+:func:`~daytwo.providers.sim.judge.judge_answer`, and with ``SimSettings.quality`` the answer is
+scripted by :mod:`~daytwo.providers.sim.quality`, whose draws depend on the question, not on
+the request's position. Embeddings come from :mod:`~daytwo.providers.sim.vectors`.
+
 Every generated token is one "piece" (a word with its leading space, or a run of punctuation):
 the output token count is the number of pieces, so streamed chunks count exactly.
 """

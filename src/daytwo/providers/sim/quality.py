@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -58,20 +58,21 @@ class Knobs:
 class Scripted:
     """One request's fate under the script."""
 
-    refusal: bool
-    #: Answer with a tool call (only ever True when the request offers one).
-    call_tool: bool
-    #: The entry's call, (function name, arguments), or None: generate one for the function.
-    tool_call: tuple[str, dict[str, Any]] | None
-    #: The answer's pieces (JSON text in JSON mode; filler included), or None: generate it.
-    pieces: list[str] | None
-    #: A JSON-mode answer is cut short (not valid JSON).
-    broken_json: bool
-    verbosity: float
     served_model: str
     fingerprint: str
+    verbosity: float
     #: The content generator, seeded by the question (the same question reads the same).
     rng: Random
+    #: The model declines; ``pieces`` is what it says.
+    refusal: bool = False
+    #: Answer with a tool call (only ever True when the request offers one).
+    call_tool: bool = False
+    #: The entry's call, (function name, arguments), or None: generate one for the function.
+    tool_call: tuple[str, dict[str, Any]] | None = None
+    #: The answer's pieces (JSON text in JSON mode; filler included), or None: generate it.
+    pieces: list[str] | None = None
+    #: A JSON-mode answer is cut short (not valid JSON).
+    broken_json: bool = False
 
 
 class Script:
@@ -157,11 +158,9 @@ class Script:
         question = last_user_text(messages)
         knobs, served, fingerprint = self.knobs(p.model, system_text(messages), elapsed)
         rng = Random(f"{self._seed}/quality/{question}")
+        fate = Scripted(served, fingerprint, knobs.verbosity, rng)
         if self.draw(question, "refusal") < knobs.refusal_rate:
-            refusal = split_pieces(REFUSAL_TEXT)
-            return Scripted(
-                True, False, None, refusal, False, knobs.verbosity, served, fingerprint, rng
-            )
+            return replace(fate, refusal=True, pieces=split_pieces(REFUSAL_TEXT))
         entry = self.entry(question)
         correct = self.draw(question, "correct") < knobs.correct_rate
         call_tool = p.tool is not None and (
@@ -184,8 +183,8 @@ class Script:
                 else _with_filler(value, knobs.verbosity, rng)
             )
         broken = p.json_mode and self.draw(question, "invalid_json") < knobs.invalid_json_rate
-        return Scripted(
-            False, call_tool, tool_call, pieces, broken, knobs.verbosity, served, fingerprint, rng
+        return replace(
+            fate, call_tool=call_tool, tool_call=tool_call, pieces=pieces, broken_json=broken
         )
 
     def draw(self, question: str, knob: str) -> float:
