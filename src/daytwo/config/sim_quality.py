@@ -131,13 +131,23 @@ class SimEffect(_Model):
 
 
 class SimChange(_Model):
-    """A silent model change: from ``after_s`` seconds after start-up, the models named (all
-    when none is) take this personality over their own; without a ``fingerprint`` in it a new
-    one is derived, as a provider's would change."""
+    """A silent model change: from ``after_s`` seconds after start-up, or once
+    ``after_requests`` requests were served (exactly one of them), the models named (all when
+    none is) take this personality over their own; without a ``fingerprint`` in it a new one is
+    derived, as a provider's would change."""
 
-    after_s: float = Field(ge=0)
+    after_s: float | None = Field(None, ge=0)
+    #: Counting every chat and embeddings request the simulator took (faults included): a
+    #: change that tests can place without a clock.
+    after_requests: int | None = Field(None, ge=0)
     models: tuple[str, ...] = ()
     personality: SimPersonality = SimPersonality()
+
+    @model_validator(mode="after")
+    def _one_moment(self) -> SimChange:
+        if (self.after_s is None) == (self.after_requests is None):
+            raise ValueError("a change needs exactly one of after_s, after_requests")
+        return self
 
 
 class SimQuality(_Model):

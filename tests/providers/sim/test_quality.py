@@ -468,3 +468,28 @@ def test_refusals_keep_their_wire_shape_through_the_gateway(tmp_path: Path) -> N
             assert translated.choices[0].finish_reason == "content_filter"
             records = gw.records()
             assert len(records) == 5 and all(r["output_tokens"] > 0 for r in records)
+
+
+def test_a_change_after_n_requests_shows_in_the_gateways_ledger(tmp_path: Path) -> None:
+    quality = {
+        "changes": [
+            {"after_requests": 3, "personality": {"served_model": "m-2026", "fingerprint": "fp_b"}}
+        ]
+    }
+    config = gateway_config(
+        tmp_path / "ledger.db",
+        {"sim": {"type": "sim", "sim": {"seed": 7, "quality": quality}}},
+        {"chat": route("sim", "m")},
+    )
+    with running_gateway(config) as gw:
+        oai = gw.openai()
+        replies = [ask(oai, "chat", f"Question {i}", max_tokens=4) for i in range(5)]
+        assert [r.model for r in replies] == ["m", "m", "m", "m-2026", "m-2026"]
+        assert replies[2].system_fingerprint != "fp_b" == replies[3].system_fingerprint
+        assert [r["served_model"] for r in gw.records()] == ["m", "m", "m", "m-2026", "m-2026"]
+
+
+def test_a_change_needs_exactly_one_moment() -> None:
+    for change in ({}, {"after_s": 1, "after_requests": 1}):
+        with pytest.raises(ValueError, match="exactly one of after_s, after_requests"):
+            SimSettings.model_validate({"quality": {"changes": [change]}})

@@ -191,7 +191,7 @@ class SimEngine:
         scripted = None
         if script is not None:
             elapsed = self._clock() - self._start if script.timed else 0.0
-            scripted = script.decide(body, p, elapsed)
+            scripted = script.decide(body, p, elapsed=elapsed, served=self._count - 1)
             model, fingerprint = scripted.served_model, scripted.fingerprint
         judged = judge_answer(body)
         if judged is not None:  # daytwo's own judge requests: the verdict, knobs left out

@@ -100,8 +100,8 @@ class Script:
             c.personality.fingerprint or _derived_fingerprint(seed, i)
             for i, c in enumerate(quality.changes)
         )
-        #: The script reads the clock only when a change is scheduled.
-        self.timed = bool(quality.changes)
+        #: The script reads the clock only when a change is scheduled by it.
+        self.timed = any(c.after_s is not None for c in quality.changes)
 
     def entry(self, question: str) -> SimAnswer | None:
         """The entry answering ``question``: exact, else the first regex found, else the
@@ -123,24 +123,31 @@ class Script:
                 best, best_score = entry, score
         return best
 
-    def knobs(self, model: str, system: str, elapsed: float) -> tuple[Knobs, str, str]:
+    def knobs(
+        self, model: str, system: str, *, elapsed: float = 0.0, served: int = 0
+    ) -> tuple[Knobs, str, str]:
         """(knobs, served model, fingerprint) of a request for ``model`` with this system text,
-        ``elapsed`` seconds after start-up."""
+        ``elapsed`` seconds after start-up, after ``served`` earlier requests."""
         values = {k: getattr(self._base, k) for k in _KNOBS}
-        served, fingerprint = model, self._fingerprint
+        served_model, fingerprint = model, self._fingerprint
         layers: list[tuple[SimPersonality, str | None]] = []
         own = self.quality.personalities.get(model)
         if own is not None:
             layers.append((own, None))
         for change, fp in zip(self.quality.changes, self._change_fps, strict=True):
-            if elapsed >= change.after_s and (not change.models or model in change.models):
+            due = (
+                served >= change.after_requests
+                if change.after_requests is not None
+                else elapsed >= (change.after_s or 0.0)
+            )
+            if due and (not change.models or model in change.models):
                 layers.append((change.personality, fp))
         for personality, change_fp in layers:
             for k in _KNOBS:
                 value = getattr(personality, k)
                 if value is not None:
                     values[k] = value
-            served = personality.served_model or served
+            served_model = personality.served_model or served_model
             fingerprint = personality.fingerprint or change_fp or fingerprint
         for pattern, effect in self._effects:
             if pattern.search(system):
@@ -150,15 +157,19 @@ class Script:
                     else:
                         values[k] = min(1.0, max(0.0, values[k] + getattr(effect, k)))
         values["verbosity"] = max(0.1, values["verbosity"])
-        return Knobs(**values), served, fingerprint
+        return Knobs(**values), served_model, fingerprint
 
-    def decide(self, body: dict[str, Any], p: ChatParams, elapsed: float) -> Scripted:
-        """The fate of a (checked) chat request ``body``."""
+    def decide(
+        self, body: dict[str, Any], p: ChatParams, *, elapsed: float = 0.0, served: int = 0
+    ) -> Scripted:
+        """The fate of a (checked) chat request ``body`` (``elapsed`` and ``served``: as for
+        :meth:`knobs`)."""
         messages = body["messages"]
         question = last_user_text(messages)
-        knobs, served, fingerprint = self.knobs(p.model, system_text(messages), elapsed)
+        system = system_text(messages)
+        knobs, model, fingerprint = self.knobs(p.model, system, elapsed=elapsed, served=served)
         rng = Random(f"{self._seed}/quality/{question}")
-        fate = Scripted(served, fingerprint, knobs.verbosity, rng)
+        fate = Scripted(model, fingerprint, knobs.verbosity, rng)
         if self.draw(question, "refusal") < knobs.refusal_rate:
             return replace(fate, refusal=True, pieces=split_pieces(REFUSAL_TEXT))
         entry = self.entry(question)
