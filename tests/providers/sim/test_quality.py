@@ -210,6 +210,17 @@ def test_a_structured_outputs_refusal_is_message_refusal(client: openai.OpenAI) 
     assert deltas[0].role == "assistant" and deltas[0].content is None
     assert "".join(d.refusal or "" for d in deltas) == REFUSAL_TEXT
     assert not any(d.content for d in deltas)
+    # vLLM's running usage counts refusal tokens as it counts content tokens.
+    running = ask(
+        client,
+        "refuser",
+        "Capital of France?",
+        response_format=fmt,
+        stream=True,
+        extra_body={"stream_options": {"include_usage": True, "continuous_usage_stats": True}},
+    )
+    counts = [ch.usage.completion_tokens for ch in running if ch.usage is not None]
+    assert counts[-1] == reply.usage.completion_tokens == sum(1 for d in deltas if d.refusal)
 
 
 def test_a_refusal_is_stop_reason_refusal_on_the_anthropic_wire(base_url: str) -> None:

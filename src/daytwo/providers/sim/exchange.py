@@ -233,14 +233,14 @@ def running_usage(
     chunks: list[tuple[int, dict[str, Any]]], reply: SimReply
 ) -> list[tuple[int, dict[str, Any]]]:
     """OpenAI-shaped chunks with the usage counted so far on each (vLLM's
-    ``continuous_usage_stats``): every content or tool-call delta is one token."""
+    ``continuous_usage_stats``): every content, refusal or tool-call delta is one token."""
     out: list[tuple[int, dict[str, Any]]] = []
     done = 0
     for step, chunk in chunks:
         choices = chunk.get("choices")
         if choices:
             delta = choices[0].get("delta") or {}
-            if delta.get("content") or delta.get("tool_calls"):
+            if delta.get("content") or delta.get("refusal") or delta.get("tool_calls"):
                 done += 1
             chunk = {
                 **chunk,
