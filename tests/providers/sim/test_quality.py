@@ -219,7 +219,7 @@ def test_a_structured_outputs_refusal_is_message_refusal(client: openai.OpenAI) 
         stream=True,
         extra_body={"stream_options": {"include_usage": True, "continuous_usage_stats": True}},
     )
-    counts = [ch.usage.completion_tokens for ch in running if ch.usage is not None]
+    counts = [ch.usage.completion_tokens for ch in running if ch.choices and ch.usage]
     assert counts[-1] == reply.usage.completion_tokens == sum(1 for d in deltas if d.refusal)
 
 
