@@ -461,6 +461,12 @@ def test_refusals_keep_their_wire_shape_through_the_gateway(tmp_path: Path) -> N
             structured = ask(oai, "gpt-refuser", "Capital of France?", response_format=fmt)
             assert structured.choices[0].message.content is None
             assert structured.choices[0].message.refusal == REFUSAL_TEXT
+            streamed = ask(
+                oai, "gpt-refuser", "Capital of France?", response_format=fmt, stream=True
+            )
+            deltas = [ch.choices[0].delta for ch in streamed if ch.choices]
+            assert "".join(d.refusal or "" for d in deltas) == REFUSAL_TEXT
+            assert not any(d.content for d in deltas)
             with anthropic.Anthropic(base_url=gw.url, api_key="x", max_retries=0) as claude:
                 msg = claude.messages.create(
                     model="claude-refuser",
@@ -478,7 +484,7 @@ def test_refusals_keep_their_wire_shape_through_the_gateway(tmp_path: Path) -> N
             translated = ask(oai, "claude-refuser", "What is 2+2?", max_tokens=100)
             assert translated.choices[0].finish_reason == "content_filter"
             records = gw.records()
-            assert len(records) == 5 and all(r["output_tokens"] > 0 for r in records)
+            assert len(records) == 6 and all(r["output_tokens"] > 0 for r in records)
 
 
 def test_a_change_after_n_requests_shows_in_the_gateways_ledger(tmp_path: Path) -> None:
