@@ -300,11 +300,18 @@ class EvalClient(Protocol):
     """The run's way to daytwo's gateway: every answer, judge verdict and embedding is a call
     through the gateway's pipeline (admission, budgets, ledger), attributed to the run."""
 
-    async def chat(self, body: Mapping[str, Any], *, purpose: str) -> Output:
+    async def chat(
+        self,
+        body: Mapping[str, Any],
+        *,
+        purpose: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> Output:
         """One non-streamed chat completion (OpenAI shape). ``purpose``: ``answer``,
-        ``judge``, ... (recorded as a tag). Retries what a retry can fix within the run's
-        budget; raises :class:`RunAborted` when the run must stop and ``CallFailed`` when this
-        call failed for good."""
+        ``judge``, ... (recorded as a tag). ``headers``: extra request headers (a judge sends
+        ``X-Daytwo-Prompt: NAME@vN; hash=...`` so the ledger records its rubric's version).
+        Retries what a retry can fix within the run's budget; raises :class:`RunAborted` when
+        the run must stop and ``CallFailed`` when this call failed for good."""
         ...
 
     async def embed(self, texts: list[str], model: str) -> tuple[list[list[float]], float]:

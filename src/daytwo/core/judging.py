@@ -1,0 +1,49 @@
+"""The wire contract between daytwo's judges and the simulator that can play one.
+
+The evals room sends judge requests (rubric grading, RAG verdicts, pairwise preference) as
+ordinary chat calls with structured outputs; the simulator (``providers/sim/judge.py``) answers
+them deterministically in tests and demos. Both sit on opposite sides of the import order
+(``evals`` above ``providers``), so the names they share live here, below both:
+
+* the ``response_format.json_schema.name`` of each kind of judge request, and
+* the tagged sections a rubric prompt writes its texts into (``<question>...</question>``),
+  which :func:`sections` reads back.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Every judge request's schema name starts with this.
+SCHEMA_PREFIX = "daytwo_"
+
+RUBRIC = "daytwo_rubric"
+GEVAL = "daytwo_geval"
+FACTUALITY = "daytwo_factuality"
+CLOSEDQA = "daytwo_closedqa"
+QUESTIONS = "daytwo_questions"
+FAITHFULNESS = "daytwo_faithfulness"
+RECALL = "daytwo_recall"
+PRECISION = "daytwo_precision"
+PAIRWISE = "daytwo_pairwise"
+
+#: The sections a judge prompt may carry, each written ``<tag>text</tag>`` (``context`` may
+#: repeat, in rank order).
+TAGS = (
+    "question",
+    "answer",
+    "reference",
+    "criteria",
+    "context",
+    "answer_a",
+    "answer_b",
+)
+_SECTION = re.compile(r"<(" + "|".join(TAGS) + r")(?:\s[^>]*)?>(.*?)</\1>", re.DOTALL)
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    """The tagged sections of a judge prompt, in order of appearance, stripped."""
+    out: dict[str, list[str]] = {}
+    for m in _SECTION.finditer(text):
+        out.setdefault(m.group(1), []).append(m.group(2).strip())
+    return out

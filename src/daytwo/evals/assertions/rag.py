@@ -1,0 +1,200 @@
+"""RAG metrics with Ragas' definitions (Es et al., "RAGAS", 2023; docs/assertions.md has the
+formulas): ``answer-relevance``, ``context-faithfulness``, ``context-recall`` and
+``context-precision``. A judge gives per-statement / per-sentence / per-chunk verdicts; the
+scores are computed here from them, by the pure functions below."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from daytwo.evals.assertions.base import (
+    Kind,
+    Verdict,
+    error,
+    scored,
+    text_value,
+    threshold_of,
+)
+from daytwo.evals.assertions.judge import Judge
+from daytwo.evals.assertions.similar import cosine, embedding_model
+from daytwo.evals.model import AssertionSpec, GradeContext
+
+#: Score needed by the RAG metrics without a threshold (promptfoo's default is 0, which
+#: passes everything; daytwo asks for something).
+RAG_THRESHOLD = 0.7
+#: Questions generated from the answer for ``answer-relevance`` (Ragas' default).
+QUESTIONS = 3
+
+
+# -- the formulas ----------------------------------------------------------------------------
+
+
+def context_precision(verdicts: Sequence[int]) -> float:
+    """Ragas context precision@K: the mean of precision@k over the ranks k holding a relevant
+    chunk, ``sum(precision@k * v_k) / (relevant chunks in the top K)``; 0.0 with none."""
+    relevant = 0
+    total = 0.0
+    for k, v in enumerate(verdicts, start=1):
+        if v:
+            relevant += 1
+            total += relevant / k
+    return total / relevant if relevant else 0.0
+
+
+def fraction(verdicts: Sequence[int]) -> float:
+    """Faithfulness (supported statements / statements) and context recall (attributed
+    reference sentences / sentences): the share of 1s."""
+    return sum(1 for v in verdicts if v) / len(verdicts) if verdicts else 0.0
+
+
+def answer_relevance(
+    question: Sequence[float], generated: Sequence[Sequence[float]], noncommittal: bool
+) -> float:
+    """Ragas answer relevancy: the mean cosine of the question and the questions generated
+    from the answer, 0 when the answer is noncommittal."""
+    if noncommittal or not generated:
+        return 0.0
+    return sum(cosine(question, g) for g in generated) / len(generated)
+
+
+# -- the assertions --------------------------------------------------------------------------
+
+
+def contexts(ctx: GradeContext) -> list[str]:
+    """The case's reference chunks (``context``), else a ``context`` variable (promptfoo)."""
+    if ctx.case.context:
+        return list(ctx.case.context)
+    var = ctx.case.vars.get("context")
+    if isinstance(var, str):
+        return [var]
+    if isinstance(var, list):
+        return [str(v) for v in var]
+    return []
+
+
+async def _answer_relevance(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
+    model = embedding_model(spec, ctx, "embedding_provider")
+    if model is None:
+        return error("no embedding model: set `embedding_model` in the suite or `provider`")
+
+    def read(data: Any) -> tuple[list[str], bool]:
+        questions = [str(q) for q in data["questions"] if str(q).strip()]
+        if not questions:
+            raise ValueError("no questions")
+        return questions, bool(data["noncommittal"])
+
+    answer = await Judge.for_grade(spec, ctx).ask(
+        "judge-questions", {"answer": ctx.output.text, "count": QUESTIONS}, read
+    )
+    questions, noncommittal = answer.value
+    vectors, cost = await ctx.client.embed([ctx.question, *questions], model)
+    score = answer_relevance(vectors[0], vectors[1:], noncommittal)
+    why = "noncommittal answer" if noncommittal else f"generated questions {questions}"
+    return scored(score, threshold_of(spec, RAG_THRESHOLD), why, answer.cost_usd + cost)
+
+
+def _verdicts(items_key: str, verdict_key: str) -> Any:
+    def read(data: Any) -> list[int]:
+        return [int(item[verdict_key]) for item in data[items_key]]
+
+    return read
+
+
+async def _faithfulness(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
+    chunks = contexts(ctx)
+    if not chunks:
+        return error("the case has no context to check the answer against")
+    answer = await Judge.for_grade(spec, ctx).ask(
+        "judge-faithfulness",
+        {"question": ctx.question, "contexts": chunks, "answer": ctx.output.text},
+        _verdicts("statements", "verdict"),
+    )
+    verdicts = answer.value
+    if not verdicts:
+        return error("the judge found no statements in the answer", answer.cost_usd)
+    why = f"{sum(verdicts)} of {len(verdicts)} statements supported by the context"
+    return scored(fraction(verdicts), threshold_of(spec, RAG_THRESHOLD), why, answer.cost_usd)
+
+
+async def _recall(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
+    chunks = contexts(ctx)
+    if not chunks:
+        return error("the case has no context")
+    ref = spec.parsed if spec.parsed is not None else ctx.case.expected
+    if ref is None:
+        return error("no value and no expected answer: context-recall needs a reference")
+    answer = await Judge.for_grade(spec, ctx).ask(
+        "judge-recall",
+        {"question": ctx.question, "contexts": chunks, "reference": ref},
+        _verdicts("sentences", "attributed"),
+    )
+    verdicts = answer.value
+    if not verdicts:
+        return error("the judge found no sentences in the reference", answer.cost_usd)
+    why = f"{sum(verdicts)} of {len(verdicts)} reference sentences attributable to the context"
+    return scored(fraction(verdicts), threshold_of(spec, RAG_THRESHOLD), why, answer.cost_usd)
+
+
+async def _precision(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
+    chunks = contexts(ctx)
+    if not chunks:
+        return error("the case has no context")
+    # Ragas: judged against the reference answer when there is one, else the response.
+    ref = spec.parsed if spec.parsed is not None else ctx.case.expected
+
+    def read(data: Any) -> list[int]:
+        by_index = {int(v["index"]): int(v["verdict"]) for v in data["verdicts"]}
+        missing = [i for i in range(1, len(chunks) + 1) if i not in by_index]
+        if missing:
+            raise ValueError(f"no verdict for chunk(s) {missing}")
+        return [by_index[i] for i in range(1, len(chunks) + 1)]
+
+    answer = await Judge.for_grade(spec, ctx).ask(
+        "judge-precision",
+        {"question": ctx.question, "answer": ref or ctx.output.text, "contexts": chunks},
+        read,
+    )
+    verdicts = answer.value
+    score = context_precision(verdicts)
+    why = f"chunk relevance {verdicts}"
+    return scored(score, threshold_of(spec, RAG_THRESHOLD), why, answer.cost_usd)
+
+
+_JUDGED = frozenset({"provider"})
+KINDS = (
+    Kind(
+        "answer-relevance",
+        _answer_relevance,
+        value="none",
+        needs=frozenset({"judge", "embeddings"}),
+        default_threshold=RAG_THRESHOLD,
+        config_keys=frozenset({"provider", "embedding_provider"}),
+    ),
+    Kind(
+        "context-faithfulness",
+        _faithfulness,
+        value="none",
+        needs=frozenset({"judge"}),
+        default_threshold=RAG_THRESHOLD,
+        config_keys=_JUDGED,
+    ),
+    Kind(
+        "context-recall",
+        _recall,
+        value="reference",
+        parse=text_value,
+        needs=frozenset({"judge"}),
+        default_threshold=RAG_THRESHOLD,
+        config_keys=_JUDGED,
+    ),
+    Kind(
+        "context-precision",
+        _precision,
+        value="reference",
+        parse=text_value,
+        needs=frozenset({"judge"}),
+        default_threshold=RAG_THRESHOLD,
+        config_keys=_JUDGED,
+    ),
+)
