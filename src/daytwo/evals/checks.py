@@ -92,4 +92,3 @@ def schema_errors(schema: Mapping[str, Any], value: Any) -> str | None:
         return None
     where = "/".join(str(p) for p in error.absolute_path)
     return f"{where or '(root)'}: {error.message}"
-
