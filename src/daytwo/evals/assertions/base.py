@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from daytwo.evals.model import AssertionSpec, GradeContext, SuiteError
@@ -70,7 +71,7 @@ class Place:
     directory its relative paths resolve against."""
 
     where: str
-    base_dir: Any  # pathlib.Path (kept loose: parsers only join it)
+    base_dir: Path
 
     def error(self, key: str, message: str) -> SuiteError:
         return SuiteError(f"{self.where}.{key}" if key else self.where, message)

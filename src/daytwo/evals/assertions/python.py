@@ -45,7 +45,7 @@ def _parse(value: Any, place: Place) -> Callable[..., Any]:
     m = _REF.match(value.strip())
     if m is None:
         raise place.error("value", f"inline Python code is not supported: {_HOW}")
-    base = Path(place.base_dir)
+    base = place.base_dir
     try:
         if m.group("file"):
             module = _load_file(base / m.group("file"), place)

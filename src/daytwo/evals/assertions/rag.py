@@ -5,7 +5,7 @@ scores are computed here from them, by the pure functions below."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from daytwo.evals.assertions.base import (
@@ -94,7 +94,7 @@ async def _answer_relevance(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
     return scored(score, threshold_of(spec, RAG_THRESHOLD), why, answer.cost_usd + cost)
 
 
-def _verdicts(items_key: str, verdict_key: str) -> Any:
+def _verdicts(items_key: str, verdict_key: str) -> Callable[[Any], list[int]]:
     def read(data: Any) -> list[int]:
         return [int(item[verdict_key]) for item in data[items_key]]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the lock
@@ -37,7 +36,7 @@ def parse_schema(value: Any, place: Place) -> Mapping[str, Any] | None:
     if isinstance(value, str):
         if not value.startswith("file://"):
             raise place.error("value", "expected a JSON schema (a mapping) or file://schema.json")
-        path = Path(place.base_dir) / value.removeprefix("file://")
+        path = place.base_dir / value.removeprefix("file://")
         try:
             value = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:

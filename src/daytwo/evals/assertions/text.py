@@ -12,6 +12,7 @@ import orjson
 from rapidfuzz.distance import Levenshtein
 
 from daytwo.evals.assertions.base import (
+    Grader,
     Kind,
     Place,
     Verdict,
@@ -48,7 +49,7 @@ async def _equals(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
     return binary(text == want, "equal" if text == want else f"expected {_short(want)!r}")
 
 
-def _contains(fold: bool) -> Any:
+def _contains(fold: bool) -> Grader:
     async def grade(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
         text, want = ctx.output.text, str(spec.parsed)
         hit = want.lower() in text.lower() if fold else want in text
@@ -57,7 +58,7 @@ def _contains(fold: bool) -> Any:
     return grade
 
 
-def _contains_many(fold: bool, need_all: bool) -> Any:
+def _contains_many(fold: bool, need_all: bool) -> Grader:
     async def grade(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
         text = ctx.output.text.lower() if fold else ctx.output.text
         items: tuple[str, ...] = spec.parsed
