@@ -3,13 +3,14 @@ needs at run time; weights and thresholds carried into the grades."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.evals.grading import context, grades, spec
 
 from daytwo.evals.assertions import KINDS, parse_assertion, requirements
-from daytwo.evals.model import ItemResult, SuiteError
+from daytwo.evals.model import ItemResult, JudgeSettings, SuiteError
 
 WHERE = "evals/t.yaml: tests[0].assert[0]"
 
@@ -89,8 +90,6 @@ def test_requirements() -> None:
 
 
 def test_every_type_is_documented() -> None:
-    from pathlib import Path
-
     doc = (Path(__file__).parents[2] / "docs" / "assertions.md").read_text()
     missing = [name for name in KINDS if f"`{name}`" not in doc]
     assert not missing
@@ -113,3 +112,10 @@ def test_weights_and_thresholds_shape_the_items_score() -> None:
     )
     assert item.score == pytest.approx(3 / 4)
     assert not item.passed and not item.is_error
+
+
+def test_a_judge_prompt_past_the_sandboxs_bound_is_an_error_before_any_call() -> None:
+    # NOWHERE (the default client) reaches nothing: the grade must not try a call.
+    ctx = context("x", chunks=["word " * 50_000], judge=JudgeSettings(model="judge"))
+    (g,) = grades([{"type": "context-faithfulness"}], ctx)
+    assert g.error is not None and "could not be rendered" in g.error

@@ -25,7 +25,7 @@ import orjson
 from daytwo.evals.assertions.family import model_family
 from daytwo.evals.checks import schema_errors
 from daytwo.evals.model import AssertionSpec, EvalClient, GradeContext, Output
-from daytwo.prompts import PromptSet, PromptVersion, load_prompts
+from daytwo.prompts import PromptError, PromptSet, PromptVersion, load_prompts
 
 #: The directory of the rubric prompts shipped with daytwo.
 RUBRICS_DIR = Path(__file__).resolve().parent.parent / "rubrics"
@@ -102,7 +102,12 @@ class Judge:
         """Render rubric ``prompt`` with ``variables``, ask the judge, and ``read`` its JSON
         (``read`` raises ``ValueError`` naming what is wrong with a valid-JSON answer)."""
         version = rubric(prompt)
-        rendered = rubrics().render(version, dict(variables))
+        try:
+            rendered = rubrics().render(version, dict(variables))
+        except PromptError as exc:  # e.g. texts past the sandbox's output bound
+            raise JudgeUnusable(
+                f"the judge prompt could not be rendered: {exc.message}", 0.0
+            ) from None
         body: dict[str, Any] = {
             **rendered.params,
             "model": self.model,
