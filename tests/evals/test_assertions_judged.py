@@ -222,8 +222,10 @@ def test_a_judge_of_the_targets_family_is_refused_when_required(gw: RunningGatew
     (g,) = judged(gw, [{"type": "llm-rubric", "value": "press Refund"}], GOOD, judge=strict)
     assert g.error is not None and not g.passed
     assert "gpt-4o" in g.error and "gpt-4o-mini" in g.error and "openai" in g.error
-    # The alias says nothing of its family: one call was made, and its served model refused.
-    assert len(judge_rows(gw, before)) == 1
+    # The alias says nothing of its family: one call was made, and its served model refused
+    # (the call's cost stays on the grade).
+    (row,) = judge_rows(gw, before)
+    assert g.cost_usd == pytest.approx(int(row["cost_nanousd"]) / 1e9) and g.cost_usd > 0
     ok = JudgeSettings(model="judge", require_other_family=True)
     (g,) = judged(gw, [{"type": "llm-rubric", "value": "press Refund"}], GOOD, judge=ok)
     assert g.error is None and g.passed

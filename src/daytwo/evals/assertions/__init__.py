@@ -24,12 +24,13 @@ from typing import Any
 from daytwo.evals.assertions import graded, python, rag, similar, structured, text
 from daytwo.evals.assertions.base import Kind, Place, Verdict, error
 from daytwo.evals.assertions.family import model_family
-from daytwo.evals.assertions.judge import JudgeRefused, JudgeUnusable
+from daytwo.evals.assertions.judge import JudgeError, JudgeRefused, JudgeUnusable
 from daytwo.evals.assertions.pairwise import PairVerdict, pairwise
 from daytwo.evals.model import AssertionSpec, CallFailed, Grade, GradeContext
 
 __all__ = [
     "KINDS",
+    "JudgeError",
     "JudgeRefused",
     "JudgeUnusable",
     "PairVerdict",
@@ -136,10 +137,8 @@ async def _grade_one(spec: AssertionSpec, ctx: GradeContext) -> Grade:
         verdict = await KINDS[spec.type].grade(spec, ctx)
     except CallFailed as exc:
         verdict = error(f"a grading call failed: {exc}")
-    except JudgeUnusable as exc:
+    except JudgeError as exc:
         verdict = error(str(exc), exc.cost_usd)
-    except JudgeRefused as exc:
-        verdict = error(str(exc))
     if spec.negate and verdict.error is None:
         verdict = Verdict(
             not verdict.passed, 1.0 - verdict.score, f"not: {verdict.reason}", verdict.cost_usd

@@ -35,16 +35,20 @@ PROMPT_HEADER = "X-Daytwo-Prompt"
 T = TypeVar("T")
 
 
-class JudgeUnusable(Exception):
-    """The judge's answer could not be used, even after one more try."""
+class JudgeError(Exception):
+    """Grading by a judge failed: the grade is an error, not a failure."""
 
-    def __init__(self, message: str, cost_usd: float) -> None:
+    def __init__(self, message: str, cost_usd: float = 0.0) -> None:
         super().__init__(message)
-        #: What the unusable answers cost (still spent).
+        #: What the calls made before it failed cost (still spent).
         self.cost_usd = cost_usd
 
 
-class JudgeRefused(Exception):
+class JudgeUnusable(JudgeError):
+    """The judge's answer could not be used, even after one more try."""
+
+
+class JudgeRefused(JudgeError):
     """This judge may not grade this target (same family, or no judge configured)."""
 
 
@@ -66,11 +70,10 @@ def prompt_header(version: PromptVersion) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Answer(Generic[T]):
-    """What a judge said (read into ``value``), what it cost and who answered."""
+    """What a judge said (read into ``value``) and what it cost."""
 
     value: T
     cost_usd: float
-    served_model: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ class Judge:
         self._check_family(self.model)
         out = await self.client.chat(body, purpose="judge", headers=headers)
         cost = out.cost_usd
-        self._check_family(out.served_model)
+        self._check_family(out.served_model, cost)
         schema = _schema(rendered.params)
         problem, value = _read(out, schema, read)
         if problem is not None:
@@ -140,16 +143,17 @@ class Judge:
                 raise JudgeUnusable(
                     f"the judge's answer is unusable after a retry: {problem}", cost
                 )
-        return Answer(value, cost, out.served_model)
+        return Answer(value, cost)
 
-    def _check_family(self, judge_model: str | None) -> None:
+    def _check_family(self, judge_model: str | None, cost_usd: float = 0.0) -> None:
         if not self.require_other_family:
             return
         mine, theirs = model_family(judge_model), model_family(self.target_model)
         if mine is not None and mine == theirs:
             raise JudgeRefused(
                 f"the judge `{judge_model}` is of the {mine} family, like the graded model "
-                f"`{self.target_model}` (judge.require_other_family is set)"
+                f"`{self.target_model}` (judge.require_other_family is set)",
+                cost_usd,
             )
 
 
