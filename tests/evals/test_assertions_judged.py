@@ -256,3 +256,21 @@ def test_no_judge_or_a_failing_judge_call_is_an_error(gw: RunningGateway) -> Non
     assert g.error is not None and "judge.model" in g.error
     (g,) = judged(gw, [{"type": "llm-rubric", "value": "x", "provider": "no-such-alias"}], GOOD)
     assert g.error is not None and "call failed" in g.error
+
+
+def test_embedding_scores_rank_relevant_answers_above_unrelated_ones(gw: RunningGateway) -> None:
+    # The simulator's embeddings are hashed bags of words: shared words, higher cosine.
+    near, far = judged(
+        gw,
+        [
+            {"type": "similar", "value": "Press Refund on the Orders page to get your refund."},
+            {"type": "similar", "value": BAD},
+        ],
+        GOOD,
+    )
+    assert near.score > far.score
+    relevant, unrelated = (
+        judged(gw, [{"type": "answer-relevance", "threshold": 0}], answer, question=QUESTION)[0]
+        for answer in (GOOD, BAD)
+    )
+    assert relevant.score > unrelated.score
