@@ -14,16 +14,17 @@ Either way the drill talks to the gateway over HTTP like any client.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from daytwo.config.schema import Config, SimFaults, SimOutage, SimSettings
 from daytwo.drill.faults import RETRY_AFTER_S, Mode
 from daytwo.gateway.app import Gateway
+from daytwo.gateway.embedded import EmbeddedFailed, embedded, serving
+from daytwo.keys.model import KeySpec
 
 #: Attribution of the drill's calls (a temporary key carries it when keys are required).
 DRILL_PROJECT = "daytwo-drill"
@@ -37,8 +38,6 @@ SELF_ALIAS = "chat"
 #: The self-contained setup's retry policy: a short per-try timeout, so that a hanging
 #: provider is failed over within a second (the defaults allow minutes, as real LLM calls may).
 SELF_RESILIENCE: dict[str, Any] = {"defaults": {"deadline_s": 10.0, "try_timeout_s": 1.0}}
-#: How long a temporary key outlives the drill's planned end, should the drill be killed.
-KEY_GRACE_S = 600.0
 
 Setup = Literal["self-contained", "config"]
 
@@ -82,18 +81,15 @@ def _attribution() -> dict[str, str]:
     return {"x-daytwo-project": DRILL_PROJECT, "x-daytwo-workflow": DRILL_WORKFLOW}
 
 
-@contextmanager
-def _serving(app: Gateway) -> Iterator[str]:
-    from daytwo.gateway.server import serve_in_thread
+T = TypeVar("T")
 
+
+def _enter(stack: ExitStack, cm: AbstractContextManager[T]) -> T:
+    """The embedded gateway's set-up failures are the drill's (:class:`DrillFailed`)."""
     try:
-        handle = serve_in_thread(app)
-    except RuntimeError as exc:
-        raise DrillFailed(f"the gateway did not start: {exc}") from exc
-    try:
-        yield handle.url
-    finally:
-        handle.stop()
+        return stack.enter_context(cm)
+    except EmbeddedFailed as exc:
+        raise DrillFailed(str(exc)) from exc
 
 
 # -- the self-contained setup ---------------------------------------------------------------
@@ -174,7 +170,7 @@ def self_contained(
             self_contained_config(tmp / "ledger.db", urls, provider), source="<drill>"
         )
         app = create_app(cfg)
-        url = stack.enter_context(_serving(app))
+        url = _enter(stack, serving(app))
         deployments = cfg.models[SELF_ALIAS].deployments
         yield Stage(
             gateway=app,
@@ -238,51 +234,22 @@ def from_config(path: Path, provider: str, model: str | None, *, lasts_s: float)
     except ConfigError as exc:  # a pricing catalog file that cannot be read
         raise DrillUsageError("; ".join(exc.problems)) from None
     deployments = cfg.models[alias].deployments
+    key = KeySpec(
+        project=DRILL_PROJECT,
+        workflow=DRILL_WORKFLOW,
+        description="temporary key of an outage drill",
+    )
     with ExitStack() as stack:
-        headers = _attribution()
-        if cfg.gateway.require_keys:
-            secret = stack.enter_context(_temporary_key(cfg.ledger.url, lasts_s))
-            headers["authorization"] = f"Bearer {secret}"
-        url = stack.enter_context(_serving(app))
+        served = _enter(stack, embedded(app, key, actor="daytwo drill outage", lasts_s=lasts_s))
         yield Stage(
             gateway=app,
-            url=url,
+            url=served.url,
             setup="config",
             alias=alias,
             provider=provider,
             deployments=tuple(d.id for d in deployments),
             drilled=tuple(d.id for d in deployments if d.provider == provider),
             injected="adapter",
-            headers=headers,
+            headers={**_attribution(), **served.headers},
             config_path=path,
         )
-
-
-@contextmanager
-def _temporary_key(ledger_url: str, lasts_s: float) -> Iterator[str]:
-    """A virtual key for the drill's calls, created before the gateway loads its key snapshot
-    and revoked at the end (it also expires on its own, should the drill be killed)."""
-    from daytwo.core.errors import DaytwoError
-    from daytwo.keys.hashing import pepper_from_env
-    from daytwo.keys.model import KeySpec
-    from daytwo.keys.store import KeyStore
-
-    actor = "daytwo drill outage"
-    try:
-        store = KeyStore.open(ledger_url, pepper=pepper_from_env())
-    except DaytwoError as exc:
-        raise DrillFailed(f"cannot open the key store for a temporary key: {exc.message}") from exc
-    try:
-        spec = KeySpec(
-            project=DRILL_PROJECT,
-            workflow=DRILL_WORKFLOW,
-            expires_at=time.time() + lasts_s + KEY_GRACE_S,
-            description="temporary key of an outage drill",
-        )
-        issued = store.create(spec, actor=actor)
-        try:
-            yield issued.secret
-        finally:
-            store.revoke(issued.record.id, actor=actor)
-    finally:
-        store.close()
