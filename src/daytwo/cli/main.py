@@ -26,6 +26,7 @@ COMMANDS = {
     "drill": "daytwo.cli.drill:drill",
     "alerts": "daytwo.cli.alerts:alerts",
     "prompts": "daytwo.cli.prompts:prompts",
+    "eval": "daytwo.cli.evals:eval_",
 }
 
 

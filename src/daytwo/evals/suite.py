@@ -91,7 +91,9 @@ class RawGate(_Raw):
 
 class RawSuite(_Raw):
     description: str = ""
-    project: str = Field(DEFAULT_PROJECT, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f,]+$")
+    project: str = Field(
+        DEFAULT_PROJECT, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f,]+$"
+    )
     prompts: str | None = Field(None, min_length=1)
     targets: list[Any] = Field(min_length=1)
     messages: list[RawMessage] | None = Field(None, min_length=1)

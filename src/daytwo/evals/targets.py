@@ -210,7 +210,9 @@ class Resolver:
         versions = prompts.versions.get(ref.name)
         if not versions:
             known = ", ".join(sorted(prompts.versions)) or "none"
-            raise SuiteError(where, f"no prompt `{ref.name}` in {self.prompt_dir} (prompts: {known})")
+            raise SuiteError(
+                where, f"no prompt `{ref.name}` in {self.prompt_dir} (prompts: {known})"
+            )
         if ref.version is None and ref.label is None:
             number = max(versions)  # a bare name is the latest version
         elif ref.version is not None:
