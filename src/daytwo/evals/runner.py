@@ -332,7 +332,7 @@ class _Run:
 
     def _cap_message(self, done: int, total: int) -> str:
         return (
-            f"the run's cost cap ${self.cap:g} is reached after {done} of {total} items; "
+            f"the run's cost cap ${format(Decimal(str(self.cap)).normalize(), 'f')} is reached after {done} of {total} items; "
             "raise it with --max-cost or `max_cost` in the suite (no run was saved)"
         )
 

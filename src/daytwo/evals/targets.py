@@ -82,7 +82,13 @@ class Plan:
             assert self.prompts is not None
             rendered = self.prompts.render(self.version, dict(case.vars))
             messages: list[Mapping[str, Any]] = list(rendered.messages)
-            body: dict[str, Any] = {**params, "model": t.model, "variables": dict(case.vars)}
+            # The gateway renders the prompt's messages (stage 3); the call adds none.
+            body: dict[str, Any] = {
+                **params,
+                "model": t.model,
+                "messages": [],
+                "variables": dict(case.vars),
+            }
             spec = self.version.spec
             tools = spec.tools or params.get("tools") or ()
             response_format = spec.response_format or params.get("response_format")
