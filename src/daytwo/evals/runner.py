@@ -331,8 +331,9 @@ class _Run:
         return exc
 
     def _cap_message(self, done: int, total: int) -> str:
+        cap = format(Decimal(str(self.cap)).normalize(), "f")
         return (
-            f"the run's cost cap ${format(Decimal(str(self.cap)).normalize(), 'f')} is reached after {done} of {total} items; "
+            f"the run's cost cap ${cap} is reached after {done} of {total} items; "
             "raise it with --max-cost or `max_cost` in the suite (no run was saved)"
         )
 

@@ -67,8 +67,11 @@ def _ms(value: float | None) -> str:
 
 def render_summary(result: RunResult, console: Console) -> None:
     table = Table(title=result.description or result.suite, title_justify="left")
-    for col in COLUMNS:
-        table.add_column(col, justify="left" if col == "target" else "right")
+    # Labels are what --target and compare take: shown whole, the numbers make room.
+    widest = max((len(t.label) for t in result.targets), default=6)
+    table.add_column(COLUMNS[0], no_wrap=True, min_width=widest)
+    for col in COLUMNS[1:]:
+        table.add_column(col, justify="right")
     for target in result.targets:
         table.add_row(*target_row(target.label, result.for_target(target.label)))
     console.print(table)
