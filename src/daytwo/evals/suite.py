@@ -196,7 +196,7 @@ def load(path: Path, config: Config | None = None, config_dir: Path | None = Non
         embedding_model=raw.embedding_model,
     )
     defaults = [
-        _assertion(a, f"{shown}: defaultTest.assert[{j}]")
+        _assertion(a, f"{shown}: defaultTest.assert[{j}]", base)
         for j, a in enumerate(raw.default_test.assert_)
     ]
     entries: list[tuple[str, RawTest]] = [
@@ -208,7 +208,7 @@ def load(path: Path, config: Config | None = None, config_dir: Path | None = Non
             entries.append((where, _test(row, where)))
     if not entries:
         raise SuiteError(f"{shown}: tests", "the suite has no test cases (`tests` or `dataset`)")
-    cases, case_where, case_judges = _cases(entries, raw.default_test, defaults, judge)
+    cases, case_where, case_judges = _cases(entries, raw.default_test, defaults, judge, base)
     for plan in plans.values():
         for case, where in zip(cases, case_where, strict=True):
             plan.check(case, where)
@@ -314,10 +314,10 @@ def _test(row: Mapping[str, Any], where: str) -> RawTest:
     return _validate(RawTest, row, where)
 
 
-def _assertion(raw: Any, where: str) -> AssertionSpec:
+def _assertion(raw: Any, where: str, base: Path) -> AssertionSpec:
     if not isinstance(raw, Mapping):
         raise SuiteError(where, "an assertion is a mapping {type, value, ...}")
-    return assertions.parse_assertion(raw, where)
+    return assertions.parse_assertion(raw, where, base_dir=base)
 
 
 def _cases(
@@ -325,6 +325,7 @@ def _cases(
     default: RawDefault,
     defaults: list[AssertionSpec],
     judge: JudgeSettings,
+    base: Path,
 ) -> tuple[tuple[Case, ...], tuple[str, ...], dict[int, str]]:
     cases: list[Case] = []
     wheres: list[str] = []
@@ -332,7 +333,7 @@ def _cases(
     seen: dict[str, str] = {}
     for index, (where, test) in enumerate(entries):
         variables = {**default.vars, **test.vars}
-        specs = [_assertion(a, f"{where}.assert[{j}]") for j, a in enumerate(test.assert_)]
+        specs = [_assertion(a, f"{where}.assert[{j}]", base) for j, a in enumerate(test.assert_)]
         specs += defaults
         options = test.options or default.options
         provider = options.provider if options is not None else None
@@ -368,15 +369,16 @@ def _cases(
 def _check_requirements(
     spec: AssertionSpec, judge: JudgeSettings, provider: str | None, where: str
 ) -> None:
+    """What model-graded assertions need, present (the assertion's own ``provider`` is
+    counted by :func:`assertions.requirements`; a test's ``options.provider`` here)."""
     needs = assertions.requirements(spec)
-    own = spec.config.get("provider")
-    if "judge" in needs and not (own or provider or judge.model):
+    if "judge" in needs and not (provider or judge.model):
         raise SuiteError(
             f"{where}.type",
             f"`{spec.name}` is graded by a judge model: set `judge.model` in the suite "
             "(or `provider:` on the assertion)",
         )
-    if "embeddings" in needs and not (own or judge.embedding_model):
+    if "embeddings" in needs and not judge.embedding_model:
         raise SuiteError(
             f"{where}.type",
             f"`{spec.name}` needs embeddings: set `embedding_model` in the suite "
