@@ -185,3 +185,4 @@ def test_a_call_that_fails_for_good_is_an_error_not_a_failure(tmp_path: Path) ->
     # each failed item was tried 4 times (the client's retries of a 5xx)
     broken_rows = [r for r in project.rows() if r["alias"] == "broken"]
     assert len(broken_rows) == 2 * 4
+    assert result.calls == len(project.rows()) == 2 + 8

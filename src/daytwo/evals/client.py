@@ -52,14 +52,12 @@ class BudgetRefused(RunAborted):
 
 @dataclass
 class Meter:
-    """What a run's calls did: counted as they finish (one event loop: no lock needed)."""
+    """What a run's calls did: counted as they finish (one event loop: no lock needed).
+    ``calls``: every request the gateway answered (each is a ledger row), refusals and
+    retried failures included; ``spent_usd``: what the answered ones cost."""
 
     calls: int = 0
     spent_usd: float = 0.0
-
-    def add(self, cost_usd: float) -> None:
-        self.calls += 1
-        self.spent_usd += cost_usd
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +122,7 @@ class GatewayClient:
             return cached_output(hit)
         answer, data, latency_ms = await self._post("/v1/chat/completions", body, purpose, headers)
         out = read_output(data, answer, latency_ms)
-        self.meter.add(out.cost_usd)
+        self.meter.spent_usd += out.cost_usd
         if self.cache is not None:
             self.cache.put(key, {k: v for k, v in asdict(out).items() if k != "cached"})
         return out
@@ -144,7 +142,7 @@ class GatewayClient:
                 f"the embeddings answer has {len(vectors)} vectors for {len(texts)} texts"
             )
         cost = _cost(answer)
-        self.meter.add(cost)
+        self.meter.spent_usd += cost
         if self.cache is not None:
             self.cache.put(key, {"vectors": vectors})
         return vectors, cost
@@ -179,6 +177,7 @@ class GatewayClient:
                     latency_ms = (time.perf_counter() - start) * 1000
                     status = resp.status
                     answer = {k.lower(): v for k, v in resp.headers.items()}
+                self.meter.calls += 1
             except (aiohttp.ClientError, TimeoutError) as exc:
                 last = f"cannot reach the gateway at {self.base_url}: {type(exc).__name__}: {exc}"
                 if attempt == MAX_ATTEMPTS:
