@@ -172,9 +172,16 @@ def test_a_config_that_requires_keys_gets_a_temporary_key(tmp_path: Path) -> Non
 
 def test_a_call_that_fails_for_good_is_an_error_not_a_failure(tmp_path: Path) -> None:
     cfg = project_config(tmp_path)
-    cfg["providers"]["broken"] = {"type": "sim", "sim": {"faults": {"rate_503": 1.0}}}
+    cfg["providers"]["broken"] = {
+        "type": "sim",
+        "sim": {"faults": {"rate_503": 1.0, "retry_after_s": 0}},
+    }
     cfg["models"]["broken"] = {"deployments": [{"provider": "broken", "model": "gpt-4o-mini"}]}
-    cfg["resilience"] = {"defaults": {"max_attempts": 1}}
+    # One upstream try per gateway call; no breaker opening (its retry-after would be waited).
+    cfg["resilience"] = {
+        "defaults": {"max_attempts": 1},
+        "breaker": {"consecutive_failures": 100, "min_calls": 100},
+    }
     suite = basic_suite(targets=["gpt-4o-mini", "broken"])
     project = eval_project(tmp_path, suite, config=cfg)
     result = run(project)
