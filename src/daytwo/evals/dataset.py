@@ -23,6 +23,8 @@ import yaml
 
 from daytwo.evals.model import SuiteError
 
+#: libyaml's safe loader when PyYAML has it (a 1,000-case dataset: ~10x faster to read).
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: The keys of a test entry that are not variables (a flat row's other keys are).
 RESERVED = frozenset({"id", "description", "vars", "expected", "context", "assert", "options"})
 #: ``__expected`` texts with one of these prefixes are that assertion type (``not-`` allowed);
@@ -90,7 +92,7 @@ def _jsonl(text: str, shown: str) -> list[Any]:
 
 def _yaml(text: str, shown: str) -> list[Any]:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506  # the C safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark is not None else ""

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daytwo.config.schema import Config
 from daytwo.evals import assertions
-from daytwo.evals.dataset import read_rows
+from daytwo.evals.dataset import SAFE_LOADER, read_rows
 from daytwo.evals.model import AssertionSpec, Case, GateCriteria, JudgeSettings, SuiteError
 from daytwo.evals.targets import Plan, Resolver
 from daytwo.prompts.sandbox import Sandbox
@@ -240,7 +240,7 @@ def _read(path: Path, shown: str) -> RawSuite:
     except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError(shown, f"cannot read the suite: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506  # the C safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
