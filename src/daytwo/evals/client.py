@@ -128,12 +128,13 @@ class GatewayClient:
         return out
 
     async def embed(self, texts: list[str], model: str) -> tuple[list[list[float]], float]:
-        """Embeddings of ``texts`` in order, and what they cost (0 when cached)."""
+        """Embeddings of ``texts`` in order, and what they cost (from the cache: what the
+        original call cost; the run's spend counts only calls made)."""
         body = {"model": model, "input": texts}
         key = cache_key(self.identity(model), body, 0)
         hit = self._cached(key)
-        if hit is not None:
-            return [list(v) for v in hit["vectors"]], 0.0
+        if hit is not None:  # the original call's cost, as for a cached answer
+            return [list(v) for v in hit["vectors"]], float(hit.get("cost_usd", 0.0))
         answer, data, _ = await self._post("/v1/embeddings", body, "embedding", None)
         rows = sorted(data.get("data") or (), key=lambda r: r.get("index", 0))
         vectors = [[float(x) for x in r["embedding"]] for r in rows]
@@ -144,7 +145,7 @@ class GatewayClient:
         cost = _cost(answer)
         self.meter.spent_usd += cost
         if self.cache is not None:
-            self.cache.put(key, {"vectors": vectors})
+            self.cache.put(key, {"vectors": vectors, "cost_usd": cost})
         return vectors, cost
 
     def _cached(self, key: str) -> Any | None:
@@ -211,7 +212,7 @@ class GatewayClient:
         if status == 401:
             raise RunAborted(
                 f"the gateway refused the run's credentials (project {project}): {message} "
-                "(pass a key with --api-key or DAYTWO_API_KEY)"
+                "(set DAYTWO_API_KEY to a virtual key of the gateway)"
             )
         if kind == "budget_exceeded":
             scope = err.get("scope")
