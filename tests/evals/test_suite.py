@@ -196,6 +196,11 @@ def test_case_ids_are_stable_hashes_of_vars_and_unique(tmp_path: Path) -> None:
             "does not set",
         ),
         (lambda s: s.pop("messages"), "evals/support.yaml: targets[1]", "needs messages"),
+        (
+            lambda s: s.update(messages=[{"role": "user", "content": "{{ topic"}]),
+            "evals/support.yaml: messages[0].content",
+            "",
+        ),
         (lambda s: s.update(repeat=0), "evals/support.yaml: repeat", "greater than or equal"),
         (
             lambda s: s["tests"][1].update(id="refund"),
@@ -232,3 +237,11 @@ def test_model_targets_alone_need_no_prompt_directory(tmp_path: Path) -> None:
     suite = load_suite(suite_path)  # no config: a remote gateway will say what it serves
     assert suite.plans["any-alias"].target.identity == "any-alias"
     assert suite.stem == "suite"
+
+
+def test_a_target_given_at_run_time_is_checked_against_every_case(tmp_path: Path) -> None:
+    suite = load(eval_project(tmp_path, basic_suite()))
+    assert suite.plan("prompt:support-reply@staging").target.version == 2
+    with pytest.raises(SuiteError) as got:
+        suite.plan("prompt:support-reply@canary")
+    assert got.value.where == "--target prompt:support-reply@canary"

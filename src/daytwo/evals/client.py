@@ -18,6 +18,7 @@ Answers are cached (:mod:`daytwo.evals.cache`) by (identity, request, repeat ind
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -102,8 +103,7 @@ class GatewayClient:
         }
 
     def for_repeat(self, repeat: int) -> GatewayClient:
-        view = GatewayClient.__new__(GatewayClient)
-        view.__dict__.update(self.__dict__)
+        view = copy.copy(self)  # the session, cache and meter stay shared
         view.repeat = repeat
         return view
 

@@ -24,7 +24,7 @@ from daytwo.config.schema import Config
 from daytwo.evals import assertions
 from daytwo.evals.dataset import SAFE_LOADER, read_rows
 from daytwo.evals.model import AssertionSpec, Case, GateCriteria, JudgeSettings, SuiteError
-from daytwo.evals.targets import Plan, Resolver
+from daytwo.evals.targets import Plan, Resolver, Template, compile_messages
 from daytwo.prompts.sandbox import Sandbox
 
 #: The project a suite's calls are attributed to unless it names one.
@@ -92,7 +92,7 @@ class RawGate(_Raw):
 class RawSuite(_Raw):
     description: str = ""
     project: str = Field(
-        DEFAULT_PROJECT, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f,]+$"
+        DEFAULT_PROJECT, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$"
     )
     prompts: str | None = Field(None, min_length=1)
     targets: list[Any] = Field(min_length=1)
@@ -170,17 +170,19 @@ def load(path: Path, config: Config | None = None, config_dir: Path | None = Non
     raw = _read(path, shown)
     base = path.parent
     prompt_dir = _prompt_dir(raw, base, config, config_dir)
+    sandbox = Sandbox()
+    messages: tuple[Template, ...] = ()
+    if raw.messages is not None:
+        messages = compile_messages(
+            sandbox, [m.model_dump() for m in raw.messages], f"{shown}: messages"
+        )
     resolver = Resolver(
         config=config,
         prompt_dir=prompt_dir,
-        messages=(),
+        messages=messages,
         params=raw.params,
-        sandbox=Sandbox(),
+        sandbox=sandbox,
     )
-    if raw.messages is not None:
-        resolver.messages = resolver.compile_messages(
-            [m.model_dump() for m in raw.messages], f"{shown}: messages"
-        )
     plans: dict[str, Plan] = {}
     for i, spec in enumerate(raw.targets):
         where = f"{shown}: targets[{i}]"
@@ -205,7 +207,7 @@ def load(path: Path, config: Config | None = None, config_dir: Path | None = Non
     if raw.dataset is not None:
         data_path = base / raw.dataset
         for where, row in read_rows(data_path, str(data_path)):
-            entries.append((where, _test(row, where)))
+            entries.append((where, _validate(RawTest, row, where)))
     if not entries:
         raise SuiteError(f"{shown}: tests", "the suite has no test cases (`tests` or `dataset`)")
     cases, case_where, case_judges = _cases(entries, raw.default_test, defaults, judge, base)
@@ -308,10 +310,6 @@ def _target_spec(spec: Any, where: str) -> str | dict[str, Any]:
             out["messages"] = [m.model_dump() for m in target.messages]
         return out
     raise SuiteError(where, "a target is a string or a mapping {id, model, params, messages}")
-
-
-def _test(row: Mapping[str, Any], where: str) -> RawTest:
-    return _validate(RawTest, row, where)
 
 
 def _assertion(raw: Any, where: str, base: Path) -> AssertionSpec:

@@ -111,6 +111,20 @@ def _render(template: Compiled, case: Case) -> str:
         raise SuiteError(f"case {case.id}", f"cannot render the messages: {exc}") from None
 
 
+def compile_messages(
+    sandbox: Sandbox, raw: list[Mapping[str, Any]], where: str
+) -> tuple[Template, ...]:
+    """Message templates (``{role, content}``) compiled in the prompts' sandbox; ``where``
+    names the list (``evals/x.yaml: messages``)."""
+    out: list[Template] = []
+    for i, m in enumerate(raw):
+        try:
+            out.append((m["role"], sandbox.compile(m["content"])))
+        except TemplateRefused as exc:
+            raise SuiteError(f"{where}[{i}].content", str(exc)) from None
+    return tuple(out)
+
+
 class Resolver:
     """Turns target specs (a suite's ``targets`` entries, ``--target`` values) into plans.
     Prompts are loaded on first need, once."""
@@ -159,23 +173,8 @@ class Resolver:
         own = spec.get("messages")
         templates = None
         if own is not None:
-            templates = tuple(
-                (m["role"], self._compile(m["content"], f"{where}.messages[{i}].content"))
-                for i, m in enumerate(own)
-            )
+            templates = compile_messages(self.sandbox, own, f"{where}.messages")
         return self._one(label, spec["model"], spec.get("params") or {}, templates, where)
-
-    def compile_messages(self, raw: list[Mapping[str, Any]], where: str) -> tuple[Template, ...]:
-        return tuple(
-            (m["role"], self._compile(m["content"], f"{where}[{i}].content"))
-            for i, m in enumerate(raw)
-        )
-
-    def _compile(self, source: str, where: str) -> Compiled:
-        try:
-            return self.sandbox.compile(source)
-        except TemplateRefused as exc:
-            raise SuiteError(where, str(exc)) from None
 
     def _one(
         self,
