@@ -24,7 +24,6 @@ from daytwo.config.schema import Config, SimFaults, SimOutage, SimSettings
 from daytwo.drill.faults import RETRY_AFTER_S, Mode
 from daytwo.gateway.app import Gateway
 from daytwo.gateway.embedded import EmbeddedFailed, embedded, serving
-from daytwo.keys.model import KeySpec
 
 #: Attribution of the drill's calls (a temporary key carries it when keys are required).
 DRILL_PROJECT = "daytwo-drill"
@@ -234,13 +233,16 @@ def from_config(path: Path, provider: str, model: str | None, *, lasts_s: float)
     except ConfigError as exc:  # a pricing catalog file that cannot be read
         raise DrillUsageError("; ".join(exc.problems)) from None
     deployments = cfg.models[alias].deployments
-    key = KeySpec(
+    serve = embedded(
+        app,
         project=DRILL_PROJECT,
         workflow=DRILL_WORKFLOW,
         description="temporary key of an outage drill",
+        actor="daytwo drill outage",
+        lasts_s=lasts_s,
     )
     with ExitStack() as stack:
-        served = _enter(stack, embedded(app, key, actor="daytwo drill outage", lasts_s=lasts_s))
+        served = _enter(stack, serve)
         yield Stage(
             gateway=app,
             url=served.url,

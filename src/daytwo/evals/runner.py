@@ -163,20 +163,22 @@ def _gateway(
     from daytwo.core.secrets import SecretError
     from daytwo.gateway.app import Gateway
     from daytwo.gateway.embedded import EmbeddedFailed, embedded
-    from daytwo.keys.model import KeySpec
 
     cfg = _embedded_config(_config(path), suite, run_id, cap)
     try:
         app = Gateway(cfg, config_path=path)
     except (SecretError, ConfigError) as exc:
         raise RunAborted(f"{path}: {exc}") from None
-    spec = KeySpec(
+    serve = embedded(
+        app,
         project=suite.project,
         workflow=f"eval:{suite.stem}",
         description=f"temporary key of eval run {run_id}",
+        actor="daytwo eval run",
+        lasts_s=KEY_LIFETIME_S,
     )
     try:
-        with embedded(app, spec, actor="daytwo eval run", lasts_s=KEY_LIFETIME_S) as served:
+        with serve as served:
             yield served.url, dict(served.headers), cap is not None
     except EmbeddedFailed as exc:
         raise RunAborted(str(exc)) from None

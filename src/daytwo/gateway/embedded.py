@@ -79,15 +79,25 @@ def temporary_key(ledger_url: str, spec: KeySpec, *, actor: str, lasts_s: float)
 
 
 @contextmanager
-def embedded(app: Gateway, key: KeySpec, *, actor: str, lasts_s: float) -> Iterator[Embedded]:
-    """``app`` serving, with a temporary key as ``key`` asks when its config requires keys
-    (``lasts_s``: how long the caller plans to use it)."""
+def embedded(
+    app: Gateway,
+    *,
+    project: str,
+    workflow: str | None,
+    description: str,
+    actor: str,
+    lasts_s: float,
+) -> Iterator[Embedded]:
+    """``app`` serving. When its config requires keys, the caller gets a temporary key whose
+    attribution (``project``, ``workflow``) binds its calls; ``actor`` is who the admin event
+    log names, ``lasts_s`` how long the caller plans to use the key."""
     cfg = app.config
     with ExitStack() as stack:
         headers: dict[str, str] = {}
         if cfg.gateway.require_keys:
+            spec = KeySpec(project=project, workflow=workflow, description=description)
             secret = stack.enter_context(
-                temporary_key(cfg.ledger.url, key, actor=actor, lasts_s=lasts_s)
+                temporary_key(cfg.ledger.url, spec, actor=actor, lasts_s=lasts_s)
             )
             headers["authorization"] = f"Bearer {secret}"
         url = stack.enter_context(serving(app))
