@@ -108,8 +108,8 @@ def test_a_refused_request_fails_the_call_not_the_run(tmp_path: Path) -> None:
     cache = EvalCache(tmp_path / ".daytwo")
 
     async def use(client: GatewayClient) -> Any:
+        body = {"model": "no-such-alias", "messages": [{"role": "user", "content": "hi"}]}
         with pytest.raises(CallFailed, match="HTTP 404"):
-            body = {"model": "no-such-alias", "messages": [{"role": "user", "content": "hi"}]}
             await client.chat(body, purpose="answer")
 
     with running_gateway(no_prompts(tmp_path)) as gw:
