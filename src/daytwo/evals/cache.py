@@ -22,6 +22,8 @@ import orjson
 CACHE_FILE = "eval-cache.sqlite"
 #: How long a writer waits for another process's write to finish.
 BUSY_TIMEOUT_MS = 10_000
+#: The pause between tries of the file's set-up while another connection holds it.
+SETUP_RETRY_S = 0.01
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -49,10 +51,26 @@ class EvalCache:
         cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = cache_dir / CACHE_FILE
         self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute(_SCHEMA)
+        self._setup()
+
+    def _setup(self) -> None:
+        """WAL mode (kept by the file) and the table. Switching to WAL while another
+        connection opens the file is refused as busy without SQLite's busy handler, so it is
+        retried here until the busy timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                (mode,) = self._db.execute("PRAGMA journal_mode").fetchone()
+                if mode != "wal":
+                    self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(SETUP_RETRY_S)
 
     def get(self, key: str) -> Any | None:
         row = self._db.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
