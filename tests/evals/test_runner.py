@@ -64,6 +64,10 @@ def test_every_case_under_every_target_and_repeat_lands_in_the_ledger(tmp_path: 
         assert item.output is not None and item.output.call_id in by_id
         row = by_id[item.output.call_id]
         assert item.output.cost_usd == pytest.approx(row["cost_nanousd"] / 1e9)
+    judge_rows = [r for r in rows if tags(r)["purpose"] == "judge"]
+    # the judge's rubric is a versioned prompt, named by the header the client passes on
+    assert {(r["prompt_name"], r["prompt_version"]) for r in judge_rows} == {("judge-rubric", 1)}
+    assert all(r["prompt_hash"].startswith("sha256:") for r in judge_rows)
     prompt_rows = [r for r in rows if r["prompt_name"] == "support-reply"]
     assert len(prompt_rows) == 4 and {r["prompt_version"] for r in prompt_rows} == {1}
     assert result.spent_usd == pytest.approx(sum(r["cost_nanousd"] for r in rows) / 1e9)
