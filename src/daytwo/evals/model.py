@@ -369,4 +369,62 @@ class GateCriteria:
     max_cost_ratio: float | None = None
     max_latency_p95_ms: float | None = None
     max_refusal_rate: float | None = None
+    #: Answers whose requested format (JSON mode / schema, tools offered) was met, as a share
+    #: (evals/checks.py ``format_ok``).
     min_format_compliance: float | None = None
+
+
+GateStatus = Literal["pass", "fail", "cannot run"]
+
+
+@dataclass(frozen=True, slots=True)
+class GateCheck:
+    """One criterion held against the candidate: its name (a :class:`GateCriteria` field, or
+    ``no_regression:<metric>``), whether it held, and one line with the numbers (what was
+    measured, against what limit)."""
+
+    criterion: str
+    passed: bool
+    line: str
+    #: The measured value and the limit, for JSON and the reports (None when not measured).
+    value: float | None = None
+    limit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """The gate's answer: ``pass`` (exit 0), ``fail`` (exit 1, each failed check one line) or
+    ``cannot run`` (exit 2: configuration, budget exhausted, provider down; ``reason`` says
+    which). Never a pass by default: a gate with no check is ``cannot run``."""
+
+    status: GateStatus
+    candidate: str
+    baseline: str | None = None
+    checks: tuple[GateCheck, ...] = ()
+    reason: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": 0, "fail": 1, "cannot run": 2}[self.status]
+
+    @property
+    def failed(self) -> tuple[GateCheck, ...]:
+        return tuple(check for check in self.checks if not check.passed)
+
+    def lines(self) -> list[str]:
+        """A headline, then the failed checks, then the ones that held (one line each)."""
+        against = f" against {self.baseline}" if self.baseline else ""
+        if self.status == "cannot run":
+            return [f"gate: CANNOT RUN for {self.candidate}{against}: {self.reason}"]
+        if self.status == "pass":
+            head = f"gate: PASS for {self.candidate}{against} ({len(self.checks)} criteria held)"
+        else:
+            head = (
+                f"gate: FAIL for {self.candidate}{against} "
+                f"({len(self.failed)} of {len(self.checks)} criteria failed)"
+            )
+        ordered = [*self.failed, *(c for c in self.checks if c.passed)]
+        return [head, *(f"  {'FAIL' if not c.passed else 'ok  '} {c.line}" for c in ordered)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "exit_code": self.exit_code}
