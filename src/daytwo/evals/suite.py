@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daytwo.config.schema import Config
-from daytwo.evals import assertions
+from daytwo.evals import assertions, local_embeddings
 from daytwo.evals.dataset import SAFE_LOADER, read_rows
 from daytwo.evals.model import AssertionSpec, Case, GateCriteria, JudgeSettings, SuiteError
 from daytwo.evals.targets import Plan, Resolver, Template, compile_messages
@@ -197,6 +197,10 @@ def load(path: Path, config: Config | None = None, config_dir: Path | None = Non
         require_other_family=raw.judge.require_other_family,
         embedding_model=raw.embedding_model,
     )
+    if raw.embedding_model is not None and local_embeddings.is_local(raw.embedding_model):
+        problem = local_embeddings.check_model(raw.embedding_model)
+        if problem is not None:
+            raise SuiteError(f"{shown}: embedding_model", problem)
     defaults = [
         _assertion(a, f"{shown}: defaultTest.assert[{j}]", base)
         for j, a in enumerate(raw.default_test.assert_)

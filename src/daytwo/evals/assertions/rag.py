@@ -17,7 +17,7 @@ from daytwo.evals.assertions.base import (
     threshold_of,
 )
 from daytwo.evals.assertions.judge import Judge
-from daytwo.evals.assertions.similar import cosine, embedding_model
+from daytwo.evals.assertions.similar import cosine, embed, embedding_model
 from daytwo.evals.model import AssertionSpec, GradeContext
 
 #: Score needed by the RAG metrics without a threshold (promptfoo's default is 0, which
@@ -88,7 +88,7 @@ async def _answer_relevance(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
         "judge-questions", {"answer": ctx.output.text, "count": QUESTIONS}, read
     )
     questions, noncommittal = answer.value
-    vectors, cost = await ctx.client.embed([ctx.question, *questions], model)
+    vectors, cost = await embed(ctx, [ctx.question, *questions], model)
     score = answer_relevance(vectors[0], vectors[1:], noncommittal)
     why = "noncommittal answer" if noncommittal else f"generated questions {questions}"
     return scored(score, threshold_of(spec, RAG_THRESHOLD), why, answer.cost_usd + cost)
