@@ -84,7 +84,16 @@ def test_similar_with_the_local_model_grades_a_real_run_without_an_embeddings_ca
     project = eval_project(tmp_path, suite, config=cfg)
     got = CliRunner().invoke(
         cli,
-        ["eval", "run", str(project.suite), "--config", str(project.config), "--json"],
+        [
+            "eval",
+            "run",
+            str(project.suite),
+            "--config",
+            str(project.config),
+            "--cache-dir",
+            str(project.cache_dir),
+            "--json",
+        ],
         catch_exceptions=False,
     )
     assert got.exit_code == 1, got.output  # "far" fails
@@ -107,7 +116,16 @@ def test_a_suite_naming_an_unknown_local_model_is_refused_at_load(tmp_path: Path
     }
     project = eval_project(tmp_path, suite)
     got = CliRunner().invoke(
-        cli, ["eval", "run", str(project.suite), "--config", str(project.config)]
+        cli,
+        [
+            "eval",
+            "run",
+            str(project.suite),
+            "--config",
+            str(project.config),
+            "--cache-dir",
+            str(project.cache_dir),
+        ],
     )
     assert got.exit_code == 2, got.output
     line = got.stderr.strip()
