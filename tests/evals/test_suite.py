@@ -245,3 +245,39 @@ def test_a_target_given_at_run_time_is_checked_against_every_case(tmp_path: Path
     with pytest.raises(SuiteError) as got:
         suite.plan("prompt:support-reply@canary")
     assert got.value.where == "--target prompt:support-reply@canary"
+
+
+def test_assertion_values_are_rendered_with_the_cases_vars(tmp_path: Path) -> None:
+    suite = basic_suite(
+        tests=[
+            {
+                **c,
+                "assert": [
+                    {"type": "icontains", "value": "about {{ topic }}"},
+                    {"type": "contains-any", "value": ["{{ topic | upper }}", "plain"]},
+                ],
+            }
+            for c in CASES
+        ],
+        defaultTest={"assert": [{"type": "not-contains", "value": "{{ customer }} is wrong"}]},
+    )
+    cases = load(eval_project(tmp_path, suite)).cases
+    values = [[a.value for a in case.assertions] for case in cases]
+    customer = CASES[0]["vars"]["customer"]
+    assert values == [
+        ["about a refund", ["A REFUND", "plain"], f"{customer} is wrong"],
+        ["about a login problem", ["A LOGIN PROBLEM", "plain"], f"{customer} is wrong"],
+    ]
+
+
+def test_an_assertion_template_naming_an_unknown_var_is_one_line_with_its_path(
+    tmp_path: Path,
+) -> None:
+    own = basic_suite()
+    own["tests"][1]["assert"] = [{"type": "contains", "value": "{{ nope }}"}]
+    got = str(error(eval_project(tmp_path, own)))
+    assert got.startswith(f"{tmp_path / 'evals' / 'support.yaml'}: tests[1].assert[0].value:")
+    assert "nope" in got and "\n" not in got
+    shared = basic_suite(defaultTest={"assert": [{"type": "contains", "value": "{{ nope }}"}]})
+    got = str(error(eval_project(tmp_path, shared)))
+    assert ": defaultTest.assert[0].value: template (for tests[0]):" in got and "nope" in got

@@ -25,7 +25,7 @@ from daytwo.evals import assertions, local_embeddings
 from daytwo.evals.dataset import SAFE_LOADER, read_rows
 from daytwo.evals.model import AssertionSpec, Case, GateCriteria, JudgeSettings, SuiteError
 from daytwo.evals.targets import Plan, Resolver, Template, compile_messages
-from daytwo.prompts.sandbox import Sandbox
+from daytwo.prompts.sandbox import Sandbox, TemplateRefused
 
 #: The project a suite's calls are attributed to unless it names one.
 DEFAULT_PROJECT = "evals"
@@ -214,7 +214,9 @@ def load(path: Path, config: Config | None = None, config_dir: Path | None = Non
             entries.append((where, _validate(RawTest, row, where)))
     if not entries:
         raise SuiteError(f"{shown}: tests", "the suite has no test cases (`tests` or `dataset`)")
-    cases, case_where, case_judges = _cases(entries, raw.default_test, defaults, judge, base)
+    cases, case_where, case_judges = _cases(
+        entries, raw.default_test, defaults, judge, base, sandbox, shown
+    )
     for plan in plans.values():
         for case, where in zip(cases, case_where, strict=True):
             plan.check(case, where)
@@ -328,6 +330,8 @@ def _cases(
     defaults: list[AssertionSpec],
     judge: JudgeSettings,
     base: Path,
+    sandbox: Sandbox,
+    shown: str,
 ) -> tuple[tuple[Case, ...], tuple[str, ...], dict[int, str]]:
     cases: list[Case] = []
     wheres: list[str] = []
@@ -335,8 +339,21 @@ def _cases(
     seen: dict[str, str] = {}
     for index, (where, test) in enumerate(entries):
         variables = {**default.vars, **test.vars}
-        specs = [_assertion(a, f"{where}.assert[{j}]", base) for j, a in enumerate(test.assert_)]
-        specs += defaults
+        specs = [
+            _assertion(
+                _with_vars(a, variables, sandbox, f"{where}.assert[{j}]"),
+                f"{where}.assert[{j}]",
+                base,
+            )
+            for j, a in enumerate(test.assert_)
+        ]
+        for j, (raw_default, parsed) in enumerate(zip(default.assert_, defaults, strict=True)):
+            if _templated(raw_default):
+                at = f"{shown}: defaultTest.assert[{j}]"
+                parsed = _assertion(
+                    _with_vars(raw_default, variables, sandbox, at, where), at, base
+                )
+            specs.append(parsed)
         options = test.options or default.options
         provider = options.provider if options is not None else None
         for j, spec in enumerate(specs):
@@ -366,6 +383,36 @@ def _cases(
         if provider is not None:
             judges[index] = provider
     return tuple(cases), tuple(wheres), judges
+
+
+def _templated(raw: Any) -> bool:
+    """Whether an assertion's ``value`` (a string, or a list of strings) is a template."""
+    value = raw.get("value") if isinstance(raw, Mapping) else None
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, str) and ("{{" in v or "{%" in v) for v in values)
+
+
+def _with_vars(
+    raw: Any, variables: Mapping[str, Any], sandbox: Sandbox, where: str, case: str = ""
+) -> Any:
+    """The assertion with its ``value`` rendered with the case's variables (promptfoo's
+    ``value: "{{ expected_city }}"``), in the prompts' sandbox: a template is data, never
+    code. ``case``: the test a ``defaultTest`` assertion was rendered for (in errors)."""
+    if not _templated(raw):
+        return raw
+
+    def render(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        try:
+            return sandbox.compile(text).render(variables)
+        except TemplateRefused as exc:
+            for_case = f" (for {case.split(': ', 1)[-1]})" if case else ""
+            raise SuiteError(f"{where}.value", f"template{for_case}: {exc}") from None
+
+    value = raw["value"]
+    rendered = [render(v) for v in value] if isinstance(value, list) else render(value)
+    return {**raw, "value": rendered}
 
 
 def _check_requirements(
