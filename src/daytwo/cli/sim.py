@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import yaml
 from pydantic import ValidationError
 
 from daytwo.cli.common import fail
 from daytwo.config.schema import SimFaults, SimOutage, SimSettings
+from daytwo.config.sim_quality import SimQuality
 from daytwo.core.secrets import SecretError, SecretRegistry
 
 _D = SimSettings()
@@ -95,12 +98,16 @@ def sim() -> None:
               help="Never report usage in streams (like providers that don't).")  # fmt: skip
 @click.option("--require-key", metavar="env:NAME|file:PATH",
               help="Accept only this bearer key (401 otherwise); default: any key.")  # fmt: skip
+@click.option("--quality", "quality_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Scripted answers and quality rates: a YAML file with a `sim.quality` "
+                   "block's keys (docs/simulator.md).")  # fmt: skip
 def serve(
     host: str,
     port: int,
     outages: tuple[SimOutage, ...],
     no_stream_usage: bool,
     require_key: str | None,
+    quality_file: str | None,
     retry_after_s: int,
     hang_s: float,
     **knobs: Any,
@@ -111,12 +118,14 @@ def serve(
     from daytwo.providers.sim.server import SimApp
 
     rates = {f"rate_{name}": knobs.pop(f"rate_{name}") for name in _RATES}
+    quality = _quality(quality_file) if quality_file is not None else None
     try:
         settings = SimSettings(
             **knobs,
             stream_usage=not no_stream_usage,
             faults=SimFaults(**rates, retry_after_s=retry_after_s, hang_s=hang_s),
             outages=outages,
+            quality=quality,
         )
     except ValidationError as exc:
         fail(_first_problem(exc), 2)
@@ -137,6 +146,25 @@ def serve(
         run_server(sock, SimApp(settings, require_key=key))
 
 
+def _quality(path: str) -> SimQuality:
+    """``--quality FILE``: the block's keys in YAML; ``answers_file`` relative to the file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fail(f"--quality: {path}: file not found", 2)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        fail(f"--quality: {path}: cannot read it: {str(exc).splitlines()[0]}", 2)
+    if not isinstance(data, dict):
+        fail(f"--quality: {path}: a mapping of quality settings (answers, correct_rate, ...)", 2)
+    try:
+        return SimQuality.model_validate(data, context={"base_dir": str(Path(path).parent)})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        fail(f"--quality: {path}: {where.lstrip('.')}: {msg}", 2)
+
+
 def _summary(s: SimSettings, key: str | None) -> str:
     faults = ", ".join(
         f"{name} {rate:.1%}" for name in _RATES if (rate := getattr(s.faults, f"rate_{name}")) > 0
@@ -154,6 +182,8 @@ def _summary(s: SimSettings, key: str | None) -> str:
         parts.append(f"quota {s.quota_requests} requests / {s.quota_window_s:g} s")
     if not s.stream_usage:
         parts.append("no stream usage")
+    if s.quality is not None:
+        parts.append(f"scripted quality ({len(s.quality.answers)} answers inline)")
     if key is not None:
         parts.append("key required")
     return "; ".join(parts)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -35,8 +36,33 @@ def test_bad_values_exit_2_with_a_clear_message(args: list[str], message: str) -
     assert message in result.output
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "file not found"),
+        ("correct_rate: [1", "cannot read it"),
+        ("- 1\n", "a mapping of quality settings"),
+        ("correct_rate: 2\n", "correct_rate: Input should be less than or equal to 1"),
+        ("answers: [{match: {regex: '('}, answer: x}]\n", "answers[0].match: not a valid regular"),
+    ],
+)
+def test_a_bad_quality_file_is_one_line(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "quality.yaml"
+    if content is not None:
+        path.write_text(content)
+    result = CliRunner().invoke(sim, ["serve", "--quality", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "--quality" in lines[0], result.output
+
+
 @pytest.mark.integration
-def test_serve_starts_serves_and_stops_on_sigint() -> None:
+def test_serve_starts_serves_and_stops_on_sigint(tmp_path: Path) -> None:
+    (tmp_path / "answers.jsonl").write_text(
+        '{"match": {"regex": "capital of France"}, "answer": "Paris."}\n'
+    )
+    quality = tmp_path / "quality.yaml"
+    quality.write_text("answers_file: answers.jsonl\ncorrect_rate: 1.0\n")
     code = "from daytwo.cli.main import main; main()"
     proc = subprocess.Popen(
         [
@@ -53,6 +79,8 @@ def test_serve_starts_serves_and_stops_on_sigint() -> None:
             "3600:60:hang",
             "--rate-500",
             "0.01",
+            "--quality",
+            str(quality),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -65,7 +93,7 @@ def test_serve_starts_serves_and_stops_on_sigint() -> None:
         assert match, line
         assert "seed 3" in line
         assert "500 1.0%" in line
-        assert "1 outage(s)" in line
+        assert "1 outage(s)" in line and "scripted quality" in line
         url = f"http://127.0.0.1:{match.group(1)}"
         with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:
             assert json.loads(resp.read()) == {"status": "ok"}
@@ -78,6 +106,14 @@ def test_serve_starts_serves_and_stops_on_sigint() -> None:
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert json.loads(resp.read())["object"] == "chat.completion"
+        asked = {"model": "m", "messages": [{"role": "user", "content": "The capital of France?"}]}
+        req = urllib.request.Request(
+            f"{url}/v1/chat/completions",
+            data=json.dumps(asked).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:  # the script answers
+            assert json.loads(resp.read())["choices"][0]["message"]["content"] == "Paris."
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
