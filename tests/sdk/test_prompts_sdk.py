@@ -17,6 +17,7 @@ from tests.prompts.files import (
     write_labels,
 )
 
+from daytwo.sdk import prompts
 from daytwo.sdk.prompts import PromptClient, PromptUnavailable
 
 
@@ -108,3 +109,20 @@ def test_the_bundled_fallback_still_reports_its_hash(gw: RunningGateway, tmp_pat
     )
     with pytest.raises(PromptUnavailable):
         offline.get("support-reply", label="staging")  # not in the bundle
+
+
+def test_the_module_level_get_uses_one_client_from_the_environment(
+    gw: RunningGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = PromptClient(gw.url).bundle([("support-reply", "production")], tmp_path / "b.json")
+    monkeypatch.setattr(prompts, "_default", None)
+    monkeypatch.setenv(prompts.BASE_URL_ENV, gw.url)
+    p = prompts.get("support-reply", label="production")
+    assert (p.source, p.version) == ("gateway", 1)
+    assert prompts.get("support-reply", label="production").source == "cache"  # one client
+    # configure() replaces it: the gateway unreachable, the environment's bundle answers.
+    monkeypatch.setenv(prompts.FALLBACK_ENV, str(bundle))
+    prompts.configure(f"http://127.0.0.1:{closed_port()}", timeout_s=1)
+    p = prompts.get("support-reply", label="production")
+    served = gw.app.prompts.current.versions["support-reply"][1]  # type: ignore[union-attr]
+    assert (p.source, p.version, p.hash) == ("fallback", 1, served.hash)

@@ -13,6 +13,13 @@ fallback that still knows its content hash.
         extra_headers=p.headers,   # the ledger records name, version, label and hash
     )
 
+Or, with one client per process configured from the environment (``DAYTWO_BASE_URL``,
+``DAYTWO_API_KEY``, ``DAYTWO_PROMPTS_FALLBACK``) or by :func:`configure`::
+
+    from daytwo.sdk import prompts
+
+    p = prompts.get("support-reply", label="production")
+
 * ``get`` answers from the cache while it is fresh (``ttl_s``); past it, the stale copy is
   returned at once and one background refresh fetches the new one; with no copy, it fetches,
   and when the gateway cannot answer (down, or refusing) the bundle is used.
@@ -26,6 +33,7 @@ passed its stricter load-time checks). Imports nothing of the gateway.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -245,3 +253,44 @@ def _read_bundle(
         items = data.get("prompts", []) if isinstance(data, dict) else data
         return tuple(items)
     return tuple(fallback)
+
+
+# -- one client per process ---------------------------------------------------------------------
+
+#: Where :func:`get` finds the gateway, its key and a fallback bundle unless :func:`configure`
+#: was called.
+BASE_URL_ENV = "DAYTWO_BASE_URL"
+API_KEY_ENV = "DAYTWO_API_KEY"
+FALLBACK_ENV = "DAYTWO_PROMPTS_FALLBACK"
+DEFAULT_BASE_URL = "http://localhost:4000"
+
+_default: PromptClient | None = None
+_default_lock = threading.Lock()
+
+
+def configure(
+    base_url: str | None = None,
+    api_key: str | None = None,
+    **options: Any,
+) -> PromptClient:
+    """Set the process's client (``options``: :class:`PromptClient`'s ``ttl_s``,
+    ``fallback``, ``timeout_s``); unset arguments come from the environment."""
+    global _default
+    client = PromptClient(
+        base_url or os.environ.get(BASE_URL_ENV, DEFAULT_BASE_URL),
+        api_key if api_key is not None else os.environ.get(API_KEY_ENV),
+        **{"fallback": os.environ.get(FALLBACK_ENV) or None, **options},
+    )
+    with _default_lock:
+        _default = client
+    return client
+
+
+def get(name: str, *, label: str | None = None, version: int | None = None) -> Prompt:
+    """:meth:`PromptClient.get` on the process's client (:func:`configure`d, or built from the
+    environment on first use)."""
+    with _default_lock:
+        client = _default
+    if client is None:
+        client = configure()
+    return client.get(name, label=label, version=version)
