@@ -394,3 +394,60 @@ def test_a_keys_environment_picks_the_label_and_its_model_limits_apply(
         "staging",
     )
     assert (denied["status"], denied["http_status"]) == ("rejected", 403)
+
+
+def test_a_prompt_call_fails_over_is_cached_and_is_held_to_budgets_like_any_call(
+    tmp_path: Path,
+    prompts_root: Path,
+    upstream: tuple[str, RecordingSim],
+    gateway_factory: Callable[..., RunningGateway],
+) -> None:
+    root, sim = upstream
+    cfg = gateway_config(
+        tmp_path / "ledger.db",
+        {
+            # The primary answers 503 to everything: every call fails over to `up`.
+            "down": {"type": "sim", "sim": {"seed": 1, "faults": {"rate_503": 1.0}}},
+            "up": {"type": "openai", "base_url": f"{root}/v1"},
+        },
+        {
+            "gpt-4o-mini": {
+                "deployments": [
+                    {"provider": "down", "model": "gpt-4o-mini"},
+                    {"provider": "up", "model": "gpt-4o-mini"},
+                ]
+            }
+        },
+    )
+    cfg["prompts"] = {"dir": str(prompts_root), "reload_poll_s": 0.05}
+    cfg["cache"] = {"aliases": ["gpt-4o-mini"]}
+    cfg["spend_control"] = {
+        "budgets": [
+            {"name": "tiny", "scope": {"project": "acme"}, "window": "day", "usd": "0.0000001"}
+        ]
+    }
+    gw = gateway_factory(cfg)
+    before = chat_count(sim)
+    ask = {
+        "model": "prompt:support-reply",
+        "messages": [],
+        "extra_body": {"variables": SUPPORT_VARS},
+    }
+    with gw.openai() as c:
+        first = c.chat.completions.create(**ask)  # type: ignore[call-overload]
+        wait_for(lambda: not gw.app.pipeline._settling, what="the cache write")
+        second = c.chat.completions.create(**ask)  # type: ignore[call-overload]
+        acme = {"x-daytwo-project": "acme"}
+        with pytest.raises(openai.RateLimitError) as refused:
+            c.chat.completions.create(**ask, extra_headers=acme)  # type: ignore[call-overload]
+    assert second.choices[0].message.content == first.choices[0].message.content
+    assert "tiny" in str(refused.value)
+    (body,) = sent(sim, before)  # one upstream call (the failover); the repeat: from the cache
+    assert_v1_sent(body)
+    v1_hash = gw.app.prompts.current.versions["support-reply"][1].hash  # type: ignore[union-attr]
+    rows = gw.records()
+    assert [
+        (r["provider"], r["attempts"], r["cache_status"], r["status"], r["prompt_version"])
+        for r in rows
+    ] == [("up", 2, None, "ok", 1), (None, 0, "hit", "ok", 1), (None, 0, None, "rejected", 1)]
+    assert {r["prompt_hash"] for r in rows} == {v1_hash}
