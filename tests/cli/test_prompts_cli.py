@@ -131,6 +131,24 @@ def test_check_names_schema_template_alias_and_variable_problems(tmp_path: Path)
     assert result.exit_code == 1 and "names starting with `_` are refused" in result.stderr
 
 
+def test_check_names_a_deployment_without_a_known_price(tmp_path: Path) -> None:
+    root = tmp_path / "prompts"
+    write_version(root, SUPPORT_V1)
+    config = write_config(tmp_path, tmp_path / "none.db", root)
+    assert run("check", "--config", str(config)).exit_code == 0  # priced by the override
+    cfg = yaml.safe_load(config.read_text())
+    cfg["models"]["gpt-4o-mini"]["deployments"].append(
+        {"provider": "sim", "model": "house-model-7b"}  # in no catalog, no override
+    )
+    config.write_text(yaml.safe_dump(cfg))
+    result = run("check", "--config", str(config))
+    assert result.exit_code == 1
+    assert (
+        "support-reply/v1.yaml: model: `gpt-4o-mini` deployment sim/house-model-7b "
+        "has no known price"
+    ) in result.stderr
+
+
 def test_summary_estimates_the_cost_at_last_weeks_traffic(repo: Path, tmp_path: Path) -> None:
     root = repo / "prompts"
     write_version(root, SUPPORT_V2)
