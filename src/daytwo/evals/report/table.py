@@ -1,0 +1,57 @@
+"""The comparison table ``daytwo eval compare`` and ``daytwo gate`` print: one row per metric
+-- baseline, candidate, delta, its confidence interval, the p-value, the verdict (green
+better, red worse, dim when the sample could not tell), the minimal detectable effect and the
+number of paired items. Numbers are written by :mod:`daytwo.evals.report.fmt`."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from daytwo.evals.model import Comparison, MetricComparison
+from daytwo.evals.report.fmt import fmt_ci, fmt_delta, fmt_mde, fmt_p, fmt_value
+
+COLUMNS = ("metric", "baseline", "candidate", "delta", "95% CI", "p", "verdict", "MDE", "n")
+VERDICT_STYLE = {"better": "bold green", "worse": "bold red", "no detectable difference": "dim"}
+
+
+def comparison_renderable(comparison: Comparison, *, alpha: float = 0.05) -> RenderableType:
+    """The table, titled with the two sides, and a note of unpaired items when there are."""
+    table = Table(
+        title=f"{comparison.candidate} (candidate) vs {comparison.baseline} (baseline), "
+        f"{comparison.n_items} paired items",
+        title_justify="left",
+    )
+    table.add_column(COLUMNS[0], no_wrap=True)
+    for col in COLUMNS[1:]:
+        name = f"{1 - alpha:.0%} CI" if col == "95% CI" else col
+        table.add_column(name, justify="left" if col == "verdict" else "right", no_wrap=True)
+    for metric in comparison.metrics:
+        table.add_row(*_row(metric))
+    if not comparison.unpaired:
+        return table
+    note = Text(
+        f"{comparison.unpaired} items not compared (under one side only, or every repeat errored)",
+        style="yellow",
+    )
+    return Group(table, note)
+
+
+def _row(m: MetricComparison) -> tuple[str | Text, ...]:
+    return (
+        m.metric,
+        fmt_value(m, m.baseline),
+        fmt_value(m, m.candidate),
+        fmt_delta(m),
+        fmt_ci(m),
+        fmt_p(m.p_value),
+        Text(m.verdict, style=VERDICT_STYLE[m.verdict]),
+        fmt_mde(m),
+        str(m.n),
+    )
+
+
+def print_comparison(comparison: Comparison, console: Console, *, alpha: float = 0.05) -> None:
+    """Print the comparison table on ``console``."""
+    console.print(comparison_renderable(comparison, alpha=alpha))
