@@ -185,6 +185,13 @@ class Resolver:
             picked.append(got)
         return _joined(picked, self._suite, executed)
 
+    def one(self, spec: str) -> tuple[RunResult, str]:
+        """One side alone (a gate with no baseline): a saved run, or the label run."""
+        got = self.saved(spec)
+        if got is not None:
+            return got
+        return self.execute((spec,)), spec
+
     def execute(self, labels: Sequence[str]) -> RunResult:
         from daytwo.evals.model import RunAborted, SuiteError
         from daytwo.evals.runner import RunOptions, execute
@@ -334,7 +341,7 @@ def compare(baseline: str | None, candidate: str | None, **kwargs: Any) -> None:
     comparison = sides.compare(flags.alpha)
     write_reports(writer, flags, sides.run, comparison)
     if flags.as_json:
-        echo_json({"comparison": _comparison_json(comparison), "run_id": sides.run.run_id})
+        echo_json({"comparison": comparison_json(comparison), "run_id": sides.run.run_id})
         return
     from daytwo.evals.report.table import print_comparison
 
@@ -358,7 +365,7 @@ def _defaults(resolver: Resolver, baseline: str | None, candidate: str | None) -
     return baseline, candidate
 
 
-def _comparison_json(comparison: Comparison) -> dict[str, Any]:
+def comparison_json(comparison: Comparison) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(comparison)

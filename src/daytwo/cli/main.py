@@ -27,6 +27,7 @@ COMMANDS = {
     "alerts": "daytwo.cli.alerts:alerts",
     "prompts": "daytwo.cli.prompts:prompts",
     "eval": "daytwo.cli.evals:eval_",
+    "gate": "daytwo.cli.gate:gate",
 }
 
 

@@ -85,19 +85,29 @@ def evaluate_gate(
     compare. ``formats``: what each case's request asked for (``min_format_compliance``);
     None when not known for this run."""
     verdict = _Verdict(candidate, baseline)
-    names = configured(criteria)
-    if not names:
-        return verdict.cannot(
-            "the gate has no criteria (set them in the suite's `gate:` block or with flags)"
-        )
+    reason = precondition(criteria, baseline)
+    if reason is not None:
+        return verdict.cannot(reason)
     try:
         gate = _Gate(criteria, alpha, _items(run, candidate), comparison, formats)
-        _check_baseline(names, run, baseline, comparison)
-        checks = [check for name in names for check in gate.check(name)]
+        _check_baseline(configured(criteria), run, baseline, comparison)
+        checks = [check for name in configured(criteria) for check in gate.check(name)]
     except _CannotRun as exc:
         return verdict.cannot(str(exc))
     status: GateStatus = "pass" if all(check.passed for check in checks) else "fail"
     return GateVerdict(status, candidate, baseline, tuple(checks))
+
+
+def precondition(criteria: GateCriteria, baseline: str | None) -> str | None:
+    """Why the gate cannot run whatever a run would show (checked before any call): no
+    criterion at all, or a criterion that compares with no baseline to compare with."""
+    names = configured(criteria)
+    if not names:
+        return "the gate has no criteria (set them in the suite's `gate:` block or with flags)"
+    needed = [name for name in names if name in NEEDS_BASELINE]
+    if needed and baseline is None:
+        return f"{' and '.join(needed)} need a baseline (--baseline)"
+    return None
 
 
 class _Verdict:
@@ -139,10 +149,8 @@ def _check_baseline(
     names: Sequence[str], run: RunResult | None, baseline: str | None, comparison: Comparison | None
 ) -> None:
     needed = [name for name in names if name in NEEDS_BASELINE]
-    if not needed:
+    if not needed or baseline is None:  # precondition() refused a missing baseline
         return
-    if baseline is None:
-        raise _CannotRun(f"{' and '.join(needed)} need a baseline (--baseline)")
     _items(run, baseline)
     if comparison is None:
         raise _CannotRun(f"{' and '.join(needed)} need a comparison with `{baseline}`")

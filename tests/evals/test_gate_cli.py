@@ -1,0 +1,178 @@
+"""``daytwo gate`` end to end through the embedded gateway and the simulator: a candidate
+identical to the baseline passes, one the simulator makes costlier and worse fails with the
+failing criteria's numbers, a tiny cost cap and an unknown metric cannot run (exit 2, one
+line, nothing written), ``--json`` carries the verdict."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from tests.evals.harness import project_config
+
+from daytwo.cli.main import cli
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = 30
+
+
+@pytest.fixture(autouse=True)
+def _in_project(tmp_path: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def scripted(tmp_path: Path, gate: dict[str, Any] | None = None) -> None:
+    """Three aliases: ``mini`` and ``mini-again`` (the same simulated model, 90 % right) and
+    ``big`` (a dearer model the simulator makes 50 % right); 30 scripted questions."""
+    rows = [
+        {"match": {"exact": f"Question {i}: what is the code?"}, "answer": f"code-{i:03d}-ok"}
+        for i in range(QUESTIONS)
+    ]
+    (tmp_path / "answers.jsonl").write_text("\n".join(orjson.dumps(r).decode() for r in rows))
+    cfg: dict[str, Any] = project_config(tmp_path)
+    cfg.pop("prompts")
+    cfg["providers"]["sim"]["sim"]["quality"] = {
+        "answers_file": "answers.jsonl",
+        "correct_rate": 0.9,
+        "refusal_rate": 0.0,
+        "personalities": {"gpt-4o": {"correct_rate": 0.5}},
+    }
+    for alias, model in (("mini", "gpt-4o-mini"), ("mini-again", "gpt-4o-mini"), ("big", "gpt-4o")):
+        cfg["models"][alias] = {"deployments": [{"provider": "sim", "model": model}]}
+    (tmp_path / "daytwo.yaml").write_text(yaml.safe_dump(cfg))
+    tests = [
+        {
+            "id": f"q{i}",
+            "vars": {"q": f"Question {i}: what is the code?"},
+            "assert": [{"type": "contains", "value": f"code-{i:03d}-ok", "metric": "correct"}],
+        }
+        for i in range(QUESTIONS)
+    ]
+    suite: dict[str, Any] = {
+        "targets": ["mini", "mini-again", "big"],
+        "messages": [{"role": "user", "content": "{{ q }}"}],
+        "params": {"max_tokens": 50},
+        "tests": tests,
+    }
+    if gate is not None:
+        suite["gate"] = gate
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "codes.yaml").write_text(yaml.safe_dump(suite))
+
+
+def gate(*args: str) -> Result:
+    return CliRunner().invoke(
+        cli, ["gate", "--suite", "evals/codes.yaml", *args], catch_exceptions=False
+    )
+
+
+def runs(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / ".daytwo" / "runs").glob("*.json"))
+
+
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_a_candidate_identical_to_the_baseline_passes(tmp_path: Path) -> None:
+    scripted(tmp_path, gate={"no_regression": ["pass", "correct"], "min_pass_rate": 0.8})
+    got = gate("--baseline", "mini", "--candidate", "mini-again", "--max-cost-ratio", "1.01")
+    assert got.exit_code == 0, got.output
+    assert "mini-again (candidate) vs mini (baseline), 30 paired items" in got.stdout
+    assert "gate: PASS for mini-again against mini (4 criteria held)" in got.stdout
+    assert re.search(r"ok   correct: candidate (\S+) vs baseline \1, delta \+0\.0 pp", got.stdout)
+    assert "= 1.00x the baseline's" in got.stdout
+
+
+def test_a_costlier_worse_candidate_fails_with_the_numbers(tmp_path: Path) -> None:
+    scripted(tmp_path, gate={"no_regression": ["pass"], "margin": 0.05, "max_cost_ratio": 1.5})
+    got = gate("--candidate", "big", "--min-pass-rate", "0.8")  # baseline: the first target
+    assert got.exit_code == 1, got.output
+    out = got.stdout.splitlines()
+    head = next(i for i, line in enumerate(out) if line.startswith("gate: "))
+    assert out[head] == "gate: FAIL for big against mini (3 of 3 criteria failed)"
+    failed = out[head + 1 : head + 4]
+    assert all(line.startswith("  FAIL ") for line in failed)
+    assert any("pass rate" in line and "< 80.0%" in line for line in failed)
+    assert any(
+        line.startswith("  FAIL pass: candidate ") and "lower bound below -5.0 pp" in line
+        for line in failed
+    )
+    ratio = next(line for line in failed if "x the baseline's" in line)
+    assert "(limit 1.50x" in ratio
+    assert float(ratio.split(" = ")[1].split("x")[0]) > 1.5
+    assert len(runs(tmp_path)) == 1
+
+
+def test_json_carries_verdict_comparison_and_run_id(tmp_path: Path) -> None:
+    scripted(tmp_path)
+    got = gate("--candidate", "big", "--baseline", "mini", "--no-regression", "correct", "--json")
+    assert got.exit_code == 1, got.output
+    data = orjson.loads(got.stdout)
+    assert set(data) == {"verdict", "comparison", "run_id"}
+    assert runs(tmp_path)[0].stem == data["run_id"]
+    verdict = data["verdict"]
+    assert (verdict["status"], verdict["exit_code"]) == ("fail", 1)
+    (check,) = verdict["checks"]
+    assert check["criterion"] == "no_regression:correct" and check["passed"] is False
+    assert check["limit"] == 0.0 and check["value"] < 0
+    assert data["comparison"]["candidate"] == "big"
+
+
+def test_no_baseline_needed_for_absolute_criteria(tmp_path: Path) -> None:
+    scripted(tmp_path)
+    got = gate("--candidate", "mini", "--min-pass-rate", "0.8", "--max-cost-per-call", "1")
+    assert got.exit_code == 0, got.output
+    assert "gate: PASS for mini (2 criteria held)" in got.stdout
+    assert "vs" not in got.stdout  # no comparison table
+
+
+def test_a_tiny_cost_cap_cannot_run_and_writes_nothing(tmp_path: Path) -> None:
+    scripted(tmp_path, gate={"min_pass_rate": 0.5})
+    got = gate("--candidate", "big", "--max-cost", "0.000001")
+    line = one_line_error(got)
+    assert line.startswith("daytwo gate: the run's cost cap $0.000001 is reached")
+    assert runs(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("--candidate", "big", "--no-regression", "corect"),
+            "daytwo gate: CANNOT RUN for big against mini: no_regression names 'corect', which "
+            "evals/codes.yaml does not measure (its metrics: pass, score, cost_per_call, "
+            "latency_p50_ms, latency_p95_ms, correct)",
+        ),
+        (("--candidate", "big"), "daytwo gate: CANNOT RUN for big: the gate has no criteria"),
+        (
+            ("--candidate", "mini", "--max-cost-ratio", "2"),
+            "daytwo gate: CANNOT RUN for mini: max_cost_ratio need a baseline (--baseline)",
+        ),
+        (("--candidate", "big", "--min-pass-rate", "1.5"), "daytwo gate: Invalid value"),
+    ],
+)
+def test_cannot_run_before_any_call_is_one_line(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    scripted(tmp_path)
+    line = one_line_error(gate(*args))
+    assert line.startswith(expected)
+    assert runs(tmp_path) == []
