@@ -148,7 +148,9 @@ def test_a_tiny_cost_cap_cannot_run_and_writes_nothing(tmp_path: Path) -> None:
     scripted(tmp_path, gate={"min_pass_rate": 0.5})
     got = gate("--candidate", "big", "--max-cost", "0.000001")
     line = one_line_error(got)
-    assert line.startswith("daytwo gate: the run's cost cap $0.000001 is reached")
+    assert line.startswith(
+        "daytwo gate: CANNOT RUN for big: the run's cost cap $0.000001 is reached"
+    )
     assert runs(tmp_path) == []
 
 
@@ -176,3 +178,23 @@ def test_cannot_run_before_any_call_is_one_line(
     line = one_line_error(gate(*args))
     assert line.startswith(expected)
     assert runs(tmp_path) == []
+
+
+def test_format_compliance_checks_the_format_the_suite_asks_for(tmp_path: Path) -> None:
+    scripted(tmp_path)
+    cfg = yaml.safe_load((tmp_path / "daytwo.yaml").read_text())
+    cfg["providers"]["sim"]["sim"]["quality"]["personalities"]["gpt-4o"] = {
+        "invalid_json_rate": 0.5
+    }
+    (tmp_path / "daytwo.yaml").write_text(yaml.safe_dump(cfg))
+    suite = yaml.safe_load((tmp_path / "evals" / "codes.yaml").read_text())
+    suite["params"]["response_format"] = {"type": "json_object"}
+    (tmp_path / "evals" / "codes.yaml").write_text(yaml.safe_dump(suite))
+    held = gate("--candidate", "mini", "--min-format-compliance", "0.95")
+    assert held.exit_code == 0, held.output
+    assert "format compliance 100.0% (30 of 30;" in held.stdout
+    got = gate("--candidate", "big", "--min-format-compliance", "0.95", "--json")
+    assert got.exit_code == 1, got.output
+    (check,) = orjson.loads(got.stdout)["verdict"]["checks"]
+    assert check["criterion"] == "min_format_compliance"
+    assert 0.2 < check["value"] < 0.8  # about half cut off by the simulator

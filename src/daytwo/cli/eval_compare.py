@@ -135,9 +135,11 @@ class Resolver:
     needed, runs the labels in one run, reads the saved runs. Bad input is a one-line
     failure (exit 2) under ``prefix``."""
 
-    def __init__(self, flags: RunFlags, prefix: str) -> None:
+    def __init__(self, flags: RunFlags, prefix: str, *, aborted: str = "") -> None:
         self.flags = flags
         self.prefix = prefix
+        #: Put before the message of a stopped run (the gate's ``CANNOT RUN for C: ``).
+        self.aborted = aborted
         self._suite: Suite | None = None
 
     def fail(self, message: str) -> NoReturn:
@@ -212,8 +214,10 @@ class Resolver:
         )
         try:
             return execute(suite, options)
-        except (SuiteError, RunAborted) as exc:
+        except SuiteError as exc:
             self.fail(str(exc))
+        except RunAborted as exc:
+            self.fail(f"{self.aborted}{exc}")
 
     def saved(self, spec: str) -> tuple[RunResult, str] | None:
         """A saved run and its target's label: ``run:PATH[#LABEL]``, or ``PATH[#LABEL]`` with
@@ -311,7 +315,8 @@ def write_reports(
 def console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    # Not a terminal (CI logs): wide enough for the table without wrapping a verdict.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 PREFIX = "daytwo eval compare"

@@ -78,7 +78,7 @@ def gate(
     flags = RunFlags.take(kwargs)
     if flags.suite is None:
         fail("--suite is required (the items and the `gate:` block)", 2, prefix=PREFIX)
-    resolver = Resolver(flags, PREFIX)
+    resolver = Resolver(flags, PREFIX, aborted=f"CANNOT RUN for {candidate}: ")
     suite = resolver.suite(required=True)
     assert suite is not None
     criteria = _criteria(suite.gate, no_regression, kwargs)

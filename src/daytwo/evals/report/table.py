@@ -26,7 +26,10 @@ def comparison_renderable(comparison: Comparison, *, alpha: float = 0.05) -> Ren
     table.add_column(COLUMNS[0], no_wrap=True)
     for col in COLUMNS[1:]:
         name = f"{1 - alpha:.0%} CI" if col == "95% CI" else col
-        table.add_column(name, justify="left" if col == "verdict" else "right", no_wrap=True)
+        if col == "verdict":  # the words wrap on a narrow terminal; numbers are never cut
+            table.add_column(name, justify="left")
+        else:
+            table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     for metric in comparison.metrics:
         table.add_row(*_row(metric))
     if not comparison.unpaired:
