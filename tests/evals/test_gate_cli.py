@@ -198,3 +198,17 @@ def test_format_compliance_checks_the_format_the_suite_asks_for(tmp_path: Path) 
     (check,) = orjson.loads(got.stdout)["verdict"]["checks"]
     assert check["criterion"] == "min_format_compliance"
     assert 0.2 < check["value"] < 0.8  # about half cut off by the simulator
+
+
+def test_the_gate_decides_on_saved_runs_without_a_call(tmp_path: Path) -> None:
+    scripted(tmp_path)
+    for target, out in (("mini", "main.json"), ("big", "pr.json")):
+        got = CliRunner().invoke(
+            cli, ["eval", "run", "evals/codes.yaml", "--target", target, "--output", out]
+        )
+        assert got.exit_code == (0 if target == "mini" else 1), got.output
+    before = runs(tmp_path)
+    got = gate("--baseline", "main.json", "--candidate", "run:pr.json", "--no-regression", "pass")
+    assert got.exit_code == 1, got.output
+    assert "gate: FAIL for big against mini (1 of 1 criteria failed)" in got.stdout
+    assert runs(tmp_path) == before
