@@ -257,7 +257,18 @@ def test_demo_drives_traffic_rides_out_an_outage_and_prints_the_spend_report(
     assert "prompt versions (daytwo prompts stats support-reply)" in out
     assert set(per_version) == {1, 2} and per_version[2] > per_version[1] + 100
     assert re.search(r"support-reply v2 costs [\d.]+x v1 per call \(\+\d+ input tokens", out)
-    assert set(projects) == {"support", "search", "batch", "default"}
+    # The deploy gate on v2: every answer and judge verdict a call through the demo's gateway
+    # (project `evals`), and a FAIL that says why: cost per call up, the rubric not better.
+    assert "deploy gate (daytwo gate)" in out
+    flat = " ".join(out.split())
+    assert "gate: FAIL for prompt:support-reply@v2 against prompt:support-reply@v1" in flat
+    ratio = re.search(r"FAIL cost per call \$[\d.]+ = ([\d.]+)x the baseline's", flat)
+    assert ratio and float(ratio[1]) > 1.5, flat
+    rubric = re.search(r"ok helpfulness: candidate ([\d.]+) vs baseline ([\d.]+)", flat)
+    assert rubric and float(rubric[1]) <= float(rubric[2]) + 0.05  # not better
+    assert re.search(r"ok refusal rate [\d.]+% ", flat)
+    assert set(projects) == {"support", "search", "batch", "default", "evals"}
+    assert projects["evals"] == 4 * 30  # 30 questions x 2 versions x (answer + judge)
     assert unattributed[0] == projects["default"]
     assert priced[0] > 0
     assert served.keys() == {"openai", "anthropic"}  # most on the primary, some failed over

@@ -53,6 +53,11 @@ def demo(seconds: float, directory: Path, port: int) -> None:
                 f"{NAME} v{last.version} costs {ratio:.2f}x v{first.version} per call "
                 f"({last.input_per_call - first.input_per_call:+,.0f} input tokens per call)"
             )
+    if result.gate is not None:
+        from daytwo.demo.gate import render as render_gate
+
+        console.rule("deploy gate (daytwo gate)")
+        console.print(render_gate(result.gate, compact=console.width < 120))
     console.print(
         f"\n{len(result.samples):,} calls from the apps ({result.failed:,} failed, "
         f"{result.refused:,} refused by spend control), "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from daytwo.config.schema import SimSettings
+from daytwo.demo.support_qa import sim_quality
 
 #: The nightly batch agent's daily budget: small enough to trip during a short demo run.
 BATCH_BUDGET_USD_PER_MINUTE = "0.12"
@@ -73,6 +74,9 @@ def openai_sim(seconds: float) -> SimSettings:
     return SimSettings.model_validate(
         {
             **OPENAI_SIM,
+            # The shop's support questions are answered from a script, mostly right (the
+            # demo's deploy gate grades them).
+            "quality": sim_quality(),
             "outages": [
                 {
                     "start_s": outage.start_s,
@@ -170,6 +174,8 @@ def demo_config(
             FALLBACK_PROVIDER: {"type": "anthropic", "base_url": sim_url.removesuffix("/v1")},
             # A Gemini-shaped upstream (generateContent / streamGenerateContent).
             "gemini": {"type": "gemini", "base_url": sim_url.removesuffix("/v1")},
+            # The deploy gate's judge (the simulator answers daytwo's judge requests).
+            "judge": {"type": "sim", "sim": {"seed": 5, "ttft_ms": 60, "per_token_ms": 1}},
         },
         "models": {
             "gpt-4o-mini": {
@@ -190,6 +196,8 @@ def demo_config(
                     {"provider": FALLBACK_PROVIDER, "model": "claude-sonnet-4-20250514"}
                 ]
             },
+            # A Claude-named judge: another model family than the GPT models it grades.
+            "judge": {"deployments": [{"provider": "judge", "model": "claude-sonnet-4-20250514"}]},
             "text-embedding-3-small": {
                 "kind": "embeddings",
                 "deployments": [{"provider": "embeddings", "model": "text-embedding-3-small"}],

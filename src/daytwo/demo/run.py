@@ -34,6 +34,7 @@ from daytwo.demo.config import (
     openai_sim,
     outage_for,
 )
+from daytwo.demo.gate import BASELINE, CANDIDATE, GateOutcome, run_gate
 from daytwo.demo.live import Clock, render
 from daytwo.demo.outage import OutageReport, outage_report
 from daytwo.demo.prompts import NAME as PROMPT_NAME
@@ -73,6 +74,8 @@ class DemoResult:
     events: list[Event]
     #: The demo prompt's versions, as `daytwo prompts stats support-reply` shows them.
     prompts: list[VersionStats] = field(default_factory=list)
+    #: The deploy gate on the prompt's verbose version.
+    gate: GateOutcome | None = None
 
     @property
     def samples(self) -> list[Sample]:
@@ -118,6 +121,8 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         try:
             with _alert_log(workdir / ALERT_LOG):
                 asyncio.run(view.run(console))
+            with console.status(f"deploy gate: {CANDIDATE} against {BASELINE} ..."):
+                gate = run_gate(workdir, handle.url)
         finally:
             handle.stop()  # graceful: drains in-flight calls and the ledger queue
     ended = datetime.now(UTC)
@@ -150,6 +155,7 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         outage,
         view.watch.events,
         versions,
+        gate,
     )
 
 
