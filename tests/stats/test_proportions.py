@@ -1,16 +1,27 @@
-"""Wilson's score interval: known values and its definition (the inverted score test)."""
+"""Wilson's score interval: known values and its definition (the inverted score test); two
+independent proportions: Newcombe's published examples, the pooled z-test against scipy's
+chi-square, and the minimum-events guard."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import brentq  # type: ignore[import-untyped]
-from scipy.stats import norm  # type: ignore[import-untyped]
+from scipy.stats import chi2_contingency, norm  # type: ignore[import-untyped]
 
-from daytwo.stats import wilson_interval
+from daytwo.stats import (
+    enough_events,
+    newcombe_interval,
+    two_proportion_test,
+    wilson_interval,
+    wilson_lower,
+    wilson_upper,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +76,118 @@ def test_a_higher_confidence_widens_the_interval() -> None:
 def test_bad_input_is_refused(successes: int, n: int, confidence: float) -> None:
     with pytest.raises(ValueError, match="must be"):
         wilson_interval(successes, n, confidence)
+
+
+def test_the_one_sided_bounds_are_the_interval_s() -> None:
+    interval = wilson_interval(3, 40, 0.9)
+    assert wilson_lower(3, 40, 0.9) == interval.low
+    assert wilson_upper(3, 40, 0.9) == interval.high
+
+
+# Newcombe (1998), "Interval estimation for the difference between independent proportions:
+# comparison of eleven methods", Stat. Med. 17:873-890, Table II, method 10 (score, no
+# continuity correction), examples (a)-(h). (a) and (b) are also the expected values of the R
+# package propint's tests (tests/testthat/test_Two_Independent_Props_CI.R, "the results
+# reported in Newcombe1998"), (d) of ratesci's (tests/testthat/test3.R, "Newcombe RD example
+# (d)", moverci(type = "wilson")); the others are the paper's table as published.
+NEWCOMBE_TABLE_II = [
+    ((56, 70, 48, 80), (0.0524, 0.3339)),
+    ((9, 10, 3, 10), (0.1705, 0.8090)),
+    ((6, 7, 2, 7), (0.0582, 0.8062)),
+    ((5, 56, 0, 29), (-0.0381, 0.1926)),
+    ((0, 10, 0, 20), (-0.1611, 0.2775)),
+    ((0, 10, 0, 10), (-0.2775, 0.2775)),
+    ((10, 10, 0, 20), (0.6791, 1.0)),
+    ((10, 10, 0, 10), (0.6075, 1.0)),
+]
+
+
+@pytest.mark.parametrize(("counts", "bounds"), NEWCOMBE_TABLE_II)
+def test_newcombe_reproduces_table_ii(
+    counts: tuple[int, int, int, int], bounds: tuple[float, float]
+) -> None:
+    x1, n1, x2, n2 = counts
+    for interval in (newcombe_interval(*counts), two_proportion_test(*counts).difference):
+        assert (interval.low, interval.high) == pytest.approx(bounds, abs=5e-5)
+        assert interval.estimate == pytest.approx(x1 / n1 - x2 / n2)
+
+
+def test_newcombe_coverage_is_near_nominal_at_small_counts() -> None:
+    # 40 calls a side, rates 8 % and 3 %: where the Wald interval under-covers badly.
+    rng = np.random.default_rng(15)
+    n1, n2, p1, p2, trials = 40, 40, 0.08, 0.03, 1500
+    x1s, x2s = rng.binomial(n1, p1, trials), rng.binomial(n2, p2, trials)
+    covered = 0
+    for x1, x2 in zip(x1s, x2s, strict=True):
+        interval = newcombe_interval(int(x1), n1, int(x2), n2)
+        covered += interval.low <= p1 - p2 <= interval.high
+    assert 0.93 <= covered / trials <= 0.985
+
+
+@given(st.integers(1, 400), st.integers(1, 400), st.data())
+def test_the_two_sided_p_value_is_pearson_s_chi_square(
+    n1: int, n2: int, data: st.DataObject
+) -> None:
+    x1, x2 = data.draw(st.integers(0, n1)), data.draw(st.integers(0, n2))
+    result = two_proportion_test(x1, n1, x2, n2)
+    table = np.array([[x1, n1 - x1], [x2, n2 - x2]])
+    if x1 + x2 in (0, n1 + n2):
+        # a column of zeros: no spread, no evidence (scipy refuses the table)
+        assert (result.z, result.p_value) == (0.0, 1.0)
+        return
+    chi2, p_value, _, _ = chi2_contingency(table, correction=False)
+    assert result.z**2 == pytest.approx(chi2, rel=1e-9, abs=1e-12)
+    assert result.p_value == pytest.approx(p_value, rel=1e-9, abs=1e-300)
+    low, high = result.difference.low, result.difference.high
+    assert -1.0 <= low <= result.difference.estimate <= high <= 1.0
+
+
+def test_the_one_sided_p_values_split_the_two_sided_one() -> None:
+    # A refusal rate of 8 % in the last 200 calls against 3 % in the 2000 before.
+    two = two_proportion_test(16, 200, 60, 2000)
+    larger = two_proportion_test(16, 200, 60, 2000, alternative="larger")
+    smaller = two_proportion_test(16, 200, 60, 2000, alternative="smaller")
+    assert two.z > 0
+    assert larger.p_value == pytest.approx(two.p_value / 2)
+    assert larger.p_value + smaller.p_value == pytest.approx(1.0)
+    assert larger.p_value < 0.01 < 0.99 < smaller.p_value
+    # by hand: pooled 76/2200, z = 0.05 / sqrt(p (1 - p) (1/200 + 1/2000))
+    pooled = 76 / 2200
+    z = 0.05 / math.sqrt(pooled * (1 - pooled) * (1 / 200 + 1 / 2000))
+    assert larger.z == pytest.approx(z)
+    assert larger.p_value == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)))
+    assert larger.difference == two.difference
+
+
+def test_an_unknown_alternative_is_refused() -> None:
+    with pytest.raises(ValueError, match="alternative"):
+        two_proportion_test(1, 10, 2, 10, alternative="bigger")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("counts", "minimum", "expected"),
+    [
+        ((3, 30, 10, 100), 30, True),
+        ((3, 29, 10, 100), 30, False),
+        ((3, 1000, 2, 20), 30, False),  # lopsided, but only 20 recent calls
+        ((0, 0, 0, 10), 0, False),  # an empty window is never enough
+        ((0, 50, 0, 50), 50, True),  # no events yet is a rate of 0, not too few calls
+    ],
+)
+def test_enough_events(counts: tuple[int, int, int, int], minimum: int, expected: bool) -> None:
+    assert enough_events(*counts, minimum) is expected
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: enough_events(5, 4, 0, 10, 3), "successes"),
+        (lambda: enough_events(0, -1, 0, 10, 3), "n must be"),
+        (lambda: enough_events(0, 10, 0, 10, -1), "minimum"),
+        (lambda: newcombe_interval(1, 0, 0, 10), "n must be"),
+        (lambda: two_proportion_test(1, 10, 11, 10), "successes"),
+    ],
+)
+def test_bad_counts_are_refused(call: Callable[[], object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -26,19 +26,33 @@ from daytwo.stats.bootstrap import (
 from daytwo.stats.interval import Interval, noninferior
 from daytwo.stats.paired import mcnemar_exact, wilcoxon_signed_rank
 from daytwo.stats.power import detectable_effect, mde_paired_mean, mde_paired_proportion
-from daytwo.stats.proportions import wilson_interval
+from daytwo.stats.proportions import (
+    TwoProportionTest,
+    enough_events,
+    newcombe_interval,
+    two_proportion_test,
+    wilson_interval,
+    wilson_lower,
+    wilson_upper,
+)
 
 __all__ = [
     "Interval",
+    "TwoProportionTest",
     "detectable_effect",
+    "enough_events",
     "mcnemar_exact",
     "mde_paired_mean",
     "mde_paired_proportion",
+    "newcombe_interval",
     "noninferior",
     "paired_bootstrap",
     "paired_quantile_difference",
     "paired_quantile_differences",
     "quantile",
+    "two_proportion_test",
     "wilcoxon_signed_rank",
     "wilson_interval",
+    "wilson_lower",
+    "wilson_upper",
 ]

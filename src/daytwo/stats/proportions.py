@@ -1,14 +1,24 @@
-"""A proportion's confidence interval. Issue 15's sampled SLOs use its lower bound so that a
-judge sampled on a few events does not page on noise; two-proportion tests for drift belong
-here too."""
+"""Proportions: one rate's confidence interval (Wilson) and two independent rates compared
+(difference, Newcombe's interval, the pooled z-test), with the minimum-events guard drift needs.
+
+Issue 15's sampled SLOs use Wilson's lower bound so that a judge sampled on a few events does
+not page on noise; drift compares a window's rate with a trailing baseline's (independent
+samples, unlike the eval gate's paired items) and must not fire on too few events.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 from scipy.stats import norm  # type: ignore[import-untyped]
 
 from daytwo.stats.interval import Interval
+
+#: What the test's p-value is for: ``p1 != p2``, ``p1 > p2`` or ``p1 < p2`` (statsmodels'
+#: ``proportions_ztest`` names).
+Alternative = Literal["two-sided", "larger", "smaller"]
 
 
 def z_two_sided(confidence: float) -> float:
@@ -25,10 +35,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
     its nominal coverage at small n and for rates near 0 or 1 (Brown, Cai & DasGupta 2001) —
     the regime of refusal rates and sampled judges. 8/10 at 95 % gives (0.4902, 0.9433).
     """
-    if n <= 0:
-        raise ValueError(f"n must be positive, got {n}")
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes must be in [0, {n}], got {successes}")
+    _check_counts(successes, n)
     z = z_two_sided(confidence)
     p = successes / n
     z2n = z * z / n
@@ -38,3 +45,104 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return Interval(low=low, high=high, estimate=p)
+
+
+def wilson_lower(successes: int, n: int, confidence: float = 0.95) -> float:
+    """The lower bound of :func:`wilson_interval`: the smallest rate the data are consistent
+    with. A burn-rate alert on it fires only when even that rate burns too fast."""
+    return wilson_interval(successes, n, confidence).low
+
+
+def wilson_upper(successes: int, n: int, confidence: float = 0.95) -> float:
+    """The upper bound of :func:`wilson_interval`: the largest rate the data are consistent
+    with."""
+    return wilson_interval(successes, n, confidence).high
+
+
+def newcombe_interval(x1: int, n1: int, x2: int, n2: int, confidence: float = 0.95) -> Interval:
+    """Newcombe's hybrid score interval for ``p1 - p2`` of two independent samples (Newcombe
+    1998, method 10), from the two Wilson intervals ``(l1, u1)`` and ``(l2, u2)``::
+
+        low  = d - sqrt((p1 - l1)² + (u2 - p2)²)
+        high = d + sqrt((u1 - p1)² + (p2 - l2)²)
+
+    It inherits Wilson's behaviour at small counts and near 0 or 1, stays inside [-1, 1] and
+    is not symmetric about ``d`` where a rate is near a boundary. 56/70 vs 48/80 gives
+    (0.0524, 0.3339).
+    """
+    first = wilson_interval(x1, n1, confidence)
+    second = wilson_interval(x2, n2, confidence)
+    p1, p2 = first.estimate, second.estimate
+    d = p1 - p2
+    low = d - math.hypot(p1 - first.low, second.high - p2)
+    high = d + math.hypot(first.high - p1, p2 - second.low)
+    return Interval(low=max(-1.0, low), high=min(1.0, high), estimate=d)
+
+
+@dataclass(frozen=True, slots=True)
+class TwoProportionTest:
+    """Two independent rates compared: ``difference`` is ``p1 - p2`` with Newcombe's interval
+    (two-sided, at the confidence asked), ``z`` and ``p_value`` the pooled z-test's for the
+    ``alternative``."""
+
+    difference: Interval
+    z: float
+    p_value: float
+    alternative: Alternative
+
+
+def two_proportion_test(
+    x1: int,
+    n1: int,
+    x2: int,
+    n2: int,
+    *,
+    alternative: Alternative = "two-sided",
+    confidence: float = 0.95,
+) -> TwoProportionTest:
+    """Compare ``x1`` of ``n1`` with ``x2`` of ``n2`` (independent samples: a recent window
+    against a trailing baseline).
+
+    The test is the pooled z-test: under ``p1 == p2`` the common rate is
+    ``p = (x1 + x2) / (n1 + n2)`` and ``z = (p1 - p2) / sqrt(p (1 - p) (1/n1 + 1/n2))``; ``z²`` is
+    Pearson's chi-square of the 2x2 table without Yates' correction, so the two-sided p equals
+    ``scipy.stats.chi2_contingency(table, correction=False)``'s. Where both samples are all
+    events or all non-events there is no spread and no evidence: z = 0, p = 1. The interval
+    is :func:`newcombe_interval`: the score test and the score interval can disagree at the
+    margin, so decide on one of them (drift decides on the p-value and reports the interval).
+    """
+    if alternative not in ("two-sided", "larger", "smaller"):
+        raise ValueError(f"alternative must be two-sided, larger or smaller, got {alternative!r}")
+    difference = newcombe_interval(x1, n1, x2, n2, confidence)
+    pooled = (x1 + x2) / (n1 + n2)
+    variance = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)
+    z = 0.0 if variance == 0.0 else difference.estimate / math.sqrt(variance)
+    if variance == 0.0:
+        p_value = 1.0
+    elif alternative == "two-sided":
+        p_value = float(2.0 * norm.sf(abs(z)))
+    elif alternative == "larger":
+        p_value = float(norm.sf(z))
+    else:
+        p_value = float(norm.cdf(z))
+    return TwoProportionTest(difference=difference, z=z, p_value=p_value, alternative=alternative)
+
+
+def enough_events(x1: int, n1: int, x2: int, n2: int, minimum: int) -> bool:
+    """Whether a two-proportion comparison has enough to go on: each sample holds at least
+    ``minimum`` events (observations: calls checked, answers judged — the ``n``), so a drift
+    alert cannot fire on a handful of calls however lopsided they look. The counts are
+    checked as :func:`two_proportion_test` checks them, except that an empty sample is allowed
+    here (and is never enough)."""
+    if minimum < 0:
+        raise ValueError(f"minimum must be >= 0, got {minimum}")
+    _check_counts(x1, n1, allow_empty=True)
+    _check_counts(x2, n2, allow_empty=True)
+    return n1 >= max(minimum, 1) and n2 >= max(minimum, 1)
+
+
+def _check_counts(successes: int, n: int, *, allow_empty: bool = False) -> None:
+    if n < 0 or (n == 0 and not allow_empty):
+        raise ValueError(f"n must be positive, got {n}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, {n}], got {successes}")
