@@ -22,6 +22,8 @@ from daytwo.stats.bootstrap import (
     paired_quantile_difference,
     paired_quantile_differences,
     quantile,
+    unpaired_bootstrap,
+    unpaired_quantile_differences,
 )
 from daytwo.stats.interval import Interval, noninferior
 from daytwo.stats.paired import mcnemar_exact, wilcoxon_signed_rank
@@ -51,6 +53,8 @@ __all__ = [
     "paired_quantile_differences",
     "quantile",
     "two_proportion_test",
+    "unpaired_bootstrap",
+    "unpaired_quantile_differences",
     "wilcoxon_signed_rank",
     "wilson_interval",
     "wilson_lower",

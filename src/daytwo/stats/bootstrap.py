@@ -1,6 +1,10 @@
-"""Paired bootstrap confidence intervals: resample ITEMS with replacement, each item's baseline
-and candidate values kept together, so the interval reflects how much the answer depends on
-which items happened to be in the suite — without assuming a distribution.
+"""Bootstrap confidence intervals of a difference, without assuming a distribution.
+
+Paired (the eval gate: the same items under two versions): resample ITEMS with replacement,
+each item's baseline and candidate values kept together, so the interval reflects how much the
+answer depends on which items happened to be in the suite. Unpaired (drift: a recent window
+against a trailing baseline, different calls): resample each sample on its own, at its own
+size.
 
 Method: BCa (bias-corrected and accelerated, Efron 1987) for smooth statistics such as a mean:
 it corrects the percentile interval for the bootstrap distribution's bias and skew (costs and
@@ -48,7 +52,28 @@ def paired_bootstrap(
     already taken (for the mean the two are the same number). ``statistic`` is a numpy
     reduction taking ``axis``; scipy evaluates it on all resamples at once.
     """
-    return _intervals(_samples(x, y), statistic, confidence, n_resamples, seed, method)[0]
+    samples = _paired_samples(x, y)
+    return _intervals(samples, statistic, confidence, n_resamples, seed, method, paired=True)[0]
+
+
+def unpaired_bootstrap(
+    baseline: Values,
+    candidate: Values,
+    *,
+    statistic: Statistic = np.mean,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    method: Method = "BCa",
+) -> Interval:
+    """Bootstrap confidence interval of ``statistic(candidate) - statistic(baseline)`` for two
+    INDEPENDENT samples (a recent window of judge scores against the trailing baseline's), of
+    any sizes: each is resampled with replacement at its own size, independently of the other
+    (scipy's ``bootstrap(paired=False)``). Deterministic by ``seed``; methods as for
+    :func:`paired_bootstrap`.
+    """
+    samples = _unpaired_samples(baseline, candidate)
+    return _intervals(samples, statistic, confidence, n_resamples, seed, method, paired=False)[0]
 
 
 def quantile(values: Values, q: float) -> float:
@@ -88,13 +113,43 @@ def paired_quantile_differences(
 ) -> tuple[Interval, ...]:
     """:func:`paired_quantile_difference` at several levels from one set of resamples (p50
     and p95 for the price of one bootstrap)."""
+    samples = _paired_samples(baseline, candidate)
+    return _quantile_intervals(samples, qs, confidence, n_resamples, seed, paired=True)
+
+
+def unpaired_quantile_differences(
+    baseline: Values,
+    candidate: Values,
+    qs: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> tuple[Interval, ...]:
+    """Intervals of ``quantile(candidate, q) - quantile(baseline, q)`` at each level in ``qs``
+    for two INDEPENDENT samples (output lengths this week against last week's), from one set
+    of resamples, percentile method."""
+    samples = _unpaired_samples(baseline, candidate)
+    return _quantile_intervals(samples, qs, confidence, n_resamples, seed, paired=False)
+
+
+def _quantile_intervals(
+    samples: tuple[np.ndarray, ...],
+    qs: Sequence[float],
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    *,
+    paired: bool,
+) -> tuple[Interval, ...]:
     levels = [_level(q) for q in qs]
 
     def at_levels(sample: np.ndarray, axis: int = -1) -> Any:
         return np.quantile(sample, levels, axis=axis)
 
-    samples = _samples(baseline, candidate)
-    return _intervals(samples, at_levels, confidence, n_resamples, seed, "percentile")
+    return _intervals(
+        samples, at_levels, confidence, n_resamples, seed, "percentile", paired=paired
+    )
 
 
 def _level(q: float) -> float:
@@ -103,16 +158,25 @@ def _level(q: float) -> float:
     return q
 
 
-def _samples(x: Values, y: Values | None) -> tuple[np.ndarray, ...]:
-    first = np.asarray(x, dtype=np.float64)
-    if first.ndim != 1 or first.size < 2:
-        raise ValueError("a paired bootstrap needs a one-dimensional sample of two items or more")
+def _sample(values: Values, kind: str) -> np.ndarray:
+    data = np.asarray(values, dtype=np.float64)
+    if data.ndim != 1 or data.size < 2:
+        raise ValueError(f"{kind} bootstrap needs a one-dimensional sample of two items or more")
+    return data
+
+
+def _paired_samples(x: Values, y: Values | None) -> tuple[np.ndarray, ...]:
+    first = _sample(x, "a paired")
     if y is None:
         return (first,)
     second = np.asarray(y, dtype=np.float64)
     if second.shape != first.shape:
         raise ValueError(f"paired samples differ in length: {first.size} and {second.size}")
     return (first, second)
+
+
+def _unpaired_samples(baseline: Values, candidate: Values) -> tuple[np.ndarray, ...]:
+    return (_sample(baseline, "an unpaired"), _sample(candidate, "an unpaired"))
 
 
 def _intervals(
@@ -122,6 +186,8 @@ def _intervals(
     n_resamples: int,
     seed: int,
     method: Method,
+    *,
+    paired: bool,
 ) -> tuple[Interval, ...]:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -137,7 +203,8 @@ def _intervals(
     if all(np.all(s == s[0]) for s in samples):
         return tuple(Interval(float(e), float(e), float(e), standard_error=0.0) for e in estimates)
     common: dict[str, Any] = {
-        "paired": len(samples) > 1,
+        # a single sample (differences already taken) has nothing to pair
+        "paired": paired and len(samples) > 1,
         "vectorized": True,
         "confidence_level": confidence,
     }
