@@ -25,6 +25,15 @@ from daytwo.stats.bootstrap import (
     unpaired_bootstrap,
     unpaired_quantile_differences,
 )
+from daytwo.stats.drift import (
+    CusumResult,
+    KsTest,
+    bernoulli_cusum,
+    bernoulli_k,
+    cusum,
+    ks_two_sample,
+    siegmund_arl,
+)
 from daytwo.stats.interval import Interval, noninferior
 from daytwo.stats.paired import mcnemar_exact, wilcoxon_signed_rank
 from daytwo.stats.power import detectable_effect, mde_paired_mean, mde_paired_proportion
@@ -39,10 +48,16 @@ from daytwo.stats.proportions import (
 )
 
 __all__ = [
+    "CusumResult",
     "Interval",
+    "KsTest",
     "TwoProportionTest",
+    "bernoulli_cusum",
+    "bernoulli_k",
+    "cusum",
     "detectable_effect",
     "enough_events",
+    "ks_two_sample",
     "mcnemar_exact",
     "mde_paired_mean",
     "mde_paired_proportion",
@@ -52,6 +67,7 @@ __all__ = [
     "paired_quantile_difference",
     "paired_quantile_differences",
     "quantile",
+    "siegmund_arl",
     "two_proportion_test",
     "unpaired_bootstrap",
     "unpaired_quantile_differences",
