@@ -1,7 +1,9 @@
-"""Statistics for comparing two versions of something on the same items: paired tests,
-bootstrap confidence intervals, proportion intervals and the smallest effect a sample can see.
+"""Statistics for deciding whether something changed beyond noise: two versions on the same
+items (paired tests, bootstrap intervals, the smallest effect a sample can see), a rate or a
+distribution against its baseline (two-proportion tests, CUSUM, KS, unpaired bootstrap), and
+SLO error budgets with burn-rate alerts.
 
-One module, written once: the eval compare and gate use it now; online drift, quality SLOs and
+One module, written once: the eval compare and gate use it; online drift, quality SLOs and
 canary rollouts reuse it (a Wilson lower bound instead of a sampled point estimate, candidate vs
 control with a non-inferiority margin). Pure functions over numbers, numpy-vectorised, scipy
 where scipy does the job. Imports nothing of daytwo but ``core``. Formulas, assumptions and
@@ -10,11 +12,20 @@ references: docs/statistics.md.
 ::
 
     interval.py     Interval (low, high, estimate), noninferior() (the gate's "not worse beyond δ")
-    proportions.py  wilson_interval: a proportion's interval, sound at small n and near 0 or 1
+    proportions.py  wilson_interval (and its lower/upper bound): a proportion's interval, sound
+                    at small n and near 0 or 1; two_proportion_test (independent samples:
+                    Newcombe's interval of the difference, pooled z-test), enough_events
     paired.py       mcnemar_exact (paired pass/fail), wilcoxon_signed_rank (paired scores)
     bootstrap.py    paired_bootstrap (items resampled, pairs kept together), quantile,
-                    paired_quantile_difference(s) (latency p50/p95)
+                    paired_quantile_difference(s) (latency p50/p95); unpaired_bootstrap,
+                    unpaired_quantile_differences (independent samples: drift's windows)
     power.py        minimal detectable effects at a sample size (normal approximation)
+    drift.py        cusum (tabular, standardized), bernoulli_cusum (a rate's slow creep, per
+                    call or per batch), siegmund_arl (how k and h set the run lengths),
+                    ks_two_sample (a distribution against its baseline)
+    burn.py         error budgets, burn rates, budget consumed, time to exhaustion; the SRE
+                    workbook's multiwindow multi-burn-rate policy and evaluate_burn
+                    (sampling-aware: minimum events, Wilson lower bound)
 """
 
 from daytwo.stats.bootstrap import (
