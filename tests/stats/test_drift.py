@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scipy.stats import kstwobign  # type: ignore[import-untyped]
 
 from daytwo.stats import (
+    bernoulli_arl,
     bernoulli_cusum,
     bernoulli_k,
     cusum,
@@ -165,11 +166,56 @@ def test_a_refusal_rate_going_from_3_to_8_percent_is_found_and_a_steady_one_is_n
     # false alarm within 1000 calls about one time in five (in-control ARL about 3,900 calls).
     found = detection_delays(0.08, h=4.0, runs=300, seed=1)
     assert np.all(found > 0)
+    assert found.mean() == pytest.approx(bernoulli_arl(0.03, 0.08, 4.0, 0.08), rel=0.15)
     assert 70 < np.median(found) < 125
     assert np.quantile(found, 0.95) < 400
     steady = detection_delays(0.03, h=4.0, runs=300, seed=2)
     false_within_1000 = np.mean((steady > 0) & (steady <= 1000))
     assert 0.12 < false_within_1000 < 0.30
+
+
+def test_bernoulli_arl_by_hand() -> None:
+    # p0 = 1/4, p1 = 3/4 gives k = ln 3 / ln 9 = 1/2: the chart moves in half-events, and with
+    # h = 1 its states are 0, 1/2 and 1. At p = 1/2 the chain's equations
+    #   L0 = 1 + L1/2 + L0/2,  L1 = 1 + L2/2 + L0/2,  L2 = 1 + L1/2
+    # give L2 = 6, L1 = 10, L0 = 12.
+    assert bernoulli_k(0.25, 0.75) == pytest.approx(0.5)
+    assert bernoulli_arl(0.25, 0.75, 1.0, 0.5) == pytest.approx(12.0)
+    # every call bad: the chart climbs 1 - k a call and alarms on the first step above h
+    k = bernoulli_k(0.03, 0.08)
+    for h in (1.0, 3.0, 4.0):
+        assert bernoulli_arl(0.03, 0.08, h, 1.0) == pytest.approx(math.floor(h / (1 - k)) + 1)
+    assert bernoulli_arl(0.03, 0.08, 4.0, 0.0) == math.inf
+
+
+def simulated_calls_to_alarm(p: float, h: float, runs: int, seed: int) -> np.ndarray:
+    """Run lengths of the 3 % → 8 % chart at a true rate ``p``, all runs at once."""
+    rng = np.random.default_rng(seed)
+    k = bernoulli_k(0.03, 0.08)
+    s, lengths = np.zeros(runs), np.zeros(runs, dtype=np.int64)
+    alive, step = np.ones(runs, dtype=bool), 0
+    while alive.any():
+        step += 1
+        s = np.where(alive, np.maximum(0.0, s + (rng.random(runs) < p) - k), s)
+        crossed = alive & (s > h)
+        lengths[crossed] = step
+        alive &= ~crossed
+    return lengths
+
+
+@pytest.mark.parametrize(("p", "h"), [(0.08, 4.0), (0.05, 4.0), (0.08, 3.0)])
+def test_bernoulli_arl_matches_simulated_run_lengths(p: float, h: float) -> None:
+    lengths = simulated_calls_to_alarm(p, h, runs=3000, seed=17)
+    # the standard error of the mean of 3000 near-geometric run lengths is under 2 %
+    assert lengths.mean() == pytest.approx(bernoulli_arl(0.03, 0.08, h, p), rel=0.06)
+
+
+def test_bernoulli_arl_orders() -> None:
+    in_control = [bernoulli_arl(0.03, 0.08, h) for h in (3.0, 4.0, 5.0)]
+    assert in_control == sorted(in_control)
+    assert bernoulli_arl(0.03, 0.08, 4.0) == bernoulli_arl(0.03, 0.08, 4.0, 0.03)
+    delays = [bernoulli_arl(0.03, 0.08, 4.0, p) for p in (0.03, 0.05, 0.08, 0.12)]
+    assert delays == sorted(delays, reverse=True)
 
 
 def test_a_steady_rate_below_the_baseline_never_builds_up() -> None:
@@ -238,6 +284,8 @@ def test_ks_false_alarm_rate_is_at_most_alpha() -> None:
         (lambda: bernoulli_cusum([3.0], 0.03, 0.08, 4.0, totals=[2.0]), r"\[0, its total\]"),
         (lambda: bernoulli_cusum([1.0], 0.03, 0.08, 4.0, totals=[2.0, 3.0]), "differ in length"),
         (lambda: ks_two_sample([], [1.0]), "at least one value"),
+        (lambda: bernoulli_arl(0.03, 0.08, 4.0, 1.5), "true rate"),
+        (lambda: bernoulli_arl(0.03, 0.08, 0.0), "h must be"),
     ],
 )
 def test_bad_input_is_refused(call: Callable[[], object], match: str) -> None:

@@ -21,8 +21,8 @@ references: docs/statistics.md.
                     unpaired_quantile_differences (independent samples: drift's windows)
     power.py        minimal detectable effects at a sample size (normal approximation)
     drift.py        cusum (tabular, standardized), bernoulli_cusum (a rate's slow creep, per
-                    call or per batch), siegmund_arl (how k and h set the run lengths),
-                    ks_two_sample (a distribution against its baseline)
+                    call or per batch), siegmund_arl and bernoulli_arl (how k and h set the
+                    run lengths), ks_two_sample (a distribution against its baseline)
     burn.py         error budgets, burn rates, budget consumed, time to exhaustion; the SRE
                     workbook's multiwindow multi-burn-rate policy and evaluate_burn
                     (sampling-aware: minimum events, Wilson lower bound)
@@ -55,6 +55,7 @@ from daytwo.stats.burn import (
 from daytwo.stats.drift import (
     CusumResult,
     KsTest,
+    bernoulli_arl,
     bernoulli_cusum,
     bernoulli_k,
     cusum,
@@ -86,6 +87,7 @@ __all__ = [
     "Severity",
     "TwoProportionTest",
     "WindowBurn",
+    "bernoulli_arl",
     "bernoulli_cusum",
     "bernoulli_k",
     "budget_consumed",

@@ -14,8 +14,9 @@ Control*, §9.1): on standardized observations ``z_i = (x_i - target) / sigma``:
 chart the sequential likelihood-ratio test of ``target`` against ``target + δ·sigma``; ``h``
 (the decision interval) sets the average run length (ARL): how many observations pass before
 an alarm, without a shift (false alarms, wanted long) and with one (detection delay, wanted
-short). :func:`siegmund_arl` gives both. ``k = 0.5, h = 5`` (a one-sigma shift) has a one-sided
-ARL of about 930 without a shift and 10.4 with it; ``h = 4``, about 340 and 8.4.
+short). :func:`siegmund_arl` gives both, :func:`bernoulli_arl` for the Bernoulli chart.
+``k = 0.5, h = 5`` (a one-sigma shift) has a one-sided ARL of about 940 without a shift and
+10.3 with it; ``h = 4``, about 340 and 8.3.
 """
 
 from __future__ import annotations
@@ -23,10 +24,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 import numpy as np
+from scipy.sparse import coo_matrix, identity  # type: ignore[import-untyped]
+from scipy.sparse.linalg import spsolve  # type: ignore[import-untyped]
 from scipy.stats import ks_2samp  # type: ignore[import-untyped]
+
+#: The Bernoulli CUSUM's ARL is computed on a grid of 1/N events, N at most this: k is
+#: rounded to the nearest fraction with that denominator (an error below 1e-6 for rates of
+#: a few percent), which keeps the chart's states at most h·N.
+_ARL_GRID = 1000
 
 Values = Sequence[float] | np.ndarray
 #: ``up`` watches for a rise above the target, ``down`` for a fall below it.
@@ -134,6 +143,38 @@ def bernoulli_cusum(
     if np.any(counts < 0) or np.any(counts > sizes):
         raise ValueError("each batch's events must be in [0, its total]")
     return _chart(counts - sizes * k, h)
+
+
+def bernoulli_arl(p0: float, p1: float, h: float, p: float | None = None) -> float:
+    """Average run length, in calls, of :func:`bernoulli_cusum` (``p0`` → ``p1``, decision
+    interval ``h``) when the true rate is ``p`` (default ``p0``: calls per false alarm).
+
+    Exact for the chart whose ``k`` is rounded to a fraction ``d/N`` (N ≤ 1000): its states
+    are the multiples of ``1/N`` from 0 to ``h``, each step goes up by ``(N - d)/N`` with
+    probability ``p`` or down by ``d/N`` (to no lower than 0), and the ARL from zero solves
+    the Markov chain's linear system ``(I - Q) L = 1`` (Brook & Evans 1972; the method
+    Reynolds & Stoumbos 1999 use). 3 % → 8 % with ``h = 4``: about 3,900 calls between false
+    alarms at 3 %, 120 calls to detection at 8 %.
+    """
+    k = Fraction(bernoulli_k(p0, p1)).limit_denominator(_ARL_GRID)
+    _check_chart(0.0, h)
+    rate = p0 if p is None else p
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"the true rate must be in [0, 1], got {rate}")
+    if rate == 0.0:
+        return math.inf  # no bad call ever: the chart never leaves zero
+    grid, down = k.denominator, k.numerator
+    up = grid - down
+    states = math.floor(h * grid) + 1  # 0 .. h·N: the chart has not alarmed (S <= h)
+    here = np.arange(states)
+    climbs = here[here + up < states]
+    rows = np.concatenate([climbs, here])
+    cols = np.concatenate([climbs + up, np.maximum(here - down, 0)])
+    probs = np.concatenate([np.full(climbs.size, rate), np.full(states, 1.0 - rate)])
+    transitions = coo_matrix((probs, (rows, cols)), shape=(states, states))  # duplicates add
+    system = (identity(states, format="csc") - transitions.tocsc()).tocsc()
+    lengths = spsolve(system, np.ones(states))
+    return float(np.atleast_1d(lengths)[0])
 
 
 def siegmund_arl(k: float, h: float, shift: float = 0.0) -> float:
