@@ -53,31 +53,29 @@ def budget_remaining(bad: int, total: int, objective: float) -> float:
     return 1.0 - burn_rate(bad, total, objective)
 
 
-def budget_consumed(rate: float, window: timedelta, period: timedelta) -> float:
-    """The share of the period's budget that burning at ``rate`` for ``window`` spends:
-    ``rate · window / period``. 14.4 for 1 h of 30 days spends 2 %; 6 for 6 h, 5 %; 1 for 3
+def budget_consumed(burn_rate: float, window: timedelta, period: timedelta) -> float:
+    """The share of the period's budget that burning at ``burn_rate`` for ``window`` spends:
+    ``burn_rate · window / period``. 14.4 for 1 h of 30 days spends 2 %; 6 for 6 h, 5 %; 1 for 3
     days, 10 % (the workbook's table)."""
     _check_span(window, "window")
     _check_span(period, "period")
-    if rate < 0:
-        raise ValueError(f"burn rate must be >= 0, got {rate}")
-    return rate * (window / period)
+    _check_rate(burn_rate)
+    return burn_rate * (window / period)
 
 
 def time_to_exhaustion(
-    remaining_fraction: float, rate: float, period: timedelta
+    remaining_fraction: float, burn_rate: float, period: timedelta
 ) -> timedelta | None:
-    """How long the remaining share of the budget lasts at ``rate``: ``remaining · period /
-    rate``. A whole 30-day budget lasts 30 days at 1, 3 days at 10, 43 minutes at 1000. None
+    """How long the remaining share of the budget lasts at ``burn_rate``: ``remaining · period
+    / burn_rate``. A whole 30-day budget lasts 30 days at 1, 3 days at 10, 43 minutes at 1000. None
     when nothing burns (never exhausted); zero when nothing is left."""
     _check_span(period, "period")
-    if rate < 0:
-        raise ValueError(f"burn rate must be >= 0, got {rate}")
+    _check_rate(burn_rate)
     if remaining_fraction <= 0.0:
         return timedelta(0)
-    if rate == 0.0:
+    if burn_rate == 0.0:
         return None
-    return period * (remaining_fraction / rate)
+    return period * (remaining_fraction / burn_rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +241,12 @@ def evaluate_burn(
 def _check_counts(bad: int, total: int) -> None:
     if total < 0 or not 0 <= bad <= total:
         raise ValueError(f"bad events must be in [0, total], got bad={bad}, total={total}")
+
+
+def _check_rate(burn_rate: float) -> None:
+    # parameters named burn_rate shadow burn_rate() in functions that never call it
+    if burn_rate < 0:
+        raise ValueError(f"burn rate must be >= 0, got {burn_rate}")
 
 
 def _check_span(span: timedelta, name: str) -> None:
