@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -34,6 +33,7 @@ import aiohttp
 import orjson
 
 from daytwo.config.schema import Config
+from daytwo.core.files import write_atomic
 from daytwo.core.ids import new_call_id
 from daytwo.evals import assertions
 from daytwo.evals.cache import EvalCache
@@ -126,16 +126,7 @@ def execute(suite: Suite, options: RunOptions) -> RunResult:
 
 def save_run(result: RunResult, path: Path) -> None:
     """The run as JSON at ``path``, written atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
 
 
 # -- the gateway ----------------------------------------------------------------------------
