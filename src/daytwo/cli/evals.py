@@ -155,6 +155,7 @@ def run(
             junit=Path(junit) if junit else None,
             html=Path(html) if html else None,
             markdown=Path(markdown) if markdown else None,
+            cases=loaded.cases,
         )
     if as_json:
         from daytwo.cli.common import echo_json
