@@ -110,12 +110,10 @@ def _testcase(label: str, item: ItemResult, repeated: set[str]) -> ET.Element:
 
 
 def _outcome(case: ET.Element, tag: str, kind: str, lines: Sequence[str]) -> None:
-    text = clean("\n".join(lines))
-    message = " | ".join(" ".join(line.split()) for line in lines)
-    element = ET.SubElement(
-        case, tag, message=clean(shorten(message, MESSAGE_CHARS)), type=clean(kind)
-    )
-    element.text = text
+    cleaned = [clean(line) for line in lines]
+    message = " | ".join(" ".join(line.split()) for line in cleaned)
+    element = ET.SubElement(case, tag, message=shorten(message, MESSAGE_CHARS), type=clean(kind))
+    element.text = "\n".join(cleaned)
 
 
 def _gate_suite(run: RunResult, verdict: GateVerdict) -> ET.Element:
