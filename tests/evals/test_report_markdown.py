@@ -43,7 +43,7 @@ def test_a_failed_gate_leads_with_its_failed_criteria(tmp_path: Path) -> None:
         "- cost per call 2.0× baseline &gt; 1.5×",
     ]
     assert "Held: max\\_latency\\_p95\\_ms." in comment
-    assert "run `01JRUNID` · eval cost $0.004200 · 13 calls · 3 cache hits" in comment
+    assert "run `01JRUNID` · eval cost $0.00420 · 13 calls · 3 cache hits" in comment
 
 
 def test_the_comparison_table_has_a_row_per_metric_with_seven_cells() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from daytwo.evals.model import Comparison, ItemResult, MetricComparison
-from daytwo.evals.report import _fmt
+from daytwo.evals.report.fmt import fmt_ci, fmt_delta
 
 #: Plot area of one delta row and of one histogram, in SVG user units.
 WIDTH = 360.0
@@ -71,7 +71,7 @@ def _delta_row(m: MetricComparison, y: float) -> DeltaRow:
     return DeltaRow(
         metric=m.metric,
         verdict=m.verdict,
-        label=f"{_fmt.delta(m.kind, m.delta)} {_fmt.ci(m)}",
+        label=f"{fmt_delta(m)} {fmt_ci(m)}",
         y=y,
         zero_x=WIDTH / 2,
         dot_x=x(m.delta),

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from daytwo.evals.model import Case, Comparison, GateVerdict, ItemResult, RunResult
-from daytwo.evals.report import _fmt, charts
+from daytwo.evals.report import charts
+from daytwo.evals.report.fmt import fmt_usd
 from daytwo.evals.report.items import CaseRow, case_rows, is_regression, sides
-from daytwo.evals.report.text import clean
+from daytwo.evals.report.text import clean, metric_row
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"
@@ -71,12 +72,12 @@ def render(
         title=run.description or run.suite,
         run=run,
         started=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(run.started_at)),
-        spent=_fmt.usd(run.spent_usd),
+        spent=fmt_usd(run.spent_usd),
         verdict=verdict,
         target_columns=COLUMNS,
         target_rows=[target_row(t.label, run.for_target(t.label)) for t in run.targets],
         comparison=comparison,
-        metric_rows=[_fmt.row(m) for m in comparison.metrics] if comparison else [],
+        metric_rows=[metric_row(m) for m in comparison.metrics] if comparison else [],
         delta_rows=charts.delta_rows(comparison) if comparison else [],
         histograms=charts.histograms([(label, run.for_target(label)) for label in labels]),
         chart={
@@ -121,7 +122,7 @@ def _repeat(item: ItemResult) -> dict[str, Any]:
     if out is not None:
         if out.served_model:
             meta.append(out.served_model)
-        meta.append(_fmt.usd(item.cost_usd))
+        meta.append(fmt_usd(item.cost_usd))
         meta.append("cached" if out.cached else f"{out.latency_ms:.0f} ms")
     return {
         "repeat": item.repeat,

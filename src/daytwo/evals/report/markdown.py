@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 
 from daytwo.evals.model import Comparison, GateVerdict, RunResult
-from daytwo.evals.report import _fmt
+from daytwo.evals.report.fmt import fmt_usd
 from daytwo.evals.report.items import Regression, case_rows, regressions, sides
-from daytwo.evals.report.text import clean
+from daytwo.evals.report.text import clean, metric_row
 
 #: GitHub refuses comments longer than 65,536 characters; a margin for the cut note.
 COMMENT_LIMIT = 65_536
@@ -99,7 +99,7 @@ def _comparison_table(comparison: Comparison) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for m in comparison.metrics:
-        cells = list(_fmt.row(m))
+        cells = list(metric_row(m))
         cells[0] = text(cells[0])
         cells[-1] = f"**{m.verdict}**" if m.verdict == "worse" else m.verdict
         lines.append("| " + " | ".join(cells) + " |")
@@ -146,6 +146,6 @@ def _regressions(found: list[Regression], budget: int) -> list[str]:
 
 def _footer(run: RunResult) -> list[str]:
     return [
-        f"<sub>run `{run.run_id}` · eval cost {_fmt.usd(run.spent_usd)} · "
+        f"<sub>run `{run.run_id}` · eval cost {fmt_usd(run.spent_usd)} · "
         f"{run.calls} calls · {run.cache_hits} cache hits</sub>",
     ]
