@@ -115,8 +115,8 @@ def failing_verdict() -> GateVerdict:
         candidate=CAND,
         baseline=BASE,
         checks=(
+            GateCheck("max_latency_p95_ms", True, "latency p95 127 ms <= 2000 ms", 127.0, 2000.0),
             GateCheck("min_pass_rate", False, "pass rate 50.0% < 85.0% <limit>", 0.5, 0.85),
             GateCheck("max_cost_ratio", False, "cost per call 2.0× baseline > 1.5×", 2.0, 1.5),
-            GateCheck("max_latency_p95_ms", True, "latency p95 127 ms <= 2000 ms", 127.0, 2000.0),
         ),
     )

@@ -135,6 +135,16 @@ def test_hostile_text_is_shown_as_text(opened: Opened) -> None:
     assert first.locator("pre.vars").inner_text().count('"Ada <0>"') == 1
 
 
+def test_the_gate_verdict_leads_with_its_failed_criteria(opened: Opened) -> None:
+    gate = opened.page.locator("#gate")
+    assert gate.locator("strong").inner_text() == "Deploy gate: FAIL"
+    assert gate.locator("li").all_inner_texts() == [
+        "FAIL: pass rate 50.0% < 85.0% <limit>",
+        "FAIL: cost per call 2.0× baseline > 1.5×",
+        "ok: latency p95 127 ms <= 2000 ms",
+    ]
+
+
 def test_side_by_side_shows_both_answers_and_each_assertion(opened: Opened) -> None:
     case = opened.page.locator("section.case").nth(1)  # case-1, a regression
     assert case.get_attribute("data-regression") == "true"

@@ -81,7 +81,7 @@ def test_valid_with_failures_errors_properties_and_the_gate(
     assert props["cost_usd"] == f"{6 * 0.0002 + 0.0002:.6f}"  # 7 answers (one call failed)
 
     gate_cases = cases(gate)
-    assert list(gate_cases) == ["min_pass_rate", "max_cost_ratio", "max_latency_p95_ms"]
+    assert list(gate_cases) == ["max_latency_p95_ms", "min_pass_rate", "max_cost_ratio"]
     failed = gate_cases["max_cost_ratio"].find("failure")
     assert failed is not None and failed.get("message") == "cost per call 2.0× baseline > 1.5×"
     assert list(gate_cases["max_latency_p95_ms"]) == []

@@ -74,6 +74,8 @@ def render(
         started=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(run.started_at)),
         spent=fmt_usd(run.spent_usd),
         verdict=verdict,
+        # the failed criteria first, as the gate prints them
+        gate_checks=[*verdict.failed, *(c for c in verdict.checks if c.passed)] if verdict else [],
         target_columns=COLUMNS,
         target_rows=[target_row(t.label, run.for_target(t.label)) for t in run.targets],
         comparison=comparison,
