@@ -36,7 +36,7 @@ def test_a_failed_gate_leads_with_its_failed_criteria(tmp_path: Path) -> None:
     comment = path.read_text(encoding="utf-8")
     lines = comment.splitlines()
     assert lines[0] == "## daytwo gate: ❌ FAIL"
-    assert f"candidate `{data.CAND}` against `{data.BASE}`" in comment
+    assert lines[2] == f"Candidate `{data.CAND}` against `{data.BASE}` on support replies."
     failed = [line for line in lines if line.startswith("- ")]
     assert failed == [
         "- pass rate 50.0% &lt; 85.0% &lt;limit&gt;",
@@ -65,7 +65,7 @@ def test_regressions_list_cases_that_passed_before_and_fail_now() -> None:
     run = data.run()
     rows = table(markdown.render(run, data.comparison(run)), "| case |")[2:]
     # The errored call and the failed judge are errors, not regressions.
-    assert [r[0] for r in rows] == ["case\\-1", "case\\-3", "case\\-4"]
+    assert [r[0] for r in rows] == ["case-1", "case-3", "case-4"]
     assert rows[0][1:3] == ["0.900", "0.400"]
     assert rows[0][3] == 'contains: missing &lt;b&gt;refund&lt;/b&gt; &amp; "policy" \\| link'
 
@@ -79,14 +79,15 @@ def test_hostile_text_cannot_break_the_table_inject_html_or_mention() -> None:
         else i
         for i in run.items
     )
-    run = replace(run, items=items)
-    comment = markdown.render(run, data.comparison(run))
+    run = replace(run, items=items, description="# big\n- list")
+    comment = markdown.render(run, data.comparison(run), data.failing_verdict())
     rows = table(comment, "| case |")[2:]
     assert len(rows) == 1 and len(rows[0]) == 4
+    assert not [line for line in comment.splitlines() if line.startswith(("# big", "- list"))]
     assert "<img" not in comment and "```" not in comment
     assert "@octocat" not in comment and "@\u2060octocat" in comment
     assert "\x07" not in comment and "\x1b" not in comment
-    assert rows[0][0].startswith('&lt;img src=x onerror=alert\\(1\\)&gt; &amp; "quoted"')
+    assert rows[0][0].startswith('&lt;img src=x onerror=alert(1)&gt; &amp; "quoted"')
 
 
 def test_a_long_list_of_regressions_is_cut_to_fit_a_github_comment() -> None:

@@ -20,8 +20,10 @@ from daytwo.evals.report.text import clean, metric_row
 COMMENT_LIMIT = 65_536
 _MARGIN = 200
 _HEADLINE = {"pass": "✅ PASS", "fail": "❌ FAIL", "cannot run": "⚠️ CANNOT RUN"}
-#: Characters with a meaning in GitHub Markdown inline text (backslash-escaped).
-_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!|~>-])")
+#: Characters with a meaning inside a line of GitHub Markdown (backslash-escaped): code spans,
+#: emphasis, links, table cells, strikethrough. User text never starts a line, so the
+#: line-start syntax (``#``, ``-``, ``+``, ``>``) needs no escape.
+_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def text(value: str) -> str:
@@ -59,7 +61,7 @@ def _headline(
     if verdict is not None:
         lines = [f"## daytwo gate: {_HEADLINE[verdict.status]}", ""]
         against = f" against {_label(verdict.baseline)}" if verdict.baseline else ""
-        lines.append(f"{title}: candidate {_label(verdict.candidate)}{against}.")
+        lines.append(f"Candidate {_label(verdict.candidate)}{against} on {title}.")
         if verdict.status == "cannot run":
             lines += ["", f"The gate could not run: {text(verdict.reason)}"]
         if verdict.failed:
