@@ -1,10 +1,13 @@
 """``daytwo eval run SUITE --junit --html --markdown`` through the embedded gateway and the
-simulator: the three reports are written and say what the run did."""
+simulator: the three reports are written and say what the run did. The reports package stays
+light for the CLI that imports it."""
 
 from __future__ import annotations
 
 import html
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +19,6 @@ from tests.evals.harness import basic_suite, eval_project
 
 from daytwo.cli.main import cli
 from daytwo.evals.model import RunResult
-
-pytestmark = pytest.mark.integration
 
 SCHEMA = Path(__file__).parent / "data" / "junit.xsd"
 
@@ -32,6 +33,7 @@ def _in_project(tmp_path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
+@pytest.mark.integration
 def test_eval_run_writes_junit_html_and_markdown(tmp_path: Path) -> None:
     suite = basic_suite()
     suite["tests"][1]["assert"].append({"type": "equals", "value": "no simulator says <this>"})
@@ -67,3 +69,12 @@ def test_eval_run_writes_junit_html_and_markdown(tmp_path: Path) -> None:
     assert '"topic": "a login problem"' in shown  # the suite's vars, from the CLI's cases
     assert "no simulator says &lt;this&gt;" in page and "says <this>" not in page
     assert not list((tmp_path / "out").glob(".*.tmp"))  # written atomically, nothing left over
+
+
+def test_the_reports_package_imports_neither_jinja2_nor_rich() -> None:
+    code = (
+        "import sys, daytwo.evals.report; "
+        "print(sorted(m for m in ('jinja2', 'rich') if m in sys.modules))"
+    )
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "[]"
