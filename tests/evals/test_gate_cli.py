@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+import xmlschema
 import yaml
 from click.testing import CliRunner, Result
 from tests.evals.harness import project_config
@@ -119,6 +120,24 @@ def test_a_costlier_worse_candidate_fails_with_the_numbers(tmp_path: Path) -> No
     assert "(limit 1.50x" in ratio
     assert float(ratio.split(" = ")[1].split("x")[0]) > 1.5
     assert len(runs(tmp_path)) == 1
+
+
+def test_the_gate_writes_its_reports_with_the_verdict(tmp_path: Path) -> None:
+    scripted(tmp_path, gate={"max_cost_ratio": 1.5})
+    got = gate(
+        "--candidate", "big", "--junit", "gate.xml", "--html", "gate.html",
+        "--markdown", "gate.md",
+    )  # fmt: skip
+    assert got.exit_code == 1, got.output
+    schema = xmlschema.XMLSchema(Path(__file__).parent / "data" / "junit.xsd")
+    schema.validate(tmp_path / "gate.xml")
+    junit = (tmp_path / "gate.xml").read_text()
+    assert 'name="deploy gate"' in junit and "max_cost_ratio" in junit
+    markdown = (tmp_path / "gate.md").read_text()
+    assert "FAIL" in markdown.splitlines()[0] or "FAIL" in markdown[:300]
+    assert "x the baseline" in markdown
+    html = (tmp_path / "gate.html").read_text()
+    assert "Question 7: what is the code?" in html  # the suite's case variables are shown
 
 
 def test_json_carries_verdict_comparison_and_run_id(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ Also the pieces ``daytwo gate`` shares: the run options, resolving the two sides
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -284,32 +283,22 @@ def _joined(
     return Sides(run, base, cand, suite, executed)
 
 
-def report_writer(flags: RunFlags, prefix: str) -> Callable[..., None] | None:
-    """``daytwo.evals.report.write_reports`` when a report is asked for (loaded only then);
-    a one-line failure before anything runs when this build has no reports."""
-    if not any(flags.reports.values()):
-        return None
-    try:
-        module: Any = importlib.import_module("daytwo.evals.report")
-    except ModuleNotFoundError:
-        module = None
-    writer = getattr(module, "write_reports", None)
-    if writer is None:
-        fail(
-            "reports (--junit/--html/--markdown) are not available in this build", 2, prefix=prefix
-        )
-    return writer  # type: ignore[no-any-return]
-
-
 def write_reports(
-    writer: Callable[..., None] | None,
     flags: RunFlags,
     run: RunResult,
     comparison: Comparison | None,
     verdict: GateVerdict | None = None,
+    suite: Suite | None = None,
 ) -> None:
-    if writer is not None:
-        writer(run, comparison, **flags.reports, verdict=verdict)
+    """The reports asked for (``--junit/--html/--markdown``); the reports package (Jinja2,
+    the templates) is loaded only then. ``suite``: its cases' variables and expected answers
+    go into the HTML report."""
+    if not any(flags.reports.values()):
+        return
+    from daytwo.evals.report import write_reports as write
+
+    cases = suite.cases if suite is not None else ()
+    write(run, comparison, **flags.reports, verdict=verdict, cases=cases)
 
 
 def console() -> Any:
@@ -341,10 +330,9 @@ def compare(baseline: str | None, candidate: str | None, **kwargs: Any) -> None:
     flags = RunFlags.take(kwargs)
     resolver = Resolver(flags, PREFIX)
     baseline, candidate = _defaults(resolver, baseline, candidate)
-    writer = report_writer(flags, PREFIX)
     sides = resolver.sides(baseline, candidate)
     comparison = sides.compare(flags.alpha)
-    write_reports(writer, flags, sides.run, comparison)
+    write_reports(flags, sides.run, comparison, suite=sides.suite)
     if flags.as_json:
         echo_json({"comparison": comparison_json(comparison), "run_id": sides.run.run_id})
         return

@@ -39,21 +39,9 @@ class EvalGroup(click.Group):
             got: click.Command | None = super().get_command(ctx, cmd_name)
             return got
         module, _, attr = target.partition(":")
-        try:
-            cmd: Any = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            return _unavailable(cmd_name)
+        cmd: Any = getattr(importlib.import_module(module), attr)
         assert isinstance(cmd, click.Command)
         return cmd
-
-
-def _unavailable(name: str) -> click.Command:
-    def callback() -> None:
-        fail(f"`{name}` is not available in this build", 2, prefix=PREFIX)
-
-    return click.Command(name, callback=callback, help="(not available in this build)")
 
 
 @click.group(cls=EvalGroup)
@@ -147,9 +135,9 @@ def run(
     if output:
         save_run(result, Path(output))
     if junit or html or markdown:
-        # The reports package (evals/report/__init__.py) is loaded only when a report is asked.
-        report: Any = importlib.import_module("daytwo.evals.report")
-        report.write_reports(
+        from daytwo.evals.report import write_reports  # Jinja2 and templates: only when asked
+
+        write_reports(
             result,
             None,
             junit=Path(junit) if junit else None,

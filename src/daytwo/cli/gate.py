@@ -17,7 +17,6 @@ from daytwo.cli.eval_compare import (
     RunFlags,
     comparison_json,
     console,
-    report_writer,
     run_options,
     write_reports,
 )
@@ -84,7 +83,6 @@ def gate(
     criteria = _criteria(suite.gate, no_regression, kwargs)
     baseline = _baseline(criteria, suite, baseline, candidate)
     _check_before_running(criteria, suite, candidate, baseline)
-    writer = report_writer(flags, PREFIX)
     run, base_label, cand_label, comparison = _measure(resolver, baseline, candidate, flags)
     from daytwo.evals.gate import evaluate_gate
 
@@ -97,7 +95,7 @@ def gate(
         alpha=flags.alpha,
         formats=_formats(suite, cand_label, criteria),
     )
-    write_reports(writer, flags, run, comparison, verdict)
+    write_reports(flags, run, comparison, verdict, suite)
     _show(verdict, comparison, run, flags)
     sys.exit(verdict.exit_code)
 
