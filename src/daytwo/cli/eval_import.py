@@ -1,0 +1,115 @@
+"""``daytwo eval import promptfoo CONFIG``: a promptfoo config converted into a daytwo suite
+(see docs/evals-promptfoo.md). Writes the suite, checks it loads, then prints one line per
+item it could not carry. Exit 0 when converted, 2 when the input cannot be read."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from daytwo.cli.common import fail
+from daytwo.cli.evals import PREFIX, Command
+
+
+@click.command("import", cls=Command)
+@click.argument("kind", type=click.Choice(["promptfoo"]))
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="The suite to write [default: evals/<name>.yaml, name: the config's folder].",
+)
+@click.option(
+    "--alias",
+    "mapping",
+    multiple=True,
+    metavar="ID=ALIAS",
+    help="Map a promptfoo provider id to a daytwo model alias (repeatable).",
+)
+@click.option(
+    "--model", metavar="ALIAS", help="The alias providers that are not model APIs run as."
+)
+@click.option(
+    "--judge",
+    metavar="ALIAS",
+    default="judge",
+    show_default=True,
+    help="The judge alias when the config names no grader.",
+)
+@click.option(
+    "--embedding-model",
+    metavar="ALIAS",
+    default="text-embedding-3-small",
+    show_default=True,
+    help="The embeddings alias when the config names none.",
+)
+def import_(
+    kind: str,
+    config: str,
+    output: str | None,
+    mapping: tuple[str, ...],
+    model: str | None,
+    judge: str,
+    embedding_model: str,
+) -> None:
+    """Convert a promptfoo CONFIG (promptfooconfig.yaml) into a daytwo suite. Prints what could
+    not be carried, one line each with its key path."""
+    from daytwo.evals.model import SuiteError
+    from daytwo.evals.promptfoo import convert, dump
+    from daytwo.evals.suite import load
+
+    source = Path(config)
+    target = Path(output) if output else Path("evals") / f"{_name(source)}.yaml"
+    aliases = _aliases(mapping)
+    try:
+        converted = convert(
+            source,
+            target.parent,
+            aliases=aliases,
+            model=model,
+            judge=judge,
+            embedding_model=embedding_model,
+        )
+    except SuiteError as exc:
+        fail(str(exc), 2, prefix=PREFIX)
+    header = f"# Imported from promptfoo: {source} (daytwo eval import promptfoo)\n"
+    text = header + dump(converted.suite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the destination and loaded before it takes the name: a suite that would
+    # not load is never left behind.
+    fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".yaml", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        load(Path(tmp))
+        os.replace(tmp, target)
+    except SuiteError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        fail(f"the converted suite does not load: {exc.message} ({exc.where})", 2, prefix=PREFIX)
+    targets = len(converted.suite["targets"])
+    tests = len(converted.suite["tests"])
+    click.echo(f"wrote {target}: {targets} targets, {tests} tests")
+    if converted.skipped:
+        click.echo(f"not carried ({len(converted.skipped)}):")
+        for item in converted.skipped:
+            click.echo(f"  {item}")
+
+
+def _name(source: Path) -> str:
+    if source.stem.startswith("promptfooconfig") and source.resolve().parent.name:
+        return source.resolve().parent.name
+    return source.stem
+
+
+def _aliases(mapping: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in mapping:
+        pid, sep, alias = item.rpartition("=")
+        if not sep or not pid or not alias:
+            fail(f"--alias: expected ID=ALIAS, got `{item}`", 2, prefix=PREFIX)
+        out[pid] = alias
+    return out
