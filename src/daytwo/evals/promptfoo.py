@@ -170,7 +170,9 @@ class _Import:
     skipped: list[Skipped] = field(default_factory=list)
 
     def skip(self, where: str, reason: str) -> None:
-        self.skipped.append(Skipped(where, reason))
+        item = Skipped(where, reason)
+        if item not in self.skipped:  # a test whose array variables expand is read per copy
+            self.skipped.append(item)
 
 
 def convert(
@@ -188,11 +190,28 @@ def convert(
     providers with none (``echo``, ``exec:...``) run as; ``judge`` / ``embedding_model``: the
     aliases model-graded assertions use when the config names no grader."""
     data = _read_config(path)
+    try:
+        return _convert(data, path, suite_dir, aliases or {}, model, judge, embedding_model)
+    except SuiteError as exc:
+        if exc.where.startswith(str(path)):
+            raise
+        raise SuiteError(f"{path}: {exc.where}", exc.message) from None
+
+
+def _convert(
+    data: Mapping[str, Any],
+    path: Path,
+    suite_dir: Path,
+    aliases: Mapping[str, str],
+    model: str | None,
+    judge: str,
+    embedding_model: str,
+) -> Converted:
     templates = data.get("assertionTemplates")
     state = _Import(
         path.parent,
         suite_dir,
-        aliases or {},
+        aliases,
         model,
         templates if isinstance(templates, Mapping) else {},
     )
@@ -201,13 +220,13 @@ def convert(
             state.skip(str(key), "not carried (no daytwo equivalent in a suite)")
     prompts = _prompts(state, data.get("prompts"))
     if not prompts:
-        raise SuiteError(f"{path}: prompts", "no prompt could be converted")
+        raise SuiteError("prompts", "no prompt could be converted")
     providers = data.get("providers", data.get("targets"))
-    key = "providers" if "providers" in data else "targets"
+    key = "targets" if "targets" in data else "providers"
     targets = _targets(state, providers, key, prompts)
     if not targets:
         raise SuiteError(
-            f"{path}: {key}",
+            key,
             f"no provider maps to a daytwo model alias ({', '.join(state.unmapped) or 'none'}): "
             "pass --model ALIAS or --alias ID=ALIAS",
         )
@@ -215,7 +234,7 @@ def convert(
     if isinstance(default, str):
         default = _load_one(state, default, "defaultTest")
     if not isinstance(default, Mapping):
-        raise SuiteError(f"{path}: defaultTest", "expected a mapping")
+        raise SuiteError("defaultTest", "expected a mapping")
     raw_tests = _tests(state, data.get("tests"))
     default_out, per_test, grader = _default(state, default)
     tests = [
@@ -224,7 +243,7 @@ def convert(
         for t in _test(state, raw, where, default_out.get("vars", {}), per_test)
     ]
     if not tests:
-        raise SuiteError(f"{path}: tests", "no test could be converted")
+        raise SuiteError("tests", "no test could be converted")
     _fill_missing(state, tests, default_out.get("vars", {}), targets)
     suite: dict[str, Any] = {}
     if isinstance(data.get("description"), str):
@@ -791,7 +810,7 @@ def _assertion(
     try:
         assertions.parse_assertion(out, where, base_dir=state.suite_dir)
     except SuiteError as exc:
-        state.skip(where, exc.message)
+        state.skip(exc.where, exc.message)
         return []
     return [out]
 

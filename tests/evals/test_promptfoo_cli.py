@@ -1,0 +1,120 @@
+"""``daytwo eval import promptfoo``: a real promptfoo example imported, then run for real with
+``daytwo eval run`` through the embedded gateway and the simulator; bad input is one line,
+exit 2."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from tests.evals.harness import project_config
+from tests.gateway.harness import route
+
+from daytwo.cli.main import cli
+from daytwo.evals.model import RunResult
+
+pytestmark = pytest.mark.integration
+DATA = Path(__file__).parent / "data" / "promptfoo"
+
+
+@pytest.fixture(autouse=True)
+def _in_project(tmp_path: Path) -> Iterator[None]:
+    """Commands run from the project's folder (``./daytwo.yaml``, ``evals/``)."""
+    before = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def daytwo(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def project(tmp_path: Path, example: str, *aliases: str) -> Path:
+    """The example copied into ``promptfoo/``, and a daytwo.yaml whose ``aliases`` are served
+    by the simulator."""
+    shutil.copytree(DATA / example, tmp_path / "promptfoo")
+    cfg = project_config(tmp_path)
+    (tmp_path / "prompts").mkdir()  # the config's prompt directory (no prompt targets here)
+    for alias in aliases:
+        cfg["models"][alias] = route("sim", "gpt-4o-mini")
+    (tmp_path / "daytwo.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return tmp_path / "promptfoo" / "promptfooconfig.yaml"
+
+
+def run_json(suite: str) -> tuple[int, RunResult]:
+    got = daytwo("eval", "run", suite, "--json")
+    assert got.exit_code in (0, 1), got.output
+    return got.exit_code, RunResult.from_json(orjson.loads(got.stdout))
+
+
+def test_getting_started_imports_and_runs_through_the_gateway(tmp_path: Path) -> None:
+    config = project(tmp_path, "getting-started", "gpt-4.1", "o4-mini")
+    got = daytwo("eval", "import", "promptfoo", str(config))
+    assert got.exit_code == 0, got.output
+    assert got.stdout == "wrote evals/promptfoo.yaml: 4 targets, 2 tests\n"
+    _, result = run_json("evals/promptfoo.yaml")
+    assert len(result.items) == 8  # 2 prompts x 2 providers x 2 tests
+    assert {i.target for i in result.items} == {
+        "openai:gpt-4.1 / prompt1",
+        "openai:gpt-4.1 / prompt2",
+        "openai:o4-mini / prompt1",
+        "openai:o4-mini / prompt2",
+    }
+    assert all(i.error is None for i in result.items)
+    assert all(i.grades[0].assertion in ("contains", "icontains") for i in result.items)
+
+
+def test_rubric_example_runs_its_judged_metrics(tmp_path: Path) -> None:
+    config = project(tmp_path, "eval-customer-support-rubric", "gpt-4.1-mini")
+    got = daytwo(
+        "eval", "import", "promptfoo", str(config), "-o", "evals/support.yaml",
+        "--model", "gpt-4o-mini",
+    )  # fmt: skip
+    assert got.exit_code == 0, got.output
+    out = got.stdout.splitlines()
+    assert out[0] == "wrote evals/support.yaml: 1 targets, 8 tests"
+    assert out[1] == "not carried (12):"
+    assert "  tests.csv[3].threshold: a test-level score threshold is not carried" in got.stdout
+    _, result = run_json("evals/support.yaml")
+    assert len(result.items) == 8
+    metrics = {g.metric for i in result.items for g in i.grades}
+    assert metrics == {"correct", "resolved", "honest", "handoff", "language_fit"}
+    assert all(i.error is None for i in result.items), [i.error for i in result.items]
+    assert result.calls == 8 + 8 * 5  # the answers, then one judge call per rubric
+    assert all(g.cost_usd > 0 for i in result.items for g in i.grades)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["nope.yaml"], "daytwo eval: nope.yaml: file not found"),
+        (
+            ["bad.yaml"],
+            "daytwo eval: bad.yaml: a promptfoo config is a mapping (prompts, providers, tests)",
+        ),
+        (["ok.yaml", "--alias", "openai"], "daytwo eval: --alias: expected ID=ALIAS, got `openai`"),
+        (
+            ["echo.yaml"],
+            "daytwo eval: echo.yaml: providers: no provider maps to a daytwo model alias (echo): "
+            "pass --model ALIAS or --alias ID=ALIAS",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
+    (tmp_path / "bad.yaml").write_text("- 1\n")
+    (tmp_path / "ok.yaml").write_text("prompts: [hi]\nproviders: [openai:x]\n")
+    (tmp_path / "echo.yaml").write_text("prompts: [hi]\nproviders: [echo]\ntests: [{}]\n")
+    got = daytwo("eval", "import", "promptfoo", *args)
+    assert got.exit_code == 2, got.output
+    assert got.stdout == ""
+    assert got.stderr.splitlines() == [expected]
+    assert not (tmp_path / "evals").exists()
