@@ -252,11 +252,12 @@ def test_a_variable_no_test_sets_is_set_empty_as_promptfoo_renders_it(tmp_path: 
     config = {
         "prompts": ["{{ a }} and {{ b }}"],
         "providers": ["openai:gpt-4o-mini"],
-        "tests": [{"vars": {"a": "x"}}],
+        "tests": [{"vars": {"a": "x", "b": "y"}}, "file://more.yaml"],
     }
-    got, suite = converted_and_loaded(write(tmp_path, config), tmp_path)
-    assert lines(got) == ['tests[0].vars.b: not set: promptfoo renders it empty, set to ""']
-    assert suite.cases[0].vars == {"a": "x", "b": ""}
+    path = write(tmp_path, config, **{"more.yaml": "- vars: {a: z}\n"})
+    got, suite = converted_and_loaded(path, tmp_path)
+    assert lines(got) == ['more.yaml[0].vars.b: not set: promptfoo renders it empty, set to ""']
+    assert [c.vars for c in suite.cases] == [{"a": "x", "b": "y"}, {"a": "z", "b": ""}]
 
 
 @pytest.mark.parametrize(

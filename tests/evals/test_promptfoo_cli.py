@@ -93,6 +93,19 @@ def test_rubric_example_runs_its_judged_metrics(tmp_path: Path) -> None:
     assert all(g.cost_usd > 0 for i in result.items for g in i.grades)
 
 
+def test_json_lists_what_was_not_carried(tmp_path: Path) -> None:
+    config = project(tmp_path, "simple-test")
+    got = daytwo("eval", "import", "promptfoo", str(config), "--json", "-o", "evals/pirate.yaml")
+    assert got.exit_code == 0, got.output
+    data = orjson.loads(got.stdout)
+    assert (data["suite"], data["targets"], data["tests"]) == ("evals/pirate.yaml", 2, 5)
+    assert {
+        "where": "tests[3].assert[0]",
+        "reason": "type javascript: inline code is not run by daytwo",
+    } in data["not_carried"]
+    assert (tmp_path / "evals" / "pirate.yaml").is_file()
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

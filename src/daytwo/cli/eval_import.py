@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from daytwo.cli.common import fail
+from daytwo.cli.common import echo_json, fail
 from daytwo.cli.evals import PREFIX, Command
 
 
@@ -47,6 +47,7 @@ from daytwo.cli.evals import PREFIX, Command
     show_default=True,
     help="The embeddings alias when the config names none.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def import_(
     kind: str,
     config: str,
@@ -55,6 +56,7 @@ def import_(
     model: str | None,
     judge: str,
     embedding_model: str,
+    as_json: bool,
 ) -> None:
     """Convert a promptfoo CONFIG (promptfooconfig.yaml) into a daytwo suite. Prints what could
     not be carried, one line each with its key path."""
@@ -92,6 +94,16 @@ def import_(
         fail(f"the converted suite does not load: {exc.message} ({exc.where})", 2, prefix=PREFIX)
     targets = len(converted.suite["targets"])
     tests = len(converted.suite["tests"])
+    if as_json:
+        echo_json(
+            {
+                "suite": str(target),
+                "targets": targets,
+                "tests": tests,
+                "not_carried": [{"where": s.where, "reason": s.reason} for s in converted.skipped],
+            }
+        )
+        return
     click.echo(f"wrote {target}: {targets} targets, {tests} tests")
     if converted.skipped:
         click.echo(f"not carried ({len(converted.skipped)}):")

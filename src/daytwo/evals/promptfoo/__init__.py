@@ -102,14 +102,15 @@ def _convert(
         raise SuiteError("defaultTest", "expected a mapping")
     raw_tests = read_tests(state, data.get("tests"))
     default_out, per_test, grader = read_default(state, default)
-    tests = [
-        t
+    placed = [
+        (where, t)
         for where, raw in raw_tests
         for t in convert_test(state, raw, where, default_out.get("vars", {}), per_test)
     ]
-    if not tests:
+    if not placed:
         raise SuiteError("tests", "no test could be converted")
-    _fill_missing(state, tests, default_out.get("vars", {}), targets)
+    _fill_missing(state, placed, default_out.get("vars", {}), targets)
+    tests = [t for _, t in placed]
     suite: dict[str, Any] = {}
     if isinstance(data.get("description"), str):
         suite["description"] = data["description"]
@@ -126,17 +127,17 @@ def _convert(
 
 def _fill_missing(
     state: Import,
-    tests: list[dict[str, Any]],
+    tests: list[tuple[str, dict[str, Any]]],
     default_vars: Mapping[str, Any],
     targets: list[tuple[dict[str, Any], Prompt]],
 ) -> None:
     """promptfoo renders an unset variable as empty text; daytwo refuses it at load, so the
-    import sets it to "" (and says so)."""
+    import sets it to "" (and says so, naming the promptfoo test)."""
     used = frozenset().union(*(p.names for _, p in targets))
-    for i, test in enumerate(tests):
+    for where, test in tests:
         for name in sorted(used - set(test["vars"]) - set(default_vars)):
             test["vars"][name] = ""
-            state.skip(f"tests[{i}].vars.{name}", 'not set: promptfoo renders it empty, set to ""')
+            state.skip(f"{where}.vars.{name}", 'not set: promptfoo renders it empty, set to ""')
 
 
 def _needs(
