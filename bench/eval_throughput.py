@@ -30,7 +30,7 @@ with ``daytwo.evals.runner.execute`` -- the code ``daytwo eval run`` calls -- an
 
 Usage::
 
-    .venv/bin/python bench/eval_throughput.py                 # 1,000 items, ~1-2 min
+    .venv/bin/python bench/eval_throughput.py                 # 1,000 items, 3 reps, ~25 s
     .venv/bin/python bench/eval_throughput.py --judged --json > out.json
     .venv/bin/python bench/eval_throughput.py --items 200 --upstream-ms 50
 """
@@ -41,6 +41,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -187,6 +188,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         return measure(args, work, base, kind)
     finally:
         h.stop_upstream(upstream_proc, work)
+        os.chdir(h.REPO)
+        if args.keep:
+            h.log(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def measure(args: argparse.Namespace, work: Path, base: str, kind: str) -> dict[str, Any]:
@@ -352,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3, help="runs per point, median (default 3)")
     ap.add_argument("--judged", action="store_true", help="also a run with an llm-rubric")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (config, ledger)")
     args = ap.parse_args(argv)
     h.exit_on_signals()
     try:
