@@ -291,3 +291,107 @@ def test_invalid_input_is_one_suite_error_naming_the_file(
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(SuiteError, match=r"nope\.yaml: file not found"):
         convert(tmp_path / "nope.yaml", tmp_path)
+
+
+def test_prompts_dir_writes_prompt_files_the_targets_name(tmp_path: Path) -> None:
+    out = tmp_path / "evals"
+    got = convert(
+        DATA / "getting-started" / "promptfooconfig.yaml", out, prompts_dir=tmp_path / "prompts"
+    )
+    assert list(got.suite)[:3] == ["description", "prompts", "targets"]
+    assert got.suite["prompts"] == "../prompts"
+    assert [t["model"] for t in got.suite["targets"]] == [
+        "prompt:openai-gpt-4-1-prompt1@v1",
+        "prompt:openai-gpt-4-1-prompt2@v1",
+        "prompt:openai-o4-mini-prompt1@v1",
+        "prompt:openai-o4-mini-prompt2@v1",
+    ]
+    spec = got.prompt_files[tmp_path / "prompts" / "openai-o4-mini-prompt2" / "v1.yaml"]
+    assert spec["model"] == "o4-mini"
+    assert spec["messages"] == [{"role": "user", "content": "Translate to {{language}}: {{input}}"}]
+    assert spec["variables"] == {"input": {"type": "string"}, "language": {"type": "string"}}
+    for path, content in got.prompt_files.items():
+        path.parent.mkdir(parents=True)
+        path.write_text(dump(content), encoding="utf-8")
+    out.mkdir()
+    (out / "s.yaml").write_text(dump(got.suite), encoding="utf-8")
+    suite = load_suite(out / "s.yaml")
+    plan = suite.plans["openai:o4-mini / prompt2"]
+    assert (plan.target.kind, plan.target.prompt, plan.target.version) == (
+        "prompt",
+        "openai-o4-mini-prompt2",
+        1,
+    )
+    assert plan.request(suite.cases[0]).body["variables"] == {
+        "language": "French",
+        "input": "Hello world",
+    }
+
+
+def test_prompts_dir_drops_variables_only_assertions_read(tmp_path: Path) -> None:
+    config = DATA / "eval-customer-support-rubric" / "promptfooconfig.yaml"
+    got = convert(config, tmp_path, model="gpt-4o-mini", prompts_dir=tmp_path / "prompts")
+    assert [t["vars"].keys() for t in got.suite["tests"]] == [{"reply": 0}.keys()] * 8
+    dropped = [str(s) for s in got.skipped if s.where.startswith("tests.vars.")]
+    assert [d.split(":")[0] for d in dropped] == [
+        "tests.vars.context",
+        "tests.vars.customer_message",
+        "tests.vars.language",
+    ]
+    # the rubrics were rendered with them before they went
+    assert "(account context: Prepago" in got.suite["tests"][0]["assert"][0]["value"]
+
+
+def test_prompts_dir_declares_what_a_python_check_may_read(tmp_path: Path) -> None:
+    config = {
+        "prompts": ["{{ q }}", "{{ q }} in {{ lang }}"],
+        "providers": ["openai:gpt-4o-mini"],
+        "tests": [
+            {"vars": {"q": "a", "n": 2, "lang": "en"}},
+            {"vars": {"q": "b", "n": 2.5}, "assert": [{"type": "python", "value": "file://c.py"}]},
+        ],
+    }
+    path = write(tmp_path, config, **{"c.py": "def get_assert(output, context):\n    return 1\n"})
+    got = convert(path, tmp_path, prompts_dir=tmp_path / "prompts")
+    first = got.prompt_files[tmp_path / "prompts" / "prompt1" / "v1.yaml"]
+    assert first["variables"] == {
+        "lang": {"type": "string"},  # the second prompt reads it: set "" where a test does not
+        "n": {"type": "number", "required": False},
+        "q": {"type": "string"},
+    }
+    unread = "which does not read it (tests pass it for other prompts or checks)"
+    assert lines(got) == [
+        'tests[1].vars.lang: not set: promptfoo renders it empty, set to ""',
+        f"prompts[0].lang: declared in prompt1/v1.yaml, {unread}: `daytwo prompts check` lists it",
+        f"prompts[0].n: declared in prompt1/v1.yaml, {unread}: `daytwo prompts check` lists it",
+        f"prompts[1].n: declared in prompt2/v1.yaml, {unread}: `daytwo prompts check` lists it",
+    ]
+
+
+def test_prompts_dir_keeps_messages_when_a_variable_has_several_types(tmp_path: Path) -> None:
+    config = {
+        "prompts": ["{{ q }}"],
+        "providers": ["openai:gpt-4o-mini"],
+        "tests": [{"vars": {"q": "a"}}, {"vars": {"q": 3}}],
+    }
+    got = convert(write(tmp_path, config), tmp_path, prompts_dir=tmp_path / "prompts")
+    assert got.prompt_files == {}
+    assert "messages" in got.suite["targets"][0] and "prompts" not in got.suite
+    assert lines(got) == [
+        "tests.vars.q: values of several types: no prompt file written (the targets keep "
+        "their messages)"
+    ]
+
+
+def test_prompts_dir_never_overwrites_a_prompt(tmp_path: Path) -> None:
+    (tmp_path / "prompts" / "openai-gpt-4-1-prompt2").mkdir(parents=True)
+    with pytest.raises(SuiteError) as err:
+        convert(
+            DATA / "getting-started" / "promptfooconfig.yaml",
+            tmp_path,
+            prompts_dir=tmp_path / "prompts",
+        )
+    assert str(err.value) == (
+        f"{tmp_path / 'prompts' / 'openai-gpt-4-1-prompt2'}: exists: the import does not "
+        "overwrite prompts"
+    )

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -50,6 +52,16 @@ def project(tmp_path: Path, example: str, *aliases: str) -> Path:
     return tmp_path / "promptfoo" / "promptfooconfig.yaml"
 
 
+def project_rows(root: Path) -> list[dict[str, Any]]:
+    """The ledger's rows (the embedded gateway flushed them when it stopped)."""
+    conn = sqlite3.connect(root / "ledger.db")
+    try:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM calls")]
+    finally:
+        conn.close()
+
+
 def run_json(suite: str) -> tuple[int, RunResult]:
     got = daytwo("eval", "run", suite, "--json")
     assert got.exit_code in (0, 1), got.output
@@ -71,6 +83,36 @@ def test_getting_started_imports_and_runs_through_the_gateway(tmp_path: Path) ->
     }
     assert all(i.error is None for i in result.items)
     assert all(i.grades[0].assertion in ("contains", "icontains") for i in result.items)
+
+
+def test_prompts_dir_targets_run_as_prompt_references(tmp_path: Path) -> None:
+    config = project(tmp_path, "getting-started", "gpt-4.1", "o4-mini")
+    got = daytwo("eval", "import", "promptfoo", str(config), "--prompts-dir", "prompts")
+    assert got.exit_code == 0, got.output
+    assert "wrote prompts/openai-o4-mini-prompt2/v1.yaml" in got.stdout.splitlines()
+    _, result = run_json("evals/promptfoo.yaml")
+    assert len(result.items) == 8 and all(i.error is None for i in result.items)
+    assert {t.model for t in result.targets} == {
+        "prompt:openai-gpt-4-1-prompt1@v1",
+        "prompt:openai-gpt-4-1-prompt2@v1",
+        "prompt:openai-o4-mini-prompt1@v1",
+        "prompt:openai-o4-mini-prompt2@v1",
+    }
+    # the gateway rendered the prompt and recorded its name and version on every call
+    rows = project_rows(tmp_path)
+    assert sorted({(r["prompt_name"], r["prompt_version"]) for r in rows}) == [
+        ("openai-gpt-4-1-prompt1", 1),
+        ("openai-gpt-4-1-prompt2", 1),
+        ("openai-o4-mini-prompt1", 1),
+        ("openai-o4-mini-prompt2", 1),
+    ]
+    # a second import into the same folder refuses to overwrite, and writes nothing
+    again = daytwo(
+        "eval", "import", "promptfoo", str(config), "--prompts-dir", "prompts", "-o", "x.yaml"
+    )
+    assert again.exit_code == 2
+    assert again.stderr.strip().endswith("exists: the import does not overwrite prompts")
+    assert not (tmp_path / "x.yaml").exists()
 
 
 def test_rubric_example_runs_its_judged_metrics(tmp_path: Path) -> None:

@@ -5,8 +5,11 @@ item it could not carry. Exit 0 when converted, 2 when the input cannot be read.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -47,6 +50,11 @@ from daytwo.cli.evals import PREFIX, Command
     show_default=True,
     help="The embeddings alias when the config names none.",
 )
+@click.option(
+    "--prompts-dir",
+    type=click.Path(file_okay=False),
+    help="Write the prompts as prompt files here (targets prompt:NAME@v1) instead of messages.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def import_(
     kind: str,
@@ -56,13 +64,13 @@ def import_(
     model: str | None,
     judge: str,
     embedding_model: str,
+    prompts_dir: str | None,
     as_json: bool,
 ) -> None:
     """Convert a promptfoo CONFIG (promptfooconfig.yaml) into a daytwo suite. Prints what could
     not be carried, one line each with its key path."""
     from daytwo.evals.model import SuiteError
     from daytwo.evals.promptfoo import convert, dump
-    from daytwo.evals.suite import load
 
     source = Path(config)
     target = Path(output) if output else Path("evals") / f"{_name(source)}.yaml"
@@ -75,22 +83,14 @@ def import_(
             model=model,
             judge=judge,
             embedding_model=embedding_model,
+            prompts_dir=Path(prompts_dir) if prompts_dir else None,
         )
     except SuiteError as exc:
         fail(str(exc), 2, prefix=PREFIX)
     header = f"# Imported from promptfoo: {source} (daytwo eval import promptfoo)\n"
-    text = header + dump(converted.suite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside the destination and loaded before it takes the name: a suite that would
-    # not load is never left behind.
-    fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".yaml", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        load(Path(tmp))
-        os.replace(tmp, target)
+        _write(target, header + dump(converted.suite), converted.prompt_files)
     except SuiteError as exc:
-        Path(tmp).unlink(missing_ok=True)
         fail(f"the converted suite does not load: {exc.message} ({exc.where})", 2, prefix=PREFIX)
     targets = len(converted.suite["targets"])
     tests = len(converted.suite["tests"])
@@ -100,15 +100,41 @@ def import_(
                 "suite": str(target),
                 "targets": targets,
                 "tests": tests,
+                "prompt_files": [str(p) for p in converted.prompt_files],
                 "not_carried": [{"where": s.where, "reason": s.reason} for s in converted.skipped],
             }
         )
         return
     click.echo(f"wrote {target}: {targets} targets, {tests} tests")
+    for path in converted.prompt_files:
+        click.echo(f"wrote {path}")
     if converted.skipped:
         click.echo(f"not carried ({len(converted.skipped)}):")
         for item in converted.skipped:
             click.echo(f"  {item}")
+
+
+def _write(target: Path, text: str, prompt_files: Mapping[Path, Any]) -> None:
+    """The prompt files, then the suite: written beside its destination and loaded before it
+    takes the name, so a suite that would not load is never left behind (nor its prompts)."""
+    from daytwo.evals.promptfoo import dump
+    from daytwo.evals.suite import load
+
+    for path, spec in prompt_files.items():
+        path.parent.mkdir(parents=True)
+        path.write_text(dump(spec), encoding="utf-8")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".yaml", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        load(Path(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        for path in prompt_files:
+            shutil.rmtree(path.parent, ignore_errors=True)
+        raise
 
 
 def _name(source: Path) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 from daytwo.evals import assertions
 from daytwo.evals.model import SuiteError
 from daytwo.evals.promptfoo.cases import convert_test, read_default, read_tests
+from daytwo.evals.promptfoo.prompt_files import prompt_files
 from daytwo.evals.promptfoo.source import Converted, Import, Skipped, dump, load_one, read_config
 from daytwo.evals.promptfoo.targets import Prompt, alias_for, make_targets, read_prompts
 
@@ -48,19 +49,25 @@ def convert(
     model: str | None = None,
     judge: str = "judge",
     embedding_model: str = "text-embedding-3-small",
+    prompts_dir: Path | None = None,
 ) -> Converted:
     """Convert the promptfoo config at ``path`` into a suite to be written in ``suite_dir``
     (relative paths it keeps -- JSON schemas, Python checks -- are rewritten against it).
     ``aliases``: provider id → model alias, over the naming rule; ``model``: the alias that
     providers with none (``echo``, ``exec:...``) run as; ``judge`` / ``embedding_model``: the
-    aliases model-graded assertions use when the config names no grader."""
+    aliases model-graded assertions use when the config names no grader; ``prompts_dir``: write
+    the prompts as prompt files there (:mod:`.prompt_files`) instead of target messages."""
     data = read_config(path)
     try:
-        return _convert(data, path, suite_dir, aliases or {}, model, judge, embedding_model)
+        suite, state, targets = _convert(
+            data, path, suite_dir, aliases or {}, model, judge, embedding_model
+        )
     except SuiteError as exc:
         if exc.where.startswith(str(path)):
             raise
         raise SuiteError(f"{path}: {exc.where}", exc.message) from None
+    files = {} if prompts_dir is None else prompt_files(state, suite, targets, prompts_dir)
+    return Converted(suite, tuple(state.skipped), files)
 
 
 def _convert(
@@ -71,7 +78,7 @@ def _convert(
     model: str | None,
     judge: str,
     embedding_model: str,
-) -> Converted:
+) -> tuple[dict[str, Any], Import, list[tuple[dict[str, Any], Prompt]]]:
     templates = data.get("assertionTemplates")
     state = Import(
         path.parent,
@@ -119,7 +126,7 @@ def _convert(
     if default_out:
         suite["defaultTest"] = default_out
     suite["tests"] = tests
-    return Converted(suite, tuple(state.skipped))
+    return suite, state, targets
 
 
 # -- what the suite needs ---------------------------------------------------------------------

@@ -61,6 +61,8 @@ class Converted:
 
     suite: dict[str, Any]
     skipped: tuple[Skipped, ...]
+    #: Prompt files to write (``--prompts-dir``): path → content.
+    prompt_files: Mapping[Path, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
