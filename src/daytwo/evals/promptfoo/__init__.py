@@ -13,7 +13,9 @@ as written. What changes shape:
   JSONL, YAML) and ``file://`` variables are inlined; array variables expand into one test per
   combination, as promptfoo does;
 * assertion values are templated in promptfoo and literal in daytwo: a value using the test's
-  variables is rendered here, per test (a ``defaultTest`` one is copied into each test).
+  variables is rendered here, per test (a ``defaultTest`` one is copied into each test);
+* with ``prompts_dir``, the prompts become prompt files and the targets ``prompt:NAME@v1``
+  (:mod:`.prompt_files`).
 
 Everything that cannot be carried (inline JavaScript / Python, a provider that is not a model
 API, a test threshold, ...) is listed in :attr:`Converted.skipped`, each with its key path in
