@@ -15,7 +15,7 @@ import click
 import pytest
 import yaml
 
-from daytwo.cli.main import COMMANDS, cli
+from daytwo.cli.main import cli
 
 WORKFLOW = Path(__file__).parents[2] / "examples" / "ci" / "daytwo-gate.yml"
 #: The flags docs/gate.md documents for ``daytwo gate`` and the workflow relies on.
