@@ -81,9 +81,7 @@ class GateOutcome:
 def run_gate(workdir: Path, gateway_url: str) -> GateOutcome:
     """Run the suite through the demo's gateway and hold v2 to the gate."""
     suite = load_suite(write_suite(workdir))
-    options = RunOptions(
-        gateway_url=gateway_url, use_cache=False, cache_dir=workdir / ".daytwo"
-    )
+    options = RunOptions(gateway_url=gateway_url, use_cache=False, cache_dir=workdir / ".daytwo")
     run = execute(suite, options)
     comparison = compare(
         run.for_target(BASELINE),
