@@ -99,7 +99,9 @@ def _write_as_0003(url: str, records: list[CallRecord]) -> None:
     """What the 0003 writer stored: the calls row without the new columns, and rollups of the
     metrics that existed then (the new ones are appended at the end of METRICS)."""
     old_columns = [
-        c for c in ROW_COLUMNS if c not in ("cache_status", "saved_nanousd") and "prompt_" not in c
+        c
+        for c in ROW_COLUMNS
+        if c not in ("cache_status", "saved_nanousd", "system_fingerprint") and "prompt_" not in c
     ]
     old_metrics = METRICS[: METRICS.index("extra_attempts")]
     hourly, daily = aggregate(records)
@@ -176,7 +178,9 @@ def test_0006_adds_the_prompt_columns_and_keeps_older_rows(
         old = make_record()
         row = dict(zip(ROW_COLUMNS, to_row(old), strict=True))
         with engine.begin() as conn:
-            columns = [c for c in ROW_COLUMNS if not c.startswith("prompt_")]
+            columns = [
+                c for c in ROW_COLUMNS if not c.startswith("prompt_") and c != "system_fingerprint"
+            ]
             conn.execute(
                 sa.table("calls", *map(sa.column, columns)).insert(),
                 [{c: row[c] for c in columns}],
@@ -196,3 +200,35 @@ def test_0006_adds_the_prompt_columns_and_keeps_older_rows(
     assert before.prompt_name is None and before.prompt_version is None
     assert (after.prompt_name, after.prompt_version) == ("support-reply", 4)
     assert (after.prompt_label, after.prompt_hash) == ("staging", "sha256:ab")
+
+
+def test_0007_adds_system_fingerprint_and_keeps_older_rows(
+    db_url: str, make_record: Callable[..., CallRecord]
+) -> None:
+    """A database left at 0006 upgrades in place: its rows read back with no fingerprint, and
+    new rows keep the one the provider reported."""
+    _upgrade_to(db_url, "0006")
+    old = make_record(served_model="gpt-4o-mini-2024-07-18")
+    row = dict(zip(ROW_COLUMNS, to_row(old), strict=True))
+    columns = [c for c in ROW_COLUMNS if c != "system_fingerprint"]
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.table("calls", *map(sa.column, columns)).insert(),
+                [{c: row[c] for c in columns}],
+            )
+    finally:
+        engine.dispose()
+    new = make_record(served_model="gpt-4o-mini-2025-01-01", fingerprint="fp_0a1b2c3d4e")
+    with open_store(db_url) as s:
+        s.insert_batch([new])
+        assert s.count_calls() == 2
+        before, after = s.get_call(old.id), s.get_call(new.id)
+        with s.connect() as conn:
+            stored = conn.execute(
+                sa.text("SELECT id, system_fingerprint FROM calls ORDER BY id")
+            ).all()
+    assert before == old  # every field as stored before the upgrade, the fingerprint None
+    assert after == new
+    assert [tuple(r) for r in stored] == [(old.id, None), (new.id, "fp_0a1b2c3d4e")]

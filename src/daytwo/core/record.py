@@ -70,6 +70,10 @@ class CallRecord:
     provider: str | None = None
     deployment: str | None = None
     served_model: str | None = None
+    #: The provider's fingerprint of the serving system (OpenAI's ``system_fingerprint``; None
+    #: where the wire format has none: Anthropic, Gemini, Bedrock). Stored as the ``calls``
+    #: column ``system_fingerprint``.
+    fingerprint: str | None = field(default=None, metadata={"column": "system_fingerprint"})
     attempts: int = 0
     upstream_request_id: str | None = None
     # usage and cost

@@ -124,6 +124,9 @@ class LLMResponse:
     usage: Usage
     served_model: str | None = None
     upstream_request_id: str | None = None
+    #: The provider's fingerprint of the system that served the answer (OpenAI's
+    #: ``system_fingerprint``); None when its wire format has none or it sent none.
+    fingerprint: str | None = None
     #: The upstream's bytes when they already are the client's format (saves a re-encode).
     raw: bytes | None = None
     #: The wire format of ``raw``: a door relays it only when it speaks that format.

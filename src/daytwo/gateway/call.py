@@ -34,6 +34,7 @@ class Call:
     target: Target | None = None
     attempts: int = 0
     served_model: str | None = None
+    fingerprint: str | None = None
     upstream_request_id: str | None = None
     usage: Usage | None = None
     cost: Cost | None = None

@@ -74,6 +74,7 @@ def call_record(
         provider=target.provider if target else None,
         deployment=target.deployment if target else None,
         served_model=call.served_model,
+        fingerprint=call.fingerprint,
         attempts=call.attempts,
         upstream_request_id=call.upstream_request_id,
         input_tokens=usage.input_tokens,

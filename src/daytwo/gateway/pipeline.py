@@ -322,6 +322,7 @@ class Pipeline:
         resp = await run_attempts(call, route, once, lambda r: r.rate_headers)
         call.usage = resp.usage
         call.served_model = resp.served_model
+        call.fingerprint = resp.fingerprint
         call.upstream_request_id = resp.upstream_request_id
         call.answer = resp.body
         if cached is not None:
@@ -466,6 +467,7 @@ class Pipeline:
         finally:
             self.streaming.pop(call.id, None)
             call.served_model = upstream.served_model
+            call.fingerprint = upstream.fingerprint
             if upstream.usage is not None:
                 call.usage = upstream.usage
             else:

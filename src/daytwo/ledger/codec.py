@@ -2,8 +2,10 @@
 a JSON line (spill).
 
 A record's ``attempt_log`` is not a ``calls`` column (its field metadata says ``column: False``):
-the store writes it to ``attempts``. The JSON line carries every field, the log included, as a
-list of objects.
+the store writes it to ``attempts``. A field whose metadata names a column (``column:
+"system_fingerprint"`` for ``fingerprint``) is stored under that name; every other field is the
+column of the same name. The JSON line carries every field, the log included, as a list of
+objects, under the fields' own names.
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ import orjson
 from daytwo.core.record import AttemptRecord, CallRecord
 from daytwo.ledger.schema import HOUR
 
-#: CallRecord fields that are ``calls`` columns of the same name, in declaration order.
+#: CallRecord fields that are ``calls`` columns, in declaration order.
 RECORD_FIELDS = tuple(f.name for f in fields(CallRecord) if f.metadata.get("column", True))
+#: The ``calls`` column of each of :data:`RECORD_FIELDS` (its own name unless it names one).
+RECORD_COLUMNS = tuple(
+    column if isinstance(column := f.metadata.get("column"), str) else f.name
+    for f in fields(CallRecord)
+    if f.name in RECORD_FIELDS
+)
 #: Every CallRecord field, in declaration order: the keys of a JSON line.
 JSON_FIELDS = tuple(f.name for f in fields(CallRecord))
 #: AttemptRecord fields, in declaration order (every one is an ``attempts`` column).
@@ -40,7 +48,7 @@ def hour_start(started_at: float) -> int:
 
 
 #: The ``calls`` columns in the order :func:`to_row` gives their values.
-ROW_COLUMNS = (*RECORD_FIELDS, "hour_start")
+ROW_COLUMNS = (*RECORD_COLUMNS, "hour_start")
 #: The ``attempts`` columns in the order :func:`to_attempt_rows` gives their values.
 ATTEMPT_COLUMNS = ("call_id", *ATTEMPT_FIELDS, "hour_start")
 
@@ -60,7 +68,7 @@ def to_row(record: CallRecord) -> tuple[Any, ...]:
 def from_row(row: Any, attempt_log: Iterable[AttemptRecord] = ()) -> CallRecord:
     """The record a ``calls`` row (a SQLAlchemy Row or mapping) was made from, with
     ``attempt_log`` (read from ``attempts``, ordered by ``n``)."""
-    data = {name: row[name] for name in RECORD_FIELDS}
+    data = {name: row[column] for name, column in zip(RECORD_FIELDS, RECORD_COLUMNS, strict=True)}
     data["tags"] = orjson.loads(data["tags"])
     return CallRecord(**data, attempt_log=tuple(attempt_log))
 

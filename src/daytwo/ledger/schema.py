@@ -106,6 +106,7 @@ calls = sa.Table(
     text_column("provider"),
     text_column("deployment"),
     text_column("served_model"),
+    text_column("system_fingerprint"),  # CallRecord.fingerprint
     sa.Column("attempts", sa.Integer(), nullable=False),
     text_column("upstream_request_id"),
     # usage and cost

@@ -73,6 +73,7 @@ class AnthropicAdapter:
         body = to_openai_completion(msg)
         usage = usage_or_estimate(req.body, body, usage_from_anthropic(msg.get("usage")))
         model = msg.get("model")
+        # Messages answers name the model but carry no fingerprint of the system serving it.
         return LLMResponse(
             body=body,
             usage=usage,

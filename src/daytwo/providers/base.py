@@ -31,6 +31,8 @@ class UpstreamStream(Protocol):
 
     usage: Usage | None
     served_model: str | None
+    #: The provider's fingerprint of the serving system (see ``LLMResponse.fingerprint``).
+    fingerprint: str | None
     upstream_request_id: str | None
     #: The rate-limit headers the upstream sent with the stream (see ``LLMResponse``).
     rate_headers: dict[str, str] | None

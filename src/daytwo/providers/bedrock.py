@@ -206,6 +206,7 @@ class BedrockStream:
         self._resp = resp
         self._tr = translator
         self.served_model: str | None = served_model
+        self.fingerprint: str | None = None  # Converse reports none (nor a served model)
         self.upstream_request_id = request_id
         self.usage: Usage | None = None
         self.rate_headers: dict[str, str] | None = None  # Bedrock reports no quota

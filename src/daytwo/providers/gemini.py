@@ -57,6 +57,8 @@ class GeminiAdapter:
             raise error_from_event(data, self._redact)
         out = to_openai_completion(data, model=target.model)
         usage = usage_or_estimate(req.body, out, usage_from_gemini(data.get("usageMetadata")))
+        # The served model is `modelVersion`; Gemini reports no fingerprint (`responseId` names
+        # the response, not the system).
         version, rid = data.get("modelVersion"), data.get("responseId")
         return LLMResponse(
             body=out,

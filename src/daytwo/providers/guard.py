@@ -9,12 +9,13 @@ wraps every adapter the registry builds: no adapter can forget, and a new one is
 
 The rules (:class:`UpstreamGuard`):
 
-* **identifiers** -- served model, upstream request id, an answer's ``id`` and ``model``, its
-  ``system_fingerprint`` and finish reasons -- must fully match :data:`SAFE_ID` and hold no
-  registered secret (nor a piece of one) and no well-known key shape. Otherwise the served
-  model and request id are dropped (the ledger falls back to the deployment's model), an
-  answer's ``model`` becomes the deployment's, its ``id`` a fresh one (the same for every chunk
-  of a stream), its fingerprint is removed and a finish reason redacted.
+* **identifiers** -- served model, fingerprint, upstream request id, an answer's ``id`` and
+  ``model``, its ``system_fingerprint`` and finish reasons -- must fully match :data:`SAFE_ID`
+  and hold no registered secret (nor a piece of one) and no well-known key shape. Otherwise the
+  served model, fingerprint and request id are dropped (the ledger falls back to the
+  deployment's model and records no fingerprint), an answer's ``model`` becomes the
+  deployment's, its ``id`` a fresh one (the same for every chunk of a stream), its fingerprint
+  is removed and a finish reason redacted.
 * **error fields** -- the message is redacted (registered secrets, their pieces, key shapes),
   then cut to :data:`MAX_MESSAGE` characters; ``type`` and ``code`` must match
   :data:`SAFE_TOKEN`, ``param`` :data:`SAFE_PARAM`, or they are dropped; of the headers only
@@ -170,6 +171,7 @@ class UpstreamGuard:
         that had to change loses its upstream bytes: the door encodes the checked body (an
         Anthropic answer relayed as-is is then translated back, as for any other upstream)."""
         resp.served_model = self.name(resp.served_model)
+        resp.fingerprint = self.name(resp.fingerprint)
         resp.upstream_request_id = self.ident(resp.upstream_request_id)
         # Embedding vectors hold no text; a translated embeddings answer is daytwo's own.
         if (resp.raw is not None or not embeddings) and self._dirty(resp.raw, resp.body):
@@ -316,6 +318,14 @@ class GuardedStream:
     @served_model.setter
     def served_model(self, value: str | None) -> None:
         self._inner.served_model = value
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self._guard.name(self._inner.fingerprint)
+
+    @fingerprint.setter
+    def fingerprint(self, value: str | None) -> None:
+        self._inner.fingerprint = value
 
     @property
     def upstream_request_id(self) -> str | None:

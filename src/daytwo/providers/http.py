@@ -134,6 +134,8 @@ class UpstreamStream:
         self.rate_headers = quota_headers(resp.headers)
         self.usage: Usage | None = None
         self.served_model: str | None = None
+        #: The formats read through translators (Anthropic Messages, Gemini) report none.
+        self.fingerprint: str | None = None
 
     def _from_bytes(self, data: bytes) -> Iterable[StreamChunk]:
         raise NotImplementedError

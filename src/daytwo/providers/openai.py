@@ -29,6 +29,7 @@ from daytwo.providers.openai_wire import (
     error_from_response,
     parse_completion,
     parse_embeddings,
+    served_by,
     usage_from_openai,
 )
 
@@ -151,11 +152,12 @@ class OpenAIStream(ChunkStreamState):
 def _response(
     resp: aiohttp.ClientResponse, raw: bytes, data: dict[str, Any], usage: Usage
 ) -> LLMResponse:
-    model = data.get("model")
+    model, fingerprint = served_by(data)
     return LLMResponse(
         body=data,
         usage=usage,
-        served_model=model if isinstance(model, str) else None,
+        served_model=model,
+        fingerprint=fingerprint,
         upstream_request_id=resp.headers.get("x-request-id"),
         raw=raw,
         rate_headers=quota_headers(resp.headers),

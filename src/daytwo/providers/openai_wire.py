@@ -296,6 +296,18 @@ class SSEDecoder:
             )
 
 
+def served_by(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(served model, fingerprint) as an OpenAI answer or chunk names them: its ``model`` and
+    ``system_fingerprint`` (OpenAI, Azure, and the OpenAI-compatible servers that send one:
+    vLLM, Ollama, Groq). Each is None when absent, empty or not a string: Azure's opening
+    prompt-filter chunk says ``"model": ""``."""
+    model, fingerprint = data.get("model"), data.get("system_fingerprint")
+    return (
+        model if isinstance(model, str) and model else None,
+        fingerprint if isinstance(fingerprint, str) and fingerprint else None,
+    )
+
+
 def client_wants_usage(body: dict[str, Any]) -> bool:
     """Did the client itself ask for the final usage chunk (``stream_options.include_usage``)?"""
     opts = body.get("stream_options")
@@ -326,17 +338,19 @@ class ChunkStreamState:
         self._redact = redact
         self.usage: Usage | None = None
         self.served_model: str | None = None
+        self.fingerprint: str | None = None
         self.upstream_request_id = upstream_request_id
         self.rate_headers: dict[str, str] | None = None
         self.done = False
         self._sse = SSEDecoder()
 
     def _observe(self, data: dict[str, Any]) -> bool:
-        """Record model and usage from one chunk; False when the chunk is not for the client."""
-        model = data.get("model")
-        # An empty model names nothing (Azure's opening prompt-filter chunk says "model": "").
-        if self.served_model is None and isinstance(model, str) and model:
-            self.served_model = model
+        """Record model, fingerprint and usage from one chunk; False when the chunk is not for
+        the client."""
+        if self.served_model is None or self.fingerprint is None:
+            model, fingerprint = served_by(data)
+            self.served_model = self.served_model or model
+            self.fingerprint = self.fingerprint or fingerprint
         usage = usage_from_openai(data.get("usage"))
         if usage is not None:
             self.usage = usage

@@ -201,6 +201,7 @@ class Tracing:
             _put(attrs, A.PROVIDER_NAME, self._provider_name(record.provider))
             _put(attrs, A.DEPLOYMENT, record.deployment)
         _put(attrs, A.RESPONSE_MODEL, record.served_model)
+        _put(attrs, A.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, record.fingerprint)
         _put(attrs, A.RESPONSE_ID, view.response_id)
         if view.finish_reasons:
             attrs[A.RESPONSE_FINISH_REASONS] = view.finish_reasons

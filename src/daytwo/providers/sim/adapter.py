@@ -33,6 +33,7 @@ from daytwo.providers.openai_wire import (
     client_wants_usage,
     error_from_response,
     parse_json_object,
+    served_by,
     usage_from_openai,
 )
 from daytwo.providers.sim.exchange import Exchange, Simulator
@@ -146,11 +147,12 @@ def _response(ex: Exchange, what: str, *, embeddings: bool = False) -> LLMRespon
     if embeddings and isinstance(raw_usage, dict):  # embeddings usage has no completion count
         raw_usage = {"completion_tokens": 0, **raw_usage}
     usage = usage_from_openai(raw_usage) or Usage(estimated=True)
-    model = data.get("model")
+    model, fingerprint = served_by(data)
     return LLMResponse(
         body=data,
         usage=usage,
-        served_model=model if isinstance(model, str) else None,
+        served_model=model,
+        fingerprint=fingerprint,
         upstream_request_id=ex.request_id,
         raw=ex.body,
     )
