@@ -6,7 +6,12 @@ from __future__ import annotations
 import orjson
 
 from daytwo.core.types import Usage
-from daytwo.providers.openai_wire import ChunkStreamState, openai_usage, usage_from_openai
+from daytwo.providers.openai_wire import (
+    ChunkStreamState,
+    openai_usage,
+    served_by,
+    usage_from_openai,
+)
 
 
 def test_usage_written_by_a_translating_adapter_reads_back_whole() -> None:
@@ -70,9 +75,20 @@ def test_an_empty_model_is_not_the_served_model() -> None:
         "object": "chat.completion.chunk",
         "created": 1,
         "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_f85bea6784",
         "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}],
     }
     state = ChunkStreamState(drop_usage_chunk=False, upstream_request_id=None)
     chunks = list(state.feed(_event(filters) + _event(first) + b"data: [DONE]\n\n"))
     assert [c.data["model"] for c in chunks] == ["", "gpt-4o-mini-2024-07-18"]  # relayed as-is
     assert state.served_model == "gpt-4o-mini-2024-07-18" and state.done
+    assert state.fingerprint == "fp_f85bea6784"
+
+
+def test_served_by_reads_model_and_fingerprint_and_ignores_what_is_not_a_name() -> None:
+    assert served_by({"model": "gpt-4o", "system_fingerprint": "fp_1"}) == ("gpt-4o", "fp_1")
+    assert served_by({}) == (None, None)
+    # OpenAI sends `"system_fingerprint": null` for some models; empties and non-strings name
+    # nothing either.
+    assert served_by({"model": "", "system_fingerprint": None}) == (None, None)
+    assert served_by({"model": 4, "system_fingerprint": ["fp_1"]}) == (None, None)

@@ -95,6 +95,8 @@ def test_an_answered_call_is_one_server_span_with_one_attempt_child(tmp_path: Pa
         assert a["gen_ai.request.frequency_penalty"] == 0.5
         assert a["gen_ai.request.presence_penalty"] == 0.25
         assert a["gen_ai.response.model"] == row["served_model"]
+        fingerprint = a["openai.response.system_fingerprint"]
+        assert fingerprint == answer["system_fingerprint"] == row["system_fingerprint"]
         assert a["gen_ai.response.id"] == answer["id"]
         assert a["gen_ai.response.finish_reasons"] == (answer["choices"][0]["finish_reason"],)
         assert a["gen_ai.usage.input_tokens"] == row["input_tokens"] > 0
@@ -144,6 +146,7 @@ def test_a_streamed_call_records_ttft_and_finish_reasons(tmp_path: Path) -> None
         row = t.gw.record(headers["x-daytwo-call-id"])
         a = attrs(call)
         assert a["daytwo.stream"] is True
+        assert a["openai.response.system_fingerprint"] == row["system_fingerprint"] is not None
         assert a["daytwo.ttft_ms"] == pytest.approx(row["ttft_ms"])
         assert a["daytwo.ttft_ms"] >= 15
         assert a["gen_ai.response.finish_reasons"] == ("stop",) or a[
