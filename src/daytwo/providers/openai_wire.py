@@ -346,11 +346,10 @@ class ChunkStreamState:
 
     def _observe(self, data: dict[str, Any]) -> bool:
         """Record model, fingerprint and usage from one chunk; False when the chunk is not for
-        the client."""
-        if self.served_model is None or self.fingerprint is None:
-            model, fingerprint = served_by(data)
-            self.served_model = self.served_model or model
-            self.fingerprint = self.fingerprint or fingerprint
+        the client. Both are read from the first chunk that names a model (every OpenAI chunk
+        carries both): a stream from a server that sends no fingerprint pays nothing more."""
+        if self.served_model is None:
+            self.served_model, self.fingerprint = served_by(data)
         usage = usage_from_openai(data.get("usage"))
         if usage is not None:
             self.usage = usage
