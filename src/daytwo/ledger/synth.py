@@ -202,6 +202,10 @@ class Synth:
             provider=provider if status != "rejected" else None,
             deployment=f"{provider}/{model}" if status != "rejected" else None,
             served_model=model if status != "rejected" else None,
+            # OpenAI's answers carry a system fingerprint; the others' have no such field.
+            fingerprint=f"fp_{model_i:010x}"
+            if provider == "openai" and status != "rejected"
+            else None,
             attempts=0 if status == "rejected" else attempts,
             upstream_request_id=f"req-{i:012x}" if status == "ok" else None,
             input_tokens=in_tok,
