@@ -84,11 +84,12 @@ def test_a_keys_budget_and_rate_counters_survive_a_restart(tmp_path: Path) -> No
     proc, url, _ = start_gateway(cfg, tmp_path, "after")
     try:
         # RPM: the 4th call of the minute is the last one; TPM counts what the ledger recorded
+        # (read before that call: its own row may be flushed before the reply is read here)
+        _, tokens, calls = _spent(db, limited.record.id)
+        assert calls == RPM - 1
         status, headers, _ = _post(url, limited.secret)
         assert status == 200
         assert headers["x-ratelimit-remaining-requests"] == "0"
-        _, tokens, calls = _spent(db, limited.record.id)
-        assert calls == RPM - 1
         body = orjson.loads(chat_body())
         worst_tokens = -(-estimate_input_tokens(body) * 5 // 4) + MAX_TOKENS
         assert RESERVE_INPUT_FACTOR == 1.25
