@@ -1,5 +1,5 @@
 """Conversions of a :class:`CallRecord`: to a ``calls`` row, back, to ``attempts`` rows, and to
-a JSON line (spill).
+a JSON line (spill); of a :class:`ScoreRecord` to a ``scores`` row and back.
 
 A record's ``attempt_log`` is not a ``calls`` column (its field metadata says ``column: False``):
 the store writes it to ``attempts``. A field whose metadata names a column (``column:
@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from daytwo.core.record import AttemptRecord, CallRecord
+from daytwo.core.score import ScoreRecord
 from daytwo.ledger.schema import HOUR
 
 #: CallRecord fields that are ``calls`` columns, in declaration order.
@@ -51,6 +52,22 @@ def hour_start(started_at: float) -> int:
 ROW_COLUMNS = (*RECORD_COLUMNS, "hour_start")
 #: The ``attempts`` columns in the order :func:`to_attempt_rows` gives their values.
 ATTEMPT_COLUMNS = ("call_id", *ATTEMPT_FIELDS, "hour_start")
+
+
+#: ScoreRecord fields (every one a ``scores`` column), then ``hour_start``.
+SCORE_FIELDS = tuple(f.name for f in fields(ScoreRecord))
+SCORE_COLUMNS = (*SCORE_FIELDS, "hour_start")
+_get_score = attrgetter(*SCORE_FIELDS)
+
+
+def score_row(record: ScoreRecord) -> tuple[Any, ...]:
+    """The ``scores`` row (values in :data:`SCORE_COLUMNS` order) of a score."""
+    return (*_get_score(record), hour_start(record.at))
+
+
+def from_score_row(row: Any) -> ScoreRecord:
+    """The score a ``scores`` row (a SQLAlchemy Row or mapping) was made from."""
+    return ScoreRecord(**{name: row[name] for name in SCORE_FIELDS})
 
 
 def to_row(record: CallRecord) -> tuple[Any, ...]:

@@ -11,6 +11,9 @@
   ``--by X`` report over N hours reads at most N x |X| rows whatever the traffic.
 * ``rollup_daily_user`` -- the same metrics per (``day_start``, ``user``): users are the one
   high-cardinality dimension, so they are kept per UTC day instead of per hour.
+* ``scores`` -- judgements of calls (:class:`~daytwo.core.score.ScoreRecord`): online
+  evaluators' checks, sampled judges' verdicts, the application's feedback; keyed by score id,
+  linked to ``calls`` by ``call_id`` (a score may arrive before its call's row is written).
 * ``attempts`` -- one row per upstream attempt of a call that made more than one (a call's
   ``attempt_log``), keyed by (``call_id``, ``n``), with its own ``hour_start``. A call with a
   single attempt has no rows here: the ``calls`` row describes that attempt fully.
@@ -152,6 +155,28 @@ attempts = sa.Table(
     sa.PrimaryKeyConstraint("call_id", "n"),
     # Same reading pattern as calls: a time range (which provider failed when).
     sa.Index(None, "started_at"),
+)
+
+
+scores = sa.Table(
+    "scores",
+    metadata,
+    text_column("id", nullable=False),
+    text_column("call_id", nullable=False),
+    text_column("trace_id"),
+    sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("hour_start", sa.BigInteger(), nullable=False),
+    text_column("evaluator", nullable=False),
+    text_column("evaluator_version", nullable=False),
+    text_column("source", nullable=False),  # "online" | "feedback" | "eval"
+    sa.Column("value", sa.Double(), nullable=True),
+    text_column("label"),
+    text_column("explanation"),
+    sa.PrimaryKeyConstraint("id"),
+    # A window of one evaluator's scores (rates, drift, SLIs); a call's scores.
+    sa.Index(None, "evaluator", "at"),
+    sa.Index(None, "call_id"),
+    sa.Index(None, "at"),
 )
 
 

@@ -23,18 +23,29 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from daytwo.core.record import AttemptRecord, CallRecord
+from daytwo.core.score import ScoreRecord
 from daytwo.ledger.codec import (
     ATTEMPT_COLUMNS,
     ROW_COLUMNS,
+    SCORE_COLUMNS,
     from_attempt_row,
     from_row,
+    from_score_row,
+    score_row,
     to_attempt_rows,
     to_row,
 )
 from daytwo.ledger.errors import LedgerError, LedgerNotFound, LedgerRejected, LedgerUnavailable
 from daytwo.ledger.migrate import upgrade_head
 from daytwo.ledger.rollup import aggregate
-from daytwo.ledger.schema import METRICS, attempts, calls, rollup_daily_user, rollup_hourly
+from daytwo.ledger.schema import (
+    METRICS,
+    attempts,
+    calls,
+    rollup_daily_user,
+    rollup_hourly,
+    scores,
+)
 
 log = logging.getLogger("daytwo.ledger")
 
@@ -122,6 +133,23 @@ class LedgerStore:
         except sa.exc.SQLAlchemyError as exc:  # e.g. the pool timed out waiting for a connection
             raise LedgerUnavailable(f"ledger write failed: {type(exc).__name__}") from exc
 
+    def insert_scores(self, records: Sequence[ScoreRecord]) -> None:
+        """Store ``records`` in one transaction; a score id already stored is skipped (a
+        retried batch). Raises :class:`LedgerUnavailable` / :class:`LedgerRejected` as
+        :meth:`insert_batch` does."""
+        if not records:
+            return
+        try:
+            rows = [score_row(r) for r in records]
+            with self._engine.begin() as conn:
+                conn.exec_driver_sql(self._sql.insert_scores, rows)
+        except sa.exc.DBAPIError as exc:
+            raise _map_error(exc, what="write") from exc
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise LedgerRejected(f"a score cannot be stored: {exc}") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise LedgerUnavailable(f"ledger write failed: {type(exc).__name__}") from exc
+
     def _write(
         self,
         records: list[CallRecord],
@@ -180,6 +208,12 @@ class LedgerStore:
         except sa.exc.DBAPIError as exc:
             raise _map_error(exc, what="read") from exc
 
+    def get_scores(self, call_id: str) -> list[ScoreRecord]:
+        """A call's scores, oldest first."""
+        query = sa.select(scores).where(scores.c.call_id == call_id).order_by(scores.c.at)
+        with self.connect() as conn:
+            return [from_score_row(row) for row in conn.execute(query).mappings()]
+
     def count_calls(self) -> int:
         with self.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(calls)).scalar_one())
@@ -235,6 +269,7 @@ class _Statements:
 
     insert_calls: str
     insert_attempts: str
+    insert_scores: str
     existing_ids: str
     upsert_hourly: str
     upsert_daily: str
@@ -265,6 +300,8 @@ class _Statements:
             insert_calls=f"{insert(calls, ROW_COLUMNS)} ON CONFLICT (id) DO NOTHING",
             # No ON CONFLICT: attempts are written only with their call, which is new.
             insert_attempts=insert(attempts, ATTEMPT_COLUMNS),
+            # A score id is written once: a retried batch skips what was stored.
+            insert_scores=f"{insert(scores, SCORE_COLUMNS)} ON CONFLICT (id) DO NOTHING",
             existing_ids=existing,
             upsert_hourly=upsert(rollup_hourly, ("dim", "hour_start", "value")),
             upsert_daily=upsert(rollup_daily_user, ("day_start", "user")),
