@@ -3,42 +3,23 @@ the table and ``--json``; bad input is one line, exit 2."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 from click.testing import CliRunner, Result
+from tests.evals.cli import one_line_error
 from tests.evals.harness import basic_suite, eval_project
 
 from daytwo.cli.main import cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("in_project")]
 
 PROD, MINI = "prompt:support-reply@production", "gpt-4o-mini"
 
 
-@pytest.fixture(autouse=True)
-def _in_project(tmp_path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, ["eval", *args], catch_exceptions=False)
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr
-    return lines[0]
 
 
 def test_two_labels_run_once_on_the_same_items_and_print_the_table(tmp_path: Path) -> None:

@@ -3,42 +3,22 @@ run, one line, no traceback), the summary, ``--json`` and ``--output``."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 from click.testing import CliRunner, Result
+from tests.evals.cli import one_line_error
 from tests.evals.harness import Project, basic_suite, eval_project, project_config
 
 from daytwo.cli.main import cli
 from daytwo.evals.model import RunResult
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _in_project(tmp_path: Path) -> Iterator[None]:
-    """Commands run from the project's folder, as in CI (``evals/x.yaml``, ``./daytwo.yaml``)."""
-    before = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("in_project")]
 
 
 def eval_run(*args: str) -> Result:
     return CliRunner().invoke(cli, ["eval", "run", *args], catch_exceptions=False)
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr
-    return lines[0]
 
 
 def test_all_pass_exits_0_with_the_summary(tmp_path: Path) -> None:

@@ -5,9 +5,7 @@ line, nothing written), ``--json`` carries the verdict."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +14,14 @@ import pytest
 import xmlschema
 import yaml
 from click.testing import CliRunner, Result
+from tests.evals.cli import one_line_error
 from tests.evals.harness import project_config
 
 from daytwo.cli.main import cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("in_project")]
 
 QUESTIONS = 30
-
-
-@pytest.fixture(autouse=True)
-def _in_project(tmp_path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
 
 
 def scripted(tmp_path: Path, gate: dict[str, Any] | None = None) -> None:
@@ -82,14 +71,6 @@ def gate(*args: str) -> Result:
 
 def runs(tmp_path: Path) -> list[Path]:
     return sorted((tmp_path / ".daytwo" / "runs").glob("*.json"))
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr
-    return lines[0]
 
 
 def test_a_candidate_identical_to_the_baseline_passes(tmp_path: Path) -> None:

@@ -4,40 +4,22 @@ exit 2."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import yaml
-from click.testing import CliRunner, Result
+from tests.evals.cli import daytwo
 from tests.evals.harness import project_config
 from tests.gateway.harness import route
 
-from daytwo.cli.main import cli
 from daytwo.evals.model import RunResult
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("in_project")]
 DATA = Path(__file__).parent / "data" / "promptfoo"
-
-
-@pytest.fixture(autouse=True)
-def _in_project(tmp_path: Path) -> Iterator[None]:
-    """Commands run from the project's folder (``./daytwo.yaml``, ``evals/``)."""
-    before = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
-def daytwo(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def project(tmp_path: Path, example: str, *aliases: str) -> Path:

@@ -5,10 +5,8 @@ light for the CLI that imports it."""
 from __future__ import annotations
 
 import html
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -20,17 +18,9 @@ from tests.evals.harness import basic_suite, eval_project
 from daytwo.cli.main import cli
 from daytwo.evals.model import RunResult
 
+pytestmark = pytest.mark.usefixtures("in_project")
+
 SCHEMA = Path(__file__).parent / "data" / "junit.xsd"
-
-
-@pytest.fixture(autouse=True)
-def _in_project(tmp_path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
 
 
 @pytest.mark.integration
