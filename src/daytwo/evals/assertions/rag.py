@@ -105,16 +105,15 @@ async def _faithfulness(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
     chunks = contexts(ctx)
     if not chunks:
         return error("the case has no context to check the answer against")
-    answer = await Judge.for_grade(spec, ctx).ask(
+    return await _share(
+        spec,
+        ctx,
         "judge-faithfulness",
         {"question": ctx.question, "contexts": chunks, "answer": ctx.output.text},
-        _verdicts("statements", "verdict"),
+        ("statements", "verdict"),
+        "statements in the answer",
+        "supported by the context",
     )
-    verdicts = answer.value
-    if not verdicts:
-        return error("the judge found no statements in the answer", answer.cost_usd)
-    why = f"{sum(verdicts)} of {len(verdicts)} statements supported by the context"
-    return scored(fraction(verdicts), threshold_of(spec, RAG_THRESHOLD), why, answer.cost_usd)
 
 
 async def _recall(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
@@ -124,15 +123,33 @@ async def _recall(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
     ref = spec.parsed if spec.parsed is not None else ctx.case.expected
     if ref is None:
         return error("no value and no expected answer: context-recall needs a reference")
-    answer = await Judge.for_grade(spec, ctx).ask(
+    return await _share(
+        spec,
+        ctx,
         "judge-recall",
         {"question": ctx.question, "contexts": chunks, "reference": ref},
-        _verdicts("sentences", "attributed"),
+        ("sentences", "attributed"),
+        "sentences in the reference",
+        "attributable to the context",
     )
+
+
+async def _share(
+    spec: AssertionSpec,
+    ctx: GradeContext,
+    rubric: str,
+    inputs: dict[str, Any],
+    keys: tuple[str, str],
+    items: str,
+    holding: str,
+) -> Verdict:
+    """Faithfulness and recall: the judge's 0/1 verdict per item (``keys``: the list and the
+    verdict field), scored as the share of items that hold."""
+    answer = await Judge.for_grade(spec, ctx).ask(rubric, inputs, _verdicts(*keys))
     verdicts = answer.value
     if not verdicts:
-        return error("the judge found no sentences in the reference", answer.cost_usd)
-    why = f"{sum(verdicts)} of {len(verdicts)} reference sentences attributable to the context"
+        return error(f"the judge found no {items}", answer.cost_usd)
+    why = f"{sum(verdicts)} of {len(verdicts)} {items.split(' ')[0]} {holding}"
     return scored(fraction(verdicts), threshold_of(spec, RAG_THRESHOLD), why, answer.cost_usd)
 
 
