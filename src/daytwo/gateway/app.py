@@ -35,6 +35,8 @@ from daytwo.gateway import openai_format as oai
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
 from daytwo.gateway.connections import Guard
 from daytwo.gateway.count_tokens import count_tokens
+from daytwo.gateway.feedback import PATH as FEEDBACK_PATH
+from daytwo.gateway.feedback import FeedbackRoute
 from daytwo.gateway.http import (
     JSON_HEADERS,
     SSE_HEADERS,
@@ -141,6 +143,9 @@ class Gateway:
             (b"POST", "/v1/messages/count_tokens"): self._count_tokens,
             (b"POST", "/v1/responses"): self._door(RESPONSES, "chat"),
             (b"GET", "/v1/models"): self._models,
+            (b"POST", FEEDBACK_PATH): FeedbackRoute(
+                self.pipeline, lambda: self.ledger, self.secrets
+            ),
             (b"GET", "/healthz"): self._healthz,
             (b"GET", "/readyz"): self._readyz,
         }

@@ -19,7 +19,8 @@
 
 Modules: ``attribution`` (the ``X-Daytwo-*`` headers: per client, per scope), ``instrument``
 (the request hook that sends the scope's attribution and the ``traceparent``), ``spans`` (the
-GenAI-convention steps). Needs only the OpenTelemetry API; the ``openai`` / ``anthropic``
+GenAI-convention steps), ``feedback`` (the application's verdict on an answer, by
+its call id). Needs only the OpenTelemetry API; the ``openai`` / ``anthropic``
 packages are never imported here, only the clients handed in are used. See ``docs/sdk.md``.
 """
 
@@ -34,6 +35,7 @@ from daytwo.sdk.attribution import (
     attribution,
     current_attribution,
 )
+from daytwo.sdk.feedback import FeedbackError, feedback
 from daytwo.sdk.instrument import instrument
 from daytwo.sdk.spans import (
     Agent,
@@ -55,6 +57,7 @@ __all__ = [
     "Attribution",
     "AttributionScope",
     "ContextAssembly",
+    "FeedbackError",
     "Retrieval",
     "Step",
     "ToolCall",
@@ -64,6 +67,7 @@ __all__ = [
     "context_assembly",
     "current_attribution",
     "current_trace_id",
+    "feedback",
     "instrument",
     "retrieval",
     "tool_call",
