@@ -28,6 +28,7 @@ COMMANDS = {
     "prompts": "daytwo.cli.prompts:prompts",
     "eval": "daytwo.cli.evals:eval_",
     "gate": "daytwo.cli.gate:gate",
+    "quality": "daytwo.cli.quality:quality",
 }
 
 

@@ -28,3 +28,19 @@ REPORT_DIMS = (
     "prompt",
     "prompt_version",
 )
+#: Dimensions a quality report (``daytwo quality``) can group by: read from ``calls`` joined
+#: to ``scores``, not from rollups. ``model``: served model, else the alias; ``alias``: the
+#: name asked for; ``prompt_version``: ``NAME@vN``.
+QUALITY_DIMS = (
+    "model",
+    "alias",
+    "provider",
+    "prompt",
+    "prompt_version",
+    "workflow",
+    "project",
+    "feature",
+    "agent",
+    "environment",
+    "key",
+)

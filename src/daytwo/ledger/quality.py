@@ -21,24 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daytwo.ledger.dims import QUALITY_DIMS
 from daytwo.ledger.schema import calls, scores
 from daytwo.ledger.store import LedgerStore
-
-#: Dimensions a quality report can group by (``model``: what was served when known, else the
-#: alias asked for, as the spend rollups do; ``prompt_version``: ``NAME@vN``).
-QUALITY_DIMS = (
-    "model",
-    "alias",
-    "provider",
-    "prompt",
-    "prompt_version",
-    "workflow",
-    "project",
-    "feature",
-    "agent",
-    "environment",
-    "key",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from daytwo.ledger.quality import QUALITY_DIMS, ScoreCounts, score_counts
+from daytwo.ledger.dims import QUALITY_DIMS
+from daytwo.ledger.quality import ScoreCounts, score_counts
 from daytwo.ledger.store import LedgerStore
 from daytwo.stats import enough_events, two_proportion_test, wilson_interval
 
