@@ -21,8 +21,6 @@ from daytwo.stats import wilson_interval
 #: The report's window is [NOW - HOUR, NOW); the previous one [NOW - 2 HOUR, NOW - HOUR).
 NOW = 1_765_000_000.0
 HOUR = 3_600.0
-NOW_AT = NOW - HOUR / 2
-BEFORE_AT = NOW - 1.5 * HOUR
 
 #: Two kinds of call: what served them, their workflow and prompt version.
 CALLS: dict[str, dict[str, Any]] = {
@@ -37,8 +35,10 @@ def _values(ones: int, n: int) -> list[float]:
     return [1.0] * ones + [0.0] * (n - ones)
 
 
-def seed(store: LedgerStore) -> None:
-    """What the report is checked against (counts chosen for hand arithmetic)."""
+def seed(store: LedgerStore, now: float = NOW) -> None:
+    """What the report is checked against (counts chosen for hand arithmetic): scores in the
+    hour before ``now`` and the hour before that."""
+    now_at, before_at = now - HOUR / 2, now - 1.5 * HOUR
     ids = itertools.count()
     calls: list[CallRecord] = []
     scores: list[ScoreRecord] = []
@@ -52,20 +52,20 @@ def seed(store: LedgerStore) -> None:
             source = "feedback" if evaluator.startswith("feedback:") else "online"
             scores.append(ScoreRecord(f"s{n}", call_id, at, evaluator, "1", source, v))  # type: ignore[arg-type]
 
-    add("A", "refusal", NOW_AT, _values(36, 40))
-    add("A", "refusal", BEFORE_AT, _values(28, 40))
-    add("B", "refusal", NOW_AT, _values(5, 10))  # none before: not enough events
-    add(None, "refusal", NOW_AT, [1.0])
-    add("A", "feedback:thumbs", NOW_AT, _values(12, 30))
-    add("A", "feedback:thumbs", BEFORE_AT, _values(24, 30))
-    add("A", "feedback:task_success", NOW_AT, _values(20, 30))
-    add("A", "feedback:task_success", BEFORE_AT, _values(21, 30))
-    add("A", "feedback:score", NOW_AT, [0.5, 0.7, 1.0])
-    add("A", "feedback:label", NOW_AT, [None, None])  # no value: not a rate
-    add("A", "length", NOW_AT, [120.0, 80.0])
-    add("A", "length", BEFORE_AT, [50.0])
-    add("A", "refusal", NOW, [0.0])  # the window's end is open
-    add("A", "refusal", NOW - 2 * HOUR - 1, [0.0])  # before the previous window
+    add("A", "refusal", now_at, _values(36, 40))
+    add("A", "refusal", before_at, _values(28, 40))
+    add("B", "refusal", now_at, _values(5, 10))  # none before: not enough events
+    add(None, "refusal", now_at, [1.0])
+    add("A", "feedback:thumbs", now_at, _values(12, 30))
+    add("A", "feedback:thumbs", before_at, _values(24, 30))
+    add("A", "feedback:task_success", now_at, _values(20, 30))
+    add("A", "feedback:task_success", before_at, _values(21, 30))
+    add("A", "feedback:score", now_at, [0.5, 0.7, 1.0])
+    add("A", "feedback:label", now_at, [None, None])  # no value: not a rate
+    add("A", "length", now_at, [120.0, 80.0])
+    add("A", "length", before_at, [50.0])
+    add("A", "refusal", now, [0.0])  # the window's end is open
+    add("A", "refusal", now - 2 * HOUR - 1, [0.0])  # before the previous window
     store.insert_batch(calls)
     store.insert_scores(scores)
 
@@ -175,6 +175,7 @@ def test_rates_intervals_and_tests_per_model(seeded: LedgerStore) -> None:
     length = got[("length", ("gpt-4o",))]
     assert (length.now.mean, length.before.mean, length.delta) == (100.0, 50.0, 50.0)
     assert (length.verdict, length.now.ci_low, length.now.successes) == ("measurement", None, None)
+    assert not length.approximate
 
 
 def test_several_dimensions_and_one_evaluator(seeded: LedgerStore) -> None:

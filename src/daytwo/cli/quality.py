@@ -115,6 +115,8 @@ def render(report: QualityReport, since: str, ledger: str) -> None:
     else:
         columns = ["evaluator", *report.by, "n", "rate", "95% CI", "previous", "Δ", "p", "verdict"]
         print_table(title, columns, (_cells(r) for r in report.rows))
+        if any(r.approximate for r in report.rows):
+            click.echo("~ scores between 0 and 1: successes are their sum, rounded")
     click.echo(f"ledger: {ledger}")
 
 

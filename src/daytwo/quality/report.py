@@ -149,7 +149,7 @@ def _row(
 ) -> QualityRow:
     measurement = _is_measurement(now, before)
     a, b = _window(now, measurement), _window(before, measurement)
-    approximate = any(c is not None and c.fractional > 0 for c in (now, before))
+    approximate = not measurement and any(c is not None and c.fractional for c in (now, before))
     delta = None if a.mean is None or b.mean is None else a.mean - b.mean
     p_value: float | None = None
     verdict: Verdict
