@@ -231,3 +231,9 @@ def test_bad_input_is_a_value_error(tmp_path: Path) -> None:
             quality_report(store, 1.0, 1.0)
     finally:
         store.close()
+
+
+def test_a_project_counts_its_calls_scores_only(seeded: LedgerStore) -> None:
+    got = rows(quality_report(seeded, NOW - HOUR, NOW, project="search"))
+    assert got[("refusal", ())].now.n == 50  # the score whose call is unknown is left out
+    assert quality_report(seeded, NOW - HOUR, NOW, project="billing").rows == []

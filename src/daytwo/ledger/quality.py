@@ -76,10 +76,12 @@ def score_counts(
     by: tuple[str, ...] = (),
     *,
     evaluator: str | None = None,
+    project: str | None = None,
 ) -> list[ScoreCounts]:
     """Per evaluator and group (``by``: names from :data:`QUALITY_DIMS`), the scores made in
-    [start, end); sorted by evaluator then group (None first). Raises ValueError for an
-    unknown dimension."""
+    [start, end); sorted by evaluator then group (None first). ``project``: only scores of that
+    project's calls (scores whose call row is not written yet are then left out). Raises
+    ValueError for an unknown dimension."""
     dims = [_dimension(name).label(f"g{i}") for i, name in enumerate(by)]
     s = scores.c
     value = s.value
@@ -100,6 +102,8 @@ def score_counts(
     )
     if evaluator is not None:
         query = query.where(s.evaluator == evaluator)
+    if project is not None:
+        query = query.where(calls.c.project == project)
     out = []
     with store.connect() as conn:
         for row in conn.execute(query):

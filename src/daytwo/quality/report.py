@@ -102,9 +102,11 @@ def quality_report(
     by: tuple[str, ...] = (),
     *,
     evaluator: str | None = None,
+    project: str | None = None,
 ) -> QualityReport:
-    """Scores made in [start, end) against [start - (end - start), start). Raises ValueError
-    for a dimension not in :data:`QUALITY_DIMS` or an empty window."""
+    """Scores made in [start, end) against [start - (end - start), start) (``evaluator``: only
+    that one; ``project``: only that project's calls). Raises ValueError for a dimension not
+    in :data:`QUALITY_DIMS` or an empty window."""
     if end <= start:
         raise ValueError("the window must end after it starts")
     unknown = [d for d in by if d not in QUALITY_DIMS]
@@ -113,13 +115,12 @@ def quality_report(
             f"unknown dimension {unknown[0]!r} (choose from {', '.join(QUALITY_DIMS)})"
         )
     previous_start = start - (end - start)
-    now = {
-        (c.evaluator, c.group): c for c in score_counts(store, start, end, by, evaluator=evaluator)
-    }
-    before = {
-        (c.evaluator, c.group): c
-        for c in score_counts(store, previous_start, start, by, evaluator=evaluator)
-    }
+
+    def counts(lo: float, hi: float) -> dict[tuple[str, tuple[str | None, ...]], ScoreCounts]:
+        found = score_counts(store, lo, hi, by, evaluator=evaluator, project=project)
+        return {(c.evaluator, c.group): c for c in found}
+
+    now, before = counts(start, end), counts(previous_start, start)
     keys = sorted(
         set(now) | set(before), key=lambda k: (k[0], [(v is not None, v or "") for v in k[1]])
     )
