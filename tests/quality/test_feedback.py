@@ -233,3 +233,16 @@ def test_the_sdk_sends_feedback_from_the_environment(
     with pytest.raises(FeedbackError) as info:
         sdk.feedback(call_id, thumbs="down", api_key=setup.search)
     assert (info.value.status, info.value.code) == (403, "project_mismatch")
+
+
+def test_the_sdk_imports_nothing_of_daytwo_outside_the_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, daytwo.sdk.feedback\n"
+        "print(sorted(m for m in sys.modules if m.startswith('daytwo.')"
+        " and not m.startswith('daytwo.sdk')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
