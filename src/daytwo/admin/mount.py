@@ -18,6 +18,7 @@ from typing import Any
 
 from daytwo.config.schema import Config
 from daytwo.core.secrets import SecretRegistry
+from daytwo.drift.service import attach as attach_drift
 from daytwo.gateway.app import Gateway
 from daytwo.gateway.http import Receive, Send
 
@@ -60,7 +61,9 @@ def create_app(
     secrets: SecretRegistry | None = None,
     log_listener: logging.handlers.QueueListener | None = None,
 ) -> Gateway:
-    """The gateway with its admin API mounted: what ``daytwo serve`` runs."""
+    """The gateway with its admin API mounted and the drift room beside it: what
+    ``daytwo serve`` runs."""
     gateway = Gateway(config, config_path=config_path, secrets=secrets, log_listener=log_listener)
     gateway.mount_admin(LazyAdmin(gateway))
+    attach_drift(gateway)
     return gateway

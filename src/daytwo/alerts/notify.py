@@ -50,6 +50,9 @@ class Notification:
     #: Sent by ``daytwo alerts test``: not a real alert.
     test: bool = False
     detail: dict[str, Any] = field(default_factory=dict)
+    #: The alert's own sentence, for kinds whose condition is not "value above threshold"
+    #: (``model_changed``, drift); replaces that phrase in :attr:`summary`.
+    message: str | None = None
 
     @property
     def dedup_key(self) -> str:
@@ -64,7 +67,9 @@ class Notification:
         head += f" ({where})" if where else ""
         value = fmt(self.value, self.unit)
         limit = fmt(self.threshold, self.unit)
-        if self.status == "firing":
+        if self.message is not None:
+            text = f"{head}: {self.message}" if self.status == "firing" else f"{head}: resolved"
+        elif self.status == "firing":
             text = f"{head}: {_KIND_TEXT.get(self.kind, self.kind)} {value} above {limit}"
         else:
             text = f"{head}: resolved ({_KIND_TEXT.get(self.kind, self.kind)} {value}, "

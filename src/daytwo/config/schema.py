@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from daytwo.config.alerts import AlertsConfig
+from daytwo.config.drift import DriftConfig
 from daytwo.config.prompts import PromptsConfig
 from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
@@ -346,6 +347,17 @@ class Config(Model):
     telemetry: TelemetryConfig = TelemetryConfig()
     alerts: AlertsConfig = AlertsConfig()
     prompts: PromptsConfig = PromptsConfig()
+    # -- drift (config/drift.py): model_changed and quality drift ---------------------------
+    drift: DriftConfig = DriftConfig()
+
+    @model_validator(mode="after")
+    def _drift_names_sinks(self) -> Config:
+        problems = self.drift.problems(set(self.alerts.sinks))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # -- end of drift ------------------------------------------------------------------------
 
     @model_validator(mode="after")
     def _cache_names_aliases(self) -> Config:

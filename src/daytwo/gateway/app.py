@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from daytwo.alerts.engine import AlertEngine
 from daytwo.config.schema import Config
@@ -84,6 +84,17 @@ ADMIN_PREFIX = "/admin/"
 #: What a non-streamed answer cost, in exact decimal dollars (the ledger row's cost), when priced.
 COST_HEADER = b"x-daytwo-cost-usd"
 
+class Service(Protocol):
+    """Something a room above the gateway runs beside it (drift's model watch and monitor):
+    started after the gateway's own parts, told every applied reload, closed first."""
+
+    async def start(self, gateway: Gateway) -> None: ...
+
+    async def reload(self, config: Config) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 _TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
@@ -136,6 +147,7 @@ class Gateway:
         self._watcher: ConfigWatcher | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._admin: Handler = self._no_admin
+        self._services: list[Service] = []
         self._routes: dict[tuple[bytes, str], Handler] = {
             (b"POST", "/v1/chat/completions"): self._door(OPENAI_CHAT, "chat"),
             (b"POST", "/v1/embeddings"): self._door(OPENAI_EMBEDDINGS, "embeddings"),
@@ -173,6 +185,11 @@ class Gateway:
         """Serve ``app`` (an ASGI callable) for every path under ``/admin/``: on the data port,
         or on the control-plane listener with ``server.admin_listen``."""
         self._admin = app
+
+    def add_service(self, service: Service) -> None:
+        """Run ``service`` with the gateway (before startup): the mount point for rooms above
+        this one, which the gateway never imports."""
+        self._services.append(service)
 
     @property
     def key_store(self) -> KeyStore | None:
@@ -263,6 +280,8 @@ class Gateway:
         if self.config_path is not None:
             self._watcher = ConfigWatcher(self.config_path, self.reload, cfg.server.reload_poll_s)
             self._watcher.start()
+        for service in self._services:
+            await service.start(self)
         self._warn_retiring_models()
         _settle_gc()
         self.ready = True
@@ -320,6 +339,8 @@ class Gateway:
     async def shutdown(self) -> None:
         self.ready = False
         await self.pipeline.drain()
+        for service in reversed(self._services):
+            await service.aclose()
         await self.alerts.aclose()
         if self.spend is not None:
             await self.spend.aclose()
@@ -365,6 +386,8 @@ class Gateway:
         self.runtime = new
         await self.prompts.reconfigure(config.prompts)
         await self.alerts.reload(config)
+        for service in self._services:
+            await service.reload(config)
         self.pipeline.access_log = config.logging.access_log
         logging.getLogger("daytwo").setLevel(config.logging.level.upper())
         old.retire(new)
