@@ -32,9 +32,9 @@ from daytwo.drift.changes import (
     last_served,
 )
 from daytwo.drift.context import describe
-from daytwo.drift.monitor import Finding, find_drift
 
 if TYPE_CHECKING:
+    from daytwo.drift.monitor import Finding
     from daytwo.gateway.app import Gateway
     from daytwo.keys.store import KeyStore
 
@@ -197,6 +197,8 @@ class DriftService:
         cfg = self.config.drift
         if not cfg.enabled or self._history is None or not await self._lease.hold():
             return []
+        from daytwo.drift.monitor import find_drift  # numpy and scipy: loaded on first use
+
         at = time.time() if now is None else now
         findings = await asyncio.to_thread(find_drift, self._history.store, cfg, at)
         for finding in findings:

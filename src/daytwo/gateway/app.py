@@ -192,6 +192,10 @@ class Gateway:
         self._services.append(service)
 
     @property
+    def services(self) -> tuple[Service, ...]:
+        return tuple(self._services)
+
+    @property
     def key_store(self) -> KeyStore | None:
         """The keys database (for the admin API); None until startup opened it."""
         return self._key_store
