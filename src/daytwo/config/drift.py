@@ -19,6 +19,9 @@ distributions that move away from their trailing baseline (drift). See docs/drif
       context_s: 1800               # "what else changed" looks this far before the shift
       severity: warning
       cooldown_s: 3600
+      canary:                       # optional: an eval suite run when a deployment changes
+        suites: {chat: evals/canary.yaml}
+        api_key: env:DAYTWO_CANARY_KEY
 
 Defaults were chosen with :func:`daytwo.stats.bernoulli_arl` (docs/drift.md gives the detection
 delays and false-alarm rates they imply, and how they were measured).
@@ -30,6 +33,8 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from daytwo.core.secrets import parse_ref
 
 #: The pass/fail evaluators whose bad-outcome rate drift watches (value 0 = bad).
 RATE_EVALUATORS = ("refusal", "format", "truncation", "tool_call")
@@ -51,6 +56,32 @@ class CusumConfig(_Model):
 
     ratio: float = Field(2.5, gt=1.0, le=100.0)
     h: float = Field(8.0, gt=0.0, le=100.0)
+
+
+class CanaryConfig(_Model):
+    """A canary eval suite run when a deployment of an alias changes model, through the
+    gateway itself (its pipeline: admission, budgets, ledger), diffed with the suite's last
+    run before the change."""
+
+    #: Alias → eval suite file (relative paths: from the config file's folder). A change on a
+    #: deployment of the alias runs its suite.
+    suites: dict[str, str] = Field(min_length=1)
+    #: The gateway the suite's calls go to (default ``http://<server.host>:<server.port>``).
+    gateway_url: str | None = Field(None, pattern=r"^https?://")
+    #: A virtual key for the canary's calls (a secret reference, ``env:NAME``); needed when
+    #: the gateway requires keys.
+    api_key: str | None = Field(None, min_length=1)
+    #: Where runs are saved (``<cache_dir>/runs/<run id>.json``), as ``daytwo eval run`` does.
+    cache_dir: str = ".daytwo"
+    #: USD cap of one canary run.
+    max_cost_usd: float | None = Field(None, gt=0)
+
+    @field_validator("api_key")
+    @classmethod
+    def _ref(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_ref(value)
+        return value
 
 
 class DriftConfig(_Model):
@@ -78,6 +109,8 @@ class DriftConfig(_Model):
     severity: Literal["info", "warning", "critical"] = "warning"
     #: A drift alert that resolved does not fire again for this long.
     cooldown_s: Annotated[float, Field(ge=0, le=31 * 86_400)] = 3600.0
+    #: Optional: a canary eval suite per alias, run when one of its deployments changes.
+    canary: CanaryConfig | None = None
     #: Most scores read per group and evaluator per evaluation (the newest are kept).
     max_events: int = Field(200_000, ge=100, le=10_000_000)
 
@@ -91,9 +124,15 @@ class DriftConfig(_Model):
             raise ValueError("an evaluator is named twice")
         return value
 
-    def problems(self, sinks: set[str]) -> list[str]:
-        """Cross-references into other sections: every sink named must be configured."""
-        return [
+    def problems(self, sinks: set[str], aliases: set[str]) -> list[str]:
+        """Cross-references into other sections: every sink and alias named must be
+        configured."""
+        unknown = [
+            f"drift.canary.suites.{alias}: unknown model alias `{alias}`"
+            for alias in (self.canary.suites if self.canary else {})
+            if alias not in aliases
+        ]
+        return unknown + [
             f"drift.sinks.{i}: unknown alert sink `{name}` (alerts.sinks: "
             f"{', '.join(sorted(sinks)) or 'none are configured'})"
             for i, name in enumerate(self.sinks)

@@ -352,7 +352,7 @@ class Config(Model):
 
     @model_validator(mode="after")
     def _drift_names_sinks(self) -> Config:
-        problems = self.drift.problems(set(self.alerts.sinks))
+        problems = self.drift.problems(set(self.alerts.sinks), set(self.models))
         if problems:
             raise ValueError("; ".join(problems))
         return self

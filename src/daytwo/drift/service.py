@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -24,6 +25,7 @@ from daytwo.alerts.notify import Notification
 from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError
 from daytwo.drift.announce import Announcer
+from daytwo.drift.canary import run_canary, suite_path
 from daytwo.drift.changes import (
     SEED_LOOKBACK_S,
     ModelChange,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("daytwo.drift")
 
 MODEL_CHANGED = "model_changed"
+CANARY = "model_changed_canary"
 DRIFT = "drift"
 
 
@@ -69,12 +72,15 @@ class DriftService:
         self._lease: Lease = LocalLease()
         self._alerts: dict[str, Alert] = {}
         self._task: asyncio.Task[None] | None = None
+        self._base_dir: Path | None = None
+        self._canaries: set[asyncio.Task[None]] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self, gateway: Gateway) -> None:
         cfg = self.config
         self._events = gateway.key_store
+        self._base_dir = gateway.config_path.parent if gateway.config_path else None
         self._history = await asyncio.to_thread(AlertHistory.open, cfg.ledger.url)
         self.announcer = Announcer(self._history, self.secrets, self.replica)
         self.announcer.configure(cfg)
@@ -107,6 +113,7 @@ class DriftService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.watch.settle()
+        await self.canaries_done()
         if self.announcer is not None:
             await self.announcer.aclose()
         await self._lease.aclose()
@@ -161,6 +168,49 @@ class DriftService:
             message=message,
         )
         self.announcer.send(n)
+        path = suite_path(self.config, self._base_dir, change.alias)
+        if path is not None:
+            task = asyncio.get_running_loop().create_task(self._canary(change, path, labels))
+            self._canaries.add(task)
+            task.add_done_callback(self._canaries.discard)
+
+    async def _canary(self, change: ModelChange, path: Path, labels: dict[str, str]) -> None:
+        """Run the alias's canary suite and announce its comparison (or its failure)."""
+        detail: dict[str, object] = {"call_id": change.call_id}
+        try:
+            report = await asyncio.to_thread(
+                run_canary, self.config, self.secrets, self._base_dir, path, change.at
+            )
+            message = report.message()
+            detail.update(report.to_json())
+        except (DaytwoError, ValueError, RuntimeError, OSError) as exc:
+            message = f"canary {path.name} could not run: {exc}"
+            log.error(message, extra={"deployment": change.target})
+        if self.announcer is None:
+            return
+        now = time.time()
+        self.announcer.send(
+            Notification(
+                status="firing",
+                rule=CANARY,
+                kind=CANARY,
+                severity=self.config.drift.severity,
+                labels=labels,
+                value=None,
+                threshold=0.0,
+                unit="",
+                started_at=change.at,
+                at=now,
+                fingerprint=fingerprint(CANARY, {**labels, "call": change.call_id}),
+                detail=detail,
+                message=message,
+            )
+        )
+
+    async def canaries_done(self, timeout_s: float = 300.0) -> None:
+        """Wait for the canary runs started so far (tests, shutdown)."""
+        if self._canaries:
+            await asyncio.wait(set(self._canaries), timeout=timeout_s)
 
     # -- config events ----------------------------------------------------------------------
 
