@@ -24,6 +24,7 @@ from daytwo.alerts.machine import Alert, step
 from daytwo.alerts.notify import Notification
 from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError
+from daytwo.core.secrets import SecretRegistry
 from daytwo.drift.announce import Announcer
 from daytwo.drift.canary import run_canary, suite_path
 from daytwo.drift.changes import (
@@ -56,10 +57,11 @@ def attach(gateway: Gateway) -> DriftService:
 
 
 class DriftService:
-    def __init__(self, config: Config, secrets: object) -> None:
-        from daytwo.core.secrets import SecretRegistry
+    """Built with the gateway (no I/O); :meth:`start` seeds the watch, records the config
+    load and starts the evaluation loop; :meth:`reload` takes a new config; :meth:`aclose`
+    stops."""
 
-        assert isinstance(secrets, SecretRegistry)
+    def __init__(self, config: Config, secrets: SecretRegistry) -> None:
         self.config = config
         self.secrets = secrets
         self.replica = default_replica()
