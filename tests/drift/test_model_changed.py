@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from tests.alerts.harness import HMAC_ENV, HMAC_KEY, webhook
 from tests.alerts.receiver import Receiver, receiving
-from tests.drift.harness import settle
+from tests.drift.harness import drift_of, settle
 from tests.gateway.harness import RunningGateway, gateway_config, route, running_gateway
 from tests.redis_support import REDIS_URL, own_prefix, require_redis
 
 from daytwo.alerts.history import AlertHistory
+from daytwo.alerts.notify import Notification
 from daytwo.config.schema import SimSettings
 from daytwo.config.sim_quality import SimChange, SimPersonality, SimQuality
 from daytwo.keys.store import KeyStore
@@ -73,7 +74,9 @@ def test_a_silent_change_is_reported_once_with_old_and_new(
         {"chat": route("sim", "gpt-4o-mini")},
     )
     cfg.update(drift_sections(f"{receiver.url}/hook"))
+    heard: list[Notification] = []
     with running_gateway(cfg) as gw:
+        drift_of(gw).add_listener(heard.append)
         chat(gw, 8)
         settle(gw)
         rows = gw.records()
@@ -93,6 +96,10 @@ def test_a_silent_change_is_reported_once_with_old_and_new(
     assert (after["served_model"], after["fingerprint"]) == (NEW_MODEL, NEW_FINGERPRINT)
     assert after["call_id"] == rows[3]["id"]  # the first call answered by the new model
     assert f"{old_model} (fingerprint {old_fp}) → {NEW_MODEL}" in body["summary"]
+
+    assert [(n.rule, n.detail["after"]["call_id"]) for n in heard] == [
+        ("model_changed", rows[3]["id"])
+    ]
 
     (event,) = model_events(db)
     assert event.target == f"sim/{rows[0]['deployment']}"

@@ -25,7 +25,7 @@ from daytwo.alerts.notify import Notification
 from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError
 from daytwo.core.secrets import SecretRegistry
-from daytwo.drift.announce import Announcer
+from daytwo.drift.announce import Announcer, Listener
 from daytwo.drift.canary import run_canary, suite_path
 from daytwo.drift.changes import (
     SEED_LOOKBACK_S,
@@ -76,6 +76,12 @@ class DriftService:
         self._task: asyncio.Task[None] | None = None
         self._base_dir: Path | None = None
         self._canaries: set[asyncio.Task[None]] = set()
+        self._listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        """Hear every notification this service sends (model changes, canaries, drift) on
+        the gateway's event loop; must be quick (the demo's live view)."""
+        self._listeners.append(listener)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -85,6 +91,7 @@ class DriftService:
         self._base_dir = gateway.config_path.parent if gateway.config_path else None
         self._history = await asyncio.to_thread(AlertHistory.open, cfg.ledger.url)
         self.announcer = Announcer(self._history, self.secrets, self.replica)
+        self.announcer.listeners = self._listeners
         self.announcer.configure(cfg)
         if cfg.drift.model_changed:
             seeded = await asyncio.to_thread(
