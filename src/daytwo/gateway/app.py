@@ -84,6 +84,7 @@ ADMIN_PREFIX = "/admin/"
 #: What a non-streamed answer cost, in exact decimal dollars (the ledger row's cost), when priced.
 COST_HEADER = b"x-daytwo-cost-usd"
 
+
 class Service(Protocol):
     """Something a room above the gateway runs beside it (drift's model watch and monitor):
     started after the gateway's own parts, told every applied reload, closed first."""
