@@ -42,6 +42,7 @@ from daytwo.alerts.lease import Lease, LocalLease, RedisLease
 from daytwo.alerts.machine import Alert, Transition, step
 from daytwo.alerts.notify import Notification, fmt
 from daytwo.alerts.sinks import Sink, build_sink, secret_refs
+from daytwo.alerts.slo_burn import SloAlert, judge_slo, slo_alerts
 from daytwo.config.alerts import AlertRule, AlertsConfig
 from daytwo.config.schema import Config
 from daytwo.control.switches import SwitchBoard
@@ -50,6 +51,8 @@ from daytwo.core.errors import DaytwoError, StateUnavailable
 from daytwo.core.observe import CallView
 from daytwo.core.record import CallRecord
 from daytwo.core.secrets import SecretError, SecretRegistry
+from daytwo.ledger.store import LedgerStore
+from daytwo.slo.status import SloStatus, evaluate_slo
 
 log = logging.getLogger("daytwo.alerts")
 
@@ -130,9 +133,12 @@ class AlertEngine:
     def _apply(self, config: Config) -> None:
         self.config = config
         self.cfg: AlertsConfig = config.alerts
-        self.rules = {r.name: r for r in self.cfg.rules}
-        self._per_call = tuple(r for r in self.cfg.rules if r.spec.source == "call")
-        self._shared = tuple(r for r in self.cfg.rules if r.spec.source != "call")
+        #: SLO burn-rate alerts, by their derived rule's name (alerts/slo_burn.py).
+        self._slo_alerts: dict[str, SloAlert] = slo_alerts(config.slos)
+        all_rules = (*self.cfg.rules, *(w.rule for w in self._slo_alerts.values()))
+        self.rules = {r.name: r for r in all_rules}
+        self._per_call = tuple(r for r in all_rules if r.spec.source == "call")
+        self._shared = tuple(r for r in all_rules if r.spec.source != "call")
         self._primaries = {alias: spec.deployments[0].id for alias, spec in config.models.items()}
         self._tz = ZoneInfo(config.spend_control.timezone)
 
@@ -154,7 +160,7 @@ class AlertEngine:
 
     @property
     def active(self) -> bool:
-        return bool(self.cfg.rules)
+        return bool(self.rules)
 
     def add_listener(self, listener: Listener) -> None:
         """Hear every notification this engine sends (on the gateway's event loop; must be
@@ -323,13 +329,37 @@ class AlertEngine:
         if any(r.kind == "budget_threshold" for r in self._shared):
             newest, events = await asyncio.to_thread(self._crossings.read_new, history.store, now)
             self._crossings.add(newest, events, now)
+        statuses = await self._slo_statuses(history.store, now)
         for rule in self._shared:
+            watch = self._slo_alerts.get(rule.name)
+            if watch is not None:
+                status = statuses.get(watch.slo.name)
+                if status is not None:
+                    self._judge_slo(watch, status, now)
+                continue
             try:
                 found = await self._values(rule, history, now)
             except DaytwoError as exc:
                 log.warning(f"alert rule {rule.name}: evaluation failed: {exc.message}")
                 continue
             self._judge(rule, found, now)
+
+    async def _slo_statuses(self, store: LedgerStore, now: float) -> dict[str, SloStatus]:
+        """Every alerting SLO evaluated once (one query each); a failed one is left out."""
+        out: dict[str, SloStatus] = {}
+        for slo in {w.slo.name: w.slo for w in self._slo_alerts.values()}.values():
+            try:
+                out[slo.name] = await asyncio.to_thread(evaluate_slo, store, slo, now)
+            except DaytwoError as exc:
+                log.warning(f"slo {slo.name}: evaluation failed: {exc.message}")
+        return out
+
+    def _judge_slo(self, watch: SloAlert, status: SloStatus, now: float) -> None:
+        rule = watch.rule
+        holds, value, detail = judge_slo(watch, status)
+        alert = self._alert(rule, fingerprint(rule.name, {}), {})
+        alert.value, alert.detail = value, detail
+        self._advance(rule, alert, holds, now)
 
     async def _values(
         self, rule: AlertRule, history: AlertHistory, now: float
@@ -430,6 +460,7 @@ class AlertEngine:
             window_s=rule.window_s,
             action=action,
             detail=dict(a.detail),
+            runbook=watch.slo.runbook if (watch := self._slo_alerts.get(rule.name)) else None,
         )
         for listener in self._listeners:
             listener(n)

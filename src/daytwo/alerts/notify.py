@@ -53,6 +53,8 @@ class Notification:
     #: The alert's own sentence, for kinds whose condition is not "value above threshold"
     #: (``model_changed``, drift); replaces that phrase in :attr:`summary`.
     message: str | None = None
+    #: Where the on-call reads what to do (an SLO's ``runbook``).
+    runbook: str | None = None
 
     @property
     def dedup_key(self) -> str:
@@ -76,6 +78,8 @@ class Notification:
             text += f"threshold {limit})"
         if self.action:
             text += f"; {self.action}"
+        if self.runbook:
+            text += f"; runbook: {self.runbook}"
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -99,6 +103,7 @@ class Notification:
             "action": self.action,
             "test": self.test,
             "detail": self.detail,
+            "runbook": self.runbook,
         }
 
 
@@ -112,6 +117,7 @@ _KIND_TEXT = {
     "p95_ttft": "p95 time to first token",
     "fallback_rate": "fallback rate",
     "unpriced_calls": "unpriced calls",
+    "slo_burn": "error budget burn rate",
 }
 
 
@@ -126,6 +132,8 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value * 100:.1f}%"
     if unit == "%":
         return f"{value:g}%"
+    if unit == "burn":
+        return f"{value:,.1f}x"
     if unit == "ms":
         return f"{value:,.0f} ms"
     return f"{value:,.0f} {unit}"
@@ -227,6 +235,8 @@ def pagerduty_body(n: Notification, routing_key: str) -> dict[str, Any]:
                 "test": n.test,
             },
         }
+        if n.runbook:
+            body["links"] = [{"href": n.runbook, "text": "runbook"}]
     return body
 
 
@@ -251,6 +261,8 @@ def email_message(n: Notification, sender: str, to: tuple[str, ...]) -> EmailMes
         lines.append(f"since:     {iso(n.started_at)}")
     if n.status == "resolved":
         lines.append(f"ended:     {iso(n.at)}")
+    if n.runbook:
+        lines.append(f"runbook:   {n.runbook}")
     lines += [f"label {k}: {v}" for k, v in sorted(n.labels.items())]
     msg.set_content("\n".join(lines) + "\n")
     return msg

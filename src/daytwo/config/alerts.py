@@ -78,6 +78,7 @@ Kind = Literal[
     "p95_ttft",
     "fallback_rate",
     "unpriced_calls",
+    "slo_burn",
 ]
 GroupField = Literal["alias", "project", "workflow", "provider"]
 Severity = Literal["info", "warning", "critical"]
@@ -91,8 +92,9 @@ class KindSpec:
     unit: str
     #: ``window``: computed from the ledger every interval over the last ``window`` seconds;
     #: ``call``: checked on each finished call; ``day``: since local midnight; ``event``:
-    #: spend-control's budget threshold events.
-    source: Literal["window", "call", "day", "event"]
+    #: spend-control's budget threshold events; ``slo``: an SLO's burn-rate alerts (made
+    #: from the ``slos`` section, never written as a rule).
+    source: Literal["window", "call", "day", "event", "slo"]
     #: The window when the rule names none (seconds; None: the kind has no window).
     window: float | None
     #: The labels a rule is evaluated per when it names no ``by``.
@@ -115,6 +117,7 @@ KINDS: dict[str, KindSpec] = {
     "p95_ttft": KindSpec("ms", "window", 300.0, ("alias",), counts_calls=True),
     "fallback_rate": KindSpec("ratio", "window", 300.0, ("alias",), ratio=True, counts_calls=True),
     "unpriced_calls": KindSpec("calls", "window", 3600.0, ("alias",), threshold=0.0),
+    "slo_burn": KindSpec("burn", "slo", None, (), threshold=1.0),
 }
 
 
@@ -174,6 +177,8 @@ class AlertRule(_Model):
     @model_validator(mode="after")
     def _fits_kind(self) -> AlertRule:
         spec = KINDS[self.kind]
+        if spec.source == "slo":
+            raise ValueError("kind: slo_burn alerts come from an SLO: declare it under `slos:`")
         if self.threshold is None and spec.threshold is None:
             raise ValueError(f"kind {self.kind} needs a threshold (in {spec.unit})")
         if spec.ratio and self.threshold is not None and self.threshold >= 1:

@@ -26,6 +26,7 @@ from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
 from daytwo.config.server import ServerConfig
 from daytwo.config.sim_quality import SimQuality
+from daytwo.config.slos import SloConfig, check_slos
 from daytwo.config.spend import SpendControlConfig
 from daytwo.config.telemetry import TelemetryConfig
 from daytwo.core.secrets import parse_ref
@@ -358,6 +359,16 @@ class Config(Model):
         return self
 
     # -- end of drift ------------------------------------------------------------------------
+
+    #: Service-level objectives with error budgets and burn-rate alerts (config/slos.py).
+    slos: tuple[SloConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _slos_name_sinks_aliases(self) -> Config:
+        problems = check_slos(self.slos, sinks=set(self.alerts.sinks), aliases=set(self.models))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _cache_names_aliases(self) -> Config:
