@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+# the alert tests' fixtures: a loopback webhook receiver, the HMAC key, gateways on loopback
+from tests.alerts.conftest import gateway_factory, hmac_key, receiver  # noqa: F401
+
 from daytwo.core.record import CallRecord
 from daytwo.core.score import ScoreRecord
 from daytwo.ledger.store import LedgerStore, open_store
