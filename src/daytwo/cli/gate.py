@@ -24,7 +24,7 @@ from daytwo.cli.oneline import one_line_family
 
 if TYPE_CHECKING:
     from daytwo.evals.gate import Formats
-    from daytwo.evals.model import Comparison, GateCriteria, GateVerdict, RunResult
+    from daytwo.evals.model import Comparison, GateCheck, GateCriteria, GateVerdict, RunResult
     from daytwo.evals.suite import Suite
 
 PREFIX = "daytwo gate"
@@ -68,9 +68,27 @@ CRITERIA_FLAGS = {
 @click.option("--max-latency-p95", type=POSITIVE, metavar="MS")
 @click.option("--max-refusal-rate", type=SHARE, metavar="X")
 @click.option("--min-format-compliance", type=SHARE, metavar="X")
+@click.option(
+    "--require-error-budget",
+    is_flag=True,
+    help="Fail when a quality SLO's error budget is exhausted in production (the SLOs of "
+    "--config, evaluated on its ledger).",
+)
+@click.option(
+    "--slo",
+    "slo_names",
+    multiple=True,
+    metavar="NAME",
+    help="The SLO --require-error-budget holds to (repeatable) [default: every quality SLO].",
+)
 @run_options
 def gate(
-    candidate: str, baseline: str | None, no_regression: tuple[str, ...], **kwargs: Any
+    candidate: str,
+    baseline: str | None,
+    no_regression: tuple[str, ...],
+    require_error_budget: bool,
+    slo_names: tuple[str, ...],
+    **kwargs: Any,
 ) -> None:
     """Hold a candidate to the deploy gate's criteria on --suite's items. Flags override the
     suite's `gate:` block. Exit 0 pass, 1 fail, 2 cannot run."""
@@ -82,7 +100,10 @@ def gate(
     assert suite is not None
     criteria = _criteria(suite.gate, no_regression, kwargs)
     baseline = _baseline(criteria, suite, baseline, candidate)
-    _check_before_running(criteria, suite, candidate, baseline)
+    budgets = _error_budgets(flags.config_path, slo_names) if require_error_budget else []
+    if slo_names and not require_error_budget:
+        fail("--slo goes with --require-error-budget", 2, prefix=PREFIX)
+    _check_before_running(criteria, suite, candidate, baseline, others=bool(budgets))
     run, base_label, cand_label, comparison = _measure(resolver, baseline, candidate, flags)
     from daytwo.evals.gate import evaluate_gate
 
@@ -94,6 +115,7 @@ def gate(
         comparison,
         alpha=flags.alpha,
         formats=_formats(suite, cand_label, criteria),
+        extra=budgets,
     )
     write_reports(flags, run, comparison, verdict, suite)
     _show(verdict, comparison, run, flags)
@@ -128,14 +150,14 @@ def _baseline(
 
 
 def _check_before_running(
-    criteria: GateCriteria, suite: Suite, candidate: str, baseline: str | None
+    criteria: GateCriteria, suite: Suite, candidate: str, baseline: str | None, *, others: bool
 ) -> None:
     """What can be refused before a call is made: no criterion, a criterion that compares
     with no baseline, a metric no_regression names that the suite cannot produce."""
     from daytwo.evals.compare import BUILTIN_METRICS
     from daytwo.evals.gate import precondition
 
-    reason = precondition(criteria, baseline)
+    reason = precondition(criteria, baseline, others=others)
     if reason is None:
         names = {a.name for case in suite.cases for a in case.assertions}
         known = [
@@ -153,6 +175,47 @@ def _check_before_running(
 
         _cannot(GateVerdict("cannot run", candidate, baseline, reason=reason))
         sys.exit(2)
+
+
+def _error_budgets(config_path: str | None, names: tuple[str, ...]) -> list[GateCheck]:
+    """One ``error_budget`` check per SLO held to (``--slo``, else every quality SLO of the
+    config), evaluated now on the config's ledger. Exit 2 when there is none to hold to."""
+    import os
+    import time
+
+    from daytwo.cli.common import DEFAULT_CONFIG, load_or_fail
+    from daytwo.config.slos import ScoreSli
+    from daytwo.core.errors import DaytwoError
+    from daytwo.evals.gate import error_budget_check
+    from daytwo.ledger.store import open_store
+    from daytwo.slo.status import evaluate_slo
+
+    path = config_path or os.environ.get("DAYTWO_CONFIG") or DEFAULT_CONFIG
+    config = load_or_fail(path)
+    known = {s.name: s for s in config.slos}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        fail(f"--slo: no SLO named {', '.join(unknown)} in {path}", 2, prefix=PREFIX)
+    slos = [known[n] for n in names] or [s for s in config.slos if isinstance(s.sli, ScoreSli)]
+    if not slos:
+        fail(f"--require-error-budget: no quality SLO in {path} (docs/slos.md)", 2, prefix=PREFIX)
+    try:
+        store = open_store(config.ledger.url, create=False)
+    except DaytwoError as exc:
+        fail(f"--require-error-budget: {exc.message}", 2, prefix=PREFIX)
+    try:
+        now = time.time()
+        statuses = [evaluate_slo(store, slo, now) for slo in slos]
+    except DaytwoError as exc:
+        fail(f"--require-error-budget: {exc.message}", 2, prefix=PREFIX)
+    finally:
+        store.close()
+    return [
+        error_budget_check(
+            s.slo.name, s.budget_remaining, *s.period_counts, s.slo.objective, s.slo.window
+        )
+        for s in statuses
+    ]
 
 
 def _measure(

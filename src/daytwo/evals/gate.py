@@ -18,6 +18,9 @@ Which number decides each criterion:
   bound stays at or below ``+margin``. ``margin`` is in the metric's own unit.
 - ``max_cost_ratio``: candidate cost per call / baseline cost per call on the paired items
   (:func:`daytwo.evals.compare.cost_ratio`).
+- ``error_budget`` (``--require-error-budget``): a quality SLO's error budget left in
+  production, from the gateway's ledger (:func:`error_budget_check`; computed by
+  ``daytwo.slo``): an exhausted budget (0 % or less left) fails, whatever the suite shows.
 
 Errored items (the call or the grading failed): they count as failed in the pass rate and score
 0 in the mean score, so the gate never passes on what it could not measure. When more than
@@ -79,30 +82,36 @@ def evaluate_gate(
     *,
     alpha: float = 0.05,
     formats: Formats | None = None,
+    extra: Sequence[GateCheck] = (),
 ) -> GateVerdict:
     """Hold ``candidate`` (a target label of ``run``) to ``criteria``; ``baseline`` and
     ``comparison`` (baseline vs candidate, at the same ``alpha``) for the criteria that
     compare. ``formats``: what each case's request asked for (``min_format_compliance``);
-    None when not known for this run."""
+    None when not known for this run. ``extra``: checks made outside the run (the
+    ``error_budget`` checks), held with the others."""
     verdict = _Verdict(candidate, baseline)
-    reason = precondition(criteria, baseline)
+    reason = precondition(criteria, baseline, others=bool(extra))
     if reason is not None:
         return verdict.cannot(reason)
     try:
         gate = _Gate(criteria, alpha, _items(run, candidate), comparison, formats)
         _check_baseline(configured(criteria), run, baseline, comparison)
         checks = [check for name in configured(criteria) for check in gate.check(name)]
+        checks += extra
     except _CannotRun as exc:
         return verdict.cannot(str(exc))
     status: GateStatus = "pass" if all(check.passed for check in checks) else "fail"
     return GateVerdict(status, candidate, baseline, tuple(checks))
 
 
-def precondition(criteria: GateCriteria, baseline: str | None) -> str | None:
+def precondition(
+    criteria: GateCriteria, baseline: str | None, *, others: bool = False
+) -> str | None:
     """Why the gate cannot run whatever a run would show (checked before any call): no
-    criterion at all, or a criterion that compares with no baseline to compare with."""
+    criterion at all (``others``: checks made outside the run count), or a criterion that
+    compares with no baseline to compare with."""
     names = configured(criteria)
-    if not names:
+    if not names and not others:
         return "the gate has no criteria (set them in the suite's `gate:` block or with flags)"
     needed = [name for name in names if name in NEEDS_BASELINE]
     if needed and baseline is None:
@@ -337,6 +346,21 @@ class _Gate:
         errors = self._errors()
         text = f"{len(self.items)} items"
         return f"{text}, {errors} errored scored 0" if errors else text
+
+
+def error_budget_check(
+    slo: str, remaining: float, bad: int, total: int, objective: float, window: str
+) -> GateCheck:
+    """A quality SLO's error budget held against exhaustion: ``remaining`` is the share of the
+    window's budget left (1 untouched, 0 or below spent; budgeting by occurrences)."""
+    held = remaining > 0.0
+    allowed = (1.0 - objective) * total
+    line = (
+        f"error budget of SLO {slo}: {fmt_pct(max(remaining, -9.99))} left "
+        f"({bad} bad of {total} events over {window}, {allowed:.1f} allowed at "
+        f"{fmt_pct(objective)}){'' if held else ': exhausted'}"
+    )
+    return GateCheck(f"error_budget:{slo}", held, line, remaining, 0.0)
 
 
 def _at_most(value: float, limit: float) -> bool:
