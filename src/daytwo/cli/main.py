@@ -29,6 +29,7 @@ COMMANDS = {
     "eval": "daytwo.cli.evals:eval_",
     "gate": "daytwo.cli.gate:gate",
     "quality": "daytwo.cli.quality:quality",
+    "slo": "daytwo.cli.slo:slo",
 }
 
 
