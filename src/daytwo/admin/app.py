@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daytwo.admin import control, errors, keys, prompts, quality
+from daytwo.admin import control, errors, keys, prompts, quality, slos
 from daytwo.admin.declare import ROLE, reply, route
 from daytwo.core.errors import DaytwoError, InternalError
 from daytwo.gateway.app import Gateway
@@ -30,8 +30,8 @@ log = logging.getLogger("daytwo.admin")
 MAX_BODY_BYTES = 64 * 1024
 TITLE = "daytwo admin API"
 DESCRIPTION = (
-    "Keys, kill switches, budgets, the admin event log, provider health, prompts and "
-    "quality rates. "
+    "Keys, kill switches, budgets, the admin event log, provider health, prompts, "
+    "quality rates and SLOs. "
     "Authenticate with `Authorization: Bearer dt2_adm_…` (see docs/admin-api.md)."
 )
 
@@ -59,6 +59,7 @@ def _declare(router: APIRouter) -> None:
     control.declare(router)
     prompts.declare(router)
     quality.declare(router)
+    slos.declare(router)
 
 
 def build(gateway: Gateway) -> FastAPI:
