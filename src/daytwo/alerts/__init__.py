@@ -7,6 +7,8 @@ webhooks, Slack, PagerDuty, email and the log.
   cooldown), pure;
 * :mod:`~daytwo.alerts.evaluate` -- the windowed rules' SQL over ``calls``;
   :mod:`~daytwo.alerts.crossings` -- budget threshold events from the admin event log;
+* :mod:`~daytwo.alerts.slo_burn` -- SLO burn-rate alerts (``slo_burn``) derived from the
+  ``slos`` section, evaluated with :mod:`daytwo.slo`;
 * :mod:`~daytwo.alerts.lease` -- which replica evaluates (a Redis lease);
 * :mod:`~daytwo.alerts.notify` -- notifications and each sink's payload (the webhook
   signature), pure; :mod:`~daytwo.alerts.sinks` -- the sinks' I/O;
@@ -14,7 +16,7 @@ webhooks, Slack, PagerDuty, email and the log.
   :mod:`~daytwo.alerts.delivery` -- retries with backoff, off the request path;
 * :mod:`~daytwo.alerts.history` / :mod:`~daytwo.alerts.schema` -- the ``alert_events`` table.
 
-The room imports ``config``, ``core``, ``ledger``, ``keys`` (the admin event log's table) and
-``control`` (kill switches for ``action: trip``, budget windows); ``gateway``, ``cli`` and
-``demo`` import it. See docs/alerting.md.
+The room imports ``config``, ``core``, ``ledger``, ``keys`` (the admin event log's table),
+``control`` (kill switches for ``action: trip``, budget windows) and ``slo`` (SLO status);
+``gateway``, ``cli`` and ``demo`` import it. See docs/alerting.md.
 """

@@ -8,6 +8,9 @@ Three sources of values:
   such call has come for ``window`` seconds.
 * **windowed** (every other kind but ``budget_threshold``): every ``interval_s``, one SQL query
   per rule over the ledger (:mod:`daytwo.alerts.evaluate`), in a worker thread.
+* **SLOs** (``slo_burn``, from the ``slos`` section): every interval, one query per SLO
+  (:func:`daytwo.slo.status.evaluate_slo`) and its burn-rate policy; an alert per SLO and
+  severity (:mod:`daytwo.alerts.slo_burn`), with the SLO's runbook in its notifications.
 * **budget events** (``budget_threshold``): spend control writes each threshold crossing to the
   admin event log; the engine reads the new ones every interval. An alert per (budget, scope,
   percent) fires on the crossing and resolves when the budget's window ends.
