@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from tests.evals.grading import context, one
 
-from daytwo.evals.checks import format_ok, is_refusal
 from daytwo.evals.model import Output, ToolCall
+from daytwo.quality.checks import format_ok, is_refusal
 
 SCHEMA = {
     "type": "object",

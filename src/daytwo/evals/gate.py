@@ -35,7 +35,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from daytwo.evals.checks import format_ok, is_refusal
 from daytwo.evals.compare import cost_ratio
 from daytwo.evals.model import (
     Comparison,
@@ -48,6 +47,7 @@ from daytwo.evals.model import (
     RunResult,
 )
 from daytwo.evals.report.fmt import fmt_ci, fmt_kind_delta, fmt_ms, fmt_pct, fmt_usd, fmt_value
+from daytwo.quality.checks import format_ok, is_refusal
 from daytwo.stats import noninferior, quantile, wilson_interval
 
 #: More errored items than this share of a side's items: the gate cannot decide.

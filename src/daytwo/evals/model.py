@@ -370,7 +370,7 @@ class GateCriteria:
     max_latency_p95_ms: float | None = None
     max_refusal_rate: float | None = None
     #: Answers whose requested format (JSON mode / schema, tools offered) was met, as a share
-    #: (evals/checks.py ``format_ok``).
+    #: (quality/checks.py ``format_ok``).
     min_format_compliance: float | None = None
 
 

@@ -23,9 +23,9 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from daytwo.evals.assertions.family import model_family
-from daytwo.evals.checks import schema_errors
 from daytwo.evals.model import AssertionSpec, EvalClient, GradeContext, Output
 from daytwo.prompts import PromptError, PromptSet, PromptVersion, load_prompts
+from daytwo.quality.checks import schema_errors
 
 #: The directory of the rubric prompts shipped with daytwo.
 RUBRICS_DIR = Path(__file__).resolve().parent.parent / "rubrics"

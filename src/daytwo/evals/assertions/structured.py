@@ -21,8 +21,8 @@ from daytwo.evals.assertions.base import (
     text_value,
     threshold_of,
 )
-from daytwo.evals.checks import is_refusal, schema_errors
 from daytwo.evals.model import AssertionSpec, GradeContext, ToolCall
+from daytwo.quality.checks import is_refusal, schema_errors
 
 #: ``tool-call-f1`` needed without a threshold: exactly the expected tools.
 TOOL_F1_THRESHOLD = 1.0
