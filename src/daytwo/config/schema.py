@@ -22,6 +22,7 @@ from pydantic import (
 from daytwo.config.alerts import AlertsConfig
 from daytwo.config.drift import DriftConfig
 from daytwo.config.prompts import PromptsConfig
+from daytwo.config.quality import QualityConfig
 from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
 from daytwo.config.server import ServerConfig
@@ -368,6 +369,23 @@ class Config(Model):
         problems = check_slos(self.slos, sinks=set(self.alerts.sinks), aliases=set(self.models))
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    quality: QualityConfig = QualityConfig()
+
+    # -- quality (daytwo.quality): the judge alias exists, the judges' project has a budget --
+    @model_validator(mode="after")
+    def _quality_judges(self) -> Config:
+        judge = self.quality.judge
+        if not self.quality.has_judges:
+            return self
+        if judge.model not in self.models:
+            raise ValueError(f"quality.judge.model: unknown model alias `{judge.model}`")
+        if not any(b.scope.get("project") == judge.project for b in self.spend_control.budgets):
+            raise ValueError(
+                f"quality.judge.project: the judge calls' project `{judge.project}` needs a "
+                f"budget of its own (spend_control.budgets, scope {{project: {judge.project}}})"
+            )
         return self
 
     @model_validator(mode="after")

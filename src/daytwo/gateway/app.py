@@ -28,9 +28,10 @@ from daytwo.core.errors import (
     NotFound,
     StateUnavailable,
 )
+from daytwo.core.score import ScoreRecord
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.types import LLMRequest
-from daytwo.gateway import models, prompt_api
+from daytwo.gateway import loopback, models, prompt_api
 from daytwo.gateway import openai_format as oai
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
 from daytwo.gateway.connections import Guard
@@ -64,6 +65,7 @@ from daytwo.keys.hashing import pepper_from_env
 from daytwo.keys.store import KeyStore
 from daytwo.ledger.writer import Ledger
 from daytwo.lifecycle.check import startup_findings
+from daytwo.quality.room import QualityRoom
 from daytwo.replay import (
     IdempotencyStore,
     Replay,
@@ -72,6 +74,7 @@ from daytwo.replay import (
     open_cache,
     open_idempotency,
 )
+from daytwo.telemetry.evaluation import EvaluationMetrics
 from daytwo.telemetry.hub import Telemetry
 from daytwo.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
@@ -141,6 +144,8 @@ class Gateway:
         # Alerting (daytwo.alerts): rules beside the call path; the engine hears every call.
         self.alerts = AlertEngine(config, self.secrets)
         self.pipeline.observers = (*self.pipeline.observers, self.alerts.observe)
+        # Online evaluators (daytwo.quality): after the answer went out, in their own queue.
+        self.quality = self._quality_room(config)
         self.ready = False
         #: The connection guards of the listeners serving this app (filled by the server).
         self.listeners: dict[str, Guard] = {}
@@ -181,6 +186,39 @@ class Gateway:
     @property
     def config(self) -> Config:
         return self.runtime.config
+
+    def _quality_room(self, config: Config) -> QualityRoom | None:
+        """The quality room as a call observer (None without evaluators). Streamed answers
+        are assembled for it, as for content capture."""
+        if not config.quality.active:
+            return None
+        metrics = self.telemetry.metrics
+        room = QualityRoom(
+            config.quality,
+            self,
+            counter=EvaluationMetrics(metrics) if metrics is not None else None,
+            transport=self._judge_call,
+        )
+        self.pipeline.observers = (*self.pipeline.observers, room.observe)
+        self.pipeline.assemble_streams = True
+        return room
+
+    async def _judge_call(
+        self, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        """A judge call through this gateway's own door and pipeline (admission, budgets,
+        ledger), with the configured key when one is set."""
+        key = self.config.quality.judge.key
+        if key is not None:
+            headers = {**headers, "authorization": f"Bearer {self.secrets.resolve(key)}"}
+        return await loopback.post_json(self, loopback.CHAT_PATH, body, headers)
+
+    def submit_score(self, score: ScoreRecord) -> None:
+        """The quality room's score sink: the ledger writer's score queue."""
+        if self.ledger is not None:
+            self.ledger.submit_score(score)
+        else:
+            log.error("ledger not open; score lost", extra={"call_id": score.call_id})
 
     def mount_admin(self, app: Handler) -> None:
         """Serve ``app`` (an ASGI callable) for every path under ``/admin/``: on the data port,
@@ -282,6 +320,8 @@ class Gateway:
         await self._arm(self.runtime)
         await self._open_replay(cfg)
         await self.alerts.start(switches=self.spend.switches)
+        if self.quality is not None:
+            self.quality.start(self.loop)
         if self.config_path is not None:
             self._watcher = ConfigWatcher(self.config_path, self.reload, cfg.server.reload_poll_s)
             self._watcher.start()
@@ -344,6 +384,9 @@ class Gateway:
     async def shutdown(self) -> None:
         self.ready = False
         await self.pipeline.drain()
+        if self.quality is not None:  # its judges still need the pipeline; its scores, the ledger
+            await self.quality.aclose()
+            await self.pipeline.drain()
         for service in reversed(self._services):
             await service.aclose()
         await self.alerts.aclose()
@@ -384,6 +427,8 @@ class Gateway:
             log.warning("config `spend_control.state` changed: takes effect at the next restart")
         if config.telemetry != old.config.telemetry:
             log.warning("config section `telemetry` changed: takes effect at the next restart")
+        if config.quality != old.config.quality:
+            log.warning("config section `quality` changed: takes effect at the next restart")
         for section in ("cache", "idempotency"):
             new_s, old_s = getattr(config, section), getattr(old.config, section)
             if (new_s.backend, new_s.url, new_s.prefix) != (old_s.backend, old_s.url, old_s.prefix):

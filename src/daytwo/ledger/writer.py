@@ -16,6 +16,14 @@ Guarantees
   ``<spill>.rejected`` (logged), the others are stored.
 * :meth:`close` drains everything. If the database still refuses writes when 80% of the
   timeout has passed, what is left is spilled to disk for the next open.
+* Scores (:meth:`Ledger.submit_score`, the quality room's verdicts) go through the same thread:
+  a queue of their own (``queue_size`` long), stored in batches of ``batch_size`` whenever the
+  writer has caught up with the call queue (or reached a flush marker), retried with the same
+  backoff, drained by :meth:`flush` and :meth:`close`. What differs: scores are not spilled to
+  disk. A score arriving at a full score queue, one submitted after close, and what is left
+  when the database still refuses writes at close's give-up time are dropped, counted
+  (``LedgerStats.scores_dropped``) and logged; a score batch the database refuses as data is
+  split like call batches and the offending score alone is dropped (logged).
 * After a hard kill (SIGKILL, power loss) the records still in memory are lost: at most the
   queue (about ``flush_interval_ms`` x the call rate, or ``batch_size`` records in flight, more
   only while the database is slow or down). Spilled records are flushed to the OS on every
@@ -34,6 +42,7 @@ from pathlib import Path
 
 from daytwo.config.schema import LedgerConfig
 from daytwo.core.record import CallRecord
+from daytwo.core.score import ScoreRecord
 from daytwo.ledger.codec import to_json_line
 from daytwo.ledger.errors import LedgerError, LedgerRejected
 from daytwo.ledger.spill import SpillFile
@@ -57,6 +66,8 @@ class LedgerStats:
     write_errors: int  #: failed batch attempts since open (each was retried)
     last_flush_age_s: float  #: seconds since the writer last had everything stored
     rejected: int = 0  #: records the database refused as data, kept in ``<spill>.rejected``
+    scores_written: int = 0  #: scores stored since open
+    scores_dropped: int = 0  #: scores lost: queue full, refused as data, or unstored at close
 
 
 class _Marker:
@@ -96,6 +107,9 @@ class Ledger:
         self._q: deque[CallRecord | _Marker] = deque()
         self._overflow: deque[CallRecord] = deque()
         self._inflight: list[CallRecord] = []
+        self._scores: deque[ScoreRecord] = deque()
+        self._scores_written = 0
+        self._scores_dropped = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._kick = threading.Event()  # flush() and close(): retry now, do not finish a backoff
@@ -149,6 +163,18 @@ class Ledger:
             if not self._wake.is_set():
                 self._wake.set()
 
+    def submit_score(self, score: ScoreRecord) -> None:
+        """Hand a score to the writer (any thread). Never blocks on I/O, never raises; past
+        ``queue_size`` queued scores, or after close, the score is dropped and counted."""
+        if self._closed or len(self._scores) >= self._queue_size:
+            with self._count_lock:
+                self._scores_dropped += 1
+            log.warning("ledger dropped score %s of call %s", score.id, score.call_id)
+            return
+        self._scores.append(score)
+        if len(self._scores) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
     def flush(self, timeout_s: float) -> bool:
         """Wait until everything submitted so far is stored; False if ``timeout_s`` passed."""
         if self._closed:
@@ -167,6 +193,8 @@ class Ledger:
             write_errors=self._write_errors,
             last_flush_age_s=max(0.0, time.monotonic() - self._caught_up_at),
             rejected=self._rejected,
+            scores_written=self._scores_written,
+            scores_dropped=self._scores_dropped,
         )
 
     def close(self, timeout_s: float = DEFAULT_CLOSE_TIMEOUT_S) -> None:
@@ -187,6 +215,8 @@ class Ledger:
         stuck = self._thread.is_alive()
         left: list[CallRecord] = list(self._inflight) if stuck else []
         left.extend(self._pop_all())
+        self._drop_scores(len(self._scores), why="not stored by close")
+        self._scores.clear()
         if left:
             self._left_at_close = len(left)
             log.error(
@@ -236,12 +266,58 @@ class Ledger:
                 self._spill_overflow()
                 if self._spill_dirty and not self._giving_up():
                     self._replay()
+                self._drain_scores()  # their calls were handed to the store before them
             for marker in markers:
                 marker.event.set()
             if caught_up:
                 self._caught_up_at = time.monotonic()
                 self._overflowing = False
                 return
+
+    def _drain_scores(self) -> None:
+        scores = self._scores
+        while scores:
+            batch = [scores.popleft() for _ in range(min(len(scores), self._batch_size))]
+            self._write_scores(batch)
+
+    def _write_scores(self, batch: list[ScoreRecord]) -> None:
+        """Store a batch of scores, retrying as :meth:`_write` does; never spilled."""
+        delay = BACKOFF_START_S
+        while True:
+            if self._giving_up():
+                self._drop_scores(len(batch), why="the database refused writes until close")
+                return
+            try:
+                self.store.insert_scores(batch)
+            except LedgerRejected as exc:
+                if len(batch) > 1:
+                    mid = len(batch) // 2
+                    self._write_scores(batch[:mid])
+                    self._write_scores(batch[mid:])
+                    return
+                self._drop_scores(1, why=f"score {batch[0].id} refused: {exc.message}")
+                return
+            except LedgerError as exc:
+                with self._count_lock:
+                    self._write_errors += 1
+                log.warning(
+                    "ledger write of %d scores failed (retry in %.2fs): %s",
+                    len(batch),
+                    delay,
+                    exc.message,
+                )
+                self._backoff(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+            else:
+                self._scores_written += len(batch)
+                return
+
+    def _drop_scores(self, n: int, *, why: str) -> None:
+        if not n:
+            return
+        with self._count_lock:
+            self._scores_dropped += n
+        log.error("ledger dropped %d scores (%s)", n, why)
 
     def _take(self) -> tuple[list[CallRecord], list[_Marker]]:
         q = self._q

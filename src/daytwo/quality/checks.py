@@ -93,7 +93,7 @@ def answer_of(response: Mapping[str, Any] | None) -> Answer | None:
     if not isinstance(message, Mapping):
         return None
     content = message.get("content")
-    text = content if isinstance(content, str) else _parts_text(content)
+    text = content if isinstance(content, str) else parts_text(content)
     refusal = message.get("refusal")
     finish = choice.get("finish_reason")
     return Answer(
@@ -104,7 +104,7 @@ def answer_of(response: Mapping[str, Any] | None) -> Answer | None:
     )
 
 
-def _parts_text(content: Any) -> str:
+def parts_text(content: Any) -> str:
     if not isinstance(content, list):
         return ""
     return "".join(
