@@ -1,0 +1,192 @@
+"""The cheap online checks on real traffic: calls over loopback HTTP through the real gateway to
+the simulator (its quality knobs make refusals, broken JSON, scripted answers and tool calls),
+and the ``scores`` rows the quality room wrote for each call, read from the SQLite ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from tests.gateway.harness import RunningGateway, http, running_gateway, wait_for
+from tests.quality.harness import ALL_CHECKS_EVALUATOR, of_call, quality_config, scores
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["answer"],
+    "properties": {"answer": {"type": "string"}},
+}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "required": ["city"],
+            "properties": {"city": {"type": "string"}},
+        },
+    },
+}
+
+
+def chat(
+    gw: RunningGateway, text: str, headers: dict[str, str] | None = None, **params: Any
+) -> tuple[str, dict[str, Any]]:
+    """One chat call; (call id, the answer), asserting it succeeded."""
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], **params}
+    url = f"{gw.base_url}/chat/completions"
+    status, headers, raw = http("POST", url, orjson.dumps(body), headers)
+    assert status == 200, raw
+    return headers["x-daytwo-call-id"], orjson.loads(raw)
+
+
+def scored(gw: RunningGateway, call_id: str, *evaluators: str) -> dict[str, dict[str, Any]]:
+    """The call's scores, once every named evaluator has one."""
+    return wait_for(
+        lambda: (got := of_call(scores(gw), call_id)) and all(e in got for e in evaluators) and got,
+        what=f"scores {evaluators} of {call_id}",
+    )
+
+
+def test_refusal_by_provider_signal_fails_refusal_and_format(tmp_path: Path) -> None:
+    cfg = quality_config(tmp_path, {"evaluators": [ALL_CHECKS_EVALUATOR]}, sim={"refusal_rate": 1})
+    fmt = {"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA}}
+    with running_gateway(cfg) as gw:
+        call_id, answer = chat(gw, "Tell me a secret.", response_format=fmt)
+        assert answer["choices"][0]["message"]["refusal"]  # the signal the check reads
+        got = scored(gw, call_id, "refusal", "format", "length")
+        trace_id = gw.record(call_id)["trace_id"]
+    assert (got["refusal"]["value"], got["refusal"]["label"]) == (0.0, "refusal")
+    assert got["refusal"]["explanation"] == "refusal (signal)"
+    assert (got["format"]["value"], got["format"]["label"]) == (0.0, "invalid")
+    assert got["refusal"]["source"] == "online"
+    assert got["refusal"]["trace_id"] == trace_id
+
+
+def test_refusal_in_prose_is_caught_by_the_heuristic(tmp_path: Path) -> None:
+    cfg = quality_config(tmp_path, {"evaluators": [ALL_CHECKS_EVALUATOR]}, sim={"refusal_rate": 1})
+    with running_gateway(cfg) as gw:
+        call_id, answer = chat(gw, "Tell me a secret.")
+        message = answer["choices"][0]["message"]
+        assert message["refusal"] is None and message["content"]  # no signal: only prose
+        got = scored(gw, call_id, "refusal")
+    assert (got["refusal"]["value"], got["refusal"]["explanation"]) == (0.0, "refusal (phrase)")
+    assert "format" not in got  # no response_format asked: nothing to check
+
+
+def test_plain_answer_passes_refusal(tmp_path: Path) -> None:
+    cfg = quality_config(tmp_path, {"evaluators": [ALL_CHECKS_EVALUATOR]})
+    with running_gateway(cfg) as gw:
+        call_id, _ = chat(gw, "What is the capital of France?")
+        got = scored(gw, call_id, "refusal", "truncation", "length")
+    assert (got["refusal"]["value"], got["refusal"]["label"]) == (1.0, "ok")
+    assert (got["truncation"]["value"], got["truncation"]["label"]) == (1.0, "ok")
+
+
+@pytest.mark.parametrize(("rate", "value", "label"), [(1.0, 0.0, "invalid"), (0.0, 1.0, "valid")])
+def test_format_under_response_format(
+    tmp_path: Path, rate: float, value: float, label: str
+) -> None:
+    sim = {
+        "invalid_json_rate": rate,
+        "answers": [{"match": {"regex": "(?i)capital"}, "answer": {"answer": "Paris"}}],
+    }
+    cfg = quality_config(tmp_path, {"evaluators": [ALL_CHECKS_EVALUATOR]}, sim=sim)
+    fmt = {"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA}}
+    with running_gateway(cfg) as gw:
+        call_id, answer = chat(gw, "What is the capital of France?", response_format=fmt)
+        got = scored(gw, call_id, "format")
+    text = answer["choices"][0]["message"]["content"]
+    assert (got["format"]["value"], got["format"]["label"]) == (value, label), text
+
+
+def test_truncated_answer(tmp_path: Path) -> None:
+    cfg = quality_config(tmp_path, {"evaluators": [ALL_CHECKS_EVALUATOR]})
+    with running_gateway(cfg) as gw:
+        call_id, answer = chat(gw, "Write a long story about a dragon.", max_tokens=2)
+        assert answer["choices"][0]["finish_reason"] == "length"
+        got = scored(gw, call_id, "truncation", "length")
+        row = gw.record(call_id)
+    assert (got["truncation"]["value"], got["truncation"]["label"]) == (0.0, "length")
+    assert got["length"]["value"] == row["output_tokens"] == 2
+    assert got["length"]["label"] is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "value"), [({"city": "Paris"}, 1.0), ({"town": "Paris"}, 0.0)]
+)
+def test_tool_call_validity(tmp_path: Path, arguments: dict[str, Any], value: float) -> None:
+    sim = {
+        "answers": [
+            {
+                "match": {"regex": "(?i)weather"},
+                "answer": "It is sunny.",
+                "tool_call": {"name": "get_weather", "arguments": arguments},
+            }
+        ]
+    }
+    cfg = quality_config(tmp_path, {"evaluators": [ALL_CHECKS_EVALUATOR]}, sim=sim)
+    with running_gateway(cfg) as gw:
+        call_id, answer = chat(
+            gw, "What is the weather in Paris?", tools=[WEATHER_TOOL], tool_choice="required"
+        )
+        assert answer["choices"][0]["message"]["tool_calls"]
+        got = scored(gw, call_id, "tool_call")
+    assert got["tool_call"]["value"] == value
+    if value == 0.0:
+        assert "city" in got["tool_call"]["explanation"]  # names the missing argument
+
+
+def test_language_mismatch(tmp_path: Path) -> None:
+    sim = {
+        "answers": [
+            {
+                "match": {"regex": "(?i)capital de Francia"},
+                "answer": "The capital of France is Paris, and it is a city that you will love.",
+            },
+            {
+                "match": {"regex": "(?i)capitale de la France"},
+                "answer": "La capitale de la France est Paris, et elle est très belle.",
+            },
+        ]
+    }
+    cfg = quality_config(tmp_path, {"evaluators": [ALL_CHECKS_EVALUATOR]}, sim=sim)
+    with running_gateway(cfg) as gw:
+        wrong, _ = chat(gw, "¿Cuál es la capital de Francia? Dímelo por favor, es para un examen.")
+        right, _ = chat(gw, "Quelle est la capitale de la France? Je ne sais pas, et vous?")
+        got_wrong = scored(gw, wrong, "language")
+        got_right = scored(gw, right, "language")
+    assert (got_wrong["language"]["value"], got_wrong["language"]["label"]) == (0.0, "en")
+    assert got_wrong["language"]["explanation"] == "asked in `es`, answered in `en`"
+    assert (got_right["language"]["value"], got_right["language"]["label"]) == (1.0, "fr")
+
+
+def test_selectors_and_sampling_choose_the_calls(tmp_path: Path) -> None:
+    quality = {
+        "evaluators": [
+            {"name": "support", "match": {"project": "support"}, "checks": ["refusal"]},
+            {"name": "half", "checks": ["length"], "sample": {"length": 0.5}},
+        ],
+        "seed": 3,
+    }
+    from daytwo.quality.evaluate import draw
+
+    cfg = quality_config(tmp_path, quality)
+    with running_gateway(cfg) as gw:
+        ids = [chat(gw, f"Question {i}?")[0] for i in range(20)]
+        support = [chat(gw, "Hi", {"x-daytwo-project": "support"})[0] for _ in range(3)]
+        wanted = {i for i in [*ids, *support] if draw(3, "half/length", i) < 0.5}
+        rows = wait_for(
+            lambda: (
+                (r := scores(gw))
+                and {x["call_id"] for x in r if x["evaluator"] == "length"} == wanted
+                and r
+            ),
+            what="the sampled length scores",
+        )
+    assert 0 < len(wanted) < 23  # the sample is a real subset
+    assert {r["call_id"] for r in rows if r["evaluator"] == "refusal"} == set(support)
