@@ -32,6 +32,12 @@ Usage::
     .venv/bin/python bench/gateway_overhead.py --json --litellm --soak 600 > result.json
     .venv/bin/python bench/gateway_overhead.py --telemetry  # metrics + traces on
     .venv/bin/python bench/gateway_overhead.py --prompt     # the prompt-reference case only
+    .venv/bin/python bench/gateway_overhead.py --quality    # every cheap check on vs off only
+
+``--quality`` runs two gateways side by side on the same upstream, one without a ``quality``
+section and one with an evaluator running every cheap check on every call, and reports what
+the checks add to p50/p99 at concurrency 1 and at an offered 500 req/s (``added`` = quality on
+- quality off); it checks that the "on" gateway wrote a ``length`` score for every call.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import argparse
 import contextlib
 import json
 import signal
+import sqlite3
 import statistics
 import sys
 import threading
@@ -85,6 +92,7 @@ class Settings:
     spend: str | None = None
     telemetry: bool = False
     prompt_only: bool = False
+    quality: bool = False
 
 
 @dataclass(frozen=True)
@@ -546,6 +554,98 @@ def litellm_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- quality checks on vs off
+
+QUALITY_BLOCK = "quality:\n  evaluators:\n    - {name: all, checks: all}\n"
+QUALITY_OPEN_RATE = 500
+
+
+def quality_points(s: Settings) -> list[Point]:
+    d = f"{s.duration:g}"
+    r = QUALITY_OPEN_RATE
+    return [
+        wrk_point("quality_closed", 1, s.duration),
+        loadgen_point("quality_open", "rate", r, ["open", "--rate", str(r), "-d", d], ttft=False),
+    ]
+
+
+def count_scores(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return int(
+            conn.execute("SELECT count(*) FROM scores WHERE evaluator = 'length'").fetchone()[0]
+        )
+
+
+def quality_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
+    """The same gateway twice, quality off and on, measured against each other."""
+    procs: dict[str, h.Proc] = {}
+    targets: dict[str, h.Target] = {}
+    dbs: dict[str, Path] = {}
+    for name in ("off", "on"):
+        d = ctx.work / f"quality-{name}"
+        d.mkdir()
+        dbs[name] = d / "ledger.db"
+        config = h.write_daytwo_config(d / "daytwo.yaml", upstream_port, dbs[name])
+        add_telemetry(config, None)
+        if name == "on":
+            with config.open("a") as f:
+                f.write(QUALITY_BLOCK)
+        procs[name] = h.start_daytwo(config, d / "daytwo.log")
+        targets[name] = h.Target(
+            f"quality-{name}", procs[name].port, key=h.CLIENT_KEY, proc=procs[name]
+        )
+    out: dict[str, Any] = {}
+    try:
+        with h.RssSampler(procs["on"].pid) as sampler:
+            for t in targets.values():
+                h.run_wrk(t, 16, ctx.s.warmup)
+            out["rows"] = run_matrix(
+                ctx, targets["on"], quality_points(ctx.s), sampler, targets["off"]
+            )
+    finally:
+        for proc in procs.values():
+            proc.stop(signal.SIGTERM)
+    rows = {name: h.count_ledger(db).rows for name, db in dbs.items()}
+    scored = count_scores(dbs["on"])
+    out["ledger_checks"] = [
+        {"what": f"quality {name}", "rows": rows[name], "expected": targets[name].sent}
+        for name in rows
+    ] + [{"what": "quality on: length scores", "rows": scored, "expected": targets["on"].ok}]
+    h.log(f"quality: ledger rows {rows}, length scores {scored} for {targets['on'].ok} 200s")
+    return out
+
+
+def run_quality(s: Settings) -> dict[str, Any]:
+    with h.workspace(s.keep, "daytwo-bench-") as work, contextlib.ExitStack() as stack:
+        upstream, kind = h.start_upstream(work)
+        stack.callback(h.stop_upstream, upstream, work)
+        ctx = Ctx(s, work, h.Target("direct", upstream.port))
+        report: dict[str, Any] = {
+            "bench": "gateway_overhead --quality",
+            "env": h.environment(kind),
+            "settings": {k: v for k, v in vars(s).items() if k != "as_json"},
+        }
+        report["env"]["machine_busy_pct_before"] = quiet_check(ctx)
+        report.update(quality_phase(ctx, upstream.port))
+        report["ledger_ok"] = all(c["rows"] == c["expected"] for c in report["ledger_checks"])
+        report["env"]["machine_busy_pct_after"] = quiet_check(ctx)
+        report["notes"] = ctx.notes
+        return report
+
+
+def print_quality(report: dict[str, Any]) -> None:
+    print("quality checks on vs off (added = on - off), median of reps")
+    for r in report["rows"]:
+        where = f"c={r['concurrency']}" if "concurrency" in r else f"{r['rate']} req/s"
+        print(
+            f"  {r['mode']:<15} {where:<12} p50 off {r['direct_p50_ms']} on {r['gateway_p50_ms']}"
+            f" added {r['added_p50_ms']} ms (runs {r['added_p50_runs_ms']}); p99 added "
+            f"{r['added_p99_ms']} ms; errors {r['errors']}"
+        )
+    for c in report["ledger_checks"]:
+        print(f"  {c['what']}: {c['rows']} / {c['expected']}")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -596,6 +696,11 @@ def parse_args(argv: list[str] | None) -> Settings:
         action="store_true",
         help="metrics and traces on (OTLP/HTTP to a local sink); off by default",
     )
+    ap.add_argument(
+        "--quality",
+        action="store_true",
+        help="only: every cheap quality check on vs off (concurrency 1, offered 500 req/s)",
+    )
     a = ap.parse_args(argv)
     return Settings(
         duration=a.duration or (2.0 if a.quick else 8.0),
@@ -612,6 +717,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         spend=a.spend,
         telemetry=a.telemetry,
         prompt_only=a.prompt,
+        quality=a.quality,
     )
 
 
@@ -674,12 +780,14 @@ def main(argv: list[str] | None = None) -> int:
         print(h.WRK_MISSING, file=sys.stderr)
         return 2
     try:
-        report = run(s)
+        report = run_quality(s) if s.quality else run(s)
     except h.BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
     if s.as_json:
         print(json.dumps(report, indent=1))
+    elif s.quality:
+        print_quality(report)
     else:
         print_table(report)
     if not report["ledger_ok"]:
