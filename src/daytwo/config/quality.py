@@ -19,7 +19,8 @@ response path (``docs/quality.md``).
         model: judge                   # the alias judges are asked through
         project: quality               # the judge calls' project (needs a spend_control budget)
         key: env:DAYTWO_QUALITY_KEY    # a virtual key, when gateway.require_keys is on
-        max_inflight: 4                # judge calls at once; more waiting are shed (counted)
+        max_inflight: 4                # judge calls at once
+        queue_size: 100                # judge calls waiting for a slot; past it, shed (counted)
 
 An evaluator applies to a call when every selector it names equals the call's (``prompt`` is
 the prompt's name, ``alias`` the model alias asked for). A call matched by several evaluators
@@ -123,6 +124,8 @@ class JudgeCallConfig(_Model):
     #: ``gateway.require_keys`` (its attribution should name ``project``).
     key: Annotated[str, AfterValidator(_check_ref)] | None = None
     max_inflight: int = Field(4, ge=1, le=256)
+    #: Sampled judge calls waiting for a free slot; past it, shed (counted).
+    queue_size: int = Field(100, ge=0, le=100_000)
     timeout_s: float = Field(60.0, gt=0, le=600)
 
 

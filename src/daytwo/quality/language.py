@@ -23,7 +23,7 @@ MIN_LETTERS = 6
 #: The best language needs a lead of this many function words over the second.
 MIN_LEAD = 2
 #: Characters of a text looked at (the start of a long answer is enough).
-WINDOW = 1200
+WINDOW = 600
 
 _SCRIPTS: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = (
     ("ja", ((0x3040, 0x30FF),)),  # kana before Han: Japanese mixes both
@@ -70,16 +70,35 @@ _STOPWORDS: dict[str, frozenset[str]] = {
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
+#: Each function word's languages (one dictionary look-up per word of the text).
+def _index(stopwords: dict[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for lang, words in stopwords.items():
+        for word in words:
+            out[word] = (*out.get(word, ()), lang)
+    return out
+
+
+_LANGS_OF = _index(_STOPWORDS)
+#: Any character past Latin Extended-B: only then are the script blocks counted.
+_NON_LATIN = re.compile("[^\x00-\u024f]")
+
+
 def detect(text: str) -> str | None:
     """The text's language (ISO 639-1 code), or None when it cannot be told."""
     text = text[:WINDOW]
-    script = _script(text)
-    if script is not None:
-        return script
-    words = [w.lower() for w in _WORD.findall(text)]
+    if _NON_LATIN.search(text) is not None:
+        script = _script(text)
+        if script is not None:
+            return script
+    words = _WORD.findall(text.lower())
     if len(words) < MIN_WORDS:
         return None
-    scores = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
+    scores = dict.fromkeys(_STOPWORDS, 0)
+    get = _LANGS_OF.get
+    for word in words:
+        for lang in get(word, ()):
+            scores[lang] += 1
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     (best, top), (_, second) = ranked[0], ranked[1]
     if top - second < MIN_LEAD:
