@@ -190,3 +190,22 @@ def test_selectors_and_sampling_choose_the_calls(tmp_path: Path) -> None:
         )
     assert 0 < len(wanted) < 23  # the sample is a real subset
     assert {r["call_id"] for r in rows if r["evaluator"] == "refusal"} == set(support)
+
+
+def test_streamed_answers_are_checked_too(tmp_path: Path) -> None:
+    cfg = quality_config(tmp_path, {"evaluators": [ALL_CHECKS_EVALUATOR]}, sim={"refusal_rate": 1})
+    with running_gateway(cfg) as gw:
+        client = gw.openai()
+        with client.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "Tell me a secret."}],
+            stream=True,
+            max_tokens=50,
+        ) as response:
+            call_id = response.headers["x-daytwo-call-id"]
+            text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
+        got = scored(gw, call_id, "refusal", "truncation", "length")
+        row = gw.record(call_id)
+    assert text.startswith("I'm sorry") and got["truncation"]["label"] == "ok"
+    assert got["length"]["value"] == row["output_tokens"] > 0
+    assert (got["refusal"]["value"], got["refusal"]["explanation"]) == (0.0, "refusal (phrase)")
