@@ -198,6 +198,7 @@ class Gateway:
             self,
             counter=EvaluationMetrics(metrics) if metrics is not None else None,
             transport=self._judge_call,
+            tracer=self.telemetry.tracing,
         )
         self.pipeline.observers = (*self.pipeline.observers, room.observe)
         self.pipeline.assemble_streams = True

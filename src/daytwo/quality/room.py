@@ -64,6 +64,10 @@ class VerdictCounter(Protocol):
     def shed(self, stage: str) -> None: ...
 
 
+class EvaluationTracer(Protocol):
+    def evaluated(self, record: CallRecord, scores: Sequence[ScoreRecord]) -> None: ...
+
+
 class _NoCounter:
     def verdict(self, evaluator: str, result: str, value: float | None) -> None:
         return None
@@ -85,11 +89,13 @@ class QualityRoom:
         *,
         counter: VerdictCounter | None = None,
         transport: judging.JudgeTransport | None = None,
+        tracer: EvaluationTracer | None = None,
     ) -> None:
         self.config = cfg
         self._sink = sink
         self._counter: VerdictCounter = counter or _NoCounter()
         self._transport = transport
+        self._tracer = tracer
         self._q: deque[_Item] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -169,10 +175,16 @@ class QualityRoom:
         seed = self.config.seed
         names = sampled_checks(chosen, record.id, seed)
         verdicts = run_checks(names, view.request, view.response, record.output_tokens)
+        made = [
+            self._score(
+                record, v.evaluator, CHECK_VERSIONS[v.evaluator], v.value, v.label, v.explanation
+            )
+            for v in verdicts
+        ]
         for v in verdicts:
-            self._score(record, v.evaluator, CHECK_VERSIONS[v.evaluator], v.value, v.label,
-                        v.explanation)  # fmt: skip
             self._counter.verdict(v.evaluator, verdict_result(v), v.value)
+        if self._tracer is not None:
+            self._tracer.evaluated(record, made)
         bad = any(v.failed for v in verdicts)
         for ev in chosen:
             for spec in ev.judges:
@@ -189,21 +201,21 @@ class QualityRoom:
         value: float | None,
         label: str | None,
         explanation: str | None,
-    ) -> None:
-        self._sink.submit_score(
-            ScoreRecord(
-                id=new_call_id(),
-                call_id=record.id,
-                at=time.time(),
-                evaluator=evaluator,
-                evaluator_version=version,
-                source="online",
-                value=value,
-                label=label,
-                explanation=explanation,
-                trace_id=record.trace_id,
-            )
+    ) -> ScoreRecord:
+        score = ScoreRecord(
+            id=new_call_id(),
+            call_id=record.id,
+            at=time.time(),
+            evaluator=evaluator,
+            evaluator_version=version,
+            source="online",
+            value=value,
+            label=label,
+            explanation=explanation,
+            trace_id=record.trace_id,
         )
+        self._sink.submit_score(score)
+        return score
 
     # -- judges (scheduled from the worker, run on the event loop) ----------------------------
 
@@ -264,13 +276,17 @@ class QualityRoom:
             verdict = judging.read_verdict(status, reply)
         except (judging.JudgeSkipped, TimeoutError) as exc:
             why = str(exc) or "the judge call timed out"
-            self._score(record, evaluator, tag, None, "skipped", why)
+            skipped = self._score(record, evaluator, tag, None, "skipped", why)
             self._counter.verdict(evaluator, "skipped", None)
+            if self._tracer is not None:
+                self._tracer.evaluated(record, [skipped])
             log.info("judge %s skipped call %s: %s", evaluator, record.id, why)
             return
         label = "pass" if verdict.passed else "fail"
-        self._score(record, evaluator, tag, verdict.value, label, verdict.reason)
+        score = self._score(record, evaluator, tag, verdict.value, label, verdict.reason)
         self._counter.verdict(evaluator, label, verdict.value)
+        if self._tracer is not None:
+            self._tracer.evaluated(record, [score])
 
 
 def verdict_result(v: Verdict) -> str:

@@ -86,6 +86,13 @@ ATTEMPT_OUTCOME: Final = "daytwo.attempt.outcome"
 RETRY_DECISION: Final = "daytwo.retry.decision"
 RETRY_DELAY_MS: Final = "daytwo.retry.delay_ms"
 
+#: OpenTelemetry GenAI's evaluation event and its attributes (the quality room's scores).
+EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+
 #: daytwo provider ``type`` → ``gen_ai.provider.name``. An OpenAI-compatible server (vLLM,
 #: Groq, ...) configured as ``type: openai`` is reported as ``openai``: the convention names the
 #: telemetry flavour the client speaks, and ``daytwo.provider`` names the configured upstream.

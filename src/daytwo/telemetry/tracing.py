@@ -32,15 +32,16 @@ Content capture (``capture_content``) is opt-in and redacted (``telemetry/redact
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -55,6 +56,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from daytwo.config.telemetry import TracesConfig
 from daytwo.core.observe import CallView
 from daytwo.core.record import AttemptRecord, CallRecord
+from daytwo.core.score import ScoreRecord
 from daytwo.core.secrets import SecretError, SecretRegistry
 from daytwo.telemetry import content
 from daytwo.telemetry import genai as A
@@ -139,6 +141,42 @@ class Tracing:
         if processor is not None:
             processor.shutdown()  # type: ignore[no-untyped-call]  # untyped in the SDK
 
+    def evaluated(self, record: CallRecord, scores: Sequence[ScoreRecord]) -> None:
+        """The online evaluators' verdicts on a call whose span was exported earlier: one
+        zero-length child span of the call's span, ``evaluate``, carrying one
+        ``gen_ai.evaluation.result`` event per score (OpenTelemetry GenAI's evaluation
+        attributes). Called from the quality room's worker thread, after the checks."""
+        processor = self._processor
+        if processor is None or not scores:
+            return
+        trace_id = int(record.trace_id, 16)
+        decision = self._sampler.should_sample(None, trace_id, "evaluate").decision
+        if not decision.is_sampled():  # type: ignore[no-untyped-call]  # untyped in the SDK
+            return
+        parent = SpanContext(trace_id, call_span_id(record.id), False, _SAMPLED)
+        now = _ns(max(s.at for s in scores))
+        events = [Event(A.EVALUATION_RESULT, _evaluation_attributes(s), _ns(s.at)) for s in scores]
+        try:
+            processor.on_end(
+                ReadableSpan(
+                    "evaluate",
+                    context=SpanContext(trace_id, self._ids.generate_span_id(), False, _SAMPLED),
+                    parent=parent,
+                    resource=self._resource,
+                    attributes={A.CALL_ID: record.id},
+                    events=events,
+                    kind=SpanKind.INTERNAL,
+                    start_time=now,
+                    end_time=now,
+                    instrumentation_scope=SCOPE,
+                )
+            )
+        except Exception as exc:  # never fail the quality room's worker
+            log.warning(
+                "evaluation events not recorded",
+                extra={"call_id": record.id, "error_class": type(exc).__name__},
+            )
+
     # -- building the spans ------------------------------------------------------------------
 
     def _spans(self, record: CallRecord, view: CallView) -> list[ReadableSpan]:
@@ -159,7 +197,7 @@ class Tracing:
         sampled = self._sampler.should_sample(caller, trace_id, name).decision
         if not sampled.is_sampled():  # type: ignore[no-untyped-call]  # untyped in the SDK
             return []
-        ctx = SpanContext(trace_id, self._ids.generate_span_id(), False, _SAMPLED)
+        ctx = SpanContext(trace_id, call_span_id(record.id), False, _SAMPLED)
         status = _OK if record.status == "ok" else Status(StatusCode.ERROR, record.error_message)
         spans = [
             ReadableSpan(
@@ -288,6 +326,24 @@ class Tracing:
             end_time=_ns(attempt.started_at + attempt.latency_ms / 1000),
             instrumentation_scope=SCOPE,
         )
+
+
+def call_span_id(call_id: str) -> int:
+    """The span id of a call's span, derived from its (random) call id, so that spans made
+    later -- the online evaluators' -- can name it as their parent without a lookup table."""
+    digest = hashlib.blake2b(call_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") or 1
+
+
+def _evaluation_attributes(score: ScoreRecord) -> Attributes:
+    attrs: Attributes = {A.EVALUATION_NAME: score.evaluator}
+    if score.value is not None:
+        attrs[A.EVALUATION_SCORE_VALUE] = score.value
+    if score.label is not None:
+        attrs[A.EVALUATION_SCORE_LABEL] = score.label
+    if score.explanation is not None:
+        attrs[A.EVALUATION_EXPLANATION] = score.explanation
+    return attrs
 
 
 def build_exporter(cfg: TracesConfig, secrets: SecretRegistry) -> SpanExporter | None:
