@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.gateway.harness import RunningGateway, http, running_gateway
+from tests.gateway.harness import RunningGateway, http, running_gateway, wait_for
 from tests.quality.harness import ALL_CHECKS_EVALUATOR, quality_config, read_scores
 from tests.telemetry.records import call_record
 
@@ -42,12 +42,21 @@ def ask(gw: RunningGateway, i: int) -> tuple[int, str]:
     return status, headers.get("x-daytwo-call-id", "")
 
 
-def shed_total(gw: RunningGateway) -> float:
+def metric(gw: RunningGateway, name: str, **labels: str) -> float:
+    """The sum of a counter's samples with ``labels``, from a real scrape."""
     _, _, body = http("GET", f"{gw.url}/metrics")
     for family in text_string_to_metric_families(body.decode()):
-        if family.name == "daytwo_quality_shed":
-            return sum(s.value for s in family.samples if s.labels.get("stage") == "queue")
-    raise AssertionError("daytwo_quality_shed_total is not exported")
+        if family.name == name:
+            return sum(
+                s.value
+                for s in family.samples
+                if s.name.endswith("_total") and labels.items() <= s.labels.items()
+            )
+    raise AssertionError(f"{name} is not exported")
+
+
+def shed_total(gw: RunningGateway) -> float:
+    return metric(gw, "daytwo_quality_shed", stage="queue")
 
 
 @pytest.mark.integration
@@ -57,13 +66,20 @@ def test_a_flood_sheds_counts_and_never_fails_a_call(tmp_path: Path) -> None:
         assert shed_total(gw) == 0
         with ThreadPoolExecutor(32) as pool:
             results = list(pool.map(lambda i: ask(gw, i), range(400)))
-        shed = shed_total(gw)
+
+        def measured() -> float:
+            return metric(gw, "daytwo_quality_checks", evaluator="length", result="measured")
+
+        # Every call is either checked or shed and counted: nothing in between.
+        wait_for(lambda: measured() + shed_total(gw) == 400, what="every call accounted for")
+        shed, checks = shed_total(gw), measured()
+        assert gw.app.ledger is not None and gw.app.ledger.flush(10)
+        assert metric(gw, "daytwo_ledger_scores_dropped") == 0
         db = gw.db
     assert [s for s, _ in results] == [200] * 400
     assert db is not None
     checked = {s["call_id"] for s in read_scores(db) if s["evaluator"] == "length"}
-    # Every call was either checked or shed and counted: nothing in between.
-    assert len(checked) + shed == 400
+    assert len(checked) == checks  # the counter agrees with the rows
     assert shed > 0
 
 

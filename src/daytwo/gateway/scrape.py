@@ -43,6 +43,7 @@ async def scrape_state(
         ledger_queued=ledger.queued if ledger else 0,
         ledger_spilled=ledger.spilled if ledger else 0,
         ledger_rejected=ledger.rejected if ledger else 0,
+        ledger_scores_dropped=ledger.scores_dropped if ledger else 0,
         ledger_write_errors=ledger.write_errors if ledger else 0,
         retry_budget_requests=window["requests"],
         retry_budget_retries=window["retries"],

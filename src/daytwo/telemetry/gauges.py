@@ -126,6 +126,12 @@ class ScrapeCollector(Collector):
         dropped.add_metric(["rejected"], s.ledger_rejected)
         yield dropped
         yield CounterMetricFamily(
+            "daytwo_ledger_scores_dropped",
+            "Scores (online evaluators) the ledger writer dropped since start: score queue "
+            "full, refused as data, or not stored by close. Scores are never spilled.",
+            value=s.ledger_scores_dropped,
+        )
+        yield CounterMetricFamily(
             "daytwo_ledger_write_errors",
             "Failed ledger batch writes since start (each batch was retried).",
             value=s.ledger_write_errors,

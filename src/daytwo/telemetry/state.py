@@ -53,6 +53,8 @@ class ScrapeState:
     ledger_spilled: int = 0
     ledger_rejected: int = 0
     ledger_write_errors: int = 0
+    #: Scores (the quality room's) the ledger writer dropped: they are never spilled.
+    ledger_scores_dropped: int = 0
     #: The retry budget's current window.
     retry_budget_requests: int = 0
     retry_budget_retries: int = 0
