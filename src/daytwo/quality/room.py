@@ -6,7 +6,7 @@ selectors match the call; if any, append (record, view) to a bounded deque, or -
 full -- shed the call and count it. Nothing else happens on the response path.
 
 On the worker thread (it looks at the queue every :data:`POLL_S`, sooner once :data:`WAKE_AT`
-calls wait): run the sampled cheap checks (pure CPU), hand one
+calls -- or half the queue -- wait): run the sampled cheap checks (pure CPU), hand one
 :class:`~daytwo.core.score.ScoreRecord` per verdict to the ledger writer, count the verdicts;
 then, for each sampled judge whose cascade allows it, hand the judge call to the event loop
 (I/O): at most ``judge.max_inflight`` run at once, up to ``judge.queue_size`` wait for a slot,
@@ -96,6 +96,8 @@ class QualityRoom:
         self._counter: VerdictCounter = counter or _NoCounter()
         self._transport = transport
         self._tracer = tracer
+        #: Wake the worker before the queue can fill up between two polls.
+        self._wake_at = max(1, min(WAKE_AT, cfg.queue_size // 2))
         self._q: deque[_Item] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -134,7 +136,7 @@ class QualityRoom:
             return
         q = self._q
         q.append((record, view, chosen))
-        if len(q) >= WAKE_AT and not self._wake.is_set():
+        if len(q) >= self._wake_at and not self._wake.is_set():
             self._wake.set()
 
     async def aclose(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
