@@ -154,6 +154,8 @@ def test_config_errors_name_the_key_path() -> None:
     assert "quality.judge.model: unknown model alias `nope`" in quality_error(
         {"evaluators": [judged], "judge": {"model": "nope"}}
     )
+    no_budget = {"evaluators": [judged], "judge": {"model": "m"}}
     assert "quality.judge.project: the judge calls' project `quality` needs a budget" in (
-        quality_error({"evaluators": [judged], "judge": {"model": "m"}})
+        quality_error(no_budget, gateway={"require_keys": False})
     )
+    assert "quality.judge.key: gateway.require_keys is on" in quality_error(no_budget)

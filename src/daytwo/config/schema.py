@@ -381,6 +381,11 @@ class Config(Model):
             return self
         if judge.model not in self.models:
             raise ValueError(f"quality.judge.model: unknown model alias `{judge.model}`")
+        if self.gateway.require_keys and judge.key is None:
+            raise ValueError(
+                "quality.judge.key: gateway.require_keys is on, so judge calls need a virtual "
+                "key (a secret reference)"
+            )
         if not any(b.scope.get("project") == judge.project for b in self.spend_control.budgets):
             raise ValueError(
                 f"quality.judge.project: the judge calls' project `{judge.project}` needs a "
