@@ -14,6 +14,8 @@ import pytest
 from tests.gateway.harness import RunningGateway, http, running_gateway, wait_for
 from tests.quality.harness import quality_config, read_scores, scores
 
+from daytwo.keys.model import KeySpec
+from daytwo.keys.store import KeyStore
 from daytwo.quality.evaluate import draw
 
 pytestmark = pytest.mark.integration
@@ -104,3 +106,32 @@ def test_cascade_skips_the_judge_when_a_cheap_check_failed(tmp_path: Path) -> No
         sql = "SELECT count(*) FROM calls WHERE project = 'quality'"
         (judge_calls,) = conn.execute(sql).fetchone()
     assert judge_calls == 0
+
+
+def test_judges_use_their_own_key_when_keys_are_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = judge_config(tmp_path, "10", judge={"model": "judge", "key": "env:QUALITY_TEST_KEY"})
+    cfg["gateway"] = {"require_keys": True}
+    with KeyStore.open(cfg["ledger"]["url"]) as store:
+        user = store.create(KeySpec(project="support"), actor="test").secret
+        judge = store.create(KeySpec(project="quality"), actor="test").secret
+    monkeypatch.setenv("QUALITY_TEST_KEY", judge)
+    with running_gateway(cfg) as gw:
+        ids = []
+        for i in range(N):
+            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"Q {i}?"}]}
+            url = f"{gw.base_url}/chat/completions"
+            auth = {"authorization": f"Bearer {user}"}
+            status, headers, raw = http("POST", url, orjson.dumps(body), auth)
+            assert status == 200, raw
+            ids.append(headers["x-daytwo-call-id"])
+        sampled = {i for i in ids if draw(SEED, "support/judge:polite", i) < 0.5}
+        got = judge_scores(gw, len(sampled))
+        rows = gw.records()
+    assert {s["label"] for s in got} <= {"pass", "fail"}  # judged, not skipped
+    judge_rows = [r for r in rows if r["project"] == "quality"]
+    assert len(judge_rows) == len(sampled) and {r["status"] for r in judge_rows} == {"ok"}
+    (judge_key,) = {r["key_id"] for r in judge_rows}  # the judges' own key, not the user's
+    assert judge_key is not None
+    assert judge_key not in {r["key_id"] for r in rows if r["project"] == "support"}
