@@ -4,7 +4,6 @@ a ledger database on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,19 +22,6 @@ def receiver() -> Iterator[Receiver]:
 def hmac_key(monkeypatch: pytest.MonkeyPatch) -> bytes:
     monkeypatch.setenv(HMAC_ENV, HMAC_KEY)
     return HMAC_KEY.encode()
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.integration]),
-    ]
-)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ bare engine on the same database for the migration tests."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,19 +13,6 @@ from daytwo.ledger.store import _make_engine
 
 #: 2024-05-01T00:00:00Z; tests pass explicit times from it (a controlled clock).
 T0 = 1_714_521_600.0
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.integration]),
-    ]
-)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
 
 
 @pytest.fixture

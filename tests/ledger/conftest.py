@@ -17,20 +17,6 @@ T0 = 1_714_521_600.0
 RecordFactory = Callable[..., CallRecord]
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.integration]),
-    ]
-)
-def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """The URL of an empty ledger database: a SQLite file, then a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 @pytest.fixture
 def store(db_url: str) -> Iterator[LedgerStore]:
     s = open_store(db_url)
