@@ -25,6 +25,7 @@ from daytwo.core.errors import ConfigError
 if TYPE_CHECKING:
     from daytwo.config.schema import Config
     from daytwo.keys.store import KeyStore
+    from daytwo.ledger.store import LedgerStore
 
 DEFAULT_CONFIG = "daytwo.yaml"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,6 +91,20 @@ def ledger_url_or_fail(
         raise usage(str(exc)) from None
     except ConfigError as exc:
         fail("; ".join(exc.problems), prefix=usage.prefix)
+
+
+def open_ledger_or_fail(url: str, prefix: str) -> LedgerStore:
+    """The ledger at ``url`` for a report command; one line and exit 1 when it is missing (with
+    the hint to name it or run the gateway first) or cannot be opened."""
+    from daytwo.ledger.errors import LedgerError, LedgerNotFound
+    from daytwo.ledger.store import open_store
+
+    try:
+        return open_store(url, create=False)
+    except LedgerNotFound as exc:
+        fail(f"{exc.message} (pass --ledger URL, or run the gateway first)", prefix=prefix)
+    except LedgerError as exc:
+        fail(exc.message, prefix=prefix)
 
 
 # ---------------------------------------------------------------- commands on the key store

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from daytwo.cli.common import fail, ledger_url_or_fail
+from daytwo.cli.common import fail, ledger_url_or_fail, open_ledger_or_fail
 from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
 from daytwo.cli.spend import parse_duration
 from daytwo.ledger.dims import QUALITY_DIMS
@@ -76,16 +76,10 @@ def quality(
         raise _UsageError("--evaluator: expected a name")
     url = ledger_url_or_fail(ledger, config_path, _UsageError)
 
-    from daytwo.ledger.errors import LedgerError, LedgerNotFound
-    from daytwo.ledger.store import open_store
+    from daytwo.ledger.errors import LedgerError
     from daytwo.quality.report import quality_report
 
-    try:
-        store = open_store(url, create=False)
-    except LedgerNotFound as exc:
-        _fail(f"{exc.message} (pass --ledger URL, or run the gateway first)")
-    except LedgerError as exc:
-        _fail(exc.message)
+    store = open_ledger_or_fail(url, _UsageError.prefix)
     end = time.time()
     try:
         report = quality_report(store, end - length, end, by, evaluator=evaluator)

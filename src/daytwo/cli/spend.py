@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from daytwo.cli.common import fail, ledger_url_or_fail
+from daytwo.cli.common import fail, ledger_url_or_fail, open_ledger_or_fail
 from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
 from daytwo.ledger.dims import REPORT_DIMS
 
@@ -108,16 +108,10 @@ def spend(
     start, end = _window(since, from_, to, by)
     url = ledger_url_or_fail(ledger, config_path, _UsageError)
 
-    from daytwo.ledger.errors import LedgerError, LedgerNotFound
+    from daytwo.ledger.errors import LedgerError
     from daytwo.ledger.report import spend_report
-    from daytwo.ledger.store import open_store
 
-    try:
-        store = open_store(url, create=False)
-    except LedgerNotFound as exc:
-        _fail(f"{exc.message} (pass --ledger URL, or run the gateway first)")
-    except LedgerError as exc:
-        _fail(exc.message)
+    store = open_ledger_or_fail(url, _UsageError.prefix)
     try:
         report = spend_report(store, start=start, end=end, by=by, limit=limit)
         where = store.safe_url
