@@ -161,22 +161,15 @@ class DriftService:
         labels = {"provider": change.provider, "deployment": change.deployment}
         labels["alias"] = change.alias
         message = f"{describe(before)} → {describe(after)}, first seen in call {change.call_id}"
-        n = Notification(
-            status="firing",
-            rule=MODEL_CHANGED,
-            kind=MODEL_CHANGED,
-            severity=self.config.drift.severity,
-            labels=labels,
-            value=None,
-            threshold=0.0,
-            unit="",
-            started_at=change.at,
-            at=change.at,
-            fingerprint=fingerprint(MODEL_CHANGED, {**labels, "to": orjson.dumps(after).decode()}),
-            detail={"before": before, "after": after},
-            message=message,
+        self._announce(
+            MODEL_CHANGED,
+            labels,
+            change.at,
+            change.at,
+            {"to": orjson.dumps(after).decode()},
+            {"before": before, "after": after},
+            message,
         )
-        self.announcer.send(n)
         path = suite_path(self.config, self._base_dir, change.alias)
         if path is not None:
             task = asyncio.get_running_loop().create_task(self._canary(change, path, labels))
@@ -197,20 +190,36 @@ class DriftService:
             log.error(message, extra={"deployment": change.target})
         if self.announcer is None:
             return
-        now = time.time()
+        self._announce(
+            CANARY, labels, change.at, time.time(), {"call": change.call_id}, detail, message
+        )
+
+    def _announce(
+        self,
+        rule: str,
+        labels: dict[str, str],
+        started_at: float,
+        at: float,
+        identity: dict[str, str],
+        detail: dict[str, object],
+        message: str,
+    ) -> None:
+        """A firing notification of a one-off event (a model change, its canary's verdicts):
+        no value or threshold; ``identity`` joins ``labels`` in its fingerprint."""
+        assert self.announcer is not None
         self.announcer.send(
             Notification(
                 status="firing",
-                rule=CANARY,
-                kind=CANARY,
+                rule=rule,
+                kind=rule,
                 severity=self.config.drift.severity,
                 labels=labels,
                 value=None,
                 threshold=0.0,
                 unit="",
-                started_at=change.at,
-                at=now,
-                fingerprint=fingerprint(CANARY, {**labels, "call": change.call_id}),
+                started_at=started_at,
+                at=at,
+                fingerprint=fingerprint(rule, {**labels, **identity}),
                 detail=detail,
                 message=message,
             )
