@@ -93,6 +93,16 @@ def ledger_url_or_fail(
         fail("; ".join(exc.problems), prefix=usage.prefix)
 
 
+def parse_when(option: str, text: str, usage: type[OneLineUsageError]) -> datetime:
+    """An ISO date or time given to ``option`` (UTC unless it has an offset); ``usage``'s
+    one-line error otherwise."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise usage(f"{option}: expected an ISO date or time, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def open_ledger_or_fail(url: str, prefix: str) -> LedgerStore:
     """The ledger at ``url`` for a report command; one line and exit 1 when it is missing (with
     the hint to name it or run the gateway first) or cannot be opened."""

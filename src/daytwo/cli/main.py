@@ -30,6 +30,7 @@ COMMANDS = {
     "gate": "daytwo.cli.gate:gate",
     "quality": "daytwo.cli.quality:quality",
     "slo": "daytwo.cli.slo:slo",
+    "drift": "daytwo.cli.drift_cmd:drift",
 }
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from daytwo.cli.common import fail, ledger_url_or_fail, open_ledger_or_fail
+from daytwo.cli.common import fail, ledger_url_or_fail, open_ledger_or_fail, parse_when
 from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
 from daytwo.ledger.dims import REPORT_DIMS
 
@@ -46,14 +46,6 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
-def _parse_when(option: str, text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise _UsageError(f"{option}: expected an ISO date or time, got {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _window(
     since: str | None, from_: str | None, to: str | None, by: str
 ) -> tuple[datetime, datetime]:
@@ -69,8 +61,8 @@ def _window(
         from daytwo.ledger.report import trailing_window
 
         return trailing_window(length, by=by)
-    start = _parse_when("--from", from_)
-    end = _parse_when("--to", to) if to is not None else datetime.now(UTC)
+    start = parse_when("--from", from_, _UsageError)
+    end = parse_when("--to", to, _UsageError) if to is not None else datetime.now(UTC)
     if end <= start:
         raise _UsageError("--to must be after --from")
     return start, end
