@@ -30,8 +30,9 @@ def demo(seconds: float, directory: Path, port: int) -> None:
     console = Console()
     console.print(
         f"[bold cyan]daytwo demo[/]: a gateway with simulated OpenAI-, Anthropic- and "
-        f"Gemini-shaped providers, three apps and an ad-hoc script calling it for "
-        f"{seconds:.0f}s; partway through, the OpenAI-shaped provider has an outage."
+        f"Gemini-shaped providers, four apps and an ad-hoc script calling it for "
+        f"{seconds:.0f}s; partway through, the OpenAI-shaped provider has an outage and "
+        f"the Anthropic-shaped one silently swaps its model."
     )
     result = run_demo(directory, seconds, console, port)
     console.rule("spend report (daytwo spend --by workflow)")
@@ -41,6 +42,11 @@ def demo(seconds: float, directory: Path, port: int) -> None:
     render_report(result.report, console)
     console.rule("provider outage")
     console.print(render_outage(result.outage))
+    if result.quality is not None:
+        from daytwo.demo.quality import render_quality
+
+        console.rule("silent model change (daytwo quality, daytwo slo status)")
+        console.print(render_quality(result.quality))
     if result.prompts:
         from daytwo.demo.prompts import NAME, versions_table
 

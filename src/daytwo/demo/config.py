@@ -1,10 +1,12 @@
 """The demo's gateway config: simulated providers that behave like real ones (latency, output
-lengths) behind aliases named like real models, and a scheduled outage of the OpenAI-shaped
-provider that its aliases ride out on Anthropic.
+lengths) behind aliases named like real models, a scheduled outage of the OpenAI-shaped
+provider that its aliases ride out on Anthropic, and a silent model change on the
+Anthropic-shaped provider that only the quality checks notice.
 
-The outage and the breaker's timings scale with the run's length, so a three-second run shows
-the same story as the default minute: the breaker opens, traffic fails over, the provider
-recovers and traffic returns.
+The outage, the model change and every timing that must see them (breaker, alert, drift and
+SLO windows) scale with the run's length, so a short run shows the same story as the default
+minute: the breaker opens, traffic fails over, the provider recovers and traffic returns; the
+Claude model is swapped under its name, refuses more, and daytwo says so.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from daytwo.demo.support_qa import sim_quality
 #: The nightly batch agent's daily budget: small enough to trip during a short demo run.
 BATCH_BUDGET_USD_PER_MINUTE = "0.12"
 #: The simulator behind the Claude- and Gemini-shaped providers (a real HTTP server beside the
-#: gateway, speaking both APIs).
+#: gateway, speaking both APIs); its quality block is :func:`http_sim`'s.
 HTTP_SIM = {"seed": 4, "ttft_ms": 300, "per_token_ms": 8, "min_output_tokens": 40}
 #: The OpenAI-shaped primary: its own simulator server, so its outage hits it alone.
 OPENAI_SIM = {
@@ -44,6 +46,74 @@ OUTAGE_MODE = "503"
 #: hour of all the apps together (they spend ~$15/h).
 FAILOVER_ALERT_RATE = 0.2
 SPEND_ALERT_USD_PER_HOUR = 3
+
+
+#: The silent model change: the Claude model behind ``claude-sonnet`` (and ``gpt-4o``'s
+#: fallback) is replaced, at this share of the run, by a newer dated snapshot that refuses
+#: far more often. Anthropic's answers carry no fingerprint: only the served ``model`` changes.
+CHANGED_MODEL = "claude-sonnet-4-20250514"
+NEW_SERVED_MODEL = "claude-sonnet-4-20260301"
+CHANGE_AT = 0.55
+#: Refusal rates before and after (per question: the simulator's fate of a question is a hash,
+#: so a rate is measured over different questions). Production shifts are smaller (3 % → 8 %
+#: in issue 15's tests); 25 % makes the shift visible within a demo-length run.
+REFUSAL_BEFORE = 0.03
+REFUSAL_AFTER = 0.25
+#: The quality SLO on the reviews app: at most 3 % refusals (its error budget).
+SLO_NAME = "review-replies-refusals"
+SLO_OBJECTIVE = 0.97
+#: The SLO's page: both windows burning the budget at least this many times too fast.
+SLO_PAGE_BURN = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChange:
+    """The scheduled silent model change, in seconds from the start of the run."""
+
+    provider: str
+    model: str
+    served_before: str
+    served_after: str
+    at_s: float
+    refusal_before: float
+    refusal_after: float
+
+
+def model_change_for(seconds: float) -> ModelChange:
+    return ModelChange(
+        FALLBACK_PROVIDER,
+        CHANGED_MODEL,
+        CHANGED_MODEL,
+        NEW_SERVED_MODEL,
+        round(seconds * CHANGE_AT, 2),
+        REFUSAL_BEFORE,
+        REFUSAL_AFTER,
+    )
+
+
+def http_sim(seconds: float) -> SimSettings:
+    """The Claude- and Gemini-shaped simulator's settings: the Claude model refuses a few
+    questions, then is silently swapped (its clock must start with the run, as the outage's:
+    :class:`DrillClock`)."""
+    change = model_change_for(seconds)
+    return SimSettings.model_validate(
+        {
+            **HTTP_SIM,
+            "quality": {
+                "personalities": {change.model: {"refusal_rate": change.refusal_before}},
+                "changes": [
+                    {
+                        "after_s": change.at_s,
+                        "models": [change.model],
+                        "personality": {
+                            "served_model": change.served_after,
+                            "refusal_rate": change.refusal_after,
+                        },
+                    }
+                ],
+            },
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +219,74 @@ def alerting(seconds: float) -> dict[str, Any]:
     }
 
 
+#: The reviews app (:mod:`daytwo.demo.traffic`): the steady traffic on ``claude-sonnet`` that
+#: the quality SLO holds.
+REVIEWS_PROJECT = "reviews"
+
+
+def quality() -> dict[str, Any]:
+    """Online evaluators: the cheap checks on every answered call (docs/quality.md), after
+    the answer went out. No judges: they would need a budget and a key of their own."""
+    checks = ["refusal", "format", "truncation", "tool_call", "length"]
+    return {"evaluators": [{"name": "cheap-checks", "checks": checks}]}
+
+
+def drift(seconds: float) -> dict[str, Any]:
+    """``model_changed`` on, and drift of the refusal and format rates tuned for a run of
+    ``seconds``: a recent window of a quarter of the run against everything before it, a
+    small minimum count and a looser alpha. Production defaults are far larger (a 1 h window
+    against 7 days, 200 events a side, alpha 0.001: docs/drift.md), set for false alarms
+    once in thousands of windows, not for a demo. Length is not compared: the prompt
+    promotion and the failover change it on purpose."""
+    return {
+        "sinks": ["log"],
+        "model_changed": True,
+        "interval_s": round(max(0.2, seconds / 40), 2),
+        "window_s": round(seconds * 0.25, 2),
+        "baseline_s": round(seconds * 4, 2),
+        "min_events": 10,
+        "alpha": 0.01,
+        "rates": ["refusal", "format"],
+        "distributions": [],
+        "context_s": round(seconds, 2),
+        "cooldown_s": round(seconds, 2),
+    }
+
+
+def slo_windows(seconds: float) -> tuple[int, int]:
+    """The SLO page's long and short windows in whole seconds: 30 % of the run, and half of
+    that (the workbook's are 1 h and 5 m over a 30-day budget)."""
+    long = max(2, round(seconds * 0.3))
+    return long, max(1, round(long / 2))
+
+
+def slos(seconds: float) -> list[dict[str, Any]]:
+    """One quality SLO: the reviews app's answers are refusals at most 3 % of the time, with
+    one page alert on demo-length windows. Sampling-aware (the Wilson lower bound, 5 events
+    at least in a window), so one refusal among a handful of answers does not page."""
+    long, short = slo_windows(seconds)
+    return [
+        {
+            "name": SLO_NAME,
+            "sli": "refusal",
+            "objective": SLO_OBJECTIVE,
+            "scope": {"project": REVIEWS_PROJECT},
+            "alerting": [
+                {
+                    "severity": "page",
+                    "long": f"{long}s",
+                    "short": f"{short}s",
+                    "burn_rate": SLO_PAGE_BURN,
+                }
+            ],
+            "min_events": 5,
+            "sampling_aware": True,
+            "runbook": "https://runbooks.example.com/review-replies-refusals",
+            "sinks": ["log"],
+        }
+    ]
+
+
 def demo_config(
     ledger_path: Path, port: int, *, sim_url: str, openai_url: str, seconds: float = 60.0
 ) -> dict[str, Any]:
@@ -218,6 +356,9 @@ def demo_config(
         "ledger": {"url": f"sqlite:///{ledger_path}", "flush_interval_ms": 100},
         "alerts": alerting(seconds),
         "pricing": {"unpriced": "flag"},
+        "quality": quality(),
+        "drift": drift(seconds),
+        "slos": slos(seconds),
         "spend_control": {
             "budgets": [
                 # "Daily cost cap -> disable the AI feature until a human reviews": the batch

@@ -9,7 +9,9 @@ Three sources, each read the way an operator's tooling would:
   opening is missed;
 * the kill-switch board: a scope switched off (by a budget trip or a person) or back on;
 * the ledger: which deployment answered each call, and after how many attempts;
-* the gateway's alert engine: each alert that fires or resolves (a listener beside the sinks).
+* the gateway's alert engine: each alert that fires or resolves (a listener beside the sinks),
+  SLO burn-rate alerts included; and the drift room's notifications: ``model_changed`` (old →
+  new served model) and drift alerts (what moved, by how much).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from daytwo.alerts.notify import Notification
+from daytwo.drift.context import describe
+from daytwo.drift.service import DRIFT, MODEL_CHANGED
 from daytwo.gateway.runtime import Route
 from daytwo.ledger.schema import calls
 from daytwo.ledger.store import LedgerStore
@@ -137,7 +141,14 @@ class Watch:
         self._switches = dict(active)
 
     def alert(self, n: Notification, at_s: float) -> None:
-        """A notification of the gateway's alert engine (the demo listens beside the log)."""
+        """A notification of the gateway's alert engine or of its drift room (the demo listens
+        beside the log)."""
+        if n.rule == MODEL_CHANGED:
+            self.events.append(Event(at_s, model_changed_text(n), "bold yellow"))
+            return
+        if n.rule == DRIFT and n.status == "firing":
+            self.events.append(Event(at_s, drift_text(n), "bold magenta"))
+            return
         where = ", ".join(f"{k}={v}" for k, v in sorted(n.labels.items()))
         name = f"{n.rule} ({where})" if where else n.rule
         if n.status == "firing":
@@ -153,6 +164,25 @@ class Watch:
 
     def down(self, provider: str) -> bool:
         return provider in self._down
+
+
+def model_changed_text(n: Notification) -> str:
+    """``model_changed``: which deployment, old → new served model (and fingerprint)."""
+    before, after = (n.detail or {}).get("before", {}), (n.detail or {}).get("after", {})
+    return (
+        f"model_changed: {n.labels.get('deployment')} now answers as {describe(after)} "
+        f"(was {describe(before)}); nobody changed the config"
+    )
+
+
+def drift_text(n: Notification) -> str:
+    """A drift alert: what moved, by how much (the drift room's own sentence without its
+    timestamps), and what else changed then."""
+    head = (n.message or "").split(", since ", 1)[0]
+    head = head.split("; meanwhile: ", 1)[0]
+    changes = [str(c.get("what")) for c in (n.detail or {}).get("changes", [])]
+    tail = f"; meanwhile: {'; '.join(changes)}" if changes else ""
+    return f"drift alert: {head}{tail}"
 
 
 def _join(names: Iterable[str]) -> str:

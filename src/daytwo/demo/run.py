@@ -24,13 +24,13 @@ from rich.live import Live
 from daytwo.admin.mount import create_app
 from daytwo.alerts.notify import Notification
 from daytwo.config.load import validate_config
-from daytwo.config.schema import SimSettings
 from daytwo.demo.config import (
-    HTTP_SIM,
     DrillClock,
     Outage,
     alert_window_s,
     demo_config,
+    http_sim,
+    model_change_for,
     openai_sim,
     outage_for,
 )
@@ -40,7 +40,9 @@ from daytwo.demo.outage import OutageReport, outage_report
 from daytwo.demo.prompts import NAME as PROMPT_NAME
 from daytwo.demo.prompts import PROMOTE_AT, promote, write_prompts
 from daytwo.demo.providers import Event, Served, Topology, Watch, served
+from daytwo.demo.quality import QualityReport, quality_report
 from daytwo.demo.traffic import AppStats, Sample, drive, new_stats
+from daytwo.drift.service import DriftService
 from daytwo.gateway.app import Gateway
 from daytwo.gateway.server import free_port, serve_in_thread
 from daytwo.ledger.prompts import VersionStats, prompt_stats
@@ -76,6 +78,8 @@ class DemoResult:
     prompts: list[VersionStats] = field(default_factory=list)
     #: The deploy gate on the prompt's verbose version.
     gate: GateOutcome | None = None
+    #: The silent model change: refusals before and after, what noticed it, the SLO.
+    quality: QualityReport | None = None
 
     @property
     def samples(self) -> list[Sample]:
@@ -103,7 +107,7 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
     stats = new_stats()
     drill = DrillClock()
     with (
-        running_sim_server(SimSettings.model_validate(HTTP_SIM)) as sim_url,
+        running_sim_server(http_sim(seconds), clock=drill) as sim_url,
         running_sim_server(openai_sim(seconds), clock=drill) as openai_url,
     ):
         raw = demo_config(
@@ -143,6 +147,15 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
             downtimes=view.watch.downtimes,
         )
         versions = prompt_stats(store, PROMPT_NAME, view.run_start, time.time() + 1)
+        quality = quality_report(
+            model_change_for(seconds),
+            store=store,
+            since=view.run_start,
+            until=time.time(),
+            slos_at=view.apps_stopped or time.time(),
+            events=view.watch.events,
+            slos=app.config.slos,
+        )
     finally:
         store.close()
     return DemoResult(
@@ -156,6 +169,7 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         view.watch.events,
         versions,
         gate,
+        quality,
     )
 
 
@@ -194,6 +208,8 @@ class _View:
     drill: DrillClock
     ledger_path: Path
     run_start: float = 0.0
+    #: When the apps stopped (Unix seconds): the summary's SLO status is taken then.
+    apps_stopped: float = 0.0
     #: The demo's prompt directory (its labels file is edited midway).
     prompts_root: Path | None = None
     prompt_versions: list[VersionStats] = field(default_factory=list)
@@ -214,6 +230,9 @@ class _View:
         self.topology = Topology.from_routes(self.app.runtime.routes)
         self.watch = Watch(self.topology)
         self.app.alerts.add_listener(self._heard.append)  # deque.append: thread-safe
+        for service in self.app.services:  # model_changed and drift alerts
+            if isinstance(service, DriftService):
+                service.add_listener(self._heard.append)
 
     async def run(self, console: Console) -> None:
         self.run_start = time.time()
@@ -247,7 +266,8 @@ class _View:
                         next_ledger = time.monotonic() + LEDGER_EVERY_S
                     live.update(self._render(min(elapsed, self.seconds), console.width))
                     if done:
-                        done_at = done_at or time.monotonic()
+                        if done_at is None:
+                            done_at, self.apps_stopped = time.monotonic(), time.time()
                         if not self.firing or time.monotonic() - done_at > wait_s:
                             break
                     if done:

@@ -3,6 +3,8 @@
 * support bot (project ``support``): triage on gpt-4o-mini, streamed answers on gpt-4o
 * RAG search (project ``search``): an embedding, then an answer grounded in retrieved passages
 * nightly batch agent (project ``batch``): multi-step tool-calling runs, one session per run
+* review replies (project ``reviews``): a reply to each new product review, on Claude -- the
+  model that is silently changed midway
 * an ad-hoc script with no attribution (counted as unattributed)
 """
 
@@ -233,6 +235,32 @@ async def batch_agent(client: Client, stats: AppStats, rng: random.Random) -> No
             return
 
 
+REVIEW_TOPICS = ("late delivery", "great quality", "wrong size", "broken zip", "fast refund")
+
+
+async def review_replies(client: Client, stats: AppStats, rng: random.Random) -> None:
+    """One reply to one product review: every review is another question (the simulator's
+    refusals are drawn per question)."""
+    review = rng.randint(1, 10_000_000)
+    await client.call(
+        stats,
+        "/chat/completions",
+        {
+            "model": "claude-sonnet",
+            "messages": [
+                {"role": "system", "content": "Draft a short, friendly reply to the review."},
+                {
+                    "role": "user",
+                    "content": f"Review #{review} ({rng.choice(REVIEW_TOPICS)}): "
+                    f"{rng.randint(1, 5)} stars.",
+                },
+            ],
+            "max_tokens": 60,
+        },
+        _headers("reviews", workflow="reply", feature="review-replies"),
+    )
+
+
 async def adhoc_script(client: Client, stats: AppStats, rng: random.Random) -> None:
     await client.call(
         stats,
@@ -252,6 +280,7 @@ APPS: list[tuple[str, str, AppFn, int, float]] = [
     ("support bot", "support", support_bot, 4, 0.2),
     ("RAG search", "search", rag_search, 3, 0.15),
     ("nightly batch agent", "batch", batch_agent, 2, 0.1),
+    ("review replies", "reviews", review_replies, 8, 0.05),
     ("ad-hoc script", "default", adhoc_script, 1, 1.0),
 ]
 
