@@ -1,6 +1,7 @@
 """`daytwo demo` runs end to end: real gateway, simulated providers, SQLite ledger, report, a
-provider outage the apps never notice because traffic fails over, and alerts that fire and
-resolve.
+provider outage the apps never notice because traffic fails over, alerts that fire and
+resolve, and a silent model change that only the quality checks notice (model_changed, the
+drift alert, the SLO burn).
 
 The view's logic (events from breaker states, the outage's numbers) is tested on its own over
 a real ``Health`` and a real SQLite ledger; the subprocess run checks the whole story shows."""
@@ -139,6 +140,47 @@ def test_alert_notifications_are_events() -> None:
     ]
 
 
+def test_model_changed_and_drift_notifications_are_events() -> None:
+    watch = Watch(Topology.from_routes(ROUTES))
+    before = {"served_model": "claude-sonnet-4-20250514", "fingerprint": None}
+    after = {"served_model": "claude-sonnet-4-20260301", "fingerprint": None, "alias": "x"}
+    changed = Notification(
+        status="firing", rule="model_changed", kind="model_changed", severity="warning",
+        labels={"provider": "anthropic", "deployment": BIG_FB, "alias": "gpt-4o"}, value=None,
+        threshold=0.0, unit="", started_at=5.0, at=5.0, fingerprint="m",
+        detail={"before": before, "after": after}, message="ignored",
+    )  # fmt: skip
+    drift = replace(
+        changed,
+        rule="drift",
+        kind="drift",
+        labels={"model": "claude-sonnet", "prompt": "-", "evaluator": "refusal"},
+        message="refusal bad rate 3.0% → 25.0% (+22.0 pts; p=0.001; 5/20 vs 1/33) for "
+        "claude-sonnet × -, since 2026-12-07T15:00:00.000Z; meanwhile: deployment a: x → y at "
+        "2026-12-07T15:00:00.000Z",
+        detail={"changes": [{"what": "deployment a: x → y"}]},
+    )
+    watch.alert(changed, 5.0)
+    watch.alert(drift, 6.0)
+    watch.alert(replace(drift, status="resolved", started_at=6.0, at=8.0), 8.0)
+    assert [(e.at_s, e.text) for e in watch.events] == [
+        (
+            5.0,
+            "model_changed: anthropic/claude-sonnet now answers as claude-sonnet-4-20260301 "
+            "(was claude-sonnet-4-20250514); nobody changed the config",
+        ),
+        (
+            6.0,
+            "drift alert: refusal bad rate 3.0% → 25.0% (+22.0 pts; p=0.001; 5/20 vs 1/33) for "
+            "claude-sonnet × -; meanwhile: deployment a: x → y",
+        ),
+        (
+            8.0,
+            "alert resolved: drift (evaluator=refusal, model=claude-sonnet, prompt=-) after 2.0s",
+        ),
+    ]
+
+
 def test_outage_report_counts_what_the_apps_saw_and_what_failed_over(tmp_path: Path) -> None:
     run_start = 10_000.0
     outage = Outage("openai", "anthropic", "503", start_s=10, end_s=20)
@@ -192,8 +234,10 @@ def test_demo_drives_traffic_rides_out_an_outage_and_prints_the_spend_report(
     tmp_path: Path,
 ) -> None:
     workdir = tmp_path / "demo"
+    # 6 s, not 4: at 4 s the drift alert rests on exactly its minimum of 10 scores in a 1 s
+    # window after the change; 6 s gives it half as many again (the run takes ~14 s in all).
     result = subprocess.run(
-        [sys.executable, "-m", "daytwo.cli", "demo", "--seconds", "4", "--dir", str(workdir)],
+        [sys.executable, "-m", "daytwo.cli", "demo", "--seconds", "6", "--dir", str(workdir)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -267,7 +311,7 @@ def test_demo_drives_traffic_rides_out_an_outage_and_prints_the_spend_report(
     rubric = re.search(r"ok helpfulness: candidate ([\d.]+) vs baseline ([\d.]+)", flat)
     assert rubric and float(rubric[1]) <= float(rubric[2]) + 0.05  # not better
     assert re.search(r"ok refusal rate [\d.]+% ", flat)
-    assert set(projects) == {"support", "search", "batch", "default", "evals"}
+    assert set(projects) == {"support", "search", "batch", "default", "evals", "reviews"}
     assert projects["evals"] == 4 * 30  # 30 questions x 2 versions x (answer + judge)
     assert unattributed[0] == projects["default"]
     assert priced[0] > 0
@@ -276,3 +320,67 @@ def test_demo_drives_traffic_rides_out_an_outage_and_prints_the_spend_report(
     assert failed[0] == 0
     assert retried[0] > 0
     assert "Traceback" not in result.stderr
+    _assert_the_silent_model_change(workdir, out)
+
+
+OLD, NEW = "claude-sonnet-4-20250514", "claude-sonnet-4-20260301"
+
+
+def _assert_the_silent_model_change(workdir: Path, out: str) -> None:
+    """Midway the Anthropic-shaped simulator serves claude-sonnet as a newer snapshot that
+    refuses more; the live view shows model_changed, the drift alert and the SLO burn, and the
+    summary's refusal counts are the ledger's."""
+    flat = " ".join(out.replace("│", " ").split())  # the event panel's lines, unwrapped
+    assert (
+        f"model_changed: anthropic/{OLD} now answers as {NEW} (was {OLD}); "
+        "nobody changed the config" in flat
+    )
+    moved = re.search(r"drift alert: refusal bad rate ([\d.]+)% → ([\d.]+)% \(\+", flat)
+    assert moved and float(moved[2]) > float(moved[1]), flat
+    assert re.search(r"for claude-sonnet × -; meanwhile: .*deployment anthropic/", flat)
+    burn = re.search(
+        r"alert firing: slo:review-replies-refusals:page \(project=reviews, "
+        r"slo=review-replies-refusals\): error budget burn rate ([\d.]+)x above 2\.0x",
+        flat,
+    )
+    assert burn and float(burn[1]) >= 2.0
+    alert_log = (workdir / "alerts.log").read_text(encoding="utf-8")
+    for rule in ("model_changed", "drift", "slo:review-replies-refusals:page"):
+        assert f"alert firing: {rule}" in alert_log, rule
+    with sqlite3.connect(workdir / "ledger.db") as conn:
+        refusals = {
+            model: (n, bad)
+            for model, n, bad in conn.execute(
+                "SELECT c.served_model, COUNT(*), SUM(s.value = 0) FROM scores s"
+                " JOIN calls c ON c.id = s.call_id WHERE s.evaluator = 'refusal'"
+                " AND c.provider = 'anthropic' GROUP BY c.served_model"
+            )
+        }
+        slo_events, slo_bad = conn.execute(
+            "SELECT COUNT(*), SUM(s.value < 0.5) FROM scores s JOIN calls c ON c.id = s.call_id"
+            " WHERE s.evaluator = 'refusal' AND c.project = 'reviews'"
+        ).fetchone()
+    conn.close()
+    (n_old, bad_old), (n_new, bad_new) = refusals[OLD], refusals[NEW]
+    assert f"refusals before: {bad_old} of {n_old} answers" in flat
+    assert f"refusals after : {bad_new} of {n_new} answers" in flat
+    assert bad_new / n_new > bad_old / n_old + 0.1  # 3 % → 25 % in the simulator
+    noticed = re.search(
+        r"daytwo noticed: model_changed at ([\d.]+)s, drift alert at ([\d.]+)s, "
+        r"SLO page at ([\d.]+)s",
+        flat,
+    )
+    change_at = re.search(r"answered as claude-sonnet-4-20260301 from ([\d.]+)s", flat)
+    assert noticed and change_at
+    assert all(float(noticed[i]) >= float(change_at[1]) - 0.5 for i in (1, 2, 3))
+    # `daytwo slo status`'s numbers, taken when the apps stopped (scores of later calls may
+    # still have come in, so at most the ledger's final counts).
+    slo = re.search(
+        r"SLO review-replies-refusals \(refusal ≥ 97\.0% over 30d\): SLI [\d.]+% "
+        r"\((\d+)/(\d+)\), budget left (-?[\d.]+)% \((\d+) bad",
+        flat,
+    )
+    assert slo, flat
+    good, total, bad = int(slo[1]), int(slo[2]), int(slo[4])
+    assert good + bad == total and 0 < total <= slo_events and 0 < bad <= slo_bad
+    assert float(slo[3]) == pytest.approx((1 - bad / (0.03 * total)) * 100, abs=0.06)

@@ -21,7 +21,7 @@ from daytwo.ledger.prompts import VersionStats
 from daytwo.resilience.breaker import DeploymentSnapshot
 from daytwo.state.base import SwitchRecord
 
-#: Events shown at once (the newest).
+#: Events shown at once while the run goes on (the newest); the last frame shows them all.
 EVENTS_SHOWN = 14
 
 
@@ -48,8 +48,10 @@ def render(
     switches: Mapping[str, SwitchRecord] | None = None,
     width: int = 100,
     prompts: Sequence[VersionStats] = (),
+    events_shown: int = EVENTS_SHOWN,
 ) -> Group:
-    """``width``: the terminal's; below 100 columns, spend and switches stack."""
+    """``width``: the terminal's; below 100 columns, spend and switches stack.
+    ``events_shown``: the newest this many events (the last frame passes all of them)."""
     spend = _spend(spend_by_project)
     control = _switches(switches or {})
     if width >= 100:
@@ -67,7 +69,7 @@ def render(
         _providers(health, served),
         *money,
         *([versions_table(prompts)] if prompts else []),
-        _events(events),
+        _events(events, events_shown),
     )
 
 
@@ -179,9 +181,9 @@ def _switches(switches: Mapping[str, SwitchRecord]) -> Table:
     return control
 
 
-def _events(events: Sequence[Event]) -> RenderableType:
+def _events(events: Sequence[Event], shown_at_most: int) -> RenderableType:
     lines = Text()
-    shown = events[-EVENTS_SHOWN:]
+    shown = events[-shown_at_most:] if shown_at_most > 0 else []
     for i, e in enumerate(shown):
         lines.append(f"{e.at_s:5.1f}s  ", "dim")
         lines.append(e.text, e.style)

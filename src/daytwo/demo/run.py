@@ -35,7 +35,7 @@ from daytwo.demo.config import (
     outage_for,
 )
 from daytwo.demo.gate import BASELINE, CANDIDATE, GateOutcome, run_gate
-from daytwo.demo.live import Clock, render
+from daytwo.demo.live import EVENTS_SHOWN, Clock, render
 from daytwo.demo.outage import OutageReport, outage_report
 from daytwo.demo.prompts import NAME as PROMPT_NAME
 from daytwo.demo.prompts import PROMOTE_AT, promote, write_prompts
@@ -269,6 +269,9 @@ class _View:
                         if done_at is None:
                             done_at, self.apps_stopped = time.monotonic(), time.time()
                         if not self.firing or time.monotonic() - done_at > wait_s:
+                            # The last frame keeps the whole event log on screen.
+                            last = self._render(self.seconds, console.width, everything=True)
+                            live.update(last)
                             break
                     if done:
                         await asyncio.sleep(TICK_S)
@@ -328,7 +331,8 @@ class _View:
         self.served = served(store, self.topology, since=self.run_start, now=time.time())
         self.prompt_versions = prompt_stats(store, PROMPT_NAME, self.run_start, time.time() + 1)
 
-    def _render(self, elapsed: float, width: int) -> Group:
+    def _render(self, elapsed: float, width: int, *, everything: bool = False) -> Group:
+        """The view's frame (``everything``: every event, not only the newest)."""
         ledger = self.app.ledger
         return render(
             self.stats,
@@ -343,6 +347,7 @@ class _View:
             switches=self.switches,
             width=width,
             prompts=self.prompt_versions,
+            events_shown=len(self.watch.events) if everything else EVENTS_SHOWN,
         )
 
 
