@@ -20,10 +20,13 @@ from tests.cli.records import call_record
 from tests.fakeclock import FakeClock
 
 from daytwo.alerts.notify import Notification
+from daytwo.config.slos import SloConfig
 from daytwo.core.errors import UpstreamStatusError
-from daytwo.demo.config import Outage
+from daytwo.core.score import ScoreRecord
+from daytwo.demo.config import Outage, model_change_for, slos
 from daytwo.demo.outage import outage_report, render_outage
-from daytwo.demo.providers import Topology, Watch
+from daytwo.demo.providers import Event, Topology, Watch
+from daytwo.demo.quality import quality_report, render_quality
 from daytwo.demo.traffic import Sample
 from daytwo.gateway.runtime import Route
 from daytwo.ledger.store import open_store
@@ -227,6 +230,64 @@ def test_outage_report_counts_what_the_apps_saw_and_what_failed_over(tmp_path: P
     assert "1 errors seen by the apps (1 refused by spend control" in text
     assert "3 failed over to anthropic: 1 after a failed try on openai, 2 straight past" in text
     assert "added latency: p50 300 ms before, 900 ms during (+600 ms)" in text
+
+
+def test_quality_summary_counts_refusals_per_served_model_and_the_slo_budget(
+    tmp_path: Path,
+) -> None:
+    change = model_change_for(10)
+    now = 10_000.0
+    calls, refusals = [], []
+    # 20 answers of the old snapshot (1 refused), 10 of the new one (3 refused), all of the
+    # reviews app; one refused answer of another provider that must not count.
+    plan = [(change.served_before, i == 0) for i in range(20)]
+    plan += [(change.served_after, i < 3) for i in range(10)]
+    for i, (served_model, refused) in enumerate(plan):
+        calls.append(
+            call_record(
+                i, now - 50 + i, provider="anthropic", served_model=served_model,
+                project="reviews", deployment=f"anthropic/{change.model}",
+            )
+        )  # fmt: skip
+        refusals.append((f"c{i:04d}", 0.0 if refused else 1.0))
+    calls.append(call_record(99, now - 5, project="support"))
+    refusals.append(("c0099", 0.0))
+    store = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        store.insert_batch(calls)
+        store.insert_scores(
+            [
+                ScoreRecord(f"s{i}", call_id, now - 1, "refusal", "1", "online", value)
+                for i, (call_id, value) in enumerate(refusals)
+            ]
+        )
+        slo = SloConfig.model_validate(slos(10)[0])
+        events = [
+            Event(5.5, "model_changed: anthropic/x now answers as y"),
+            Event(7.0, "alert firing: slo:review-replies-refusals:page (…)"),
+            Event(6.2, "drift alert: refusal bad rate …"),
+        ]
+        report = quality_report(
+            change, store=store, since=now - 60, until=now, slos_at=now, events=events,
+            slos=[slo],
+        )  # fmt: skip
+    finally:
+        store.close()
+    assert report.before is not None and report.after is not None
+    assert (report.before.n, report.before.total) == (20, 19.0)
+    assert (report.after.n, report.after.total) == (10, 7.0)
+    assert report.noticed == {"model_changed": 5.5, "drift alert": 6.2, "SLO page": 7.0}
+    text = " ".join(render_quality(report).plain.split())
+    assert "refusals before: 1 of 20 answers (5.0%), served as claude-sonnet-4-20250514" in text
+    assert "refusals after : 3 of 10 answers (30.0%), served as claude-sonnet-4-20260301" in text
+    assert "daytwo noticed: model_changed at 5.5s, drift alert at 6.2s, SLO page at 7.0s" in text
+    # 4 bad of 30 against a 3 % budget (0.9 allowed): 1 - 4/0.9 = -344.4 % left; both windows
+    # burn at (4/30)/0.03 = 4.4, but the Wilson lower bound of 4/30 (5.3 %) burns at 1.8 < 2:
+    # sampling-aware, the page holds.
+    assert (
+        "SLO review-replies-refusals (refusal ≥ 97.0% over 30d): SLI 86.7% (26/30), budget left "
+        "-344.4% (4 bad, 0.9 allowed), burn rates 3s:4.4 2s:4.4, firing now: –" in text
+    )
 
 
 @pytest.mark.integration

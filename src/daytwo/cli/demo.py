@@ -73,3 +73,7 @@ def demo(seconds: float, directory: Path, port: int) -> None:
     console.print(
         f"next: daytwo spend --ledger sqlite:///{result.ledger_path} --since 1h --by model"
     )
+    console.print(
+        f"      daytwo quality --ledger sqlite:///{result.ledger_path} --since 1h "
+        f"--by provider --by model;  daytwo slo status --config {result.config_path}"
+    )
