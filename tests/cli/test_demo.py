@@ -408,6 +408,8 @@ def _assert_the_silent_model_change(workdir: Path, out: str) -> None:
     alert_log = (workdir / "alerts.log").read_text(encoding="utf-8")
     for rule in ("model_changed", "drift", "slo:review-replies-refusals:page"):
         assert f"alert firing: {rule}" in alert_log, rule
+    # One change, reported once (an old answer ending late is not a change back).
+    assert alert_log.count("alert firing: model_changed") == 1, alert_log
     with sqlite3.connect(workdir / "ledger.db") as conn:
         refusals = {
             model: (n, bad)

@@ -102,7 +102,7 @@ def test_a_silent_change_is_reported_once_with_old_and_new(
     ]
 
     (event,) = model_events(db)
-    assert event.target == f"sim/{rows[0]['deployment']}"
+    assert event.target == rows[0]["deployment"]
     assert event.before == {"served_model": old_model, "fingerprint": old_fp}
     assert event.after is not None and event.after["call_id"] == rows[3]["id"]
 

@@ -42,7 +42,7 @@ def record_changes(url: str) -> None:
             keys.record_event(
                 actor="drift",
                 action="model.changed",
-                target="sim/sim/gpt-4o-mini",
+                target="sim/gpt-4o-mini",
                 before={"served_model": "gpt-4o-mini-2024-07-18", "fingerprint": "fp_old"},
                 after={"served_model": "gpt-4o-mini-2026", "fingerprint": "fp_new", "alias": alias},
                 at=at,

@@ -63,7 +63,8 @@ class ModelChange:
 
     @property
     def target(self) -> str:
-        return f"{self.provider}/{self.deployment}"
+        """The deployment's id (``provider/model``: it names its provider already)."""
+        return self.deployment
 
     def side(self, which: Served) -> dict[str, Any]:
         return {"served_model": which[0], "fingerprint": which[1]}
@@ -136,6 +137,9 @@ class ModelWatch:
 
     def __init__(self, report: Report, shared: SharedValues | None = None) -> None:
         self.known: dict[Deployment, Served] = {}
+        #: When the call that set each deployment's known value started: a call that started
+        #: earlier and ends later (a long answer of the old model) is no news.
+        self._since: dict[Deployment, float] = {}
         self._report = report
         self._shared = shared
         self._tasks: set[asyncio.Task[None]] = set()
@@ -153,9 +157,10 @@ class ModelWatch:
             return
         deployment = (record.provider, record.deployment)
         old = self.known.get(deployment)
-        if old == new:
+        if old == new or record.started_at < self._since.get(deployment, 0.0):
             return
         self.known[deployment] = new
+        self._since[deployment] = record.started_at
         change = ModelChange(
             record.provider,
             record.deployment,
