@@ -204,6 +204,17 @@ class Gateway:
         self.pipeline.assemble_streams = True
         return room
 
+    def _reconfigure_quality(self, config: Config) -> None:
+        """A reload that changes ``quality``: the running room takes the new evaluators; the
+        first evaluators of a gateway that had none start a room."""
+        if self.quality is not None:
+            self.quality.reconfigure(config.quality)
+        elif config.quality.active and self.loop is not None:
+            self.quality = self._quality_room(config)
+            if self.quality is not None:
+                self.quality.start(self.loop)
+        log.info("config section `quality` reloaded")
+
     async def _judge_call(
         self, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, dict[str, Any]]:
@@ -428,13 +439,13 @@ class Gateway:
             log.warning("config `spend_control.state` changed: takes effect at the next restart")
         if config.telemetry != old.config.telemetry:
             log.warning("config section `telemetry` changed: takes effect at the next restart")
-        if config.quality != old.config.quality:
-            log.warning("config section `quality` changed: takes effect at the next restart")
         for section in ("cache", "idempotency"):
             new_s, old_s = getattr(config, section), getattr(old.config, section)
             if (new_s.backend, new_s.url, new_s.prefix) != (old_s.backend, old_s.url, old_s.prefix):
                 log.warning(f"config `{section}` store changed: takes effect at the next restart")
         self.runtime = new
+        if config.quality != old.config.quality:
+            self._reconfigure_quality(config)
         await self.prompts.reconfigure(config.prompts)
         await self.alerts.reload(config)
         for service in self._services:

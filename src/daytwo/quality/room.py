@@ -111,6 +111,12 @@ class QualityRoom:
         self.shed_judges = 0
         self._thread: threading.Thread | None = None
 
+    def reconfigure(self, cfg: QualityConfig) -> None:
+        """A config reload: the next calls are matched, sampled and judged by ``cfg`` (one
+        attribute swap; calls already queued keep the evaluators they were queued with)."""
+        self._wake_at = max(1, min(WAKE_AT, cfg.queue_size // 2))
+        self.config = cfg
+
     # -- event loop ---------------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:

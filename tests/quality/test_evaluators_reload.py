@@ -1,0 +1,55 @@
+"""A config reload changes the online evaluators without a restart: a gateway that had none
+starts checking, a changed evaluator checks what the new config names, a removed one stops."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from tests.gateway.harness import RunningGateway, http, running_gateway, sim_config, wait_for
+from tests.gateway.spend_harness import on_gateway_loop
+from tests.quality.harness import of_call, scores
+
+from daytwo.config.load import validate_config
+
+pytestmark = pytest.mark.integration
+
+
+def chat(gw: RunningGateway) -> str:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there."}]}
+    status, headers, raw = http("POST", f"{gw.base_url}/chat/completions", orjson.dumps(body))
+    assert status == 200, raw
+    return headers["x-daytwo-call-id"]
+
+
+def reload(gw: RunningGateway, cfg: dict[str, Any], quality: dict[str, Any] | None) -> None:
+    new = {**cfg, **({"quality": quality} if quality is not None else {})}
+    on_gateway_loop(gw, gw.app.reload(validate_config(new)))
+
+
+def checked(gw: RunningGateway, call_id: str) -> set[str]:
+    return set(of_call(scores(gw), call_id))
+
+
+def test_a_reload_starts_changes_and_stops_the_evaluators(tmp_path: Path) -> None:
+    cfg = sim_config(tmp_path)
+    with running_gateway(cfg) as gw:
+        assert gw.app.quality is None
+        assert checked(gw, chat(gw)) == set()  # no evaluators: nothing checked
+
+        reload(gw, cfg, {"evaluators": [{"name": "size", "checks": ["length"]}]})
+        first = chat(gw)
+        assert wait_for(lambda: checked(gw, first), what="the length score") == {"length"}
+
+        reload(gw, cfg, {"evaluators": [{"name": "size", "checks": ["refusal", "truncation"]}]})
+        second = chat(gw)
+        got = wait_for(lambda: checked(gw, second), what="the new checks")
+        assert got == {"refusal", "truncation"}
+
+        reload(gw, cfg, None)  # the section removed
+        third = chat(gw)
+        time.sleep(0.3)  # several of the worker's 50 ms polls: it would have checked by now
+        assert checked(gw, third) == set()
