@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from tests.gateway.harness import RunningGateway, http, running_gateway, wait_for
+from tests.prompts.files import SUPPORT_V1, SUPPORT_VARS, prompt_dir
 from tests.quality.harness import ALL_CHECKS_EVALUATOR, of_call, quality_config, scores
 
 pytestmark = pytest.mark.integration
@@ -209,3 +210,24 @@ def test_streamed_answers_are_checked_too(tmp_path: Path) -> None:
     assert text.startswith("I'm sorry") and got["truncation"]["label"] == "ok"
     assert got["length"]["value"] == row["output_tokens"] > 0
     assert (got["refusal"]["value"], got["refusal"]["explanation"]) == (0.0, "refusal (phrase)")
+
+
+def test_the_format_a_prompt_declares_is_the_format_checked(tmp_path: Path) -> None:
+    """A prompt-as-code version that declares an output schema: calls that name the prompt
+    are checked against it (the client's request asked for no format)."""
+    schema_format = {"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA}}
+    spec = {**SUPPORT_V1, "response_format": schema_format}
+    root = prompt_dir(tmp_path / "prompts", spec, labels={"support-reply": {"production": 1}})
+    for rate, value in ((0, 1.0), (1, 0.0)):
+        cfg = quality_config(
+            tmp_path, {"evaluators": [ALL_CHECKS_EVALUATOR]}, sim={"invalid_json_rate": rate}
+        )
+        cfg["prompts"] = {"dir": str(root), "reload_poll_s": 0}
+        with running_gateway(cfg) as gw:
+            body = {"model": "prompt:support-reply", "messages": [], "variables": SUPPORT_VARS}
+            status, headers, raw = http(
+                "POST", f"{gw.base_url}/chat/completions", orjson.dumps(body)
+            )
+            assert status == 200, raw
+            got = scored(gw, headers["x-daytwo-call-id"], "format")
+        assert got["format"]["value"] == value, got["format"]
