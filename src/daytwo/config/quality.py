@@ -15,6 +15,10 @@ response path (``docs/quality.md``).
             - rubric: The answer is polite and answers the question.
               name: polite                       # scores as judge:polite
               sample: 0.05
+            - name: grounded                     # scores as judge:grounded
+              kind: faithfulness                 # calls that sent daytwo_context only
+              sample: 0.1
+              threshold: 0.7                     # share of supported statements that passes
       judge:
         model: judge                   # the alias judges are asked through
         project: quality               # the judge calls' project (needs a spend_control budget)
@@ -78,17 +82,39 @@ class Match(_Model):
     alias: Label | None = None
 
 
-class JudgeSpec(_Model):
-    """An LLM judge on a sample of the calls: the evals room's ``judge-rubric`` prompt."""
+JudgeKind = Literal["rubric", "faithfulness"]
 
-    #: What a good answer does (the rubric the judge grades against).
-    rubric: str = Field(min_length=1, max_length=4000)
+
+class JudgeSpec(_Model):
+    """An LLM judge on a sample of the calls. ``kind: rubric`` (the default): the evals room's
+    ``judge-rubric`` prompt grading the answer against ``rubric``. ``kind: faithfulness``: the
+    ``judge-faithfulness`` prompt of the offline ``context-faithfulness`` assertion, on calls
+    that carried ``daytwo_context`` only; the score is the share of the answer's statements the
+    context supports, passing at ``threshold``."""
+
+    kind: JudgeKind = "rubric"
+    #: What a good answer does (the rubric the judge grades against); ``kind: rubric`` only.
+    rubric: str | None = Field(None, min_length=1, max_length=4000)
     #: Scores are named ``judge:<name>``.
     name: JudgeName
     sample: Rate = 0.01
+    #: ``kind: faithfulness``: the share of supported statements that passes (default 0.7,
+    #: the offline RAG metrics' threshold).
+    threshold: Rate | None = None
     #: Judge only calls whose cheap checks passed or said nothing (a refusal, broken JSON or a
     #: truncated answer is already known to be bad: no money spent on it).
     cascade: bool = True
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> JudgeSpec:
+        if self.kind == "rubric":
+            if self.rubric is None:
+                raise ValueError("rubric: a judge of kind `rubric` needs one")
+            if self.threshold is not None:
+                raise ValueError("threshold: only a `faithfulness` judge has one")
+        elif self.rubric is not None:
+            raise ValueError("rubric: a `faithfulness` judge uses the context, not a rubric")
+        return self
 
 
 def _checks_list(value: Any) -> Any:

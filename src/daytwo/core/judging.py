@@ -13,6 +13,8 @@ them deterministically in tests and demos. Both sit on opposite sides of the imp
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 #: Every judge request's schema name starts with this.
 SCHEMA_PREFIX = "daytwo_"
@@ -47,3 +49,27 @@ def sections(text: str) -> dict[str, list[str]]:
     for m in _SECTION.finditer(text):
         out.setdefault(m.group(1), []).append(m.group(2).strip())
     return out
+
+
+# -- statement verdicts (Ragas faithfulness / context recall): one scoring, offline and online --
+
+#: Score needed by the RAG metrics without a threshold (offline ``context-*`` assertions and
+#: the online ``faithfulness`` judge).
+RAG_THRESHOLD = 0.7
+
+
+def fraction(verdicts: Sequence[int]) -> float:
+    """Faithfulness (supported statements / statements) and context recall (attributed
+    reference sentences / sentences): the share of 1s; 0.0 with none."""
+    return sum(1 for v in verdicts if v) / len(verdicts) if verdicts else 0.0
+
+
+def item_verdicts(data: Any, items_key: str, verdict_key: str) -> list[int]:
+    """The 0/1 verdicts of a judge's answer ``{items_key: [{verdict_key: 0|1, ...}, ...]}``
+    (raises ``KeyError`` / ``TypeError`` / ``ValueError`` on another shape)."""
+    return [int(item[verdict_key]) for item in data[items_key]]
+
+
+def share_reason(verdicts: Sequence[int], items: str, holding: str) -> str:
+    """``"k of n <items> <holding>"``, e.g. ``3 of 4 statements supported by the context``."""
+    return f"{sum(1 for v in verdicts if v)} of {len(verdicts)} {items} {holding}"

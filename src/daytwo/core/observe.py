@@ -25,6 +25,9 @@ class CallView:
     finish_reasons: tuple[str, ...]
     #: The answer's id (``chatcmpl-...``), when the upstream gave one.
     response_id: str | None
+    #: The retrieved context the application sent with the call (``daytwo_context``), for the
+    #: ``faithfulness`` judge; never stored, never forwarded.
+    context: tuple[str, ...] | None = None
 
 
 class CallObserver(Protocol):

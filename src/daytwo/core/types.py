@@ -114,6 +114,9 @@ class LLMRequest:
     stream: bool = False
     #: The client's own body, when its door keeps it for a same-format upstream.
     native: NativeRequest | None = None
+    #: The retrieved context the application reported (``daytwo_context``): taken out of the
+    #: body by the door, never forwarded, kept in memory for the online evaluators only.
+    context: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)

@@ -33,6 +33,7 @@ from daytwo.gateway.anthropic_encode import AnthropicStreamEncoder, error_object
 from daytwo.gateway.anthropic_encode import message as encode_message
 from daytwo.gateway.ingress import StreamEncoder
 from daytwo.gateway.openai_format import decode_json
+from daytwo.gateway.rag_context import take_context
 from daytwo.providers.anthropic_native import WIRE
 from daytwo.providers.anthropic_wire import openai_request_from_anthropic, output_schema
 
@@ -170,6 +171,7 @@ def parse_messages(raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> 
     """A Messages request body → the normalized request, the client's body kept beside it
     (raises :class:`InvalidRequest`)."""
     body = decode_json(raw)
+    context = take_context(body)  # before the body is translated or kept as the native one
     _check(body)
     untranslated: list[str] = []
     chat = openai_request_from_anthropic(body, skipped=untranslated)
@@ -180,6 +182,7 @@ def parse_messages(raw: bytes, headers: Mapping[bytes, bytes] | None = None) -> 
         body=chat,
         stream=chat.get("stream") is True,
         native=native,
+        context=context,
     )
 
 
@@ -187,6 +190,7 @@ def parse_count_tokens(raw: bytes, headers: Mapping[bytes, bytes] | None = None)
     """A ``/v1/messages/count_tokens`` body (a Messages body without ``max_tokens``) → the
     normalized request whose input is to be counted."""
     body = decode_json(raw)
+    take_context(body)  # checked and dropped: counting has no evaluators
     _check(body, counting=True)
     # The translation wants an output cap; any will do for counting the input.
     untranslated: list[str] = []

@@ -21,6 +21,7 @@ from daytwo.core.errors import (
 )
 from daytwo.core.money import nanos_to_usd
 from daytwo.core.types import LLMRequest, json_type_name
+from daytwo.gateway.rag_context import take_context
 
 Check = Callable[[Any], bool]
 
@@ -153,6 +154,7 @@ def _model(body: dict[str, Any]) -> str:
 
 def parse_chat(raw: bytes) -> LLMRequest:
     body = decode_json(raw)
+    context = take_context(body)
     model = _model(body)
     messages = body.get("messages")
     if messages is None:
@@ -190,7 +192,8 @@ def parse_chat(raw: bytes) -> LLMRequest:
         value = body.get(name)
         if value is not None and value < (1 if name in ("n", "best_of") else 0):
             raise InvalidRequest(f"Invalid '{name}': must be positive.", param=name)
-    return LLMRequest(operation="chat", model=model, body=body, stream=body.get("stream") is True)
+    stream = body.get("stream") is True
+    return LLMRequest(operation="chat", model=model, body=body, stream=stream, context=context)
 
 
 def _check_tool_calls(calls: Any, param: str) -> None:

@@ -537,6 +537,7 @@ class Pipeline:
                 response=answer,
                 finish_reasons=_finish_reasons(answer) if answer else tuple(call.finish_reasons),
                 response_id=(answer.get("id") if answer else None) or call.response_id,
+                context=call.request.context if call.request is not None else None,
             )
             for observe in self.observers:
                 observe(record, view)

@@ -30,6 +30,7 @@ from daytwo.core.tokens import estimate_input_tokens
 from daytwo.core.types import LLMRequest, LLMResponse
 from daytwo.gateway import openai_format as oai
 from daytwo.gateway.ingress import StreamEncoder
+from daytwo.gateway.rag_context import take_context
 from daytwo.gateway.responses_encode import ResponsesStreamEncoder, default_echo
 from daytwo.gateway.responses_encode import response as encode_response
 
@@ -306,6 +307,7 @@ def _echo(body: dict[str, Any]) -> dict[str, Any]:
 def parse_responses(raw: bytes) -> ResponsesRequest:
     """A Responses request body → the normalized request (raises :class:`InvalidRequest`)."""
     body = oai.decode_json(raw)
+    context = take_context(body)
     model = oai._model(body)
     for name, why in STATEFUL.items():
         if body.get(name) is not None:
@@ -341,7 +343,7 @@ def parse_responses(raw: bytes) -> ResponsesRequest:
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}
     return ResponsesRequest(
-        operation="chat", model=model, body=chat, stream=stream, echo=_echo(body)
+        operation="chat", model=model, body=chat, stream=stream, echo=_echo(body), context=context
     )
 
 

@@ -25,10 +25,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from daytwo.config.quality import EvaluatorConfig, JudgeSpec, QualityConfig
 from daytwo.core.ids import new_call_id
+from daytwo.core.judging import RAG_THRESHOLD
 from daytwo.core.observe import CallView
 from daytwo.core.record import CallRecord
 from daytwo.core.score import ScoreRecord
@@ -198,6 +199,8 @@ class QualityRoom:
             for spec in ev.judges:
                 if spec.cascade and bad:
                     continue
+                if spec.kind == "faithfulness" and not view.context:
+                    continue  # nothing to check the answer against
                 if draw(seed, f"{ev.name}/judge:{spec.name}", record.id) < spec.sample:
                     self._schedule_judge(record, view, spec)
 
@@ -261,12 +264,11 @@ class QualityRoom:
 
     async def _judge(self, record: CallRecord, view: CallView, spec: JudgeSpec) -> None:
         evaluator = f"judge:{spec.name}"
-        version = judging.rubric_version()
+        version = judging.prompt_version(judge_prompt(spec))
         tag = f"{version.name}@v{version.version}"
         cfg = self.config.judge
         assert self._transport is not None
         assert cfg.model is not None
-        answer = answer_of(view.response)
         headers = {
             "x-daytwo-project": cfg.project,
             "x-daytwo-workflow": evaluator,
@@ -274,14 +276,9 @@ class QualityRoom:
             "x-daytwo-prompt": f"{tag}; hash={version.hash}",
         }
         try:
-            body = judging.judge_body(
-                cfg.model,
-                spec.rubric,
-                last_user_text(view.request or {}),
-                answer.text if answer is not None else "",
-            )
+            body = judge_request(spec, cfg.model, view)
             status, reply = await asyncio.wait_for(self._transport(body, headers), cfg.timeout_s)
-            verdict = judging.read_verdict(status, reply)
+            verdict = read_judge_verdict(spec, status, reply)
         except (judging.JudgeSkipped, TimeoutError) as exc:
             why = str(exc) or "the judge call timed out"
             skipped = self._score(record, evaluator, tag, None, "skipped", why)
@@ -295,6 +292,30 @@ class QualityRoom:
         self._counter.verdict(evaluator, label, verdict.value)
         if self._tracer is not None:
             self._tracer.evaluated(record, [score])
+
+
+def judge_prompt(spec: JudgeSpec) -> str:
+    """The evals room's prompt a judge of this kind asks with."""
+    return judging.FAITHFULNESS_PROMPT if spec.kind == "faithfulness" else judging.RUBRIC_PROMPT
+
+
+def judge_request(spec: JudgeSpec, model: str, view: CallView) -> dict[str, Any]:
+    """The judge call's chat body for one judged call."""
+    answer = answer_of(view.response)
+    text = answer.text if answer is not None else ""
+    question = last_user_text(view.request or {})
+    if spec.kind == "faithfulness":
+        return judging.faithfulness_body(model, question, view.context or (), text)
+    assert spec.rubric is not None  # the config requires one for kind rubric
+    return judging.judge_body(model, spec.rubric, question, text)
+
+
+def read_judge_verdict(spec: JudgeSpec, status: int, reply: dict[str, Any]) -> judging.JudgeVerdict:
+    """The verdict in a judge call's answer, scored the way the judge's kind scores."""
+    if spec.kind == "faithfulness":
+        threshold = spec.threshold if spec.threshold is not None else RAG_THRESHOLD
+        return judging.read_faithfulness(status, reply, threshold)
+    return judging.read_verdict(status, reply)
 
 
 def verdict_result(v: Verdict) -> str:

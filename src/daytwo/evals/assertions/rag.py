@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from daytwo.core.judging import RAG_THRESHOLD, fraction, item_verdicts, share_reason
 from daytwo.evals.assertions.base import (
     Kind,
     Verdict,
@@ -20,9 +21,11 @@ from daytwo.evals.assertions.judge import Judge
 from daytwo.evals.assertions.similar import cosine, embed, embedding_model
 from daytwo.evals.model import AssertionSpec, GradeContext
 
-#: Score needed by the RAG metrics without a threshold (promptfoo's default is 0, which
-#: passes everything; daytwo asks for something).
-RAG_THRESHOLD = 0.7
+__all__ = ["KINDS", "RAG_THRESHOLD", "answer_relevance", "context_precision", "fraction"]
+
+# RAG_THRESHOLD (promptfoo's default is 0, which passes everything; daytwo asks for something),
+# ``fraction`` and the verdict reading live in core/judging.py: the online ``faithfulness``
+# judge (quality room, below evals) scores with the same code.
 #: Questions generated from the answer for ``answer-relevance`` (Ragas' default).
 QUESTIONS = 3
 
@@ -40,12 +43,6 @@ def context_precision(verdicts: Sequence[int]) -> float:
             relevant += 1
             total += relevant / k
     return total / relevant if relevant else 0.0
-
-
-def fraction(verdicts: Sequence[int]) -> float:
-    """Faithfulness (supported statements / statements) and context recall (attributed
-    reference sentences / sentences): the share of 1s."""
-    return sum(1 for v in verdicts if v) / len(verdicts) if verdicts else 0.0
 
 
 def answer_relevance(
@@ -96,7 +93,7 @@ async def _answer_relevance(spec: AssertionSpec, ctx: GradeContext) -> Verdict:
 
 def _verdicts(items_key: str, verdict_key: str) -> Callable[[Any], list[int]]:
     def read(data: Any) -> list[int]:
-        return [int(item[verdict_key]) for item in data[items_key]]
+        return item_verdicts(data, items_key, verdict_key)
 
     return read
 
@@ -149,7 +146,7 @@ async def _share(
     verdicts = answer.value
     if not verdicts:
         return error(f"the judge found no {items}", answer.cost_usd)
-    why = f"{sum(verdicts)} of {len(verdicts)} {items.split(' ')[0]} {holding}"
+    why = share_reason(verdicts, items.split(" ")[0], holding)
     return scored(fraction(verdicts), threshold_of(spec, RAG_THRESHOLD), why, answer.cost_usd)
 
 
