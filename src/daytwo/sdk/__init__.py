@@ -15,13 +15,16 @@
         with sdk.retrieval("help-center", k=4) as r:
             hits = index.search(question, k=4)
             r.record([h.id for h in hits], [h.score for h in hits])
-        answer = client.chat.completions.create(...)   # the gateway's span joins this trace
+        answer = client.chat.completions.create(      # the gateway's span joins this trace
+            ..., extra_body=sdk.context([h.text for h in hits])  # for the faithfulness judge
+        )
 
 Modules: ``attribution`` (the ``X-Daytwo-*`` headers: per client, per scope), ``instrument``
 (the request hook that sends the scope's attribution and the ``traceparent``), ``spans`` (the
-GenAI-convention steps), ``feedback`` (the application's verdict on an answer, by
-its call id). Needs only the OpenTelemetry API; the ``openai`` / ``anthropic``
-packages are never imported here, only the clients handed in are used. See ``docs/sdk.md``.
+GenAI-convention steps), ``retrieved`` (``context``: the retrieved chunks sent for the gateway's
+judges), ``feedback`` (the application's verdict on an answer, by its call id). Needs only the
+OpenTelemetry API; the ``openai`` / ``anthropic`` packages are never imported here, only the
+clients handed in are used. See ``docs/sdk.md``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from daytwo.sdk.attribution import (
 )
 from daytwo.sdk.feedback import FeedbackError, feedback
 from daytwo.sdk.instrument import instrument
+from daytwo.sdk.retrieved import context
 from daytwo.sdk.spans import (
     Agent,
     ContextAssembly,
@@ -64,6 +68,7 @@ __all__ = [
     "agent",
     "attribute",
     "attribution",
+    "context",
     "context_assembly",
     "current_attribution",
     "current_trace_id",
