@@ -48,6 +48,15 @@ SIM = SimSettings.model_validate(
     }
 )
 GROUNDED = {"name": "grounded", "kind": "faithfulness", "sample": 1.0}
+#: The same judge passing at half the statements: one context, two verdicts.
+LENIENT = {"name": "lenient", "kind": "faithfulness", "sample": 1.0, "threshold": 0.5}
+#: Per case: the context, then (value, label, explanation) for grounded and for lenient.
+CASES: dict[str, tuple[list[str] | None, tuple[Any, ...] | None, tuple[Any, ...] | None]] = {
+    "supported": (SUPPORTING, (1.0, "pass", 2), (1.0, "pass", 2)),
+    "half": (SUPPORTING[:1], (0.5, "fail", 1), (0.5, "pass", 1)),
+    "unrelated": (UNRELATED, (0.0, "fail", 0), (0.0, "fail", 0)),
+    "none": (None, None, None),
+}
 
 
 def config(tmp_path: Path, root: str) -> dict[str, Any]:
@@ -64,7 +73,7 @@ def config(tmp_path: Path, root: str) -> dict[str, Any]:
         },
     )
     cfg["quality"] = {
-        "evaluators": [{"name": "rag", "checks": ["refusal"], "judges": [GROUNDED]}],
+        "evaluators": [{"name": "rag", "checks": ["refusal"], "judges": [GROUNDED, LENIENT]}],
         "judge": {"model": "judge"},
     }
     budget = {"name": "judges", "scope": {"project": "quality"}, "window": "day", "usd": "10"}
@@ -129,31 +138,29 @@ def _ledger_text(db: Path) -> str:
 
 def test_faithfulness_judge_at_every_door(tmp_path: Path) -> None:
     with recording_sim(SIM) as (root, sim), running_gateway(config(tmp_path, root)) as gw:
-        url = gw.url
-        ids: dict[tuple[str, str], str] = {}
-        for door, ask in DOORS.items():
-            ids[door, "supported"] = ask(url, SUPPORTING)
-            ids[door, "unrelated"] = ask(url, UNRELATED)
-            ids[door, "none"] = ask(url, None)
+        ids = {
+            (door, case): ask(gw.url, chunks)
+            for door, ask in DOORS.items()
+            for case, (chunks, _, _) in CASES.items()
+        }
         db = gw.db
     assert db is not None  # the gateway stopped: every judge it started has finished
     got = read_scores(db)
     for (door, case), call_id in ids.items():
         scores = of_call(got, call_id)
         assert scores["refusal"]["value"] == 1.0, (door, case)
-        judged = scores.get("judge:grounded")
-        if case == "none":
-            assert judged is None, f"{door}: a call without context was judged"
-            continue
-        assert judged is not None, (door, case)
-        assert judged["evaluator_version"] == "judge-faithfulness@v1"
-        assert judged["source"] == "online"
-        if case == "supported":
-            assert (judged["value"], judged["label"]) == (1.0, "pass"), door
-            assert judged["explanation"] == "2 of 2 statements supported by the context"
-        else:
-            assert (judged["value"], judged["label"]) == (0.0, "fail"), door
-            assert judged["explanation"] == "0 of 2 statements supported by the context"
+        for name, want in zip(("grounded", "lenient"), CASES[case][1:], strict=True):
+            judged = scores.get(f"judge:{name}")
+            if want is None:
+                assert judged is None, f"{door}: a call without context was judged"
+                continue
+            assert judged is not None, (door, case, name)
+            assert judged["evaluator_version"] == "judge-faithfulness@v1"
+            assert judged["source"] == "online"
+            value, label, supported = want
+            assert (judged["value"], judged["label"]) == (value, label), (door, case, name)
+            why = f"{supported} of 2 statements supported by the context"
+            assert judged["explanation"] == why
     _assert_upstream_never_got_the_context(sim)
     _assert_ledger(db, ids)
 
@@ -163,12 +170,12 @@ def _assert_upstream_never_got_the_context(sim: RecordingSim) -> None:
     assert seen and not any(_has_key(s.body, rag_context.CONTEXT_FIELD) for s in seen)
     judge_calls = [s for s in seen if s.body.get("model") == "gpt-4o"]
     user_calls = [s for s in seen if s.body.get("model") != "gpt-4o"]
-    assert len(user_calls) == 9 and len(judge_calls) == 6
+    assert len(user_calls) == 12 and len(judge_calls) == 2 * 9
     assert {s.path for s in user_calls} == {"/v1/chat/completions", "/v1/messages"}
     for s in user_calls:  # the context's words reached only the judges
         assert MARKER not in orjson.dumps(s.body).decode()
     asked = [orjson.dumps(s.body).decode() for s in judge_calls]
-    assert sum(MARKER in a for a in asked) == 3  # each unrelated context, to its judge
+    assert sum(MARKER in a for a in asked) == 2 * 3  # each unrelated context, to its judges
     assert all(judging.FAITHFULNESS in a for a in asked)
 
 
@@ -177,13 +184,10 @@ def _assert_ledger(db: Path, ids: dict[tuple[str, str], str]) -> None:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
         rows = list(conn.execute("SELECT * FROM calls WHERE project = 'quality'"))
-    assert len(rows) == 6
+    assert len(rows) == 2 * 9
     for r in rows:
-        assert (r["workflow"], r["prompt_name"], r["status"]) == (
-            "judge:grounded",
-            "judge-faithfulness",
-            "ok",
-        )
+        assert r["workflow"] in ("judge:grounded", "judge:lenient")
+        assert (r["prompt_name"], r["status"]) == ("judge-faithfulness", "ok")
     judged = {orjson.loads(r["tags"])["judged_call"] for r in rows}
     assert judged == {i for (_, case), i in ids.items() if case != "none"}
 
