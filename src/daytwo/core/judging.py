@@ -8,6 +8,10 @@ them deterministically in tests and demos. Both sit on opposite sides of the imp
 * the ``response_format.json_schema.name`` of each kind of judge request, and
 * the tagged sections a rubric prompt writes its texts into (``<question>...</question>``),
   which :func:`sections` reads back.
+
+It also holds the one scoring of per-statement verdicts (faithfulness, context recall):
+:func:`fraction`, :func:`item_verdicts`, :func:`share_reason` and :data:`RAG_THRESHOLD`, used by
+the offline RAG assertions (evals) and the online ``faithfulness`` judge (quality, below evals).
 """
 
 from __future__ import annotations
