@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs in the lock
 import orjson
 
 #: Finish reasons providers use to say the model declined or was stopped by a filter.
@@ -181,6 +180,8 @@ def format_problem(output: AnswerLike, response_format: Mapping[str, Any] | None
 
 def schema_errors(schema: Mapping[str, Any], value: Any) -> str | None:
     """None when ``value`` is valid against ``schema``, else the first problem, with its path."""
+    import jsonschema  # type: ignore[import-untyped]  # first schema checked: ~0.1 s of imports
+
     validator_cls = jsonschema.validators.validator_for(schema)
     error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
     if error is None:

@@ -28,52 +28,113 @@ references: docs/statistics.md.
                     (sampling-aware: minimum events, Wilson lower bound)
 """
 
-from daytwo.stats.bootstrap import (
-    paired_bootstrap,
-    paired_quantile_difference,
-    paired_quantile_differences,
-    quantile,
-    unpaired_bootstrap,
-    unpaired_quantile_differences,
-)
-from daytwo.stats.burn import (
-    WORKBOOK_PERIOD,
-    AlertCheck,
-    BurnAlert,
-    BurnEvaluation,
-    BurnPolicy,
-    Severity,
-    WindowBurn,
-    budget_consumed,
-    budget_remaining,
-    burn_rate,
-    error_budget,
-    evaluate_burn,
-    time_to_exhaustion,
-    workbook_policy,
-)
-from daytwo.stats.drift import (
-    CusumResult,
-    KsTest,
-    bernoulli_arl,
-    bernoulli_cusum,
-    bernoulli_k,
-    cusum,
-    ks_two_sample,
-    siegmund_arl,
-)
-from daytwo.stats.interval import Interval, noninferior
-from daytwo.stats.paired import mcnemar_exact, wilcoxon_signed_rank
-from daytwo.stats.power import detectable_effect, mde_paired_mean, mde_paired_proportion
-from daytwo.stats.proportions import (
-    TwoProportionTest,
-    enough_events,
-    newcombe_interval,
-    two_proportion_test,
-    wilson_interval,
-    wilson_lower,
-    wilson_upper,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from daytwo.stats.bootstrap import (
+        paired_bootstrap,
+        paired_quantile_difference,
+        paired_quantile_differences,
+        quantile,
+        unpaired_bootstrap,
+        unpaired_quantile_differences,
+    )
+    from daytwo.stats.burn import (
+        WORKBOOK_PERIOD,
+        AlertCheck,
+        BurnAlert,
+        BurnEvaluation,
+        BurnPolicy,
+        Severity,
+        WindowBurn,
+        budget_consumed,
+        budget_remaining,
+        burn_rate,
+        error_budget,
+        evaluate_burn,
+        time_to_exhaustion,
+        workbook_policy,
+    )
+    from daytwo.stats.drift import (
+        CusumResult,
+        KsTest,
+        bernoulli_arl,
+        bernoulli_cusum,
+        bernoulli_k,
+        cusum,
+        ks_two_sample,
+        siegmund_arl,
+    )
+    from daytwo.stats.interval import Interval, noninferior
+    from daytwo.stats.paired import mcnemar_exact, wilcoxon_signed_rank
+    from daytwo.stats.power import detectable_effect, mde_paired_mean, mde_paired_proportion
+    from daytwo.stats.proportions import (
+        TwoProportionTest,
+        enough_events,
+        newcombe_interval,
+        two_proportion_test,
+        wilson_interval,
+        wilson_lower,
+        wilson_upper,
+    )
+
+#: Where each name lives: the package loads a module on first use (PEP 562), so a caller of
+#: the Wilson bound or the burn arithmetic does not pay for scipy.stats (~0.5 s, ~40 MB).
+_WHERE = {
+    "AlertCheck": "burn",
+    "BurnAlert": "burn",
+    "BurnEvaluation": "burn",
+    "BurnPolicy": "burn",
+    "CusumResult": "drift",
+    "Interval": "interval",
+    "KsTest": "drift",
+    "Severity": "burn",
+    "TwoProportionTest": "proportions",
+    "WORKBOOK_PERIOD": "burn",
+    "WindowBurn": "burn",
+    "bernoulli_arl": "drift",
+    "bernoulli_cusum": "drift",
+    "bernoulli_k": "drift",
+    "budget_consumed": "burn",
+    "budget_remaining": "burn",
+    "burn_rate": "burn",
+    "cusum": "drift",
+    "detectable_effect": "power",
+    "enough_events": "proportions",
+    "error_budget": "burn",
+    "evaluate_burn": "burn",
+    "ks_two_sample": "drift",
+    "mcnemar_exact": "paired",
+    "mde_paired_mean": "power",
+    "mde_paired_proportion": "power",
+    "newcombe_interval": "proportions",
+    "noninferior": "interval",
+    "paired_bootstrap": "bootstrap",
+    "paired_quantile_difference": "bootstrap",
+    "paired_quantile_differences": "bootstrap",
+    "quantile": "bootstrap",
+    "siegmund_arl": "drift",
+    "time_to_exhaustion": "burn",
+    "two_proportion_test": "proportions",
+    "unpaired_bootstrap": "bootstrap",
+    "unpaired_quantile_differences": "bootstrap",
+    "wilcoxon_signed_rank": "paired",
+    "wilson_interval": "proportions",
+    "wilson_lower": "proportions",
+    "wilson_upper": "proportions",
+    "workbook_policy": "burn",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'daytwo.stats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"daytwo.stats.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "WORKBOOK_PERIOD",
