@@ -26,6 +26,32 @@ def store(db_url: str) -> Iterator[LedgerStore]:
         s.close()
 
 
+def priced_call(n: int, started: float, **overrides: Any) -> CallRecord:
+    """The ``n``-th priced, successful, attributed call, started at ``started``; keyword
+    arguments override any field."""
+    fields: dict[str, Any] = {
+        "id": f"call-{n:06d}",
+        "started_at": started,
+        "ended_at": started + 0.5,
+        "latency_ms": 500.0,
+        "status": "ok",
+        "http_status": 200,
+        "operation": "chat",
+        "alias": "smart",
+        "trace_id": f"{n:032x}",
+        "project": "search",
+        "attributed": True,
+        "provider": "openai",
+        "served_model": "gpt-4o",
+        "attempts": 1,
+        "input_tokens": 100,
+        "output_tokens": 20,
+        "cost_nanousd": 1_000,
+    }
+    fields.update(overrides)
+    return CallRecord(**fields)
+
+
 @pytest.fixture
 def make_record() -> RecordFactory:
     """Builds a priced, successful, attributed call; keyword arguments override any field."""
@@ -33,27 +59,6 @@ def make_record() -> RecordFactory:
 
     def make(**overrides: Any) -> CallRecord:
         n = next(counter)
-        started = overrides.pop("started_at", T0 + n)
-        fields: dict[str, Any] = {
-            "id": f"call-{n:06d}",
-            "started_at": started,
-            "ended_at": started + 0.5,
-            "latency_ms": 500.0,
-            "status": "ok",
-            "http_status": 200,
-            "operation": "chat",
-            "alias": "smart",
-            "trace_id": f"{n:032x}",
-            "project": "search",
-            "attributed": True,
-            "provider": "openai",
-            "served_model": "gpt-4o",
-            "attempts": 1,
-            "input_tokens": 100,
-            "output_tokens": 20,
-            "cost_nanousd": 1_000,
-        }
-        fields.update(overrides)
-        return CallRecord(**fields)
+        return priced_call(n, overrides.pop("started_at", T0 + n), **overrides)
 
     return make
