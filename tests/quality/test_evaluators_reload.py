@@ -1,9 +1,9 @@
 """A config reload changes the online evaluators without a restart: a gateway that had none
-starts checking, a changed evaluator checks what the new config names, a removed one stops."""
+starts checking, a changed evaluator checks what the new config names, a narrowed one stops
+checking the calls it no longer matches."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,12 @@ from daytwo.config.load import validate_config
 pytestmark = pytest.mark.integration
 
 
-def chat(gw: RunningGateway) -> str:
+def chat(gw: RunningGateway, project: str | None = None) -> str:
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there."}]}
-    status, headers, raw = http("POST", f"{gw.base_url}/chat/completions", orjson.dumps(body))
+    attribution = {"x-daytwo-project": project} if project is not None else None
+    status, headers, raw = http(
+        "POST", f"{gw.base_url}/chat/completions", orjson.dumps(body), attribution
+    )
     assert status == 200, raw
     return headers["x-daytwo-call-id"]
 
@@ -49,7 +52,12 @@ def test_a_reload_starts_changes_and_stops_the_evaluators(tmp_path: Path) -> Non
         got = wait_for(lambda: checked(gw, second), what="the new checks")
         assert got == {"refusal", "truncation"}
 
-        reload(gw, cfg, None)  # the section removed
+        # Narrowed to another project: the default project's calls are no longer checked. The
+        # room checks calls in arrival order, so once the later call of project `other` is
+        # scored, the earlier one was seen and skipped.
+        only_other = {"name": "size", "checks": ["length"], "match": {"project": "other"}}
+        reload(gw, cfg, {"evaluators": [only_other]})
         third = chat(gw)
-        time.sleep(0.3)  # several of the worker's 50 ms polls: it would have checked by now
+        fourth = chat(gw, project="other")
+        assert wait_for(lambda: checked(gw, fourth), what="the other project's score") == {"length"}
         assert checked(gw, third) == set()

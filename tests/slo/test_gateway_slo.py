@@ -12,6 +12,7 @@ import pytest
 from tests.alerts.harness import alert_gateway_config, call, history, webhook
 from tests.alerts.receiver import Receiver
 from tests.gateway.harness import RunningGateway
+from tests.gateway.spend_harness import on_gateway_loop
 
 from daytwo.alerts.notify import SIGNATURE_HEADER, verify
 
@@ -48,7 +49,11 @@ def test_availability_slo_pages_with_the_runbook_and_resolves(
     client = gw.openai()
     assert call(client, "chat", 3, project="shop") == [200, 200, 200]
     assert call(client, "busy", 2, project="other") == [503, 503]  # out of scope
-    time.sleep(0.3)  # several evaluations over good traffic only: nothing fires
+    # Two evaluation rounds over good traffic only (the ledger flushed first): nothing fires.
+    assert gw.app.ledger is not None and gw.app.ledger.flush(10.0)
+    for _ in range(2):
+        on_gateway_loop(gw, gw.app.alerts.evaluate())
+    on_gateway_loop(gw, gw.app.alerts.flush())
     assert receiver.bodies("/hook") == []
 
     statuses = call(client, "busy", 5, project="shop")
