@@ -10,14 +10,22 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from click.testing import CliRunner
-from tests.evals.harness import eval_project, project_config
+from click.testing import Result
+from tests.evals.cli import daytwo
+from tests.evals.harness import Project, eval_project, project_config
 
-from daytwo.cli.main import cli
 from daytwo.evals import local_embeddings
 from daytwo.evals.model import RunResult
 
 MODEL = "local:all-MiniLM-L6-v2"
+
+
+def run_in(project: Project, *args: str) -> Result:
+    """``daytwo eval run`` of the project's suite, its config and cache."""
+    return daytwo(
+        "eval", "run", str(project.suite), "--config", str(project.config),
+        "--cache-dir", str(project.cache_dir), *args,
+    )  # fmt: skip
 
 
 def test_vectors_are_the_models_unit_vectors_and_rank_by_meaning() -> None:
@@ -82,20 +90,7 @@ def test_similar_with_the_local_model_grades_a_real_run_without_an_embeddings_ca
         ],
     }
     project = eval_project(tmp_path, suite, config=cfg)
-    got = CliRunner().invoke(
-        cli,
-        [
-            "eval",
-            "run",
-            str(project.suite),
-            "--config",
-            str(project.config),
-            "--cache-dir",
-            str(project.cache_dir),
-            "--json",
-        ],
-        catch_exceptions=False,
-    )
+    got = run_in(project, "--json")
     assert got.exit_code == 1, got.output  # "far" fails
     run = RunResult.from_json(orjson.loads(got.stdout))
     by_id = {item.case_id: item for item in run.items}
@@ -115,18 +110,7 @@ def test_a_suite_naming_an_unknown_local_model_is_refused_at_load(tmp_path: Path
         "tests": [{"assert": [{"type": "similar", "value": "hello"}]}],
     }
     project = eval_project(tmp_path, suite)
-    got = CliRunner().invoke(
-        cli,
-        [
-            "eval",
-            "run",
-            str(project.suite),
-            "--config",
-            str(project.config),
-            "--cache-dir",
-            str(project.cache_dir),
-        ],
-    )
+    got = run_in(project)
     assert got.exit_code == 2, got.output
     line = got.stderr.strip()
     assert "\n" not in line and "embedding_model" in line and "bert-huge" in line
