@@ -181,16 +181,23 @@ def test_selectors_and_sampling_choose_the_calls(tmp_path: Path) -> None:
         ids = [chat(gw, f"Question {i}?")[0] for i in range(20)]
         support = [chat(gw, "Hi", {"x-daytwo-project": "support"})[0] for _ in range(3)]
         wanted = {i for i in [*ids, *support] if draw(3, "half/length", i) < 0.5}
+
+        def by(rows: list[dict[str, Any]], evaluator: str) -> set[str]:
+            return {x["call_id"] for x in rows if x["evaluator"] == evaluator}
+
+        # Every call's checks are written (the last call's refusal score may come after the
+        # length scores are complete): wait for both sets, then compare them.
         rows = wait_for(
-            lambda: (
-                (r := scores(gw))
-                and {x["call_id"] for x in r if x["evaluator"] == "length"} == wanted
-                and r
-            ),
+            lambda: (r := scores(gw)) and len(by(r, "refusal")) >= len(support) and r,
+            what="the support calls' refusal scores",
+        )
+        rows = wait_for(
+            lambda: (r := scores(gw)) and by(r, "length") >= wanted and r,
             what="the sampled length scores",
         )
     assert 0 < len(wanted) < 23  # the sample is a real subset
-    assert {r["call_id"] for r in rows if r["evaluator"] == "refusal"} == set(support)
+    assert by(rows, "length") == wanted
+    assert by(rows, "refusal") == set(support)
 
 
 def test_streamed_answers_are_checked_too(tmp_path: Path) -> None:
