@@ -17,6 +17,7 @@ from tests.ledger.conftest import T0
 from tests.ledger.oracle import assert_rollups_match_raw
 
 from daytwo.alerts.schema import metadata as alerts_metadata
+from daytwo.audit.schema import metadata as audit_metadata
 from daytwo.core.record import AttemptRecord, CallRecord
 from daytwo.keys.schema import metadata as keys_metadata
 from daytwo.ledger.codec import ROW_COLUMNS, to_row
@@ -33,7 +34,7 @@ def test_migrated_schema_has_no_drift_from_the_metadata(store: LedgerStore) -> N
             conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
         )
         # one database, one migration chain: the ledger's, the virtual keys' and the alerts'
-        schemas = [metadata, keys_metadata, alerts_metadata]
+        schemas = [metadata, keys_metadata, alerts_metadata, audit_metadata]
         diff = compare_metadata(ctx, schemas)  # type: ignore[arg-type]
         assert diff == []
         assert current_revision(conn) == HEAD
@@ -95,13 +96,18 @@ def _upgrade_to(url: str, revision: str) -> None:
         engine.dispose()
 
 
+#: The calls columns migration 0009 added (rows written "as" an older revision lack them).
+SINCE_0009 = ("client_ip", "config_hash")
+
+
 def _write_as_0003(url: str, records: list[CallRecord]) -> None:
     """What the 0003 writer stored: the calls row without the new columns, and rollups of the
     metrics that existed then (the new ones are appended at the end of METRICS)."""
     old_columns = [
         c
         for c in ROW_COLUMNS
-        if c not in ("cache_status", "saved_nanousd", "system_fingerprint") and "prompt_" not in c
+        if c not in ("cache_status", "saved_nanousd", "system_fingerprint", *SINCE_0009)
+        and "prompt_" not in c
     ]
     old_metrics = METRICS[: METRICS.index("extra_attempts")]
     hourly, daily = aggregate(records)
@@ -179,7 +185,9 @@ def test_0006_adds_the_prompt_columns_and_keeps_older_rows(
         row = dict(zip(ROW_COLUMNS, to_row(old), strict=True))
         with engine.begin() as conn:
             columns = [
-                c for c in ROW_COLUMNS if not c.startswith("prompt_") and c != "system_fingerprint"
+                c
+                for c in ROW_COLUMNS
+                if not c.startswith("prompt_") and c not in ("system_fingerprint", *SINCE_0009)
             ]
             conn.execute(
                 sa.table("calls", *map(sa.column, columns)).insert(),
@@ -210,7 +218,7 @@ def test_0007_adds_system_fingerprint_and_keeps_older_rows(
     _upgrade_to(db_url, "0006")
     old = make_record(served_model="gpt-4o-mini-2024-07-18")
     row = dict(zip(ROW_COLUMNS, to_row(old), strict=True))
-    columns = [c for c in ROW_COLUMNS if c != "system_fingerprint"]
+    columns = [c for c in ROW_COLUMNS if c not in ("system_fingerprint", *SINCE_0009)]
     engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.begin() as conn:

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from daytwo.config.alerts import AlertsConfig
+from daytwo.config.audit import AuditConfig
 from daytwo.config.drift import DriftConfig
 from daytwo.config.prompts import PromptsConfig
 from daytwo.config.quality import QualityConfig
@@ -349,6 +350,8 @@ class Config(Model):
     telemetry: TelemetryConfig = TelemetryConfig()
     alerts: AlertsConfig = AlertsConfig()
     prompts: PromptsConfig = PromptsConfig()
+    #: The audit trail: chained entries, signed digests, content capture (config/audit.py).
+    audit: AuditConfig = AuditConfig()
     # -- drift (config/drift.py): model_changed and quality drift ---------------------------
     drift: DriftConfig = DriftConfig()
 

@@ -4,7 +4,7 @@ per upstream attempt of a call that made more than one."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 CallStatus = Literal["ok", "error", "rejected", "cancelled"]
 AttemptOutcome = Literal["ok", "error", "cancelled"]
@@ -94,6 +94,14 @@ class CallRecord:
     prompt_version: int | None = None
     prompt_label: str | None = None
     prompt_hash: str | None = None
+    #: The client's address as the gateway saw it (the TCP peer; no forwarded header is
+    #: trusted), and the checkpoint (hash) of the effective config the call ran under.
+    client_ip: str | None = None
+    config_hash: str | None = None
     #: Every upstream attempt, when there was more than one (not a ``calls`` column: the
     #: ledger stores them in ``attempts``).
     attempt_log: tuple[AttemptRecord, ...] = field(default=(), metadata={"column": False})
+    #: What the audit trail keeps of the call beyond this record (its capture policy, content
+    #: and the spend-control decisions), set by the pipeline before the record is submitted;
+    #: None when the call is not audited. Not a column: the audit room writes it.
+    audit: Any = field(default=None, metadata={"column": False})

@@ -22,6 +22,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
+from daytwo.audit.chain import CONTROL, Item, append
 from daytwo.keys.errors import KeyNotFound, KeyStateError, KeyStoreError
 from daytwo.keys.format import display_prefix, is_well_formed, new_key_id, new_secret
 from daytwo.keys.hashing import digest_matches, key_digest
@@ -311,8 +312,10 @@ def write_event(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    """One admin event, inside the transaction of the change it describes."""
-    conn.execute(
+    """One admin event, inside the transaction of the change it describes, and its entry in
+    the audit trail's control stream (chained in the same transaction: the change, its event
+    and its entry commit together or not at all)."""
+    result = conn.execute(
         admin_events.insert().values(
             at=at,
             actor=actor,
@@ -322,6 +325,17 @@ def write_event(
             after=None if after is None else orjson.dumps(after).decode(),
         )
     )
+    event_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    project = next(
+        (
+            side["project"]
+            for side in (after, before)
+            if side and isinstance(side.get("project"), str)
+        ),
+        None,
+    )
+    body = {"event_id": event_id, "before": before, "after": after}
+    append(conn, CONTROL, [Item(at, action, target, actor, body, project)])
 
 
 def locked_row(conn: sa.Connection, table: sa.Table, row_id: str) -> RowMapping | None:

@@ -129,8 +129,12 @@ calls = sa.Table(
     sa.Column("prompt_version", sa.Integer(), nullable=True),
     text_column("prompt_label"),
     text_column("prompt_hash"),
+    # who called from where, under which config (migration 0009)
+    text_column("client_ip"),
+    text_column("config_hash"),
     sa.Index(None, "started_at"),
     sa.Index(None, "prompt_name", "started_at"),
+    sa.Index(None, "key_id", "started_at"),
 )
 
 attempts = sa.Table(

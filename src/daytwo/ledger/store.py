@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -65,6 +65,18 @@ _SQLITE_PRAGMAS = (
 )
 
 
+class BatchHook(Protocol):
+    """What a room above the ledger writes with each batch of calls, in the same transaction
+    (the audit trail's call entries and captured content)."""
+
+    def write(self, conn: sa.Connection, records: Sequence[CallRecord]) -> object:
+        """Write what belongs with ``records`` (new calls only) on ``conn``; the returned
+        token is handed to :meth:`committed` once the transaction committed."""
+        ...
+
+    def committed(self, token: object) -> None: ...
+
+
 def open_store(url: str = DEFAULT_URL, *, create: bool = True) -> LedgerStore:
     """Open (and migrate) the ledger at ``url``.
 
@@ -107,11 +119,12 @@ class LedgerStore:
         """The URL with any password hidden: safe for logs and error messages."""
         return self._engine.url.render_as_string(hide_password=True)
 
-    def insert_batch(self, records: Sequence[CallRecord]) -> None:
+    def insert_batch(self, records: Sequence[CallRecord], hook: BatchHook | None = None) -> None:
         """Store ``records`` (with the attempts of their ``attempt_log``) and add them to the
         rollups, in one transaction.
 
-        Records whose id is already stored (or repeated in the batch) are skipped. Raises
+        Records whose id is already stored (or repeated in the batch) are skipped. ``hook``
+        writes what belongs with the new records in the same transaction. Raises
         :class:`LedgerUnavailable` when the database cannot take the write now and
         :class:`LedgerRejected` when it refuses the data itself.
         """
@@ -124,8 +137,9 @@ class LedgerStore:
             hourly, daily = aggregate(unique)
             # Optimistic first: insert everything; only if some ids were already stored
             # (a replay, a retry after a lost commit) roll back and redo, skipping those.
-            if not self._write(unique, rows, attempt_rows, hourly, daily, skip_stored=False):
-                self._write(unique, rows, attempt_rows, hourly, daily, skip_stored=True)
+            done = self._write(unique, rows, attempt_rows, hourly, daily, hook, skip_stored=False)
+            if not done:
+                self._write(unique, rows, attempt_rows, hourly, daily, hook, skip_stored=True)
         except sa.exc.DBAPIError as exc:
             raise _map_error(exc, what="write") from exc
         except (ValueError, TypeError, OverflowError) as exc:  # a value the driver cannot bind
@@ -157,6 +171,7 @@ class LedgerStore:
         attempt_rows: list[tuple[Any, ...]],
         hourly: list[tuple[Any, ...]],
         daily: list[tuple[Any, ...]],
+        hook: BatchHook | None,
         *,
         skip_stored: bool,
     ) -> bool:
@@ -186,6 +201,9 @@ class LedgerStore:
                     conn.exec_driver_sql(self._sql.insert_attempts, attempt_rows)
                 conn.exec_driver_sql(self._sql.upsert_hourly, hourly)
                 conn.exec_driver_sql(self._sql.upsert_daily, daily)
+                token = hook.write(conn, records) if hook is not None else None
+        if hook is not None:
+            hook.committed(token)
         return True
 
     def _existing_ids(self, conn: sa.Connection, ids: list[str]) -> set[str]:

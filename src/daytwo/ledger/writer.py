@@ -36,9 +36,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from daytwo.config.schema import LedgerConfig
 from daytwo.core.record import CallRecord
@@ -46,7 +47,7 @@ from daytwo.core.score import ScoreRecord
 from daytwo.ledger.codec import to_json_line
 from daytwo.ledger.errors import LedgerError, LedgerRejected
 from daytwo.ledger.spill import SpillFile
-from daytwo.ledger.store import LedgerStore, open_store
+from daytwo.ledger.store import BatchHook, LedgerStore, open_store
 
 log = logging.getLogger("daytwo.ledger")
 
@@ -79,6 +80,16 @@ class _Marker:
         self.event = threading.Event()
 
 
+class RecordHook(BatchHook, Protocol):
+    """A batch hook that also readies records before anything of them is written anywhere
+    (the audit trail redacts captured content here: before the database, and before a spill
+    file)."""
+
+    def prepare(self, records: list[CallRecord]) -> None:
+        """Ready ``records`` in place; idempotent; never raises."""
+        ...
+
+
 def default_spill_path(store: LedgerStore) -> Path:
     """Next to the SQLite file, or ``daytwo-ledger.spill.jsonl`` in the working directory."""
     if store.sqlite_path is not None:
@@ -97,8 +108,12 @@ class Ledger:
         queue_size: int = 100_000,
         batch_size: int = 2_000,
         flush_interval_s: float = 0.1,
+        hook: RecordHook | None = None,
     ) -> None:
         self.store = store
+        #: Written with each batch, in its transaction (the audit trail); set before records
+        #: arrive.
+        self.hook = hook
         self.spill_path = spill.path
         self._spill = spill
         self._queue_size = queue_size
@@ -130,17 +145,31 @@ class Ledger:
         self._thread.start()
 
     @classmethod
-    def open(cls, cfg: LedgerConfig, *, spill_path: str | None = None) -> Ledger:
-        """Open (and migrate) the store at ``cfg.url`` and start the writer thread."""
+    def open(
+        cls,
+        cfg: LedgerConfig,
+        *,
+        spill_path: str | None = None,
+        hook: Callable[[LedgerStore], RecordHook | None] | None = None,
+    ) -> Ledger:
+        """Open (and migrate) the store at ``cfg.url`` and start the writer thread. ``hook``
+        builds the batch hook from the open store, before anything (a spill replay included)
+        is written."""
         store = open_store(cfg.url)
         path = Path(spill_path).resolve() if spill_path else default_spill_path(store)
         log.info("ledger open: %s (spill file %s)", store.safe_url, path)
+        try:
+            made = hook(store) if hook is not None else None
+        except BaseException:
+            store.close()
+            raise
         return cls(
             store,
             spill=SpillFile(path),
             queue_size=cfg.queue_size,
             batch_size=cfg.batch_size,
             flush_interval_s=cfg.flush_interval_ms / 1000,
+            hook=made,
         )
 
     # ------------------------------------------------------------------ any thread
@@ -339,7 +368,9 @@ class Ledger:
                 self._spill_records(batch, why="the database refused writes until close")
                 return
             try:
-                self.store.insert_batch(batch)
+                if self.hook is not None:
+                    self.hook.prepare(batch)
+                self.store.insert_batch(batch, self.hook)
             except LedgerRejected as exc:
                 if len(batch) > 1:  # find the offending record(s); store the rest
                     mid = len(batch) // 2
@@ -429,6 +460,8 @@ class Ledger:
         self._spill_records(records, why="queue full")
 
     def _spill_records(self, records: list[CallRecord], *, why: str) -> None:
+        if self.hook is not None:
+            self.hook.prepare(records)  # redacted before it is written, even to the spill
         try:
             n = self._spill.append(records)
         except OSError as exc:
@@ -459,6 +492,9 @@ class Ledger:
         log.debug("ledger spilled %d records (%s)", n, why)
 
     def _reject(self, records: Iterable[CallRecord]) -> None:
+        records = list(records)
+        if self.hook is not None:
+            self.hook.prepare(records)
         lines = [to_json_line(r) for r in records]
         if not lines:
             return
