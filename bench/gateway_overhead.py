@@ -33,11 +33,15 @@ Usage::
     .venv/bin/python bench/gateway_overhead.py --telemetry  # metrics + traces on
     .venv/bin/python bench/gateway_overhead.py --prompt     # the prompt-reference case only
     .venv/bin/python bench/gateway_overhead.py --quality    # every cheap check on vs off only
+    .venv/bin/python bench/gateway_overhead.py --audit redacted  # audit capture on vs off only
 
 ``--quality`` runs two gateways side by side on the same upstream, one without a ``quality``
 section and one with an evaluator running every cheap check on every call, and reports what
 the checks add to p50/p99 at concurrency 1 and at an offered 500 req/s (``added`` = quality on
 - quality off); it checks that the "on" gateway wrote a ``length`` score for every call.
+``--audit POLICY`` does the same with the audit trail off (``audit.enabled: false``) and on
+with that capture policy, adding a throughput point at concurrency 64; it checks that every
+call has its chained entry (and its content row), and reports the bytes stored per call.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class Settings:
     telemetry: bool = False
     prompt_only: bool = False
     quality: bool = False
+    audit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -554,19 +559,24 @@ def litellm_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------- quality checks on vs off
+# ---------------------------------------------------------------- a stage on vs off (A/B)
 
 QUALITY_BLOCK = "quality:\n  evaluators:\n    - {name: all, checks: all}\n"
-QUALITY_OPEN_RATE = 500
+AB_OPEN_RATE = 500
+#: The throughput point of an A/B run: enough concurrency to saturate one gateway process.
+AB_THROUGHPUT_CONC = 64
 
 
-def quality_points(s: Settings) -> list[Point]:
+def ab_points(s: Settings, name: str) -> list[Point]:
     d = f"{s.duration:g}"
-    r = QUALITY_OPEN_RATE
-    return [
-        wrk_point("quality_closed", 1, s.duration),
-        loadgen_point("quality_open", "rate", r, ["open", "--rate", str(r), "-d", d], ttft=False),
+    r = AB_OPEN_RATE
+    points = [
+        wrk_point(f"{name}_closed", 1, s.duration),
+        loadgen_point(f"{name}_open", "rate", r, ["open", "--rate", str(r), "-d", d], ttft=False),
     ]
+    if name == "audit":
+        points.append(wrk_point(f"{name}_closed", AB_THROUGHPUT_CONC, s.duration))
+    return points
 
 
 def count_scores(db: Path) -> int:
@@ -576,75 +586,118 @@ def count_scores(db: Path) -> int:
         )
 
 
-def quality_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
-    """The same gateway twice, quality off and on, measured against each other."""
+def count_audit(db: Path) -> tuple[int, int, int]:
+    """(call entries, content rows, content bytes stored) in a ledger."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        entries = conn.execute("SELECT count(*) FROM audit_entries WHERE kind = 'call'").fetchone()
+        content = conn.execute(
+            "SELECT count(*), coalesce(sum(length(content)), 0) FROM call_content"
+        ).fetchone()
+    return int(entries[0]), int(content[0]), int(content[1])
+
+
+def ab_blocks(s: Settings) -> tuple[str, dict[str, str]]:
+    """The stage an A/B run measures and the config block each side appends."""
+    if s.audit is not None:
+        return "audit", {
+            "off": "audit: {enabled: false}\n",
+            "on": f"audit: {{capture: {s.audit}}}\n",
+        }
+    return "quality", {"off": "", "on": QUALITY_BLOCK}
+
+
+def ab_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
+    """The same gateway twice, the stage off and on, measured against each other."""
+    stage, blocks = ab_blocks(ctx.s)
     procs: dict[str, h.Proc] = {}
     targets: dict[str, h.Target] = {}
     dbs: dict[str, Path] = {}
     for name in ("off", "on"):
-        d = ctx.work / f"quality-{name}"
+        d = ctx.work / f"{stage}-{name}"
         d.mkdir()
         dbs[name] = d / "ledger.db"
         config = h.write_daytwo_config(d / "daytwo.yaml", upstream_port, dbs[name])
         add_telemetry(config, None)
-        if name == "on":
-            with config.open("a") as f:
-                f.write(QUALITY_BLOCK)
+        with config.open("a") as f:
+            f.write(blocks[name])
         procs[name] = h.start_daytwo(config, d / "daytwo.log")
         targets[name] = h.Target(
-            f"quality-{name}", procs[name].port, key=h.CLIENT_KEY, proc=procs[name]
+            f"{stage}-{name}", procs[name].port, key=h.CLIENT_KEY, proc=procs[name]
         )
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"stage": stage}
     try:
         with h.RssSampler(procs["on"].pid) as sampler:
             for t in targets.values():
                 h.run_wrk(t, 16, ctx.s.warmup)
             out["rows"] = run_matrix(
-                ctx, targets["on"], quality_points(ctx.s), sampler, targets["off"]
+                ctx, targets["on"], ab_points(ctx.s, stage), sampler, targets["off"]
             )
     finally:
         for proc in procs.values():
             proc.stop(signal.SIGTERM)
     counts = {name: h.count_ledger(db) for name, db in dbs.items()}
-    answered = counts["on"].by_status.get("ok", 0)  # a 200 cut off before wrk read it counts
-    scored = count_scores(dbs["on"])
     out["ledger_checks"] = [
-        {"what": f"quality {name}", "rows": c.rows, "expected": targets[name].sent}
+        {"what": f"{stage} {name}", "rows": c.rows, "expected": targets[name].sent}
         for name, c in counts.items()
-    ] + [{"what": "quality on: length scores of ok calls", "rows": scored, "expected": answered}]
-    h.log(f"quality: ledger {[(n, c.rows) for n, c in counts.items()]}, {scored} length scores")
+    ]
+    if stage == "quality":
+        answered = counts["on"].by_status.get("ok", 0)  # a 200 cut off before wrk read it counts
+        scored = count_scores(dbs["on"])
+        out["ledger_checks"].append(
+            {"what": "quality on: length scores of ok calls", "rows": scored, "expected": answered}
+        )
+    else:
+        entries, contents, stored = count_audit(dbs["on"])
+        out["ledger_checks"].append(
+            {"what": "audit on: call entries", "rows": entries, "expected": counts["on"].rows}
+        )
+        if ctx.s.audit in ("redacted", "full"):
+            out["ledger_checks"].append(
+                {"what": "audit on: content rows", "rows": contents, "expected": entries}
+            )
+            out["content_bytes_per_call"] = round(stored / contents, 1) if contents else None
+        out["db_bytes_per_call"] = {
+            name: round(db.stat().st_size / max(1, counts[name].rows), 1)
+            for name, db in dbs.items()
+        }
+    h.log(f"{stage}: ledger {[(n, c.rows) for n, c in counts.items()]}")
     return out
 
 
-def run_quality(s: Settings) -> dict[str, Any]:
+def run_ab(s: Settings) -> dict[str, Any]:
     with h.workspace(s.keep, "daytwo-bench-") as work, contextlib.ExitStack() as stack:
         upstream, kind = h.start_upstream(work)
         stack.callback(h.stop_upstream, upstream, work)
         ctx = Ctx(s, work, h.Target("direct", upstream.port))
+        stage = ab_blocks(s)[0]
         report: dict[str, Any] = {
-            "bench": "gateway_overhead --quality",
+            "bench": f"gateway_overhead --{stage}",
             "env": h.environment(kind),
             "settings": {k: v for k, v in vars(s).items() if k != "as_json"},
         }
         report["env"]["machine_busy_pct_before"] = quiet_check(ctx)
-        report.update(quality_phase(ctx, upstream.port))
+        report.update(ab_phase(ctx, upstream.port))
         report["ledger_ok"] = all(c["rows"] == c["expected"] for c in report["ledger_checks"])
         report["env"]["machine_busy_pct_after"] = quiet_check(ctx)
         report["notes"] = ctx.notes
         return report
 
 
-def print_quality(report: dict[str, Any]) -> None:
-    print("quality checks on vs off (added = on - off), median of reps")
+def print_ab(report: dict[str, Any]) -> None:
+    print(f"{report['stage']} on vs off (added = on - off), median of reps")
     for r in report["rows"]:
         where = f"c={r['concurrency']}" if "concurrency" in r else f"{r['rate']} req/s"
         print(
             f"  {r['mode']:<15} {where:<12} p50 off {r['direct_p50_ms']} on {r['gateway_p50_ms']}"
             f" added {r['added_p50_ms']} ms (runs {r['added_p50_runs_ms']}); p99 added "
-            f"{r['added_p99_ms']} ms; errors {r['errors']}"
+            f"{r['added_p99_ms']} ms; req/s off {r.get('direct_rps')} on {r.get('gateway_rps')};"
+            f" errors {r['errors']}"
         )
     for c in report["ledger_checks"]:
         print(f"  {c['what']}: {c['rows']} / {c['expected']}")
+    for key in ("content_bytes_per_call", "db_bytes_per_call"):
+        if key in report:
+            print(f"  {key}: {report[key]}")
 
 
 # ---------------------------------------------------------------- main
@@ -702,6 +755,13 @@ def parse_args(argv: list[str] | None) -> Settings:
         action="store_true",
         help="only: every cheap quality check on vs off (concurrency 1, offered 500 req/s)",
     )
+    ap.add_argument(
+        "--audit",
+        choices=["metadata", "redacted", "full"],
+        default=None,
+        help="only: the audit trail with this capture policy on vs audit off (c=1, c=64, "
+        "offered 500 req/s)",
+    )
     a = ap.parse_args(argv)
     return Settings(
         duration=a.duration or (2.0 if a.quick else 8.0),
@@ -719,6 +779,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         telemetry=a.telemetry,
         prompt_only=a.prompt,
         quality=a.quality,
+        audit=a.audit,
     )
 
 
@@ -781,14 +842,14 @@ def main(argv: list[str] | None = None) -> int:
         print(h.WRK_MISSING, file=sys.stderr)
         return 2
     try:
-        report = run_quality(s) if s.quality else run(s)
+        report = run_ab(s) if s.quality or s.audit else run(s)
     except h.BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
     if s.as_json:
         print(json.dumps(report, indent=1))
-    elif s.quality:
-        print_quality(report)
+    elif s.quality or s.audit:
+        print_ab(report)
     else:
         print_table(report)
     if not report["ledger_ok"]:

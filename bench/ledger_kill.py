@@ -13,15 +13,24 @@ so after SIGKILL about ``rate x flush interval`` records should be lost (the win
 response and the commit that holds its record). After SIGTERM the graceful shutdown drains the
 queue: any loss fails the bench (exit code 1).
 
+With ``--capture POLICY`` the gateway also keeps the audit trail with that capture policy
+(``metadata``, ``redacted``, ``full``; docs/audit.md). A call's audit entry and content are
+written in the transaction of its ledger row, so the audit trail must lose exactly what the
+ledger loses: each run checks that the chained call entries equal the ledger rows (and the
+content rows equal the entries), and any mismatch fails the bench.
+
     .venv/bin/python bench/ledger_kill.py [--json] [--rate 500] [--reps 5] [--sim]
+    .venv/bin/python bench/ledger_kill.py --capture redacted
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -46,6 +55,7 @@ class Settings:
     sim: bool
     keep: bool
     as_json: bool
+    capture: str | None = None
 
 
 def one_run(s: Settings, work: Path, upstream_port: int | None, sig: int, i: int) -> dict[str, Any]:
@@ -55,6 +65,9 @@ def one_run(s: Settings, work: Path, upstream_port: int | None, sig: int, i: int
     config = h.write_daytwo_config(
         d / "daytwo.yaml", upstream_port, db, flush_interval_ms=s.flush_ms
     )
+    if s.capture is not None:
+        with config.open("a") as f:
+            f.write(f"audit: {{capture: {s.capture}}}\n")
     proc = h.start_daytwo(config, d / "daytwo.log")
     target = h.Target("daytwo", proc.port)
     delay = s.kill_after + random.uniform(0, s.flush_ms / 1000)
@@ -92,8 +105,22 @@ def one_run(s: Settings, work: Path, upstream_port: int | None, sig: int, i: int
         "exit_code": code,
         "client_errors": result["errors"],
     }
+    if s.capture is not None:
+        entries, contents = audit_counts(db)
+        run["audit_entries"], run["content_rows"] = entries, contents
+        want_content = count.rows if s.capture in ("redacted", "full") else 0
+        run["audit_matches_ledger"] = entries == count.rows and contents == want_content
     h.log(f"{signal.Signals(sig).name} {i + 1}: {json.dumps(run)}")
     return run
+
+
+def audit_counts(db: Path) -> tuple[int, int]:
+    """(chained call entries, content rows) in a ledger."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        entries = conn.execute("SELECT count(*) FROM audit_entries WHERE kind = 'call'")
+        n_entries = int(entries.fetchone()[0])
+        n_content = int(conn.execute("SELECT count(*) FROM call_content").fetchone()[0])
+    return n_entries, n_content
 
 
 def summary(runs: list[dict[str, Any]], rate: int) -> dict[str, Any]:
@@ -130,6 +157,10 @@ def run(s: Settings) -> dict[str, Any]:
         "sigkill": summary(kills, s.rate),
         "sigterm": term,
         "sigterm_lossless": term["lost_max"] == 0 and all(r["extra_ok_rows"] == 0 for r in terms),
+        "capture": s.capture,
+        "audit_matches_ledger": None
+        if s.capture is None
+        else all(r["audit_matches_ledger"] for r in (*kills, *terms)),
     }
 
 
@@ -143,6 +174,9 @@ def print_report(r: dict[str, Any]) -> None:
               f"(window max {x['window_max_ms']} ms, median {x['window_median_ms']} ms); "
               f"per run: {per_run}")  # fmt: skip
     print(f"SIGTERM lossless: {'yes' if r['sigterm_lossless'] else 'NO'}")
+    if r["capture"] is not None:
+        ok = "yes" if r["audit_matches_ledger"] else "NO"
+        print(f"audit ({r['capture']}) entries and content = ledger rows in every run: {ok}")
 
 
 def parse_args(argv: list[str] | None) -> Settings:
@@ -160,8 +194,16 @@ def parse_args(argv: list[str] | None) -> Settings:
                     help="ledger.flush_interval_ms for the gateway (default 100)")  # fmt: skip
     ap.add_argument("--sim", action="store_true", help="use the in-process simulator upstream")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, ledgers)")
+    ap.add_argument(
+        "--capture",
+        choices=["metadata", "redacted", "full"],
+        default=None,
+        help="keep the audit trail with this capture policy, and check it against the ledger",
+    )
     a = ap.parse_args(argv)
-    return Settings(a.rate, a.reps, a.term_reps, a.kill_after, a.flush_ms, a.sim, a.keep, a.json)
+    return Settings(
+        a.rate, a.reps, a.term_reps, a.kill_after, a.flush_ms, a.sim, a.keep, a.json, a.capture
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         print_report(report)
     if not report["sigterm_lossless"]:
         print("LEDGER CHECK FAILED: records lost after a graceful SIGTERM", file=sys.stderr)
+        return 1
+    if report["audit_matches_ledger"] is False:
+        print("AUDIT CHECK FAILED: the audit trail and the ledger disagree", file=sys.stderr)
         return 1
     return 0
 

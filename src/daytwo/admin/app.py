@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daytwo.admin import control, errors, keys, prompts, quality, slos
+from daytwo.admin import audit, control, errors, keys, prompts, quality, slos
 from daytwo.admin.declare import ROLE, reply, route
 from daytwo.core.errors import DaytwoError, InternalError
 from daytwo.gateway.app import Gateway
@@ -59,6 +59,7 @@ def _declare(router: APIRouter) -> None:
     control.declare(router)
     prompts.declare(router)
     quality.declare(router)
+    audit.declare(router)
     slos.declare(router)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from daytwo.alerts.history import AlertHistory
 from daytwo.alerts.lease import Lease, LocalLease, RedisLease
 from daytwo.alerts.machine import Alert, step
 from daytwo.alerts.notify import Notification
+from daytwo.config.checkpoint import checkpoint
 from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError
 from daytwo.core.secrets import SecretRegistry
@@ -235,8 +235,7 @@ class DriftService:
     async def _record_config(self, action: str, config: Config) -> None:
         if self._events is None:
             return
-        text = orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-        after = {"hash": hashlib.sha256(text).hexdigest()[:12], "replica": self.replica}
+        after = {"hash": checkpoint(config)[0], "replica": self.replica}
         try:
             await asyncio.to_thread(
                 self._events.record_event,

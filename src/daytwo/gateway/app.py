@@ -34,6 +34,7 @@ from daytwo.core.types import LLMRequest
 from daytwo.gateway import loopback, models, prompt_api
 from daytwo.gateway import openai_format as oai
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
+from daytwo.gateway.audit_service import AuditService
 from daytwo.gateway.connections import Guard
 from daytwo.gateway.count_tokens import count_tokens
 from daytwo.gateway.feedback import PATH as FEEDBACK_PATH
@@ -144,6 +145,12 @@ class Gateway:
         # Alerting (daytwo.alerts): rules beside the call path; the engine hears every call.
         self.alerts = AlertEngine(config, self.secrets)
         self.pipeline.observers = (*self.pipeline.observers, self.alerts.observe)
+        # The audit trail (daytwo.audit): stage 8 hands each call's capture to the ledger's
+        # writer, which chains it (and its content, redacted as the policy says) with the row.
+        self.audit = AuditService(config, self.secrets)
+        self.pipeline.audit = config.audit.enabled
+        if config.audit.captures_content:
+            self.pipeline.assemble_streams = True
         # Online evaluators (daytwo.quality): after the answer went out, in their own queue.
         self.quality = self._quality_room(config)
         self.ready = False
@@ -319,7 +326,10 @@ class Gateway:
     async def startup(self) -> None:
         cfg = self.config
         self.loop = asyncio.get_running_loop()
-        self.ledger = await asyncio.to_thread(Ledger.open, cfg.ledger)
+        self.ledger = await asyncio.to_thread(Ledger.open, cfg.ledger, hook=self.audit.hook)
+        runtime = self.runtime
+        await asyncio.to_thread(self.audit.open_keeper, runtime.config_hash, runtime.config_text)
+        self.audit.start()
         self.keys = await asyncio.to_thread(self._open_keys)
         await asyncio.to_thread(self.prompts.open)
         self.prompts.start()
@@ -417,11 +427,13 @@ class Gateway:
             if store is not None:
                 await store.aclose()
         await asyncio.to_thread(self.telemetry.shutdown)
+        await self.audit.stop()
         if self.ledger is not None:
             ledger, self.ledger = self.ledger, None
             await asyncio.to_thread(ledger.close, 30.0)
             stats = ledger.stats()
             log.info("ledger drained", extra={"written": stats.written, "spilled": stats.spilled})
+        await asyncio.to_thread(self.audit.close)  # the shutdown digests cover the last calls
         if self._log_listener is not None:
             self._log_listener.stop()
 
@@ -448,6 +460,9 @@ class Gateway:
             self._reconfigure_quality(config)
         await self.prompts.reconfigure(config.prompts)
         await self.alerts.reload(config)
+        await self.audit.reload(config, new.config_hash, new.config_text)
+        if config.audit.captures_content:
+            self.pipeline.assemble_streams = True
         for service in self._services:
             await service.reload(config)
         self.pipeline.access_log = config.logging.access_log
@@ -478,6 +493,9 @@ class Gateway:
         call = pipeline.open(operation, m.group(1).decode() if m else None)
         if m is not None:
             call.traceparent = m.group(0).decode()
+        client = scope.get("client")
+        if client:
+            call.client_ip = client[0]
         # The call id, also where the client's SDK reads a request id (`_request_id`).
         cid = call.id.encode()
         ids = ((b"x-daytwo-call-id", cid), (ingress.request_id_header, cid))

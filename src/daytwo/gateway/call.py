@@ -62,6 +62,8 @@ class Call:
     response_id: str | None = None
     #: The prompt the call named (stage 3): name, version, label it was reached by, hash.
     prompt: tuple[str, int, str | None, str] | None = None
+    #: The client's address: the TCP peer (no forwarded header is trusted).
+    client_ip: str | None = None
 
 
 def subject_of(call: Call) -> Subject:

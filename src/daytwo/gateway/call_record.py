@@ -87,6 +87,8 @@ def call_record(
         price_ref=cost.price_ref if cost else None,
         cache_status=call.cache_status,
         saved_nanousd=call.saved_nanousd,
+        client_ip=call.client_ip,
+        config_hash=call.runtime.config_hash,
         attempt_log=attempt_log,
     )
     if call.prompt is not None:

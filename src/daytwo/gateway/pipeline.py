@@ -57,6 +57,7 @@ from daytwo.core.tokens import chunk_output_chars, estimate_input_tokens, tokens
 from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
 from daytwo.gateway.attempts import output_guard, past_limit, prepend, run_attempts
 from daytwo.gateway.attribution import attribute, attribute_unparsed, with_key
+from daytwo.gateway.audit_stage import capture as audit_capture
 from daytwo.gateway.call import Call as Call  # re-exported: the doors import it from here
 from daytwo.gateway.call import subject_of
 from daytwo.gateway.call_record import call_record
@@ -120,8 +121,10 @@ class Pipeline:
         self.access_log = access_log
         #: Told of every finished call (metrics, traces, alerts).
         self.observers = observers
-        #: Assemble streamed answers for observers (content capture in traces).
+        #: Assemble streamed answers for observers (content capture in traces, audit).
         self.assemble_streams = False
+        #: Stage 8 hands the audit trail each call's capture (the gateway turns it on).
+        self.audit = False
         #: Calls streaming right now (a kill switch ends those in its scope).
         self.streaming: dict[str, Call] = {}
         #: Spend-control settlements and cache writes still running (awaited by :meth:`drain`).
@@ -527,6 +530,8 @@ class Pipeline:
             err_msg = self._redact(exc.message)
         call.outcome = status
         record = call_record(call, status, http_status, err_class, err_msg)
+        if self.audit:
+            record.audit = audit_capture(call)
         usage = call.usage or Usage()
         self._ledger.submit(record)
         if self.observers:

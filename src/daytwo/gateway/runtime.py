@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from daytwo.config.checkpoint import checkpoint
 from daytwo.config.schema import Config, DeploymentConfig, ProviderConfig
 from daytwo.control.gate import SpendGate
 from daytwo.core.errors import InvalidRequest
@@ -36,6 +37,10 @@ class Route:
     targets: tuple[Target, ...]
     #: The deployments that adjust the request (params, drop_params, system_prefix), by id.
     adjusted: Mapping[str, DeploymentConfig] = field(default_factory=dict)
+
+
+#: (project, workflow) pairs whose capture policy is cached (beyond it, looked up each time).
+CAPTURE_CACHE = 10_000
 
 
 class Runtime:
@@ -62,6 +67,11 @@ class Runtime:
             for alias, spec in config.models.items()
         }
         self.provider_types = {name: p.type for name, p in config.providers.items()}
+        #: The config checkpoint every call under this runtime records (and its text, which the
+        #: audit trail keeps once per hash).
+        self.config_hash, self.config_text = checkpoint(config)
+        #: Audit capture policy per (project, workflow): mode and content retention, seconds.
+        self._capture: dict[tuple[str, str | None], tuple[str, float]] = {}
         self._dep_prices: dict[str, float] | None = None
         #: Retry policies, routers and tiers per alias, over breakers that outlive a reload.
         self.resilience = Resilience(
@@ -102,6 +112,17 @@ class Runtime:
             prices,
             previous_resilience=previous.resilience if previous is not None else None,
         )
+
+    def capture_policy(self, project: str, workflow: str | None) -> tuple[str, float]:
+        """The audit capture mode and content retention (seconds) of a call (cached)."""
+        key = (project, workflow)
+        got = self._capture.get(key)
+        if got is None:
+            mode, keep = self.config.audit.policy(project, workflow)
+            got = (mode, keep.total_seconds())
+            if len(self._capture) < CAPTURE_CACHE:
+                self._capture[key] = got
+        return got
 
     def price_of(self, target: Target) -> PriceEntry | None:
         """The price of one deployment (the default price under the ``estimate`` policy)."""
