@@ -1,0 +1,1 @@
+"""The audit trail: what was captured of each call, redacted, and who looked at it."""
