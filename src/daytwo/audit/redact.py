@@ -29,13 +29,15 @@ which of their versions) ran over it. The built-in detectors, by priority:
 custom           user patterns, ``(name, regex)``, below every built-in, in the order given
 
 Overlapping spans merge into one, named by the detector of highest priority among them. Spans
-that only touch stay apart. A span lying wholly inside a marker already in the text is dropped,
-so redacting redacted text changes nothing.
+that only touch stay apart. A span lying wholly inside a marker already in the text is dropped.
+Detectors read the characters around a match (a number glued to a word is not a phone), and a
+marker changes them, so the result is searched again until nothing new is found (only when the
+first search found something): redacting redacted text changes nothing.
 
 Replacement: ``[REDACTED:<name>]``; in reversible mode ``[REDACTED:<name>:<n>]``, where ``n``
-indexes ``originals`` (numbered across a whole tree, in document order). In reversible mode a
-marker of that shape already present in the input is captured as an original too, so
-:func:`daytwo.audit.vault.restore` gives back the input exactly.
+indexes ``originals`` (numbered across a whole tree, string by string in document order). In
+reversible mode a marker of that shape already present in the input is captured as an original
+too, so :func:`daytwo.audit.vault.restore` gives back the input exactly.
 
 Cost: regexes are compiled once; the email detector runs only on text with an ``@``, the key
 shapes only on text holding one of their prefixes, the digit detectors only on text with an
@@ -587,6 +589,19 @@ class Redactor:
     # -- internals ----------------------------------------------------------------------------
 
     def _redact(self, s: str, counts: dict[str, int], originals: list[str] | None) -> str:
+        # A detector reads the characters around a match (a phone glued to a word is no phone);
+        # a marker changes them, so the output is searched again until nothing new is found:
+        # redacting the result once more then changes nothing.
+        out = self._pass(s, counts, originals, first=True)
+        while out is not s:
+            s, out = out, self._pass(out, counts, originals, first=False)
+        return out
+
+    def _pass(
+        self, s: str, counts: dict[str, int], originals: list[str] | None, *, first: bool
+    ) -> str:
+        """``s`` with what the detectors find replaced, or ``s`` itself when they find nothing.
+        The first pass treats markers as input; later ones know them as their own."""
         detectors = self._detectors
         found: list[tuple[int, int, int]] = []
         clusters = digit_clusters(s) if self._windowed else []
@@ -601,7 +616,7 @@ class Redactor:
                 found.append((start, end, rank))
         names: dict[int, str] = {}
         if "[REDACTED:" in s:
-            found = self._around_markers(s, found, names, originals is not None)
+            found = self._around_markers(s, found, names, originals is not None, first)
         if not found:
             return s
         found.sort()
@@ -638,13 +653,17 @@ class Redactor:
         found: list[tuple[int, int, int]],
         names: dict[int, str],
         reversible: bool,
+        first: bool,
     ) -> list[tuple[int, int, int]]:
-        """Drop the spans inside markers already in ``s``; in reversible mode, also capture the
-        reversible-shaped ones (so that restoring gives ``s`` back, not an original)."""
+        """First pass: drop the spans inside markers already in ``s`` and, in reversible mode,
+        capture the reversible-shaped ones (so that restoring gives ``s`` back, not an
+        original). Later passes: drop every span that touches one of our markers."""
         markers = [m.span() for m in _MARKER.finditer(s)]
-        if markers:
+        if markers and first:
             found = [f for f in found if not any(a <= f[0] and f[1] <= b for a, b in markers)]
-        if reversible:
+        elif markers:
+            found = [f for f in found if not any(f[0] < b and a < f[1] for a, b in markers)]
+        if reversible and first:
             last = len(self._detectors)
             for m in REVERSIBLE_MARKER.finditer(s):
                 names[m.start()] = m.group(1)
