@@ -23,14 +23,40 @@ from pathlib import Path
 
 REDACTED = "[REDACTED]"
 
-#: Shapes of well-known provider keys, scrubbed even when they were never registered
-#: (a client pasting a key into a prompt, an upstream echoing one back).
-_KEY_SHAPES = re.compile(
-    r"(sk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_\-]{16,})"
-    r"|(AIza[0-9A-Za-z_\-]{30,})"
-    r"|(AKIA[0-9A-Z]{16})"
-    r"|(dt2_[a-z]+_[A-Za-z0-9]{16,})"
+#: Shapes of well-known keys and tokens, scrubbed even when they were never registered (a client
+#: pasting a key into a prompt, an upstream echoing one back): OpenAI ``sk-``/``sk-proj-``,
+#: Anthropic ``sk-ant-``, Google ``AIza``, AWS ``AKIA``/``ASIA``, daytwo ``dt2_<kind>_``, GitHub
+#: ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_``/``github_pat_``, Slack ``xoxa-``/``xoxb-``/
+#: ``xoxp-``/``xoxr-``/``xoxs-``, Stripe ``sk_``/``rk_`` ``live``/``test``, and the token after
+#: ``Bearer `` (the word itself is kept: it says what was there).
+#:
+#: Each regex starts with one plain character or word (the anchor: the regex engine skips ahead
+#: to it as fast as a substring search, where a set of first characters would cost a test at
+#: every position) and checks what comes before it with a look-behind. A group ``kN`` says the
+#: key starts N characters before the anchor; the group ``tok`` is the key itself.
+_SHAPES: tuple[re.Pattern[str], ...] = (
+    re.compile(
+        r"-(?:(?P<k2>(?<=sk-)(?:proj-|ant-(?:api[0-9]{2}-)?)?[A-Za-z0-9_\-]{16,})"
+        r"|(?P<k4>(?<=xox[abprs]-)[A-Za-z0-9\-]{10,}))"
+    ),
+    re.compile(
+        r"_(?:(?P<k3>(?<=dt2_)[a-z]+_[A-Za-z0-9]{16,}|(?<=gh[pousr]_)[A-Za-z0-9]{30,})"
+        r"|(?P<k6>(?<=github_)pat_[A-Za-z0-9_]{22,})"
+        r"|(?P<k2>(?<=[sr]k_)(?:live|test)_[A-Za-z0-9]{16,}))"
+    ),
+    re.compile(r"A(?P<k0>Iza[0-9A-Za-z_\-]{30,}|KIA[0-9A-Z]{16}|SIA[0-9A-Z]{16})"),
+    re.compile(r"earer (?<=[Bb]earer )(?P<tok>[A-Za-z0-9\-._~+/]{16,}=*)"),
+    re.compile(r"BEARER (?P<tok>[A-Za-z0-9\-._~+/]{16,}=*)"),
 )
+
+
+def _shape_span(m: re.Match[str]) -> tuple[int, int]:
+    name = m.lastgroup
+    if name == "tok":
+        return m.span("tok")
+    assert name is not None  # every alternative is a named group
+    return m.start() - int(name[1:]), m.end()
+
 
 #: Values at least this long are also found in pieces (by their blocks); shorter ones only whole.
 PIECES_FROM = 16
@@ -131,8 +157,17 @@ class SecretRegistry:
         without well-known key shapes."""
         known = self._known
         if known is not None and known.pattern.search(text) is not None:
-            text = _cut_out(text, known)
-        return _KEY_SHAPES.sub(REDACTED, text)
+            text = _cut_out(text, _value_spans(text, known))
+        return _cut_out(text, key_shape_spans(text))
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where :meth:`redact` would cut registered values (whole or a piece of 15+ characters)
+        out of ``text``: sorted ``(start, end)`` spans, touching runs merged. Key shapes are not
+        looked for (:func:`key_shape_spans` finds those)."""
+        known = self._known
+        if known is None or known.pattern.search(text) is None:
+            return []
+        return _value_spans(text, known)
 
     def leaks(self, text: str) -> bool:
         """Whether ``text`` holds a registered value or a piece of one (one regex search: cheap
@@ -151,10 +186,11 @@ class SecretRegistry:
         return False
 
 
-def _cut_out(text: str, known: _Known) -> str:
-    """Replace every run of characters that matches a registered value, grown from each block
-    found to as far as the characters keep matching the value on either side."""
-    spans: list[tuple[int, int]] = []
+def _value_spans(text: str, known: _Known) -> list[tuple[int, int]]:
+    """Every run of characters that matches a registered value, grown from each block found to
+    as far as the characters keep matching the value on either side; sorted, and runs that
+    overlap or touch merged into one."""
+    found: list[tuple[int, int]] = []
     for m in known.pattern.finditer(text):
         start, end = m.span()
         for value, offset in known.where[m.group()]:
@@ -164,40 +200,52 @@ def _cut_out(text: str, known: _Known) -> str:
             k, n = end, offset + (end - start)
             while k < len(text) and n < len(value) and text[k] == value[n]:
                 k, n = k + 1, n + 1
-            spans.append((i, k))
-    spans.sort()
+            found.append((i, k))
+    found.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in found:
+        if merged and start <= merged[-1][1]:  # overlaps or touches the run before: grow it
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _cut_out(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with every span replaced by :data:`REDACTED`."""
     out: list[str] = []
     pos = 0
-    cut_end = -1
     for start, end in spans:
-        if start <= cut_end:  # overlaps the run being cut: grow it
-            cut_end = max(cut_end, end)
-            continue
-        if cut_end >= 0:
-            out.append(REDACTED)
-            pos = cut_end
         out.append(text[pos:start])
-        pos, cut_end = start, end
-    if cut_end >= 0:
         out.append(REDACTED)
-        pos = cut_end
+        pos = end
     out.append(text[pos:])
     return "".join(out)
 
 
-#: What every shape in _KEY_SHAPES starts with: a plain substring test before the regex.
-_SHAPE_STARTS = ("sk-", "AIza", "AKIA", "dt2_")
-
-
 def has_key_shape(text: str) -> bool:
-    """Whether ``text`` holds a well-known key shape (cheap when it holds none of their
-    prefixes, as identifiers almost never do)."""
-    for start in _SHAPE_STARTS:
-        if start in text:
-            return _KEY_SHAPES.search(text) is not None
-    return False
+    """Whether ``text`` holds a well-known key shape (a few substring-speed scans)."""
+    return any(shape.search(text) is not None for shape in _SHAPES)
+
+
+def key_shape_spans(text: str) -> list[tuple[int, int]]:
+    """Where well-known key shapes are in ``text``: sorted ``(start, end)`` spans, overlapping
+    ones merged (for ``Bearer <token>``, the token only)."""
+    found = [_shape_span(m) for shape in _SHAPES for m in shape.finditer(text)]
+    if len(found) < 2:
+        return found
+    found.sort()
+    merged = [found[0]]
+    for start, end in found[1:]:
+        if start < merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def redact_key_shapes(text: str) -> str:
     """Scrub well-known key shapes from text when no registry is at hand."""
-    return _KEY_SHAPES.sub(REDACTED, text)
+    return _cut_out(text, key_shape_spans(text))
