@@ -99,6 +99,6 @@ class Preparer:
             "redactions": redactions,
             "expires_at": record.ended_at + capture.retention_s,
             "vault": vault,
-            "vault_key": self.vault.key_id if vault is not None else None,
+            "vault_key": self.vault.key_id if self.vault is not None and vault else None,
         }
         return out

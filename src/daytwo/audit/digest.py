@@ -41,6 +41,9 @@ log = logging.getLogger("daytwo.audit")
 class SigningKeyError(ConfigError):
     """The signing key cannot be read or is not an Ed25519 private key."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__([message])  # one problem (ConfigError takes a list of them)
+
 
 def key_id(public: Ed25519PublicKey) -> str:
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -206,33 +209,38 @@ def write_digest(
         signature=signer.sign(data),
     )
     remember_key(conn, signer, now)
-    inserted = conn.execute(
-        sa.insert(audit_digests)
-        .values(
-            stream=digest.stream,
-            n=digest.n,
-            at=digest.at,
-            first_seq=digest.first_seq,
-            last_seq=digest.last_seq,
-            key_id=digest.key_id,
-            data=digest.data,
-            signature=digest.signature,
-        )
-        .prefix_with("OR IGNORE", dialect="sqlite")
-        .suffix_with("ON CONFLICT DO NOTHING", dialect="postgresql")
+    inserted = insert_ignore(
+        conn,
+        audit_digests,
+        stream=digest.stream,
+        n=digest.n,
+        at=digest.at,
+        first_seq=digest.first_seq,
+        last_seq=digest.last_seq,
+        key_id=digest.key_id,
+        data=digest.data,
+        signature=digest.signature,
     )
-    return digest if inserted.rowcount == 1 else None
+    return digest if inserted else None
+
+
+def insert_ignore(conn: sa.Connection, table: sa.Table, **values: Any) -> bool:
+    """Insert a row unless its key is taken; whether it was inserted."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    key = next(iter(table.primary_key.columns))
+    # RETURNING, not rowcount: drivers may not report an INSERT's rowcount (psycopg: -1)
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(statement).first() is not None
 
 
 def remember_key(conn: sa.Connection, signer: Signer, now: float) -> None:
     kid = signer.key_id
     c = audit_keys.c
     if conn.execute(sa.select(c.key_id).where(c.key_id == kid)).first() is None:
-        conn.execute(
-            sa.insert(audit_keys)
-            .values(key_id=kid, public_key=public_pem(signer.public), first_at=now)
-            .prefix_with("OR IGNORE", dialect="sqlite")
-            .suffix_with("ON CONFLICT DO NOTHING", dialect="postgresql")
+        insert_ignore(
+            conn, audit_keys, key_id=kid, public_key=public_pem(signer.public), first_at=now
         )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from daytwo.audit.chain import CONTROL, Item, append
-from daytwo.audit.digest import Digest, Signer, last_digest_at, write_digest
+from daytwo.audit.digest import Digest, Signer, insert_ignore, last_digest_at, write_digest
 from daytwo.audit.schema import call_content, config_checkpoints
 from daytwo.config.audit import AuditConfig
 from daytwo.ledger.schema import attempts, calls, scores
@@ -102,13 +102,9 @@ class Keeper:
             with conn.begin():
                 if conn.execute(sa.select(c.hash).where(c.hash == config_hash)).first():
                     return False
-                inserted = conn.execute(
-                    config_checkpoints.insert()
-                    .values(hash=config_hash, first_at=now, config=text)
-                    .prefix_with("OR IGNORE", dialect="sqlite")
-                    .suffix_with("ON CONFLICT DO NOTHING", dialect="postgresql")
+                return insert_ignore(
+                    conn, config_checkpoints, hash=config_hash, first_at=now, config=text
                 )
-        return inserted.rowcount == 1
 
 
 def _said(conn: sa.Connection, now: float, kind: str, before: float, count: int) -> None:

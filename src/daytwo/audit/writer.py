@@ -175,7 +175,8 @@ class CallTrail:
     def write(self, conn: sa.Connection, records: Sequence[CallRecord]) -> object:
         items: list[Item] = []
         contents: list[tuple[Any, ...]] = []
-        for r in records:
+        # in the order the calls ended (the ledger's batch is de-duplicated, not ordered)
+        for r in sorted(records, key=_ended):
             a = r.audit
             if a is None:
                 continue
@@ -262,6 +263,10 @@ class CallTrail:
             None if vault is None else base64.b64decode(vault),
             content.get("vault_key"),
         )
+
+
+def _ended(record: CallRecord) -> tuple[float, str]:
+    return record.ended_at, record.id
 
 
 def _insert_sql(dialect: sa.Dialect, table: sa.Table, mark: str) -> str:
