@@ -31,6 +31,7 @@ COMMANDS = {
     "quality": "daytwo.cli.quality:quality",
     "slo": "daytwo.cli.slo:slo",
     "drift": "daytwo.cli.drift_cmd:drift",
+    "audit": "daytwo.cli.audit:audit",
 }
 
 
