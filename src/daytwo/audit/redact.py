@@ -261,6 +261,9 @@ def _card_ok(digits: str) -> bool:
 def card_in(text: str, clusters: list[Span]) -> list[Span]:
     spans: list[Span] = []
     for run in _matches(_CARD_RUN, text, clusters, 0, 0, 13):
+        s = run.group()
+        if len(s) - s.count(" ") - s.count("-") < 13:
+            continue  # fewer digits than any card (a phone number, a date and a time)
         groups = [g.span() for g in _DIGIT_RUNS.finditer(text, *run.span())]
         i = 0
         while i < len(groups):

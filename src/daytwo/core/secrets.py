@@ -243,7 +243,11 @@ def has_key_shape(text: str) -> bool:
 def key_shape_spans(text: str) -> list[tuple[int, int]]:
     """Where well-known key shapes are in ``text``: sorted ``(start, end)`` spans, overlapping
     ones merged (for ``Bearer <token>``, the token only)."""
-    found = [_shape_span(m) for shape in _SHAPES for m in shape.finditer(text)]
+    found: list[tuple[int, int]] = []
+    for shape in _SHAPES:
+        first = shape.search(text)  # most text holds none: one search, no iterator
+        if first is not None:
+            found.extend(_shape_span(m) for m in shape.finditer(text, first.start()))
     if len(found) < 2:
         return found
     found.sort()
