@@ -556,3 +556,24 @@ def test_redacting_twice_changes_nothing(text: str) -> None:
     r = Redactor(patterns=[("employee", r"EMP-[0-9]{6}")])
     once = r.text(text).text
     assert r.text(once).text == once
+
+
+# -- secrets ----------------------------------------------------------------------------------
+
+VALUE = "Zq7wErTy1uIoP3aSdF5gHjK9lZxCvBnM2Q4W"  # 36 characters: 5 blocks
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["few blocks", "many blocks"])
+def test_secret_spans_cover_whole_values_and_pieces(many: bool) -> None:
+    registry = SecretRegistry()
+    registry.register(VALUE)
+    if many:  # past FEW_BLOCKS: the regex is the first look instead of substring tests
+        for i in range(3):
+            registry.register(f"{i}Other-secret-value-number-{i}-xyzxyz")
+    text = f"k={VALUE}; piece {VALUE[3:21]}; short {VALUE[1:11]}; split {VALUE[:18]}|{VALUE[18:]}"
+    spans = registry.spans(text)
+    assert [text[a:b] for a, b in spans] == [VALUE, VALUE[3:21], VALUE[:18], VALUE[18:]]
+    assert registry.redact(text) == (
+        f"k=[REDACTED]; piece [REDACTED]; short {VALUE[1:11]}; split [REDACTED]|[REDACTED]"
+    )
+    assert registry.spans("nothing here") == []

@@ -62,6 +62,9 @@ def _shape_span(m: re.Match[str]) -> tuple[int, int]:
 PIECES_FROM = 16
 #: The block length: a piece of ``2 x BLOCK - 1`` characters always holds one whole block.
 BLOCK = 8
+#: Up to this many blocks, a text is first looked through with substring tests (each at
+#: memory-scan speed), beyond it with the one regex of every block.
+FEW_BLOCKS = 8
 #: Values shorter than this are not registered: too short to scrub without mangling text.
 MIN_SECRET = 4
 
@@ -103,6 +106,8 @@ class _Known:
     where: dict[str, tuple[tuple[str, int], ...]]
     #: The values whole, as bytes (a quick look through an answer's bytes).
     whole: tuple[bytes, ...]
+    #: The blocks, when few enough that substring tests beat the regex as a first look.
+    few: tuple[str, ...] | None
 
 
 class SecretRegistry:
@@ -145,6 +150,7 @@ class SecretRegistry:
                 pattern=re.compile("|".join(re.escape(b) for b in alts)),
                 where={b: tuple(at) for b, at in where.items()},
                 whole=tuple(v.encode() for v in self._values),
+                few=tuple(where) if len(where) <= FEW_BLOCKS else None,
             )
 
     @property
@@ -165,7 +171,12 @@ class SecretRegistry:
         out of ``text``: sorted ``(start, end)`` spans, touching runs merged. Key shapes are not
         looked for (:func:`key_shape_spans` finds those)."""
         known = self._known
-        if known is None or known.pattern.search(text) is None:
+        if known is None:
+            return []
+        if known.few is not None:
+            if not any(block in text for block in known.few):
+                return []
+        elif known.pattern.search(text) is None:
             return []
         return _value_spans(text, known)
 
@@ -232,7 +243,11 @@ def has_key_shape(text: str) -> bool:
 def key_shape_spans(text: str) -> list[tuple[int, int]]:
     """Where well-known key shapes are in ``text``: sorted ``(start, end)`` spans, overlapping
     ones merged (for ``Bearer <token>``, the token only)."""
-    found = [_shape_span(m) for shape in _SHAPES for m in shape.finditer(text)]
+    found: list[tuple[int, int]] = []
+    for shape in _SHAPES:
+        first = shape.search(text)  # most text holds none: one search, no iterator
+        if first is not None:
+            found.extend(_shape_span(m) for m in shape.finditer(text, first.start()))
     if len(found) < 2:
         return found
     found.sort()
