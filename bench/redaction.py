@@ -20,7 +20,7 @@ import sys
 import timeit
 from collections.abc import Callable
 
-from daytwo.audit.redact import DEFAULT_DETECTORS, Redactor
+from daytwo.core.redact import DEFAULT_DETECTORS, Redactor
 from daytwo.core.secrets import SecretRegistry
 
 GOAL_US_PER_KIB = 30.0

@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 import orjson
-import pytest
 import sqlalchemy as sa
 from tests.ledger.conftest import priced_call
 
@@ -19,11 +18,11 @@ from daytwo.audit.capture import Capture, Preparer
 from daytwo.audit.chain import CONTROL, GENESIS, entry_hash
 from daytwo.audit.digest import Signer, verify_signature, write_digest
 from daytwo.audit.keeper import Keeper
-from daytwo.audit.redact import Redactor
 from daytwo.audit.schema import audit_digests, audit_entries, call_content
 from daytwo.audit.writer import CallTrail
 from daytwo.config.audit import AuditConfig
 from daytwo.core.record import CallRecord
+from daytwo.core.redact import Redactor
 from daytwo.keys.model import KeySpec
 from daytwo.keys.store import KeyStore
 from daytwo.ledger.schema import calls
@@ -89,7 +88,7 @@ def test_concurrent_writers_make_one_gapless_control_stream(db_url: str) -> None
             try:
                 for i in range(15):
                     keys.record_event(actor=f"w{worker}", action="test", target=f"t{i}")
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=write, args=(w,)) for w in range(6)]

@@ -6,6 +6,8 @@ not in the database files, nor the logs, the metrics, the traces or an export.""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import sqlite3
 import zlib
@@ -42,10 +44,12 @@ TELLS = [*CORPUS.values(), "4539148803436467", "DE89370400440532013000", "exampl
 
 
 def _config(tmp_path: Path, capture: str, **extra: Any) -> dict[str, Any]:
-    quality = {
-        "correct_rate": 1.0,
-        "answers": [{"match": {"regex": "(?s).*"}, "answer": f"Noted. {PLANTED}"}],
-    }
+    # The scripted answer echoes the corpus; kept in a file, so that the config (whose text
+    # the audit trail keeps as a checkpoint) holds none of it.
+    answers = tmp_path / "answers.jsonl"
+    entry = {"match": {"regex": "(?s).*"}, "answer": f"Noted. {PLANTED}"}
+    answers.write_bytes(orjson.dumps(entry) + b"\n")
+    quality = {"correct_rate": 1.0, "answers_file": str(answers)}
     cfg = sim_config(tmp_path, quality=quality)
     cfg["audit"] = {
         "capture": "metadata",
@@ -74,10 +78,10 @@ def _chat(url: str, *, project: str = "support", stream: bool = False) -> tuple[
     return headers["x-daytwo-call-id"], raw
 
 
-def _rows(db: Path, sql: str) -> list[sqlite3.Row]:
+def _rows(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
-        rows = conn.execute(sql).fetchall()
+        rows = conn.execute(sql, args).fetchall()
     conn.close()
     return rows
 
@@ -132,7 +136,7 @@ def test_every_call_is_chained_with_its_row_client_and_config_checkpoint(tmp_pat
     (replica,) = streams - {CONTROL}
     chain = [e for e in entries if e["stream"] == replica]
     assert chain[0]["kind"] == "stream.open" and chain[0]["prev_hash"] == GENESIS
-    for before, e in zip(chain, chain[1:], strict=False):
+    for before, e in itertools.pairwise(chain):
         assert e["prev_hash"] == before["hash"]
         assert e["hash"] == entry_hash(e["prev_hash"], e["data"].encode())
     calls = [e for e in chain if e["kind"] == "call"]
@@ -164,14 +168,14 @@ def test_full_capture_keeps_exactly_what_was_sent_and_received(
         call_id, raw = _chat(gw.url, stream=stream)
         gw.records()
     assert gw.db is not None
-    (row,) = _rows(gw.db, f"SELECT * FROM call_content WHERE call_id = '{call_id}'")
+    (row,) = _rows(gw.db, "SELECT * FROM call_content WHERE call_id = ?", call_id)
     kept = orjson.loads(zlib.decompress(row["content"]))
     assert row["mode"] == "full" and row["redactions"] is None
     assert kept["request"]["messages"][0]["content"] == f"Please update my details: {PLANTED}"
     text = _answer(raw, stream)
     assert text.startswith("Noted. email=maria.keller@example-health.de")
     assert kept["response"]["choices"][0]["message"]["content"] == text
-    (entry,) = _rows(gw.db, f"SELECT data FROM audit_entries WHERE subject = '{call_id}'")
+    (entry,) = _rows(gw.db, "SELECT data FROM audit_entries WHERE subject = ?", call_id)
     ref = orjson.loads(entry["data"])["body"]["content"]
     import hashlib
 
@@ -207,13 +211,20 @@ def test_a_planted_corpus_appears_nowhere_in_redacted_mode(
         exported = tmp_path / "export.jsonl"
         _export(gw.db, exported)
     assert gw.db is not None
-    (row,) = _rows(gw.db, f"SELECT * FROM call_content WHERE call_id = '{call_id}'")
+    (row,) = _rows(gw.db, "SELECT * FROM call_content WHERE call_id = ?", call_id)
     kept = zlib.decompress(row["content"]).decode()
     assert row["mode"] == "redacted"
     assert "[REDACTED:email]" in kept and "[REDACTED:card]" in kept
     counts = orjson.loads(row["redactions"])
     assert {k.split("@")[0] for k in counts} >= {
-        "email", "phone", "card", "iban", "national_id", "key_shapes", "secrets", "ticket"
+        "email",
+        "phone",
+        "card",
+        "iban",
+        "national_id",
+        "key_shapes",
+        "secrets",
+        "ticket",
     }
     places = {
         "content": kept,
@@ -231,19 +242,15 @@ def test_a_planted_corpus_appears_nowhere_in_redacted_mode(
 def _database_text(db: Path) -> str:
     """Every byte of the database files, and every row of every table with compressed
     content inflated."""
-    parts = [
-        p.read_bytes().decode("latin-1") for p in db.parent.glob(db.name + "*") if p.is_file()
-    ]
+    parts = [p.read_bytes().decode("latin-1") for p in db.parent.glob(db.name + "*") if p.is_file()]
     with sqlite3.connect(db) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
             for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608  # names from sqlite
                 for value in row:
                     if isinstance(value, bytes):
-                        try:
+                        with contextlib.suppress(zlib.error):
                             value = zlib.decompress(value)
-                        except zlib.error:
-                            pass
                         value = value.decode("latin-1")
                     parts.append(str(value))
     conn.close()

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from daytwo.audit.redact import (
+from daytwo.core.redact import (
     DEFAULT_DETECTORS,
     DETECTOR_VERSIONS,
     Redactor,

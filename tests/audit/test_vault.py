@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daytwo.audit.redact import Redactor
 from daytwo.audit.vault import Vault, VaultError, restore
+from daytwo.core.redact import Redactor
 
 KEY = bytes(range(32))
 CALL = b"call-01J8Z6"

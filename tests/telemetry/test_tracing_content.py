@@ -90,14 +90,14 @@ def test_captured_messages_are_redacted_and_shaped_per_the_conventions(
         assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool", "user"]
         assert sent[0]["parts"] == [{"type": "text", "content": "You are terse."}]
         user_text = sent[1]["parts"][0]["content"]
-        assert user_text.startswith("Remember these: registered secret: [REDACTED].")
-        assert user_text.count("[REDACTED]") == len(LEAKS)
+        assert user_text.startswith("Remember these: registered secret: [REDACTED:secrets].")
+        assert user_text.count("[REDACTED:") == len(LEAKS)
         (tool_call,) = sent[2]["parts"]
         assert tool_call == {
             "type": "tool_call",
             "id": "call_1",
             "name": "lookup",
-            "arguments": {"who": "[REDACTED]", "n": 3},
+            "arguments": {"who": "[REDACTED:email]", "n": 3},
         }
         assert sent[3]["parts"] == [
             {"type": "tool_call_response", "id": "call_1", "response": "found 3"}
@@ -159,16 +159,17 @@ def test_long_content_is_truncated_to_valid_json(
 # -- the pure steps -------------------------------------------------------------------------
 
 
-def test_the_redactor_scrubs_registered_secrets_key_shapes_emails_and_patterns() -> None:
+def test_the_redactor_scrubs_registered_secrets_key_shapes_pii_and_patterns() -> None:
     secrets = SecretRegistry()
     secrets.register("hunter2-but-longer")
     redact = ContentRedactor(secrets, [r"\b\d{16}\b", r"(order)-(\d+)-\2"])
     text = (
         "pw hunter2-but-longer key sk-ant-api03-abcdefghijklmnopqrstuv mail a.b@c.io "
-        "card 4111111111111111 ref order-12-12 phone 555-0100"
+        "card 4111111111111111 ref order-12-12 phone +1 415 555 0100 id 4111111111111112"
     )
     assert redact(text) == (
-        "pw [REDACTED] key [REDACTED] mail [REDACTED] card [REDACTED] ref [REDACTED] phone 555-0100"
+        "pw [REDACTED:secrets] key [REDACTED:key_shapes] mail [REDACTED:email] card "
+        "[REDACTED:card] ref [REDACTED:trace_1] phone [REDACTED:phone] id [REDACTED:trace_0]"
     )
 
 
@@ -184,7 +185,7 @@ def test_redaction_happens_before_truncation() -> None:
     )
     assert cut
     assert "ZqZqZq" not in out
-    assert "[REDACTED]" in out
+    assert "[REDACTED:secret" in out  # the marker itself may be cut
 
 
 def test_too_many_messages_keep_the_newest_in_order() -> None:
@@ -241,7 +242,10 @@ def test_an_anthropic_messages_call_is_captured_in_its_normalized_form(tmp_path:
         sent = json.loads(a["gen_ai.input.messages"])
         assert sent == [
             {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
-            {"role": "user", "parts": [{"type": "text", "content": "Mail [REDACTED] about it."}]},
+            {
+                "role": "user",
+                "parts": [{"type": "text", "content": "Mail [REDACTED:email] about it."}],
+            },
         ]
         (got,) = json.loads(a["gen_ai.output.messages"])
         assert got["role"] == "assistant" and got["parts"][0]["content"]

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from daytwo.audit.redact import Redactor
 from daytwo.audit.vault import Vault
 from daytwo.core.record import CallRecord
+from daytwo.core.redact import Redactor
 
 log = logging.getLogger("daytwo.audit")
 

@@ -1,4 +1,4 @@
-"""Reversible redaction: the originals a :class:`~daytwo.audit.redact.Redactor` took out, sealed.
+"""Reversible redaction: the originals a :class:`~daytwo.core.redact.Redactor` took out, sealed.
 
 In reversible mode a capture stores the redacted content (markers ``[REDACTED:<name>:<n>]``)
 and, beside it, the originals sealed with AES-256-GCM under the deployment's vault key: a random
@@ -24,7 +24,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from daytwo.audit.redact import REVERSIBLE_MARKER, map_strings
+from daytwo.core.redact import REVERSIBLE_MARKER, map_strings
 
 KEY_BYTES = 32
 NONCE_BYTES = 12

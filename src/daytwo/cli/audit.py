@@ -36,7 +36,7 @@ def _fail(message: str) -> NoReturn:
 
 @click.group(cls=Group)
 def audit() -> None:
-    """The audit trail: verify it, export it."""
+    """The audit trail: verify, export, show a call, search, seal digests, make a key."""
 
 
 def _range(from_: str | None, to: str | None) -> tuple[float | None, float | None]:
@@ -195,3 +195,13 @@ def export(
         f"{summary.digests:,} digests, {summary.calls:,} calls, {summary.contents:,} contents, "
         f"{summary.admin_events:,} admin events, {summary.bytes:,} bytes"
     )
+
+
+def _more() -> None:
+    from daytwo.cli.audit_tools import COMMANDS
+
+    for command in COMMANDS:
+        audit.add_command(command)
+
+
+_more()

@@ -127,7 +127,7 @@ class Gateway:
         self.loop: asyncio.AbstractEventLoop | None = None
         #: The prompts the gateway serves (loaded at start, reloaded when the directory changes).
         self.prompts = PromptSource(config.prompts, self._base_dir)
-        self.telemetry = Telemetry(config.telemetry, self.secrets)
+        self.telemetry = Telemetry(config.telemetry, self.secrets, config.audit.redaction)
         if self.telemetry.tracing is not None:
             self.telemetry.tracing.use_provider_types(lambda: self.runtime.provider_types)
         self.pipeline = Pipeline(

@@ -19,12 +19,12 @@ from pathlib import Path
 from daytwo.audit.capture import Preparer
 from daytwo.audit.digest import Signer, local_signer
 from daytwo.audit.keeper import Keeper
-from daytwo.audit.redact import Redactor
 from daytwo.audit.vault import Vault
 from daytwo.audit.writer import CallTrail, default_replica
 from daytwo.config.audit import AuditConfig
 from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError
+from daytwo.core.redact import Redactor
 from daytwo.core.secrets import SecretRegistry
 from daytwo.ledger.store import LedgerStore, open_store
 

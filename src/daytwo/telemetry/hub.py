@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from daytwo.config.audit import RedactionConfig
 from daytwo.config.telemetry import TelemetryConfig
 from daytwo.core.observe import CallObserver
 from daytwo.core.secrets import SecretRegistry
@@ -17,7 +18,12 @@ if TYPE_CHECKING:
 class Telemetry:
     """The configured metrics and traces of one gateway process."""
 
-    def __init__(self, cfg: TelemetryConfig, secrets: SecretRegistry) -> None:
+    def __init__(
+        self,
+        cfg: TelemetryConfig,
+        secrets: SecretRegistry,
+        redaction: RedactionConfig | None = None,
+    ) -> None:
         self.config = cfg
         self.metrics: Metrics | None = None
         self.tracing: Tracing | None = None
@@ -28,7 +34,7 @@ class Telemetry:
         if cfg.traces.enabled:
             from daytwo.telemetry.tracing import Tracing
 
-            self.tracing = Tracing(cfg.traces, secrets)
+            self.tracing = Tracing(cfg.traces, secrets, redaction=redaction)
 
     def observers(self) -> tuple[CallObserver, ...]:
         out: list[CallObserver] = []

@@ -53,6 +53,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from daytwo.config.audit import RedactionConfig
 from daytwo.config.telemetry import TracesConfig
 from daytwo.core.observe import CallView
 from daytwo.core.record import AttemptRecord, CallRecord
@@ -87,9 +88,16 @@ class Tracing:
         secrets: SecretRegistry,
         *,
         exporter: SpanExporter | None = None,
+        redaction: RedactionConfig | None = None,
     ) -> None:
         self.config = cfg
-        self._redact = ContentRedactor(secrets, cfg.redact)
+        redaction = redaction or RedactionConfig()
+        self._redact = ContentRedactor(
+            secrets,
+            cfg.redact,
+            named=[(p.name, p.regex) for p in redaction.patterns],
+            detectors=redaction.detectors,
+        )
         self._propagator = TraceContextTextMapPropagator()
         self._sampler = ParentBased(TraceIdRatioBased(cfg.sample_ratio))
         self._resource = Resource.create({A.SERVICE_NAME: cfg.service_name})
