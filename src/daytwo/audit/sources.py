@@ -14,6 +14,7 @@ cannot make a verification report a problem that is not there.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -198,9 +199,14 @@ class DatabaseSource:
         return self._conn
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(
-            self.conn.exec_driver_sql(sql.replace("?", self._mark), tuple(params)).fetchall()
-        )
+        # The driver's own cursor, in the snapshot's transaction: SQLAlchemy's rows cost more
+        # than reading them (measured: a third of verify's time at a million entries).
+        cursor = self.conn.connection.cursor()
+        try:
+            cursor.execute(sql.replace("?", self._mark), tuple(params))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
     def _in(self, column: str, ids: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
         if self._pg:
@@ -269,7 +275,11 @@ class DatabaseSource:
         for i in range(0, len(ids), IDS_PER_QUERY):
             where, params = self._in("id", ids[i : i + IDS_PER_QUERY])
             for r in self._rows(f"SELECT {quoted} FROM calls WHERE {where}", params):  # noqa: S608  # schema names, placeholders
-                out[str(r[0])] = dict(zip(names, r, strict=True))
+                row = dict(zip(names, r, strict=True))
+                if isinstance(tags := row.get("tags"), str):  # JSON text: compared as data
+                    with contextlib.suppress(orjson.JSONDecodeError):
+                        row["tags"] = orjson.loads(tags)
+                out[str(r[0])] = row
         return out
 
     def contents(self, ids: Sequence[str]) -> dict[str, tuple[str, bytes]]:

@@ -55,7 +55,7 @@ from daytwo.gateway.idempotent import HEADER as IDEMPOTENCY_KEY
 from daytwo.gateway.idempotent import Claim, claim, replay_headers
 from daytwo.gateway.ingress import OPENAI_CHAT, OPENAI_EMBEDDINGS, Ingress, StreamEncoder
 from daytwo.gateway.pipeline import Call, Pipeline
-from daytwo.gateway.prompt_stage import PromptSource
+from daytwo.gateway.prompt_stage import PromptSource, prompt_set_summary
 from daytwo.gateway.reload import ConfigWatcher
 from daytwo.gateway.responses_ingress import RESPONSES
 from daytwo.gateway.runtime import Runtime
@@ -66,6 +66,7 @@ from daytwo.keys.hashing import pepper_from_env
 from daytwo.keys.store import KeyStore
 from daytwo.ledger.writer import Ledger
 from daytwo.lifecycle.check import startup_findings
+from daytwo.prompts.store import PromptSet
 from daytwo.quality.room import QualityRoom
 from daytwo.replay import (
     IdempotencyStore,
@@ -332,6 +333,9 @@ class Gateway:
         self.audit.start()
         self.keys = await asyncio.to_thread(self._open_keys)
         await asyncio.to_thread(self.prompts.open)
+        self.prompts.on_load = self._prompts_loaded
+        if self.prompts.current is not None:
+            await self._prompts_loaded("prompts.load", self.prompts.current)
         self.prompts.start()
         self.spend = await SpendControl.open(
             cfg.spend_control,
@@ -372,6 +376,22 @@ class Gateway:
                     await store.ping()
                 except StateUnavailable as exc:
                     log.warning(f"{name} unavailable at start: {exc.message}")
+
+    async def _prompts_loaded(self, action: str, prompts: PromptSet) -> None:
+        """A prompt set served from now on: an admin event, chained in the audit trail."""
+        store = self._key_store
+        if store is None:
+            return
+        try:
+            await asyncio.to_thread(
+                store.record_event,
+                actor="prompts",
+                action=action,
+                target=str(self.prompts.root),
+                after=prompt_set_summary(prompts),
+            )
+        except DaytwoError as exc:
+            log.error(f"{action}: the event could not be recorded: {exc.message}")
 
     def _open_keys(self) -> KeyCache:
         """Virtual keys live in the ledger's database; the request path reads a snapshot."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,18 @@ def _variables(body: Mapping[str, Any], raw: bytes) -> Any:
     return whole.get(VARIABLES_FIELD) if isinstance(whole, dict) else None
 
 
+def prompt_set_summary(prompts: PromptSet) -> dict[str, object]:
+    """What the audit trail keeps of a loaded prompt set: every version's content hash and
+    every label's version."""
+    return {
+        "versions": {
+            name: {str(n): v.hash for n, v in sorted(by_n.items())}
+            for name, by_n in sorted(prompts.versions.items())
+        },
+        "labels": {name: dict(sorted(ls.items())) for name, ls in sorted(prompts.labels.items())},
+    }
+
+
 class PromptSource:
     """The prompt set the gateway serves, reloaded when its directory changes."""
 
@@ -134,6 +146,8 @@ class PromptSource:
         self._seen: tuple[int, ...] = ()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        #: Told of every set loaded or reloaded (the gateway chains it into the audit trail).
+        self.on_load: Callable[[str, PromptSet], Awaitable[None]] | None = None
 
     @property
     def root(self) -> Path | None:
@@ -210,4 +224,6 @@ class PromptSource:
             self.current = new
             if new is not None:
                 log.info("prompts reloaded", extra={"versions": len(new)})
+                if self.on_load is not None:
+                    await self.on_load("prompts.reload", new)
             return True
