@@ -146,6 +146,11 @@ class KeyStore:
             raise KeyNotFound(key_id)
         return record
 
+    def successor(self, key_id: str) -> KeyRecord | None:
+        """The key issued by rotating ``key_id`` (only an active key rotates: at most one)."""
+        row = self.row_where(virtual_keys, virtual_keys.c.rotated_from == key_id)
+        return None if row is None else _record(row)
+
     def list_keys(self, *, project: str | None = None) -> list[KeyRecord]:
         query = sa.select(virtual_keys).order_by(virtual_keys.c.created_at, virtual_keys.c.id)
         if project is not None:
