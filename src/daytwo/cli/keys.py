@@ -1,4 +1,5 @@
-"""``daytwo keys``: create, list, show, revoke and rotate virtual keys; check a key's format.
+"""``daytwo keys``: create, list, show, revoke and rotate virtual keys; check a key's format;
+show a key's blast radius (``blast-radius``, in :mod:`daytwo.cli.keys_blast`).
 
 Exit codes: 0 done, 1 runtime failure (database unreachable, unknown key id, a change that
 does not apply, a malformed key for ``check``), 2 usage error. Every failure is one line on
@@ -222,6 +223,42 @@ def rotate(
     _print_issued(issued, as_json, now=now)
     if not as_json:
         click.echo(f"{key_id} keeps working until {when(now + seconds)}", err=True)
+
+
+@keys.command(name="blast-radius")
+@click.argument("key_id")
+@click.option(
+    "--since",
+    default="30d",
+    show_default=True,
+    metavar="DURATION",
+    help="The window of usage shown: 24h, 7d, 30d, 90d.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="Values listed per dimension (the rest are counted and summed).",
+)
+@db_options
+@json_option
+def blast_radius(
+    key_id: str,
+    since: str,
+    top: int,
+    ledger: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """What a key was used for and can still do: usage per day, every project, workflow,
+    model and client IP it was used from, its caps per day and month, and what revoking or
+    rotating it now would stop."""
+    from daytwo.cli.keys_blast import report
+    from daytwo.keys.specs import parse_duration
+
+    seconds = _parse("--since", parse_duration, since)
+    report(key_id, seconds, top, ledger, config_path, as_json, usage=_UsageError)
 
 
 @keys.command()

@@ -163,9 +163,10 @@ def key_caps(
     token_price = None if priciest is None else priciest.dearest_token_usd_per_mtok
     assumptions = [basis]
     if priciest is not None:
+        via = f" (alias {priciest.alias})" if priciest.alias else ""
         assumptions.append(
             f"token-based bounds price every token at ${token_price}/Mtok, the dearest price "
-            f"of {priciest.deployment} (alias {priciest.alias})"
+            f"of {priciest.deployment}{via}"
         )
     if unpriced:
         assumptions.append(
@@ -213,7 +214,7 @@ def key_caps(
         bounds.append(
             Bound(
                 f"rpm ({rpm_source})",
-                f"{rpm} calls/min x {format_usd(call_cap)} per call ({call_source})",
+                f"{rpm:,} calls/min x {format_usd(call_cap)} per call ({call_source})",
                 rpm * minutes_day * call_cap,
                 rpm * minutes_month * call_cap,
             )
@@ -222,7 +223,7 @@ def key_caps(
         bounds.append(
             Bound(
                 f"tpm ({tpm_source})",
-                f"{tpm} tokens/min at ${token_price}/Mtok",
+                f"{tpm:,} tokens/min at ${token_price}/Mtok",
                 _tokens_nanos(tpm * minutes_day, token_price),
                 _tokens_nanos(tpm * minutes_month, token_price),
             )
@@ -300,7 +301,7 @@ def _budget_caps(b: BudgetConfig, token_price: Decimal | None) -> list[tuple[int
     if b.usd is not None:
         out.append((usd_to_nanos(b.usd), f"${b.usd}"))
     if b.tokens is not None and token_price is not None:
-        out.append((_tokens_nanos(b.tokens, token_price), f"{b.tokens} tokens"))
+        out.append((_tokens_nanos(b.tokens, token_price), f"{b.tokens:,} tokens"))
     return out
 
 
