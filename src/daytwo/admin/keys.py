@@ -1,5 +1,6 @@
 """``/admin/keys``: create, list, show, revoke and rotate virtual keys (never their secrets,
-but for the one answer that issues one)."""
+but for the one answer that issues one), and a key's blast radius (what ``daytwo keys
+blast-radius --json`` prints, under the running config's budgets and price book)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
-from daytwo.admin.declare import Store, Who, outside, reply, route
+from daytwo.admin.blast import KeyBlastRadius
+from daytwo.admin.declare import Gw, Store, Who, outside, reply, route
 from daytwo.admin.schemas import IssuedKey, Key, KeyCreate, KeyList, KeyRevoke, KeyRotate
 from daytwo.core.errors import InvalidRequest
 from daytwo.keys.admin_tokens import AdminPrincipal
+from daytwo.keys.blast import DEFAULT_TOP, MAX_TOP, blast_radius
 from daytwo.keys.errors import KeyNotFound
 from daytwo.keys.model import KeyRecord, KeySpec
 from daytwo.keys.specs import parse_duration
@@ -21,6 +24,12 @@ from daytwo.keys.store import KeyStore
 
 ProjectQuery = Annotated[str | None, Query(description="Only this project's keys.")]
 KeyId = Annotated[str, Path(description="The key's public id (`key_…`).")]
+SinceQuery = Annotated[
+    str, Query(description="The window of usage: the last `24h`, `7d`, `30d`, `90d`.")
+]
+TopQuery = Annotated[
+    int, Query(ge=1, le=MAX_TOP, description="Values listed per dimension (the rest summed).")
+]
 
 
 def declare(router: APIRouter) -> None:
@@ -142,6 +151,44 @@ def declare(router: APIRouter) -> None:
             },
             201,
         )
+
+    @route(
+        router,
+        "GET",
+        "/admin/keys/{id}/blast-radius",
+        "viewer",
+        summary="What a key was used for and can still do: usage per day and dimension, "
+        "caps per day and month, what revoking or rotating it would stop.",
+        ok=KeyBlastRadius,
+        ok_description="The key's blast radius",
+        errors=(400, 403, 404),
+    )
+    async def keys_blast_radius(
+        who: Who,
+        store: Store,
+        gw: Gw,
+        id: KeyId,  # the URL's name
+        since: SinceQuery = "30d",
+        top: TopQuery = DEFAULT_TOP,
+    ) -> Response:
+        try:
+            seconds = parse_duration(since)
+        except ValueError as exc:
+            raise InvalidRequest(f"`since`: {exc}", param="since") from None
+        record = await _in_scope(store, who, id, "read the blast radius of")
+        runtime = gw.runtime
+        now = time.time()
+        radius = await asyncio.to_thread(
+            blast_radius,
+            store,
+            record.id,
+            since=now - seconds,
+            now=now,
+            config=runtime.config,
+            prices=runtime.prices,
+            top=top,
+        )
+        return reply(radius.to_json())
 
 
 async def _in_scope(store: KeyStore, who: AdminPrincipal, key_id: str, verb: str) -> KeyRecord:
