@@ -33,7 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from daytwo.config.schema import Config, PricingConfig
+from daytwo.config.schema import Config, GatewayConfig, PricingConfig
 from daytwo.config.spend import SpendControlConfig
 from daytwo.core.money import format_usd
 from daytwo.keys.caps import Caps, PricedModel, key_caps
@@ -293,7 +293,7 @@ def blast_radius(
     reachable, basis = _reachable(record, config, prices, dims)
     spend = config.spend_control if config is not None else SpendControlConfig()
     caps = key_caps(record, spend=spend, reachable=reachable, basis=basis, now=now)
-    ttl = config.gateway.key_cache_ttl_s if config is not None else 5.0
+    ttl = (config.gateway if config is not None else GatewayConfig()).key_cache_ttl_s
     impact = _impact(record, now, recent, consumers, consumer_count, ttl)
     return BlastRadius(
         record=record,
