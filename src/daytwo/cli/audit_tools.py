@@ -255,20 +255,24 @@ def seal(ledger: str | None, config_path: str | None, signing_key: str | None) -
                 _fail("no signing key: pass --signing-key REF or set audit.signing_key")
             signer = Signer.from_text(key.read_bytes())
         written = []
-        with store.engine.connect() as conn:
+        with store.connect() as conn:
             heads = conn.execute(sa.select(audit_heads.c.stream, audit_heads.c.seq)).all()
-            for stream, seq in heads:
-                last = conn.execute(
-                    sa.select(sa.func.max(audit_digests.c.last_seq)).where(
-                        audit_digests.c.stream == stream
-                    )
-                ).scalar()
-                if seq and (last is None or last < seq):
-                    conn.execution_options(daytwo_begin="IMMEDIATE")
-                    with conn.begin():
-                        got = write_digest(conn, signer, stream)
-                    if got is not None:
-                        written.append(got)
+            signed = dict(
+                conn.execute(
+                    sa.select(audit_digests.c.stream, sa.func.max(audit_digests.c.last_seq))
+                    .group_by(audit_digests.c.stream)
+                ).all()
+            )
+        for stream, seq in heads:
+            last = signed.get(stream)
+            if not seq or (last is not None and last >= seq):
+                continue
+            with store.engine.connect() as conn:
+                conn.execution_options(daytwo_begin="IMMEDIATE")
+                with conn.begin():
+                    got = write_digest(conn, signer, stream)
+            if got is not None:
+                written.append(got)
     finally:
         store.close()
     for d in written:
