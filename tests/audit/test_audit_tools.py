@@ -91,6 +91,27 @@ def test_the_story_the_search_and_a_reveal_over_the_admin_api(tmp_path: Path) ->
         status, err = admin.get("/admin/audit/search?project=support", scoped_admin)
         assert status == 403
 
+        status, report = admin.get("/admin/audit/verify", viewer)
+        assert status == 200 and report["ok"] is True and report["keys"] == "given"
+        assert report["entries"] >= 4  # two stream openings, two calls (+ control entries)
+        status, _, bundle = http(
+            "GET",
+            f"{gw.url}/admin/audit/export?from=0&to=4000000000&content=true",
+            None,
+            {"authorization": f"Bearer {boss}"},
+        )
+        assert status == 200
+        lines = [orjson.loads(line) for line in bundle.splitlines()]
+        assert {"meta", "entry", "content"} <= {line["type"] for line in lines}  # no digest yet
+        assert EMAIL.encode() not in bundle
+        status, _, refused = http(
+            "GET",
+            f"{gw.url}/admin/audit/export?from=0&to=4000000000&content=true",
+            None,
+            {"authorization": f"Bearer {viewer}"},
+        )
+        assert status == 403 and b"needs the `admin` role" in refused
+
         status, err = admin.call("POST", f"/admin/audit/calls/{support}/reveal", viewer)
         assert status == 403 and error_of(err)["code"] == "insufficient_role"
         status, shown = admin.call("POST", f"/admin/audit/calls/{support}/reveal", boss)

@@ -11,16 +11,21 @@ audit entry naming the token.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+import os
+import tempfile
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
+from starlette.background import BackgroundTask
+from starlette.responses import FileResponse, Response
 
 from daytwo.admin.declare import Gw, Who, outside, reply, route
+from daytwo.audit.bundle import export
 from daytwo.audit.show import AuditLookupError, call_story, search
 from daytwo.audit.vault import Vault
-from daytwo.core.errors import InternalError, InvalidRequest, NotFound
+from daytwo.audit.verify import verify
+from daytwo.core.errors import InternalError, InvalidRequest, NotFound, PermissionDenied
 from daytwo.gateway.app import Gateway
 from daytwo.keys.admin_tokens import AdminPrincipal
 from daytwo.ledger.store import LedgerStore
@@ -52,6 +57,16 @@ class StoryAnswer(_Response):
     proof: Proof
     in_ledger: bool
     notes: list[str]
+
+
+class VerifyAnswer(_Response):
+    ok: bool
+    keys: str = Field(description="`given`: this gateway's signing key; `stored`: the database's.")
+    entries: int
+    streams: list[dict[str, Any]]
+    problem_count: int
+    first: dict[str, Any] | None = Field(description="The first broken link (null: none).")
+    problems: list[dict[str, Any]]
 
 
 class SearchAnswer(_Response):
@@ -173,3 +188,92 @@ def declare(router: APIRouter) -> None:
             for f in found
         ]
         return reply({"object": "list", "data": data})
+
+    @route(
+        router,
+        "GET",
+        "/admin/audit/verify",
+        "viewer",
+        summary="Verify the trail (hashes, links, digests, signatures, rows) with this "
+        "gateway's public key (`daytwo audit verify`).",
+        ok=VerifyAnswer,
+        ok_description="The report (`ok` false: the first broken link is named)",
+        errors=(400,),
+    )
+    async def check(
+        gw: Gw,
+        start: Annotated[float | None, Query(alias="from", description="Unix time.")] = None,
+        end: Annotated[float | None, Query(alias="to", description="Unix time.")] = None,
+    ) -> Response:
+        if start is not None and end is not None and end <= start:
+            raise InvalidRequest("`to` must be after `from`.", param="to")
+        keeper = gw.audit.keeper
+        keys = [keeper.signer.public] if keeper is not None else None
+        report = await asyncio.to_thread(
+            verify,
+            _ledger(gw),
+            public_keys=keys,
+            start=start,
+            end=end,
+            interval_s=gw.config.audit.digest_interval_s,
+        )
+        return reply(report.to_json())
+
+    @route(
+        router,
+        "GET",
+        "/admin/audit/export",
+        "viewer",
+        summary="The trail of a time range as a bundle that verifies offline "
+        "(`daytwo audit export`); content needs the admin role.",
+        ok=None,
+        ok_description="The bundle: JSON lines (application/x-ndjson) or Parquet",
+        errors=(400, 403),
+    )
+    async def bundle(
+        who: Who,
+        gw: Gw,
+        start: Annotated[float, Query(alias="from", description="Unix time.")],
+        end: Annotated[float, Query(alias="to", description="Unix time.")],
+        project: Annotated[str | None, Query(max_length=128)] = None,
+        fmt: Annotated[Literal["jsonl", "parquet"], Query(alias="format")] = "jsonl",
+        content: Annotated[bool, Query(description="Include captured content.")] = False,
+    ) -> Response:
+        if end <= start:
+            raise InvalidRequest("`to` must be after `from`.", param="to")
+        if who.project is not None:
+            if project is not None and project != who.project:
+                raise outside(who, f"export project `{project}`")
+            project = who.project
+        if content and not who.allows("admin"):
+            raise outside_role(who)
+        fd, name = tempfile.mkstemp(prefix="daytwo-audit-", suffix=f".{fmt}")
+        os.close(fd)
+        try:
+            await asyncio.to_thread(
+                export,
+                _ledger(gw),
+                name,
+                start=start,
+                end=end,
+                project=project,
+                fmt=fmt,
+                content=content,
+            )
+        except BaseException:
+            os.unlink(name)
+            raise
+        media = "application/x-ndjson" if fmt == "jsonl" else "application/vnd.apache.parquet"
+        return FileResponse(
+            name,
+            media_type=media,
+            filename=f"daytwo-audit.{fmt}",
+            background=BackgroundTask(os.unlink, name),
+        )
+
+
+def outside_role(who: AdminPrincipal) -> PermissionDenied:
+    return PermissionDenied(
+        f"The `{who.role}` role cannot export captured content: it needs the `admin` role.",
+        code="insufficient_role",
+    )
