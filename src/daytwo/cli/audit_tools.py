@@ -259,8 +259,9 @@ def seal(ledger: str | None, config_path: str | None, signing_key: str | None) -
             heads = conn.execute(sa.select(audit_heads.c.stream, audit_heads.c.seq)).all()
             signed = dict(
                 conn.execute(
-                    sa.select(audit_digests.c.stream, sa.func.max(audit_digests.c.last_seq))
-                    .group_by(audit_digests.c.stream)
+                    sa.select(
+                        audit_digests.c.stream, sa.func.max(audit_digests.c.last_seq)
+                    ).group_by(audit_digests.c.stream)
                 ).all()
             )
         for stream, seq in heads:
