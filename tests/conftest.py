@@ -14,6 +14,19 @@ import pytest
 PG_ADMIN_DSN = os.environ.get("DAYTWO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Gateways on PostgreSQL without a signing key generate one in $DAYTWO_STATE_DIR: a
+    temporary directory in tests, never the repository or the home directory."""
+    old = os.environ.get("DAYTWO_STATE_DIR")
+    os.environ["DAYTWO_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if old is None:
+        os.environ.pop("DAYTWO_STATE_DIR", None)
+    else:
+        os.environ["DAYTWO_STATE_DIR"] = old
+
+
 def _admin_connect() -> psycopg.Connection[tuple[object, ...]]:
     try:
         return psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5)

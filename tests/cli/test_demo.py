@@ -309,6 +309,9 @@ def test_demo_drives_traffic_rides_out_an_outage_and_prints_the_spend_report(
     for workflow in ("answer", "rag", "nightly-digest", "triage"):
         assert workflow in out
     assert f"ledger: {workdir / 'ledger.db'}" in out.replace("\n", "")
+    assert re.search(
+        r"audit trail: [\d,]+ chained entries in \d+ streams, signed and verified", out
+    )
     # The live view's last frame: the event log tells the outage and the spend-control story.
     for event in (
         "openai: breaker open — traffic failing over to anthropic",

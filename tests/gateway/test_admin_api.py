@@ -4,6 +4,7 @@ document that matches the router's table and every response the tests see."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,12 +29,25 @@ ACME = {"x-daytwo-project": "acme"}
 
 
 @pytest.fixture
-def gw(tmp_path: Path, gateway_factory: Callable[..., RunningGateway]) -> RunningGateway:
+def gw(
+    tmp_path: Path,
+    gateway_factory: Callable[..., RunningGateway],
+    monkeypatch: pytest.MonkeyPatch,
+) -> RunningGateway:
     """The usual test gateway, serving one prompt (for the `/admin/prompts` routes)."""
     cfg = sim_config(tmp_path)
     labels = {"support-reply": {"production": 1}}
     cfg["prompts"] = {"dir": str(prompt_dir(tmp_path / "prompts", SUPPORT_V1, labels=labels))}
+    # one call of a redacted project, and a vault key (for the `/admin/audit` routes)
+    monkeypatch.setenv(VAULT_ENV, base64.b64encode(b"k" * 32).decode())
+    cfg["audit"] = {
+        "rules": [{"project": "p", "capture": "redacted"}],
+        "redaction": {"reversible_key": f"env:{VAULT_ENV}"},
+    }
     return gateway_factory(cfg)
+
+
+VAULT_ENV = "ADMIN_TEST_AUDIT_VAULT_KEY"
 
 
 @pytest.fixture
@@ -106,6 +120,19 @@ def _sample_request(admin: Admin, route: Route) -> tuple[str, Any]:
     if "{id}" in path:
         path = path.replace("{id}", admin.store.create(KeySpec(project="p"), actor="t").record.id)
     path = path.replace("{name}", "support-reply")
+    if "{call_id}" in path:
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        status, headers, raw = http(
+            "POST",
+            f"{admin.gw.url}/v1/chat/completions",
+            orjson.dumps(body),
+            {"x-daytwo-project": "p"},
+        )
+        assert status == 200, raw
+        assert admin.gw.app.ledger is not None and admin.gw.app.ledger.flush(10.0)
+        path = path.replace("{call_id}", headers["x-daytwo-call-id"])
+    if route.path == "/admin/audit/export":
+        path += "?from=0&to=4000000000"
     body: Any = None
     if route.method == "POST":
         body = {

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from daytwo.audit.chain import GENESIS, canonical, read_head
 from daytwo.audit.schema import audit_digests, audit_entries, audit_keys
 from daytwo.core.errors import ConfigError
+from daytwo.ledger.store import LedgerStore
 
 log = logging.getLogger("daytwo.audit")
 
@@ -113,6 +114,22 @@ class Signer:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+
+
+LOCAL_KEY = "audit-signing.pem"
+#: Where a generated signing key is kept when the ledger is not a SQLite file.
+STATE_DIR_ENV = "DAYTWO_STATE_DIR"
+
+
+def local_key_path(store: LedgerStore) -> Path:
+    """Where the gateway keeps the signing key it generates when none is configured: beside a
+    SQLite ledger; else in ``$DAYTWO_STATE_DIR``, else ``~/.local/state/daytwo``."""
+    where = store.sqlite_path
+    if where is not None:
+        return where.with_name(where.name + ".audit-key.pem")
+    state = os.environ.get(STATE_DIR_ENV)
+    base = Path(state) if state else Path.home() / ".local" / "state" / "daytwo"
+    return base / LOCAL_KEY
 
 
 def local_signer(path: Path) -> Signer:

@@ -38,10 +38,11 @@ from daytwo.audit.chain import (
     Item,
     append,
     chain,
+    move_head,
     read_head,
     replica_stream,
 )
-from daytwo.audit.schema import audit_digests, audit_entries, audit_heads, call_content
+from daytwo.audit.schema import audit_digests, audit_entries, call_content
 from daytwo.core.record import CallRecord
 from daytwo.ledger.store import LedgerStore
 
@@ -156,7 +157,7 @@ class CallTrail:
         item = Item(at=now, kind=kind, subject=stream, actor="daytwo", body=body)
         entries = chain(stream, (seq, prev), [item])
         head = (entries[-1].seq, entries[-1].hash)
-        _put_head(conn, stream, (seq, prev), head, self.owner)
+        move_head(conn, stream, (seq, prev), head, owner=self.owner, claim=True)
         self._insert(conn, entries)
         announce = {**body, "stream": stream, "seq": head[0], "hash": head[1]}
         append(
@@ -203,7 +204,7 @@ class CallTrail:
         stream, head = self.stream, self.head
         entries = chain(stream, head, items)
         new = (entries[-1].seq, entries[-1].hash)
-        if not _move(conn, stream, head, new, self.owner):
+        if not move_head(conn, stream, head, new, owner=self.owner):
             stream = f"{self.stream}~{self.owner[:6]}"
             log.error(
                 "audit stream %s was claimed by another process (two replicas with one "
@@ -214,7 +215,7 @@ class CallTrail:
             head = self._claim(conn, stream)
             entries = chain(stream, head, items)
             new = (entries[-1].seq, entries[-1].hash)
-            if not _move(conn, stream, head, new, self.owner):
+            if not move_head(conn, stream, head, new, owner=self.owner):
                 raise sa.exc.OperationalError("audit head", None, Exception("audit head moved"))
         self._insert(conn, entries)
         if contents:
@@ -275,32 +276,6 @@ def _insert_sql(dialect: sa.Dialect, table: sa.Table, mark: str) -> str:
     cols = ", ".join(q(n) for n in names)
     marks = ", ".join([mark] * len(names))
     return f"INSERT INTO {q(table.name)} ({cols}) VALUES ({marks})"  # noqa: S608  # schema names
-
-
-def _put_head(
-    conn: sa.Connection, stream: str, old: tuple[int, str], new: tuple[int, str], owner: str
-) -> None:
-    """Claim: move the head whoever owned it (the lock is held: read_head(lock=True))."""
-    c = audit_heads.c
-    values = {"seq": new[0], "hash": new[1], "owner": owner, "updated_at": time.time()}
-    if old[0] == 0:
-        exists = conn.execute(sa.select(c.seq).where(c.stream == stream)).first()
-        if exists is None:
-            conn.execute(audit_heads.insert().values(stream=stream, **values))
-            return
-    conn.execute(audit_heads.update().where(c.stream == stream).values(**values))
-
-
-def _move(
-    conn: sa.Connection, stream: str, old: tuple[int, str], new: tuple[int, str], owner: str
-) -> bool:
-    c = audit_heads.c
-    result = conn.execute(
-        audit_heads.update()
-        .where(c.stream == stream, c.seq == old[0], c.hash == old[1], c.owner == owner)
-        .values(seq=new[0], hash=new[1], updated_at=time.time())
-    )
-    return result.rowcount == 1
 
 
 def _last_digest(conn: sa.Connection, stream: str) -> tuple[int, int] | None:

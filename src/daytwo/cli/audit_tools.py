@@ -235,7 +235,7 @@ def seal(ledger: str | None, config_path: str | None, signing_key: str | None) -
     made from the command line, or a replica that stopped without its shutdown digest)."""
     import sqlalchemy as sa
 
-    from daytwo.audit.digest import Signer, SigningKeyError, write_digest
+    from daytwo.audit.digest import Signer, SigningKeyError, local_key_path, write_digest
     from daytwo.audit.schema import audit_digests, audit_heads
     from daytwo.core.secrets import SecretError, SecretRegistry
 
@@ -249,9 +249,8 @@ def seal(ledger: str | None, config_path: str | None, signing_key: str | None) -
             except (SecretError, SigningKeyError) as exc:
                 _fail(f"signing key: {exc}")
         else:
-            path = store.sqlite_path
-            key = path.with_name(path.name + ".audit-key.pem") if path else None
-            if key is None or not key.exists():
+            key = local_key_path(store)
+            if not key.exists():
                 _fail("no signing key: pass --signing-key REF or set audit.signing_key")
             signer = Signer.from_text(key.read_bytes())
         written = []

@@ -69,6 +69,17 @@ def demo(seconds: float, directory: Path, port: int) -> None:
         f"{result.refused:,} refused by spend control), "
         f"{format_usd(result.report.totals.cost_nanousd)} recorded."
     )
+    audit = result.audit
+    if audit is not None:
+        verdict = (
+            "verified"
+            if audit.ok
+            else f"NOT verified: {audit.first.message if audit.first else ''}"
+        )
+        console.print(
+            f"audit trail: {audit.entries:,} chained entries in {len(audit.streams)} streams, "
+            f"signed and {verdict} (daytwo audit verify --config {result.config_path})"
+        )
     console.print(f"ledger: [bold]{result.ledger_path}[/]   config: {result.config_path}")
     console.print(
         f"next: daytwo spend --ledger sqlite:///{result.ledger_path} --since 1h --by model"

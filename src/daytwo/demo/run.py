@@ -23,6 +23,8 @@ from rich.live import Live
 
 from daytwo.admin.mount import create_app
 from daytwo.alerts.notify import Notification
+from daytwo.audit.digest import load_public
+from daytwo.audit.verify import Report, verify
 from daytwo.config.load import validate_config
 from daytwo.demo.config import (
     DrillClock,
@@ -80,6 +82,8 @@ class DemoResult:
     gate: GateOutcome | None = None
     #: The silent model change: refusals before and after, what noticed it, the SLO.
     quality: QualityReport | None = None
+    #: The audit trail of the run, verified with the public key alone.
+    audit: Report | None = None
 
     @property
     def samples(self) -> list[Sample]:
@@ -147,6 +151,14 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
             downtimes=view.watch.downtimes,
         )
         versions = prompt_stats(store, PROMPT_NAME, view.run_start, time.time() + 1)
+        audit = verify(
+            store,
+            public_keys=[
+                load_public(
+                    ledger_path.with_name(ledger_path.name + ".audit-key.pem.pub").read_bytes()
+                )
+            ],
+        )
         quality = quality_report(
             model_change_for(seconds),
             store=store,
@@ -170,6 +182,7 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         versions,
         gate,
         quality,
+        audit,
     )
 
 

@@ -14,10 +14,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from pathlib import Path
 
 from daytwo.audit.capture import Preparer
-from daytwo.audit.digest import Signer, local_signer
+from daytwo.audit.digest import Signer, local_key_path, local_signer
 from daytwo.audit.keeper import Keeper
 from daytwo.audit.vault import Vault
 from daytwo.audit.writer import CallTrail, default_replica
@@ -29,8 +28,6 @@ from daytwo.core.secrets import SecretRegistry
 from daytwo.ledger.store import LedgerStore, open_store
 
 log = logging.getLogger("daytwo.audit")
-
-LOCAL_KEY = "daytwo-audit-signing.pem"
 
 
 class AuditService:
@@ -95,9 +92,7 @@ class AuditService:
         ref = self.config.audit.signing_key
         if ref is not None:
             return Signer.from_text(self._secrets.resolve(ref))
-        where = store.sqlite_path
-        path = where.with_name(where.name + ".audit-key.pem") if where else Path.cwd() / LOCAL_KEY
-        return local_signer(path)
+        return local_signer(local_key_path(store))
 
     # -- running ----------------------------------------------------------------------------
 

@@ -26,7 +26,10 @@ def capture(call: Call) -> Capture | None:
         return None
     request = response = None
     if mode in _CONTENT:
-        request = call.request.body if call.request is not None else None
+        req = call.request
+        if req is not None:
+            # the client's own body when the door kept it (the Anthropic door's relay)
+            request = req.native.body if req.native is not None else req.body
         response = call.answer
     return Capture(mode, keep_s, request, response, decisions(call))
 
