@@ -19,6 +19,7 @@ from daytwo.core.redact import (
     find_phone,
     iban_in,
     luhn_ok,
+    map_strings,
     national_id_in,
     phone_in,
 )
@@ -577,3 +578,56 @@ def test_secret_spans_cover_whole_values_and_pieces(many: bool) -> None:
         f"k=[REDACTED]; piece [REDACTED]; short {VALUE[1:11]}; split [REDACTED]|[REDACTED]"
     )
     assert registry.spans("nothing here") == []
+
+
+#: Strings a tree is made of in the property below: plain words, near misses and findings.
+_POOL = [
+    "system",
+    "You are a helpful assistant.",
+    "order 123456 shipped 2024-05-01",
+    "v1.2.3",
+    "mail bob@example.com now",
+    "+1 415 555 2671",
+    "4111 1111 1111 1111",
+    "4111 1111 1111 1112",
+    "DE89 3704 0044 0532 0130 00",
+    "219-09-9999",
+    "key sk-proj-Zx81Kd0Qm2Lr7Ws5Tn4Yb9Hc3Pv6Ga1",
+    "TCK-123456 opened",
+    "hunter2-but-much-longer",
+    "",
+    "12",
+    "34 56",
+]
+_TREES = st.recursive(
+    st.sampled_from(_POOL) | st.integers() | st.none() | st.booleans(),
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["a", "b", "content", "role", "x@y.io"]), kids, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TREES)
+def test_a_tree_is_redacted_exactly_as_its_strings_one_by_one(tree: object) -> None:
+    """The quick look at a whole tree (its strings joined) never hides what the strings alone
+    would show: the result equals redacting every string by itself."""
+    secrets = SecretRegistry()
+    secrets.register("hunter2-but-much-longer")
+    redactor = Redactor(patterns=[("ticket", r"^TCK-[0-9]{6}")], secrets=secrets)
+    counts: dict[str, int] = {}
+
+    def one(s: str) -> str:
+        done = redactor.text(s)
+        for k, v in done.counts.items():
+            counts[k] = counts.get(k, 0) + v
+        return done.text
+
+    expected = map_strings(tree, one)
+    got = redactor.tree(tree)
+    assert got.value == expected
+    assert got.counts == counts

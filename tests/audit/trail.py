@@ -28,6 +28,7 @@ from daytwo.audit.chain import (
 )
 from daytwo.audit.digest import Signer, write_digest
 from daytwo.audit.schema import audit_entries, call_content
+from daytwo.audit.writer import summary as call_summary
 from daytwo.core.record import CallRecord
 from daytwo.keys.model import KeySpec
 from daytwo.keys.store import KeyStore
@@ -141,7 +142,7 @@ def _enter_calls(
         seq, head, _owner = read_head(conn, stream, lock=True)
         items = []
         for rec in records:
-            summary = {f: getattr(rec, f) for f in SUMMARY}
+            summary = call_summary(rec)  # what the gateway's writer chains
             content = None
             if every and int(rec.id.rsplit("-", 1)[1]) % every == 0:
                 content = _capture(conn, rec)

@@ -56,6 +56,7 @@ from daytwo.audit.sources import (
     retention_of,
     summary_columns,
 )
+from daytwo.audit.writer import full_summary
 from daytwo.core.errors import InvalidRequest
 from daytwo.ledger.store import LedgerStore
 
@@ -206,7 +207,7 @@ def _export_chunk(
         counts["entries"] += 1
         body = _body(data)
         if kind == "call" and isinstance(body.get("call"), dict):
-            summaries[subject] = body["call"]
+            summaries[subject] = full_summary(body["call"])
             if content and isinstance(body.get("content"), dict):
                 with_content.append(subject)
         elif stream == CONTROL and isinstance(body.get("event_id"), int):

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from daytwo.audit.chain import CONTROL, Item, append
 from daytwo.audit.schema import audit_digests, audit_entries, call_content, config_checkpoints
 from daytwo.audit.vault import Vault, restore
+from daytwo.audit.writer import full_summary
 from daytwo.core.record import CallRecord
 from daytwo.ledger.store import LedgerStore
 
@@ -102,6 +103,7 @@ def call_story(
         if row is None:
             raise AuditLookupError(f"no audit entry for call {call_id}")
         body = orjson.loads(row.data)["body"]
+        body["call"] = full_summary(body["call"])
         d = audit_digests.c
         digest = conn.execute(
             sa.select(d.n, d.at, d.key_id, d.signature)
@@ -233,7 +235,7 @@ def search(
     out: list[Found] = []
     with store.connect() as conn:
         for row in conn.execution_options(yield_per=1000).execute(query):
-            call = orjson.loads(row.data)["body"]["call"]
+            call = full_summary(orjson.loads(row.data)["body"]["call"])
             if user is not None and call.get("user") != user:
                 continue
             if model is not None and model not in (call.get("alias"), call.get("served_model")):

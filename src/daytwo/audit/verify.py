@@ -53,6 +53,7 @@ from daytwo.audit.sources import (
     StreamPlan,
     summary_columns,
 )
+from daytwo.audit.writer import full_summary
 from daytwo.ledger.store import LedgerStore
 
 #: Problems kept in a report (the rest are counted).
@@ -427,9 +428,8 @@ class _Run:
         if not isinstance(body, dict):
             return
         if kind == "call":
-            summary = body.get("call")
-            if not isinstance(summary, dict):
-                summary = {}
+            stored = body.get("call")
+            summary = full_summary(stored) if isinstance(stored, dict) else {}
             content = body.get("content")
             self.calls.append(
                 _PendingCall(

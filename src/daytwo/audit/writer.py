@@ -17,6 +17,7 @@ in a stream of its own (``<stream>~<owner>``), visibly, rather than forking the 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from secrets import token_hex
 from typing import Any
 
@@ -96,8 +98,40 @@ SUMMARY_FIELDS = (
 ZLIB_LEVEL = 6
 
 
+def _defaults() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(CallRecord):
+        if f.name not in SUMMARY_FIELDS:
+            continue
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+#: The summary fields a record leaves at their default, and those defaults: a summary omits
+#: them (most of a call's fields are None or 0), :func:`full_summary` puts them back.
+SUMMARY_DEFAULTS = _defaults()
+
+
+_FIELDS = attrgetter(*SUMMARY_FIELDS)
+_NO_DEFAULT = object()
+_DEFAULT_OF = tuple(SUMMARY_DEFAULTS.get(name, _NO_DEFAULT) for name in SUMMARY_FIELDS)
+
+
 def summary(record: CallRecord) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in SUMMARY_FIELDS}
+    """The call's fields as its entry repeats them, those at their default left out."""
+    return {
+        name: value
+        for name, value, default in zip(SUMMARY_FIELDS, _FIELDS(record), _DEFAULT_OF, strict=True)
+        if value is not default and value != default
+    }
+
+
+def full_summary(stored: dict[str, Any]) -> dict[str, Any]:
+    """A call entry's summary with the fields it left at their default put back."""
+    return {**SUMMARY_DEFAULTS, **stored}
 
 
 def default_replica() -> str:

@@ -524,11 +524,40 @@ def map_strings(obj: Any, fn: Callable[[str], str]) -> Any:
     return root[0]
 
 
+#: Nodes the quick look at a tree visits before leaving it to the general walk (a cycle, or a
+#: tree too big for one joined text).
+_QUICK_NODES = 100_000
+
+
+def _strings_of(obj: Any) -> list[str] | None:
+    """The string values of a plain JSON tree (exact types), in no particular order; None for
+    anything else (other types, a cycle, more than :data:`_QUICK_NODES` nodes)."""
+    out: list[str] = []
+    stack = [obj]
+    pop, push = stack.pop, stack.extend
+    budget = _QUICK_NODES
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return None
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            out.append(item)
+        elif kind is dict:
+            push(item.values())
+        elif kind is list or kind is tuple:
+            push(item)
+        elif not (item is None or kind is int or kind is float or kind is bool):
+            return None
+    return out
+
+
 class Redactor:
     """Applies a set of detectors to text and to JSON-like trees. Thread-safe: it holds no state
     that changes after construction (the registry it reads is swapped whole when it grows)."""
 
-    __slots__ = ("_detectors", "_markers", "_reversible", "_windowed")
+    __slots__ = ("_builtin", "_custom", "_detectors", "_markers", "_reversible", "_windowed")
 
     def __init__(
         self,
@@ -572,6 +601,8 @@ class Redactor:
                 raise ValueError(f"pattern {name!r}: {problem}")
             active.append(Detector(name, CUSTOM_VERSION, pattern_finder(regex)))
         self._detectors = tuple(active)
+        self._builtin = tuple(d for d in active if d.name in DETECTOR_VERSIONS)
+        self._custom = tuple(d for d in active if d.name not in DETECTOR_VERSIONS)
         self._windowed = any(d.find_in is not None for d in active)
         self._markers = tuple(f"[REDACTED:{d.name}]" for d in active)
         self._reversible = reversible
@@ -594,12 +625,41 @@ class Redactor:
 
     def tree(self, obj: Any) -> RedactedTree:
         """A new tree like ``obj`` (dict/list/tuple/str/int/float/bool/None) with every string
-        value redacted; dict keys and non-strings are kept; ``obj`` is not changed. Markers are
+        value redacted; dict keys and non-strings are kept; ``obj`` is not changed. When
+        nothing is found, ``obj`` itself is returned (treat the value as read-only). Markers are
         numbered in document order across the whole tree. Other types raise TypeError."""
         counts: dict[str, int] = {}
         originals: list[str] | None = [] if self._reversible else None
+        # The usual tree (a chat request and its answer) holds a dozen short strings and no
+        # finding. Each string alone costs a detector pass's fixed price, so first all of them
+        # at once, NUL-separated (NUL is no detector's character: it ends a match as the end of
+        # a string does): when the built-in detectors find nothing there, they find nothing in
+        # any string alone. The operator's patterns (which may anchor at a string's start) and
+        # markers already in the input are looked at string by string.
+        strings = _strings_of(obj)
+        if strings is not None:
+            joined = "\x00".join(strings)
+            if (
+                "[REDACTED:" not in joined
+                and not self._finds(joined, self._builtin)
+                and not any(self._finds(s, self._custom) for s in strings)
+            ):
+                return RedactedTree(obj, counts, originals or [])  # nothing to redact
         value = map_strings(obj, lambda s: self._redact(s, counts, originals))
         return RedactedTree(value, counts, originals or [])
+
+    def _finds(self, s: str, detectors: tuple[Detector, ...]) -> bool:
+        """Whether any of ``detectors`` finds something in ``s``."""
+        if not detectors:
+            return False
+        clusters = digit_clusters(s) if self._windowed else []
+        for det in detectors:
+            if det.find_in is None:
+                if det.find(s):
+                    return True
+            elif clusters and det.find_in(s, clusters):
+                return True
+        return False
 
     # -- internals ----------------------------------------------------------------------------
 
