@@ -37,22 +37,6 @@ from daytwo.ledger.store import LedgerStore
 #: 2024-05-01T00:00:00Z
 T0 = 1_714_521_600.0
 HOUR = 3600.0
-#: The calls fields a call entry's summary names in these tests (a record field, and one
-#: stored under another column name: ``fingerprint``).
-SUMMARY = (
-    "started_at",
-    "status",
-    "project",
-    "workflow",
-    "key_id",
-    "served_model",
-    "fingerprint",
-    "input_tokens",
-    "output_tokens",
-    "cost_nanousd",
-    "tags",
-    "stream",
-)
 
 
 @dataclass
