@@ -32,6 +32,7 @@ COMMANDS = {
     "slo": "daytwo.cli.slo:slo",
     "drift": "daytwo.cli.drift_cmd:drift",
     "audit": "daytwo.cli.audit:audit",
+    "replay": "daytwo.cli.replay_cmd:replay",
 }
 
 

@@ -1,0 +1,1 @@
+"""Incident response (docs/incidents.md): runbooks, triage, replay, the incident record."""
