@@ -34,9 +34,10 @@ async def _send(url: str, requests: Sequence[tuple[dict[str, Any], dict[str, str
     async with aiohttp.ClientSession() as session:
 
         async def one(body: dict[str, Any], headers: dict[str, str]) -> int:
-            async with limit, session.post(
-                f"{url}/v1/chat/completions", json=body, headers=headers
-            ) as resp:
+            async with (
+                limit,
+                session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as resp,
+            ):
                 await resp.read()
                 return resp.status
 

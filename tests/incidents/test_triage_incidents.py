@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.gateway.harness import RunningGateway, route, running_gateway, sim_config, wait_for
+from tests.gateway.harness import running_gateway, sim_config, wait_for
 from tests.gateway.recording_sim import recording_sim
 from tests.incidents.harness import (
     Clock,

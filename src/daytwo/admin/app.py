@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daytwo.admin import audit, control, errors, keys, prompts, quality, slos
+from daytwo.admin import audit, control, errors, keys, prompts, quality, slos, triage
 from daytwo.admin.declare import ROLE, reply, route
 from daytwo.core.errors import DaytwoError, InternalError
 from daytwo.gateway.app import Gateway
@@ -61,6 +61,7 @@ def _declare(router: APIRouter) -> None:
     quality.declare(router)
     audit.declare(router)
     slos.declare(router)
+    triage.declare(router)
 
 
 def build(gateway: Gateway) -> FastAPI:

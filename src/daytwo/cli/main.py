@@ -33,6 +33,7 @@ COMMANDS = {
     "drift": "daytwo.cli.drift_cmd:drift",
     "audit": "daytwo.cli.audit:audit",
     "replay": "daytwo.cli.replay_cmd:replay",
+    "triage": "daytwo.cli.triage:triage",
 }
 
 

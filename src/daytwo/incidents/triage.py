@@ -14,12 +14,12 @@ Two families of suspects:
 
 A change is credited with the share of each symptom it explains: for a per-call metric, how
 much of the window's move is left if its calls behaved like their reference in the baseline
-(``members / calls × (its mean − reference mean) / (window mean − baseline mean)``, counted only
+(``members / calls * (its mean - reference mean) / (window mean - baseline mean)``, counted only
 when its calls differ from the reference significantly and in the symptom's direction); for a
 volume, its own per-minute rise over the window's. Its score is
 
-    max over symptoms (effect size × share explained × alignment)
-    + ¼ × the same over its other symptoms + ⅕ × its own size × share of calls × alignment
+    max over symptoms (effect size * share explained * alignment)
+    + 1/4 * the same over its other symptoms + 1/5 * its own size * share of calls * alignment
 
 where ``alignment`` is 1 when the change came at most a tenth of the window before or after the
 symptom's onset (the CUSUM change-point of its series), decays with the distance before it (one
@@ -160,8 +160,16 @@ def rank(ev: Evidence, since: str) -> Triage:
         notes.append("no calls in the baseline: nothing to compare with, only changes listed")
     rows = [*ev.baseline_calls, *ev.window_calls]
     symptoms = [
-        _Symptom(m, compare(m, ev.window_calls, ev.baseline_calls, after_s=ev.window.seconds,
-                            before_s=ev.baseline.seconds))  # fmt: skip
+        _Symptom(
+            m,
+            compare(
+                m,
+                ev.window_calls,
+                ev.baseline_calls,
+                after_s=ev.window.seconds,
+                before_s=ev.baseline.seconds,
+            ),
+        )
         for m in metrics_for(rows)
     ]
     symptoms = [s for s in symptoms if s.shift.counts]
@@ -179,8 +187,9 @@ def rank(ev: Evidence, since: str) -> Triage:
     ordered: list[_Cause | _Symptom] = sorted([*causes, *symptoms], key=lambda x: -x.score)
     numbers = {id(x): i for i, x in enumerate(ordered, start=1)}
     suspects = tuple(
-        x.suspect(numbers[id(x)], numbers, symptoms) if isinstance(x, _Cause)
-        else x.suspect(numbers[id(x)], numbers)  # fmt: skip
+        x.suspect(numbers[id(x)], numbers, symptoms)
+        if isinstance(x, _Cause)
+        else x.suspect(numbers[id(x)], numbers)
         for x in ordered
     )
     return Triage(
@@ -313,8 +322,13 @@ def _explained(s: _Symptom, c: Candidate, ev: Evidence) -> tuple[float, Shift]:
         moved = len(mine) / ev.window.seconds * 60.0 * (sum(mine) / len(mine) - sum(ref) / len(ref))
         return _clamp(moved / s.shift.delta), per_call
     if m.kind == "volume":
-        own = compare(m, c.members, c.baseline_members, after_s=ev.window.seconds,
-                      before_s=ev.baseline.seconds)  # fmt: skip
+        own = compare(
+            m,
+            c.members,
+            c.baseline_members,
+            after_s=ev.window.seconds,
+            before_s=ev.baseline.seconds,
+        )
         rise = sum(values(m, c.members)) / ev.window.seconds * 60.0
         rise -= sum(values(m, c.baseline_members)) / ev.baseline.seconds * 60.0
         if len(c.members) < 5:

@@ -4,11 +4,12 @@ onset of a shift in time. Pure functions over :class:`~daytwo.incidents.triage_r
 
 Effect sizes are put on one scale so that suspects of different kinds can be ranked together:
 
-* a rate (errors, refusals, failover, cache hits): Cohen's h, ``|2·asin√p1 − 2·asin√p2|``
-  (0.2 small, 0.5 medium, 0.8 large; π from 0 % to 100 %), tested with the pooled
-  two-proportion z-test and reported with Newcombe's interval of the difference (daytwo.stats);
+* a rate (errors, refusals, failover, cache hits): Cohen's h,
+  ``|2 asin(sqrt p1) - 2 asin(sqrt p2)|`` (0.2 small, 0.5 medium, 0.8 large; π from 0 % to
+  100 %), tested with the pooled two-proportion z-test and reported with Newcombe's interval of
+  the difference (daytwo.stats);
 * a mean per call (cost, tokens, latency) or a volume per minute (calls, spend): the absolute
-  log of the ratio (×2 is 0.69, ×3 is 1.10), tested with Welch's z on the means (volumes: on the
+  log of the ratio (x2 is 0.69, x3 is 1.10), tested with Welch's z on the means (volumes: on the
   call counts, as Poisson counts) and reported with the ratio's interval (delta method).
 
 A shift counts (``size`` > 0) only when it is significant at :data:`ALPHA` on at least
@@ -69,7 +70,9 @@ def _score_metric(evaluator: str) -> Metric:
 
 BASE_METRICS: tuple[Metric, ...] = (
     Metric("errors", "error rate", "rate", lambda r: float(r.status == "error"), "errors"),
-    Metric("rejected", "refused calls", "rate", lambda r: float(r.status == "rejected"), "refusals"),
+    Metric(
+        "rejected", "refused calls", "rate", lambda r: float(r.status == "rejected"), "refusals"
+    ),
     Metric(
         "failover",
         "calls retried or failed over",
@@ -155,7 +158,7 @@ class Shift:
         return self.size > 0.0
 
     def describe(self) -> str:
-        """``error rate 0.4% → 31.0% (+30.6 pt, 95% CI 25.1–36.0, p=2e-40)``."""
+        """``error rate 0.4% → 31.0% (+30.6 pt, 95% CI +25.1 to +36.0, p=2e-40)``."""
         m = self.metric
         text = f"{m.label} {fmt(m, self.before)} → {fmt(m, self.after)}"
         if m.kind == "rate":
@@ -308,7 +311,7 @@ def _sf(z: float) -> float:
 
 def onset(points: Sequence[tuple[float, float]]) -> float | None:
     """When a series ``(time, value)`` (oldest first) changed level: the CUSUM change-point
-    estimate, the first point after ``argmax_k |S_k − k·mean|`` (Page 1954; the
+    estimate, the first point after ``argmax_k |S_k - k mean|`` (Page 1954; the
     maximum-likelihood split of a mean shift)."""
     n = len(points)
     if n < 2:

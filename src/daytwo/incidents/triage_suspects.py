@@ -26,10 +26,10 @@ from urllib.parse import unquote
 
 from daytwo.incidents.triage_measure import (
     ALPHA,
-    Metric,
     MIN_EVENTS,
     PER_CALL,
     VOLUME,
+    Metric,
     onset,
 )
 from daytwo.incidents.triage_read import (
@@ -161,9 +161,7 @@ def _prompts(ev: Evidence, used: set[int]) -> list[Candidate]:
             if rise is None:
                 continue
             members = [r for r in now if r.prompt == key]
-            reference = [r for r in then if r.prompt != key] or [
-                r for r in now if r.prompt != key
-            ]
+            reference = [r for r in then if r.prompt != key] or [r for r in now if r.prompt != key]
             before = f"v{old[0][0]}" if old else "no calls"
             cand = Candidate(
                 kind="prompt",
@@ -185,9 +183,7 @@ def _prompts(ev: Evidence, used: set[int]) -> list[Candidate]:
     return out
 
 
-def _prompt_events(
-    ev: Evidence, cand: Candidate, name: str, version: int, used: set[int]
-) -> None:
+def _prompt_events(ev: Evidence, cand: Candidate, name: str, version: int, used: set[int]) -> None:
     previous = ev.prompts_before
     for i, entry in enumerate(ev.control):
         if entry.kind not in PROMPT_KINDS:
@@ -258,13 +254,13 @@ def _models(ev: Evidence, used: set[int]) -> list[Candidate]:
                 detail={"deployment": dep, "served_model": served[0], "fingerprint": served[1]},
             )
             for i, entry in enumerate(ev.control):
-                if entry.kind == MODEL_CHANGED and entry.subject == dep:
-                    if (entry.after.get("served_model"), entry.after.get("fingerprint")) == served:
-                        used.add(i)
-                        seen = entry.after.get("first_seen_at")
-                        at = float(seen) if isinstance(seen, int | float) else entry.at
-                        cand.when = min(cand.when, at)
-                        cand.evidence.append(f"model.changed reported at {_iso(entry.at)}")
+                reported = (entry.after.get("served_model"), entry.after.get("fingerprint"))
+                if entry.kind == MODEL_CHANGED and entry.subject == dep and reported == served:
+                    used.add(i)
+                    seen = entry.after.get("first_seen_at")
+                    at = float(seen) if isinstance(seen, int | float) else entry.at
+                    cand.when = min(cand.when, at)
+                    cand.evidence.append(f"model.changed reported at {_iso(entry.at)}")
             out.append(cand)
     return out
 
@@ -492,8 +488,10 @@ def _admin(ev: Evidence, used: set[int], since: str) -> list[Candidate]:
                 reference=[],
                 baseline_members=[],
                 own_size=0.0,
-                dig=[f"daytwo audit export --from {_iso(ev.window.start)} --to "
-                     f"{_iso(ev.window.end)} --format jsonl --out control.jsonl"],  # fmt: skip
+                dig=[
+                    f"daytwo audit export --from {_iso(ev.window.start)} --to "
+                    f"{_iso(ev.window.end)} --format jsonl --out control.jsonl"
+                ],
                 detail={"action": entry.kind, "target": entry.subject, "actor": entry.actor},
             )
         )
