@@ -212,6 +212,7 @@ def test_a_looping_agent_is_ranked_first_and_named(tmp_path: Path) -> None:
     assert (cause.kind, cause.detail["scope"]) == ("loop", "session=agent-run-7"), explain(result)
     assert "loop breaker tripped session=agent-run-7" in cause.why
     assert cause.calls == 30 and "27 refused" in cause.after
+    assert "daytwo revive --session agent-run-7" in cause.dig
     refused = next(s for s in result.suspects if s.detail.get("metric") == "rejected")
     assert refused.consequence_of == cause.rank
 

@@ -404,7 +404,7 @@ def _loops(ev: Evidence, used: set[int]) -> list[Candidate]:
                 evidence=[f"loop at {_iso(entry.at)}" + (f": {detail}" if detail else "")],
                 dig=[
                     f"daytwo audit show {members[0].id}",
-                    f"daytwo revive --scope {entry.subject}",
+                    "daytwo revive " + " ".join(f"--{k} {v}" for k, v in fields.items()),
                 ],
                 detail={"scope": entry.subject, "tripped_at": entry.at},
             )
