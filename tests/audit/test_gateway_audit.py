@@ -10,7 +10,6 @@ import contextlib
 import itertools
 import logging
 import sqlite3
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from tests.gateway.harness import http, running_gateway, sim_config
 from tests.telemetry.otlp_sink import otlp_http_sink
 
 from daytwo.audit.chain import CONTROL, GENESIS, entry_hash
+from daytwo.audit.codec import CodecError, decompress
 
 pytestmark = pytest.mark.integration
 
@@ -169,7 +169,7 @@ def test_full_capture_keeps_exactly_what_was_sent_and_received(
         gw.records()
     assert gw.db is not None
     (row,) = _rows(gw.db, "SELECT * FROM call_content WHERE call_id = ?", call_id)
-    kept = orjson.loads(zlib.decompress(row["content"]))
+    kept = orjson.loads(decompress(row["codec"], row["content"]))
     assert row["mode"] == "full" and row["redactions"] is None
     assert kept["request"]["messages"][0]["content"] == f"Please update my details: {PLANTED}"
     text = _answer(raw, stream)
@@ -179,7 +179,7 @@ def test_full_capture_keeps_exactly_what_was_sent_and_received(
     ref = orjson.loads(entry["data"])["body"]["content"]
     import hashlib
 
-    assert ref["digest"] == hashlib.sha256(zlib.decompress(row["content"])).hexdigest()
+    assert ref["digest"] == hashlib.sha256(decompress(row["codec"], row["content"])).hexdigest()
     assert ref["mode"] == "full"
     assert 6 * 86400 < ref["expires_at"] - orjson.loads(entry["data"])["at"] <= 7 * 86400
 
@@ -212,7 +212,7 @@ def test_a_planted_corpus_appears_nowhere_in_redacted_mode(
         _export(gw.db, exported)
     assert gw.db is not None
     (row,) = _rows(gw.db, "SELECT * FROM call_content WHERE call_id = ?", call_id)
-    kept = zlib.decompress(row["content"]).decode()
+    kept = decompress(row["codec"], row["content"]).decode()
     assert row["mode"] == "redacted"
     assert "[REDACTED:email]" in kept and "[REDACTED:card]" in kept
     counts = orjson.loads(row["redactions"])
@@ -249,8 +249,9 @@ def _database_text(db: Path) -> str:
             for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608  # names from sqlite
                 for value in row:
                     if isinstance(value, bytes):
-                        with contextlib.suppress(zlib.error):
-                            value = zlib.decompress(value)
+                        for codec in ("zstd", "zlib"):
+                            with contextlib.suppress(CodecError):
+                                value = decompress(codec, value)
                         value = value.decode("latin-1")
                     parts.append(str(value))
     conn.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +19,7 @@ import orjson
 import sqlalchemy as sa
 
 from daytwo.audit.chain import CONTROL, Item, append
+from daytwo.audit.codec import CodecError, decompress
 from daytwo.audit.schema import audit_digests, audit_entries, call_content, config_checkpoints
 from daytwo.audit.vault import Vault, restore
 from daytwo.audit.writer import full_summary
@@ -189,7 +189,12 @@ def _content(ref: dict[str, Any] | None, row: Any, notes: list[str]) -> dict[str
             else "the content row is missing before its expiry (run `daytwo audit verify`)"
         )
         return out
-    raw = zlib.decompress(bytes(row.content))
+    try:
+        raw = decompress(row.codec, bytes(row.content))
+    except CodecError as exc:
+        notes.append(f"the content cannot be read: {exc}")
+        out["intact"] = False
+        return out
     out["intact"] = hashlib.sha256(raw).hexdigest() == ref["digest"]
     kept = orjson.loads(raw)
     out["request"], out["response"] = kept.get("request"), kept.get("response")

@@ -33,7 +33,6 @@ import functools
 import hashlib
 import operator
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +42,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from daytwo.audit.chain import CONTROL, GENESIS
+from daytwo.audit.codec import CodecError, decompress
 from daytwo.audit.digest import SigningKeyError, key_id, load_public, verify_signature
 from daytwo.audit.sources import (
     ANNOUNCE,
@@ -763,9 +763,7 @@ def _same(entry: Any, stored: Any) -> bool:
 
 
 def _content_digest(codec: str, blob: bytes) -> str | None:
-    if codec != "zlib":
-        return None
     try:
-        return hashlib.sha256(zlib.decompress(blob)).hexdigest()
-    except zlib.error:
+        return hashlib.sha256(decompress(codec, blob)).hexdigest()
+    except CodecError:
         return None

@@ -22,8 +22,7 @@ import logging
 import os
 import socket
 import time
-import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from secrets import token_hex
@@ -44,6 +43,7 @@ from daytwo.audit.chain import (
     read_head,
     replica_stream,
 )
+from daytwo.audit.codec import CODEC, compressor
 from daytwo.audit.schema import audit_digests, audit_entries, call_content
 from daytwo.core.record import CallRecord
 from daytwo.ledger.store import LedgerStore
@@ -93,9 +93,6 @@ SUMMARY_FIELDS = (
     "prompt_hash",
     "config_hash",
 )
-#: zlib level for captured content: level 6 is zlib's default (most of the gain, a fraction
-#: of level 9's time).
-ZLIB_LEVEL = 6
 
 
 def _defaults() -> dict[str, Any]:
@@ -210,6 +207,7 @@ class CallTrail:
     def write(self, conn: sa.Connection, records: Sequence[CallRecord]) -> object:
         items: list[Item] = []
         contents: list[tuple[Any, ...]] = []
+        packer: Callable[[bytes], bytes] | None = None  # one compressor per batch
         # in the order the calls ended (the ledger's batch is de-duplicated, not ordered)
         for r in sorted(records, key=_ended):
             a = r.audit
@@ -227,7 +225,9 @@ class CallTrail:
                     "expires_at": content["expires_at"],
                     "redactions": content["redactions"],
                 }
-                contents.append(self._content_row(r, a["mode"], content))
+                if packer is None:
+                    packer = compressor().compress
+                contents.append(self._content_row(r, a["mode"], content, packer))
             body = {"call": summary(r), "decisions": a.get("decisions"), "content": ref}
             if a.get("error"):
                 body["capture_error"] = a["error"]
@@ -281,7 +281,9 @@ class CallTrail:
         conn.exec_driver_sql(self._insert_entries, rows)
 
     @staticmethod
-    def _content_row(r: CallRecord, mode: str, content: dict[str, Any]) -> tuple[Any, ...]:
+    def _content_row(
+        r: CallRecord, mode: str, content: dict[str, Any], compress: Callable[[bytes], bytes]
+    ) -> tuple[Any, ...]:
         vault = content.get("vault")
         return (
             r.id,
@@ -290,8 +292,8 @@ class CallTrail:
             r.project,
             r.workflow,
             mode,
-            "zlib",
-            zlib.compress(content["json"].encode(), ZLIB_LEVEL),
+            CODEC,
+            compress(content["json"].encode()),
             content["size"],
             content["digest"],
             orjson.dumps(content["redactions"]).decode() if content["redactions"] else None,
