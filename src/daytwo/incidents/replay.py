@@ -22,7 +22,6 @@ report, the saved dataset).
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from daytwo.audit.codec import CodecError, decompress
 from daytwo.audit.schema import call_content, config_checkpoints
 from daytwo.ledger.schema import calls
 from daytwo.ledger.store import LedgerStore
@@ -146,6 +146,7 @@ def select(store: LedgerStore, selection: Selection) -> Selected:
             c.latency_ms,
             c.served_model,
             k.mode,
+            k.codec,
             k.content,
             k.digest,
         )
@@ -183,7 +184,10 @@ def select(store: LedgerStore, selection: Selection) -> Selected:
 
 def _captured(row: Any) -> CapturedCall | str:
     """The call, or why its content cannot be used."""
-    raw = zlib.decompress(bytes(row.content))
+    try:
+        raw = decompress(row.codec, bytes(row.content))
+    except CodecError:
+        return "content unreadable (run `daytwo audit verify`)"
     if hashlib.sha256(raw).hexdigest() != row.digest:
         return "content digest mismatch (run `daytwo audit verify`)"
     kept = orjson.loads(raw)
