@@ -17,7 +17,17 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daytwo.admin import audit, control, errors, keys, prompts, quality, slos, triage
+from daytwo.admin import (
+    audit,
+    control,
+    errors,
+    incidents,
+    keys,
+    prompts,
+    quality,
+    slos,
+    triage,
+)
 from daytwo.admin.declare import ROLE, reply, route
 from daytwo.core.errors import DaytwoError, InternalError
 from daytwo.gateway.app import Gateway
@@ -31,7 +41,7 @@ MAX_BODY_BYTES = 64 * 1024
 TITLE = "daytwo admin API"
 DESCRIPTION = (
     "Keys, kill switches, budgets, the admin event log, provider health, prompts, "
-    "quality rates and SLOs. "
+    "quality rates, SLOs and incidents. "
     "Authenticate with `Authorization: Bearer dt2_adm_…` (see docs/admin-api.md)."
 )
 
@@ -62,6 +72,7 @@ def _declare(router: APIRouter) -> None:
     audit.declare(router)
     slos.declare(router)
     triage.declare(router)
+    incidents.declare(router)
 
 
 def build(gateway: Gateway) -> FastAPI:

@@ -11,6 +11,8 @@ Three sources of values:
 * **SLOs** (``slo_burn``, from the ``slos`` section): every interval, one query per SLO
   (:func:`daytwo.slo.status.evaluate_slo`) and its burn-rate policy; an alert per SLO and
   severity (:mod:`daytwo.alerts.slo_burn`), with the SLO's runbook in its notifications.
+
+Every notification names a runbook: the rule's ``runbook``, else its kind's (docs/incidents.md).
 * **budget events** (``budget_threshold``): spend control writes each threshold crossing to the
   admin event log; the engine reads the new ones every interval. An alert per (budget, scope,
   percent) fires on the crossing and resolves when the budget's window ends.
@@ -47,6 +49,7 @@ from daytwo.alerts.notify import Notification, fmt
 from daytwo.alerts.sinks import Sink, build_sink, secret_refs
 from daytwo.alerts.slo_burn import SloAlert, judge_slo, slo_alerts
 from daytwo.config.alerts import AlertRule, AlertsConfig
+from daytwo.config.incidents import default_runbook, runbook_link
 from daytwo.config.schema import Config
 from daytwo.control.switches import SwitchBoard
 from daytwo.control.windows import window_at
@@ -463,12 +466,18 @@ class AlertEngine:
             window_s=rule.window_s,
             action=action,
             detail=dict(a.detail),
-            runbook=watch.slo.runbook if (watch := self._slo_alerts.get(rule.name)) else None,
+            runbook=self.runbook(rule),
         )
         for listener in self._listeners:
             listener(n)
         sinks = [self._sinks[name] for name in rule.sinks if name in self._sinks]
         self.dispatcher.deliver(n, sinks)
+
+    def runbook(self, rule: AlertRule) -> str | None:
+        """Where a notification of ``rule`` sends the on-call: its runbook, else its kind's,
+        as a URL or the command that prints it (:func:`daytwo.config.incidents.runbook_link`)."""
+        ref = rule.runbook or default_runbook(rule.kind)
+        return None if ref is None else runbook_link(ref, self.config.incidents.runbook_base_url)
 
     async def _trip(self, rule: AlertRule, alert: Alert) -> str | None:
         """Switch the alert's scope off (``action: trip``); what was done, for the message."""

@@ -53,7 +53,8 @@ class Notification:
     #: The alert's own sentence, for kinds whose condition is not "value above threshold"
     #: (``model_changed``, drift); replaces that phrase in :attr:`summary`.
     message: str | None = None
-    #: Where the on-call reads what to do (an SLO's ``runbook``).
+    #: Where the on-call reads what to do: a URL, or the command that prints the runbook
+    #: (``daytwo runbook show provider-down``; docs/incidents.md).
     runbook: str | None = None
 
     @property
@@ -235,8 +236,10 @@ def pagerduty_body(n: Notification, routing_key: str) -> dict[str, Any]:
                 "test": n.test,
             },
         }
-        if n.runbook:
+        if n.runbook and n.runbook.startswith(("https://", "http://")):
             body["links"] = [{"href": n.runbook, "text": "runbook"}]
+        elif n.runbook:  # a command (`daytwo runbook show NAME`): not a link
+            body["payload"]["custom_details"]["runbook"] = n.runbook
     return body
 
 

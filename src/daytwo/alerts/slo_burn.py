@@ -12,6 +12,7 @@ from typing import Any
 
 from daytwo.config.alerts import AlertRule, AlertScope
 from daytwo.config.alerts import Severity as AlertSeverity
+from daytwo.config.incidents import default_runbook
 from daytwo.config.slos import SloConfig
 from daytwo.slo.policy import policy_for
 from daytwo.slo.status import SloStatus, label
@@ -57,6 +58,7 @@ def slo_alerts(slos: tuple[SloConfig, ...]) -> dict[str, SloAlert]:
                 sinks=slo.sinks,
                 cooldown=0.0,
                 action=None,
+                runbook=slo.runbook or default_runbook("slo_burn", slo.sli.type),
             )
             out[name] = SloAlert(rule, slo, severity)
     return out

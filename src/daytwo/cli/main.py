@@ -34,6 +34,8 @@ COMMANDS = {
     "audit": "daytwo.cli.audit:audit",
     "replay": "daytwo.cli.replay_cmd:replay",
     "triage": "daytwo.cli.triage:triage",
+    "runbook": "daytwo.cli.runbook:runbook",
+    "incident": "daytwo.cli.incident:incident",
 }
 
 

@@ -129,7 +129,7 @@ def rules(config_path: str, output: str | None) -> None:
     from daytwo.slo.prometheus import build_rules, dump_rules
 
     config = load_or_fail(config_path)
-    built = build_rules(config.slos)
+    built = build_rules(config.slos, config.incidents.runbook_base_url)
     for name, why in built.skipped:
         click.echo(f"{PREFIX}: skipped {name}: {why}", err=True)
     for name, what in built.notes:

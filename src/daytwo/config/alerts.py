@@ -27,6 +27,7 @@
           scope: {project: acme}
           action: trip                    # and switch the scope off, like a budget trip
           sinks: [ops, mail]
+          runbook: cost-spike             # a runbook name or an https URL (default: the kind's)
 
 Every rule's condition is *value above threshold*. The threshold's unit depends on the kind
 (:data:`KINDS`); so do the default window and the labels a rule is evaluated per (``by``).
@@ -49,6 +50,7 @@ from pydantic import (
     model_validator,
 )
 
+from daytwo.config.incidents import RunbookRef
 from daytwo.core.secrets import parse_ref
 
 
@@ -164,6 +166,9 @@ class AlertRule(_Model):
     cooldown: Seconds = 0.0
     #: ``daily_cost`` only: ``trip`` switches the scope off when the alert fires.
     action: Literal["trip"] | None = None
+    #: The runbook its notifications point to: a runbook name or an https URL (default: the
+    #: kind's, :data:`daytwo.config.incidents.KIND_RUNBOOKS`).
+    runbook: RunbookRef | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

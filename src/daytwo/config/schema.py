@@ -22,6 +22,7 @@ from pydantic import (
 from daytwo.config.alerts import AlertsConfig
 from daytwo.config.audit import AuditConfig
 from daytwo.config.drift import DriftConfig
+from daytwo.config.incidents import IncidentsConfig
 from daytwo.config.prompts import PromptsConfig
 from daytwo.config.quality import QualityConfig
 from daytwo.config.replay import CacheConfig, IdempotencyConfig
@@ -375,6 +376,8 @@ class Config(Model):
         return self
 
     quality: QualityConfig = QualityConfig()
+    #: Runbooks and the links alerts carry to them (config/incidents.py).
+    incidents: IncidentsConfig = IncidentsConfig()
 
     # -- quality (daytwo.quality): the judge alias exists, the judges' project has a budget --
     @model_validator(mode="after")

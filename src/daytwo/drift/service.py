@@ -22,6 +22,7 @@ from daytwo.alerts.lease import Lease, LocalLease, RedisLease
 from daytwo.alerts.machine import Alert, step
 from daytwo.alerts.notify import Notification
 from daytwo.config.checkpoint import checkpoint
+from daytwo.config.incidents import default_runbook, runbook_link
 from daytwo.config.schema import Config
 from daytwo.core.errors import DaytwoError
 from daytwo.core.secrets import SecretRegistry
@@ -222,8 +223,13 @@ class DriftService:
                 fingerprint=fingerprint(rule, {**labels, **identity}),
                 detail=detail,
                 message=message,
+                runbook=self._runbook(rule),
             )
         )
+
+    def _runbook(self, kind: str) -> str | None:
+        ref = default_runbook(kind)
+        return None if ref is None else runbook_link(ref, self.config.incidents.runbook_base_url)
 
     async def canaries_done(self, timeout_s: float = 300.0) -> None:
         """Wait for the canary runs started so far (tests, shutdown)."""
@@ -296,5 +302,6 @@ class DriftService:
             window_s=cfg.window_s,
             detail=finding.detail(),
             message=finding.message(),
+            runbook=self._runbook(DRIFT),
         )
         self.announcer.send(n)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from daytwo.config.incidents import default_runbook, runbook_link
 from daytwo.config.slos import LatencySli, ScoreSli, SloConfig
 from daytwo.slo.policy import policy_for
 from daytwo.slo.status import label
@@ -55,15 +56,17 @@ class _Sli:
     total: str
 
 
-def build_rules(slos: tuple[SloConfig, ...]) -> RuleSet:
-    """Rules for every SLO Prometheus can compute."""
+def build_rules(slos: tuple[SloConfig, ...], runbook_base_url: str | None = None) -> RuleSet:
+    """Rules for every SLO Prometheus can compute. Each alert's ``runbook_url``: the SLO's
+    runbook, else its SLI type's (:func:`daytwo.config.incidents.runbook_link`, with
+    ``incidents.runbook_base_url``)."""
     out = RuleSet()
     for slo in slos:
         sli, why = _sli(slo, out)
         if sli is None:
             out.skipped.append((slo.name, why))
             continue
-        out.groups.append(_group(slo, sli))
+        out.groups.append(_group(slo, sli, runbook_base_url))
     return out
 
 
@@ -107,7 +110,7 @@ def _sli(slo: SloConfig, out: RuleSet) -> tuple[_Sli | None, str]:
     return _Sli(bad, f"sum(rate({_selector('daytwo_requests_total', labels, total)}[W]))"), ""
 
 
-def _group(slo: SloConfig, sli: _Sli) -> dict[str, Any]:
+def _group(slo: SloConfig, sli: _Sli, base_url: str | None) -> dict[str, Any]:
     policy = policy_for(slo)
     windows = sorted({*policy.windows, slo.period})
     budget = 1.0 - slo.objective
@@ -149,6 +152,11 @@ def _group(slo: SloConfig, sli: _Sli) -> dict[str, Any]:
         rules.append(
             _alert(slo, alert.severity, alert.burn_rate, alert.long_window, alert.short_window)
         )
+    runbook = slo.runbook or default_runbook("slo_burn", slo.sli.type)
+    if runbook is not None:
+        for rule in rules:
+            if "alert" in rule:
+                rule["annotations"]["runbook_url"] = runbook_link(runbook, base_url)
     return {"name": f"daytwo-slo-{slo.name}", "rules": rules}
 
 
@@ -177,8 +185,6 @@ def _alert(
             f"{rate * long / slo.period:.0%} of the budget is spent within {label(long)}."
         ),
     }
-    if slo.runbook:
-        annotations["runbook_url"] = slo.runbook
     return {
         "alert": "DaytwoSloBurnRate" + severity.capitalize(),
         "expr": f"{conds[0]}\nand\n{conds[1]}",
