@@ -75,9 +75,11 @@ def test_error_rate_fires_once_signed_and_resolves(
     assert fired["rule"] == "broken-errors" and fired["severity"] == "critical"
     assert fired["labels"] == {"team": "ml", "alias": "broken"}
     assert fired["value"] == 1.0 and fired["threshold"] == 0.5
-    assert (
-        fired["summary"] == "broken-errors (alias=broken, team=ml): error rate 100.0% above 50.0%"
+    assert fired["summary"] == (
+        "broken-errors (alias=broken, team=ml): error rate 100.0% above 50.0%; "
+        "runbook: daytwo runbook show provider-down"  # error_rate's runbook, by default
     )
+    assert fired["runbook"] == resolved["runbook"] == "daytwo runbook show provider-down"
     assert resolved["started_at"] == fired["started_at"] and resolved["ended_at"]
     assert resolved["fingerprint"] == fired["fingerprint"]
     for req in receiver.requests("/hook"):
@@ -86,6 +88,9 @@ def test_error_rate_fires_once_signed_and_resolves(
     trigger, resolve = receiver.wait(lambda b: len(b) == 2, path="/pd", what="PagerDuty")
     assert (trigger["event_action"], resolve["event_action"]) == ("trigger", "resolve")
     assert trigger["dedup_key"] == resolve["dedup_key"]
+    # a command is not a link: PagerDuty gets it among the details
+    assert "links" not in trigger
+    assert trigger["payload"]["custom_details"]["runbook"] == "daytwo runbook show provider-down"
 
     rows = history(gw)
     transitions = [r.state for r in rows if r.kind == "transition"]

@@ -20,6 +20,7 @@ from tests.gateway.spend_harness import chat_body, settled, spend_config
 from tests.prompts.files import SUPPORT_V1, prompt_dir
 
 from daytwo.admin.app import ROUTES, Route
+from daytwo.incidents import record as incident_record
 from daytwo.keys.admin_tokens import ROLES, role_allows
 from daytwo.keys.model import KeySpec
 
@@ -133,12 +134,17 @@ def _sample_request(admin: Admin, route: Route) -> tuple[str, Any]:
         path = path.replace("{call_id}", headers["x-daytwo-call-id"])
     if route.path == "/admin/audit/export":
         path += "?from=0&to=4000000000"
+    if "{incident_id}" in path:
+        started = incident_record.start(admin.store, title="matrix", severity="sev3", actor="t")
+        path = path.replace("{incident_id}", started.id)
     body: Any = None
     if route.method == "POST":
         body = {
             "/admin/keys": {"project": "p"},
             "/admin/switches": {"scope": {"project": "p"}, "reason": "matrix"},
             "/admin/switches/revive": {"scope": {"project": "p"}},
+            "/admin/incidents": {"title": "matrix", "severity": "sev3"},
+            "/admin/incidents/{incident_id}/notes": {"text": "a note"},
         }.get(route.path, {})
     return path, body
 
