@@ -141,7 +141,7 @@ def _seed(store: LedgerStore) -> None:
 
 def test_the_impact_figures_are_the_ones_worked_out_by_hand(store: LedgerStore) -> None:
     _seed(store)
-    figures, buckets = impact(store, S, E, {"project": "support"})
+    figures, _ = impact(store, S, E, {"project": "support"})
     # calls 1-7; answered 1, 3, 7; upstream (ok or error, not from the cache): 1, 2, 5, 7
     assert (figures.calls, figures.ok, figures.errors) == (7, 3, 2)
     assert (figures.rejected, figures.cancelled, figures.upstream) == (1, 1, 4)

@@ -195,11 +195,7 @@ def test_a_valid_runbook_parses() -> None:
             "exactly three numbered items",
         ),
         (
-            valid(
-                **{
-                    "First three checks": "1. `daytwo spend`\n2. look around\n3. `daytwo slo status`"
-                }
-            ),
+            valid(**{"First three checks": "1. `daytwo spend`\n2. look\n3. `daytwo slo status`"}),
             "item 2 names no `daytwo ...` command",
         ),
         (valid().replace("severity: sev3", "severity: high"), "severity: `high` is not one of"),
