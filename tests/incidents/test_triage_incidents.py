@@ -207,6 +207,11 @@ def test_a_looping_agent_is_ranked_first_and_named(tmp_path: Path) -> None:
         assert set(send(gw, INCIDENT // 2, user, BASELINE + INCIDENT)) == {200}
         clock.t2 = mark()
         settled(gw, BASELINE + INCIDENT + 30)
+        # the trip is written to the event log off the response path: wait for it
+        with KeyStore.open(cfg["ledger"]["url"]) as events:
+            wait_for(
+                lambda: any(e.action == "loop" for e in events.events()), 10.0, "the loop trip"
+            )
         result = run_triage(gw, clock)
     cause = top(result)
     assert (cause.kind, cause.detail["scope"]) == ("loop", "session=agent-run-7"), explain(result)

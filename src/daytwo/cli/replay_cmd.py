@@ -1,6 +1,6 @@
 """``daytwo replay``: would the old version have done better? Captured production calls re-run
 against another prompt version, model alias or config checkpoint, through the gateway, scored
-side by side (docs/incidents-replay.md). Exit 0 done (a --max-cost stop included: the report
+side by side (docs/incidents.md). Exit 0 done (a --max-cost stop included: the report
 says so), 1 refused or failed, 2 usage."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``daytwo replay``: would the old version have done better? Captured production calls are
 re-run against an alternative -- another prompt version, another model alias, or an alias as a
 config checkpoint defined it -- through the gateway's own pipeline, and original and replay are
-scored side by side (docs/incidents-replay.md).
+scored side by side (docs/incidents.md).
 
 This module chooses the calls. Guarantees:
 

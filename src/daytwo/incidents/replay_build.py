@@ -1,5 +1,5 @@
 """The request each captured call becomes under the alternative: pure functions over the
-captured request (docs/incidents-replay.md, "What is replayed").
+captured request (docs/incidents.md, "What is replayed").
 
 * ``--model ALIAS``: the captured request, ``model`` replaced. Same messages, same parameters.
 * ``--config-checkpoint HASH``: the same, the alias the call asked for replaced by the alias
