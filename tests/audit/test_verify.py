@@ -113,6 +113,15 @@ def test_an_edited_calls_row(trail: Trail) -> None:
     assert "cost_nanousd 1 ≠ 1002" in report.problems[0].message
 
 
+def test_without_rows_only_the_chains_are_checked(trail: Trail) -> None:
+    victim = trail.calls[GW1][2]
+    sql(trail.store, "UPDATE calls SET cost_nanousd = 1 WHERE id = :id", id=victim)
+    report = check(trail, rows=False)
+    assert report.ok and any("rows not compared" in note for note in report.notes)
+    sql(trail.store, "DELETE FROM audit_entries WHERE stream = :s AND seq = 4", s=GW1)
+    assert first(check(trail, rows=False)) == ("deleted", GW1, 5)
+
+
 def test_an_edited_entry(trail: Trail) -> None:
     sql(
         trail.store,

@@ -276,7 +276,10 @@ class DatabaseSource:
             where, params = self._in("id", ids[i : i + IDS_PER_QUERY])
             for r in self._rows(f"SELECT {quoted} FROM calls WHERE {where}", params):  # noqa: S608  # schema names, placeholders
                 row = dict(zip(names, r, strict=True))
-                if isinstance(tags := row.get("tags"), str):  # JSON text: compared as data
+                tags = row.get("tags")
+                if tags == "{}":  # the usual value: no parse
+                    row["tags"] = {}
+                elif isinstance(tags, str):  # JSON text: compared as data
                     with contextlib.suppress(orjson.JSONDecodeError):
                         row["tags"] = orjson.loads(tags)
                 out[str(r[0])] = row

@@ -76,6 +76,12 @@ def _public_keys(paths: tuple[str, ...]) -> list[Ed25519PublicKey]:
 @click.option("--from", "from_", metavar="ISO", help="Check the digest periods from this time.")
 @click.option("--to", metavar="ISO", help="... up to this time.")
 @click.option("--interval", default=3600.0, show_default=True, help="Digest interval, seconds.")
+@click.option(
+    "--rows/--no-rows",
+    default=True,
+    show_default=True,
+    help="Also compare the calls, content and admin-event rows the entries describe.",
+)
 @json_option
 def verify(
     ledger: str | None,
@@ -85,6 +91,7 @@ def verify(
     from_: str | None,
     to: str | None,
     interval: float,
+    rows: bool,
     as_json: bool,
 ) -> None:
     """Check hashes, links, digests and signatures, and the rows the entries vouch for."""
@@ -102,7 +109,7 @@ def verify(
 
         try:
             with open_bundle(bundle) as source:
-                report = run(source, public_keys=keys, interval_s=interval)
+                report = run(source, public_keys=keys, interval_s=interval, rows=rows)
         except DaytwoError as exc:
             _fail(exc.message)
     else:
@@ -110,7 +117,9 @@ def verify(
             ledger_url_or_fail(ledger, config_path, UsageError), UsageError.prefix
         )
         try:
-            report = run(store, public_keys=keys, start=start, end=end, interval_s=interval)
+            report = run(
+                store, public_keys=keys, start=start, end=end, interval_s=interval, rows=rows
+            )
         except DaytwoError as exc:
             _fail(exc.message)
         finally:
