@@ -37,6 +37,7 @@ from daytwo.core.files import write_atomic
 from daytwo.core.ids import new_call_id
 from daytwo.evals import assertions
 from daytwo.evals.cache import EvalCache
+from daytwo.evals.capped import run_capped
 from daytwo.evals.client import Attribution, BudgetRefused, GatewayClient, Meter
 from daytwo.evals.model import (
     CallFailed,
@@ -269,54 +270,26 @@ class _Run:
         meter: Meter,
         advance: Any,
     ) -> list[ItemResult]:
-        done: list[ItemResult] = []
-        dearest = 0.0
-        slots = asyncio.Semaphore(self.concurrency)
-        running: set[asyncio.Task[ItemResult]] = set()
-        failure: list[BaseException] = []
+        def cost(item: ItemResult) -> float | None:
+            return item.cost_usd if item.output is not None and not item.output.cached else None
 
-        def finished(task: asyncio.Task[ItemResult]) -> None:
-            nonlocal dearest
-            running.discard(task)
-            slots.release()
-            if task.cancelled():
-                return
-            exc = task.exception()
-            if exc is not None:
-                failure.append(exc)
-                return
-            item = task.result()
-            done.append(item)
-            if item.output is not None and not item.output.cached:
-                dearest = max(dearest, item.cost_usd)
-            advance()
-
-        capped = False
-        for case, plan, r in jobs:
-            await slots.acquire()
-            if failure:
-                slots.release()
-                break
-            # A remote gateway: stop before what is spent + what the calls in flight may cost
-            # (the dearest item so far, each) passes the cap.
-            predicted = meter.spent_usd + dearest * (len(running) + 1)
-            if self.cap is not None and not self.cap_in_gateway and predicted > self.cap:
-                slots.release()
-                capped = True
-                break
-            task = asyncio.create_task(self._item(case, plan, r, client.for_repeat(r)))
-            running.add(task)
-            task.add_done_callback(finished)
-        if failure:
-            for task in list(running):
-                task.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
-        if failure:
-            raise self._aborted(failure[0], len(done), len(jobs))
-        if capped:
-            raise RunAborted(self._cap_message(len(done), len(jobs)))
-        return done
+        # A remote gateway: stop before what is spent + what the calls in flight may cost
+        # passes the cap (an embedded gateway enforces it as a budget).
+        got = await run_capped(
+            jobs,
+            lambda job: self._item(job[0], job[1], job[2], client.for_repeat(job[2])),
+            concurrency=self.concurrency,
+            spent=lambda: meter.spent_usd,
+            cap=None if self.cap_in_gateway else self.cap,
+            cost_of=cost,
+            on_done=lambda _item: advance(),
+            cancel_on_failure=True,
+        )
+        if got.failure is not None:
+            raise self._aborted(got.failure, len(got.done), len(jobs))
+        if got.capped:
+            raise RunAborted(self._cap_message(len(got.done), len(jobs)))
+        return got.done
 
     def _aborted(self, exc: BaseException, done: int, total: int) -> BaseException:
         if isinstance(exc, BudgetRefused) and exc.scope and f"session={self.run_id}" in exc.scope:

@@ -32,6 +32,7 @@ import aiohttp
 from daytwo.config.schema import Config
 from daytwo.evals.assertions.judge import JudgeError
 from daytwo.evals.assertions.pairwise import PairVerdict, pairwise
+from daytwo.evals.capped import run_capped
 from daytwo.evals.client import Attribution, BudgetRefused, GatewayClient, Meter, read_output
 from daytwo.evals.model import CallFailed, JudgeSettings, Output, RunAborted
 from daytwo.incidents.replay import REPLAY_PROJECT, CapturedCall, ReplayRefused
@@ -221,44 +222,18 @@ class Replayer:
     async def _all(
         self, jobs: Sequence[Job], client: GatewayClient, meter: Meter
     ) -> tuple[list[Pair], str | None]:
-        done: list[Pair] = []
-        dearest = 0.0
-        slots = asyncio.Semaphore(self.concurrency)
-        running: set[asyncio.Task[Pair]] = set()
-        failure: list[BaseException] = []
-
-        def finished(task: asyncio.Task[Pair]) -> None:
-            nonlocal dearest
-            running.discard(task)
-            slots.release()
-            if task.cancelled():
-                return
-            exc = task.exception()
-            if exc is not None:
-                failure.append(exc)
-                return
-            pair = task.result()
-            done.append(pair)
-            dearest = max(dearest, pair.cost_usd)
-
-        stopped: str | None = None
-        for job in jobs:
-            await slots.acquire()
-            if failure:
-                slots.release()
-                break
-            predicted = meter.spent_usd + dearest * (len(running) + 1)
-            if self.cap is not None and predicted > self.cap:
-                slots.release()
-                stopped = "cap"
-                break
-            task = asyncio.create_task(self._pair(job, client))
-            running.add(task)
-            task.add_done_callback(finished)
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
-        if failure:
-            exc = failure[0]
+        got = await run_capped(
+            jobs,
+            lambda job: self._pair(job, client),
+            concurrency=self.concurrency,
+            spent=lambda: meter.spent_usd,
+            cap=self.cap,
+            cost_of=lambda pair: pair.cost_usd,
+        )
+        done = got.done
+        stopped: str | None = "cap" if got.capped else None
+        exc = got.failure
+        if exc is not None:
             if (
                 isinstance(exc, BudgetRefused)
                 and exc.scope
