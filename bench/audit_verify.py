@@ -96,21 +96,7 @@ def build(path: Path, entries: int, period: int) -> tuple[str, Signer, float]:
             cur.executemany(_CALL_SQL, calls)
             cur.executemany(
                 "INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e.stream,
-                        e.seq,
-                        e.at,
-                        e.kind,
-                        e.subject,
-                        e.actor,
-                        e.project,
-                        e.data,
-                        e.prev_hash,
-                        e.hash,
-                    )
-                    for e in new
-                ],
+                [e.values() for e in new],
             )
             cur.execute("COMMIT")
             with store.engine.begin() as conn:

@@ -64,6 +64,21 @@ class Entry:
     prev_hash: str
     hash: str
 
+    def values(self) -> tuple[Any, ...]:
+        """The ``audit_entries`` row, in the table's column order."""
+        return (
+            self.stream,
+            self.seq,
+            self.at,
+            self.kind,
+            self.subject,
+            self.actor,
+            self.project,
+            self.data,
+            self.prev_hash,
+            self.hash,
+        )
+
     def row(self) -> dict[str, Any]:
         return {
             "stream": self.stream,

@@ -263,22 +263,7 @@ class CallTrail:
     # -- internals ----------------------------------------------------------------------------
 
     def _insert(self, conn: sa.Connection, entries: list[Entry]) -> None:
-        rows = [
-            (
-                e.stream,
-                e.seq,
-                e.at,
-                e.kind,
-                e.subject,
-                e.actor,
-                e.project,
-                e.data,
-                e.prev_hash,
-                e.hash,
-            )
-            for e in entries
-        ]
-        conn.exec_driver_sql(self._insert_entries, rows)
+        conn.exec_driver_sql(self._insert_entries, [e.values() for e in entries])
 
     @staticmethod
     def _content_row(
