@@ -5,34 +5,17 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from tests.audit.trail import HOUR, T0, Trail, build
+from tests.audit.trail import HOUR, T0, Trail
 
 from daytwo.audit.bundle import BundleError, export, open_bundle, read_records
 from daytwo.audit.chain import CONTROL
-from daytwo.audit.digest import Signer
 from daytwo.audit.verify import Report, verify
-from daytwo.ledger.store import LedgerStore, open_store
 
 GW1 = "replica:gw-1"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[LedgerStore]:
-    s = open_store(db_url)
-    try:
-        yield s
-    finally:
-        s.close()
-
-
-@pytest.fixture
-def trail(store: LedgerStore) -> Trail:
-    return build(store, Signer.generate(), replicas=("gw-1", "gw-2"))
 
 
 def offline(trail: Trail, path: Path) -> Report:

@@ -4,7 +4,6 @@ tampering is named at the first bad entry."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 
 import pytest
 from tests.audit.trail import HOUR, T0, Trail, build, entries, forged, rehash, rewrite, sql
@@ -12,24 +11,10 @@ from tests.audit.trail import HOUR, T0, Trail, build, entries, forged, rehash, r
 from daytwo.audit.chain import CONTROL
 from daytwo.audit.digest import Signer, write_digest
 from daytwo.audit.verify import Report, verify
-from daytwo.ledger.store import LedgerStore, open_store
+from daytwo.ledger.store import LedgerStore
 
 GW1 = "replica:gw-1"
 GW2 = "replica:gw-2"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[LedgerStore]:
-    s = open_store(db_url)
-    try:
-        yield s
-    finally:
-        s.close()
-
-
-@pytest.fixture
-def trail(store: LedgerStore) -> Trail:
-    return build(store, Signer.generate(), replicas=("gw-1", "gw-2"))
 
 
 def check(trail: Trail, **kw: object) -> Report:
