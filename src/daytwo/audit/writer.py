@@ -117,6 +117,10 @@ _NO_DEFAULT = object()
 _DEFAULT_OF = tuple(SUMMARY_DEFAULTS.get(name, _NO_DEFAULT) for name in SUMMARY_FIELDS)
 
 
+#: Records the writer readies between two hand-overs of the GIL to the event loop.
+YIELD_EVERY = 16
+
+
 def summary(record: CallRecord) -> dict[str, Any]:
     """The call's fields as its entry repeats them, those at their default left out."""
     return {
@@ -200,9 +204,14 @@ class CallTrail:
     # -- the batch hook -----------------------------------------------------------------------
 
     def prepare(self, records: list[CallRecord]) -> None:
-        for record in records:
+        for i, record in enumerate(records):
             if record.audit is not None and not isinstance(record.audit, dict):
                 self.preparer.prepare(record)
+                if i % YIELD_EVERY == YIELD_EVERY - 1:
+                    # Hand the GIL over: a batch takes tens of milliseconds, and the event
+                    # loop, woken by its sockets meanwhile, would wait for the interpreter's
+                    # switch interval (5 ms) at each wake-up.
+                    time.sleep(0)
 
     def write(self, conn: sa.Connection, records: Sequence[CallRecord]) -> object:
         items: list[Item] = []
