@@ -89,7 +89,7 @@ def test_a_short_outage_fails_over_without_client_errors(mode: str, injected: st
         "state": "open",
         "at_s": breaker["transitions"][0]["at_s"],
     }
-    # After: the breaker probes the primary back (5 s open period) and traffic returns.
+    # After: the breaker probes the primary back (2 s open period) and traffic returns.
     assert breaker["closed_after_outage_s"] is not None
     assert recovery["served_by"].get("openai", 0) > 0
 

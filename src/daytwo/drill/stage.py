@@ -36,7 +36,12 @@ SELF_PROVIDERS = {
 SELF_ALIAS = "chat"
 #: The self-contained setup's retry policy: a short per-try timeout, so that a hanging
 #: provider is failed over within a second (the defaults allow minutes, as real LLM calls may).
-SELF_RESILIENCE: dict[str, Any] = {"defaults": {"deadline_s": 10.0, "try_timeout_s": 1.0}}
+#: The self-contained setup's resilience: a 2 s first open period, so that even a short drill's
+#: recovery phase (5 s) sees the breaker probe the provider back and close.
+SELF_RESILIENCE: dict[str, Any] = {
+    "defaults": {"deadline_s": 10.0, "try_timeout_s": 1.0},
+    "breaker": {"open_s": 2.0},
+}
 
 Setup = Literal["self-contained", "config"]
 
