@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from tests.ledger.conftest import priced_call
 
 from daytwo.audit.capture import Capture, Preparer
 from daytwo.audit.chain import CONTROL, GENESIS, entry_hash
+from daytwo.audit.codec import decompress
 from daytwo.audit.digest import Signer, verify_signature, write_digest
 from daytwo.audit.keeper import Keeper
 from daytwo.audit.schema import audit_digests, audit_entries, call_content
@@ -26,7 +28,9 @@ from daytwo.core.redact import Redactor
 from daytwo.keys.model import KeySpec
 from daytwo.keys.store import KeyStore
 from daytwo.ledger.schema import calls
+from daytwo.ledger.spill import SpillFile
 from daytwo.ledger.store import LedgerStore, open_store
+from daytwo.ledger.writer import Ledger
 
 T0 = 1_800_000_000.0
 
@@ -214,3 +218,34 @@ def test_the_shutdown_digest_of_the_control_stream_is_written_by_one_replica(
     assert [d.stream for d in first] == ["replica:a", CONTROL]
     assert [d.stream for d in second] == ["replica:b"]
     assert sorted(got) == [(CONTROL, 1), ("replica:a", 1), ("replica:b", 1)]
+
+
+def test_a_call_spilled_after_close_is_redacted_on_disk_and_chained_at_the_next_open(
+    tmp_path: Path,
+) -> None:
+    """A call that finishes after shutdown began goes to the spill file, not the database: its
+    content is redacted before that write too, and the next process chains it with its row."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    spill = tmp_path / "ledger.spill.jsonl"
+    store = open_store(url)
+    ledger = Ledger(store, spill=SpillFile(spill), hook=_trail(store))
+    ledger.close(10)
+    late = _captured(7, "redacted")
+    ledger.submit(late)  # after close: straight to the spill file
+    on_disk = spill.read_text()
+    assert "bo@example.com" not in on_disk and "[REDACTED:email]" in on_disk
+
+    store = open_store(url)
+    ledger = Ledger(store, spill=SpillFile(spill), hook=_trail(store))  # replays the spill
+    try:
+        assert ledger.flush(10)
+        rows = _entries(store, "replica:gw-1")
+        with store.connect() as conn:
+            (content,) = conn.execute(sa.select(call_content)).all()
+    finally:
+        ledger.close(10)
+    _assert_chained(rows)
+    assert [r.kind for r in rows] == ["stream.open", "stream.resume", "call"]
+    assert rows[-1].subject == late.id and content.call_id == late.id
+    kept = decompress(content.codec, bytes(content.content)).decode()
+    assert "bo@example.com" not in kept and "[REDACTED:email]" in kept
