@@ -182,6 +182,33 @@ def test_daily_cost_trip_switches_the_scope_off(
     assert switch.reason.startswith("alert acme-cap: cost today $")
 
 
+def test_an_error_rate_alert_degrades_its_alias_to_the_safe_one(
+    gateway_factory: Start, tmp_path: Path, receiver: Receiver, hmac_key: bytes
+) -> None:
+    rule = {
+        "name": "broken-errors",
+        "kind": "error_rate",
+        "threshold": 0.5,
+        "window": 5.0,
+        "scope": {"alias": "broken"},
+        "action": "degrade",
+        "degrade": {"mode": "alias", "alias": "chat"},
+        "sinks": ["hook"],
+    }
+    gw = _gateway(gateway_factory, tmp_path, receiver, [rule])
+    client = gw.openai()
+    assert set(call(client, "broken", 2)) == {500}  # the flaky upstream fails
+    (fired,) = receiver.wait(lambda b: len(b) == 1, path="/hook")
+    assert fired["action"] == "degraded model=broken to alias chat"
+    assert call(client, "broken") == [200]  # answered by the safe alias
+    last = gw.records()[-1]
+    assert (last["alias"], last["degraded"], last["status"]) == ("broken", "alias", "ok")
+    assert gw.app.spend is not None
+    (switch,) = gw.app.spend.switches.active().values()
+    assert (switch.mode, switch.alias, switch.who) == ("alias", "chat", "alert:broken-errors")
+    assert switch.reason.startswith("alert broken-errors: ")
+
+
 def test_a_single_huge_request_fires_at_once_and_resolves_after_its_window(
     gateway_factory: Start, tmp_path: Path, receiver: Receiver, hmac_key: bytes
 ) -> None:

@@ -302,3 +302,78 @@ def test_usage_and_connection_failures_are_one_line() -> None:
         "daytwo kill",
         "--token",
     )
+
+
+def test_degrade_answers_the_scope_with_the_message_and_revive_ends_it(gw: RunningGateway) -> None:
+    token = new_token(gw, "operator")
+    message = "Chat is paused; email help@example.com."
+    result = run(
+        "degrade",
+        "--project",
+        "acme",
+        "--mode",
+        "static",
+        "--message",
+        message,
+        "--reason",
+        "provider outage",
+        "--gateway",
+        gw.url,
+        DAYTWO_ADMIN_TOKEN=token,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "degraded project=acme (static): provider outage\n"
+    status, headers, raw = http("POST", f"{gw.base_url}/chat/completions", chat_body(), ACME)
+    assert status == 200 and headers["x-daytwo-degraded"] == "static; scope=project=acme"
+    assert orjson.loads(raw)["choices"][0]["message"]["content"] == message
+
+    result = run("revive", "--project", "acme", "--gateway", gw.url, DAYTWO_ADMIN_TOKEN=token)
+    assert result.stdout == "revived project=acme\n"
+    status, headers, _ = http("POST", f"{gw.base_url}/chat/completions", chat_body(), ACME)
+    assert status == 200 and "x-daytwo-degraded" not in headers
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--mode", "alias"), "--mode alias needs --alias"),
+        (("--mode", "static", "--alias", "x"), "--alias: mode static answers with a message"),
+        (("--mode", "alias", "--alias", "x", "--message", "m"), "--message: mode alias"),
+        (("--mode", "static", "--message", " "), "--message: must not be empty"),
+        (("--mode", "nap"), "--mode"),
+    ],
+)
+def test_degrade_usage_errors_are_one_line_and_exit_2(
+    gw: RunningGateway, args: tuple[str, ...], needle: str
+) -> None:
+    result = run(
+        "degrade",
+        "--project",
+        "acme",
+        "--reason",
+        "r",
+        *args,
+        "--gateway",
+        gw.url,
+        DAYTWO_ADMIN_TOKEN="t",
+    )
+    one_line_error(result, 2, "daytwo degrade", needle)
+
+
+def test_degrade_to_an_unknown_alias_is_the_gateways_one_line_refusal(gw: RunningGateway) -> None:
+    token = new_token(gw, "operator")
+    result = run(
+        "degrade",
+        "--project",
+        "acme",
+        "--mode",
+        "alias",
+        "--alias",
+        "nope",
+        "--reason",
+        "r",
+        "--gateway",
+        gw.url,
+        DAYTWO_ADMIN_TOKEN=token,
+    )
+    one_line_error(result, 1, "daytwo degrade", "refused (400)", "`nope` is not a configured alias")

@@ -142,6 +142,11 @@ def _sample_request(admin: Admin, route: Route) -> tuple[str, Any]:
         body = {
             "/admin/keys": {"project": "p"},
             "/admin/switches": {"scope": {"project": "p"}, "reason": "matrix"},
+            "/admin/switches/degrade": {
+                "scope": {"project": "p"},
+                "mode": "static",
+                "reason": "matrix",
+            },
             "/admin/switches/revive": {"scope": {"project": "p"}},
             "/admin/incidents": {"title": "matrix", "severity": "sev3"},
             "/admin/incidents/{incident_id}/notes": {"text": "a note"},

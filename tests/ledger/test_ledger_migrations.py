@@ -97,7 +97,8 @@ def _upgrade_to(url: str, revision: str) -> None:
 
 
 #: The calls columns migration 0009 added (rows written "as" an older revision lack them).
-SINCE_0009 = ("client_ip", "config_hash")
+#: Columns added by 0009 (client_ip, config_hash) and 0010 (degraded).
+SINCE_0009 = ("client_ip", "config_hash", "degraded")
 
 
 def _write_as_0003(url: str, records: list[CallRecord]) -> None:
@@ -240,3 +241,29 @@ def test_0007_adds_system_fingerprint_and_keeps_older_rows(
     assert before == old  # every field as stored before the upgrade, the fingerprint None
     assert after == new
     assert [tuple(r) for r in stored] == [(old.id, None), (new.id, "fp_0a1b2c3d4e")]
+
+
+def test_0010_adds_degraded_and_keeps_older_rows(
+    db_url: str, make_record: Callable[..., CallRecord]
+) -> None:
+    """A database left at 0009 upgrades in place: its rows read back not degraded, and new
+    rows keep how a degraded call was answered."""
+    _upgrade_to(db_url, "0009")
+    old = make_record(client_ip="10.0.0.7")
+    row = dict(zip(ROW_COLUMNS, to_row(old), strict=True))
+    columns = [c for c in ROW_COLUMNS if c != "degraded"]
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.table("calls", *map(sa.column, columns)).insert(),
+                [{c: row[c] for c in columns}],
+            )
+    finally:
+        engine.dispose()
+    new = make_record(degraded="static", cost_nanousd=0)
+    with open_store(db_url) as s:
+        s.insert_batch([new])
+        before, after = s.get_call(old.id), s.get_call(new.id)
+    assert before == old and before is not None and before.degraded is None
+    assert after == new and after is not None and after.degraded == "static"

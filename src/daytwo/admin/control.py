@@ -1,5 +1,5 @@
 """``/admin/switches``, ``/admin/budgets``, ``/admin/events`` and ``/admin/providers``: kill
-switches, budget counters, the admin event log and provider health.
+switches and degraded modes, budget counters, the admin event log and provider health.
 
 Each change goes through the same objects the gateway uses (the switch board every replica
 listens to, the key store's event log), so the admin API never keeps a state of its own.
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from daytwo.admin.declare import Gw, Spend, Store, Who, outside, reply, route
 from daytwo.admin.schemas import (
     BudgetList,
+    Degrade,
     EventList,
     Kill,
     Providers,
@@ -121,6 +122,9 @@ def _switch_json(record: SwitchRecord) -> dict[str, Any]:
         "who": record.who,
         "at": record.at,
         "source": record.source,
+        "mode": record.mode,
+        "message": record.message,
+        "alias": record.alias,
     }
 
 
@@ -137,7 +141,7 @@ def _switches(router: APIRouter) -> None:
         "GET",
         "/admin/switches",
         "viewer",
-        summary="Active kill switches.",
+        summary="Active kill switches and degraded modes.",
         ok=SwitchList,
         ok_description="Switches",
         errors=(403,),
@@ -178,9 +182,53 @@ def _switches(router: APIRouter) -> None:
     @route(
         router,
         "POST",
+        "/admin/switches/degrade",
+        "operator",
+        summary="Put a scope in degraded mode: its calls are answered with a static message, "
+        "the last good cached answer or by a safe alias, in the client's wire format, until "
+        "revived. Replaces a kill switch on the same scope.",
+        ok=Switch,
+        ok_description="The switch",
+        errors=(400, 403, 503),
+    )
+    async def switches_degrade(
+        who: Who, gw: Gw, spend: Spend, store: Store, body: Degrade
+    ) -> Response:
+        scope = _switch_scope(who, body.scope, "degrade")
+        if body.mode == "alias" and body.alias is not None and body.alias not in gw.runtime.routes:
+            raise InvalidRequest(
+                f"`alias`: `{body.alias}` is not a configured alias", param="alias"
+            )
+        board = spend.switches
+        before = board.active().get(scope.key())
+        try:
+            record = await board.degrade(
+                scope,
+                body.mode,
+                reason=body.reason,
+                who=who.actor,
+                message=body.message,
+                alias=body.alias,
+            )
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        await asyncio.to_thread(
+            store.record_event,
+            actor=who.actor,
+            action="switch.degrade",
+            target=record.key,
+            before=None if before is None else _switch_json(before),
+            after=_switch_json(record),
+            at=record.at,
+        )
+        return reply(_switch_json(record))
+
+    @route(
+        router,
+        "POST",
         "/admin/switches/revive",
         "operator",
-        summary="Revive a killed scope.",
+        summary="Revive a killed or degraded scope.",
         ok=Revived,
         ok_description="Whether a switch was active",
         errors=(400, 403, 503),

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from daytwo.config.degrade import MAX_MESSAGE_CHARS
 from daytwo.control.scopes import EACH
 from daytwo.control.switches import SWITCH_FIELDS
 from daytwo.keys.specs import parse_budget, parse_duration
@@ -130,6 +131,23 @@ class Kill(_Request):
     reason: Annotated[Text, Field(max_length=MAX_REASON_CHARS)]
 
 
+class Degrade(_Request):
+    """Put a scope in degraded mode: its calls are answered, not refused."""
+
+    scope: Scope
+    mode: Literal["static", "cached", "alias"] = Field(
+        description="`static`: answer with `message`; `cached`: the last good cached answer "
+        "for the same request (else `message`); `alias`: route to the safe alias `alias`."
+    )
+    message: Annotated[Text, Field(max_length=MAX_MESSAGE_CHARS)] | None = Field(
+        None, description="The answer of `static` (and of `cached` when nothing is cached)."
+    )
+    alias: Annotated[Text, Field(max_length=200)] | None = Field(
+        None, description="`alias` mode: the configured alias that answers instead."
+    )
+    reason: Annotated[Text, Field(max_length=MAX_REASON_CHARS)]
+
+
 class Revive(_Request):
     scope: Scope
 
@@ -194,7 +212,12 @@ class Switch(_Response):
     reason: str
     who: str
     at: float
-    source: Literal["manual", "budget", "loopbreaker"]
+    source: Literal["manual", "budget", "loopbreaker", "alert"]
+    mode: Literal["kill", "static", "cached", "alias"] = Field(
+        description="`kill` refuses the scope's calls; the others answer them (degraded mode)."
+    )
+    message: str | None = None
+    alias: str | None = None
 
 
 class SwitchList(_Response):

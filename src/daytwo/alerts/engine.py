@@ -449,7 +449,7 @@ class AlertEngine:
     async def _notify(self, rule: AlertRule, t: Transition) -> None:
         a = t.alert
         action = None
-        if rule.action == "trip" and t.to == "firing":
+        if rule.action is not None and t.to == "firing":
             action = await self._trip(rule, a)
         n = Notification(
             status="firing" if t.to == "firing" else "resolved",
@@ -480,7 +480,8 @@ class AlertEngine:
         return None if ref is None else runbook_link(ref, self.config.incidents.runbook_base_url)
 
     async def _trip(self, rule: AlertRule, alert: Alert) -> str | None:
-        """Switch the alert's scope off (``action: trip``); what was done, for the message."""
+        """Switch the alert's scope off (``action: trip``) or put it in degraded mode
+        (``action: degrade``); what was done, for the message."""
         scope = {
             _SWITCH_FIELD[f]: alert.labels[f]
             for f in ("alias", "project", "workflow", "provider")
@@ -489,18 +490,40 @@ class AlertEngine:
         if self._switches is None or not scope:
             log.error(f"alert {rule.name}: cannot trip: no switch board or no scope")
             return None
-        reason = (
-            f"alert {rule.name}: cost today {fmt(alert.value, 'usd')} "
-            f"above {fmt(rule.limit, 'usd')}"
-        )
-        try:
-            record = await self._switches.kill(
-                scope, reason=reason, who=f"alert:{rule.name}", source="alert"
+        unit = rule.spec.unit
+        reason = f"alert {rule.name}: {fmt(alert.value, unit)} above {fmt(rule.limit, unit)}"
+        if rule.kind == "daily_cost":
+            reason = (
+                f"alert {rule.name}: cost today {fmt(alert.value, 'usd')} "
+                f"above {fmt(rule.limit, 'usd')}"
             )
+        who = f"alert:{rule.name}"
+        how = rule.degrade
+        try:
+            if how is None:
+                record = await self._switches.kill(scope, reason=reason, who=who, source="alert")
+            else:
+                if "provider" in scope:  # a provider is killed, never degraded
+                    del scope["provider"]
+                    if not scope:
+                        log.error(f"alert {rule.name}: cannot degrade a provider")
+                        return None
+                record = await self._switches.degrade(
+                    scope,
+                    how.mode,
+                    reason=reason,
+                    who=who,
+                    message=how.message,
+                    alias=how.alias,
+                    source="alert",
+                )
         except StateUnavailable as exc:
-            log.error(f"alert {rule.name}: could not switch the scope off: {exc.message}")
-            return "could not switch the scope off (spend-control state unreachable)"
-        return f"switched off {record.key}"
+            log.error(f"alert {rule.name}: could not switch the scope: {exc.message}")
+            return "could not switch the scope (spend-control state unreachable)"
+        if how is None:
+            return f"switched off {record.key}"
+        target = f"to alias {how.alias}" if how.alias else f"({how.mode})"
+        return f"degraded {record.key} {target}"
 
     async def _take_over(self, now: float) -> None:
         """This replica now evaluates the shared rules: pick up the alerts still firing (and

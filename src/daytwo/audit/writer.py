@@ -92,6 +92,7 @@ SUMMARY_FIELDS = (
     "prompt_label",
     "prompt_hash",
     "config_hash",
+    "degraded",
 )
 
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "keys": "daytwo.cli.keys:keys",
     "admin": "daytwo.cli.admin:admin",
     "kill": "daytwo.cli.switches:kill",
+    "degrade": "daytwo.cli.switches:degrade",
     "revive": "daytwo.cli.switches:revive",
     "providers": "daytwo.cli.providers:providers",
     "drill": "daytwo.cli.drill:drill",

@@ -1,6 +1,9 @@
-"""``daytwo kill`` and ``daytwo revive``: switch a scope off, or on again, on a running gateway.
+"""``daytwo kill``, ``daytwo degrade`` and ``daytwo revive``: switch a scope off, put it in
+degraded mode (answered with a static message, the last good cached answer or by a safe alias),
+or back on, on a running gateway.
 
-They talk to the gateway's admin API (``POST /admin/switches`` and ``/admin/switches/revive``),
+They talk to the gateway's admin API (``POST /admin/switches``, ``/admin/switches/degrade`` and
+``/admin/switches/revive``),
 so the change goes through the gateway's switch board and reaches every replica. The gateway is
 ``--gateway URL`` (default ``$DAYTWO_GATEWAY_URL``, else ``http://127.0.0.1:4000``); the admin
 token is read from the environment variable named by ``--token-env`` (default
@@ -40,6 +43,14 @@ class _KillUsage(OneLineUsageError):
 
 class _ReviveUsage(OneLineUsageError):
     prefix = "daytwo revive"
+
+
+class _DegradeUsage(OneLineUsageError):
+    prefix = "daytwo degrade"
+
+
+class _DegradeCommand(OneLineCommand):
+    usage_error = _DegradeUsage
 
 
 class _KillCommand(OneLineCommand):
@@ -151,10 +162,58 @@ def kill(reason: str, gateway: str, token_env: str, as_json: bool, **fields: str
         click.echo(f"killed {data.get('scope')}: {data.get('reason')}")
 
 
+@click.command(cls=_DegradeCommand)
+@click.option(
+    "--mode",
+    type=click.Choice(["static", "cached", "alias"]),
+    required=True,
+    help="static: answer with --message; cached: the last good cached answer for the same "
+    "request (else --message); alias: route to the safe --alias.",
+)
+@click.option("--message", metavar="TEXT", help="The answer (static; cached when none is).")
+@click.option("--alias", "safe_alias", metavar="ALIAS", help="The safe alias (mode alias).")
+@click.option("--reason", required=True, help="Why (recorded with the switch, in the audit trail).")
+@_common
+def degrade(
+    mode: str,
+    message: str | None,
+    safe_alias: str | None,
+    reason: str,
+    gateway: str,
+    token_env: str,
+    as_json: bool,
+    **fields: str | None,
+) -> None:
+    """Put a scope in degraded mode: its calls are answered in the client's wire format (with
+    the `x-daytwo-degraded` header) instead of refused, until revived."""
+    if not reason.strip():
+        raise _DegradeUsage("--reason: must not be empty")
+    if mode == "alias" and not safe_alias:
+        raise _DegradeUsage("--mode alias needs --alias: the safe alias to route the calls to")
+    if mode == "alias" and message is not None:
+        raise _DegradeUsage("--message: mode alias answers from the safe alias, not a message")
+    if mode != "alias" and safe_alias is not None:
+        raise _DegradeUsage(f"--alias: mode {mode} answers with a message, not from an alias")
+    if message is not None and not message.strip():
+        raise _DegradeUsage("--message: must not be empty")
+    scope = _scope(_DegradeUsage, fields)
+    body: dict[str, Any] = {"scope": scope, "mode": mode, "reason": reason}
+    if message is not None:
+        body["message"] = message
+    if safe_alias is not None:
+        body["alias"] = safe_alias
+    data = _post(_DegradeUsage, gateway, token_env, "/admin/switches/degrade", body)
+    if as_json:
+        echo_json(data)
+    else:
+        how = f"to {data.get('alias')}" if data.get("mode") == "alias" else f"({data.get('mode')})"
+        click.echo(f"degraded {data.get('scope')} {how}: {data.get('reason')}")
+
+
 @click.command(cls=_ReviveCommand)
 @_common
 def revive(gateway: str, token_env: str, as_json: bool, **fields: str | None) -> None:
-    """Switch a killed scope back on."""
+    """Switch a killed or degraded scope back on."""
     scope = _scope(_ReviveUsage, fields)
     data = _post(_ReviveUsage, gateway, token_env, "/admin/switches/revive", {"scope": scope})
     if as_json:

@@ -28,6 +28,13 @@
           action: trip                    # and switch the scope off, like a budget trip
           sinks: [ops, mail]
           runbook: cost-spike             # a runbook name or an https URL (default: the kind's)
+        - name: support-quality
+          kind: error_rate
+          threshold: 0.2
+          scope: {project: support}
+          action: degrade                 # answer the scope's calls instead (degraded mode)
+          degrade: {mode: alias, alias: safe-chat}   # or {mode: static, message: "..."}, cached
+          sinks: [pager]
 
 Every rule's condition is *value above threshold*. The threshold's unit depends on the kind
 (:data:`KINDS`); so do the default window and the labels a rule is evaluated per (``by``).
@@ -50,6 +57,7 @@ from pydantic import (
     model_validator,
 )
 
+from daytwo.config.degrade import DegradeAction
 from daytwo.config.incidents import RunbookRef
 from daytwo.core.secrets import parse_ref
 
@@ -164,8 +172,10 @@ class AlertRule(_Model):
     sinks: tuple[AlertName, ...] = Field(min_length=1)
     #: Seconds after a resolve during which the same alert does not fire again.
     cooldown: Seconds = 0.0
-    #: ``daily_cost`` only: ``trip`` switches the scope off when the alert fires.
-    action: Literal["trip"] | None = None
+    #: ``trip`` (``daily_cost`` only) switches the scope off when the alert fires; ``degrade``
+    #: puts it in degraded mode (``degrade``) instead. Revived by hand, never by a resolve.
+    action: Literal["trip", "degrade"] | None = None
+    degrade: DegradeAction | None = None
     #: The runbook its notifications point to: a runbook name or an https URL (default: the
     #: kind's, :data:`daytwo.config.incidents.KIND_RUNBOOKS`).
     runbook: RunbookRef | None = None
@@ -206,6 +216,16 @@ class AlertRule(_Model):
                     "action: trip needs a scope or `by` (switching off the whole organisation "
                     "is `daytwo kill`'s job)"
                 )
+        if self.action == "degrade":
+            if self.degrade is None:
+                raise ValueError("action: degrade needs `degrade: {mode: static|cached|alias}`")
+            if not (self.scope.fields() or self.by):
+                raise ValueError(
+                    "action: degrade needs a scope or `by` (degrading the whole organisation "
+                    "is `daytwo degrade`'s job)"
+                )
+        elif self.degrade is not None:
+            raise ValueError("degrade: only an `action: degrade` rule says how to degrade")
         threshold = self.threshold
         if self.kind == "request_tokens" and threshold is not None and threshold != int(threshold):
             raise ValueError("threshold: request_tokens counts whole tokens")
@@ -353,6 +373,9 @@ class AlertsConfig(_Model):
                     out.append(f"{where}.sinks: unknown sink `{sink}` (known: {known})")
             if rule.scope.alias is not None and rule.scope.alias not in aliases:
                 out.append(f"{where}.scope.alias: unknown model alias `{rule.scope.alias}`")
+            safe = rule.degrade.alias if rule.degrade is not None else None
+            if safe is not None and safe not in aliases:
+                out.append(f"{where}.degrade.alias: unknown model alias `{safe}`")
             if rule.budget is not None and rule.budget not in budgets:
                 out.append(f"{where}.budget: no spend_control budget is named `{rule.budget}`")
         return out

@@ -192,14 +192,16 @@ class SpendGate:
         """The deployments no kill switch covers (no I/O). Raises ``feature_disabled`` when the
         call itself is switched off, or every deployment's provider is."""
         board = self.switches
-        record = board.check(subject)
+        record = board.check(subject, kill_only=True)
         if record is None:
             keep = tuple(
-                t for t in targets if board.check(replace(subject, provider=t.provider)) is None
+                t
+                for t in targets
+                if board.check(replace(subject, provider=t.provider), kill_only=True) is None
             )
             if keep:
                 return keep
-            record = board.check(replace(subject, provider=targets[0].provider))
+            record = board.check(replace(subject, provider=targets[0].provider), kill_only=True)
         assert record is not None
         raise disabled_error(record, self.clock())
 

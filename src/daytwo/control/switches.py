@@ -1,6 +1,11 @@
 """Kill switches: turn a scope off (a project, workflow, feature, agent, session, key, model or
 provider -- or any combination), with who, why and when, on every replica within a second.
 
+A switch may instead put its scope in *degraded mode*: the calls are answered rather than
+refused -- with a static message, the last good cached answer, or by a safe alias
+(:data:`DEGRADE_MODES`; the pipeline answers them, gateway/degrade.py). One switch per scope:
+degrading a killed scope replaces its kill switch, and ``revive`` clears either.
+
 Each replica keeps the active switches in a local dict, so checking a call costs no round trip:
 :meth:`SwitchBoard.start` subscribes to changes first and then loads the snapshot (so no change
 can fall between the two), and every change made by any replica arrives by the State's
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
 
+from daytwo.config.degrade import degrade_spec
 from daytwo.control.events import Event, EventSink, drop
 from daytwo.control.scopes import Scope, Subject
 from daytwo.control.windows import Clock, system_clock
@@ -106,12 +112,17 @@ class SwitchBoard:
     def any_active(self) -> bool:
         return bool(self._active)
 
-    def check(self, subject: Subject) -> SwitchRecord | None:
-        """The switch that turns this call off, if any. Local, no I/O."""
+    def check(self, subject: Subject, *, kill_only: bool = False) -> SwitchRecord | None:
+        """The switch that governs this call, if any: a kill switch over a degraded mode (the
+        stricter wins), degraded modes only unless ``kill_only``. Local, no I/O."""
+        found = None
         for scope, record in self._active.values():
             if scope.resolve(subject) is not None:
-                return record
-        return None
+                if not record.degraded:
+                    return record
+                if found is None and not kill_only:
+                    found = record
+        return found
 
     def active(self) -> dict[str, SwitchRecord]:
         return {k: r for k, (_, r) in self._active.items()}
@@ -130,6 +141,35 @@ class SwitchBoard:
         await self.state.set_switch(record)
         self._apply(SwitchChange(record.key, record))
         self.on_event(Event("switch_on", record.key, now, detail=f"{who}: {reason}"))
+        return record
+
+    async def degrade(
+        self,
+        scope: Mapping[str, str] | str | Scope,
+        mode: str,
+        *,
+        reason: str,
+        who: str,
+        message: str | None = None,
+        alias: str | None = None,
+        source: str = "manual",
+    ) -> SwitchRecord:
+        """Put a scope in degraded mode (replacing a kill switch or another mode on it).
+        ValueError for a bad mode, message or alias; a scope naming a provider cannot be
+        degraded (its deployments are skipped by a kill switch instead)."""
+        s = switch_scope(scope)
+        if "provider" in s.as_dict():
+            raise ValueError(
+                "a provider is not degraded: kill it (its deployments are skipped) or degrade "
+                "the project, workflow, feature or model that uses it"
+            )
+        message, alias = degrade_spec(mode, message, alias)
+        now = self.clock()
+        record = SwitchRecord(s.key(), reason, who, now, source, mode, message, alias)
+        await self.state.set_switch(record)
+        self._apply(SwitchChange(record.key, record))
+        detail = f"{who}: degraded ({mode}{f' to {alias}' if alias else ''}): {reason}"
+        self.on_event(Event("switch_on", record.key, now, detail=detail))
         return record
 
     async def revive(self, scope: Mapping[str, str] | str | Scope, *, who: str) -> bool:

@@ -98,6 +98,9 @@ class CallRecord:
     #: trusted), and the checkpoint (hash) of the effective config the call ran under.
     client_ip: str | None = None
     config_hash: str | None = None
+    #: Answered in degraded mode: ``static`` (the switch's message), ``cached`` (the last good
+    #: cached answer) or ``alias`` (by the safe alias); None for every other call.
+    degraded: str | None = None
     #: Every upstream attempt, when there was more than one (not a ``calls`` column: the
     #: ledger stores them in ``attempts``).
     attempt_log: tuple[AttemptRecord, ...] = field(default=(), metadata={"column": False})

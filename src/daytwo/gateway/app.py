@@ -31,7 +31,7 @@ from daytwo.core.errors import (
 from daytwo.core.score import ScoreRecord
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.types import LLMRequest
-from daytwo.gateway import loopback, models, prompt_api
+from daytwo.gateway import degrade, loopback, models, prompt_api
 from daytwo.gateway import openai_format as oai
 from daytwo.gateway.anthropic_ingress import ANTHROPIC_MESSAGES
 from daytwo.gateway.audit_service import AuditService
@@ -542,6 +542,8 @@ class Gateway:
             out_headers = [*ids]
             if call.ticket is not None and call.ticket.headers:
                 out_headers += [(k.encode(), v.encode()) for k, v in call.ticket.headers.items()]
+            if call.degraded is not None and call.degraded_as is not None:
+                out_headers.append(degrade.header(call.degraded_as, call.degraded))
             watch = DisconnectWatch(receive)
             if req.stream:
                 encoder = ingress.stream(req)

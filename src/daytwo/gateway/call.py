@@ -64,6 +64,11 @@ class Call:
     prompt: tuple[str, int, str | None, str] | None = None
     #: The client's address: the TCP peer (no forwarded header is trusted).
     client_ip: str | None = None
+    #: Degraded mode (gateway/degrade.py): the switch, how the call was answered (``static``,
+    #: ``cached``, ``alias``), and the answer itself when no upstream gives it.
+    degraded: SwitchRecord | None = None
+    degraded_as: str | None = None
+    canned: dict[str, Any] | None = None
 
 
 def subject_of(call: Call) -> Subject:

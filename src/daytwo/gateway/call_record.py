@@ -89,6 +89,7 @@ def call_record(
         saved_nanousd=call.saved_nanousd,
         client_ip=call.client_ip,
         config_hash=call.runtime.config_hash,
+        degraded=call.degraded_as,
         attempt_log=attempt_log,
     )
     if call.prompt is not None:

@@ -55,6 +55,7 @@ from daytwo.core.record import CallRecord, CallStatus
 from daytwo.core.secrets import SecretRegistry
 from daytwo.core.tokens import chunk_output_chars, estimate_input_tokens, tokens_for_chars
 from daytwo.core.types import Attribution, Cost, LLMRequest, LLMResponse, StreamChunk, Usage
+from daytwo.gateway import degrade
 from daytwo.gateway.attempts import output_guard, past_limit, prepend, run_attempts
 from daytwo.gateway.attribution import attribute, attribute_unparsed, with_key
 from daytwo.gateway.audit_stage import capture as audit_capture
@@ -73,7 +74,7 @@ from daytwo.providers.base import Adapter, Target, UpstreamStream
 from daytwo.providers.openai_wire import client_wants_usage, openai_usage
 from daytwo.replay import CachedAnswer, ResponseCache, cache_key
 from daytwo.resilience.plan import pick_tier
-from daytwo.state.base import SwitchChange
+from daytwo.state.base import SwitchChange, SwitchRecord
 
 log = logging.getLogger("daytwo.access")
 #: The request header that selects a tier rule's ``hint``.
@@ -283,6 +284,18 @@ class Pipeline:
             return route
         assert call.request is not None
         subject = subject_of(call)
+        switch = gate.switches.check(subject) if gate.switches.any_active else None
+        if switch is not None and switch.degraded:
+            call.degraded = switch
+            if switch.mode != "alias":
+                return await self._canned(call, route, switch)
+            assert switch.alias is not None
+            try:
+                route = self._route(call, switch.alias)
+            except (ModelNotFound, WrongEndpoint):
+                raise degrade.unknown_alias(switch) from None
+            call.degraded_as = "alias"
+            subject = replace(subject, model=switch.alias)
         route = _unswitched(gate, route, subject)
         subject = replace(subject, provider=route.targets[0].provider)
         body = call.request.body
@@ -304,10 +317,33 @@ class Pipeline:
         call.gate = gate
         return route
 
+    async def _canned(self, call: Call, route: Route, switch: SwitchRecord) -> Route:
+        """A degraded scope's ``static`` or ``cached`` answer, ready for stage 6 (no upstream
+        call, nothing admitted: it costs nothing)."""
+        if switch.mode == "cached":
+            cached = self._cache_slot(call, route)
+            hit = await cached[0].get(cached[1]) if cached is not None else None
+            if hit is not None:
+                self._hit(call, hit)
+                call.canned, call.degraded_as = hit.body, "cached"
+                return route
+        if call.operation == "embeddings":
+            raise degrade.no_embeddings(switch)
+        call.canned = degrade.static_answer(
+            call.id, call.started_at, call.alias, degrade.message_of(switch)
+        )
+        call.degraded_as = "static"
+        call.usage = Usage()
+        call.cost = Cost(0, None)
+        return route
+
     # -- stage 6 ----------------------------------------------------------------------------
 
     async def complete(self, call: Call, route: Route) -> LLMResponse:
         """Non-streamed chat or embeddings, with retries and failover."""
+        if call.canned is not None:  # degraded mode
+            call.answer = call.canned
+            return LLMResponse(body=call.canned, usage=Usage(), served_model=call.served_model)
         embeddings = call.operation == "embeddings"
         cached = self._cache_slot(call, route)
         if cached is not None:
@@ -396,6 +432,12 @@ class Pipeline:
         streamed text and flagged as estimated, also when the client goes away mid-stream.
         """
         assert call.request is not None
+        if call.canned is not None:  # degraded mode
+            call.answer = call.canned
+            call.ttft_ms = (time.perf_counter() - call.t0) * 1000
+            for data in chunks_of(call.canned, include_usage=client_wants_usage(call.request.body)):
+                yield StreamChunk(data=data)
+            return
         cached = self._cache_slot(call, route)
         assembler: Assembler | None = None
         if cached is not None:
@@ -574,7 +616,7 @@ class Pipeline:
     def on_switch(self, change: SwitchChange) -> None:
         """A kill switch was flipped (here or on another replica): end streams in its scope."""
         record = change.record
-        if record is None or not self.streaming:
+        if record is None or record.degraded or not self.streaming:
             return
         scope = Scope.parse(record.key)
         for call in self.streaming.values():

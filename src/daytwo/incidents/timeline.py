@@ -167,8 +167,14 @@ def describe(
     b = dict(before or {})
     if action == "switch.kill":
         return f"kill switch on: {target}" + (f" ({a['reason']})" if a.get("reason") else "")
+    if action == "switch.degrade":
+        how = f"to alias {a['alias']}" if a.get("alias") else f"({a.get('mode', '?')})"
+        return f"degraded mode on: {target} {how}" + (
+            f" ({a['reason']})" if a.get("reason") else ""
+        )
     if action == "switch.revive":
-        return f"kill switch off: {target}"
+        what = "kill switch" if b.get("mode", "kill") == "kill" else "degraded mode"
+        return f"{what} off: {target}"
     if action in ("switch_on", "switch_off"):  # spend control's own record of a switch
         state = "on" if action == "switch_on" else "off"
         return f"kill switch {state}: {target}" + _detail(a)

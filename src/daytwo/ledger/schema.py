@@ -132,6 +132,8 @@ calls = sa.Table(
     # who called from where, under which config (migration 0009)
     text_column("client_ip"),
     text_column("config_hash"),
+    # answered in degraded mode: static | cached | alias (migration 0010)
+    text_column("degraded"),
     sa.Index(None, "started_at"),
     sa.Index(None, "prompt_name", "started_at"),
     sa.Index(None, "key_id", "started_at"),

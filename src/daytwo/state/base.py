@@ -114,13 +114,25 @@ class AdmitOutcome:
 
 @dataclass(frozen=True, slots=True)
 class SwitchRecord:
-    """A kill switch as stored: ``key`` is its concrete scope key."""
+    """A switch as stored: ``key`` is its concrete scope key.
+
+    ``mode`` says what the scope's calls get: ``kill`` refuses them (403 ``feature_disabled``);
+    the degraded modes answer instead -- ``static`` with ``message`` in the client's wire
+    format, ``cached`` with the last good cached answer for the same request (``message`` when
+    there is none), ``alias`` by routing to the safe alias ``alias``."""
 
     key: str
     reason: str
     who: str
     at: float
-    source: str = "manual"  # manual | budget | loopbreaker
+    source: str = "manual"  # manual | budget | loopbreaker | alert
+    mode: str = "kill"  # kill | static | cached | alias
+    message: str | None = None
+    alias: str | None = None
+
+    @property
+    def degraded(self) -> bool:
+        return self.mode != "kill"
 
 
 @dataclass(frozen=True, slots=True)

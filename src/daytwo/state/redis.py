@@ -74,14 +74,25 @@ def _counters(flat: Sequence[Any]) -> tuple[Counter, ...]:
 
 
 def _record_to_json(r: SwitchRecord) -> str:
-    return json.dumps(
-        {"key": r.key, "reason": r.reason, "who": r.who, "at": r.at, "source": r.source}
-    )
+    d: dict[str, Any] = {"key": r.key, "reason": r.reason, "who": r.who, "at": r.at}
+    d["source"] = r.source
+    if r.degraded:  # a kill switch keeps the format replicas of earlier versions read
+        d |= {"mode": r.mode, "message": r.message, "alias": r.alias}
+    return json.dumps(d)
 
 
 def _record_from_json(raw: str | bytes) -> SwitchRecord:
     d = json.loads(raw)
-    return SwitchRecord(d["key"], d["reason"], d["who"], float(d["at"]), d.get("source", "manual"))
+    return SwitchRecord(
+        d["key"],
+        d["reason"],
+        d["who"],
+        float(d["at"]),
+        d.get("source", "manual"),
+        d.get("mode", "kill"),
+        d.get("message"),
+        d.get("alias"),
+    )
 
 
 class _RedisSubscription:
