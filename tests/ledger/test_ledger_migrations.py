@@ -26,6 +26,7 @@ from daytwo.ledger.report import spend_report
 from daytwo.ledger.rollup import aggregate
 from daytwo.ledger.schema import METRICS, metadata
 from daytwo.ledger.store import LedgerStore, open_store
+from daytwo.rollout.schema import metadata as rollout_metadata
 
 
 def test_migrated_schema_has_no_drift_from_the_metadata(store: LedgerStore) -> None:
@@ -34,7 +35,7 @@ def test_migrated_schema_has_no_drift_from_the_metadata(store: LedgerStore) -> N
             conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
         )
         # one database, one migration chain: the ledger's, the virtual keys' and the alerts'
-        schemas = [metadata, keys_metadata, alerts_metadata, audit_metadata]
+        schemas = [metadata, keys_metadata, alerts_metadata, audit_metadata, rollout_metadata]
         diff = compare_metadata(ctx, schemas)  # type: ignore[arg-type]
         assert diff == []
         assert current_revision(conn) == HEAD
@@ -97,8 +98,8 @@ def _upgrade_to(url: str, revision: str) -> None:
 
 
 #: The calls columns migration 0009 added (rows written "as" an older revision lack them).
-#: Columns added by 0009 (client_ip, config_hash) and 0010 (degraded).
-SINCE_0009 = ("client_ip", "config_hash", "degraded")
+#: Columns added by 0009 (client_ip, config_hash), 0010 (degraded) and 0011 (rollout_*).
+SINCE_0009 = ("client_ip", "config_hash", "degraded", "rollout_id", "rollout_arm")
 
 
 def _write_as_0003(url: str, records: list[CallRecord]) -> None:
@@ -251,7 +252,7 @@ def test_0010_adds_degraded_and_keeps_older_rows(
     _upgrade_to(db_url, "0009")
     old = make_record(client_ip="10.0.0.7")
     row = dict(zip(ROW_COLUMNS, to_row(old), strict=True))
-    columns = [c for c in ROW_COLUMNS if c != "degraded"]
+    columns = [c for c in ROW_COLUMNS if c not in ("degraded", "rollout_id", "rollout_arm")]
     engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.begin() as conn:

@@ -93,6 +93,8 @@ SUMMARY_FIELDS = (
     "prompt_hash",
     "config_hash",
     "degraded",
+    "rollout_id",
+    "rollout_arm",
 )
 
 

@@ -27,6 +27,7 @@ from daytwo.config.prompts import PromptsConfig
 from daytwo.config.quality import QualityConfig
 from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
+from daytwo.config.rollouts import RolloutsConfig
 from daytwo.config.server import ServerConfig
 from daytwo.config.sim_quality import SimQuality
 from daytwo.config.slos import SloConfig, check_slos
@@ -378,6 +379,8 @@ class Config(Model):
     quality: QualityConfig = QualityConfig()
     #: Runbooks and the links alerts carry to them (config/incidents.py).
     incidents: IncidentsConfig = IncidentsConfig()
+    #: Rollouts of prompt labels and model aliases (config/rollouts.py, docs/rollouts.md).
+    rollouts: RolloutsConfig = RolloutsConfig()
 
     # -- quality (daytwo.quality): the judge alias exists, the judges' project has a budget --
     @model_validator(mode="after")

@@ -101,6 +101,10 @@ class CallRecord:
     #: Answered in degraded mode: ``static`` (the switch's message), ``cached`` (the last good
     #: cached answer) or ``alias`` (by the safe alias); None for every other call.
     degraded: str | None = None
+    #: The rollout that routed the call (daytwo.rollout) and the arm that served it:
+    #: ``control`` or ``candidate`` (a shadow call is the candidate's, tagged ``shadow``).
+    rollout_id: str | None = None
+    rollout_arm: str | None = None
     #: Every upstream attempt, when there was more than one (not a ``calls`` column: the
     #: ledger stores them in ``attempts``).
     attempt_log: tuple[AttemptRecord, ...] = field(default=(), metadata={"column": False})

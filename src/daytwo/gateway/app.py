@@ -76,6 +76,8 @@ from daytwo.replay import (
     open_cache,
     open_idempotency,
 )
+from daytwo.rollout.board import RolloutBoard
+from daytwo.rollout.store import RolloutStore
 from daytwo.telemetry.evaluation import EvaluationMetrics
 from daytwo.telemetry.hub import Telemetry
 from daytwo.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -122,6 +124,8 @@ class Gateway:
         self.ledger: Ledger | None = None
         self.keys: KeyCache | None = None
         self._key_store: KeyStore | None = None
+        #: The rollouts calls are routed by (daytwo.rollout; read from the ledger's database).
+        self.rollouts: RolloutBoard | None = None
         self.spend: SpendControl | None = None
         self.cache: ResponseCache | None = None
         self.idempotency: IdempotencyStore | None = None
@@ -138,6 +142,7 @@ class Gateway:
             keys=lambda: self.keys,
             cache=lambda: self.cache,
             prompts=lambda: self.prompts.current,
+            rollouts=lambda: self.rollouts,
             access_log=config.logging.access_log,
             observers=self.telemetry.observers(),
         )
@@ -337,6 +342,11 @@ class Gateway:
         if self.prompts.current is not None:
             await self._prompts_loaded("prompts.load", self.prompts.current)
         self.prompts.start()
+        assert self._key_store is not None
+        board = RolloutBoard(RolloutStore(self._key_store), cfg.rollouts.poll_s)
+        await board.refresh()
+        board.start()
+        self.rollouts = board
         self.spend = await SpendControl.open(
             cfg.spend_control,
             events=self._key_store,
@@ -432,6 +442,8 @@ class Gateway:
         for service in reversed(self._services):
             await service.aclose()
         await self.alerts.aclose()
+        if self.rollouts is not None:
+            await self.rollouts.aclose()
         if self.spend is not None:
             await self.spend.aclose()
         if self.keys is not None:

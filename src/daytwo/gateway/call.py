@@ -13,6 +13,7 @@ from daytwo.core.types import Attribution, Cost, LLMRequest, Usage
 from daytwo.gateway.runtime import Runtime
 from daytwo.keys.model import KeyPrincipal
 from daytwo.providers.base import Target
+from daytwo.rollout.model import Rollout
 from daytwo.state.base import SwitchRecord
 
 
@@ -69,6 +70,23 @@ class Call:
     degraded: SwitchRecord | None = None
     degraded_as: str | None = None
     canned: dict[str, Any] | None = None
+    #: The rollout that routed the call and the arm that serves it; ``mirror``: the rollout
+    #: whose shadow stage mirrors this call to its candidate once answered.
+    rollout: tuple[str, str] | None = None
+    mirror: Rollout | None = None
+
+
+def sticky_key(call: Call, sticky: str) -> str:
+    """The value a rollout keeps a call's arm by (its session, user or key); the call id when
+    the call has none (then not sticky)."""
+    a = call.attribution
+    if sticky == "session":
+        value = a.session
+    elif sticky == "user":
+        value = a.user
+    else:
+        value = call.principal.key_id if call.principal is not None else None
+    return value or call.id
 
 
 def subject_of(call: Call) -> Subject:

@@ -90,6 +90,8 @@ def call_record(
         client_ip=call.client_ip,
         config_hash=call.runtime.config_hash,
         degraded=call.degraded_as,
+        rollout_id=call.rollout[0] if call.rollout else None,
+        rollout_arm=call.rollout[1] if call.rollout else None,
         attempt_log=attempt_log,
     )
     if call.prompt is not None:

@@ -33,6 +33,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from dataclasses import replace
+from functools import partial
 from typing import Any, Protocol
 
 from daytwo.control.gate import Downgrade, SpendGate, Ticket, price_of_route
@@ -60,7 +61,7 @@ from daytwo.gateway.attempts import output_guard, past_limit, prepend, run_attem
 from daytwo.gateway.attribution import attribute, attribute_unparsed, with_key
 from daytwo.gateway.audit_stage import capture as audit_capture
 from daytwo.gateway.call import Call as Call  # re-exported: the doors import it from here
-from daytwo.gateway.call import subject_of
+from daytwo.gateway.call import sticky_key, subject_of
 from daytwo.gateway.call_record import call_record
 from daytwo.gateway.prompt_stage import PREFIX as PROMPT_PREFIX
 from daytwo.gateway.prompt_stage import PROMPT_HEADER, reported, resolve
@@ -74,6 +75,8 @@ from daytwo.providers.base import Adapter, Target, UpstreamStream
 from daytwo.providers.openai_wire import client_wants_usage, openai_usage
 from daytwo.replay import CachedAnswer, ResponseCache, cache_key
 from daytwo.resilience.plan import pick_tier
+from daytwo.rollout.assign import arm
+from daytwo.rollout.board import RolloutBoard
 from daytwo.state.base import SwitchChange, SwitchRecord
 
 log = logging.getLogger("daytwo.access")
@@ -110,6 +113,7 @@ class Pipeline:
         keys: Callable[[], KeyAuthenticator | None] = lambda: None,
         cache: Callable[[], ResponseCache | None] = lambda: None,
         prompts: Callable[[], PromptSet | None] = lambda: None,
+        rollouts: Callable[[], RolloutBoard | None] = lambda: None,
         access_log: bool = True,
         observers: tuple[CallObserver, ...] = (),
     ) -> None:
@@ -118,6 +122,7 @@ class Pipeline:
         self._keys = keys
         self._cache = cache
         self._prompts = prompts
+        self._rollouts = rollouts
         self._redact = secrets.redact
         self.access_log = access_log
         #: Told of every finished call (metrics, traces, alerts).
@@ -204,6 +209,7 @@ class Pipeline:
             call.attribution = with_key(Attribution(), principal)
             raise
         call.attribution = attr
+        board = self._rollouts()
         prompt = headers.get(PROMPT_HEADER)
         if prompt is not None and b"hash=" in prompt:  # rendered by the client: recorded
             call.prompt = reported(prompt)
@@ -213,7 +219,11 @@ class Pipeline:
                 v = found.version
                 call.prompt = (v.name, v.version, found.label, v.hash)
 
-            resolve(self._prompts(), req, prompt, raw, attr.environment, found_as)
+            prompts = self._prompts()
+            choose = None
+            if board is not None and board.any and prompts is not None:
+                choose = partial(_prompt_rollout, call, board, prompts)
+            resolve(prompts, req, prompt, raw, attr.environment, found_as, choose)
             call.alias = req.model
         if principal is not None and not principal.allows_model(req.model):
             raise PermissionDenied(
@@ -221,6 +231,14 @@ class Pipeline:
                 param="model",
                 code="model_not_allowed",
             )
+        if board is not None and board.any and call.rollout is None:
+            rollout = board.alias(call.alias)
+            if rollout is not None:
+                served, mirrored = arm(rollout, sticky_key(call, rollout.sticky))
+                call.rollout = (rollout.id, served)
+                call.mirror = rollout if mirrored else None
+                if served == "candidate":
+                    return self._route(call, rollout.candidate)
         plan = call.runtime.resilience.plans.get(call.alias)
         if plan is not None and plan.tiers:
             hint = headers.get(ROUTE_HINT_HEADER)
@@ -660,3 +678,22 @@ def _unswitched(gate: SpendGate, route: Route, subject: Subject) -> Route:
     """The route without the deployments whose provider is switched off."""
     keep = gate.usable(route.targets, subject)
     return route if len(keep) == len(route.targets) else replace(route, targets=keep)
+
+
+def _prompt_rollout(
+    call: Call, board: RolloutBoard, prompts: PromptSet, found: Resolved
+) -> Resolved:
+    """The version a rolled-out label serves this call (its arm by the sticky key)."""
+    name = found.version.name
+    assert found.label is not None
+    rollout = board.prompt(name, found.label)
+    if rollout is None:
+        return found
+    served, mirrored = arm(rollout, sticky_key(call, rollout.sticky))
+    number = int(rollout.candidate if served == "candidate" else rollout.control)
+    version = prompts.versions.get(name, {}).get(number)
+    if version is None:  # the version left the directory: the label's own
+        return found
+    call.rollout = (rollout.id, served)
+    call.mirror = rollout if mirrored else None
+    return Resolved(version, found.label)

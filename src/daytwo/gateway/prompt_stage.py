@@ -46,10 +46,12 @@ def resolve(
     raw: bytes,
     environment: str | None,
     found_as: Callable[[Resolved], None] = lambda _: None,
+    choose: Callable[[Resolved], Resolved] | None = None,
 ) -> Resolved:
     """Render the prompt a call names into its request, in place (raises a 4xx naming the
     field); returns the version it resolved to. ``found_as`` hears of the version before it is
-    rendered, so a call refused for its variables is still recorded with its prompt."""
+    rendered, so a call refused for its variables is still recorded with its prompt. ``choose``
+    may swap the version a label resolved to (a rollout of that label)."""
     param = "X-Daytwo-Prompt" if header is not None else "model"
     text = header.decode("latin-1").strip() if header is not None else req.model
     if prompts is None:
@@ -71,6 +73,8 @@ def resolve(
             code="invalid_value",
         )
     found = prompts.lookup(text, environment, param=param)
+    if choose is not None and found.label is not None:
+        found = choose(found)
     found_as(found)
     body = req.body
     rendered = prompts.render(found.version, _variables(body, raw))

@@ -134,9 +134,13 @@ calls = sa.Table(
     text_column("config_hash"),
     # answered in degraded mode: static | cached | alias (migration 0010)
     text_column("degraded"),
+    # the rollout that routed the call, and its arm: control | candidate (migration 0011)
+    text_column("rollout_id"),
+    text_column("rollout_arm"),
     sa.Index(None, "started_at"),
     sa.Index(None, "prompt_name", "started_at"),
     sa.Index(None, "key_id", "started_at"),
+    sa.Index(None, "rollout_id", "started_at"),
 )
 
 attempts = sa.Table(

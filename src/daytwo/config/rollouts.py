@@ -1,0 +1,51 @@
+"""The ``rollouts`` section of ``daytwo.yaml`` (docs/rollouts.md)::
+
+rollouts:
+  poll_s: 0.5              # how often a replica re-reads the rollouts (the split's lag)
+  evaluate_s: 5            # how often a stage's criteria are checked
+  sinks: [pager]           # alert sinks told of every rollback (and of stages waiting)
+  shadow:
+    max_concurrency: 4     # mirrored calls in flight per replica (more are skipped)
+    tools_unsafe: true     # never mirror a call that offers tools (side effects)
+  criteria:                # defaults of every rollout (a rollout may set its own)
+    min_duration_s: 300
+    min_calls: 100
+    max_error_increase: 0.02
+    max_refusal_increase: 0.02
+    max_latency_ratio: 1.5
+    max_cost_ratio: 1.25
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ShadowConfig(_Section):
+    max_concurrency: int = Field(4, ge=1, le=256)
+    tools_unsafe: bool = True
+
+
+class CriteriaConfig(_Section):
+    min_duration_s: float = Field(300.0, ge=0)
+    min_calls: int = Field(100, ge=1)
+    max_error_increase: float = Field(0.02, ge=0, le=1)
+    max_refusal_increase: float = Field(0.02, ge=0, le=1)
+    max_latency_ratio: float = Field(1.5, ge=1)
+    max_cost_ratio: float = Field(1.25, ge=0)
+
+
+class RolloutsConfig(_Section):
+    poll_s: Seconds = 0.5
+    evaluate_s: Seconds = 5.0
+    sinks: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    shadow: ShadowConfig = ShadowConfig()
+    criteria: CriteriaConfig = CriteriaConfig()
