@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from daytwo.core.secrets import parse_ref
 
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
@@ -29,9 +31,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_ref(value: str) -> str:
+    parse_ref(value)
+    return value
+
+
 class ShadowConfig(_Section):
     max_concurrency: int = Field(4, ge=1, le=256)
     tools_unsafe: bool = True
+    #: A virtual key (a secret reference) sent with mirrored calls; needed with
+    #: ``gateway.require_keys`` (its attribution should allow project ``experiment``).
+    key: Annotated[str, AfterValidator(_check_ref)] | None = None
 
 
 class CriteriaConfig(_Section):

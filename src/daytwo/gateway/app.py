@@ -60,6 +60,7 @@ from daytwo.gateway.reload import ConfigWatcher
 from daytwo.gateway.responses_ingress import RESPONSES
 from daytwo.gateway.runtime import Runtime
 from daytwo.gateway.scrape import scrape_state
+from daytwo.gateway.shadow import ShadowRunner
 from daytwo.gateway.spend import SpendControl
 from daytwo.keys.cache import KeyCache
 from daytwo.keys.hashing import pepper_from_env
@@ -145,6 +146,9 @@ class Gateway:
             rollouts=lambda: self.rollouts,
             access_log=config.logging.access_log,
             observers=self.telemetry.observers(),
+        )
+        self.pipeline.shadow = ShadowRunner(
+            self, lambda: self.config.rollouts, self.secrets, self.pipeline.background
         )
         traces = config.telemetry.traces
         self.pipeline.assemble_streams = traces.enabled and traces.capture_content

@@ -74,6 +74,7 @@ class Call:
     #: whose shadow stage mirrors this call to its candidate once answered.
     rollout: tuple[str, str] | None = None
     mirror: Rollout | None = None
+    mirror_body: dict[str, Any] | None = None
 
 
 def sticky_key(call: Call, sticky: str) -> str:

@@ -64,12 +64,14 @@ from daytwo.gateway.call import Call as Call  # re-exported: the doors import it
 from daytwo.gateway.call import sticky_key, subject_of
 from daytwo.gateway.call_record import call_record
 from daytwo.gateway.prompt_stage import PREFIX as PROMPT_PREFIX
-from daytwo.gateway.prompt_stage import PROMPT_HEADER, reported, resolve
+from daytwo.gateway.prompt_stage import PROMPT_HEADER, prompt_variables, reported, resolve
 from daytwo.gateway.runtime import Route, Runtime, same_wire
+from daytwo.gateway.shadow import SHADOW_HEADER, ShadowRunner
 from daytwo.gateway.stream_assemble import Assembler, chunks_of
 from daytwo.keys.format import SECRET_PREFIX
 from daytwo.keys.model import KeyPrincipal
 from daytwo.prompts import PromptSet
+from daytwo.prompts.render import VARIABLES_FIELD
 from daytwo.prompts.store import Resolved
 from daytwo.providers.base import Adapter, Target, UpstreamStream
 from daytwo.providers.openai_wire import client_wants_usage, openai_usage
@@ -131,6 +133,8 @@ class Pipeline:
         self.assemble_streams = False
         #: Stage 8 hands the audit trail each call's capture (the gateway turns it on).
         self.audit = False
+        #: Mirrors shadow-sampled calls to their rollout's candidate (the gateway sets it).
+        self.shadow: ShadowRunner | None = None
         #: Calls streaming right now (a kill switch ends those in its scope).
         self.streaming: dict[str, Call] = {}
         #: Spend-control settlements and cache writes still running (awaited by :meth:`drain`).
@@ -210,6 +214,16 @@ class Pipeline:
             raise
         call.attribution = attr
         board = self._rollouts()
+        if board is not None and not board.any:
+            board = None
+        client = req.body
+        if self.shadow is not None:
+            marker = headers.get(SHADOW_HEADER)
+            if marker is not None:
+                mirrored_for = self.shadow.rollout_of(marker)
+                if mirrored_for is not None:  # a mirrored call: the candidate, as named
+                    call.rollout = (mirrored_for, "shadow")
+                    board = None
         prompt = headers.get(PROMPT_HEADER)
         if prompt is not None and b"hash=" in prompt:  # rendered by the client: recorded
             call.prompt = reported(prompt)
@@ -221,22 +235,30 @@ class Pipeline:
 
             prompts = self._prompts()
             choose = None
-            if board is not None and board.any and prompts is not None:
+            if board is not None and prompts is not None:
                 choose = partial(_prompt_rollout, call, board, prompts)
             resolve(prompts, req, prompt, raw, attr.environment, found_as, choose)
             call.alias = req.model
+            if call.mirror is not None and call.prompt is not None:
+                call.mirror_body = {
+                    **client,
+                    "model": f"prompt:{call.prompt[0]}@v{call.mirror.candidate}",
+                    VARIABLES_FIELD: prompt_variables(client, raw),
+                }
         if principal is not None and not principal.allows_model(req.model):
             raise PermissionDenied(
                 f"This key may not use the model `{req.model}`.",
                 param="model",
                 code="model_not_allowed",
             )
-        if board is not None and board.any and call.rollout is None:
+        if board is not None and call.rollout is None:
             rollout = board.alias(call.alias)
             if rollout is not None:
                 served, mirrored = arm(rollout, sticky_key(call, rollout.sticky))
                 call.rollout = (rollout.id, served)
-                call.mirror = rollout if mirrored else None
+                if mirrored:
+                    call.mirror = rollout
+                    call.mirror_body = {**req.body, "model": rollout.candidate}
                 if served == "candidate":
                     return self._route(call, rollout.candidate)
         plan = call.runtime.resilience.plans.get(call.alias)
@@ -594,6 +616,8 @@ class Pipeline:
             record.audit = audit_capture(call)
         usage = call.usage or Usage()
         self._ledger.submit(record)
+        if call.mirror_body is not None and status == "ok" and self.shadow is not None:
+            self.shadow.mirror(call, call.mirror_body)
         if self.observers:
             answer = call.answer
             view = CallView(

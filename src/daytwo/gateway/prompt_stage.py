@@ -77,7 +77,7 @@ def resolve(
         found = choose(found)
     found_as(found)
     body = req.body
-    rendered = prompts.render(found.version, _variables(body, raw))
+    rendered = prompts.render(found.version, prompt_variables(body, raw))
     out = {k: v for k, v in body.items() if k != VARIABLES_FIELD}
     params = rendered.params
     if "max_tokens" in params:
@@ -116,7 +116,8 @@ def reported(header: bytes) -> tuple[str, int, str | None, str]:
     return name, int(version), label, digest
 
 
-def _variables(body: Mapping[str, Any], raw: bytes) -> Any:
+def prompt_variables(body: Mapping[str, Any], raw: bytes) -> Any:
+    """A call's prompt variables: its body's, else its raw body's (a translating door)."""
     if VARIABLES_FIELD in body:
         return body[VARIABLES_FIELD]
     # Doors that translate the body (Anthropic, Responses) leave unknown fields out.
