@@ -98,6 +98,7 @@ class Settings:
     prompt_only: bool = False
     quality: bool = False
     audit: str | None = None
+    shadow: float | None = None
 
 
 @dataclass(frozen=True)
@@ -596,8 +597,58 @@ def count_audit(db: Path) -> tuple[int, int, int]:
     return int(entries[0]), int(content[0]), int(content[1])
 
 
+#: The shadow A/B's candidate alias (the same upstream model: only the mirroring is measured).
+SHADOW_CANDIDATE = "candidate"
+
+
+def count_shadow(db: Path) -> tuple[int, int]:
+    """(client calls, mirrored calls) in a ledger."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        mirrored, total = conn.execute(
+            "SELECT coalesce(sum(rollout_arm = 'shadow'), 0), count(*) FROM calls"
+        ).fetchone()
+    return int(total) - int(mirrored), int(mirrored)
+
+
+def start_shadow_rollout(db: Path, percent: float) -> None:
+    """A shadow stage mirroring ``percent`` % of the bench alias's calls to the candidate,
+    stored before the gateway starts (it migrates the same database)."""
+    import time as _time
+
+    from daytwo.rollout.model import Criteria, Rollout, new_id, parse_stages
+    from daytwo.rollout.store import RolloutStore
+
+    now = _time.time()
+    store = RolloutStore.open(f"sqlite:///{db}")
+    try:
+        store.create(
+            Rollout(
+                id=new_id(),
+                kind="alias",
+                target=h.MODEL,
+                control=h.MODEL,
+                candidate=SHADOW_CANDIDATE,
+                stages=parse_stages(f"shadow:{percent:g}%"),
+                stage=0,
+                status="running",
+                sticky="session",
+                approve_each=False,
+                criteria=Criteria(min_duration_s=10**9),  # never advances during the bench
+                created_at=now,
+                created_by="bench",
+                stage_started_at=now,
+                updated_at=now,
+            ),
+            "bench",
+        )
+    finally:
+        store.close()
+
+
 def ab_blocks(s: Settings) -> tuple[str, dict[str, str]]:
     """The stage an A/B run measures and the config block each side appends."""
+    if s.shadow is not None:
+        return "shadow", {"off": "", "on": ""}
     if s.audit is not None:
         return "audit", {
             "off": "audit: {enabled: false}\n",
@@ -620,6 +671,13 @@ def ab_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
         add_telemetry(config, None)
         with config.open("a") as f:
             f.write(blocks[name])
+        if stage == "shadow":  # both sides serve the candidate alias; only "on" mirrors to it
+            text = config.read_text()
+            line = f"  {SHADOW_CANDIDATE}: {{deployments: [{{provider: up, model: {h.MODEL}}}]}}\n"
+            config.write_text(text.replace("models:\n", "models:\n" + line, 1))
+            if name == "on":
+                assert ctx.s.shadow is not None
+                start_shadow_rollout(dbs[name], ctx.s.shadow)
         procs[name] = h.start_daytwo(config, d / "daytwo.log")
         targets[name] = h.Target(
             f"{stage}-{name}", procs[name].port, key=h.CLIENT_KEY, proc=procs[name]
@@ -640,7 +698,16 @@ def ab_phase(ctx: Ctx, upstream_port: int) -> dict[str, Any]:
         {"what": f"{stage} {name}", "rows": c.rows, "expected": targets[name].sent}
         for name, c in counts.items()
     ]
-    if stage == "quality":
+    if stage == "shadow":
+        client, mirrored = count_shadow(dbs["on"])
+        out["ledger_checks"][1] = {
+            "what": "shadow on: client calls",
+            "rows": client,
+            "expected": targets["on"].sent,
+        }
+        out["mirrored_calls"] = mirrored
+        out["mirrored_share"] = round(mirrored / client, 4) if client else None
+    elif stage == "quality":
         answered = counts["on"].by_status.get("ok", 0)  # a 200 cut off before wrk read it counts
         scored = count_scores(dbs["on"])
         out["ledger_checks"].append(
@@ -695,7 +762,7 @@ def print_ab(report: dict[str, Any]) -> None:
         )
     for c in report["ledger_checks"]:
         print(f"  {c['what']}: {c['rows']} / {c['expected']}")
-    for key in ("content_bytes_per_call", "db_bytes_per_call"):
+    for key in ("content_bytes_per_call", "db_bytes_per_call", "mirrored_calls", "mirrored_share"):
         if key in report:
             print(f"  {key}: {report[key]}")
 
@@ -762,6 +829,14 @@ def parse_args(argv: list[str] | None) -> Settings:
         help="only: the audit trail with this capture policy on vs audit off (c=1, c=64, "
         "offered 500 req/s)",
     )
+    ap.add_argument(
+        "--shadow",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="only: a rollout's shadow stage mirroring PCT %% of calls vs no rollout (c=1, "
+        "offered 500 req/s)",
+    )
     a = ap.parse_args(argv)
     return Settings(
         duration=a.duration or (2.0 if a.quick else 8.0),
@@ -780,6 +855,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         prompt_only=a.prompt,
         quality=a.quality,
         audit=a.audit,
+        shadow=a.shadow,
     )
 
 
@@ -842,13 +918,13 @@ def main(argv: list[str] | None = None) -> int:
         print(h.WRK_MISSING, file=sys.stderr)
         return 2
     try:
-        report = run_ab(s) if s.quality or s.audit else run(s)
+        report = run_ab(s) if s.quality or s.audit or s.shadow is not None else run(s)
     except h.BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
     if s.as_json:
         print(json.dumps(report, indent=1))
-    elif s.quality or s.audit:
+    elif s.quality or s.audit or s.shadow is not None:
         print_ab(report)
     else:
         print_table(report)
