@@ -26,6 +26,7 @@ from click.testing import CliRunner, Result
 from tests.gateway.harness import http, route, running_gateway, sim_config
 from tests.prompts.files import support_prompts
 
+from daytwo.audit.codec import decompress
 from daytwo.cli.main import cli
 
 V2_REFUSAL = 0.6
@@ -79,6 +80,12 @@ class Incident:
     def ledger(self) -> Path:
         return self.root / "ledger.db"
 
+    def captured(self, call_id: str) -> dict[str, Any]:
+        """The content the audit trail kept of ``call_id``."""
+        (row,) = self.rows("SELECT codec, content FROM call_content WHERE call_id = ?", call_id)
+        kept: dict[str, Any] = orjson.loads(decompress(row["codec"], bytes(row["content"])))
+        return kept
+
     def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         conn = sqlite3.connect(self.ledger)
         try:
@@ -103,25 +110,37 @@ def production(
     topics: Sequence[str] = TOPICS,
     project: str = "support",
 ) -> Incident:
-    """``topics`` sent as tickets through a gateway serving ``cfg`` (real HTTP), stopped
-    afterwards (its ledger flushed)."""
+    """``topics`` sent as tickets to the Chat Completions door (see :func:`traffic`)."""
+    bodies = []
+    for topic in topics:
+        body: dict[str, Any] = {"model": model, "messages": []}
+        if model.startswith("prompt:"):
+            body["variables"] = {"customer": "Ann", "topic": topic}
+        else:
+            body["messages"] = [{"role": "user", "content": question(topic)}]
+        bodies.append(body)
+    return traffic(root, cfg, "/v1/chat/completions", bodies, project=project)
+
+
+def traffic(
+    root: Path,
+    cfg: dict[str, Any],
+    door: str,
+    bodies: Sequence[dict[str, Any]],
+    *,
+    project: str = "support",
+    headers: dict[str, str] | None = None,
+) -> Incident:
+    """``bodies`` sent to ``door`` (``/v1/messages``, ...) through a gateway serving ``cfg``
+    (real HTTP), stopped afterwards (its ledger flushed)."""
     path = write_config(root, cfg)
     ids = []
+    sent = {"x-daytwo-project": project, "x-daytwo-workflow": "tickets", **(headers or {})}
     with running_gateway(cfg, path) as gw:
-        for topic in topics:
-            body: dict[str, Any] = {"model": model, "messages": []}
-            if model.startswith("prompt:"):
-                body["variables"] = {"customer": "Ann", "topic": topic}
-            else:
-                body["messages"] = [{"role": "user", "content": question(topic)}]
-            status, headers, raw = http(
-                "POST",
-                f"{gw.url}/v1/chat/completions",
-                orjson.dumps(body),
-                {"x-daytwo-project": project, "x-daytwo-workflow": "tickets"},
-            )
+        for body in bodies:
+            status, got, raw = http("POST", f"{gw.url}{door}", orjson.dumps(body), sent)
             assert status == 200, raw
-            ids.append(headers["x-daytwo-call-id"])
+            ids.append(got["x-daytwo-call-id"])
         config_hash = gw.app.runtime.config_hash
     return Incident(root, path, config_hash, ids)
 

@@ -41,6 +41,12 @@ class Capture:
     response: dict[str, Any] | None
     #: What spend control decided for the call (reservation, budgets, downgrade, limits).
     decisions: dict[str, Any]
+    #: The variables of the prompt the call named, as the client sent them.
+    variables: dict[str, Any] | None = None
+    #: The wire format of ``request`` when it is the client's own body in a format other than
+    #: Chat Completions (``anthropic``), and the client's beta flags with it.
+    wire: str | None = None
+    beta: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never the content (a fallback encoder may print a repr)
         return f"Capture(mode={self.mode!r})"
@@ -83,6 +89,8 @@ class Preparer:
             out["content"] = None
             return out
         content: Any = {"request": capture.request, "response": capture.response}
+        if capture.variables is not None:
+            content["variables"] = capture.variables
         redactions: dict[str, int] = {}
         vault: str | None = None
         if capture.mode == "redacted":
@@ -91,6 +99,10 @@ class Preparer:
             if self.vault is not None and done.originals:
                 sealed = self.vault.seal(list(done.originals), record.id.encode())
                 vault = base64.b64encode(sealed).decode()
+        if capture.wire is not None:  # names, not content: never redacted
+            content = {**content, "wire": capture.wire}
+            if capture.beta:
+                content["beta"] = list(capture.beta)
         text = orjson.dumps(content, option=_SORT)
         out["content"] = {
             "json": text.decode(),

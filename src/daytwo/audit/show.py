@@ -53,6 +53,10 @@ class Proof:
         }
 
 
+#: The parts of a call's content that hold what was said (the rest describes it).
+CONTENT_PARTS = ("request", "response", "variables")
+
+
 @dataclass(frozen=True, slots=True)
 class CallStory:
     call_id: str
@@ -61,8 +65,9 @@ class CallStory:
     proof: Proof
     #: The ledger row (None: deleted by metadata retention).
     record: CallRecord | None
-    #: {"mode", "expires_at", "redactions", "digest", "intact"} + "request"/"response" when
-    #: kept; None when the policy kept no content; {"expired": True, ...} after retention.
+    #: {"mode", "expires_at", "redactions", "digest", "intact"} + "request"/"response" (and
+    #: the prompt's "variables") when kept; None when the policy kept no content;
+    #: {"expired": True, ...} after retention.
     content: dict[str, Any] | None
     #: Whether the effective config of the call's checkpoint is kept (config_checkpoints).
     config_known: bool
@@ -72,7 +77,7 @@ class CallStory:
     def to_json(self, *, with_content: bool = True) -> dict[str, Any]:
         content = self.content
         if content is not None and not with_content:
-            content = {k: v for k, v in content.items() if k not in ("request", "response")}
+            content = {k: v for k, v in content.items() if k not in CONTENT_PARTS}
         return {
             "call_id": self.call_id,
             "call": self.summary,
@@ -139,7 +144,7 @@ def call_story(
             notes.append("nothing to reveal: the content was stored without a vault")
         else:
             originals = vault.open(bytes(content_row.vault), call_id.encode())
-            for part in ("request", "response"):
+            for part in CONTENT_PARTS:
                 if part in content:
                     content[part] = restore(content[part], originals)
             revealed = True
@@ -198,6 +203,8 @@ def _content(ref: dict[str, Any] | None, row: Any, notes: list[str]) -> dict[str
     out["intact"] = hashlib.sha256(raw).hexdigest() == ref["digest"]
     kept = orjson.loads(raw)
     out["request"], out["response"] = kept.get("request"), kept.get("response")
+    if "variables" in kept:
+        out["variables"] = kept["variables"]
     if row.vault is not None:
         out["vault_key"] = row.vault_key
     return out

@@ -59,7 +59,7 @@ def show(
     call_id: str, ledger: str | None, config_path: str | None, as_json: bool, reveal: bool
 ) -> None:
     """One call's story: who, what, under which rules, its content and its proof."""
-    from daytwo.audit.show import AuditLookupError, call_story
+    from daytwo.audit.show import CONTENT_PARTS, AuditLookupError, call_story
     from daytwo.core.errors import DaytwoError
 
     url = ledger_url_or_fail(ledger, config_path, _UsageError)
@@ -114,7 +114,7 @@ def show(
         )
         import orjson
 
-        for part in ("request", "response"):
+        for part in CONTENT_PARTS:
             if part in content:
                 text = orjson.dumps(content[part], option=orjson.OPT_INDENT_2).decode()
                 lines.append(f"  {part}: {text}")

@@ -117,6 +117,9 @@ class LLMRequest:
     #: The retrieved context the application reported (``daytwo_context``): taken out of the
     #: body by the door, never forwarded, kept in memory for the online evaluators only.
     context: tuple[str, ...] | None = None
+    #: The variables of the prompt the call named, as the client sent them: taken out of the
+    #: body by stage 3, never forwarded, kept for the audit capture.
+    variables: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

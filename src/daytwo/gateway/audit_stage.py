@@ -24,14 +24,20 @@ def capture(call: Call) -> Capture | None:
     mode, keep_s = runtime.capture_policy(call.attribution.project, call.attribution.workflow)
     if mode == "none":
         return None
-    request = response = None
+    request = response = variables = None
+    wire: str | None = None
+    beta: tuple[str, ...] = ()
     if mode in _CONTENT:
         req = call.request
         if req is not None:
-            # the client's own body when the door kept it (the Anthropic door's relay)
-            request = req.native.body if req.native is not None else req.body
+            variables = req.variables
+            native = req.native
+            if native is None:
+                request = req.body
+            else:  # the client's own body, kept by its door (the Anthropic door's relay)
+                request, wire, beta = native.body, native.wire, native.beta
         response = call.answer
-    return Capture(mode, keep_s, request, response, decisions(call))
+    return Capture(mode, keep_s, request, response, decisions(call), variables, wire, beta)
 
 
 def decisions(call: Call) -> dict[str, Any]:

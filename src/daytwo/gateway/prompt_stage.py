@@ -77,7 +77,8 @@ def resolve(
         found = choose(found)
     found_as(found)
     body = req.body
-    rendered = prompts.render(found.version, prompt_variables(body, raw))
+    given = prompt_variables(body, raw)
+    rendered = prompts.render(found.version, given)
     out = {k: v for k, v in body.items() if k != VARIABLES_FIELD}
     params = rendered.params
     if "max_tokens" in params:
@@ -91,6 +92,7 @@ def resolve(
     req.model = alias
     req.body = out
     req.native = None
+    req.variables = given if isinstance(given, dict) else None
     return found
 
 
