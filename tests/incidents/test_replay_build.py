@@ -4,6 +4,7 @@ with another version keeping the client's own messages and parameters."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ def prompts(tmp_path: Path) -> PromptSet:
         "name": "looping",
         "system": "{% for i in range(2) %}{{ tone }}{% endfor %}{% if customer %}!{% endif %}",
     }
-    root = prompt_dir(tmp_path, SUPPORT_V1, SUPPORT_V2, looping, labels={})
+    hidden = {
+        **SUPPORT_V1,
+        "name": "hidden",
+        "system": "You are a support agent{% if tone == 'calm. Really' %}, unhurried{% endif %}.",
+    }
+    root = prompt_dir(
+        tmp_path, SUPPORT_V1, SUPPORT_V2, looping, hidden, {**hidden, "version": 2}, labels={}
+    )
     return load_prompts(root)
 
 
@@ -134,3 +142,19 @@ def test_with_model_changes_only_the_model_and_never_streams(prompts: PromptSet)
     assert isinstance(got, Rebuilt)
     expected = {k: v for k, v in call.request.items() if k != "stream"}
     assert got.body == {**expected, "model": "steady"}
+
+
+def test_captured_variables_are_used_exactly_and_recovery_is_only_the_fallback(
+    prompts: PromptSet,
+) -> None:
+    call = _call(prompts, "hidden", 1, [])  # its rendered text shows no value of `tone`
+    v1 = prompts.versions["hidden"][1]
+    assert recover_variables(v1, call.request["messages"][:2]) is None
+    assert with_prompt(call, prompts, "hidden@v2") == Skip(
+        "the variables of hidden@v1 were not captured with the call and cannot be recovered "
+        "from its rendered messages (a template with logic beyond substitution)"
+    )
+    got = with_prompt(replace(call, variables=VARS), prompts, "hidden@v2")
+    assert isinstance(got, Rebuilt)
+    assert got.body["variables"] == got.variables == VARS
+    assert got.body["model"] == "prompt:hidden@v2"

@@ -95,6 +95,9 @@ class CapturedCall:
     cost_usd: float | None
     latency_ms: float
     served_model: str | None
+    #: The variables of the prompt the call named, as the client sent them (None: not
+    #: captured, e.g. content captured before the variables were).
+    variables: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,7 @@ def _captured(row: Any) -> CapturedCall | str:
     if not isinstance(request, dict):
         return "no request in the captured content"
     response = kept.get("response")
+    variables = kept.get("variables")
     prompt = None
     if row.prompt_name is not None and row.prompt_version is not None:
         prompt = (str(row.prompt_name), int(row.prompt_version), row.prompt_hash)
@@ -212,6 +216,7 @@ def _captured(row: Any) -> CapturedCall | str:
         cost_usd=None if row.cost_nanousd is None else int(row.cost_nanousd) / 1e9,
         latency_ms=float(row.latency_ms),
         served_model=row.served_model,
+        variables=variables if isinstance(variables, dict) else None,
     )
 
 

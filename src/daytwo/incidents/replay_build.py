@@ -6,13 +6,13 @@ captured request (docs/incidents.md, "What is replayed").
   as the checkpoint defined it (its deployments; see :func:`checkpoint_models`).
 * ``--against prompt:NAME@vN``: the captured request holds the original version's messages
   already rendered, followed by the client's own; the ledger row names the version. The
-  variables are taken from the captured request when it holds them, else recovered from the
-  rendered messages (:func:`recover_variables`: the original version rendered with markers
-  gives a pattern the captured text is matched against; the values found must render the
-  captured messages back exactly). The replay sends ``model: prompt:NAME@vN`` with those
-  variables and the client's own messages, so the gateway renders the other version itself
-  and the ledger records it. The parameters the original version set are dropped (the other
-  version sets its own); the client's remain.
+  variables are the ones captured with the call, exactly; content captured without them
+  falls back on recovering them from the rendered messages (:func:`recover_variables`: the
+  original version rendered with markers gives a pattern the captured text is matched
+  against; the values found must render the captured messages back exactly). The replay
+  sends ``model: prompt:NAME@vN`` with those variables and the client's own messages, so the
+  gateway renders the other version itself and the ledger records it. The parameters the
+  original version set are dropped (the other version sets its own); the client's remain.
 
 A call that cannot be rebuilt is a :class:`Skip` with the reason, counted in the report.
 Replays are never streamed (the answer is read whole).
@@ -149,14 +149,14 @@ def with_prompt(call: CapturedCall, prompts: PromptSet, target: str) -> Rebuilt 
     n = _rendered_count(original)
     if len(messages) < n:
         return Skip(f"the captured request has fewer messages than {name}@v{old_number} renders")
-    given = call.request.get(VARIABLES_FIELD)
-    variables = dict(given) if isinstance(given, Mapping) else None
-    if variables is None:
+    if call.variables is not None:
+        variables: dict[str, Any] | None = dict(call.variables)
+    else:
         variables = recover_variables(original, messages[:n])
     if variables is None:
         return Skip(
-            f"the variables of {name}@v{old_number} cannot be recovered from its rendered "
-            "messages (a template with logic beyond substitution)"
+            f"the variables of {name}@v{old_number} were not captured with the call and cannot "
+            "be recovered from its rendered messages (a template with logic beyond substitution)"
         )
     declared = wanted.spec.variables
     variables = {k: v for k, v in variables.items() if k in declared}
