@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir
 
-from daytwo.incidents.replay import CapturedCall
+from daytwo.incidents.replay import CapturedCall, wire_of
 from daytwo.incidents.replay_build import Rebuilt, Skip, recover_variables, with_model, with_prompt
 from daytwo.prompts import PromptSet, load_prompts
 
@@ -157,4 +157,69 @@ def test_captured_variables_are_used_exactly_and_recovery_is_only_the_fallback(
     got = with_prompt(replace(call, variables=VARS), prompts, "hidden@v2")
     assert isinstance(got, Rebuilt)
     assert got.body["variables"] == got.variables == VARS
-    assert got.body["model"] == "prompt:hidden@v2"
+    assert (got.wire, got.body["model"]) == ("openai", "prompt:hidden@v2")
+
+
+MESSAGES_BODY: dict[str, Any] = {
+    "model": "assistant",
+    "max_tokens": 300,
+    "system": "You answer tickets.",
+    "messages": [{"role": "user", "content": [{"type": "text", "text": "Where is my order?"}]}],
+    "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
+    "stream": True,
+}
+
+
+def _messages_call(prompts: PromptSet, body: dict[str, Any]) -> CapturedCall:
+    call = _call(prompts, "support-reply", 2, [])
+    return replace(call, request=body, prompt=None, wire="anthropic", beta=("b1", "b2"))
+
+
+def test_a_messages_body_is_replayed_as_one_with_its_beta_flags(prompts: PromptSet) -> None:
+    got = with_model(_messages_call(prompts, MESSAGES_BODY), "steady")
+    assert isinstance(got, Rebuilt)
+    expected = {k: v for k, v in MESSAGES_BODY.items() if k != "stream"}
+    assert got.body == {**expected, "model": "steady"}
+    assert (got.wire, dict(got.headers)) == ("anthropic", {"anthropic-beta": "b1,b2"})
+    # read through the door's translation: the question and the format asked for
+    assert got.question == "Where is my order?"
+    assert got.response_format is not None
+    assert got.response_format["type"] == "json_schema"
+
+
+def test_a_messages_body_the_door_would_refuse_is_a_skip(prompts: PromptSet) -> None:
+    body = {k: v for k, v in MESSAGES_BODY.items() if k != "max_tokens"}
+    assert with_model(_messages_call(prompts, body), "steady") == Skip(
+        "the captured Messages request is not one the door accepts: max_tokens: Field required"
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "wire"),
+    [
+        (
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5},
+            "openai",
+        ),
+        ({"model": "m", "system": "s", "messages": []}, "anthropic"),
+        ({"model": "m", "tools": [{"name": "f", "input_schema": {}}], "messages": []}, "anthropic"),
+        (
+            {"model": "m", "tools": [{"type": "function", "function": {"name": "f"}}]},
+            "openai",
+        ),
+        ({"model": "m", "tool_choice": {"type": "any"}, "messages": []}, "anthropic"),
+        (
+            {
+                "model": "m",
+                "messages": [
+                    {"role": "user", "content": [{"type": "tool_result", "content": "x"}]}
+                ],
+            },
+            "anthropic",
+        ),
+    ],
+)
+def test_the_wire_of_a_request_captured_before_captures_named_it(
+    request_: dict[str, Any], wire: str
+) -> None:
+    assert wire_of(request_) == wire

@@ -127,6 +127,21 @@ class GatewayClient:
             self.cache.put(key, {k: v for k, v in asdict(out).items() if k != "cached"})
         return out
 
+    async def send(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        purpose: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[dict[str, Any], Mapping[str, str], float]:
+        """One non-streamed call to the door at ``path`` (``/v1/messages``, ...), never cached:
+        its JSON answer in that door's format, the gateway's response headers and the latency
+        in ms. Retried, refused and metered like :meth:`chat`."""
+        answer, data, latency_ms = await self._post(path, body, purpose, headers)
+        self.meter.spent_usd += _cost(answer)
+        return data, answer, latency_ms
+
     async def embed(self, texts: list[str], model: str) -> tuple[list[list[float]], float]:
         """Embeddings of ``texts`` in order, and what they cost (from the cache: what the
         original call cost; the run's spend counts only calls made)."""
@@ -190,7 +205,8 @@ class GatewayClient:
                 return answer, data, latency_ms
             got = data.get("error")
             err: dict[str, Any] = got if isinstance(got, dict) else {}
-            kind = str(err.get("type") or "")
+            # The Anthropic door's coarse types carry daytwo's own beside them.
+            kind = str(err.get("daytwo_type") or err.get("type") or "")
             message = str(err.get("message") or payload[:200].decode("utf-8", "replace"))
             self._refuse(status, kind, message, err)
             last = f"HTTP {status} {kind}: {message}".replace("  ", " ")

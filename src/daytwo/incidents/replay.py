@@ -98,6 +98,12 @@ class CapturedCall:
     #: The variables of the prompt the call named, as the client sent them (None: not
     #: captured, e.g. content captured before the variables were).
     variables: Mapping[str, Any] | None = None
+    #: The wire format of ``request``: ``openai`` (Chat Completions: the OpenAI door, the
+    #: Responses door's translation, any call that named a prompt) or ``anthropic`` (the
+    #: Messages body the Anthropic door kept), with the client's ``anthropic-beta`` flags.
+    #: (``response`` is always a ``chat.completion``: the answer before its door encoded it.)
+    wire: str = "openai"
+    beta: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +205,7 @@ def _captured(row: Any) -> CapturedCall | str:
         return "no request in the captured content"
     response = kept.get("response")
     variables = kept.get("variables")
+    beta = kept.get("beta")
     prompt = None
     if row.prompt_name is not None and row.prompt_version is not None:
         prompt = (str(row.prompt_name), int(row.prompt_version), row.prompt_hash)
@@ -217,7 +224,43 @@ def _captured(row: Any) -> CapturedCall | str:
         latency_ms=float(row.latency_ms),
         served_model=row.served_model,
         variables=variables if isinstance(variables, dict) else None,
+        wire=str(kept.get("wire") or wire_of(request)),
+        beta=tuple(str(b) for b in beta) if isinstance(beta, list) else (),
     )
+
+
+#: Top-level fields and content blocks only a Messages body has.
+_MESSAGES_FIELDS = frozenset(
+    {"system", "stop_sequences", "top_k", "thinking", "output_config", "cache_control"}
+)
+_MESSAGES_BLOCKS = frozenset(
+    {"image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
+)
+
+
+def wire_of(request: Mapping[str, Any]) -> str:
+    """The wire format of a request captured before captures named it: ``anthropic`` when it
+    has what only a Messages body has (a field, a content block, a tool with an
+    ``input_schema``, a ``tool_choice`` of Anthropic's kinds), else ``openai``: a Messages body
+    with none of these is a Chat Completions body too, and means the same there."""
+    if not _MESSAGES_FIELDS.isdisjoint(request):
+        return "anthropic"
+    choice = request.get("tool_choice")
+    if isinstance(choice, Mapping) and choice.get("type") != "function":
+        return "anthropic"
+    tools = request.get("tools")
+    if isinstance(tools, list) and any(
+        isinstance(t, Mapping) and "input_schema" in t for t in tools
+    ):
+        return "anthropic"
+    for message in request.get("messages") or ():
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list) and any(
+            isinstance(block, Mapping) and block.get("type") in _MESSAGES_BLOCKS
+            for block in content
+        ):
+            return "anthropic"
+    return "openai"
 
 
 def checkpoint_text(store: LedgerStore, config_hash: str) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """The request each captured call becomes under the alternative: pure functions over the
 captured request (docs/incidents.md, "What is replayed").
 
-* ``--model ALIAS``: the captured request, ``model`` replaced. Same messages, same parameters.
+* ``--model ALIAS``: the captured request, ``model`` replaced. Same messages, same parameters,
+  same wire format: a Messages body the Anthropic door kept is sent to that door again
+  (``/v1/messages``, with the client's ``anthropic-beta`` flags), anything else to the Chat
+  Completions door.
 * ``--config-checkpoint HASH``: the same, the alias the call asked for replaced by the alias
   as the checkpoint defined it (its deployments; see :func:`checkpoint_models`).
 * ``--against prompt:NAME@vN``: the captured request holds the original version's messages
@@ -10,21 +13,29 @@ captured request (docs/incidents.md, "What is replayed").
   falls back on recovering them from the rendered messages (:func:`recover_variables`: the
   original version rendered with markers gives a pattern the captured text is matched
   against; the values found must render the captured messages back exactly). The replay
-  sends ``model: prompt:NAME@vN`` with those variables and the client's own messages, so the
-  gateway renders the other version itself and the ledger records it. The parameters the
-  original version set are dropped (the other version sets its own); the client's remain.
+  sends ``model: prompt:NAME@vN`` with those variables and the client's own messages to the
+  Chat Completions door (whatever the door, stage 3 serves a prompt from the normalized
+  request), so the gateway renders the other version itself and the ledger records it. The
+  parameters the original version set are dropped (the other version sets its own); the
+  client's remain.
 
-A call that cannot be rebuilt is a :class:`Skip` with the reason, counted in the report.
-Replays are never streamed (the answer is read whole).
+A Messages body is read through the Anthropic door's own parser (its translation into the
+normalized request gives the messages, the question and the ``response_format``), so a body
+that door would refuse is a skip rather than a failed call. A call that cannot be rebuilt is
+a :class:`Skip` with the reason, counted in the report. Replays are never streamed (the answer
+is read whole).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
+from daytwo.core.errors import DaytwoError
 from daytwo.incidents.replay import CapturedCall
 from daytwo.prompts import PromptError, PromptSet, PromptVersion
 from daytwo.prompts.render import VARIABLES_FIELD, check_variables, render
@@ -60,6 +71,10 @@ class Rebuilt:
     response_format: Mapping[str, Any] | None
     #: The prompt variables the request carries (prompt replays), for a saved dataset.
     variables: Mapping[str, Any] | None = None
+    #: The wire format of ``body``: the door it is sent to (``openai`` or ``anthropic``).
+    wire: str = "openai"
+    #: Request headers the call's door reads beside the body (``anthropic-beta``).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +102,26 @@ def against(prompt: str | None, model: str | None, checkpoint: str | None) -> Ag
     return Against("checkpoint", checkpoint, f"checkpoint {checkpoint}")
 
 
-def is_chat(call: CapturedCall) -> str | None:
-    """None when the call is an OpenAI Chat request with a Chat answer (what the replay and
-    the checks read), else why not."""
-    if not isinstance(call.request.get("messages"), list):
-        return "not a chat request"
-    if "system" in call.request or answer_of(call.response) is None:
-        return "captured in another wire format (Anthropic or Responses door)"
-    return None
+def normalized(call: CapturedCall) -> Mapping[str, Any] | Skip:
+    """The captured request as the normalized Chat Completions request its door made of it
+    (a Messages body through :func:`~daytwo.gateway.anthropic_ingress.parse_messages`), or
+    why it cannot be replayed."""
+    if answer_of(call.response) is None:
+        return Skip("no chat answer in the captured content")
+    if call.wire == "openai":
+        view: Mapping[str, Any] = call.request
+    elif call.wire == "anthropic":
+        from daytwo.gateway.anthropic_ingress import parse_messages
+
+        try:
+            view = parse_messages(orjson.dumps(call.request)).body
+        except DaytwoError as exc:
+            return Skip(f"the captured Messages request is not one the door accepts: {exc.message}")
+    else:
+        return Skip(f"captured in the {call.wire} wire format, which replay does not read")
+    if not isinstance(view.get("messages"), list):
+        return Skip("not a chat request")
+    return view
 
 
 def question_of(messages: Sequence[Any]) -> str:
@@ -114,21 +141,27 @@ def question_of(messages: Sequence[Any]) -> str:
 
 
 def with_model(call: CapturedCall, alias: str) -> Rebuilt | Skip:
-    """The captured request sent to ``alias`` instead."""
-    problem = is_chat(call)
-    if problem is not None:
-        return Skip(problem)
+    """The captured request sent to ``alias`` instead, in its own wire format."""
+    view = normalized(call)
+    if isinstance(view, Skip):
+        return view
     body = {k: v for k, v in call.request.items() if k not in _DROPPED and k != VARIABLES_FIELD}
     body["model"] = alias
-    fmt = body.get("response_format")
-    return Rebuilt(body, question_of(body["messages"]), fmt if isinstance(fmt, Mapping) else None)
+    fmt = view.get("response_format")
+    return Rebuilt(
+        body,
+        question_of(view["messages"]),
+        fmt if isinstance(fmt, Mapping) else None,
+        wire=call.wire,
+        headers={"anthropic-beta": ",".join(call.beta)} if call.beta else {},
+    )
 
 
 def with_prompt(call: CapturedCall, prompts: PromptSet, target: str) -> Rebuilt | Skip:
     """The call re-rendered with prompt version ``target`` (``NAME@vN``)."""
-    problem = is_chat(call)
-    if problem is not None:
-        return Skip(problem)
+    view = normalized(call)
+    if isinstance(view, Skip):
+        return view
     name, _, number = target.partition("@v")
     wanted = prompts.versions.get(name, {}).get(int(number))
     if wanted is None:
@@ -145,7 +178,7 @@ def with_prompt(call: CapturedCall, prompts: PromptSet, target: str) -> Rebuilt 
         return Skip(f"{name}@v{old_number} is not in the prompt directory")
     if old_hash is not None and old_hash != original.hash:
         return Skip(f"{name}@v{old_number} changed since the call (its hash differs)")
-    messages = call.request["messages"]
+    messages = view["messages"]
     n = _rendered_count(original)
     if len(messages) < n:
         return Skip(f"the captured request has fewer messages than {name}@v{old_number} renders")
@@ -166,11 +199,11 @@ def with_prompt(call: CapturedCall, prompts: PromptSet, target: str) -> Rebuilt 
         return Skip(f"{target}: {exc.message}")
     own = list(messages[n:])
     dropped = {*original.spec.params(), *_DROPPED, "model", "messages", VARIABLES_FIELD}
-    body = {k: v for k, v in call.request.items() if k not in dropped}
+    body = {k: v for k, v in view.items() if k not in dropped}
     body.update(
         {"model": f"prompt:{target}", "messages": own, VARIABLES_FIELD: variables},
     )
-    fmt = wanted.spec.response_format or call.request.get("response_format")
+    fmt = wanted.spec.response_format or view.get("response_format")
     return Rebuilt(
         body,
         question_of(messages),

@@ -1,6 +1,14 @@
 """The replay's calls: every rebuilt request, and every judge verdict, is an HTTP call to a
-daytwo gateway's OpenAI door (the evals room's :class:`~daytwo.evals.client.GatewayClient`), so
-admission, budgets, kill switches and the ledger apply to the replay itself.
+daytwo gateway (the evals room's :class:`~daytwo.evals.client.GatewayClient`), so admission,
+budgets, kill switches and the ledger apply to the replay itself. A rebuilt request goes to the
+door of its wire format (:data:`DOORS`); the judge to the OpenAI door.
+
+Both answers of a pair are read in the same shape: the one the replay's door gave its client.
+The captured answer is the ``chat.completion`` the gateway had before the original's door
+encoded it, so for the Anthropic door it is encoded as that door encodes answers and read back
+(:func:`as_seen`), as the replay's own answer is (:func:`as_completion`): a refusal the OpenAI
+shape keeps in ``message.refusal`` is text on both sides, a finish reason is the one a Messages
+client sees on both.
 
 Attribution: project :data:`~daytwo.incidents.replay.REPLAY_PROJECT` and workflow ``replay``
 (its own budget scope: never production's), session = the run id, tags ``run=<run id>`` and
@@ -30,6 +38,8 @@ from typing import Any
 import aiohttp
 
 from daytwo.config.schema import Config
+from daytwo.core.errors import DaytwoError
+from daytwo.core.types import LLMResponse, Usage
 from daytwo.evals.assertions.judge import JudgeError
 from daytwo.evals.assertions.pairwise import PairVerdict, pairwise
 from daytwo.evals.capped import run_capped
@@ -37,12 +47,15 @@ from daytwo.evals.client import Attribution, BudgetRefused, GatewayClient, Meter
 from daytwo.evals.model import CallFailed, JudgeSettings, Output, RunAborted
 from daytwo.incidents.replay import REPLAY_PROJECT, CapturedCall, ReplayRefused
 from daytwo.incidents.replay_build import Rebuilt
+from daytwo.providers.openai_wire import usage_from_openai
 
 #: The environment variable a running gateway's key is read from by default.
 API_KEY_ENV = "DAYTWO_API_KEY"
 #: A temporary key (a config that requires keys) lasts this long past the replay's start.
 KEY_LIFETIME_S = 6 * 3600.0
 DEFAULT_CONCURRENCY = 4
+#: The door a rebuilt request of each wire format is sent to.
+DOORS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +102,43 @@ class Where:
     cap_in_gateway: bool
 
 
-def original_output(call: CapturedCall) -> Output:
-    """The captured answer as the evals room's :class:`Output` (cost from the ledger row)."""
-    out = read_output(call.response or {}, {}, call.latency_ms)
+def original_output(call: CapturedCall, wire: str = "openai") -> Output:
+    """The captured answer as the evals room's :class:`Output`, as the door of ``wire`` gives
+    it (cost and latency from the ledger row)."""
+    out = read_output(as_seen(wire, call.response or {}), {}, call.latency_ms)
     return replace(out, cost_usd=call.cost_usd or 0.0, call_id=call.call_id)
+
+
+def as_seen(wire: str, completion: dict[str, Any]) -> dict[str, Any]:
+    """A ``chat.completion`` as the door of ``wire`` encodes it for its client, read back."""
+    if wire == "openai":
+        return completion
+    from daytwo.gateway.anthropic_encode import message
+
+    usage = usage_from_openai(completion.get("usage")) or Usage()
+    return as_completion(wire, message(LLMResponse(body=completion, usage=usage)))
+
+
+def as_completion(wire: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer of the door of ``wire`` as a ``chat.completion`` (raises
+    :class:`CallFailed` when it is not that door's answer)."""
+    if wire == "openai":
+        return answer
+    from daytwo.providers.anthropic_wire import to_openai_completion
+
+    try:
+        return to_openai_completion(answer)
+    except DaytwoError:
+        raise CallFailed(f"the answer of {DOORS[wire]} is not a Messages answer") from None
+
+
+async def replay_call(client: GatewayClient, rebuilt: Rebuilt) -> Output:
+    """The rebuilt request through the door of its wire format, its answer read."""
+    path = DOORS[rebuilt.wire]
+    data, headers, latency_ms = await client.send(
+        path, rebuilt.body, purpose="answer", headers=rebuilt.headers
+    )
+    return read_output(as_completion(rebuilt.wire, data), headers, latency_ms)
 
 
 # -- the gateway ----------------------------------------------------------------------------
@@ -255,9 +301,9 @@ class Replayer:
 
     async def _pair(self, job: Job, client: GatewayClient) -> Pair:
         call, rebuilt = job.call, job.rebuilt
-        original = original_output(call)
+        original = original_output(call, rebuilt.wire)
         try:
-            answer = await client.chat(rebuilt.body, purpose="answer")
+            answer = await replay_call(client, rebuilt)
         except CallFailed as exc:
             return Pair(call, rebuilt, original, None, error=str(exc))
         if self.judge is None:
