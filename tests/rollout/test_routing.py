@@ -1,5 +1,5 @@
 """A rollout routes calls over real HTTP: the split of a prompt label and of an alias, sticky
-per session, recorded in the ledger with the rollout and the arm; a rollout stored by another
+per session (1,000 sessions), recorded in the ledger with the rollout and the arm; a rollout stored by another
 process (the CLI, another replica) is picked up within a poll."""
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ def test_a_prompt_rollout_splits_by_session_and_the_ledger_names_the_arm(tmp_pat
             make_rollout("prompt", "support-reply@production", "1", "2", "canary:30%"),
         )
         wait_for(lambda: gw.app.rollouts is not None and gw.app.rollouts.any, what="the poll")
-        sessions = [f"s-{i}" for i in range(200)]
+        sessions = [f"s-{i}" for i in range(1000)]
         for session in sessions:
             for _ in range(2):  # a session's second call takes the same arm
                 body, headers = _ticket(session)
                 status, _, raw = http("POST", f"{gw.base_url}/chat/completions", body, headers)
                 assert status == 200, raw
         rows = gw.records()
-    assert len(rows) == 400
+    assert len(rows) == 2000
     by_session: dict[str, set[tuple[Any, ...]]] = {}
     for row in rows:
         by_session.setdefault(row["session"], set()).add(
@@ -60,8 +60,9 @@ def test_a_prompt_rollout_splits_by_session_and_the_ledger_names_the_arm(tmp_pat
         want = "candidate" if bucket(r.id, session) < 30 else "control"
         assert arm == want and version == (2 if want == "candidate" else 1)
     assert {row["rollout_id"] for row in rows} == {r.id}
-    share = Counter(next(iter(a))[0] for a in by_session.values())["candidate"] / 200
-    assert 0.3 - 4 * (0.3 * 0.7 / 200) ** 0.5 < share < 0.3 + 4 * (0.3 * 0.7 / 200) ** 0.5
+    share = Counter(next(iter(a))[0] for a in by_session.values())["candidate"] / 1000
+    sigma = (0.3 * 0.7 / 1000) ** 0.5
+    assert 0.3 - 4 * sigma < share < 0.3 + 4 * sigma, share
 
 
 def test_an_alias_rollout_serves_the_candidate_alias_and_keeps_the_asked_alias(
