@@ -1,6 +1,6 @@
 """A rollout routes calls over real HTTP: the split of a prompt label and of an alias, sticky
-per session (1,000 sessions), recorded in the ledger with the rollout and the arm; a rollout stored by another
-process (the CLI, another replica) is picked up within a poll."""
+per session (1,000 sessions), recorded in the ledger with the rollout and the arm; a rollout
+stored by another process (the CLI, another replica) is picked up within a poll."""
 
 from __future__ import annotations
 
