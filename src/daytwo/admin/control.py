@@ -36,6 +36,7 @@ from daytwo.core.money import nanos_to_usd
 from daytwo.gateway.app import Gateway
 from daytwo.keys.admin_tokens import AdminPrincipal
 from daytwo.keys.model import AdminEvent
+from daytwo.keys.store import KeyStore
 from daytwo.resilience.breaker import DeploymentSnapshot
 from daytwo.resilience.policy import DEFAULT_BUDGET_WINDOW_S
 from daytwo.state.base import SwitchRecord
@@ -135,6 +136,26 @@ def _switch_scope(who: AdminPrincipal, body: ScopeBody, verb: str) -> Scope:
     return switch_scope(fields)
 
 
+async def _switched(
+    store: KeyStore,
+    who: AdminPrincipal,
+    action: str,
+    before: SwitchRecord | None,
+    record: SwitchRecord,
+) -> Response:
+    """The admin event of a switch set (chained in the audit trail), and the answer."""
+    await asyncio.to_thread(
+        store.record_event,
+        actor=who.actor,
+        action=action,
+        target=record.key,
+        before=None if before is None else _switch_json(before),
+        after=_switch_json(record),
+        at=record.at,
+    )
+    return reply(_switch_json(record))
+
+
 def _switches(router: APIRouter) -> None:
     @route(
         router,
@@ -168,16 +189,7 @@ def _switches(router: APIRouter) -> None:
         board = spend.switches
         before = board.active().get(scope.key())
         record = await board.kill(scope, reason=body.reason, who=who.actor, source="manual")
-        await asyncio.to_thread(
-            store.record_event,
-            actor=who.actor,
-            action="switch.kill",
-            target=record.key,
-            before=None if before is None else _switch_json(before),
-            after=_switch_json(record),
-            at=record.at,
-        )
-        return reply(_switch_json(record))
+        return await _switched(store, who, "switch.kill", before, record)
 
     @route(
         router,
@@ -212,16 +224,7 @@ def _switches(router: APIRouter) -> None:
             )
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
-        await asyncio.to_thread(
-            store.record_event,
-            actor=who.actor,
-            action="switch.degrade",
-            target=record.key,
-            before=None if before is None else _switch_json(before),
-            after=_switch_json(record),
-            at=record.at,
-        )
-        return reply(_switch_json(record))
+        return await _switched(store, who, "switch.degrade", before, record)
 
     @route(
         router,

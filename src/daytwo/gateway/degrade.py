@@ -55,20 +55,17 @@ def header(answered_as: str, record: SwitchRecord) -> tuple[bytes, bytes]:
 
 def no_embeddings(record: SwitchRecord) -> FeatureDisabled:
     """An embeddings call in a scope degraded to a message (with no cached answer)."""
-    return FeatureDisabled(
-        f"Scope `{record.key}` is degraded ({record.mode}): embeddings have no fallback "
-        f"answer ({record.reason}, by {record.who}).",
-        scope=record.key,
-        code="degraded",
-        now=time.time(),
-    )
+    return _refused(record, f"is degraded ({record.mode}): embeddings have no fallback answer")
 
 
 def unknown_alias(record: SwitchRecord) -> FeatureDisabled:
     """The safe alias a scope is degraded to is not (or no longer) configured."""
+    return _refused(record, f"is degraded to the alias `{record.alias}`, which is not configured")
+
+
+def _refused(record: SwitchRecord, what: str) -> FeatureDisabled:
     return FeatureDisabled(
-        f"Scope `{record.key}` is degraded to the alias `{record.alias}`, which is not "
-        f"configured ({record.reason}, by {record.who}).",
+        f"Scope `{record.key}` {what} ({record.reason}, by {record.who}).",
         scope=record.key,
         code="degraded",
         now=time.time(),
