@@ -10,9 +10,15 @@ whole story shows, with the ledger and the report agreeing with what it printed.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from tests.cli.records import call_record
 
 from daytwo.config.load import validate_config
@@ -151,3 +157,170 @@ def test_tally_counts_degraded_answers_by_how_and_refusals_apart() -> None:
     assert (t.calls, t.answered, t.forbidden, t.failed) == (6, 4, 1, 1)
     assert t.degraded == {"cached": 2, "static": 1} and t.degraded_total == 3
     assert len(set(TOPICS)) == len(TOPICS) >= 150  # enough questions to measure a rate
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.integration
+def test_demo_incident_plays_one_incident_end_to_end(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "daytwo.cli", "demo", "--incident", "--seconds", "25",
+            "--dir", str(workdir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    out = result.stdout
+    flat = _flat(out)
+    steps = [int(n) for n in re.findall(r"^\s+[\d.]+s\s+(\d)\. ", out, re.MULTILINE)]
+    assert steps == list(range(1, 10)), out
+
+    # 1-3: the baseline, the change, the page and its runbook's first three checks.
+    assert "1. baseline: support-reply v1 in production" in flat
+    assert "2. the change: labels.yaml moves support-reply production v1 → v2" in flat
+    assert "the gateway reloaded it by itself" in flat
+    assert "3. alert firing: slo:support-refusals:page" in flat
+    assert re.search(r"error budget burn rate [\d.]+x above 2\.0x; runbook: daytwo runbook "
+                     r"show quality-regression", flat)  # fmt: skip
+    assert "runbook quality-regression: Wrong answers or a quality regression" in flat
+    assert re.search(r"1\. `daytwo triage .*2\. `daytwo quality .*3\. `daytwo drift status`", flat)
+
+    # 4: the incident opened over the admin API; triage ranks the prompt change first.
+    opened = re.search(r"4\. incident (inc-[\w-]+) opened \(POST /admin/incidents, sev2\)", flat)
+    assert opened, out
+    incident_id = opened[1]
+    assert "#1 prompt support-reply: v1 → v2 (prompt;" in flat, out
+    assert re.search(r"why #1: prompt support-reply: v1 → v2 .*refusal failures", flat)
+
+    # 5: degraded mode answers the app: no 403, no failure, and the ledger marks them all.
+    assert "5. degraded mode: project=support, workflow=answer (cached)" in flat
+    seen = re.search(r"the app sent (\d+) calls: (\d+) answered, (\d+) of them degraded", flat)
+    assert seen and int(seen[3]) > 0 and seen[1] == seen[2], out
+    assert "0 refused with a 403, 0 failed" in flat
+    total = re.search(
+        r"degraded mode answered (\d+) calls in all \(x-daytwo-degraded: cached (\d+), static "
+        r"(\d+); 0 refused with a 403\); the ledger marks (\d+)",
+        flat,
+    )
+    assert total, out
+    degraded, cached, static, marked = (int(g) for g in total.groups())
+    assert degraded == cached + static == marked and cached > 0
+
+    # 6: the replay, through the gateway: v1 refuses less than v2 on the same calls.
+    replayed = re.search(r"(\d+) of (\d+) captured v2 calls replayed against "
+                         r"prompt:support-reply@v1 through the gateway", flat)  # fmt: skip
+    assert replayed and int(replayed[1]) > 0, out
+    rates = re.search(r"v1 refuses ([\d.]+)% vs v2 ([\d.]+)% on the same calls \(Δ -", flat)
+    assert rates and float(rates[1]) < float(rates[2]), out
+    assert re.search(r"95 % CI -[\d.]+ to [-+][\d.]+ pts, McNemar p=", flat)
+
+    # 7-8: the rollback, the degraded scope revived, the refusal rate back down.
+    assert "7. roll back: labels.yaml moves support-reply production v2 → v1" in flat
+    assert "project=support,workflow=answer revived=True" in flat
+    recovery = re.search(
+        r"refusal rate since the rollback: ([\d.]+)% \(\d+ of \d+ answers\); during the "
+        r"incident: ([\d.]+)%",
+        flat,
+    )
+    assert recovery and float(recovery[1]) < float(recovery[2]), out
+    resolved = "the refusal page resolved after firing" in flat
+    assert resolved or "the refusal page was still firing" in flat
+
+    # 9: the postmortem, written from the admin API, its timeline in the order things happened.
+    report_path = workdir / "incident-report.md"
+    assert f"9. incident {incident_id} ended; the postmortem: {report_path}" in flat
+    report = report_path.read_text(encoding="utf-8")
+    assert report.startswith("# Postmortem: Support answers refused after a prompt change")
+    timeline = report.split("## Timeline", 1)[1].split("\n## ", 1)[0]
+    order = [
+        "prompts reloaded (support-reply: production=v2)",
+        "slo:support-refusals:page (project=support, slo=support-refusals, workflow=answer) fired",
+        f"incident {incident_id} started",
+        "note: triage ranks first: prompt support-reply: v1 → v2",
+        "degraded mode on: project=support,workflow=answer (cached)",
+        "note: replay of",
+        "prompts reloaded (support-reply: production=v1)",
+        "degraded mode off: project=support,workflow=answer",
+        f"incident {incident_id} ended",
+    ]
+    at = [timeline.find(event) for event in order]
+    assert -1 not in at and at == sorted(at), dict(zip(order, at, strict=True))
+    if resolved:
+        assert "workflow=answer) resolved" in timeline
+    assert "| time | source | what | who |" in out
+
+    with sqlite3.connect(workdir / "ledger.db") as conn:
+        marked_rows = dict(
+            conn.execute(
+                "SELECT degraded, COUNT(*) FROM calls WHERE degraded IS NOT NULL"
+                " AND project = 'support' AND status = 'ok' AND cost_nanousd = 0"
+                " GROUP BY degraded"
+            )
+        )
+        others = conn.execute(
+            "SELECT COUNT(*) FROM calls WHERE degraded IS NOT NULL AND project != 'support'"
+        ).fetchone()[0]
+        versions = dict(
+            conn.execute(
+                "SELECT prompt_version, COUNT(*) FROM calls WHERE project = 'support'"
+                " AND degraded IS NULL GROUP BY prompt_version"
+            )
+        )
+        replay_rows = conn.execute(
+            "SELECT COUNT(*), MIN(prompt_version), MAX(prompt_version) FROM calls"
+            " WHERE project = 'replay' AND status = 'ok'"
+        ).fetchone()
+        actions = [
+            row[0]
+            for row in conn.execute(
+                "SELECT action FROM admin_events WHERE action LIKE 'incident.%'"
+                " OR action LIKE 'switch.%' ORDER BY id"
+            )
+        ]
+    conn.close()
+    assert marked_rows == {"cached": cached, "static": static}
+    assert others == 0
+    assert versions.keys() == {1, 2} and versions[2] > 0
+    assert replay_rows == (int(replayed[1]), 1, 1)
+    assert actions == [
+        "incident.start",
+        "incident.note",
+        "switch.degrade",
+        "incident.note",
+        "switch.revive",
+        "incident.end",
+    ]
+    assert "alert firing: slo:support-refusals:page" in (workdir / "alerts.log").read_text(
+        encoding="utf-8"
+    )
+
+
+@pytest.mark.integration
+def test_a_gateway_that_cannot_start_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "daytwo.cli", "demo", "--incident", "--seconds", "5",
+                "--dir", str(tmp_path / "demo"), "--port", str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"daytwo demo --incident: the gateway did not start on 127.0.0.1:{port}: "
+    ), result.stderr

@@ -23,11 +23,20 @@ from daytwo.core.money import format_usd
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="Gateway port (0: any free)."
 )
-def demo(seconds: float, directory: Path, port: int) -> None:
+@click.option(
+    "--incident",
+    is_flag=True,
+    help="Play one AI incident end to end instead: alert, runbook, triage, degraded mode, "
+    "replay, rollback, recovery, postmortem.",
+)
+def demo(seconds: float, directory: Path, port: int, incident: bool) -> None:
     """Run a gateway on SQLite with simulated providers and drive realistic traffic at it."""
+    console = Console()
+    if incident:
+        _incident(directory, seconds, port, console)
+        return
     from daytwo.demo.run import run_demo
 
-    console = Console()
     console.print(
         f"[bold cyan]daytwo demo[/]: a gateway with simulated OpenAI-, Anthropic- and "
         f"Gemini-shaped providers, four apps and an ad-hoc script calling it for "
@@ -87,4 +96,22 @@ def demo(seconds: float, directory: Path, port: int) -> None:
     console.print(
         f"      daytwo quality --ledger sqlite:///{result.ledger_path} --since 1h "
         f"--by provider --by model;  daytwo slo status --config {result.config_path}"
+    )
+
+
+def _incident(directory: Path, seconds: float, port: int, console: Console) -> None:
+    from daytwo.cli.common import fail
+    from daytwo.demo.incident import IncidentFailed, run_incident
+
+    try:
+        result = run_incident(directory, seconds, console, port)
+    except IncidentFailed as exc:
+        fail(str(exc), 1, prefix="daytwo demo --incident")
+    ledger = f"sqlite:///{result.ledger_path}"
+    console.print(f"\npostmortem: [bold]{result.report_path}[/]   alerts: {result.alert_log}")
+    console.print(f"ledger: [bold]{result.ledger_path}[/]   config: {result.config_path}")
+    console.print(
+        f"next: daytwo incident report {result.incident_id} --ledger {ledger}\n"
+        f"      daytwo audit search --ledger {ledger} --project support;  "
+        f"daytwo quality --ledger {ledger} --since 1h --by prompt_version"
     )
