@@ -14,7 +14,14 @@ import anthropic
 import orjson
 import pytest
 from tests.admin.client import Admin, admin_client, error_of
-from tests.gateway.harness import RunningGateway, http, route, running_gateway, sim_config
+from tests.gateway.harness import (
+    RunningGateway,
+    http,
+    route,
+    running_gateway,
+    sim_config,
+    wait_for,
+)
 
 from daytwo.keys.store import KeyStore
 
@@ -314,3 +321,19 @@ def test_the_change_is_in_the_event_log_and_listed_with_its_mode(
         store.close()
     assert ("switch.degrade", "project=acme") in events
     assert ("switch.revive", "project=acme") in events
+    # spend control's own record says degraded mode, never a kill switch
+    assert wait_for_events(gw, {("degrade_on", "project=acme"), ("degrade_off", "project=acme")})
+    assert not {a for a, _ in events} & {"switch_on", "switch_off"}
+
+
+def wait_for_events(gw: RunningGateway, wanted: set[tuple[str, str]]) -> bool:
+    """Spend control writes its events off the event loop: wait until they are stored."""
+
+    def stored() -> bool:
+        store = KeyStore.open(gw.app.config.ledger.url)
+        try:
+            return wanted <= {(e.action, e.target) for e in store.events()}
+        finally:
+            store.close()
+
+    return bool(wait_for(stored, what=f"events {sorted(wanted)}"))

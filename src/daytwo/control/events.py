@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-EventKind = Literal["threshold", "trip", "switch_on", "switch_off", "loop"]
+EventKind = Literal[
+    "threshold", "trip", "switch_on", "switch_off", "degrade_on", "degrade_off", "loop"
+]
 Unit = Literal["nanousd", "tokens", "requests", "calls"]
 
 

@@ -169,13 +169,20 @@ class SwitchBoard:
         await self.state.set_switch(record)
         self._apply(SwitchChange(record.key, record))
         detail = f"{who}: degraded ({mode}{f' to {alias}' if alias else ''}): {reason}"
-        self.on_event(Event("switch_on", record.key, now, detail=detail))
+        self.on_event(Event("degrade_on", record.key, now, detail=detail))
         return record
 
     async def revive(self, scope: Mapping[str, str] | str | Scope, *, who: str) -> bool:
         s = switch_scope(scope)
+        known = self._active.get(s.key())
         had = await self.state.clear_switch(s.key())
         self._apply(SwitchChange(s.key(), None))
         if had:
-            self.on_event(Event("switch_off", s.key(), self.clock(), detail=who))
+            degraded = known is not None and known[1].degraded
+            when = self.clock()
+            self.on_event(
+                Event("degrade_off", s.key(), when, detail=who)
+                if degraded
+                else Event("switch_off", s.key(), when, detail=who)
+            )
         return had

@@ -213,7 +213,7 @@ class SpendControl:
             return
         detail = {k: v for k, v in asdict(event).items() if v is not None and k != "at"}
         actor = f"budget:{event.budget}" if event.budget else event.kind
-        if event.kind.startswith("switch"):
+        if event.kind.startswith(("switch", "degrade")):
             actor = event.detail.partition(":")[0] or "switch"
         self._spawn(
             asyncio.to_thread(

@@ -175,6 +175,9 @@ def describe(
     if action == "switch.revive":
         what = "kill switch" if b.get("mode", "kill") == "kill" else "degraded mode"
         return f"{what} off: {target}"
+    if action in ("degrade_on", "degrade_off"):  # spend control's own record of a degrade
+        state = "on" if action == "degrade_on" else "off"
+        return f"degraded mode {state}: {target}" + _detail(a)
     if action in ("switch_on", "switch_off"):  # spend control's own record of a switch
         state = "on" if action == "switch_on" else "off"
         return f"kill switch {state}: {target}" + _detail(a)
