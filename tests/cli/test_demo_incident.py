@@ -304,14 +304,17 @@ def test_demo_incident_plays_one_incident_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_a_gateway_that_cannot_start_is_one_line_and_exit_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flags", [["--incident"], []], ids=["incident", "demo"])
+def test_a_gateway_that_cannot_start_is_one_line_and_exit_1(
+    tmp_path: Path, flags: list[str]
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
             [
-                sys.executable, "-m", "daytwo.cli", "demo", "--incident", "--seconds", "5",
+                sys.executable, "-m", "daytwo.cli", "demo", *flags, "--seconds", "5",
                 "--dir", str(tmp_path / "demo"), "--port", str(port),
             ],
             capture_output=True,
@@ -321,6 +324,7 @@ def test_a_gateway_that_cannot_start_is_one_line_and_exit_1(tmp_path: Path) -> N
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(
-        f"daytwo demo --incident: the gateway did not start on 127.0.0.1:{port}: "
-    ), result.stderr
+    prefix = " ".join(["daytwo demo", *flags])
+    assert last.startswith(f"{prefix}: the gateway did not start on 127.0.0.1:{port}: "), (
+        result.stderr
+    )

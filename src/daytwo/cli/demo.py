@@ -35,7 +35,8 @@ def demo(seconds: float, directory: Path, port: int, incident: bool) -> None:
     if incident:
         _incident(directory, seconds, port, console)
         return
-    from daytwo.demo.run import run_demo
+    from daytwo.cli.common import fail
+    from daytwo.demo.run import DemoFailed, run_demo
 
     console.print(
         f"[bold cyan]daytwo demo[/]: a gateway with simulated OpenAI-, Anthropic- and "
@@ -43,7 +44,10 @@ def demo(seconds: float, directory: Path, port: int, incident: bool) -> None:
         f"{seconds:.0f}s; partway through, the OpenAI-shaped provider has an outage and "
         f"the Anthropic-shaped one silently swaps its model."
     )
-    result = run_demo(directory, seconds, console, port)
+    try:
+        result = run_demo(directory, seconds, console, port)
+    except DemoFailed as exc:
+        fail(str(exc), 1, prefix="daytwo demo")
     console.rule("spend report (daytwo spend --by workflow)")
     from daytwo.cli.spend import render_report
     from daytwo.demo.outage import render_outage

@@ -100,6 +100,10 @@ class DemoResult:
         return sum(1 for s in self.samples if not s.ok and not s.failed)
 
 
+class DemoFailed(RuntimeError):
+    """The demo cannot run (its gateway did not start): one line for the CLI."""
+
+
 def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> DemoResult:
     workdir.mkdir(parents=True, exist_ok=True)
     ledger_path = workdir / "ledger.db"
@@ -122,7 +126,10 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         config_path = workdir / "daytwo.yaml"
         config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         app = create_app(validate_config(raw, source=str(config_path)))
-        handle = serve_in_thread(app, port=port)
+        try:
+            handle = serve_in_thread(app, port=port)
+        except RuntimeError as exc:
+            raise DemoFailed(f"the gateway did not start on 127.0.0.1:{port}: {exc}") from None
         started = datetime.now(UTC)
         view = _View(app, handle.url, seconds, stats, outage_for(seconds), drill, ledger_path)
         view.prompts_root = prompts_root
