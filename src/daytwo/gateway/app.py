@@ -78,6 +78,7 @@ from daytwo.replay import (
     open_idempotency,
 )
 from daytwo.rollout.board import RolloutBoard
+from daytwo.rollout.controller import RolloutController
 from daytwo.rollout.store import RolloutStore
 from daytwo.telemetry.evaluation import EvaluationMetrics
 from daytwo.telemetry.hub import Telemetry
@@ -127,6 +128,8 @@ class Gateway:
         self._key_store: KeyStore | None = None
         #: The rollouts calls are routed by (daytwo.rollout; read from the ledger's database).
         self.rollouts: RolloutBoard | None = None
+        #: Moves every running rollout on its evidence (promote, wait, roll back).
+        self.rollout_controller: RolloutController | None = None
         self.spend: SpendControl | None = None
         self.cache: ResponseCache | None = None
         self.idempotency: IdempotencyStore | None = None
@@ -351,6 +354,10 @@ class Gateway:
         await board.refresh()
         board.start()
         self.rollouts = board
+        assert self.ledger is not None
+        controller = RolloutController(lambda: self.config, board, self.ledger.store, self.secrets)
+        await controller.start()
+        self.rollout_controller = controller
         self.spend = await SpendControl.open(
             cfg.spend_control,
             events=self._key_store,
@@ -446,6 +453,8 @@ class Gateway:
         for service in reversed(self._services):
             await service.aclose()
         await self.alerts.aclose()
+        if self.rollout_controller is not None:
+            await self.rollout_controller.aclose()
         if self.rollouts is not None:
             await self.rollouts.aclose()
         if self.spend is not None:
