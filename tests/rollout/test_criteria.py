@@ -68,15 +68,36 @@ def test_refusals_far_above_the_controls_fail_the_stage() -> None:
     assert result.checks[0].line.endswith("margin 50.0 pt): not worse")
 
 
-def test_a_judge_and_other_checks_count_as_failed_answers_under_the_quality_margin() -> None:
+def test_judges_and_checks_of_some_calls_guard_a_stage_without_holding_it_up() -> None:
+    criteria = Criteria(max_error_increase=0.5, max_refusal_increase=0.3)
+    control = ArmSample(calls=10, checks={"judge:polite": (3, 10), "format": (0, 10)})
     result = judge(
-        ArmSample(calls=10, checks={"judge:polite": (9, 10), "format": (0, 10)}),
-        ArmSample(calls=10, checks={"judge:polite": (3, 10), "format": (0, 10)}),
-        Criteria(max_error_increase=0.5, max_refusal_increase=0.3),
+        ArmSample(calls=10, checks={"judge:polite": (6, 10), "format": (0, 10)}),
+        control,
+        criteria,
     )
     lines = {c.metric: c for c in result.checks}
-    assert lines["judge:polite fails"].verdict == "unsure"  # (+17.1, +80.9) across 30 pt
+    assert lines["judge:polite fails"].verdict == "unsure"  # 30 → 60 %: an interval across 30 pt
+    assert not lines["judge:polite fails"].gates
     assert lines["invalid formats"].verdict == "not worse"  # (-27.75, +27.75) within 30 pt
+    assert lines["errors"].verdict == "not worse"  # the one gate here
+    assert result.outcome == "pass"
+    # Example (b), 9/10 against 3/10: (+17.1, +80.9), wholly beyond 2 points
+    worse = judge(
+        ArmSample(calls=10, checks={"judge:polite": (9, 10)}),
+        control,
+        Criteria(max_error_increase=0.5, max_refusal_increase=0.02),
+    )
+    assert worse.outcome == "fail" and [c.metric for c in worse.failed] == ["judge:polite fails"]
+
+
+def test_a_refusal_rate_not_yet_shown_within_its_margin_holds_the_stage() -> None:
+    result = judge(
+        ArmSample(calls=10, checks={"refusal": (6, 10)}),
+        ArmSample(calls=10, checks={"refusal": (3, 10)}),
+        Criteria(max_error_increase=0.5, max_refusal_increase=0.3),
+    )
+    assert [c.verdict for c in result.checks] == ["not worse", "unsure"]
     assert result.outcome == "undecided"
 
 

@@ -14,21 +14,23 @@ difference, margin ``max_error_increase``), the refusal rate and every other fai
 check (``refusal`` ... ``language`` with value 0, ``judge:*`` labelled ``fail``; margin
 ``max_refusal_increase``), the p95 latency and the mean cost per call as ratios to the
 control's (bootstrap intervals of the difference over the control's point value; limits
-``max_latency_ratio`` and ``max_cost_ratio``), and the burn of each quality SLO in scope (a
-guard: ``worse`` only when the candidate burns faster than the control with 95 % confidence
-*and* even its Wilson lower bound spends the budget faster than the period allows; never
-``unsure``). A metric with nothing to compare on either side is left out.
+``max_latency_ratio`` and ``max_cost_ratio``), and the burn of each quality SLO in scope
+(``worse`` only when the candidate burns faster than the control with 95 % confidence *and*
+even its Wilson lower bound spends the budget faster than the period allows). A metric with
+nothing to compare on either side is left out.
 
-A stage *fails* when any metric is ``worse``, *passes* when every one is ``not worse``, and is
-undecided otherwise. Every verdict comes with its evidence line, for people (docs/rollouts.md
-shows them).
+Metrics measured on every call *gate* a stage: errors, refusals, truncations, latency, cost.
+The others *guard* it: checks only some calls get (format, tool calls, language), sampled
+judges and SLO burn. A stage *fails* when any metric is ``worse``, *passes* when every gate is
+``not worse``, and is undecided otherwise. Every verdict comes with its evidence line, for
+people (docs/rollouts.md shows them).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal
 
@@ -49,6 +51,9 @@ CHECKS: Mapping[str, str] = {
     "tool_call": "invalid tool calls",
     "language": "language mismatches",
 }
+#: The checks written for every answered call: they gate a stage. The others (only some
+#: calls have a format, tool calls or a language to tell; judges are sampled) guard it.
+EVERY_CALL = frozenset({"refusal", "truncation"})
 JUDGE_PREFIX = "judge:"
 
 
@@ -82,6 +87,9 @@ class Check:
     metric: str
     verdict: Verdict
     line: str
+    #: A gate must be ``not worse`` for the stage to pass; a guard only fails it when
+    #: ``worse`` (a metric seen on a few calls would otherwise hold every stage up).
+    gates: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +135,13 @@ def judge(
             )
         )
     for evaluator in sorted({*candidate.checks, *control.checks}):
-        name = CHECKS.get(evaluator, f"{evaluator} fails")
-        checks.append(
-            rate_check(
-                name,
-                candidate.checks.get(evaluator, (0, 0)),
-                control.checks.get(evaluator, (0, 0)),
-                criteria.max_refusal_increase,
-            )
+        check = rate_check(
+            CHECKS.get(evaluator, f"{evaluator} fails"),
+            candidate.checks.get(evaluator, (0, 0)),
+            control.checks.get(evaluator, (0, 0)),
+            criteria.max_refusal_increase,
         )
+        checks.append(replace(check, gates=evaluator in EVERY_CALL))
     latency = ratio_check(
         "latency p95",
         control.latencies_ms,
@@ -154,7 +160,8 @@ def judge(
 def _outcome(checks: Sequence[Check]) -> Outcome:
     if any(c.verdict == "worse" for c in checks):
         return "fail"
-    if checks and all(c.verdict == "not worse" for c in checks):
+    gates = [c for c in checks if c.gates]
+    if gates and all(c.verdict == "not worse" for c in gates):
         return "pass"
     return "undecided"
 
@@ -237,7 +244,7 @@ def slo_check(slo: SloSample) -> Check | None:
         f"{_pct(b2 / n2)} → {_pct(b1 / n1)}, 95% CI {_pt(d.low)}–{_pt(d.high)} pt, budget "
         f"{budget * 100:.1f}%): {verdict}"
     )
-    return Check(f"slo:{slo.name}", verdict, line)
+    return Check(f"slo:{slo.name}", verdict, line, gates=False)
 
 
 def _verdict(low: float, high: float, limit: float) -> Verdict:
