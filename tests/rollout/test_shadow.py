@@ -5,6 +5,7 @@ ledger; calls offering tools are not mirrored; a client cannot forge the shadow 
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import orjson
@@ -102,3 +103,51 @@ def test_a_forged_shadow_marker_is_ignored(tmp_path: Path) -> None:
         assert status == 200
         row = gw.record(headers["x-daytwo-call-id"])
     assert row["rollout_id"] is None and row["rollout_arm"] is None
+
+
+def test_mirrored_calls_are_checked_by_the_evaluators_of_the_calls_they_mirror(
+    tmp_path: Path,
+) -> None:
+    cfg = sim_config(tmp_path)
+    cfg["models"]["cheap"] = route("sim", "gpt-3.5-turbo")
+    cfg["rollouts"] = {"poll_s": 0.05}
+    cfg["quality"] = {
+        "evaluators": [
+            {
+                "name": "acme",
+                "match": {"project": "acme", "alias": "gpt-4o-mini"},
+                "checks": ["refusal"],
+            }
+        ]
+    }
+    with running_gateway(cfg) as gw:
+        start(
+            gw.app.config.ledger.url,
+            make_rollout("alias", "gpt-4o-mini", "gpt-4o-mini", "cheap", "shadow:100%"),
+        )
+        wait_for(lambda: gw.app.rollouts is not None and gw.app.rollouts.any, what="the poll")
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        for i in range(3):
+            status, _, _ = http(
+                "POST",
+                f"{gw.base_url}/chat/completions",
+                orjson.dumps(body),
+                {"x-daytwo-project": "acme", "x-daytwo-session": f"s{i}"},
+            )
+            assert status == 200
+        rows = wait_for(
+            lambda: (lambda rs: rs if len(rs) == 6 else None)(gw.records()), what="mirrors"
+        )
+        shadow_ids = {x["id"] for x in rows if x["rollout_arm"] == "shadow"}
+        assert len(shadow_ids) == 3
+
+        def scored() -> set[str]:
+            assert gw.app.ledger is not None
+            gw.app.ledger.flush(5.0)
+            with sqlite3.connect(gw.db) as conn:  # type: ignore[arg-type]
+                found = conn.execute(
+                    "SELECT call_id FROM scores WHERE evaluator = 'refusal'"
+                ).fetchall()
+            return {r[0] for r in found} & shadow_ids
+
+        assert wait_for(lambda: scored() == shadow_ids, what="the mirrors' refusal scores")

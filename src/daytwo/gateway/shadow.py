@@ -4,8 +4,9 @@ answer went out, through this gateway's own door and pipeline (admission, budget
 * **Never in the client's way**: the mirrored call is started off the response path once the
   control's call is finished (recorded), and is read by nobody but the ledger.
 * **Its own budget**: a mirrored call is attributed to project ``experiment`` (its workflow,
-  feature, agent, session and user stay the original's; tags ``rollout``, ``source_project``
-  and ``source_call`` say where it came from), so no tenant budget counts it, a budget on
+  feature, agent, session and user stay the original's; tags ``rollout``, ``source_project``,
+  ``source_alias`` and ``source_call`` say where it came from: the online evaluators check it
+  as the call it mirrors), so no tenant budget counts it, a budget on
   ``project: experiment`` caps it, and ``daytwo spend --by project`` shows it as experiment
   spend. Its ledger row has ``rollout_arm = shadow``.
 * **Bounded**: at most ``rollouts.shadow.max_concurrency`` mirrored calls in flight per replica
@@ -79,7 +80,8 @@ class ShadowRunner:
         headers = {
             "x-daytwo-project": EXPERIMENT_PROJECT,
             "x-daytwo-tags": (
-                f"rollout={rollout.id},source_project={a.project},source_call={call.id}"
+                f"rollout={rollout.id},source_project={a.project},source_alias={call.alias},"
+                f"source_call={call.id}"
             ),
             SHADOW_HEADER.decode(): f"{rollout.id};{self._token}",
         }

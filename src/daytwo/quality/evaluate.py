@@ -51,12 +51,18 @@ def draw(seed: int, name: str, call_id: str) -> float:
 
 
 def matches(match: Match, record: CallRecord) -> bool:
-    """Whether every selector ``match`` names equals the call's."""
+    """Whether every selector ``match`` names equals the call's. A rollout's mirrored call
+    (arm ``shadow``, project ``experiment``) is matched as the call it mirrors -- its source
+    project and alias -- so that the candidate is checked by the control's evaluators."""
+    project, alias = record.project, record.alias
+    if record.rollout_arm == "shadow":
+        project = record.tags.get("source_project", project)
+        alias = record.tags.get("source_alias", alias)
     return (
-        (match.project is None or match.project == record.project)
+        (match.project is None or match.project == project)
         and (match.workflow is None or match.workflow == record.workflow)
         and (match.prompt is None or match.prompt == record.prompt_name)
-        and (match.alias is None or match.alias == record.alias)
+        and (match.alias is None or match.alias == alias)
     )
 
 
