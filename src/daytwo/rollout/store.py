@@ -116,6 +116,7 @@ def _event(r: Rollout) -> dict[str, Any]:
         "candidate": r.candidate,
         "stage": str(r.current),
         "status": r.status,
+        "reason": r.reason,
         "evidence": list(r.evidence),
     }
 
