@@ -79,6 +79,8 @@ from daytwo.replay import (
 )
 from daytwo.rollout.board import RolloutBoard
 from daytwo.rollout.controller import RolloutController
+from daytwo.rollout.gitops import GitOps
+from daytwo.rollout.model import Criteria
 from daytwo.rollout.store import RolloutStore
 from daytwo.telemetry.evaluation import EvaluationMetrics
 from daytwo.telemetry.hub import Telemetry
@@ -130,6 +132,8 @@ class Gateway:
         self.rollouts: RolloutBoard | None = None
         #: Moves every running rollout on its evidence (promote, wait, roll back).
         self.rollout_controller: RolloutController | None = None
+        #: Rollouts the prompt directory's label changes start (rollouts.yaml).
+        self.gitops: GitOps | None = None
         self.spend: SpendControl | None = None
         self.cache: ResponseCache | None = None
         self.idempotency: IdempotencyStore | None = None
@@ -344,11 +348,6 @@ class Gateway:
         await asyncio.to_thread(self.audit.open_keeper, runtime.config_hash, runtime.config_text)
         self.audit.start()
         self.keys = await asyncio.to_thread(self._open_keys)
-        await asyncio.to_thread(self.prompts.open)
-        self.prompts.on_load = self._prompts_loaded
-        if self.prompts.current is not None:
-            await self._prompts_loaded("prompts.load", self.prompts.current)
-        self.prompts.start()
         assert self._key_store is not None
         board = RolloutBoard(RolloutStore(self._key_store), cfg.rollouts.poll_s)
         await board.refresh()
@@ -358,6 +357,19 @@ class Gateway:
         controller = RolloutController(lambda: self.config, board, self.ledger.store, self.secrets)
         await controller.start()
         self.rollout_controller = controller
+        self.gitops = GitOps(
+            board,
+            root=lambda: self.prompts.root,
+            prompts=lambda: self.prompts.current,
+            defaults=lambda: Criteria(**self.config.rollouts.criteria.model_dump()),
+            every_s=cfg.rollouts.evaluate_s,
+        )
+        await asyncio.to_thread(self.prompts.open)
+        self.prompts.on_load = self._prompts_loaded
+        if self.prompts.current is not None:
+            await self._prompts_loaded("prompts.load", self.prompts.current)
+        self.prompts.start()
+        self.gitops.start()
         self.spend = await SpendControl.open(
             cfg.spend_control,
             events=self._key_store,
@@ -399,7 +411,10 @@ class Gateway:
                     log.warning(f"{name} unavailable at start: {exc.message}")
 
     async def _prompts_loaded(self, action: str, prompts: PromptSet) -> None:
-        """A prompt set served from now on: an admin event, chained in the audit trail."""
+        """A prompt set served from now on: the rollouts its labels start (rollouts.yaml),
+        before any call sees them; an admin event, chained in the audit trail."""
+        if self.gitops is not None:
+            await self.gitops.loaded(prompts, first=action == "prompts.load")
         store = self._key_store
         if store is None:
             return
@@ -455,6 +470,8 @@ class Gateway:
         await self.alerts.aclose()
         if self.rollout_controller is not None:
             await self.rollout_controller.aclose()
+        if self.gitops is not None:
+            await self.gitops.aclose()
         if self.rollouts is not None:
             await self.rollouts.aclose()
         if self.spend is not None:
