@@ -5,6 +5,7 @@ document that matches the router's table and every response the tests see."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,12 +18,15 @@ from openapi_spec_validator import validate as validate_spec
 from tests.admin.client import Admin, admin_client, error_of
 from tests.gateway.harness import RunningGateway, http, sim_config, wait_for
 from tests.gateway.spend_harness import chat_body, settled, spend_config
-from tests.prompts.files import SUPPORT_V1, prompt_dir
+from tests.prompts.files import SUPPORT_V1, SUPPORT_V2, prompt_dir
+from tests.rollout.harness import make_rollout
 
 from daytwo.admin.app import ROUTES, Route
 from daytwo.incidents import record as incident_record
 from daytwo.keys.admin_tokens import ROLES, role_allows
 from daytwo.keys.model import KeySpec
+from daytwo.rollout.steer import steer
+from daytwo.rollout.store import RolloutStore
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +42,8 @@ def gw(
     """The usual test gateway, serving one prompt (for the `/admin/prompts` routes)."""
     cfg = sim_config(tmp_path)
     labels = {"support-reply": {"production": 1}}
-    cfg["prompts"] = {"dir": str(prompt_dir(tmp_path / "prompts", SUPPORT_V1, labels=labels))}
+    root = prompt_dir(tmp_path / "prompts", SUPPORT_V1, SUPPORT_V2, labels=labels)
+    cfg["prompts"] = {"dir": str(root)}
     # one call of a redacted project, and a vault key (for the `/admin/audit` routes)
     monkeypatch.setenv(VAULT_ENV, base64.b64encode(b"k" * 32).decode())
     cfg["audit"] = {
@@ -137,6 +142,10 @@ def _sample_request(admin: Admin, route: Route) -> tuple[str, Any]:
     if "{incident_id}" in path:
         started = incident_record.start(admin.store, title="matrix", severity="sev3", actor="t")
         path = path.replace("{incident_id}", started.id)
+    if "{rollout_id}" in path:
+        path = path.replace("{rollout_id}", _sample_rollout(admin, route.path.rsplit("/", 1)[1]))
+    if route.path == "/admin/rollouts" and route.method == "POST":
+        _free_rollout_target(admin, "support-reply@production")
     body: Any = None
     if route.method == "POST":
         body = {
@@ -150,8 +159,28 @@ def _sample_request(admin: Admin, route: Route) -> tuple[str, Any]:
             "/admin/switches/revive": {"scope": {"project": "p"}},
             "/admin/incidents": {"title": "matrix", "severity": "sev3"},
             "/admin/incidents/{incident_id}/notes": {"text": "a note"},
-        }.get(route.path, {})
+            "/admin/rollouts": {"target": "prompt:support-reply@v2", "stages": "canary:5%"},
+        }.get(route.path, {"reason": "matrix"} if "{rollout_id}" in route.path else {})
     return path, body
+
+
+def _sample_rollout(admin: Admin, action: str) -> str:
+    """A stored rollout of its own alias, in a state ``action`` applies to."""
+    store = RolloutStore(admin.store)
+    r = store.create(make_rollout("alias", f"matrix-{len(store.list(1000))}", "a", "b"), "t")
+    for step in {"resume": ("pause",), "retire": ("rollback",)}.get(action, ()):
+        after, event = steer(r, step, time.time(), "matrix")
+        assert store.move(r, after, "t", event)
+        r = after
+    return r.id
+
+
+def _free_rollout_target(admin: Admin, target: str) -> None:
+    store = RolloutStore(admin.store)
+    for r in store.active():
+        if r.target == target:
+            after, event = steer(r, "rollback", time.time(), "matrix")
+            assert store.move(r, after, "t", event) and store.retire(after, "t", "matrix")
 
 
 def test_every_route_refuses_exactly_the_roles_below_its_own(admin: Admin) -> None:

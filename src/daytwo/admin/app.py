@@ -25,6 +25,7 @@ from daytwo.admin import (
     keys,
     prompts,
     quality,
+    rollouts,
     slos,
     triage,
 )
@@ -41,7 +42,7 @@ MAX_BODY_BYTES = 64 * 1024
 TITLE = "daytwo admin API"
 DESCRIPTION = (
     "Keys, kill switches, budgets, the admin event log, provider health, prompts, "
-    "quality rates, SLOs and incidents. "
+    "quality rates, SLOs, incidents and rollouts. "
     "Authenticate with `Authorization: Bearer dt2_adm_…` (see docs/admin-api.md)."
 )
 
@@ -73,6 +74,7 @@ def _declare(router: APIRouter) -> None:
     slos.declare(router)
     triage.declare(router)
     incidents.declare(router)
+    rollouts.declare(router)
 
 
 def build(gateway: Gateway) -> FastAPI:

@@ -42,6 +42,7 @@ _ERRORS = {
     401: "No admin token, or an unknown, malformed or revoked one (one answer for all).",
     403: "The token's role or project does not allow this; the message says why.",
     404: "No such object.",
+    409: "The object is not in a state that allows this; the message says which.",
     503: "The spend-control state store cannot be reached.",
 }
 

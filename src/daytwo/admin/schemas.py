@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     model_validator,
@@ -331,3 +332,116 @@ class Providers(_Response):
     )
     retry_budget: RetryBudget
     aliases: dict[str, AliasPolicy] = Field(description="Each alias's routing and retry policy.")
+
+
+# -- rollouts (daytwo.admin.rollouts) --------------------------------------------------------
+
+#: A rollout's target and stages are one line each.
+MAX_ROLLOUT_TEXT = 300
+RolloutStatus = Literal["running", "waiting", "paused", "completed", "rolled_back"]
+StickyKey = Literal["session", "user", "key"]
+
+
+class CriteriaOverrides(_Request):
+    """Criteria of this rollout over the gateway's `rollouts.criteria` defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    min_duration_s: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="A stage lasts at least this long (seconds)."
+    )
+    min_calls: PositiveInt | None = Field(
+        None, description="A stage sees this many candidate calls before it is judged."
+    )
+    max_error_increase: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="How much worse (absolute) the candidate's error rate may be."
+    )
+    max_refusal_increase: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_latency_ratio: Annotated[float, Field(ge=1)] | None = Field(
+        None, description="The candidate's p95 latency over the control's, at most."
+    )
+    max_cost_ratio: Annotated[float, Field(ge=0)] | None = None
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class RolloutStart(_Request):
+    target: Annotated[Text, Field(max_length=MAX_ROLLOUT_TEXT)] = Field(
+        description="`prompt:NAME@vN` (the default label moves to version N), "
+        "`prompt:NAME@LABEL=vN`, or `alias:ALIAS`."
+    )
+    candidate: Annotated[Text, Field(max_length=200)] | None = Field(
+        None, description="Alias rollouts: the configured alias that serves the candidate arm."
+    )
+    stages: Annotated[Text, Field(max_length=MAX_ROLLOUT_TEXT)] = Field(
+        description="e.g. `shadow:10%,canary:5%,25%,100%` (`full` is added when missing)."
+    )
+    sticky: StickyKey = Field(
+        "session", description="What keeps a caller on one arm: its session, user or key."
+    )
+    approve_each: StrictBool = Field(False, description="Wait for a promote after each stage.")
+    criteria: CriteriaOverrides | None = None
+    reason: Annotated[StrictStr, Field(max_length=MAX_REASON_CHARS)] = ""
+
+
+class RolloutAction(_Request):
+    reason: Annotated[Text, Field(max_length=MAX_REASON_CHARS)] = Field(
+        description="Why (kept with the rollout and in its event in the audit trail)."
+    )
+
+
+class RolloutCriteria(_Response):
+    min_duration_s: float
+    min_calls: int
+    max_error_increase: float
+    max_refusal_increase: float
+    max_latency_ratio: float
+    max_cost_ratio: float
+
+
+class RolloutStage(_Response):
+    kind: Literal["shadow", "canary", "full"]
+    percent: float = Field(description="Mirrored (shadow) or served by the candidate (canary).")
+    name: str = Field(description="e.g. `canary 5%`.")
+    state: Literal["done", "current", "next", "stopped"] = Field(
+        description="`stopped`: the stage a rolled-back rollout stopped at."
+    )
+
+
+class RolloutAnswer(_Response):
+    object: Literal["rollout"]
+    id: str
+    kind: Literal["prompt", "alias"]
+    target: str = Field(description="`NAME@LABEL` (prompt) or the alias.")
+    control: str = Field(description="Prompt: the version number; alias: the alias.")
+    candidate: str
+    stages: list[RolloutStage]
+    stage: int = Field(description="The current stage's index.")
+    current: str
+    status: RolloutStatus
+    serving_percent: float = Field(description="Share of calls the candidate answers now.")
+    shadow_percent: float = Field(description="Share of calls mirrored to the candidate now.")
+    sticky: StickyKey
+    approve_each: bool
+    criteria: RolloutCriteria
+    created_at: float
+    created_by: str
+    stage_started_at: float
+    updated_at: float
+    version: int
+    reason: str = Field(description="The last change's reason.")
+    evidence: list[str] = Field(description="The last decision's evidence, one line each.")
+    retired: bool = Field(description="No longer overriding its target.")
+    note: str | None = Field(
+        description="A prompt rollout whose label file says something else, and what to do."
+    )
+
+
+class RolloutDetail(RolloutAnswer):
+    history: list[Event] = Field(description="Its events (`rollout.*`), oldest first.")
+
+
+class RolloutList(_Response):
+    object: Literal["list"]
+    data: list[RolloutAnswer] = Field(description="Newest first.")
