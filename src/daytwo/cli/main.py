@@ -37,6 +37,7 @@ COMMANDS = {
     "triage": "daytwo.cli.triage:triage",
     "runbook": "daytwo.cli.runbook:runbook",
     "incident": "daytwo.cli.incident:incident",
+    "rollout": "daytwo.cli.rollout:rollout",
 }
 
 

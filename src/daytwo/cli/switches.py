@@ -64,6 +64,12 @@ class _ReviveCommand(OneLineCommand):
 def _common(f: F) -> F:
     for name in reversed(SCOPE_FLAGS):
         f = click.option(f"--{name}", metavar=name.upper(), help=f"Scope: this {name}.")(f)
+    return admin_options(f)
+
+
+def admin_options(f: F) -> F:
+    """``--gateway``, ``--token-env`` and ``--json``: the options of a command that talks to a
+    running gateway's admin API."""
     f = click.option(
         "--gateway",
         metavar="URL",
@@ -92,10 +98,16 @@ def _scope(usage: type[OneLineUsageError], fields: dict[str, str | None]) -> dic
     return scope
 
 
-def _post(
-    usage: type[OneLineUsageError], gateway: str, token_env: str, path: str, body: dict[str, Any]
+def admin_call(
+    usage: type[OneLineUsageError],
+    gateway: str,
+    token_env: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """POST to the admin API; the decoded answer, or one line and exit 1 (2: usage)."""
+    """One call of the admin API (a JSON ``body`` for a POST); the decoded answer, or one line
+    and exit 1 (2: usage)."""
     import urllib.error
     import urllib.request
 
@@ -107,11 +119,14 @@ def _post(
     if not token:
         raise usage(f"no admin token: set ${token_env} (or name another variable: --token-env)")
     url = gateway.rstrip("/") + path
+    headers = {"authorization": f"Bearer {token}"}
+    if body is not None:
+        headers["content-type"] = "application/json"
     req = urllib.request.Request(  # noqa: S310  # the scheme is checked above
         url,
-        data=orjson.dumps(body),
-        method="POST",
-        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+        data=None if body is None else orjson.dumps(body),
+        method=method,
+        headers=headers,
     )
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp:  # noqa: S310  # checked
@@ -153,8 +168,13 @@ def kill(reason: str, gateway: str, token_env: str, as_json: bool, **fields: str
     if not reason.strip():
         raise _KillUsage("--reason: must not be empty")
     scope = _scope(_KillUsage, fields)
-    data = _post(
-        _KillUsage, gateway, token_env, "/admin/switches", {"scope": scope, "reason": reason}
+    data = admin_call(
+        _KillUsage,
+        gateway,
+        token_env,
+        "POST",
+        "/admin/switches",
+        {"scope": scope, "reason": reason},
     )
     if as_json:
         echo_json(data)
@@ -202,7 +222,7 @@ def degrade(
         body["message"] = message
     if safe_alias is not None:
         body["alias"] = safe_alias
-    data = _post(_DegradeUsage, gateway, token_env, "/admin/switches/degrade", body)
+    data = admin_call(_DegradeUsage, gateway, token_env, "POST", "/admin/switches/degrade", body)
     if as_json:
         echo_json(data)
     else:
@@ -215,7 +235,9 @@ def degrade(
 def revive(gateway: str, token_env: str, as_json: bool, **fields: str | None) -> None:
     """Switch a killed or degraded scope back on."""
     scope = _scope(_ReviveUsage, fields)
-    data = _post(_ReviveUsage, gateway, token_env, "/admin/switches/revive", {"scope": scope})
+    data = admin_call(
+        _ReviveUsage, gateway, token_env, "POST", "/admin/switches/revive", {"scope": scope}
+    )
     if as_json:
         echo_json(data)
     elif data.get("revived"):
