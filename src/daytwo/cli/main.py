@@ -38,6 +38,7 @@ COMMANDS = {
     "runbook": "daytwo.cli.runbook:runbook",
     "incident": "daytwo.cli.incident:incident",
     "rollout": "daytwo.cli.rollout:rollout",
+    "recommend": "daytwo.cli.recommend:recommend",
 }
 
 
