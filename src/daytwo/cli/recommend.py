@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 PREFIX = "daytwo recommend"
 DEFAULT_SINCE = "14d"
 DEFAULT_STAGES = "shadow:10%,canary:5%,25%,100%"
+#: The admin API keeps a reason of at most this many characters.
+MAX_REASON = 500
 
 
 class _UsageError(OneLineUsageError):
@@ -149,7 +151,7 @@ def rollout_body(r: Recommendation, n: int, stages: str) -> dict[str, Any]:
         "target": f"alias:{r.group.alias}",
         "candidate": r.candidate,
         "stages": stages,
-        "reason": f"daytwo recommend #{n}: {r.sentence()}",
+        "reason": f"daytwo recommend #{n}: {r.sentence()}"[:MAX_REASON],
     }
 
 
