@@ -257,3 +257,49 @@ def test_apply_sends_the_alias_rollout(seeded: dict[str, Any]) -> None:
         "stages": "shadow:10%,canary:5%,25%,100%",
         "reason": f"daytwo recommend #1: {first.sentence()}",
     }
+
+
+def test_apply_opens_the_rollout_on_the_running_gateway(
+    seeded: dict[str, Any], tmp_path: Path
+) -> None:
+    """--apply against a real gateway over the seeded ledger (a copy: the shadow rollout that
+    made the evidence is rolled back and retired first, as an operator would)."""
+    import shutil
+
+    from daytwo.keys.admin_tokens import AdminTokens
+    from daytwo.keys.store import KeyStore
+    from daytwo.rollout.store import RolloutStore
+
+    src = yaml.safe_load(seeded["config"].read_text())
+    db = tmp_path / "ledger.db"
+    shutil.copy(Path(src["ledger"]["url"].removeprefix("sqlite:///")), db)
+    cfg = {**src, "ledger": {**src["ledger"], "url": f"sqlite:///{db}"}}
+    path = tmp_path / "daytwo.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    store = RolloutStore.open(cfg["ledger"]["url"])
+    try:
+        (shadow,) = store.active()
+        done = shadow.moved(time.time(), status="rolled_back")
+        assert store.move(shadow, done, "test", "rollout.rollback")
+        assert store.retire(done, "test", "evidence collected")
+    finally:
+        store.close()
+    keys = KeyStore.open(cfg["ledger"]["url"])
+    try:
+        token = AdminTokens(keys).create("operator", actor="test").secret
+    finally:
+        keys.close()
+    with running_gateway(cfg) as gw:
+        got = CliRunner().invoke(
+            cli,
+            ["recommend", "--config", str(path), "--apply", "1", "--yes", "--gateway", gw.url],
+            env={"DAYTWO_ADMIN_TOKEN": token},
+        )
+        assert got.exit_code == 0, got.output
+        status, _, raw = http(
+            "GET", f"{gw.url}/admin/rollouts", None, {"authorization": f"Bearer {token}"}
+        )
+    assert status == 200, raw
+    live = [r for r in orjson.loads(raw)["data"] if r["status"] == "running"]
+    assert [(r["kind"], r["target"], r["candidate"]) for r in live] == [("alias", "smart", "cheap")]
+    assert live[0]["reason"].startswith("daytwo recommend #1: ")

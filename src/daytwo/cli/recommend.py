@@ -18,7 +18,7 @@ import click
 from daytwo.cli.common import config_option, echo_json, fail, load_or_fail, open_ledger_or_fail
 from daytwo.cli.oneline import OneLineCommand, OneLineUsageError
 from daytwo.cli.spend import parse_duration
-from daytwo.cli.switches import DEFAULT_GATEWAY, DEFAULT_TOKEN_ENV, GATEWAY_ENV, _post
+from daytwo.cli.switches import DEFAULT_GATEWAY, DEFAULT_TOKEN_ENV, GATEWAY_ENV, admin_call
 
 if TYPE_CHECKING:
     from daytwo.rollout.recommend import Recommendation, Report
@@ -98,7 +98,7 @@ def recommend(
         return
     chosen = _chosen(report, apply, yes)
     body = rollout_body(chosen, apply, stages)
-    data = _post(_UsageError, gateway, token_env, "/admin/rollouts", body)
+    data = admin_call(_UsageError, gateway, token_env, "POST", "/admin/rollouts", body)
     if as_json:
         echo_json({"recommendation": {"n": apply, **chosen.to_json()}, "rollout": data})
         return
