@@ -24,6 +24,7 @@ from daytwo.incidents.runbooks import (
     problems,
     shipped,
 )
+from daytwo.rollout.controller import ROLLBACK, RUNBOOK, WAITING
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "daytwo-rules.yml"
@@ -85,6 +86,10 @@ def test_every_incident_type_has_a_shipped_runbook_with_every_section() -> None:
             assert step in follow, (name, step)
 
 
+#: The rollout controller's notifications (daytwo.rollout.controller).
+ROLLOUT_KINDS = {ROLLBACK, WAITING}
+
+
 def test_every_alert_kind_points_to_a_runbook_that_lists_it() -> None:
     book = shipped()
     rule_kinds = {k for k, spec in KINDS.items() if spec.source != "slo"}
@@ -93,7 +98,7 @@ def test_every_alert_kind_points_to_a_runbook_that_lists_it() -> None:
         for model in (AvailabilitySli, LatencySli, ScoreSli)
         for t in model.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
     }
-    wanted = rule_kinds | DRIFT_KINDS | {f"slo:{t}" for t in slo_types}
+    wanted = rule_kinds | DRIFT_KINDS | ROLLOUT_KINDS | {f"slo:{t}" for t in slo_types}
     assert set(KIND_RUNBOOKS) == wanted
     for kind, name in KIND_RUNBOOKS.items():
         assert name in book, kind
@@ -105,6 +110,7 @@ def test_every_alert_kind_points_to_a_runbook_that_lists_it() -> None:
                 assert KIND_RUNBOOKS[alert] == r.name, (alert, r.name)
     assert default_runbook("slo_burn", "availability") == "provider-down"
     assert default_runbook("slo_burn", "judge") == "quality-regression"
+    assert {default_runbook(k) for k in ROLLOUT_KINDS} == {RUNBOOK}
 
 
 def test_every_prometheus_rule_names_a_runbook_that_lists_it() -> None:

@@ -154,7 +154,8 @@ def test_approve_each_stops_at_waiting_and_tells_the_sinks(tmp_path: Path) -> No
     assert [e.action for e in rollout_events(url, r.id)] == ["rollout.start", "rollout.wait"]
     (note,) = bodies
     assert note["rule"] == "rollout_waiting" and note["severity"] == "info"
-    assert note["summary"].endswith("alias cheap passed canary 50%; waiting for approval")
+    assert "alias cheap passed canary 50%; waiting for approval" in note["summary"]
+    assert note["summary"].endswith("runbook: daytwo runbook show failed-rollout"), note
 
 
 def test_a_restarted_gateway_resumes_the_stored_stage(tmp_path: Path) -> None:

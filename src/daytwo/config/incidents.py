@@ -50,6 +50,8 @@ KIND_RUNBOOKS: dict[str, str] = {
     "drift": "quality-regression",
     "model_changed": "silent-model-change",
     "model_changed_canary": "silent-model-change",
+    "rollout_rollback": "failed-rollout",
+    "rollout_waiting": "failed-rollout",
 }
 
 

@@ -39,6 +39,7 @@ from daytwo.alerts.history import AlertHistory
 from daytwo.alerts.lease import Lease, LocalLease, RedisLease
 from daytwo.alerts.notify import Notification
 from daytwo.alerts.sinks import Sink, build_sink
+from daytwo.config.incidents import runbook_link
 from daytwo.config.schema import Config
 from daytwo.config.slos import ScoreSli, SloConfig
 from daytwo.core.errors import DaytwoError
@@ -70,6 +71,8 @@ MAX_SAMPLE = 1_000
 CLOSE_GRACE_S = 5.0
 ROLLBACK = "rollout_rollback"
 WAITING = "rollout_waiting"
+#: The runbook both notifications point to (config/incidents.py KIND_RUNBOOKS says the same).
+RUNBOOK = "failed-rollout"
 
 Action = Literal["rollout.advance", "rollout.wait", "rollout.complete", "rollout.rollback"]
 
@@ -332,6 +335,7 @@ class RolloutController:
     def _announce(self, after: Rollout, judgement: Judgement, action: Action, now: float) -> None:
         """Tell ``rollouts.sinks`` (and the alert history) of a rollback or a wait."""
         back = action == "rollout.rollback"
+        config = self._config()
         rule, severity = (ROLLBACK, "warning") if back else (WAITING, "info")
         labels = {"rollout": after.id, "kind": after.kind, "target": after.target}
         cand, ctrl = _arm_name(after, after.candidate), _arm_name(after, after.control)
@@ -354,6 +358,7 @@ class RolloutController:
             fingerprint=fingerprint(rule, {**labels, "version": str(after.version)}),
             detail={"rollout": after.to_json(), "evidence": list(after.evidence)},
             message=message,
+            runbook=runbook_link(RUNBOOK, config.incidents.runbook_base_url),
         )
         self._record(
             {
