@@ -24,10 +24,12 @@ volume, its own per-minute rise over the window's. Its score is
 where ``alignment`` is 1 when the change came at most a tenth of the window before or after the
 symptom's onset (the CUSUM change-point of its series), decays with the distance before it (one
 window length per factor e), and is at most ¼ after it (a change after the symptom began cannot
-have started it). A symptom is then discounted by the share of it the best cause explains, and
-names that cause: cost per call up because tokens per call are up because prompt v2 is out
-ranks the prompt first, its ``why`` gives the chain, and cost and tokens follow as its
-consequences.
+have started it). Distances are taken on the observed timeline: the time between a baseline
+that ends early (``--baseline 24h-before``) and the window is left out, as a change-point known
+to a few calls may fall on either side of the seam. A symptom is then discounted by the share
+of it the best cause explains, and names that cause: cost per call up because tokens per call
+are up because prompt v2 is out ranks the prompt first, its ``why`` gives the chain, and cost
+and tokens follow as its consequences.
 
 Pure over the :class:`~daytwo.incidents.triage_read.Evidence` one read fetches; blocking.
 """
@@ -296,7 +298,7 @@ def _credit(cause: _Cause, symptoms: list[_Symptom], ev: Evidence) -> None:
         share, shift = _explained(s, c, ev)
         if share <= 0.0:
             continue
-        align = alignment(c.when, s.onset, ev.window.seconds)
+        align = alignment(observed(c.when, ev), observed(s.onset, ev), ev.window.seconds)
         cause.explained[s.name] = share
         cause.shifts[s.name] = shift
         cause.contrib[s.name] = s.shift.size * share * align
@@ -306,7 +308,7 @@ def _credit(cause: _Cause, symptoms: list[_Symptom], ev: Evidence) -> None:
     touched = len(c.members) / len(ev.window_calls) if ev.window_calls else 0.0
     first_onset = min((s.onset for s in symptoms if s.onset is not None), default=None)
     own = c.own_size * (touched if c.members else 0.25)
-    own *= alignment(c.when, first_onset, ev.window.seconds)
+    own *= alignment(observed(c.when, ev), observed(first_onset, ev), ev.window.seconds)
     cause.score = main + OTHER_WEIGHT * sum(contributions[1:]) + OWN_WEIGHT * own
 
 
@@ -355,6 +357,17 @@ def alignment(when: float | None, onset_at: float | None, window_s: float) -> fl
     if lead >= -slack:
         return math.exp(-max(0.0, lead - slack) / window_s)
     return LATE * math.exp((lead + slack) / window_s)
+
+
+def observed(at: float | None, ev: Evidence) -> float | None:
+    """``at`` on the timeline triage observed: the time between a baseline that ends before the
+    window and the window's start is left out (what happened then is at the seam). A symptom's
+    onset is only known to a few calls; the last of the baseline and the first of the window
+    are next to each other in its series, however far apart the two windows were taken."""
+    gap = ev.window.start - ev.baseline.end
+    if at is None or gap <= 0.0 or at < ev.baseline.end:
+        return at
+    return max(at - gap, ev.baseline.end)
 
 
 def _onset(metric: Metric, ev: Evidence) -> float | None:
