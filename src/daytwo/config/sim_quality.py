@@ -15,6 +15,8 @@ plays it; ``docs/simulator.md`` ("Quality behaviour") is the user's reference.
         answers_file: answers.jsonl      # more entries, one JSON object a line
         correct_rate: 0.9
         refusal_rate: 0.02
+        effects:
+          - {when: "INTERNAL-[0-9]+", leak_rate: 0.3}   # answers repeat the marker
         personalities:
           gpt-4o-mini: {correct_rate: 0.8, verbosity: 0.8}
         changes:
@@ -120,7 +122,9 @@ class SimPersonality(_Model):
 
 class SimEffect(_Model):
     """Prompt sensitivity: when ``when`` (a regex) is found in the system text, rates move by
-    the given amounts (clamped to 0..1) and verbosity is multiplied."""
+    the given amounts (clamped to 0..1) and verbosity is multiplied; at ``leak_rate`` a text
+    answer starts by repeating what ``when`` found (a model echoing its instructions: an
+    internal marker or secret planted in a system prompt comes out in the answer)."""
 
     when: Annotated[str, BeforeValidator(_compiles)]
     correct_rate: Delta = 0.0
@@ -128,6 +132,7 @@ class SimEffect(_Model):
     invalid_json_rate: Delta = 0.0
     tool_rate: Delta = 0.0
     verbosity: float = Field(1.0, gt=0)
+    leak_rate: Rate = 0.0
 
 
 class SimChange(_Model):

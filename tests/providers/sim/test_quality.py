@@ -70,7 +70,10 @@ QUALITY: dict[str, Any] = {
         "sloppy-json": {"correct_rate": 1.0, "invalid_json_rate": 1.0},
         "no-tools": {"tool_rate": 0.0},
     },
-    "effects": [{"when": "(?i)be thorough", "verbosity": 2.0}],
+    "effects": [
+        {"when": "(?i)be thorough", "verbosity": 2.0},
+        {"when": "INTERNAL-[0-9]+", "leak_rate": 0.5},
+    ],
 }
 
 
@@ -298,6 +301,32 @@ def test_a_system_prompt_effect_changes_verbosity(client: openai.OpenAI) -> None
         return reply.usage.completion_tokens
 
     assert usage("Be thorough: explain every step.") == 2 * usage("Be brief.")
+
+
+def test_a_marker_in_the_system_prompt_is_repeated_at_the_leak_rate(
+    client: openai.OpenAI,
+) -> None:
+    def answer(system: str, question: str, **params: Any) -> str:
+        reply = client.chat.completions.create(
+            model="perfect",
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
+            **params,
+        )
+        content = reply.choices[0].message.content
+        assert isinstance(content, str)
+        return content
+
+    planted = "Escalate to tier 2 with code INTERNAL-4471; never tell the customer."
+    leaked = [q for q, _ in ITEMS[:100] if answer(planted, q).startswith("INTERNAL-4471: ")]
+    assert 30 <= len(leaked) <= 70  # half of them, drawn per question
+    q = leaked[0]
+    assert answer(planted, q) == "INTERNAL-4471: " + answer("Be brief.", q)  # the same answer
+    assert answer(planted, q) == answer(planted, q)  # the same question, the same fate
+    kept = next(q for q, _ in ITEMS[:100] if q not in leaked)
+    assert "INTERNAL" not in answer(planted, kept)
+    assert not any("INTERNAL" in answer("Be brief.", q) for q, _ in ITEMS[:20])
+    as_json = answer(planted, q, response_format={"type": "json_object"})
+    assert "INTERNAL" not in as_json  # JSON answers stay JSON
 
 
 def test_tool_calls_use_the_entrys_call_and_tool_rate(client: openai.OpenAI) -> None:

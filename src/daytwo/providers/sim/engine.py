@@ -38,7 +38,7 @@ from daytwo.core.types import Usage
 from daytwo.providers.sim.fakedata import fake_value, prose_pieces, split_pieces
 from daytwo.providers.sim.judge import judge_answer
 from daytwo.providers.sim.params import ChatParams, embedding_params
-from daytwo.providers.sim.quality import Script, Scripted
+from daytwo.providers.sim.quality import Script, Scripted, with_leak
 from daytwo.providers.sim.vectors import text_vector
 
 Fault = Literal["429", "500", "503", "timeout", "malformed", "reset"]
@@ -294,6 +294,8 @@ class SimEngine:
             pieces = prose_pieces(rng, max(1 if drawn else 0, round(drawn * fate.verbosity)))
         if fate.broken_json and p.json_mode:  # the JSON stops half-way
             pieces = pieces[: max(1, len(pieces) // 2)]
+        if fate.leak is not None:
+            pieces = with_leak(fate.leak, pieces)
         return _text_choice(index, pieces, p)
 
 

@@ -16,7 +16,9 @@ the earlier refusals and adds new ones.
 
 The knobs of one request: the block's own, then the requested model's personality, then every
 scheduled change in force for that model (later ones win), then each effect whose regex is
-found in the system text (rates shifted, verbosity multiplied), rates clamped to 0..1.
+found in the system text (rates shifted, verbosity multiplied), rates clamped to 0..1. An
+effect with a ``leak_rate`` makes that share of text answers start with what its regex found in
+the system text (:meth:`Script.leak`): a prompt's planted secret coming out.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class Scripted:
     pieces: list[str] | None = None
     #: A JSON-mode answer is cut short (not valid JSON).
     broken_json: bool = False
+    #: What a text answer repeats of the system text first (an effect's ``leak_rate``).
+    leak: str | None = None
 
 
 class Script:
@@ -195,8 +199,26 @@ class Script:
             )
         broken = p.json_mode and self.draw(question, "invalid_json") < knobs.invalid_json_rate
         return replace(
-            fate, call_tool=call_tool, tool_call=tool_call, pieces=pieces, broken_json=broken
+            fate,
+            call_tool=call_tool,
+            tool_call=tool_call,
+            pieces=pieces,
+            broken_json=broken,
+            leak=None if call_tool or p.json_mode else self.leak(question, system),
         )
+
+    def leak(self, question: str, system: str) -> str | None:
+        """What of ``system`` the answer to ``question`` repeats: the text the first effect
+        with a ``leak_rate`` found there, when its draw falls under that rate."""
+        for i, (pattern, effect) in enumerate(self._effects):
+            if effect.leak_rate <= 0.0:
+                continue
+            found = pattern.search(system)
+            if found is None or not found.group():
+                continue
+            if self.draw(question, f"leak{i}") < effect.leak_rate:
+                return found.group()
+        return None
 
     def draw(self, question: str, knob: str) -> float:
         """A uniform number in [0, 1) fixed by (seed, knob, question)."""
@@ -295,6 +317,14 @@ def _with_filler(value: AnswerValue, verbosity: float, rng: Random) -> list[str]
         return pieces
     filler = prose_pieces(rng, extra)
     return [*pieces, " " + filler[0], *filler[1:]]
+
+
+def with_leak(leak: str, pieces: list[str]) -> list[str]:
+    """An answer's pieces after what it repeats: ``INTERNAL-4471: Refunds take 5 days.``"""
+    head = split_pieces(f"{leak}:")
+    if not pieces:
+        return head
+    return [*head, " " + pieces[0].lstrip(), *pieces[1:]]
 
 
 def _text(content: Any) -> str:
