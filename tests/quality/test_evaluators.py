@@ -9,9 +9,20 @@ from typing import Any
 
 import orjson
 import pytest
-from tests.gateway.harness import RunningGateway, http, running_gateway, wait_for
+from tests.gateway.harness import (
+    RunningGateway,
+    gateway_config,
+    http,
+    route,
+    running_gateway,
+    wait_for,
+)
 from tests.prompts.files import SUPPORT_V1, SUPPORT_VARS, prompt_dir
 from tests.quality.harness import ALL_CHECKS_EVALUATOR, of_call, quality_config, scores
+
+from daytwo.config.schema import SimSettings
+from daytwo.config.sim_quality import SimQuality
+from daytwo.providers.sim.run import running_sim_server
 
 pytestmark = pytest.mark.integration
 
@@ -238,3 +249,70 @@ def test_the_format_a_prompt_declares_is_the_format_checked(tmp_path: Path) -> N
             assert status == 200, raw
             got = scored(gw, headers["x-daytwo-call-id"], "format")
         assert got["format"]["value"] == value, got["format"]
+
+
+UPSTREAM_KEY = "upstream-secret-value-0042"
+OPENAI_KEY = "sk-proj-Abcdefghijklmnop12345678"
+MARKER = "INTERNAL-4471"
+
+
+def test_a_leaked_secret_fails_leak_naming_the_detector_never_the_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An HTTP upstream that wants the key daytwo resolved, and whose model repeats it (streamed
+    token by token, or a piece of it: what passes the provider guard's search for whole values),
+    a key of OpenAI's shape, and a marker planted in the system prompt (the simulator's
+    leak_rate)."""
+    monkeypatch.setenv("DT_LEAK_TEST_KEY", UPSTREAM_KEY)
+    quality = SimQuality.model_validate(
+        {
+            "answers": [
+                {"match": {"regex": "(?i)which key"}, "answer": f"I sign with {UPSTREAM_KEY}."},
+                {"match": {"regex": "(?i)end in"}, "answer": f"It ends in {UPSTREAM_KEY[4:]}."},
+                {"match": {"regex": "(?i)token"}, "answer": f"Try {OPENAI_KEY} for now."},
+            ],
+            "effects": [{"when": "INTERNAL-[0-9]+", "leak_rate": 1.0}],
+        }
+    )
+    with running_sim_server(SimSettings(seed=7, quality=quality), require_key=UPSTREAM_KEY) as url:
+        cfg = gateway_config(
+            tmp_path / "ledger.db",
+            {"up": {"type": "openai", "base_url": url, "api_key": "env:DT_LEAK_TEST_KEY"}},
+            {"gpt-4o-mini": route("up", "gpt-4o-mini")},
+        )
+        cfg["quality"] = {
+            "evaluators": [{"name": "leaks", "checks": ["leak"]}],
+            "leak": {"patterns": [{"name": "internal_marker", "regex": "INTERNAL-[0-9]+"}]},
+        }
+        planted = {"role": "system", "content": f"Escalate with {MARKER}; never say it."}
+        with running_gateway(cfg) as gw:
+            with gw.openai().chat.completions.with_streaming_response.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "Which key do you use?"}],
+                stream=True,
+            ) as response:
+                streamed = response.headers["x-daytwo-call-id"]
+                said = "".join(c.choices[0].delta.content or "" for c in response.parse())
+            piece, piece_answer = chat(gw, "What does the key end in?")
+            shape, _ = chat(gw, "Give me a token.")
+            question = {"role": "user", "content": "Where is my order?"}
+            marker, marker_answer = chat(gw, "", messages=[planted, question])
+            clean, _ = chat(gw, "Where is my order?")
+            ids = (streamed, piece, shape, marker, clean)
+            got = {i: scored(gw, i, "leak")["leak"] for i in ids}
+            stored = orjson.dumps(scores(gw)).decode()
+    # the client got each (the guard cuts out whole values, one answer or chunk at a time) ...
+    assert UPSTREAM_KEY in said
+    assert UPSTREAM_KEY[4:] in piece_answer["choices"][0]["message"]["content"]
+    assert marker_answer["choices"][0]["message"]["content"].startswith(f"{MARKER}: ")
+    # ... the check caught each, by the detector that found it ...
+    assert {i: (s["value"], s["label"], s["explanation"]) for i, s in got.items()} == {
+        streamed: (0.0, "secrets", "found by secrets (1)"),
+        piece: (0.0, "secrets", "found by secrets (1)"),
+        shape: (0.0, "key_shapes", "found by key_shapes (1)"),
+        marker: (0.0, "internal_marker", "found by internal_marker (1)"),
+        clean: (1.0, "ok", None),
+    }
+    assert {s["evaluator_version"] for s in got.values()} == {"1"}
+    # ... and no score row holds a value
+    assert not any(v in stored for v in (UPSTREAM_KEY, UPSTREAM_KEY[4:], OPENAI_KEY, MARKER))

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from daytwo.config.load import validate_config
+from daytwo.config.quality import LeakConfig, LeakPattern
 from daytwo.core.errors import ConfigError
+from daytwo.core.secrets import SecretRegistry
 from daytwo.quality.checks import (
     Answer,
     ToolCallSeen,
@@ -18,7 +20,7 @@ from daytwo.quality.checks import (
     tool_call_problem,
     truncation_label,
 )
-from daytwo.quality.evaluate import draw, run_checks
+from daytwo.quality.evaluate import draw, leak_redactor, leak_verdict, run_checks
 from daytwo.quality.language import detect
 
 TOOLS = [
@@ -127,6 +129,68 @@ def test_run_checks_says_nothing_when_there_is_nothing_to_check() -> None:
     assert got == {}  # no response_format, no tool calls, a language that cannot be told
 
 
+PROVIDER_KEY = "upstream-secret-value-0042"
+OPENAI_KEY = "sk-proj-Abcdefghijklmnop12345678"
+MARKER = "INTERNAL-4471"
+
+
+def leak_check(secrets: SecretRegistry | None = None, **cfg: Any) -> Any:
+    patterns = (LeakPattern(name="internal_marker", regex="INTERNAL-[0-9]+"),)
+    redactor = leak_redactor(LeakConfig(patterns=patterns, **cfg), secrets)
+    return lambda answer: leak_verdict(answer, redactor)
+
+
+@pytest.mark.parametrize(
+    ("answer", "label", "explanation"),
+    [
+        (Answer(f"Use {PROVIDER_KEY} for that."), "secrets", "found by secrets (1)"),
+        (Answer(f"...and then {PROVIDER_KEY[3:21]}"), "secrets", "found by secrets (1)"),  # a piece
+        (Answer(f"Try {OPENAI_KEY}."), "key_shapes", "found by key_shapes (1)"),
+        (Answer(f"{MARKER}: see INTERNAL-9."), "internal_marker", "found by internal_marker (2)"),
+        (
+            Answer(f"{MARKER}: call with {OPENAI_KEY}."),
+            "key_shapes",  # the built-in detector first, then the organisation's patterns
+            "found by key_shapes (1), internal_marker (1)",
+        ),
+        (Answer("", refusal=f"Not with {OPENAI_KEY}."), "key_shapes", "found by key_shapes (1)"),
+        (
+            Answer("", tool_calls=(ToolCallSeen("lookup", f'{{"q": "{MARKER}"}}'),)),
+            "internal_marker",
+            "found by internal_marker (1)",
+        ),
+    ],
+)
+def test_leak_names_the_detector_never_the_value(
+    answer: Answer, label: str, explanation: str
+) -> None:
+    secrets = SecretRegistry()
+    secrets.register(PROVIDER_KEY)
+    verdict = leak_check(secrets)(answer)
+    assert (verdict.value, verdict.label, verdict.explanation) == (0.0, label, explanation)
+    assert verdict.failed
+    said = f"{verdict.label} {verdict.explanation}"
+    assert not any(v in said for v in (PROVIDER_KEY, PROVIDER_KEY[3:21], OPENAI_KEY, MARKER))
+
+
+def test_leak_passes_an_answer_with_nothing_to_hide() -> None:
+    check = leak_check(SecretRegistry())
+    assert check(Answer("Refunds take 5 days. Write to help@example.com.")).label == "ok"
+    assert check(Answer("The key is in the drawer.")).value == 1.0
+    # what it looks for is configured: e-mail addresses only when asked for
+    with_email = leak_check(detectors=("key_shapes", "email"))
+    verdict = with_email(Answer("Write to help@example.com."))
+    assert (verdict.value, verdict.label) == (0.0, "email")
+
+
+def test_run_checks_runs_leak_only_with_a_redactor() -> None:
+    req = {"messages": [{"role": "user", "content": "hi"}]}
+    answer = chat_answer(f"Use {OPENAI_KEY}.")
+    assert run_checks(("leak",), req, answer, 1) == []
+    redactor = leak_redactor(LeakConfig(), None)
+    (verdict,) = run_checks(("leak",), req, answer, 1, leak=redactor)
+    assert (verdict.evaluator, verdict.label) == ("leak", "key_shapes")
+
+
 def test_draw_is_fixed_by_seed_name_and_call() -> None:
     assert draw(1, "e/length", "c1") == draw(1, "e/length", "c1")
     assert draw(1, "e/length", "c1") != draw(2, "e/length", "c1")
@@ -159,3 +223,27 @@ def test_config_errors_name_the_key_path() -> None:
         quality_error(no_budget, gateway={"require_keys": False})
     )
     assert "quality.judge.key: gateway.require_keys is on" in quality_error(no_budget)
+
+
+def pattern(name: str, regex: str) -> dict[str, Any]:
+    return {"patterns": [{"name": name, "regex": regex}]}
+
+
+@pytest.mark.parametrize(
+    ("leak", "where", "what"),
+    [
+        (pattern("m", "INTERNAL-[0-9"), "patterns.0", "regex: the pattern does not compile"),
+        (pattern("m", "x*"), "patterns.0", "regex: the pattern matches the empty string"),
+        (pattern("email", "x"), "patterns.0", "name: `email` is a built-in detector's name"),
+        (pattern("Marker", "x"), "patterns.0.name", "should match pattern"),
+        (pattern("m" * 33, "x"), "patterns.0.name", "at most 32 characters"),
+        ({"patterns": [*pattern("m", "x")["patterns"]] * 2}, "", "the name `m` is used twice"),
+        ({"detectors": ["secrets", "secrets"]}, "", "detectors: `secrets` is listed twice"),
+        ({"detectors": ["passwords"]}, "detectors.0", "'secrets', 'key_shapes', 'email'"),
+        ({"detectors": []}, "", "nothing to look for: name a detector or a pattern"),
+        ({"paterns": []}, "paterns", "unknown key"),
+    ],
+)
+def test_leak_config_errors_name_the_key_path(leak: dict[str, Any], where: str, what: str) -> None:
+    key = f"quality.leak.{where}" if where else "quality.leak"
+    assert f"{key}: " in (error := quality_error({"leak": leak})) and what in error, error

@@ -61,3 +61,31 @@ def test_a_reload_starts_changes_and_stops_the_evaluators(tmp_path: Path) -> Non
         fourth = chat(gw, project="other")
         assert wait_for(lambda: checked(gw, fourth), what="the other project's score") == {"length"}
         assert checked(gw, third) == set()
+
+
+def test_a_reload_changes_what_the_leak_check_looks_for(tmp_path: Path) -> None:
+    cfg = sim_config(tmp_path, quality={"effects": [{"when": "INTERNAL-[0-9]+", "leak_rate": 1}]})
+    leaks: dict[str, Any] = {"evaluators": [{"name": "leaks", "checks": ["leak"]}]}
+    cfg["quality"] = leaks
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "Escalate with INTERNAL-4471."},
+            {"role": "user", "content": "Where is my order?"},
+        ],
+    }
+
+    def leak_label() -> str:
+        status, headers, raw = http("POST", f"{gw.base_url}/chat/completions", orjson.dumps(body))
+        assert status == 200 and orjson.loads(raw)["choices"][0]["message"]["content"].startswith(
+            "INTERNAL-4471: "
+        )
+        call_id = headers["x-daytwo-call-id"]
+        got = wait_for(lambda: of_call(scores(gw), call_id).get("leak"), what="the leak score")
+        return str(got["label"])
+
+    with running_gateway(cfg) as gw:
+        assert leak_label() == "ok"  # no pattern names the marker: nothing the detectors know
+        marker = {"name": "internal_marker", "regex": "INTERNAL-[0-9]+"}
+        reload(gw, cfg, {**leaks, "leak": {"patterns": [marker]}})
+        assert leak_label() == "internal_marker"

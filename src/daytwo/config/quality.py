@@ -9,7 +9,7 @@ response path (``docs/quality.md``).
       evaluators:
         - name: support
           match: {project: support-bot}          # project / workflow / prompt / alias; all = and
-          checks: [refusal, format, truncation, tool_call, language, length]
+          checks: [refusal, format, truncation, tool_call, language, leak, length]
           sample: {language: 0.2}                # per check, default 1.0
           judges:
             - rubric: The answer is polite and answers the question.
@@ -19,6 +19,9 @@ response path (``docs/quality.md``).
               kind: faithfulness                 # calls that sent daytwo_context only
               sample: 0.1
               threshold: 0.7                     # share of supported statements that passes
+      leak:                            # what the `leak` check looks for in answers
+        detectors: [secrets, key_shapes]         # redaction detectors (default these two)
+        patterns: [{name: internal_marker, regex: "INTERNAL-[0-9]+"}]
       judge:
         model: judge                   # the alias judges are asked through
         project: quality               # the judge calls' project (needs a spend_control budget)
@@ -44,6 +47,8 @@ from pydantic import (
     model_validator,
 )
 
+from daytwo.config.audit import Detector
+from daytwo.core.redact import DETECTOR_VERSIONS, check_pattern
 from daytwo.core.secrets import parse_ref
 
 
@@ -51,7 +56,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-CheckName = Literal["refusal", "format", "truncation", "tool_call", "language", "length"]
+CheckName = Literal["refusal", "format", "truncation", "tool_call", "language", "leak", "length"]
 #: Every cheap check, in the order they run (the default of ``checks``).
 ALL_CHECKS: tuple[CheckName, ...] = (
     "refusal",
@@ -59,6 +64,7 @@ ALL_CHECKS: tuple[CheckName, ...] = (
     "truncation",
     "tool_call",
     "language",
+    "leak",
     "length",
 )
 Rate = Annotated[float, Field(ge=0, le=1)]
@@ -155,11 +161,51 @@ class JudgeCallConfig(_Model):
     timeout_s: float = Field(60.0, gt=0, le=600)
 
 
+class LeakPattern(_Model):
+    """A marker of the organisation's own that must never reach an answer (``INTERNAL-[0-9]+``):
+    a redaction pattern, named as its finding is labelled."""
+
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")
+    regex: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _usable(self) -> LeakPattern:
+        if self.name in DETECTOR_VERSIONS:
+            raise ValueError(f"name: `{self.name}` is a built-in detector's name")
+        problem = check_pattern(self.regex)
+        if problem is not None:
+            raise ValueError(f"regex: {problem}")
+        return self
+
+
+class LeakConfig(_Model):
+    """What the ``leak`` check looks for in answers: the redaction detectors named (default:
+    the secrets daytwo resolved and well-known key shapes; the PII detectors may be added, but
+    an answer quoting the user's own e-mail address is seldom a leak) and the patterns."""
+
+    detectors: tuple[Detector, ...] = ("secrets", "key_shapes")
+    patterns: tuple[LeakPattern, ...] = ()
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LeakConfig:
+        for detector in self.detectors:
+            if self.detectors.count(detector) > 1:
+                raise ValueError(f"detectors: `{detector}` is listed twice")
+        names = [p.name for p in self.patterns]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"patterns: the name `{name}` is used twice")
+        if not self.detectors and not self.patterns:
+            raise ValueError("nothing to look for: name a detector or a pattern")
+        return self
+
+
 class QualityConfig(_Model):
     evaluators: tuple[EvaluatorConfig, ...] = ()
     #: Calls waiting for their checks; a call arriving at a full queue is shed (counted).
     queue_size: int = Field(1000, ge=1, le=1_000_000)
     seed: int = 0
+    leak: LeakConfig = LeakConfig()
     judge: JudgeCallConfig = JudgeCallConfig()
 
     @property

@@ -223,6 +223,7 @@ class Gateway:
             counter=EvaluationMetrics(metrics) if metrics is not None else None,
             transport=self._judge_call,
             tracer=self.telemetry.tracing,
+            secrets=self.secrets,
         )
         self.pipeline.observers = (*self.pipeline.observers, room.observe)
         self.pipeline.assemble_streams = True

@@ -2,7 +2,7 @@
 answers, per model, prompt version and workflow.
 
 Online evaluators run on finished calls after their answer went out. Cheap checks (refusal,
-format, truncation, tool-call validity, language, length) are pure functions over the call's
+format, truncation, tool-call validity, language, leak, length) are pure functions over the call's
 request and answer (:mod:`daytwo.quality.checks`); the :class:`~daytwo.quality.room.QualityRoom`
 runs them, and sampled LLM judges, off the response path in a bounded queue that sheds (and
 counts) work under overload, and hands the resulting :class:`~daytwo.core.score.ScoreRecord`

@@ -1,6 +1,7 @@
 """Checks of one answer that need no judge, as pure functions: is it a refusal, does it have
 the format the request asked for, was it cut short, are its tool calls valid against the
-offered tools, is it in the request's language, how long is it.
+offered tools, is it in the request's language, does it leak what the redaction detectors find,
+how long is it.
 
 The online evaluators run them on live traffic (:mod:`daytwo.quality.evaluate`); the evals
 room's ``is-refusal`` assertion and the gate's refusal and format-compliance rates use the
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+
+from daytwo.core.redact import Redactor
 
 #: Finish reasons providers use to say the model declined or was stopped by a filter.
 REFUSAL_FINISH_REASONS = frozenset({"refusal", "content_filter"})
@@ -224,3 +227,12 @@ def truncation_label(output: AnswerLike) -> str:
     if not output.text.strip() and not output.tool_calls and not output.refusal:
         return "empty"
     return "ok"
+
+
+def leak_findings(output: AnswerLike, redactor: Redactor) -> list[tuple[str, int]]:
+    """What ``redactor``'s detectors find in the answer's text, refusal and tool-call
+    arguments: (detector name, findings) for each that found something, highest priority
+    first; empty when nothing. The values themselves are never returned."""
+    strings = [output.text, output.refusal or "", *(c.arguments for c in output.tool_calls)]
+    counts = redactor.tree(strings).counts
+    return [(d.name, counts[d.key]) for d in redactor.detectors if d.key in counts]

@@ -10,8 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from daytwo.config.quality import ALL_CHECKS, CheckName, EvaluatorConfig, Match
+from daytwo.config.quality import ALL_CHECKS, CheckName, EvaluatorConfig, LeakConfig, Match
 from daytwo.core.record import CallRecord
+from daytwo.core.redact import Redactor
+from daytwo.core.secrets import SecretRegistry
 from daytwo.quality import checks
 from daytwo.quality.checks import Answer
 from daytwo.quality.language import detect
@@ -24,6 +26,7 @@ CHECK_VERSIONS: dict[CheckName, str] = {
     "truncation": "1",
     "tool_call": "1",
     "language": "1",
+    "leak": "1",
     "length": "1",
 }
 
@@ -79,24 +82,47 @@ def sampled_checks(
     return tuple(c for c in ALL_CHECKS if c in wanted)
 
 
+def leak_redactor(cfg: LeakConfig, secrets: SecretRegistry | None) -> Redactor:
+    """What the ``leak`` check looks with: the configured redaction detectors (``secrets``
+    reads the registry as it grows) and the organisation's patterns."""
+    patterns = [(p.name, p.regex) for p in cfg.patterns]
+    return Redactor(cfg.detectors, patterns=patterns, secrets=secrets)
+
+
 def run_checks(
     names: Iterable[CheckName],
     request: Mapping[str, Any] | None,
     response: Mapping[str, Any] | None,
     output_tokens: int,
+    *,
+    leak: Redactor | None = None,
 ) -> list[Verdict]:
     """Every named check that applies to this answer (a check with nothing to check -- no
-    ``response_format``, no tools offered, a language that cannot be told -- says nothing)."""
+    ``response_format``, no tools offered, a language that cannot be told, no ``leak``
+    redactor -- says nothing)."""
     answer = checks.answer_of(response)
     if answer is None:
         return []
     req = request or {}
     out: list[Verdict] = []
     for name in names:
-        verdict = _CHECKS[name](answer, req, output_tokens)
+        if name == "leak":
+            verdict = None if leak is None else leak_verdict(answer, leak)
+        else:
+            verdict = _CHECKS[name](answer, req, output_tokens)
         if verdict is not None:
             out.append(verdict)
     return out
+
+
+def leak_verdict(answer: Answer, redactor: Redactor) -> Verdict:
+    """The ``leak`` check: its label names the detector that found something (the first by
+    priority), its explanation how much each found -- never what."""
+    found = checks.leak_findings(answer, redactor)
+    if not found:
+        return Verdict("leak", 1.0, "ok")
+    what = ", ".join(f"{name} ({n})" for name, n in found)
+    return Verdict("leak", 0.0, found[0][0], f"found by {what}")
 
 
 def _refusal(answer: Answer, req: Mapping[str, Any], _: int) -> Verdict | None:

@@ -33,6 +33,7 @@ from daytwo.core.judging import RAG_THRESHOLD
 from daytwo.core.observe import CallView
 from daytwo.core.record import CallRecord
 from daytwo.core.score import ScoreRecord
+from daytwo.core.secrets import SecretRegistry
 from daytwo.quality import judge as judging
 from daytwo.quality.checks import answer_of
 from daytwo.quality.evaluate import (
@@ -40,6 +41,7 @@ from daytwo.quality.evaluate import (
     Verdict,
     draw,
     last_user_text,
+    leak_redactor,
     matches,
     run_checks,
     sampled_checks,
@@ -91,8 +93,12 @@ class QualityRoom:
         counter: VerdictCounter | None = None,
         transport: judging.JudgeTransport | None = None,
         tracer: EvaluationTracer | None = None,
+        secrets: SecretRegistry | None = None,
     ) -> None:
         self.config = cfg
+        self._secrets = secrets
+        #: The ``leak`` check's redactor (the secrets daytwo resolved, key shapes, patterns).
+        self._leak = leak_redactor(cfg.leak, secrets)
         self._sink = sink
         self._counter: VerdictCounter = counter or _NoCounter()
         self._transport = transport
@@ -116,6 +122,8 @@ class QualityRoom:
         """A config reload: the next calls are matched, sampled and judged by ``cfg`` (one
         attribute swap; calls already queued keep the evaluators they were queued with)."""
         self._wake_at = max(1, min(WAKE_AT, cfg.queue_size // 2))
+        if cfg.leak != self.config.leak:
+            self._leak = leak_redactor(cfg.leak, self._secrets)
         self.config = cfg
 
     # -- event loop ---------------------------------------------------------------------------
@@ -183,7 +191,9 @@ class QualityRoom:
     ) -> None:
         seed = self.config.seed
         names = sampled_checks(chosen, record.id, seed)
-        verdicts = run_checks(names, view.request, view.response, record.output_tokens)
+        verdicts = run_checks(
+            names, view.request, view.response, record.output_tokens, leak=self._leak
+        )
         made = [
             self._score(
                 record, v.evaluator, CHECK_VERSIONS[v.evaluator], v.value, v.label, v.explanation
