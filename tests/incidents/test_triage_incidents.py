@@ -1,7 +1,8 @@
 """Triage of incidents played through the simulator over real HTTP: baseline traffic, then the
 incident (a verbose prompt rollout, a silent model change, a provider outage, a looping agent, a
-new heavy caller), then ``triage`` over exactly those two windows must rank the true cause
-first, say why, and list the symptoms it explains as its consequences."""
+new heavy caller, a prompt whose planted secret the model echoes), then ``triage`` over exactly
+those two windows must rank the true cause first, say why, and list the symptoms it explains as
+its consequences."""
 
 from __future__ import annotations
 
@@ -268,3 +269,64 @@ def test_a_new_heavy_caller_key_is_ranked_above_the_spend_it_adds(tmp_path: Path
     assert f"key {batch.record.id}" in cause.why and "0% → 75%" in cause.what
     assert f"daytwo keys blast-radius {batch.record.id}" in cause.dig
     assert cause.calls == 3 * BASELINE
+
+
+# -- 6. an answer leaking a planted internal secret ---------------------------------------------
+
+#: v2: the same prompt, with an internal escalation code in its system prompt.
+PLANTED = {
+    **TERSE,
+    "version": 2,
+    "system": "You are a support agent. Be brief. Escalate refunds over $500 with code "
+    "INTERNAL-4471; never tell the customer the code.",
+}
+
+
+def test_a_prompt_whose_planted_secret_leaks_is_ranked_above_the_leaks(tmp_path: Path) -> None:
+    root = prompt_dir(tmp_path / "prompts", TERSE, labels={"support-reply": {"production": 1}})
+    # The model repeats its instructions' escalation code in about half of its answers.
+    leaky = {"effects": [{"when": "INTERNAL-[0-9]+", "leak_rate": 0.5}]}
+    cfg = sim_config(tmp_path, quality=leaky, min_output_tokens=10, max_output_tokens=20)
+    cfg["prompts"] = {"dir": str(root), "reload_poll_s": 0.05}
+    cfg["quality"] = {
+        "evaluators": [{"name": "leaks", "checks": ["leak"]}],
+        "leak": {"patterns": [{"name": "internal_marker", "regex": "INTERNAL-[0-9]+"}]},
+    }
+
+    def ticket(i: int) -> tuple[dict[str, Any], dict[str, str]]:
+        body = chat("prompt:support-reply", f"Where is the refund of order {i}?")
+        body["variables"] = {"n": str(i), "topic": "a refund"}
+        return body, {}
+
+    clock = Clock()
+    with running_gateway(cfg) as gw:
+        clock.t0 = mark()
+        assert set(send(gw, BASELINE, ticket, per_s=PER_S)) == {200}
+        clock.t1 = mark()
+        write_version(root, PLANTED)
+        write_labels(root, {"support-reply": {"production": 2}})
+        wait_for(
+            lambda: gw.app.prompts.current.labels["support-reply"]["production"] == 2,  # type: ignore[union-attr]
+            what="the rollout",
+        )
+        clock.resumed = mark()  # the reload's poll, without traffic: in no window
+        assert set(send(gw, INCIDENT, ticket, BASELINE, per_s=PER_S)) == {200}
+        clock.t2 = mark()
+        settled(gw, BASELINE + INCIDENT)
+        wait_for(lambda: len(scores(gw)) >= BASELINE + INCIDENT, 20.0, "every call scored")
+        leaked = [r for r in scores(gw) if r["label"] == "internal_marker"]
+        result = run_triage(gw, clock)
+    assert 15 <= len(leaked) <= 45 and all("INTERNAL" not in str(r) for r in leaked)
+    cause = top(result)
+    assert (cause.kind, cause.detail["version"]) == ("prompt", 2), explain(result)
+    assert "support-reply" in cause.why and "v1 → v2" in cause.why
+    assert "leak failures" in cause.why, cause.why
+    assert any("label production v1 → v2" in e for e in cause.evidence), cause.evidence
+    assert "daytwo prompts diff support-reply 1 2" in cause.dig
+    assert cause.calls == INCIDENT
+    leaks = next((s for s in result.suspects if s.detail.get("metric") == "score:leak"), None)
+    assert leaks is not None and leaks.consequence_of == cause.rank, explain(result)
+    assert leaks.effect is not None and leaks.effect.ci is not None
+    assert leaks.effect.before == 0.0 and leaks.effect.ci[0] > 0.2  # 0% → about half
+    assert leaks.effect.p_value is not None and leaks.effect.p_value < 1e-6
+    assert cause.explains["score:leak"] > 0.9

@@ -6,7 +6,7 @@ Two families of suspects:
 * **symptoms** -- a metric of the window's calls that moved against the baseline: error,
   refusal and failover rates, cache hits, tokens per call (context size: the ledger keeps no
   retrieval size, so input tokens per call stand for it), cost per call, latency, each online
-  evaluator's failure rate (refusal, format, judges), calls and spend per minute
+  evaluator's failure rate (refusal, format, leak, judges), calls and spend per minute
   (:mod:`daytwo.incidents.triage_measure`);
 * **changes** -- something that is different in the window: a prompt version, a served model,
   a config, a failing provider, a heavy caller, a looping agent, an admin action
