@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from daytwo.core.errors import DaytwoError
 from daytwo.rollout.model import Rollout
@@ -29,6 +30,8 @@ class RolloutBoard:
         self.any = False
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        #: Rollouts this process changed, and when (monotonic): see :meth:`_merge`.
+        self._applied: dict[str, tuple[float, Rollout]] = {}
 
     def load(self, active: list[Rollout]) -> None:
         prompts: dict[tuple[str, str], Rollout] = {}
@@ -44,11 +47,26 @@ class RolloutBoard:
 
     def apply(self, rollout: Rollout) -> None:
         """A change made by this process: routed by at once (the next poll confirms it)."""
+        self._applied[rollout.id] = (time.monotonic(), rollout)
         active = [r for r in self.rollouts() if r.id != rollout.id]
         self.load([*active, rollout])
 
     def remove(self, rollout_id: str) -> None:
+        self._applied.pop(rollout_id, None)
         self.load([r for r in self.rollouts() if r.id != rollout_id])
+
+    def _merge(self, read: list[Rollout], since: float) -> list[Rollout]:
+        """A poll's rows, minus what this process changed after the poll began reading (a
+        read that started before a local move commits must not put the old state back)."""
+        newer = {i: r for i, (at, r) in self._applied.items() if at >= since}
+        self._applied = {i: v for i, v in self._applied.items() if v[0] >= since}
+        out = []
+        for r in read:
+            mine = newer.pop(r.id, None)
+            out.append(mine if mine is not None and mine.version > r.version else r)
+        # moved here after the read began, not in the read: a start, or not yet committed
+        out += [r for r in newer.values() if r.live or r.status in ("completed", "rolled_back")]
+        return out
 
     def rollouts(self) -> list[Rollout]:
         return [*self._prompts.values(), *self._aliases.values()]
@@ -60,7 +78,9 @@ class RolloutBoard:
         return self._aliases.get(alias)
 
     async def refresh(self) -> None:
-        self.load(await asyncio.to_thread(self.store.active))
+        since = time.monotonic()
+        read = await asyncio.to_thread(self.store.active)
+        self.load(self._merge(read, since))
 
     def start(self) -> None:
         if self._task is None and self.poll_s > 0:
