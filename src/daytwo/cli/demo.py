@@ -7,10 +7,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from daytwo.cli.oneline import one_line_family
 from daytwo.core.money import format_usd
 
+_UsageError, _OneLineCommand, _ = one_line_family("daytwo demo")
 
-@click.command()
+
+@click.command(cls=_OneLineCommand)
 @click.option("--seconds", type=click.FloatRange(min=3), default=60, show_default=True)
 @click.option(
     "--dir",
@@ -29,11 +32,22 @@ from daytwo.core.money import format_usd
     help="Play one AI incident end to end instead: alert, runbook, triage, degraded mode, "
     "replay, rollback, recovery, postmortem.",
 )
-def demo(seconds: float, directory: Path, port: int, incident: bool) -> None:
+@click.option(
+    "--rollouts",
+    is_flag=True,
+    help="Play two rollouts instead: a cheaper model shipped from shadow to full, and a prompt "
+    "version that refuses rolled back at its first canary step.",
+)
+def demo(seconds: float, directory: Path, port: int, incident: bool, rollouts: bool) -> None:
     """Run a gateway on SQLite with simulated providers and drive realistic traffic at it."""
+    if incident and rollouts:
+        raise _UsageError("--incident and --rollouts are two demos: choose one")
     console = Console()
     if incident:
         _incident(directory, seconds, port, console)
+        return
+    if rollouts:
+        _rollouts(directory, seconds, port, console)
         return
     from daytwo.cli.common import fail
     from daytwo.demo.run import DemoFailed, run_demo
@@ -119,3 +133,31 @@ def _incident(directory: Path, seconds: float, port: int, console: Console) -> N
         f"      daytwo audit search --ledger {ledger} --project support;  "
         f"daytwo quality --ledger {ledger} --since 1h --by prompt_version"
     )
+
+
+def _rollouts(directory: Path, seconds: float, port: int, console: Console) -> None:
+    from daytwo.cli.common import fail
+    from daytwo.demo.rollouts import RolloutsFailed, run_rollouts
+
+    try:
+        result = run_rollouts(directory, seconds, console, port)
+    except RolloutsFailed as exc:
+        fail(str(exc), 1, prefix="daytwo demo --rollouts")
+    audit = result.audit
+    verdict = (
+        "verified" if audit.ok else f"NOT verified: {audit.first.message if audit.first else ''}"
+    )
+    console.print(
+        f"audit trail: {audit.entries:,} chained entries in {len(audit.streams)} streams, "
+        f"signed and {verdict} (daytwo audit verify --config {result.config_path})"
+    )
+    ledger = f"sqlite:///{result.ledger_path}"
+    console.print(f"ledger: [bold]{result.ledger_path}[/]   config: {result.config_path}")
+    console.print(f"alerts: {result.alert_log}")
+    console.print(
+        f"next: daytwo spend --ledger {ledger} --since 1h --by project\n"
+        f"      daytwo alerts history --config {result.config_path} --rule rollout_rollback;  "
+        f"daytwo audit verify --config {result.config_path}"
+    )
+    if not audit.ok:
+        raise SystemExit(1)
