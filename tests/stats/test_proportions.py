@@ -1,6 +1,7 @@
 """Wilson's score interval: known values and its definition (the inverted score test); two
 independent proportions: Newcombe's published examples, the pooled z-test against scipy's
-chi-square, and the minimum-events guard."""
+chi-square, and the minimum-events guard; two paired proportions: Tango's score interval
+against Fagerland et al.'s values, its closed form with no discordant pair, its coverage."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from scipy.stats import chi2_contingency, norm  # type: ignore[import-untyped]
 from daytwo.stats import (
     enough_events,
     newcombe_interval,
+    paired_difference_interval,
     two_proportion_test,
     wilson_interval,
     wilson_lower,
@@ -186,8 +188,54 @@ def test_enough_events(counts: tuple[int, int, int, int], minimum: int, expected
         (lambda: enough_events(0, 10, 0, 10, -1), "minimum"),
         (lambda: newcombe_interval(1, 0, 0, 10), "n must be"),
         (lambda: two_proportion_test(1, 10, 11, 10), "successes"),
+        (lambda: paired_difference_interval(0, 0, 0), "n must be"),
+        (lambda: paired_difference_interval(6, 5, 10), "at most n=10"),
+        (lambda: paired_difference_interval(-1, 0, 10), "discordant"),
     ],
 )
 def test_bad_counts_are_refused(call: Callable[[], object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# Fagerland, Lydersen and Laake, "Statistical Analysis of Contingency Tables" (2017), ch. 8:
+# the R package contingencytables' tests (tests/testthat/test-ch8.R) of
+# Tango_asymptotic_score_CI_paired_2x2: Cavo et al. (2012), n12 = 6, n21 = 16 of 161 pairs,
+# and the two tables of three pairs all on one side.
+TANGO = [
+    ((6, 16, 161), (-0.1240, -0.0054)),
+    ((3, 0, 3), (-0.1230, 1.0)),
+    ((0, 3, 3), (-1.0, 0.1230)),
+]
+
+
+@pytest.mark.parametrize(("counts", "bounds"), TANGO)
+def test_the_paired_interval_reproduces_fagerland_et_al(
+    counts: tuple[int, int, int], bounds: tuple[float, float]
+) -> None:
+    b, c, n = counts
+    interval = paired_difference_interval(b, c, n)
+    assert (interval.low, interval.high) == pytest.approx(bounds, abs=5e-5)
+    assert interval.estimate == (b - c) / n
+
+
+@pytest.mark.parametrize("n", [1, 10, 73, 100, 1000])
+def test_no_discordant_pair_gives_the_closed_form(n: int) -> None:
+    # With b = c = 0 the score statistic at δ > 0 is -sqrt(n δ / (1 - δ)): it reaches -z at
+    # δ = z² / (n + z²) (0.0370 at n = 100).
+    z2 = float(norm.ppf(0.975)) ** 2
+    interval = paired_difference_interval(0, 0, n)
+    assert (interval.low, interval.high) == pytest.approx((-z2 / (n + z2), z2 / (n + z2)))
+    assert interval.estimate == 0.0
+
+
+def test_the_paired_interval_covers_near_nominal() -> None:
+    # 100 pairs: 6 % one side, 4 % the other, the rest agree (a pairwise judge's losses,
+    # wins and ties).
+    rng = np.random.default_rng(18)
+    n, probs, trials = 100, (0.06, 0.04, 0.90), 1500
+    covered = 0
+    for b, c, _ in rng.multinomial(n, probs, trials):
+        interval = paired_difference_interval(int(b), int(c), n)
+        covered += interval.low <= probs[0] - probs[1] <= interval.high
+    assert 0.93 <= covered / trials <= 0.975

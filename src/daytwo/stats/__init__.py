@@ -14,7 +14,9 @@ references: docs/statistics.md.
     interval.py     Interval (low, high, estimate), noninferior() (the gate's "not worse beyond δ")
     proportions.py  wilson_interval (and its lower/upper bound): a proportion's interval, sound
                     at small n and near 0 or 1; two_proportion_test (independent samples:
-                    Newcombe's interval of the difference, pooled z-test), enough_events
+                    Newcombe's interval of the difference, pooled z-test), enough_events;
+                    paired_difference_interval (two rates of the same pairs: Tango's score
+                    interval, e.g. a pairwise judge's losses minus wins)
     paired.py       mcnemar_exact (paired pass/fail), wilcoxon_signed_rank (paired scores)
     bootstrap.py    paired_bootstrap (items resampled, pairs kept together), quantile,
                     paired_quantile_difference(s) (latency p50/p95); unpaired_bootstrap,
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
         TwoProportionTest,
         enough_events,
         newcombe_interval,
+        paired_difference_interval,
         two_proportion_test,
         wilson_interval,
         wilson_lower,
@@ -111,6 +114,7 @@ _WHERE = {
     "newcombe_interval": "proportions",
     "noninferior": "interval",
     "paired_bootstrap": "bootstrap",
+    "paired_difference_interval": "proportions",
     "paired_quantile_difference": "bootstrap",
     "paired_quantile_differences": "bootstrap",
     "quantile": "bootstrap",
@@ -166,6 +170,7 @@ __all__ = [
     "newcombe_interval",
     "noninferior",
     "paired_bootstrap",
+    "paired_difference_interval",
     "paired_quantile_difference",
     "paired_quantile_differences",
     "quantile",
