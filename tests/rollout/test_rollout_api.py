@@ -55,7 +55,8 @@ def test_a_prompt_rollout_started_through_the_api_routes_at_once_and_is_audited(
     admin: Admin,
 ) -> None:
     op = admin.token("operator", name="ann")
-    body = {**PROMPT, "sticky": "user", "reason": "v2 is clearer", "criteria": {"min_calls": 10}}
+    criteria = {"min_calls": 10, "max_pairwise_loss": 0.1}
+    body = {**PROMPT, "sticky": "user", "reason": "v2 is clearer", "criteria": criteria}
     status, r = admin.call("POST", "/admin/rollouts", op, body)
     assert status == 201, r
     assert (r["kind"], r["target"], r["control"], r["candidate"]) == (
@@ -73,6 +74,7 @@ def test_a_prompt_rollout_started_through_the_api_routes_at_once_and_is_audited(
     assert r["criteria"]["min_calls"] == 10
     assert r["criteria"]["min_duration_s"] == 60
     assert r["criteria"]["max_cost_ratio"] == 1.25
+    assert r["criteria"]["max_pairwise_loss"] == 0.1
     assert r["created_by"].endswith("(ann)") and r["reason"] == "v2 is clearer"
     assert r["note"] == "labels.yaml says v1: set it to v2 once the rollout completes"
     ((event),) = r["history"]
@@ -249,6 +251,7 @@ def test_a_hand_move_needs_a_reason(admin: Admin) -> None:
         ({"criteria": {"min_calls": 0}}, "criteria.min_calls", None),
         ({"criteria": {"max_latency_ratio": 0.5}}, "criteria.max_latency_ratio", None),
         ({"criteria": {"patience": 1}}, "criteria.patience", None),
+        ({"criteria": {"max_pairwise_loss": 1.5}}, "criteria.max_pairwise_loss", None),
     ],
 )
 def test_a_bad_start_is_a_400_naming_the_field(

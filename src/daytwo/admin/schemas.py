@@ -361,6 +361,11 @@ class CriteriaOverrides(_Request):
         None, description="The candidate's p95 latency over the control's, at most."
     )
     max_cost_ratio: Annotated[float, Field(ge=0)] | None = None
+    max_pairwise_loss: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None,
+        description="How much the pairwise judge's loss share may exceed its win share "
+        "(shadow pairs).",
+    )
 
     def given(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -398,6 +403,7 @@ class RolloutCriteria(_Response):
     max_refusal_increase: float
     max_latency_ratio: float
     max_cost_ratio: float
+    max_pairwise_loss: float
 
 
 class RolloutStage(_Response):

@@ -341,7 +341,8 @@ def _print_detail(r: dict[str, Any]) -> None:
     console.print(
         f"criteria: ≥ {c['min_duration_s']:g} s and ≥ {c['min_calls']} calls a stage; errors "
         f"+{c['max_error_increase'] * 100:g} pt, refusals +{c['max_refusal_increase'] * 100:g} "
-        f"pt, p95 ×{c['max_latency_ratio']:g}, cost ×{c['max_cost_ratio']:g} at most"
+        f"pt, p95 ×{c['max_latency_ratio']:g}, cost ×{c['max_cost_ratio']:g}, pairwise "
+        f"losses +{c['max_pairwise_loss'] * 100:g} pt at most"
     )
     if r["evidence"]:
         console.print("evidence:")

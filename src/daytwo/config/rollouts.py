@@ -14,6 +14,7 @@ rollouts:
     max_refusal_increase: 0.02
     max_latency_ratio: 1.5
     max_cost_ratio: 1.25
+    max_pairwise_loss: 0.05
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class CriteriaConfig(_Section):
     max_refusal_increase: float = Field(0.02, ge=0, le=1)
     max_latency_ratio: float = Field(1.5, ge=1)
     max_cost_ratio: float = Field(1.25, ge=0)
+    max_pairwise_loss: float = Field(0.05, ge=0, le=1)
 
 
 class RolloutsConfig(_Section):

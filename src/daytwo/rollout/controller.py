@@ -50,6 +50,7 @@ from daytwo.rollout.board import RolloutBoard
 from daytwo.rollout.criteria import (
     CHECKS,
     JUDGE_PREFIX,
+    PAIRWISE,
     ArmSample,
     Judgement,
     SloSample,
@@ -207,12 +208,26 @@ def _arm(
             .where(*mine, *scope, s.evaluator == slo.sli.evaluator, s.value.is_not(None))
         ).one()
         events.append((int(b or 0), int(t)))
+    pairs = (0, 0, 0)
+    if arm == "shadow":  # the pairwise judge scores the mirrored calls only
+        v = s.value
+        better, tie, worse = conn.execute(
+            sa.select(
+                sa.func.sum(sa.case((v > 0.5, 1), else_=0)),
+                sa.func.sum(sa.case((v == 0.5, 1), else_=0)),
+                sa.func.sum(sa.case((v < 0.5, 1), else_=0)),
+            )
+            .select_from(judged)
+            .where(*mine, s.source == "online", s.evaluator == PAIRWISE, v.is_not(None))
+        ).one()
+        pairs = (int(better or 0), int(tie or 0), int(worse or 0))
     sample = ArmSample(
         calls=int(n),
         errors=int(errors or 0),
         latencies_ms=tuple(float(r.latency_ms) for r in answered),
         costs_usd=tuple(r.cost_nanousd / 1e9 for r in answered if r.cost_nanousd is not None),
         checks={str(e): (int(b or 0), int(t)) for e, b, t in checks},
+        pairwise=pairs,
     )
     return sample, events
 

@@ -14,16 +14,18 @@ difference, margin ``max_error_increase``), the refusal rate and every other fai
 check (``refusal`` ... ``language`` with value 0, ``judge:*`` labelled ``fail``; margin
 ``max_refusal_increase``), the p95 latency and the mean cost per call as ratios to the
 control's (bootstrap intervals of the difference over the control's point value; limits
-``max_latency_ratio`` and ``max_cost_ratio``), and the burn of each quality SLO in scope
+``max_latency_ratio`` and ``max_cost_ratio``), the burn of each quality SLO in scope
 (``worse`` only when the candidate burns faster than the control with 95 % confidence *and*
-even its Wilson lower bound spends the budget faster than the period allows). A metric with
-nothing to compare on either side is left out.
+even its Wilson lower bound spends the budget faster than the period allows), and, in a
+shadow stage, the pairwise judge's verdicts on the shadow pairs (the candidate's loss share
+minus its win share; Tango's interval for two rates of the same pairs, margin
+``max_pairwise_loss``). A metric with nothing to compare on either side is left out.
 
 Metrics measured on every call *gate* a stage: errors, refusals, truncations, latency, cost.
 The others *guard* it: checks only some calls get (format, tool calls, language), sampled
-judges and SLO burn. A stage *fails* when any metric is ``worse``, *passes* when every gate is
-``not worse``, and is undecided otherwise. Every verdict comes with its evidence line, for
-people (docs/rollouts.md shows them).
+judges, the pairwise judge and SLO burn. A stage *fails* when any metric is ``worse``,
+*passes* when every gate is ``not worse``, and is undecided otherwise. Every verdict comes
+with its evidence line, for people (docs/rollouts.md shows them).
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ from decimal import Decimal
 from typing import Literal
 
 from daytwo.rollout.model import Criteria, Rollout
-from daytwo.stats.proportions import two_proportion_test, wilson_lower
+from daytwo.stats.proportions import (
+    paired_difference_interval,
+    two_proportion_test,
+    wilson_lower,
+)
 
 Verdict = Literal["worse", "not worse", "unsure"]
 Outcome = Literal["pass", "fail", "undecided"]
@@ -55,6 +61,10 @@ CHECKS: Mapping[str, str] = {
 #: calls have a format, tool calls or a language to tell; judges are sampled) guard it.
 EVERY_CALL = frozenset({"refusal", "truncation"})
 JUDGE_PREFIX = "judge:"
+#: The pairwise judge's evaluator (``quality.pairwise.EVALUATOR``, spelled out: this room does
+#: not import the quality room; a test checks they agree): 1 the candidate's answer is better,
+#: 0.5 a tie, 0 the control's.
+PAIRWISE = "pairwise"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,8 @@ class ArmSample:
     costs_usd: tuple[float, ...] = ()
     #: Evaluator → (failed, scored): the online checks and judges.
     checks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: The candidate's shadow pairs as the pairwise judge saw them: (better, tie, worse).
+    pairwise: tuple[int, int, int] = (0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +165,9 @@ def judge(
         "cost per call", control.costs_usd, candidate.costs_usd, criteria.max_cost_ratio
     )
     checks += [c for c in (latency, cost) if c is not None]
+    pairs = pairwise_check(*candidate.pairwise, criteria.max_pairwise_loss)
+    if pairs is not None:
+        checks.append(pairs)
     checks += [c for c in (slo_check(s) for s in slos) if c is not None]
     return Judgement(_outcome(checks), tuple(checks))
 
@@ -226,6 +241,24 @@ def ratio_check(
         f"×{low:.2f}–×{high:.2f}, limit ×{limit:.2f}): {verdict}"
     )
     return Check(name, verdict, line)
+
+
+def pairwise_check(better: int, tie: int, worse: int, margin: float) -> Check | None:
+    """The pairwise judge's verdicts on the shadow pairs: the candidate's loss share minus its
+    win share may be at most ``margin`` (absolute), by Tango's 95 % interval for two rates of
+    the same pairs (:func:`daytwo.stats.paired_difference_interval`). A guard. None without
+    judged pairs (a canary stage has none)."""
+    n = better + tie + worse
+    if n == 0:
+        return None
+    d = paired_difference_interval(worse, better, n)
+    verdict = _verdict(d.low, d.high, margin)
+    line = (
+        f"pairwise judge {better} better, {tie} tie, {worse} worse of {n} pairs (candidate "
+        f"not worse on {_pct((better + tie) / n)}; losses − wins {_pt(d.estimate)} pt, 95% CI "
+        f"{_pt(d.low)}–{_pt(d.high)}, margin {margin * 100:.1f} pt): {verdict}"
+    )
+    return Check(PAIRWISE, verdict, line, gates=False)
 
 
 def slo_check(slo: SloSample) -> Check | None:

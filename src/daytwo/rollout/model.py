@@ -68,6 +68,9 @@ class Criteria:
     #: Ratios the candidate's p95 latency and cost per call may reach (1.2: 20 % worse).
     max_latency_ratio: float = 1.5
     max_cost_ratio: float = 1.25
+    #: How much the pairwise judge's loss share may exceed its win share on the shadow pairs
+    #: (absolute: 0.05 = 5 points) with 95 % confidence.
+    max_pairwise_loss: float = 0.05
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +80,7 @@ class Criteria:
             "max_refusal_increase": self.max_refusal_increase,
             "max_latency_ratio": self.max_latency_ratio,
             "max_cost_ratio": self.max_cost_ratio,
+            "max_pairwise_loss": self.max_pairwise_loss,
         }
 
     @classmethod
