@@ -10,7 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from daytwo.rollout.criteria import ArmSample, judge, pairwise_check
+from daytwo.quality.pairwise import EVALUATOR
+from daytwo.rollout.criteria import PAIRWISE, ArmSample, judge, pairwise_check
 from daytwo.rollout.model import Criteria
 
 #: Errors, latency and cost not worse on either arm (the gates): 200 calls a side, no error,
@@ -89,6 +90,10 @@ def test_the_margin_is_the_rollouts_own() -> None:
     assert verdict(0, 20, 20, 0.35) == "worse"
     assert verdict(0, 20, 20, 0.36) == "unsure"
     assert Criteria().max_pairwise_loss == 0.05
+
+
+def test_the_evaluator_is_spelled_as_the_quality_room_spells_it() -> None:
+    assert PAIRWISE == EVALUATOR
 
 
 def verdict(better: int, tie: int, worse: int, margin: float) -> str:

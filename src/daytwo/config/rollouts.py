@@ -7,6 +7,11 @@ rollouts:
   shadow:
     max_concurrency: 4     # mirrored calls in flight per replica (more are skipped)
     tools_unsafe: true     # never mirror a call that offers tools (side effects)
+    judge:                 # a pairwise judge on shadow pairs (off without this block)
+      model: judge         # the alias asked (through the pipeline, as quality.judge.project)
+      rubric: "The answer solves the customer's problem."   # optional
+      sample: 1.0          # share of shadow pairs judged
+      max_concurrency: 4   # pairs being judged at once per replica (more are skipped)
   criteria:                # defaults of every rollout (a rollout may set its own)
     min_duration_s: 300
     min_calls: 100
@@ -37,12 +42,28 @@ def _check_ref(value: str) -> str:
     return value
 
 
+class ShadowJudgeConfig(_Section):
+    """A pairwise judge on shadow pairs: the control's answer and the candidate's mirrored
+    answer to the same call, asked in both orders (quality/pairwise.py). Its calls go through
+    the pipeline as the quality judges' (``quality.judge``: project, key, timeout)."""
+
+    #: The model alias the judge is asked through (a chat alias).
+    model: Annotated[str, Field(min_length=1, max_length=128)]
+    #: What makes an answer better; without one, "more correct, more helpful, more relevant".
+    rubric: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+    #: Share of the shadow pairs judged (deterministic by the control's call id).
+    sample: float = Field(1.0, ge=0, le=1)
+    #: Pairs being judged at once per replica (two judge calls each); more are skipped.
+    max_concurrency: int = Field(4, ge=1, le=256)
+
+
 class ShadowConfig(_Section):
     max_concurrency: int = Field(4, ge=1, le=256)
     tools_unsafe: bool = True
     #: A virtual key (a secret reference) sent with mirrored calls; needed with
     #: ``gateway.require_keys`` (its attribution should allow project ``experiment``).
     key: Annotated[str, AfterValidator(_check_ref)] | None = None
+    judge: ShadowJudgeConfig | None = None
 
 
 class CriteriaConfig(_Section):

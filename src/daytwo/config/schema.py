@@ -403,6 +403,34 @@ class Config(Model):
         return self
 
     @model_validator(mode="after")
+    def _rollouts_judge(self) -> Config:
+        """The shadow pairs' judge asks a chat alias, as the quality judges' calls do."""
+        judge = self.rollouts.shadow.judge
+        if judge is None:
+            return self
+        alias = self.models.get(judge.model)
+        if alias is None:
+            raise ValueError(f"rollouts.shadow.judge.model: unknown model alias `{judge.model}`")
+        if alias.kind != "chat":
+            raise ValueError(
+                f"rollouts.shadow.judge.model: `{judge.model}` is an {alias.kind} alias; "
+                "a judge needs a chat alias"
+            )
+        calls = self.quality.judge
+        if self.gateway.require_keys and calls.key is None:
+            raise ValueError(
+                "quality.judge.key: gateway.require_keys is on, so the shadow pairs' judge "
+                "calls need a virtual key (a secret reference)"
+            )
+        if not any(b.scope.get("project") == calls.project for b in self.spend_control.budgets):
+            raise ValueError(
+                f"quality.judge.project: the shadow pairs' judge calls' project "
+                f"`{calls.project}` needs a budget of its own (spend_control.budgets, scope "
+                f"{{project: {calls.project}}})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _cache_names_aliases(self) -> Config:
         for alias in self.cache.aliases:
             if alias not in self.models:

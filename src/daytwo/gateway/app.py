@@ -68,6 +68,7 @@ from daytwo.keys.store import KeyStore
 from daytwo.ledger.writer import Ledger
 from daytwo.lifecycle.check import startup_findings
 from daytwo.prompts.store import PromptSet
+from daytwo.quality.pairwise import PairwiseJudge
 from daytwo.quality.room import QualityRoom
 from daytwo.replay import (
     IdempotencyStore,
@@ -155,7 +156,11 @@ class Gateway:
             observers=self.telemetry.observers(),
         )
         self.pipeline.shadow = ShadowRunner(
-            self, lambda: self.config.rollouts, self.secrets, self.pipeline.background
+            self,
+            lambda: self.config.rollouts,
+            self.secrets,
+            self.pipeline.background,
+            pairwise=PairwiseJudge(self._judge_call, self, lambda: self.config.quality.judge),
         )
         traces = config.telemetry.traces
         self.pipeline.assemble_streams = traces.enabled and traces.capture_content

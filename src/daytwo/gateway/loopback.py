@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -17,10 +17,24 @@ from daytwo.gateway.http import Message, Receive, Scope, Send
 CHAT_PATH = "/v1/chat/completions"
 
 
+class Answer(NamedTuple):
+    status: int
+    #: The response headers, names lower-cased (the last of a repeated name).
+    headers: dict[str, str]
+    #: The JSON answer; {} if none.
+    body: dict[str, Any]
+
+
 async def post_json(
     app: Any, path: str, body: Mapping[str, Any], headers: Mapping[str, str]
 ) -> tuple[int, dict[str, Any]]:
     """POST ``body`` to ``path`` of the ASGI ``app``: (status, the JSON answer; {} if none)."""
+    answer = await post(app, path, body, headers)
+    return answer.status, answer.body
+
+
+async def post(app: Any, path: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> Answer:
+    """POST ``body`` to ``path`` of the ASGI ``app``: the status, headers and JSON answer."""
     raw = orjson.dumps(body)
     hdrs = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     hdrs += [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
@@ -39,6 +53,7 @@ async def post_json(
         "server": ("127.0.0.1", 0),
     }
     status = 0
+    got: dict[str, str] = {}
     chunks: list[bytes] = []
     done = asyncio.Event()
     given = False
@@ -55,6 +70,8 @@ async def post_json(
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
+            for name, value in message.get("headers", ()):
+                got[bytes(name).decode("latin-1").lower()] = bytes(value).decode("latin-1")
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -71,4 +88,4 @@ async def post_json(
         parsed = orjson.loads(data) if data else {}
     except orjson.JSONDecodeError:
         parsed = {}
-    return status, parsed if isinstance(parsed, dict) else {}
+    return Answer(status, got, parsed if isinstance(parsed, dict) else {})

@@ -1,7 +1,8 @@
 """A sampled LLM judge on one live call: the evals room's versioned ``judge-rubric`` prompt,
 rendered with the call's question and answer -- or, for a ``faithfulness`` judge, the
-``judge-faithfulness`` prompt with the retrieved context the call carried -- sent through the
-gateway's own pipeline (the caller hands in the transport) and read into a verdict.
+``judge-faithfulness`` prompt with the retrieved context the call carried; for a rollout's
+shadow pair, the ``judge-pairwise`` prompt with two answers -- sent through the gateway's own
+pipeline (the caller hands in the transport) and read into a verdict.
 
 The rubric prompts are package data of the evals room (``evals/rubrics/``); this module reads
 the files with the prompts room's loader and imports no evals code (evals sits above the
@@ -27,6 +28,9 @@ RUBRICS_DIR = Path(__file__).resolve().parent.parent / "evals" / "rubrics"
 RUBRIC_PROMPT = "judge-rubric"
 #: The offline ``context-faithfulness`` assertion's prompt, used as is by the online judge.
 FAITHFULNESS_PROMPT = "judge-faithfulness"
+#: The offline pairwise comparison's prompt (``eval compare --pairwise``), used as is on shadow
+#: pairs.
+PAIRWISE_PROMPT = "judge-pairwise"
 
 #: The transport: (OpenAI chat body, extra headers) → (HTTP status, JSON answer body).
 JudgeTransport = Callable[[dict[str, Any], dict[str, str]], Awaitable[tuple[int, dict[str, Any]]]]
@@ -80,6 +84,27 @@ def faithfulness_body(
     assertion's prompt, with the context the application reported."""
     variables = {"question": question, "contexts": list(contexts), "answer": answer}
     return _body(FAITHFULNESS_PROMPT, model, variables)
+
+
+def pairwise_body(
+    model: str, question: str, answer_a: str, answer_b: str, rubric: str | None = None
+) -> dict[str, Any]:
+    """One order of a pairwise judgment's chat body: which of ``answer_a`` (shown first) and
+    ``answer_b`` answers ``question`` better, by ``rubric`` when one is given."""
+    variables = {
+        "question": question,
+        "answer_a": answer_a,
+        "answer_b": answer_b,
+        "rubric": rubric or "",
+    }
+    return _body(PAIRWISE_PROMPT, model, variables)
+
+
+def read_preference(status: int, body: Mapping[str, Any]) -> tuple[str, str]:
+    """A pairwise judge call's answer: the winner as shown (``A``, ``B`` or ``tie``) and the
+    judge's reason; :class:`JudgeSkipped` naming why there is none."""
+    data = _answer_data(status, body, PAIRWISE_PROMPT)
+    return str(data["winner"]), str(data["reason"])
 
 
 def read_verdict(status: int, body: Mapping[str, Any]) -> JudgeVerdict:
