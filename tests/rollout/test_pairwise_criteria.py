@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from daytwo.quality.pairwise import EVALUATOR
+from daytwo.rollout import recommend
 from daytwo.rollout.criteria import PAIRWISE, ArmSample, judge, pairwise_check
 from daytwo.rollout.model import Criteria
 
@@ -93,7 +94,7 @@ def test_the_margin_is_the_rollouts_own() -> None:
 
 
 def test_the_evaluator_is_spelled_as_the_quality_room_spells_it() -> None:
-    assert PAIRWISE == EVALUATOR
+    assert PAIRWISE == EVALUATOR == recommend.PAIRWISE
 
 
 def verdict(better: int, tie: int, worse: int, margin: float) -> str:

@@ -1,7 +1,8 @@
 """The rules of ``daytwo recommend`` on a ledger written row by row (the real store, on SQLite
 and PostgreSQL): which calls make a group and what they cost, which aliases are candidates and
-at what price, when a shadow pair matches (checks, judges within the tolerance, a failed shadow
-call), which pairs say nothing, and the sample size a proposal aims at."""
+at what price, when a shadow pair matches (checks, judges within the tolerance, the pairwise
+judge's verdict, a failed shadow call), which pairs say nothing, and the sample size a
+proposal aims at."""
 
 from __future__ import annotations
 
@@ -184,6 +185,10 @@ def test_a_group_on_the_cheaper_alias_gets_no_same_deployment_candidate(
         ("error", {}, {}, False),
         ("rejected", {"refusal": 1.0}, {}, None),  # daytwo refused the mirror: says nothing
         ("ok", {}, {}, None),  # nobody scored either answer
+        ("ok", {}, {"pairwise": 0.5}, True),  # the pairwise judge: a tie is a match
+        ("ok", {}, {"pairwise": 1.0}, True),  # the candidate's answer was better
+        ("ok", {"refusal": 1.0}, {"refusal": 1.0, "pairwise": 0.0}, False),  # the control's was
+        ("ok", {"refusal": 0.0}, {"pairwise": 1.0}, False),  # a failed check still fails it
     ],
 )
 def test_when_a_pair_matches(
@@ -232,6 +237,22 @@ def test_shadow_pairs_from_the_ledger(store: LedgerStore) -> None:
     # the prompt's own group: its one pair compared prompt versions, so it is no evidence
     reply = [r for r in report(store).recommendations if r.group.prompt == "reply"]
     assert {r.evidence for r in reply} == {rec.NO_EVIDENCE}
+
+
+def test_the_pairwise_judges_verdicts_from_the_ledger(store: LedgerStore) -> None:
+    controls = [call(i) for i in range(1, 5)]
+    mirrors = [shadow(100 + i, f"c{i:04d}") for i in range(1, 5)]
+    store.insert_batch([*controls, *mirrors])
+    store.insert_scores(
+        [
+            score("c0101", "pairwise", 1.0),
+            score("c0102", "pairwise", 0.5),
+            score("c0103", "pairwise", 0.0),
+            score("c0104", "pairwise", None),  # the judge was skipped: no verdict
+        ]
+    )
+    ev = plain(report(store))["cheap"].evidence
+    assert (ev.pairs, ev.matches, ev.unscored) == (3, 2, 1)
 
 
 def test_a_proposal_aims_at_plus_or_minus_2_5_points_around_95_percent() -> None:

@@ -13,10 +13,11 @@ tokens, and what the shadow pairs in the ledger say about its answers.
 * **Evidence**: shadow pairs -- a shadow row (``rollout_arm = shadow``) and the control call its
   ``source_call`` tag names -- whose shadow was served by the candidate alias with the same
   prompt version (only the model differs), and whose candidate answer was scored. A pair
-  *matches* when neither side failed an online check (a score below 1) and, for each judge
-  (``judge:*``) that scored both, the candidate is not lower than the control by more than
-  ``tolerance``; a shadow call that failed is no match. The match share comes with its
-  Wilson interval (:mod:`daytwo.stats`).
+  *matches* when neither side failed an online check (a score below 1), the pairwise judge
+  (``rollouts.shadow.judge``), where it judged the pair, found the candidate's answer not
+  worse (a tie or better), and, for each judge (``judge:*``) that scored both, the candidate
+  is not lower than the control by more than ``tolerance``; a shadow call that failed is no
+  match. The match share comes with its Wilson interval (:mod:`daytwo.stats`).
 * **No evidence yet**: the pairs needed for a ±2.5 pt interval around 95 % matches
   (:func:`pairs_needed`) and the shadow share that collects them in 7 days at the group's
   traffic.
@@ -46,6 +47,7 @@ from daytwo.ledger.store import LedgerStore
 from daytwo.pricing.catalog import PriceBook
 from daytwo.pricing.cost import compute_cost
 from daytwo.pricing.entry import PriceEntry
+from daytwo.rollout import criteria
 from daytwo.stats.interval import Interval
 from daytwo.stats.proportions import wilson_interval
 
@@ -56,6 +58,9 @@ WEEK_S = 7 * 86_400
 EXPERIMENT_PROJECT = "experiment"
 REPLAY_PROJECT = "replay"
 SHADOW_ARM = "shadow"
+#: The pairwise judge's score on a shadow call: 1 the candidate's answer is better, 0.5 a
+#: tie, 0 the control's.
+PAIRWISE = criteria.PAIRWISE
 #: A judge score of the candidate may be this much below the control's and still match.
 DEFAULT_TOLERANCE = 0.1
 #: The interval a recommendation should reach: ±2.5 pt around an expected 95 % match.
@@ -485,7 +490,8 @@ def pair_matches(
 ) -> bool | None:
     """Whether a pair matches; None when it says nothing: the candidate's answer has no score
     (no evaluator matched the shadow call), or daytwo refused or cancelled the shadow call.
-    ``control`` / ``candidate``: evaluator → its lowest value on that call."""
+    ``control`` / ``candidate``: evaluator → its lowest value on that call (the pairwise
+    judge's is the candidate's: below 0.5, the control's answer was better)."""
     if shadow_status == "error":
         return False
     if shadow_status != "ok" or not candidate:
@@ -493,6 +499,8 @@ def pair_matches(
     for side in (control, candidate):
         if any(v < 1.0 for name, v in side.items() if name in _CHECKS):
             return False
+    if candidate.get(PAIRWISE, 0.5) < 0.5:
+        return False
     for name, theirs in control.items():
         ours = candidate.get(name)
         if name.startswith("judge:") and ours is not None and ours < theirs - tolerance:
@@ -514,7 +522,8 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
 
 
 def _scores(conn: sa.Connection, ids: Iterable[str]) -> dict[str, dict[str, float]]:
-    """Call id → evaluator → its lowest online score (checks and judges; no feedback)."""
+    """Call id → evaluator → its lowest online score (checks, judges and the pairwise judge;
+    no feedback)."""
     s = scores.c
     out: dict[str, dict[str, float]] = defaultdict(dict)
     for chunk in _chunks(list(dict.fromkeys(ids))):
@@ -525,6 +534,6 @@ def _scores(conn: sa.Connection, ids: Iterable[str]) -> dict[str, dict[str, floa
         )
         for r in rows:
             name = str(r.evaluator)
-            if name in _CHECKS or name.startswith("judge:"):
+            if name in _CHECKS or name == PAIRWISE or name.startswith("judge:"):
                 out[r.call_id][name] = float(r.value)
     return out
