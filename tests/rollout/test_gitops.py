@@ -335,7 +335,8 @@ def test_a_label_change_starts_the_declared_rollout_and_its_completion_retires_i
             "canary 30%",
         )
         assert r.criteria.min_calls == 5
-        ((actor, action, after),) = _events(gw, r.id)
+        # routed by before it is stored (no call sees the label without it): wait for the row
+        ((actor, action, after),) = wait_for(lambda: _events(gw, r.id), what="the start event")
         assert (actor, action) == ("prompts", "rollout.start")
         assert after["reason"] == "labels.yaml moved support-reply@production from v1 to v2"
         # not flipped: each session on its arm
@@ -363,6 +364,8 @@ def test_a_rolled_back_rollout_holds_the_control_until_the_label_file_changes_ag
         op = admin.token("operator")
         write_labels(root, {"support-reply": {"production": 2}})
         first = wait_for(lambda: _on_board(gw), what="the file's rollout")
+        # routed by before it is stored (no call sees the label without it): wait for the row
+        wait_for(lambda: admin.call("GET", f"/admin/rollouts/{first.id}", op)[0] == 200)
         status, data = admin.call(
             "POST", f"/admin/rollouts/{first.id}/rollback", op, {"reason": "refusals"}
         )
@@ -383,6 +386,7 @@ def test_a_rolled_back_rollout_holds_the_control_until_the_label_file_changes_ag
             lambda: (r := _on_board(gw)) is not None and r.id != first.id and r, what="v3's rollout"
         )
         assert (second.control, second.candidate) == ("1", "3")
+        wait_for(lambda: admin.call("GET", f"/admin/rollouts/{second.id}", op)[0] == 200)
         assert _events(gw, first.id)[-1][:2] == ("prompts", "rollout.retire")
         status, data = admin.call(
             "POST", f"/admin/rollouts/{second.id}/rollback", op, {"reason": "no"}
