@@ -12,6 +12,7 @@ import click
 COMMANDS = {
     "serve": "daytwo.cli.serve:serve",
     "spend": "daytwo.cli.spend:spend",
+    "forecast": "daytwo.cli.forecast:forecast",
     "sim": "daytwo.cli.sim:sim",
     "demo": "daytwo.cli.demo:demo",
     "init": "daytwo.cli.init:init",

@@ -1,0 +1,1 @@
+"""Cost intelligence: forecasts, budget projections and spend anomalies (issue 19)."""

@@ -1,0 +1,557 @@
+"""Spend forecasts per series, with prediction intervals, month-end projections and budget
+exhaustion dates (``daytwo forecast``; docs/finops.md, "Forecasts").
+
+A forecast reads the ledger's hourly rollups (:mod:`daytwo.finops.forecast_data`), fits each
+series' whole UTC days (:mod:`daytwo.finops.forecast_model`) and spreads each forecast day over
+its hours with the series' hour-of-day profile, so that sums to an instant in the middle of a day
+(the rest of today, a budget window ending at local midnight) count the right part of it.
+
+Only the ``limit`` most expensive values of the dimension (over the last four weeks) are fitted
+one by one; the rest are summed into one ``(other)`` series, so the work is bounded whatever the
+dimension's cardinality. The total is fitted on its own, not summed from the series.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from daytwo.config.spend import BudgetConfig
+from daytwo.control.windows import window_at
+from daytwo.core.errors import InvalidRequest
+from daytwo.finops.forecast_data import Series, load_series, spent_since
+from daytwo.finops.forecast_model import LEVELS, Array, Backtest, Fit, backtest, fit
+from daytwo.finops.forecast_whatif import WhatIf, price_of, repriced, shifted
+from daytwo.ledger.schema import DAY, HOUR
+from daytwo.pricing.catalog import PriceBook
+
+#: Dimensions a forecast can be broken down by (each kept in ``rollup_hourly``).
+FORECAST_DIMS = ("project", "workflow", "model", "provider", "feature", "agent", "environment")
+#: Budget scope fields a forecast can answer from one rollup dimension.
+_SCOPE_DIMS = {
+    "project": "project",
+    "workflow": "workflow",
+    "feature": "feature",
+    "agent": "agent",
+    "environment": "environment",
+    "key": "key",
+    "provider": "provider",
+    "model": "model",
+}
+#: The recent days that rank the series (which ones are fitted on their own).
+RANK_DAYS = 28
+OTHER = "(other)"
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """An expected amount with its 80 % and 95 % prediction intervals, in nano-dollars."""
+
+    mean: int
+    lo80: int
+    hi80: int
+    lo95: int
+    hi95: int
+
+    @classmethod
+    def of(cls, mean: float, paths: Array, offset: int = 0) -> Band:
+        q = np.percentile(paths, [10, 90, 2.5, 97.5])
+        n = [offset + _nanos(v) for v in (mean, *q)]
+        return cls(*n)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mean": _usd(self.mean),
+            "p80": [_usd(self.lo80), _usd(self.hi80)],
+            "p95": [_usd(self.lo95), _usd(self.hi95)],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesForecast:
+    """One series: what it cost, what it is expected to cost, and how sure that is."""
+
+    key: str | None
+    model: str | None
+    note: str | None
+    history_days: int
+    #: Cost of the last 7 full days (nano-dollars).
+    last_7d: int
+    #: Per forecast day (today first): the day and its band.
+    days: tuple[tuple[date, Band], ...]
+    #: The horizon's days summed.
+    horizon: Band | None
+    month_to_date: int
+    #: Spend by the end of the current UTC month: so far plus the rest of it.
+    month_end: Band | None
+    #: The forecast's weekday profile (Monday first): each weekday's share of a forecast week,
+    #: times 7 (1.0 everywhere: no weekly pattern).
+    weekday: tuple[float, ...] | None = None
+    backtest: Backtest | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "model": self.model,
+            "note": self.note,
+            "history_days": self.history_days,
+            "last_7d": _usd(self.last_7d),
+            "month_to_date": _usd(self.month_to_date),
+            "month_end": None if self.month_end is None else self.month_end.to_json(),
+            "horizon": None if self.horizon is None else self.horizon.to_json(),
+            "weekday": None if self.weekday is None else [round(w, 4) for w in self.weekday],
+            "days": [{"date": d.isoformat(), **b.to_json()} for d, b in self.days],
+            "backtest": None if self.backtest is None else _backtest_json(self.backtest),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetProjection:
+    """A ``spend_control`` budget: spent so far in its current window and where it is going."""
+
+    name: str
+    scope: dict[str, str]
+    window: str
+    cap: int
+    window_start: datetime
+    window_end: datetime
+    spent: int | None = None
+    #: Spend by the window's end: so far plus the forecast.
+    projected: Band | None = None
+    #: When the expected spend reaches the cap (None: not before the window ends).
+    exhaustion: datetime | None = None
+    #: Share of simulated futures in which the cap is exceeded before the window ends.
+    probability: float | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "scope": self.scope,
+            "window": self.window,
+            "cap": _usd(self.cap),
+            "window_start": _iso(self.window_start),
+            "window_end": _iso(self.window_end),
+            "spent": None if self.spent is None else _usd(self.spent),
+            "projected": None if self.projected is None else self.projected.to_json(),
+            "exhaustion": None if self.exhaustion is None else _iso(self.exhaustion),
+            "probability": None if self.probability is None else round(self.probability, 4),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfResult:
+    """A scenario's effect: the selected series and the total, as they are and as changed (the
+    forecast's own total is the changed one)."""
+
+    label: str
+    price_ref: str
+    baseline_total: SeriesForecast
+    baseline: SeriesForecast
+    changed: SeriesForecast
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.label,
+            "price_ref": self.price_ref,
+            "baseline_total": self.baseline_total.to_json(),
+            "selected": self.baseline.to_json(),
+            "selected_changed": self.changed.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    by: str
+    now: datetime
+    history_start: datetime
+    horizon_days: int
+    total: SeriesForecast
+    series: tuple[SeriesForecast, ...]
+    budgets: tuple[BudgetProjection, ...] = ()
+    #: How many values of the dimension had spend in the history.
+    series_count: int = 0
+    what_if: WhatIfResult | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "now": _iso(self.now),
+            "history_start": _iso(self.history_start),
+            "horizon_days": self.horizon_days,
+            "total": self.total.to_json(),
+            "series_count": self.series_count,
+            "series": [s.to_json() for s in self.series],
+            "budgets": [b.to_json() for b in self.budgets],
+            "what_if": None if self.what_if is None else self.what_if.to_json(),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Projector:
+    """A fitted series placed in time: its day paths from today, and the hour profile that
+    spreads each day over its hours."""
+
+    today: int
+    now: float
+    fit: Fit
+    #: Cumulative share of a day's spend by the start of each hour (25 points, 0 to 1).
+    profile: Array
+
+    def share(self, a: float, b: float) -> Array:
+        """Weight of each forecast day in the interval [a, b)."""
+        w = np.zeros(self.fit.steps)
+        for i in range(self.fit.steps):
+            lo = self.today + i * DAY
+            x, y = max(a, lo), min(b, lo + DAY)
+            if y > x:
+                w[i] = self._cum(y - lo) - self._cum(x - lo)
+        return w
+
+    def _cum(self, s: float) -> float:
+        h = min(int(s // HOUR), 23)
+        frac = min(max((s - h * HOUR) / HOUR, 0.0), 1.0)
+        p = self.profile
+        return float(p[h] + (p[h + 1] - p[h]) * frac)
+
+    def between(self, a: float, b: float) -> tuple[float, Array]:
+        """Expected dollars in [a, b) from now on, and its simulated paths."""
+        w = self.share(max(a, self.now), b)
+        return float(w @ self.fit.mean), w @ self.fit.paths
+
+
+def forecast(
+    store: Any,
+    *,
+    by: str = "project",
+    horizon_days: int = 30,
+    since_days: int = 56,
+    now: float | None = None,
+    limit: int = 10,
+    budgets: Sequence[BudgetConfig] = (),
+    timezone: str = "UTC",
+    run_backtest: bool = False,
+    what_if: WhatIf | None = None,
+    prices: PriceBook | None = None,
+) -> Forecast:
+    """Forecast spend ``horizon_days`` ahead per value of ``by``, fitted on ``since_days`` whole
+    UTC days before today; project each budget. With ``what_if``, the series it selects is
+    re-priced with ``prices`` (:mod:`daytwo.finops.forecast_whatif`) before anything is fitted."""
+    if by not in FORECAST_DIMS:
+        raise InvalidRequest(
+            f"cannot forecast by `{by}` (choose from {', '.join(FORECAST_DIMS)})", param="by"
+        )
+    if horizon_days < 1 or since_days < 1:
+        raise InvalidRequest("the horizon and the history must be at least one day")
+    at = datetime.now(UTC).timestamp() if now is None else now
+    today = int(at) // DAY * DAY
+    start = today - since_days * DAY
+    month_start, month_end = _month(at)
+    tz = ZoneInfo(timezone)
+    windows = [window_at(b.window, at, tz) for b in budgets if b.window in ("day", "week", "month")]
+    steps = max(
+        horizon_days,
+        math.ceil((month_end - today) / DAY),
+        *(math.ceil((w.end - today) / DAY) for w in windows),
+    )
+
+    # From the month's start too, when the history begins later (month-to-date).
+    load_from = min(start, month_start)
+    total = load_series(store, "total", start=load_from, now=at).get("")
+    groups = load_series(store, by, start=load_from, now=at)
+    change = _change(store, what_if, prices, start=load_from, now=at)
+    baseline_total = total
+    if change is not None:
+        total = change.apply("total", total)
+        groups = {k: change.apply_to(by, s) for k, s in groups.items()}
+    ranked = sorted(groups.values(), key=lambda s: (-int(s.full_days[-RANK_DAYS:].sum()), s.key))
+    shown, rest = ranked[:limit], ranked[limit:]
+    if rest:
+        shown.append(_sum_series(OTHER, rest))
+
+    def one(s: Series | None, key: str | None) -> tuple[SeriesForecast, Projector | None]:
+        span = _Span(at, today, steps, since_days, horizon_days, month_start, month_end)
+        return _series(s, key, span, run_backtest)
+
+    total_fc, _ = one(total, None)
+    series = [one(s, s.key)[0] for s in shown]
+    projections = tuple(_budget(store, b, at, today, steps, tz, start, change) for b in budgets)
+    scenario = None
+    notes: list[str] = []
+    if change is not None:
+        assert what_if is not None
+        scenario = WhatIfResult(
+            label=what_if.label,
+            price_ref=change.price_ref,
+            baseline_total=one(baseline_total, None)[0],
+            baseline=one(change.before, what_if.value)[0],
+            changed=one(change.after, what_if.value)[0],
+        )
+        if by != what_if.dim:
+            notes.append(
+                f"what-if: the total and {what_if.dim}={what_if.value} are re-priced; the "
+                f"{by} series are shown unchanged (the rollups keep each dimension apart)"
+            )
+    return Forecast(
+        by=by,
+        now=_dt(at),
+        history_start=_dt(start),
+        horizon_days=horizon_days,
+        total=total_fc,
+        series=tuple(series),
+        budgets=projections,
+        series_count=len(groups),
+        what_if=scenario,
+        notes=tuple(notes),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    what_if: WhatIf
+    price_ref: str
+    before: Series
+    after: Series
+
+    def apply(self, dim: str, s: Series | None) -> Series | None:
+        return None if s is None else self.apply_to(dim, s)
+
+    def apply_to(self, dim: str, s: Series) -> Series:
+        if dim == "total" or (dim == self.what_if.dim and s.key == self.what_if.value):
+            return shifted(s, self.before, self.after)
+        return s
+
+
+def _change(
+    store: Any, what_if: WhatIf | None, prices: PriceBook | None, *, start: int, now: float
+) -> _Change | None:
+    if what_if is None:
+        return None
+    if prices is None:
+        raise InvalidRequest("--what-if needs a price catalog")
+    entry = price_of(what_if, prices)
+    found = load_series(store, what_if.dim, start=start, now=now, value=what_if.value)
+    sel = found.get(what_if.value)
+    if sel is None:
+        raise InvalidRequest(f"--what-if: no spend by {what_if.dim}={what_if.value} in the history")
+    return _Change(what_if, entry.ref, sel, repriced(sel, entry))
+
+
+def project(
+    s: Series, *, now: float, steps: int, since_days: int | None = None
+) -> Projector | None:
+    """Fit ``s``'s full days (the last ``since_days``) and place the forecast from today, or
+    None (too little history)."""
+    today = int(now) // DAY * DAY
+    days = _trim(s.full_days if since_days is None else s.full_days[-since_days:])
+    f = fit(days / 1e9, steps)
+    if f is None:
+        return None
+    total = s.hours.sum()
+    shares = s.hours / total if total > 0 else np.full(24, 1 / 24)
+    profile = np.concatenate([[0.0], np.cumsum(shares)])
+    return Projector(today=today, now=now, fit=f, profile=profile)
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    now: float
+    today: int
+    steps: int
+    since_days: int
+    horizon_days: int
+    month_start: int
+    month_end: int
+
+
+def _series(
+    s: Series | None, key: str | None, span: _Span, run_backtest: bool
+) -> tuple[SeriesForecast, Projector | None]:
+    now, today, steps, since_days = span.now, span.today, span.steps, span.since_days
+    horizon_days, month_start, month_end = span.horizon_days, span.month_start, span.month_end
+    if s is None:
+        return SeriesForecast(key, None, "no spend in the history", 0, 0, (), None, 0, None), None
+    days = _trim(s.full_days[-since_days:])
+    p = project(s, now=now, steps=steps, since_days=since_days)
+    mtd = int(s.cost[(month_start - (today - (len(s.cost) - 1) * DAY)) // DAY :].sum())
+    last_7d = int(s.full_days[-7:].sum())
+    if p is None:
+        note = f"{len(days)} day(s) of history: too little to forecast"
+        return SeriesForecast(key, None, note, len(days), last_7d, (), None, mtd, None), None
+    f = p.fit
+    lo80, hi80 = f.interval(0.80)
+    lo95, hi95 = f.interval(0.95)
+    out = tuple(
+        (
+            _dt(today + i * DAY).date(),
+            Band(
+                _nanos(f.mean[i]),
+                _nanos(lo80[i]),
+                _nanos(hi80[i]),
+                _nanos(lo95[i]),
+                _nanos(hi95[i]),
+            ),
+        )
+        for i in range(horizon_days)
+    )
+    # The horizon from now on: the rest of today, then whole days.
+    h_mean, h_paths = p.between(now, today + horizon_days * DAY)
+    m_mean, m_paths = p.between(now, month_end)
+    weekday = None
+    if f.steps >= 7 and f.mean[:7].sum() > 0:
+        week = f.mean[:7] / f.mean[:7].mean()
+        first = _dt(today).weekday()
+        weekday = tuple(float(week[(d - first) % 7]) for d in range(7))
+    bt = backtest(days / 1e9) if run_backtest else None
+    return (
+        SeriesForecast(
+            key=key,
+            model=f.model,
+            note=f.note,
+            history_days=len(days),
+            last_7d=last_7d,
+            days=out,
+            horizon=Band.of(h_mean, h_paths),
+            month_to_date=mtd,
+            month_end=Band.of(m_mean, m_paths, offset=mtd),
+            weekday=weekday,
+            backtest=bt,
+        ),
+        p,
+    )
+
+
+def _budget(
+    store: Any,
+    b: BudgetConfig,
+    now: float,
+    today: int,
+    steps: int,
+    tz: ZoneInfo,
+    start: int,
+    change: _Change | None,
+) -> BudgetProjection:
+    win = window_at(b.window, now, tz)
+    cap = 0 if b.usd is None else int(b.usd * 1_000_000_000)
+    base = BudgetProjection(
+        name=b.name,
+        scope=dict(b.scope),
+        window=b.window,
+        cap=cap,
+        window_start=_dt(win.start),
+        window_end=_dt(win.end),
+    )
+    if b.usd is None:
+        return _with(base, note="a token budget: forecasts are in dollars")
+    if b.window not in ("day", "week", "month"):
+        return _with(base, note=f"a {b.window} window is too short to project")
+    if len(b.scope) > 1 or any(v == "*" for v in b.scope.values()):
+        return _with(base, note="the scope spans several dimensions: the rollups cannot answer it")
+    dim, value = ("total", "")
+    if b.scope:
+        ((name, value),) = b.scope.items()
+        if name not in _SCOPE_DIMS:
+            return _with(base, note=f"scope field `{name}` is not kept in the rollups")
+        dim = _SCOPE_DIMS[name]
+    spent = spent_since(store, dim, value, start=win.start, now=now)
+    s = load_series(store, dim, start=start, now=now, value=value).get(value)
+    if change is not None:
+        s = change.apply(dim, s)
+    p = None if s is None else project(s, now=now, steps=steps, since_days=(today - start) // DAY)
+    if p is None:
+        return _with(base, spent=spent, note="too little history to project")
+    mean, paths = p.between(now, win.end)
+    cap_usd = cap / 1e9
+    return _with(
+        base,
+        spent=spent,
+        projected=Band.of(mean, paths, offset=spent),
+        exhaustion=_exhaustion(p, spent / 1e9, cap_usd, now, win.end),
+        probability=float(np.mean(spent / 1e9 + paths > cap_usd)),
+    )
+
+
+def _exhaustion(p: Projector, spent: float, cap: float, now: float, end: float) -> datetime | None:
+    """The instant the expected cumulative spend reaches ``cap``, by hours (linear within one)."""
+    if spent >= cap:
+        return _dt(now)
+    edges = [now, *range(int(now) // HOUR * HOUR + HOUR, int(end), HOUR), end]
+    total = spent
+    for a, b in itertools.pairwise(edges):
+        if b <= a:
+            continue
+        step = float(p.share(a, b) @ p.fit.mean)
+        if total + step >= cap and step > 0:
+            return _dt(a + (b - a) * (cap - total) / step)
+        total += step
+    return None
+
+
+def _with(base: BudgetProjection, **changes: Any) -> BudgetProjection:
+    from dataclasses import replace
+
+    return replace(base, **changes)
+
+
+def _trim(days: Any) -> Any:
+    """The history from the first day with spend (a series that started recently)."""
+    nonzero = np.flatnonzero(days)
+    return days[nonzero[0] :] if len(nonzero) else days[:0]
+
+
+def _sum_series(key: str, many: list[Series]) -> Series:
+    return Series(
+        key=key,
+        cost=np.sum([s.cost for s in many], axis=0),
+        tokens={k: np.sum([s.tokens[k] for s in many], axis=0) for k in many[0].tokens},
+        hours=np.sum([s.hours for s in many], axis=0),
+    )
+
+
+def _month(now: float) -> tuple[int, int]:
+    d = _dt(now)
+    start = datetime(d.year, d.month, 1, tzinfo=UTC)
+    end = datetime(d.year + d.month // 12, d.month % 12 + 1, 1, tzinfo=UTC)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def _backtest_json(b: Backtest) -> dict[str, Any]:
+    return {
+        "model": b.model,
+        "origins": b.origins,
+        "horizon_days": b.horizon,
+        "points": b.points,
+        "mape": None if b.mape is None else round(b.mape, 4),
+        "coverage": {f"p{int(level * 100)}": round(c, 4) for level, c in b.coverage.items()},
+    }
+
+
+def _nanos(usd: float) -> int:
+    return round(float(usd) * 1e9)
+
+
+def _usd(nanos: int) -> dict[str, Any]:
+    from daytwo.ledger.report import money
+
+    return money(nanos)
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+__all__ = ["FORECAST_DIMS", "LEVELS", "Band", "BudgetProjection", "Forecast", "SeriesForecast"]
