@@ -12,6 +12,10 @@ Three sources of values:
   (:func:`daytwo.slo.status.evaluate_slo`) and its burn-rate policy; an alert per SLO and
   severity (:mod:`daytwo.alerts.slo_burn`), with the SLO's runbook in its notifications.
 
+* **forecasts** (``budget_projection``, ``spend_anomaly``): models fitted on the ledger's
+  rollups (:mod:`daytwo.alerts.forecast_watch`), in a worker thread, refreshed every few
+  minutes.
+
 Every notification names a runbook: the rule's ``runbook``, else its kind's (docs/incidents.md).
 * **budget events** (``budget_threshold``): spend control writes each threshold crossing to the
   admin event log; the engine reads the new ones every interval. An alert per (budget, scope,
@@ -42,6 +46,7 @@ from daytwo.alerts.crossings import Crossings
 from daytwo.alerts.delivery import Dispatcher
 from daytwo.alerts.evaluate import group_labels
 from daytwo.alerts.evaluate import observe as observe_window
+from daytwo.alerts.forecast_watch import ForecastWatch
 from daytwo.alerts.history import AlertHistory, transition_row
 from daytwo.alerts.lease import Lease, LocalLease, RedisLease
 from daytwo.alerts.machine import Alert, Transition, step
@@ -147,6 +152,7 @@ class AlertEngine:
         self._shared = tuple(r for r in all_rules if r.spec.source != "call")
         self._primaries = {alias: spec.deployments[0].id for alias, spec in config.models.items()}
         self._tz = ZoneInfo(config.spend_control.timezone)
+        self._forecasts = ForecastWatch(config.spend_control.budgets, config.spend_control.timezone)
 
     def _build_sinks(self, old: Mapping[str, Sink]) -> dict[str, Sink]:
         """Sinks for the current config, reusing the old ones whose settings did not change."""
@@ -382,6 +388,9 @@ class AlertEngine:
                 detail = {"spent": m.value, "cap": m.limit, "unit": m.unit, "resets_at": m.ends_at}
                 out[fingerprint(rule.name, group)] = (group, float(m.percent), detail)
             return out
+        if rule.spec.source == "forecast":
+            found = await asyncio.to_thread(self._forecasts.values, rule, history.store, now)
+            return {fingerprint(rule.name, group): (group, v, d) for group, v, d in found}
         if rule.kind == "daily_cost":
             since = window_at("day", now, self._tz).start
             window = now - since

@@ -119,6 +119,8 @@ _KIND_TEXT = {
     "fallback_rate": "fallback rate",
     "unpriced_calls": "unpriced calls",
     "slo_burn": "error budget burn rate",
+    "budget_projection": "projected budget use",
+    "spend_anomaly": "hours outside the forecast",
 }
 
 

@@ -160,6 +160,8 @@ def _threshold(r: AlertRule) -> str:
 
     if r.kind == "budget_threshold":
         return f"≥ {r.limit:g}% of a budget" + (f" ({r.budget})" if r.budget else "")
+    if r.kind == "budget_projection":
+        return f"> {r.limit:g}% of a budget projected" + (f" ({r.budget})" if r.budget else "")
     return "> " + fmt(r.limit, r.spec.unit)
 
 

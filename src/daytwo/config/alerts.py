@@ -89,6 +89,8 @@ Kind = Literal[
     "fallback_rate",
     "unpriced_calls",
     "slo_burn",
+    "budget_projection",
+    "spend_anomaly",
 ]
 GroupField = Literal["alias", "project", "workflow", "provider"]
 Severity = Literal["info", "warning", "critical"]
@@ -103,8 +105,9 @@ class KindSpec:
     #: ``window``: computed from the ledger every interval over the last ``window`` seconds;
     #: ``call``: checked on each finished call; ``day``: since local midnight; ``event``:
     #: spend-control's budget threshold events; ``slo``: an SLO's burn-rate alerts (made
-    #: from the ``slos`` section, never written as a rule).
-    source: Literal["window", "call", "day", "event", "slo"]
+    #: from the ``slos`` section, never written as a rule); ``forecast``: spend forecasts
+    #: fitted on the ledger's rollups (daytwo.finops), refreshed every few minutes.
+    source: Literal["window", "call", "day", "event", "slo", "forecast"]
     #: The window when the rule names none (seconds; None: the kind has no window).
     window: float | None
     #: The labels a rule is evaluated per when it names no ``by``.
@@ -128,7 +131,13 @@ KINDS: dict[str, KindSpec] = {
     "fallback_rate": KindSpec("ratio", "window", 300.0, ("alias",), ratio=True, counts_calls=True),
     "unpriced_calls": KindSpec("calls", "window", 3600.0, ("alias",), threshold=0.0),
     "slo_burn": KindSpec("burn", "slo", None, (), threshold=1.0),
+    # The budget's projected spend by its window's end, in % of its cap.
+    "budget_projection": KindSpec("%", "forecast", None, (), threshold=100.0),
+    # Complete hours in a row, up to the last, outside the series' forecast band.
+    "spend_anomaly": KindSpec("hours", "forecast", None, (), threshold=2.0),
 }
+#: Kinds whose rules watch spend-control budgets (``budget``, never scope or ``by``).
+BUDGET_KINDS = ("budget_threshold", "budget_projection")
 
 
 class AlertScope(_Model):
@@ -165,7 +174,8 @@ class AlertRule(_Model):
     scope: AlertScope = AlertScope()
     #: Evaluate per distinct value of these call fields (one alert each).
     by: tuple[GroupField, ...] | None = None
-    #: ``budget_threshold`` only: the spend-control budget to watch (default: every budget).
+    #: ``budget_threshold`` and ``budget_projection``: the spend-control budget to watch
+    #: (default: every budget).
     budget: str | None = Field(None, min_length=1)
     #: Rates and percentiles over fewer calls than this are not evaluated (default 1).
     min_calls: int | None = Field(None, ge=1)
@@ -199,13 +209,17 @@ class AlertRule(_Model):
         if spec.ratio and self.threshold is not None and self.threshold >= 1:
             raise ValueError(f"threshold: {self.kind} is a share of calls, below 1 (0.05 = 5%)")
         if self.window is not None and spec.window is None:
-            what = "local day" if spec.source == "day" else "budget's own window"
+            what = {"day": "local day", "forecast": "forecast's own days and hours"}.get(
+                spec.source, "budget's own window"
+            )
             raise ValueError(f"window: {self.kind} is evaluated over the {what}; drop `window`")
-        if spec.source == "event":
+        if self.kind in BUDGET_KINDS:
             if self.scope.fields() or self.by:
-                raise ValueError("budget_threshold watches budgets: use `budget`, not scope/by")
+                raise ValueError(f"{self.kind} watches budgets: use `budget`, not scope/by")
         elif self.budget is not None:
-            raise ValueError("budget: only a budget_threshold rule names a budget")
+            raise ValueError("budget: only budget_threshold and budget_projection rules name one")
+        if self.kind == "spend_anomaly":
+            self._anomaly_fields()
         if self.min_calls is not None and not spec.counts_calls:
             raise ValueError(f"min_calls: {self.kind} is not a rate or percentile")
         if self.action == "trip":
@@ -230,6 +244,19 @@ class AlertRule(_Model):
         if self.kind == "request_tokens" and threshold is not None and threshold != int(threshold):
             raise ValueError("threshold: request_tokens counts whole tokens")
         return self
+
+    def _anomaly_fields(self) -> None:
+        """spend_anomaly reads the hourly rollups: one series per project, workflow or
+        provider (or the total), never per alias."""
+        fields = self.scope.fields()
+        if "alias" in fields or (self.by and "alias" in self.by):
+            raise ValueError("spend_anomaly: the rollups have no alias; use project or workflow")
+        if len(fields) > 1 or (fields and self.by) or (self.by and len(self.by) > 1):
+            raise ValueError(
+                "spend_anomaly watches one dimension: a scope of one field, or one `by` field"
+            )
+        if self.threshold is not None and self.threshold != int(self.threshold):
+            raise ValueError("threshold: spend_anomaly counts whole hours")
 
     @property
     def spec(self) -> KindSpec:

@@ -45,6 +45,8 @@ _SCOPE_DIMS = {
     "provider": "provider",
     "model": "model",
 }
+#: Budget windows long enough to project.
+_PROJECTED = ("day", "week", "month")
 #: The recent days that rank the series (which ones are fitted on their own).
 RANK_DAYS = 28
 OTHER = "(other)"
@@ -345,6 +347,26 @@ def _change(
     if sel is None:
         raise InvalidRequest(f"--what-if: no spend by {what_if.dim}={what_if.value} in the history")
     return _Change(what_if, entry.ref, sel, repriced(sel, entry))
+
+
+def project_budgets(
+    store: Any,
+    budgets: Sequence[BudgetConfig],
+    *,
+    now: float,
+    timezone: str = "UTC",
+    since_days: int = 56,
+) -> tuple[BudgetProjection, ...]:
+    """Each budget's spend so far in its current window and its projection to the window's end
+    (what the ``budget_projection`` alerts watch)."""
+    today = int(now) // DAY * DAY
+    tz = ZoneInfo(timezone)
+    ends = [
+        window_at(b.window, now, tz).end for b in budgets if b.window in ("day", "week", "month")
+    ]
+    steps = max([1, *(math.ceil((end - today) / DAY) for end in ends)])
+    start = today - since_days * DAY
+    return tuple(_budget(store, b, now, today, steps, tz, start, None) for b in budgets)
 
 
 def project(

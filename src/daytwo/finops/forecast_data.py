@@ -32,6 +32,8 @@ class Series:
     tokens: dict[str, Ints]
     #: Spend per hour of the UTC day, summed over the history.
     hours: Ints
+    #: Spend per day and hour of the day (days x 24), for the hourly anomaly check.
+    hourly: Ints | None = None
 
     @property
     def full_days(self) -> Ints:
@@ -68,14 +70,15 @@ def load_series(
     hour = (data[:, 0] % DAY) // HOUR
     per_day = np.zeros((len(keys), days, 1 + len(TOKENS)), dtype=np.int64)
     np.add.at(per_day, (which, day), data[:, 1:])
-    per_hour = np.zeros((len(keys), 24), dtype=np.int64)
-    np.add.at(per_hour, (which, hour), data[:, 1])
+    grid = np.zeros((len(keys), days, 24), dtype=np.int64)
+    np.add.at(grid, (which, day, hour), data[:, 1])
     return {
         k: Series(
             key=k,
             cost=per_day[i, :, 0],
             tokens={name: per_day[i, :, 1 + j] for j, name in enumerate(TOKENS)},
-            hours=per_hour[i],
+            hours=grid[i].sum(axis=0),
+            hourly=grid[i],
         )
         for k, i in index.items()
     }
