@@ -34,8 +34,9 @@ MEAN_DAYS = 3
 SHORT_WIDENING = 1.5
 PATHS = 1000
 #: Simulated deviations from the fitted path are widened by this factor: the fit ignores the
-#: uncertainty of its own parameters, and on seasonal synthetic series (docs/finops.md) the
-#: 80 % and 95 % intervals covered 76 % and 92 % of days without it, 81 % and 94 % with it.
+#: uncertainty of its own parameters, and on planted seasonal series the 80 % and 95 %
+#: intervals covered 76 % and 93 % of days without it, 80 % and 95 % with it (docs/finops.md,
+#: ``bench/forecast_bench.py --compare``).
 WIDENING = 1.1
 #: Share of the series' mean added before taking logs (days without spend stay finite).
 LOG_SHIFT = 0.01
