@@ -49,6 +49,7 @@ def test_json_forecast_per_workflow_with_budgets(ledger: str, tmp_path: Path) ->
     assert len(triage["days"]) == 14
     assert triage["days"][0]["date"] == "2026-01-10"
     assert triage["model"] == "holt-winters weekly"
+    assert data["backtest_overall"] is None
     (budget,) = data["budgets"]
     assert budget["name"] == "support-month"
     # ~$50 a day: ~$450 spent on Jan 1-9, the other $150 take ~3 more days (Jan 13).
@@ -64,6 +65,8 @@ def test_tables_with_backtest_and_what_if(ledger: str) -> None:
     assert r.exit_code == 0, r.output
     assert "Spend forecast by workflow" in r.output
     assert "80% cover" in r.output
+    # 28 days of history: origins 21, 14 and 7 days back (the 4th would leave none to fit)
+    assert "Backtest over 2 series (42 days): MAPE" in r.output
     assert "What if workflow=triage model=gpt-4o-mini" in r.output
 
 

@@ -215,6 +215,15 @@ def render(r: Forecast, console: Console, *, ledger: str | None = None) -> None:
             row += _backtest_cells(s)
         table.add_row(*row)
     console.print(table)
+    overall = r.backtest_overall
+    if overall is not None:
+        mape = "–" if overall["mape"] is None else f"{overall['mape'] * 100:.1f}%"
+        cover = overall["coverage"]
+        console.print(
+            f"Backtest over {overall['series']} series ({overall['points']} days): MAPE {mape}, "
+            f"80% interval covered {cover['p80'] * 100:.0f}%, 95% covered "
+            f"{cover['p95'] * 100:.0f}%"
+        )
     for s in (r.total, *r.series):
         if s.note:
             console.print(f"[dim]{'TOTAL' if s.key is None else s.key or '(none)'}: {s.note}[/dim]")

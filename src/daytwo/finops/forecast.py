@@ -30,6 +30,7 @@ from daytwo.finops.forecast_data import Series, load_series, spent_since
 from daytwo.finops.forecast_model import LEVELS, Array, Backtest, Fit, backtest, fit
 from daytwo.finops.forecast_whatif import WhatIf, price_of, repriced, shifted
 from daytwo.ledger.schema import DAY, HOUR
+from daytwo.ledger.store import LedgerStore
 from daytwo.pricing.catalog import PriceBook
 
 #: Dimensions a forecast can be broken down by (each kept in ``rollup_hourly``).
@@ -184,6 +185,27 @@ class Forecast:
     what_if: WhatIfResult | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def backtest_overall(self) -> dict[str, Any] | None:
+        """The series' backtests pooled: MAPE over all their days, coverage over all points."""
+        tests = [s.backtest for s in self.series if s.backtest is not None and s.backtest.points]
+        if not tests:
+            return None
+        points = sum(b.points for b in tests)
+        errors = [(b.mape, b.points) for b in tests if b.mape is not None]
+        weight = sum(n for _, n in errors)
+        return {
+            "series": len(tests),
+            "points": points,
+            "mape": round(sum(m * n for m, n in errors) / weight, 4) if weight else None,
+            "coverage": {
+                f"p{int(level * 100)}": round(
+                    sum(b.coverage[level] * b.points for b in tests) / points, 4
+                )
+                for level in LEVELS
+            },
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "by": self.by,
@@ -195,6 +217,7 @@ class Forecast:
             "series": [s.to_json() for s in self.series],
             "budgets": [b.to_json() for b in self.budgets],
             "what_if": None if self.what_if is None else self.what_if.to_json(),
+            "backtest_overall": self.backtest_overall,
             "notes": list(self.notes),
         }
 
@@ -233,7 +256,7 @@ class Projector:
 
 
 def forecast(
-    store: Any,
+    store: LedgerStore,
     *,
     by: str = "project",
     horizon_days: int = 30,
@@ -335,7 +358,7 @@ class _Change:
 
 
 def _change(
-    store: Any, what_if: WhatIf | None, prices: PriceBook | None, *, start: int, now: float
+    store: LedgerStore, what_if: WhatIf | None, prices: PriceBook | None, *, start: int, now: float
 ) -> _Change | None:
     if what_if is None:
         return None
@@ -350,7 +373,7 @@ def _change(
 
 
 def project_budgets(
-    store: Any,
+    store: LedgerStore,
     budgets: Sequence[BudgetConfig],
     *,
     now: float,
@@ -454,7 +477,7 @@ def _series(
 
 
 def _budget(
-    store: Any,
+    store: LedgerStore,
     b: BudgetConfig,
     now: float,
     today: int,
