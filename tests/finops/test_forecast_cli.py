@@ -105,3 +105,10 @@ def test_a_missing_ledger_is_one_line(tmp_path: Path) -> None:
     assert r.exit_code == 1
     assert len(r.stderr.strip().splitlines()) == 1
     assert "pass --ledger URL" in r.stderr
+
+
+def test_the_cli_offers_every_forecast_dimension() -> None:
+    from daytwo.cli.forecast import DIMENSIONS
+    from daytwo.finops.forecast import FORECAST_DIMS
+
+    assert DIMENSIONS == FORECAST_DIMS
