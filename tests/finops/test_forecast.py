@@ -145,7 +145,8 @@ def test_short_histories_degrade_to_simpler_models_with_wider_intervals() -> Non
 
 
 def test_a_series_without_enough_history_says_so(tmp_path: Path) -> None:
-    store = _ledger(tmp_path, [Flow("new", "p", 10.0)], start=NOW - 2 * DAY)
+    # Three days of spend: the first may be partial, two whole days are left.
+    store = _ledger(tmp_path, [Flow("new", "p", 10.0)], start=NOW - 3 * DAY)
     try:
         f = forecast(store, by="workflow", now=NOW)
     finally:
@@ -234,3 +235,17 @@ def test_series_load_the_same_on_both_databases(db_url: str) -> None:
     assert a.cost.tolist() == [0, 48 * 10**9, 48 * 10**9, 48 * 10**9, 0]
     assert a.hours.tolist() == [6 * 10**9] * 24
     assert a.tokens["input_tokens"].tolist()[1] == 24 * 400_000
+
+
+def test_a_jump_just_before_the_forecast_is_capped_not_extrapolated() -> None:
+    # A workflow moved to a 20x pricier model for its last 5 days.
+    rng = np.random.default_rng(9)
+    y = _series(56, growth=0.0, noise=0.05, rng=rng)
+    y[-5:] *= 20
+    f = fit(y, 30)
+    assert f is not None
+    ceiling = 3 * y[-14:].max()
+    assert np.all(np.isfinite(f.paths))
+    assert f.paths.max() <= ceiling
+    assert f.mean.max() <= ceiling
+    assert "capped at 3x the highest of the last 14" in (f.note or "")

@@ -549,9 +549,10 @@ def _with(base: BudgetProjection, **changes: Any) -> BudgetProjection:
 
 
 def _trim(days: Any) -> Any:
-    """The history from the first day with spend (a series that started recently)."""
+    """The history from the first whole day after the first spend: a series that started
+    recently (or a ledger that did) began part of the way through its first day."""
     nonzero = np.flatnonzero(days)
-    return days[nonzero[0] :] if len(nonzero) else days[:0]
+    return days[nonzero[0] + 1 :] if len(nonzero) else days[:0]
 
 
 def _sum_series(key: str, many: list[Series]) -> Series:

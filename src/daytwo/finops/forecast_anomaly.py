@@ -76,13 +76,16 @@ def _judge(
     nonzero = np.flatnonzero(history)
     if not len(nonzero):
         return None
-    history = history[nonzero[0] :]
+    first_day = nonzero[0] + 1  # the first day with spend may be partial
+    history = history[first_day:]
     steps = (end - 1 - cut) // DAY + 1
     f = fit(history / 1e9, steps)
     if f is None:
         return None
     lo95, hi95 = f.interval(0.95)
-    grid = s.hourly[nonzero[0] : since_days].astype(np.float64)
+    grid = s.hourly[first_day:since_days].astype(np.float64)
+    if grid.sum() <= 0:
+        return None
     share = grid.sum(axis=0) / grid.sum()
     days = grid.sum(axis=1)
     expected = np.outer(days, share)

@@ -40,6 +40,11 @@ PATHS = 1000
 WIDENING = 1.1
 #: Share of the series' mean added before taking logs (days without spend stay finite).
 LOG_SHIFT = 0.01
+#: No simulated day exceeds this multiple of the highest of the last :data:`CAP_DAYS` days: a
+#: jump just before the forecast (a workflow moved to a 20x pricier model) is otherwise
+#: extrapolated as an exponential trend on the log scale.
+CAP_FACTOR = 3.0
+CAP_DAYS = 14
 SEED = 20_260_101
 #: Nominal coverage of the reported prediction intervals.
 LEVELS = (0.80, 0.95)
@@ -123,10 +128,16 @@ def _holt_winters(y: Array, steps: int, *, seasonal: bool) -> Fit | None:
             return None
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
         note = "the fit did not fully converge"
-    paths = np.exp(center[:, None] + (sims - center[:, None]) * WIDENING) - shift
-    if not np.all(np.isfinite(paths)):
-        return None
-    paths = np.maximum(paths, 0.0)
+    with np.errstate(over="ignore"):
+        paths = np.exp(center[:, None] + (sims - center[:, None]) * WIDENING) - shift
+    ceiling = CAP_FACTOR * float(y[-CAP_DAYS:].max())
+    capped = float(np.mean(paths > ceiling))
+    if capped > 0.01:
+        note = (
+            f"a recent jump was extrapolated: {capped:.0%} of simulated days capped at "
+            f"{CAP_FACTOR:g}x the highest of the last {CAP_DAYS}"
+        )
+    paths = np.clip(np.nan_to_num(paths, nan=ceiling, posinf=ceiling), 0.0, ceiling)
     name = "holt-winters weekly" if seasonal else "holt trend"
     return Fit(name, paths.mean(axis=1), paths, note)
 
