@@ -223,6 +223,15 @@ def test_what_if_reprices_the_series_by_hand(tmp_path: Path) -> None:
     assert f.what_if.price_ref.endswith("openai/gpt-4o-mini")
 
 
+def test_what_if_selects_by_model_with_an_arrow() -> None:
+    from daytwo.finops.forecast_whatif import WhatIf, parse_what_if
+
+    assert parse_what_if("model=gpt-4o->gpt-4o-mini") == WhatIf("model", "gpt-4o", "gpt-4o-mini")
+    assert parse_what_if("project=acme model=gpt-4o-mini") == WhatIf(
+        "project", "acme", "gpt-4o-mini"
+    )
+
+
 def test_series_load_the_same_on_both_databases(db_url: str) -> None:
     store = open_store(db_url)
     try:

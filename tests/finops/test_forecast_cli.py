@@ -100,6 +100,12 @@ def test_usage_errors_are_one_line(ledger: str, args: list[str], message: str) -
     assert message in lines[0]
 
 
+def test_a_missing_config_file_is_a_usage_error(ledger: str, tmp_path: Path) -> None:
+    r = run("--ledger", ledger, "--config", str(tmp_path / "nope.yaml"))
+    assert r.exit_code == 2
+    assert r.stderr.strip() == f"daytwo forecast: config file not found: {tmp_path / 'nope.yaml'}"
+
+
 def test_a_missing_ledger_is_one_line(tmp_path: Path) -> None:
     r = run("--ledger", f"sqlite:///{tmp_path / 'none.db'}")
     assert r.exit_code == 1

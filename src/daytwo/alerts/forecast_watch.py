@@ -53,7 +53,7 @@ class ForecastWatch:
         raise ValueError(f"{rule.kind} is not a forecast rule")
 
     def _budgets_found(self, rule: AlertRule, store: LedgerStore, now: float) -> Found:
-        from daytwo.finops.forecast import project_budgets
+        from daytwo.finops.forecast_budgets import project_budgets
 
         budgets = [
             b

@@ -163,9 +163,15 @@ def forecast(
 
 
 def _config(config_path: str | None) -> Config | None:
-    """The config file when there is one (budgets, timezone, prices); None without."""
-    path = Path(config_path or os.environ.get("DAYTWO_CONFIG") or DEFAULT_CONFIG)
-    return load_or_fail(str(path)) if path.is_file() else None
+    """The config file when there is one (budgets, timezone, prices); None without. A file
+    named explicitly (``--config``, ``$DAYTWO_CONFIG``) must exist."""
+    explicit = config_path or os.environ.get("DAYTWO_CONFIG")
+    path = Path(explicit or DEFAULT_CONFIG)
+    if not path.is_file():
+        if explicit:
+            raise _UsageError(f"config file not found: {path}")
+        return None
+    return load_or_fail(str(path))
 
 
 def _prices(config: Config | None, config_path: str | None) -> PriceBook:

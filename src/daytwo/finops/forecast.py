@@ -2,9 +2,9 @@
 exhaustion dates (``daytwo forecast``; docs/finops.md, "Forecasts").
 
 A forecast reads the ledger's hourly rollups (:mod:`daytwo.finops.forecast_data`), fits each
-series' whole UTC days (:mod:`daytwo.finops.forecast_model`) and spreads each forecast day over
-its hours with the series' hour-of-day profile, so that sums to an instant in the middle of a day
-(the rest of today, a budget window ending at local midnight) count the right part of it.
+series' whole UTC days (:mod:`daytwo.finops.forecast_model`), places the fit in time
+(:mod:`daytwo.finops.forecast_project`) and projects the budgets
+(:mod:`daytwo.finops.forecast_budgets`).
 
 Only the ``limit`` most expensive values of the dimension (over the last four weeks) are fitted
 one by one; the rest are summed into one ``(other)`` series, so the work is bounded whatever the
@@ -13,7 +13,6 @@ dimension's cardinality. The total is fitted on its own, not summed from the ser
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,55 +25,20 @@ import numpy as np
 from daytwo.config.spend import BudgetConfig
 from daytwo.control.windows import window_at
 from daytwo.core.errors import InvalidRequest
-from daytwo.finops.forecast_data import Series, load_series, spent_since
-from daytwo.finops.forecast_model import LEVELS, Array, Backtest, Fit, backtest, fit
+from daytwo.finops.forecast_budgets import PROJECTED, BudgetProjection, project_budget
+from daytwo.finops.forecast_data import Series, load_series
+from daytwo.finops.forecast_model import LEVELS, Backtest, backtest
+from daytwo.finops.forecast_project import Band, Projector, dt, iso, nanos, project, trim, usd
 from daytwo.finops.forecast_whatif import WhatIf, price_of, repriced, shifted
-from daytwo.ledger.schema import DAY, HOUR
+from daytwo.ledger.schema import DAY
 from daytwo.ledger.store import LedgerStore
 from daytwo.pricing.catalog import PriceBook
 
 #: Dimensions a forecast can be broken down by (each kept in ``rollup_hourly``).
 FORECAST_DIMS = ("project", "workflow", "model", "provider", "feature", "agent", "environment")
-#: Budget scope fields a forecast can answer from one rollup dimension.
-_SCOPE_DIMS = {
-    "project": "project",
-    "workflow": "workflow",
-    "feature": "feature",
-    "agent": "agent",
-    "environment": "environment",
-    "key": "key",
-    "provider": "provider",
-    "model": "model",
-}
-#: Budget windows long enough to project.
-_PROJECTED = ("day", "week", "month")
 #: The recent days that rank the series (which ones are fitted on their own).
 RANK_DAYS = 28
 OTHER = "(other)"
-
-
-@dataclass(frozen=True, slots=True)
-class Band:
-    """An expected amount with its 80 % and 95 % prediction intervals, in nano-dollars."""
-
-    mean: int
-    lo80: int
-    hi80: int
-    lo95: int
-    hi95: int
-
-    @classmethod
-    def of(cls, mean: float, paths: Array, offset: int = 0) -> Band:
-        q = np.percentile(paths, [10, 90, 2.5, 97.5])
-        n = [offset + _nanos(v) for v in (mean, *q)]
-        return cls(*n)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "mean": _usd(self.mean),
-            "p80": [_usd(self.lo80), _usd(self.hi80)],
-            "p95": [_usd(self.lo95), _usd(self.hi95)],
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,48 +69,13 @@ class SeriesForecast:
             "model": self.model,
             "note": self.note,
             "history_days": self.history_days,
-            "last_7d": _usd(self.last_7d),
-            "month_to_date": _usd(self.month_to_date),
+            "last_7d": usd(self.last_7d),
+            "month_to_date": usd(self.month_to_date),
             "month_end": None if self.month_end is None else self.month_end.to_json(),
             "horizon": None if self.horizon is None else self.horizon.to_json(),
             "weekday": None if self.weekday is None else [round(w, 4) for w in self.weekday],
             "days": [{"date": d.isoformat(), **b.to_json()} for d, b in self.days],
             "backtest": None if self.backtest is None else _backtest_json(self.backtest),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetProjection:
-    """A ``spend_control`` budget: spent so far in its current window and where it is going."""
-
-    name: str
-    scope: dict[str, str]
-    window: str
-    cap: int
-    window_start: datetime
-    window_end: datetime
-    spent: int | None = None
-    #: Spend by the window's end: so far plus the forecast.
-    projected: Band | None = None
-    #: When the expected spend reaches the cap (None: not before the window ends).
-    exhaustion: datetime | None = None
-    #: Share of simulated futures in which the cap is exceeded before the window ends.
-    probability: float | None = None
-    note: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "scope": self.scope,
-            "window": self.window,
-            "cap": _usd(self.cap),
-            "window_start": _iso(self.window_start),
-            "window_end": _iso(self.window_end),
-            "spent": None if self.spent is None else _usd(self.spent),
-            "projected": None if self.projected is None else self.projected.to_json(),
-            "exhaustion": None if self.exhaustion is None else _iso(self.exhaustion),
-            "probability": None if self.probability is None else round(self.probability, 4),
-            "note": self.note,
         }
 
 
@@ -209,8 +138,8 @@ class Forecast:
     def to_json(self) -> dict[str, Any]:
         return {
             "by": self.by,
-            "now": _iso(self.now),
-            "history_start": _iso(self.history_start),
+            "now": iso(self.now),
+            "history_start": iso(self.history_start),
             "horizon_days": self.horizon_days,
             "total": self.total.to_json(),
             "series_count": self.series_count,
@@ -220,39 +149,6 @@ class Forecast:
             "backtest_overall": self.backtest_overall,
             "notes": list(self.notes),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Projector:
-    """A fitted series placed in time: its day paths from today, and the hour profile that
-    spreads each day over its hours."""
-
-    today: int
-    now: float
-    fit: Fit
-    #: Cumulative share of a day's spend by the start of each hour (25 points, 0 to 1).
-    profile: Array
-
-    def share(self, a: float, b: float) -> Array:
-        """Weight of each forecast day in the interval [a, b)."""
-        w = np.zeros(self.fit.steps)
-        for i in range(self.fit.steps):
-            lo = self.today + i * DAY
-            x, y = max(a, lo), min(b, lo + DAY)
-            if y > x:
-                w[i] = self._cum(y - lo) - self._cum(x - lo)
-        return w
-
-    def _cum(self, s: float) -> float:
-        h = min(int(s // HOUR), 23)
-        frac = min(max((s - h * HOUR) / HOUR, 0.0), 1.0)
-        p = self.profile
-        return float(p[h] + (p[h + 1] - p[h]) * frac)
-
-    def between(self, a: float, b: float) -> tuple[float, Array]:
-        """Expected dollars in [a, b) from now on, and its simulated paths."""
-        w = self.share(max(a, self.now), b)
-        return float(w @ self.fit.mean), w @ self.fit.paths
 
 
 def forecast(
@@ -283,7 +179,7 @@ def forecast(
     start = today - since_days * DAY
     month_start, month_end = _month(at)
     tz = ZoneInfo(timezone)
-    windows = [window_at(b.window, at, tz) for b in budgets if b.window in ("day", "week", "month")]
+    windows = [window_at(b.window, at, tz) for b in budgets if b.window in PROJECTED]
     steps = max(
         horizon_days,
         math.ceil((month_end - today) / DAY),
@@ -310,7 +206,10 @@ def forecast(
 
     total_fc, _ = one(total, None)
     series = [one(s, s.key)[0] for s in shown]
-    projections = tuple(_budget(store, b, at, today, steps, tz, start, change) for b in budgets)
+    adjust = None if change is None else change.apply
+    projections = tuple(
+        project_budget(store, b, at, today, steps, tz, start, adjust) for b in budgets
+    )
     scenario = None
     notes: list[str] = []
     if change is not None:
@@ -329,8 +228,8 @@ def forecast(
             )
     return Forecast(
         by=by,
-        now=_dt(at),
-        history_start=_dt(start),
+        now=dt(at),
+        history_start=dt(start),
         horizon_days=horizon_days,
         total=total_fc,
         series=tuple(series),
@@ -372,42 +271,6 @@ def _change(
     return _Change(what_if, entry.ref, sel, repriced(sel, entry))
 
 
-def project_budgets(
-    store: LedgerStore,
-    budgets: Sequence[BudgetConfig],
-    *,
-    now: float,
-    timezone: str = "UTC",
-    since_days: int = 56,
-) -> tuple[BudgetProjection, ...]:
-    """Each budget's spend so far in its current window and its projection to the window's end
-    (what the ``budget_projection`` alerts watch)."""
-    today = int(now) // DAY * DAY
-    tz = ZoneInfo(timezone)
-    ends = [
-        window_at(b.window, now, tz).end for b in budgets if b.window in ("day", "week", "month")
-    ]
-    steps = max([1, *(math.ceil((end - today) / DAY) for end in ends)])
-    start = today - since_days * DAY
-    return tuple(_budget(store, b, now, today, steps, tz, start, None) for b in budgets)
-
-
-def project(
-    s: Series, *, now: float, steps: int, since_days: int | None = None
-) -> Projector | None:
-    """Fit ``s``'s full days (the last ``since_days``) and place the forecast from today, or
-    None (too little history)."""
-    today = int(now) // DAY * DAY
-    days = _trim(s.full_days if since_days is None else s.full_days[-since_days:])
-    f = fit(days / 1e9, steps)
-    if f is None:
-        return None
-    total = s.hours.sum()
-    shares = s.hours / total if total > 0 else np.full(24, 1 / 24)
-    profile = np.concatenate([[0.0], np.cumsum(shares)])
-    return Projector(today=today, now=now, fit=f, profile=profile)
-
-
 @dataclass(frozen=True, slots=True)
 class _Span:
     now: float
@@ -426,7 +289,7 @@ def _series(
     horizon_days, month_start, month_end = span.horizon_days, span.month_start, span.month_end
     if s is None:
         return SeriesForecast(key, None, "no spend in the history", 0, 0, (), None, 0, None), None
-    days = _trim(s.full_days[-since_days:])
+    days = trim(s.full_days[-since_days:])
     p = project(s, now=now, steps=steps, since_days=since_days)
     mtd = int(s.cost[(month_start - (today - (len(s.cost) - 1) * DAY)) // DAY :].sum())
     last_7d = int(s.full_days[-7:].sum())
@@ -438,13 +301,13 @@ def _series(
     lo95, hi95 = f.interval(0.95)
     out = tuple(
         (
-            _dt(today + i * DAY).date(),
+            dt(today + i * DAY).date(),
             Band(
-                _nanos(f.mean[i]),
-                _nanos(lo80[i]),
-                _nanos(hi80[i]),
-                _nanos(lo95[i]),
-                _nanos(hi95[i]),
+                nanos(f.mean[i]),
+                nanos(lo80[i]),
+                nanos(hi80[i]),
+                nanos(lo95[i]),
+                nanos(hi95[i]),
             ),
         )
         for i in range(horizon_days)
@@ -455,7 +318,7 @@ def _series(
     weekday = None
     if f.steps >= 7 and f.mean[:7].sum() > 0:
         week = f.mean[:7] / f.mean[:7].mean()
-        first = _dt(today).weekday()
+        first = dt(today).weekday()
         weekday = tuple(float(week[(d - first) % 7]) for d in range(7))
     bt = backtest(days / 1e9) if run_backtest else None
     return (
@@ -476,85 +339,6 @@ def _series(
     )
 
 
-def _budget(
-    store: LedgerStore,
-    b: BudgetConfig,
-    now: float,
-    today: int,
-    steps: int,
-    tz: ZoneInfo,
-    start: int,
-    change: _Change | None,
-) -> BudgetProjection:
-    win = window_at(b.window, now, tz)
-    cap = 0 if b.usd is None else int(b.usd * 1_000_000_000)
-    base = BudgetProjection(
-        name=b.name,
-        scope=dict(b.scope),
-        window=b.window,
-        cap=cap,
-        window_start=_dt(win.start),
-        window_end=_dt(win.end),
-    )
-    if b.usd is None:
-        return _with(base, note="a token budget: forecasts are in dollars")
-    if b.window not in ("day", "week", "month"):
-        return _with(base, note=f"a {b.window} window is too short to project")
-    if len(b.scope) > 1 or any(v == "*" for v in b.scope.values()):
-        return _with(base, note="the scope spans several dimensions: the rollups cannot answer it")
-    dim, value = ("total", "")
-    if b.scope:
-        ((name, value),) = b.scope.items()
-        if name not in _SCOPE_DIMS:
-            return _with(base, note=f"scope field `{name}` is not kept in the rollups")
-        dim = _SCOPE_DIMS[name]
-    spent = spent_since(store, dim, value, start=win.start, now=now)
-    s = load_series(store, dim, start=start, now=now, value=value).get(value)
-    if change is not None:
-        s = change.apply(dim, s)
-    p = None if s is None else project(s, now=now, steps=steps, since_days=(today - start) // DAY)
-    if p is None:
-        return _with(base, spent=spent, note="too little history to project")
-    mean, paths = p.between(now, win.end)
-    cap_usd = cap / 1e9
-    return _with(
-        base,
-        spent=spent,
-        projected=Band.of(mean, paths, offset=spent),
-        exhaustion=_exhaustion(p, spent / 1e9, cap_usd, now, win.end),
-        probability=float(np.mean(spent / 1e9 + paths > cap_usd)),
-    )
-
-
-def _exhaustion(p: Projector, spent: float, cap: float, now: float, end: float) -> datetime | None:
-    """The instant the expected cumulative spend reaches ``cap``, by hours (linear within one)."""
-    if spent >= cap:
-        return _dt(now)
-    edges = [now, *range(int(now) // HOUR * HOUR + HOUR, int(end), HOUR), end]
-    total = spent
-    for a, b in itertools.pairwise(edges):
-        if b <= a:
-            continue
-        step = float(p.share(a, b) @ p.fit.mean)
-        if total + step >= cap and step > 0:
-            return _dt(a + (b - a) * (cap - total) / step)
-        total += step
-    return None
-
-
-def _with(base: BudgetProjection, **changes: Any) -> BudgetProjection:
-    from dataclasses import replace
-
-    return replace(base, **changes)
-
-
-def _trim(days: Any) -> Any:
-    """The history from the first whole day after the first spend: a series that started
-    recently (or a ledger that did) began part of the way through its first day."""
-    nonzero = np.flatnonzero(days)
-    return days[nonzero[0] + 1 :] if len(nonzero) else days[:0]
-
-
 def _sum_series(key: str, many: list[Series]) -> Series:
     return Series(
         key=key,
@@ -565,7 +349,7 @@ def _sum_series(key: str, many: list[Series]) -> Series:
 
 
 def _month(now: float) -> tuple[int, int]:
-    d = _dt(now)
+    d = dt(now)
     start = datetime(d.year, d.month, 1, tzinfo=UTC)
     end = datetime(d.year + d.month // 12, d.month % 12 + 1, 1, tzinfo=UTC)
     return int(start.timestamp()), int(end.timestamp())
@@ -580,24 +364,6 @@ def _backtest_json(b: Backtest) -> dict[str, Any]:
         "mape": None if b.mape is None else round(b.mape, 4),
         "coverage": {f"p{int(level * 100)}": round(c, 4) for level, c in b.coverage.items()},
     }
-
-
-def _nanos(usd: float) -> int:
-    return round(float(usd) * 1e9)
-
-
-def _usd(nanos: int) -> dict[str, Any]:
-    from daytwo.ledger.report import money
-
-    return money(nanos)
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 __all__ = ["FORECAST_DIMS", "LEVELS", "Band", "BudgetProjection", "Forecast", "SeriesForecast"]
