@@ -26,9 +26,14 @@ FLAT_HOUR = (1 / 24,) * 24
 
 
 def _ledger(
-    path: Path, flows: Sequence[Flow], *, start: float = START, end: float = NOW
+    path: Path,
+    flows: Sequence[Flow],
+    *,
+    start: float = START,
+    end: float = NOW,
+    url: str | None = None,
 ) -> LedgerStore:
-    store = open_store(f"sqlite:///{path / 'ledger.db'}")
+    store = open_store(url or f"sqlite:///{path / 'ledger.db'}")
     batch = []
     for r in seasonal_records(flows, start=start, end=end, seed=7):
         batch.append(r)
@@ -156,11 +161,11 @@ def test_a_series_without_enough_history_says_so(tmp_path: Path) -> None:
     assert s.note == "2 day(s) of history: too little to forecast"
 
 
-def test_budget_exhaustion_date_by_hand(tmp_path: Path) -> None:
+def test_budget_exhaustion_date_by_hand(tmp_path: Path, db_url: str) -> None:
     # Exactly $1 every hour ($24 a day) for 8 weeks: 200,000 input + 50,000 output tokens of
     # gpt-4o ($2.50 / $10 per M) per hour.
     flows = [Flow("steady", "acme", 24.0, noise=0.0, weekdays=FLAT_DAY, hours=FLAT_HOUR)]
-    store = _ledger(tmp_path, flows)
+    store = _ledger(tmp_path, flows, url=db_url)
     budgets = [
         # Month: Jan 1-9 spent = 9 x 24 = $216; $284 more is 284 hours from Sat Jan 10 00:00,
         # 11 days 20 hours: Wed Jan 21 20:00. By month-end: 216 + 22 x 24 = $744.
