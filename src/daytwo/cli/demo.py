@@ -50,7 +50,8 @@ def demo(seconds: float, directory: Path, port: int, incident: bool, rollouts: b
         _rollouts(directory, seconds, port, console)
         return
     from daytwo.cli.common import fail
-    from daytwo.demo.run import DemoFailed, run_demo
+    from daytwo.demo.embedded import DemoFailed
+    from daytwo.demo.run import run_demo
 
     console.print(
         f"[bold cyan]daytwo demo[/]: a gateway with simulated OpenAI-, Anthropic- and "
