@@ -18,6 +18,25 @@ import orjson
 from daytwo.gateway.server import ServerHandle, serve_in_thread
 
 
+def operator_token(ledger: Path, name: str) -> tuple[str, str]:
+    """What ``daytwo admin tokens create --role operator`` does: a token straight in the
+    database (the API cannot mint credentials). (token id, secret)."""
+    import time
+
+    from daytwo.keys.admin_tokens import AdminTokens
+    from daytwo.keys.hashing import pepper_from_env
+    from daytwo.keys.store import KeyStore
+
+    store = KeyStore.open(f"sqlite:///{ledger}", pepper=pepper_from_env())
+    try:
+        issued = AdminTokens(store).create(
+            "operator", actor="daytwo demo", name=name, now=time.time()
+        )
+    finally:
+        store.close()
+    return issued.record.id, issued.secret
+
+
 class DemoFailed(RuntimeError):
     """The demo cannot go on (its gateway did not start, a step did not reach its condition in
     time, the gateway refused it): one line for the CLI, naming the step."""

@@ -38,7 +38,14 @@ from daytwo.admin.mount import create_app
 from daytwo.alerts.notify import Notification
 from daytwo.config.load import validate_config
 from daytwo.demo import incident_render as show
-from daytwo.demo.embedded import DemoFailed, admin_request, alert_log, fresh_ledger, serving
+from daytwo.demo.embedded import (
+    DemoFailed,
+    admin_request,
+    alert_log,
+    fresh_ledger,
+    operator_token,
+    serving,
+)
 from daytwo.demo.incident_config import (
     ALERT_LOG,
     PROJECT,
@@ -216,26 +223,15 @@ class _Story:
             self._store.close()
 
     def _operator_token(self) -> str:
-        """What ``daytwo admin tokens create --role operator`` does: a token straight in the
-        database (the API cannot mint credentials)."""
-        from daytwo.keys.admin_tokens import AdminTokens
-        from daytwo.keys.hashing import pepper_from_env
-        from daytwo.keys.store import KeyStore
-
-        store = KeyStore.open(f"sqlite:///{self.workdir / 'ledger.db'}", pepper=pepper_from_env())
-        try:
-            issued = AdminTokens(store).create(
-                "operator", actor="daytwo demo", name=OPERATOR, now=time.time()
-            )
-        finally:
-            store.close()
+        """An operator admin token for the story's admin API calls."""
+        token_id, secret = operator_token(self.workdir / "ledger.db", OPERATOR)
         self.console.print(
             f"[bold cyan]daytwo demo --incident[/]: gateway {self.url}, SQLite ledger, a "
             f"simulated model; the support app calls prompt:{PROMPT} throughout.\n"
-            f"operator admin token {issued.record.id} ({OPERATOR}) created, as "
+            f"operator admin token {token_id} ({OPERATOR}) created, as "
             f"`daytwo admin tokens create --role operator` does"
         )
-        return issued.secret
+        return secret
 
     async def _baseline(self) -> None:
         share = self.seconds * BASELINE_SHARE

@@ -44,7 +44,14 @@ from daytwo.audit.digest import load_public
 from daytwo.audit.verify import Report, verify
 from daytwo.config.load import validate_config
 from daytwo.demo import rollouts_render as show
-from daytwo.demo.embedded import DemoFailed, admin_request, alert_log, fresh_ledger, serving
+from daytwo.demo.embedded import (
+    DemoFailed,
+    admin_request,
+    alert_log,
+    fresh_ledger,
+    operator_token,
+    serving,
+)
 from daytwo.demo.incident_config import PROMPT, set_production, write_prompts
 from daytwo.demo.incident_ledger import refusals
 from daytwo.demo.incident_render import detail, step
@@ -188,27 +195,16 @@ class _Story:
             self._store.close()
 
     def _operator_token(self) -> str:
-        """What ``daytwo admin tokens create --role operator`` does: a token straight in the
-        database (the API cannot mint credentials)."""
-        from daytwo.keys.admin_tokens import AdminTokens
-        from daytwo.keys.hashing import pepper_from_env
-        from daytwo.keys.store import KeyStore
-
-        store = KeyStore.open(f"sqlite:///{self.workdir / 'ledger.db'}", pepper=pepper_from_env())
-        try:
-            issued = AdminTokens(store).create(
-                "operator", actor="daytwo demo", name=OPERATOR, now=time.time()
-            )
-        finally:
-            store.close()
+        """An operator admin token for the story's admin API calls."""
+        token_id, secret = operator_token(self.workdir / "ledger.db", OPERATOR)
         self.console.print(
             f"[bold cyan]daytwo demo --rollouts[/]: gateway {self.url}, SQLite ledger, simulated "
             f"models; the helpdesk's triage app calls alias {CONTROL_ALIAS} and the support app "
             f"prompt:{PROMPT}, in sessions, throughout.\n"
-            f"operator admin token {issued.record.id} ({OPERATOR}) created, as "
+            f"operator admin token {token_id} ({OPERATOR}) created, as "
             f"`daytwo admin tokens create --role operator` does"
         )
-        return issued.secret
+        return secret
 
     async def _baseline(self) -> None:
         share = self.seconds * BASELINE_SHARE
