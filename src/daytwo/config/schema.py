@@ -404,7 +404,14 @@ class Config(Model):
 
     @model_validator(mode="after")
     def _rollouts_judge(self) -> Config:
-        """The shadow pairs' judge asks a chat alias, as the quality judges' calls do."""
+        """The rollouts' sinks are alert sinks; the shadow pairs' judge asks a chat alias, as
+        the quality judges' calls do."""
+        known = ", ".join(sorted(self.alerts.sinks)) or "none are configured"
+        for i, sink in enumerate(self.rollouts.sinks):
+            if sink not in self.alerts.sinks:
+                raise ValueError(
+                    f"rollouts.sinks.{i}: unknown alert sink `{sink}` (known: {known})"
+                )
         judge = self.rollouts.shadow.judge
         if judge is None:
             return self
