@@ -39,6 +39,7 @@ COMMANDS = {
     "incident": "daytwo.cli.incident:incident",
     "rollout": "daytwo.cli.rollout:rollout",
     "recommend": "daytwo.cli.recommend:recommend",
+    "optimize": "daytwo.cli.optimize:optimize",
 }
 
 

@@ -1,0 +1,1 @@
+"""Cost intelligence: forecasts, anomalies, where the money is wasted (issue 19)."""
