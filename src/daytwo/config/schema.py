@@ -29,6 +29,7 @@ from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
 from daytwo.config.rollouts import RolloutsConfig
 from daytwo.config.server import ServerConfig
+from daytwo.config.sim_billing import SimBilling
 from daytwo.config.sim_quality import SimQuality
 from daytwo.config.slos import SloConfig, check_slos
 from daytwo.config.spend import SpendControlConfig
@@ -132,6 +133,8 @@ class SimSettings(Model):
     quota_window_s: float = Field(default=60.0, gt=0)
     #: Scripted answer quality (``config/sim_quality.py``); None: generated prose, as always.
     quality: SimQuality | None = None
+    #: The admin usage / cost endpoints and their planted discrepancies (``config/sim_billing.py``).
+    billing: SimBilling = SimBilling()
 
     @model_validator(mode="after")
     def _lengths(self) -> SimSettings:
