@@ -12,6 +12,7 @@ import click
 COMMANDS = {
     "serve": "daytwo.cli.serve:serve",
     "spend": "daytwo.cli.spend:spend",
+    "reconcile": "daytwo.cli.reconcile:reconcile",
     "sim": "daytwo.cli.sim:sim",
     "demo": "daytwo.cli.demo:demo",
     "init": "daytwo.cli.init:init",

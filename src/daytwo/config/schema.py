@@ -22,6 +22,7 @@ from pydantic import (
 from daytwo.config.alerts import AlertsConfig
 from daytwo.config.audit import AuditConfig
 from daytwo.config.drift import DriftConfig
+from daytwo.config.finops import FinopsConfig
 from daytwo.config.incidents import IncidentsConfig
 from daytwo.config.prompts import PromptsConfig
 from daytwo.config.quality import QualityConfig
@@ -349,6 +350,7 @@ class Config(Model):
     ledger: LedgerConfig = LedgerConfig()
     pricing: PricingConfig = PricingConfig()
     spend_control: SpendControlConfig = SpendControlConfig()
+    finops: FinopsConfig = FinopsConfig()
     resilience: ResilienceConfig = ResilienceConfig()
     cache: CacheConfig = CacheConfig()
     idempotency: IdempotencyConfig = IdempotencyConfig()
