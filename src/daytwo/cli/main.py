@@ -41,6 +41,7 @@ COMMANDS = {
     "rollout": "daytwo.cli.rollout:rollout",
     "recommend": "daytwo.cli.recommend:recommend",
     "optimize": "daytwo.cli.optimize:optimize",
+    "report": "daytwo.cli.report:report",
 }
 
 

@@ -10,6 +10,14 @@
             admin_key: env:OPENAI_ADMIN_KEY
             ledger_providers: [openai]  # default: every configured provider of this type
             api_key_ids: [key_abc123]   # the provider's ids of daytwo's upstream keys
+
+``weekly`` is the weekly review (``daytwo report weekly``, docs/finops.md, "The weekly
+review")::
+
+    finops:
+      weekly:
+        sinks: [chat]                   # alert sinks `--send` posts the summary to
+        top: 5                          # rows per breakdown, movers and opportunities
 """
 
 from __future__ import annotations
@@ -47,5 +55,12 @@ class ReconcileConfig(_Model):
     providers: tuple[ReconcileProvider, ...] = ()
 
 
+class WeeklyConfig(_Model):
+    #: Names of ``alerts.sinks`` the summary is sent to by ``daytwo report weekly --send``.
+    sinks: tuple[str, ...] = ()
+    top: int = Field(default=5, ge=1, le=50)
+
+
 class FinopsConfig(_Model):
     reconcile: ReconcileConfig = ReconcileConfig()
+    weekly: WeeklyConfig = WeeklyConfig()
