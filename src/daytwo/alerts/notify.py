@@ -121,6 +121,7 @@ _KIND_TEXT = {
     "fallback_rate": "fallback rate",
     "unpriced_calls": "unpriced calls",
     "slo_burn": "error budget burn rate",
+    "reconciliation_gap": "unexplained remainder of the bill",
 }
 
 

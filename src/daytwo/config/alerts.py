@@ -89,6 +89,7 @@ Kind = Literal[
     "fallback_rate",
     "unpriced_calls",
     "slo_burn",
+    "reconciliation_gap",
 ]
 GroupField = Literal["alias", "project", "workflow", "provider"]
 Severity = Literal["info", "warning", "critical"]
@@ -103,8 +104,9 @@ class KindSpec:
     #: ``window``: computed from the ledger every interval over the last ``window`` seconds;
     #: ``call``: checked on each finished call; ``day``: since local midnight; ``event``:
     #: spend-control's budget threshold events; ``slo``: an SLO's burn-rate alerts (made
-    #: from the ``slos`` section, never written as a rule).
-    source: Literal["window", "call", "day", "event", "slo"]
+    #: from the ``slos`` section, never written as a rule); ``reconcile``: the newest stored
+    #: run of the scheduled reconciliation (daytwo.finops.reconcile_runs).
+    source: Literal["window", "call", "day", "event", "slo", "reconcile"]
     #: The window when the rule names none (seconds; None: the kind has no window).
     window: float | None
     #: The labels a rule is evaluated per when it names no ``by``.
@@ -128,6 +130,7 @@ KINDS: dict[str, KindSpec] = {
     "fallback_rate": KindSpec("ratio", "window", 300.0, ("alias",), ratio=True, counts_calls=True),
     "unpriced_calls": KindSpec("calls", "window", 3600.0, ("alias",), threshold=0.0),
     "slo_burn": KindSpec("burn", "slo", None, (), threshold=1.0),
+    "reconciliation_gap": KindSpec("%", "reconcile", None, ("provider",), threshold=2.0),
 }
 
 
@@ -199,13 +202,19 @@ class AlertRule(_Model):
         if spec.ratio and self.threshold is not None and self.threshold >= 1:
             raise ValueError(f"threshold: {self.kind} is a share of calls, below 1 (0.05 = 5%)")
         if self.window is not None and spec.window is None:
-            what = "local day" if spec.source == "day" else "budget's own window"
+            what = {"day": "local day", "reconcile": "scheduled run's days"}.get(
+                spec.source, "budget's own window"
+            )
             raise ValueError(f"window: {self.kind} is evaluated over the {what}; drop `window`")
         if spec.source == "event":
             if self.scope.fields() or self.by:
                 raise ValueError("budget_threshold watches budgets: use `budget`, not scope/by")
         elif self.budget is not None:
             raise ValueError("budget: only a budget_threshold rule names a budget")
+        if spec.source == "reconcile" and (
+            self.scope.fields() or self.by not in (None, spec.by) or self.action
+        ):
+            raise ValueError(f"{self.kind} compares whole bills per provider: drop scope/by/action")
         if self.min_calls is not None and not spec.counts_calls:
             raise ValueError(f"min_calls: {self.kind} is not a rate or percentile")
         if self.action == "trip":

@@ -35,6 +35,7 @@ KIND_RUNBOOKS: dict[str, str] = {
     "daily_cost": "cost-spike",
     "budget_threshold": "cost-spike",
     "unpriced_calls": "cost-spike",
+    "reconciliation_gap": "cost-spike",
     "request_tokens": "agent-loop",
     "error_rate": "provider-down",
     "p95_latency": "provider-down",
