@@ -3,6 +3,7 @@ SQLite ledger, and the simulator's admin usage and cost reports with planted dis
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -71,7 +73,8 @@ def _reconcile(root: str, tmp_path: Path, key_ids: frozenset[str] | None = None)
         open_store(f"sqlite:///{tmp_path / 'ledger.db'}", create=False) as store,
         store.connect() as conn,
     ):
-        groups = read_ledger(conn, ["up"], start, end, {})
+        # failed calls have no served model: their deployment's model, as the CLI maps it
+        groups = read_ledger(conn, ["up"], start, end, {"up/gpt-4o-mini": "gpt-4o-mini"})
     prices = PriceBook.from_config(cfg.pricing)
     return reconcile(
         bill, groups, prices, start=start, end=end, provider_type="openai", key_ids=key_ids
@@ -129,6 +132,43 @@ def test_streams_that_lost_their_usage_are_attributed(tmp_path: Path) -> None:
     diff = rec.billed_nanos - rec.ledger_nanos
     assert rec.causes["estimated_usage"] == diff
     assert rec.remainder_nanos == 0
+
+
+@pytest.mark.parametrize("unbilled", [False, True])
+def test_timed_out_calls_the_provider_billed_are_failed_calls(
+    tmp_path: Path, unbilled: bool
+) -> None:
+    """The simulator lets some requests hang; the gateway gives up on them (504, no usage in
+    the ledger), yet the provider finished and billed them -- unless ``unbilled_cancelled``."""
+    faults = {"rate_timeout": 0.4, "hang_s": 2}
+    billing = {"prices": PRICES, "unbilled_cancelled": unbilled}
+    with running_sim_server(SimSettings(seed=3, faults=faults, billing=billing)) as url:
+        providers = {"up": {"type": "openai", "base_url": url, "timeout_s": 0.3}}
+        cfg = gateway_config(
+            tmp_path / "ledger.db", providers, {"gpt-4o-mini": route("up", "gpt-4o-mini")}
+        )
+        cfg["resilience"] = {"defaults": {"max_attempts": 1}}
+        with running_gateway(cfg) as gw:
+            client = gw.openai()
+            for i in range(6):  # same prompt size: a hung request costs what an answer does
+                with contextlib.suppress(openai.APIStatusError):
+                    client.chat.completions.create(
+                        model="gpt-4o-mini",
+                        messages=[{"role": "user", "content": f"q{i}"}],
+                        max_tokens=8,
+                    )
+            records = gw.records()
+        rec = _reconcile(url.removesuffix("/v1"), tmp_path, frozenset({"key_daytwo"}))
+    failed = [r for r in records if r["status"] != "ok"]
+    answered = [r for r in records if r["status"] == "ok"]
+    assert failed and answered and all(r["cost_nanousd"] is None for r in failed)
+    (cost,) = {r["cost_nanousd"] for r in answered}  # input 7 + output 8 tokens each
+    assert rec.ledger_nanos == len(answered) * cost
+    assert rec.causes["failed_calls"] == (0 if unbilled else len(failed) * cost)
+    assert rec.billed_nanos - rec.ledger_nanos == rec.causes["failed_calls"]
+    assert rec.remainder_nanos == 0
+    (row,) = rec.rows
+    assert row.billed_requests == len(answered) + (0 if unbilled else len(failed))
 
 
 def test_the_cli_reports_and_a_bad_admin_key_is_one_line(
