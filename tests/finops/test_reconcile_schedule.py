@@ -5,6 +5,7 @@ admin usage and cost reports, real Redis for the lease, a SQLite ledger, and the
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from tests.redis_support import REDIS_URL, own_prefix
 
 from daytwo.config.load import validate_config
 from daytwo.config.schema import SimSettings
+from daytwo.core.errors import ConfigError
 from daytwo.finops.reconcile_runs import ACTION, ReconcileRun, latest_runs
 from daytwo.finops.reconcile_schedule import ReconcileService, window
 from daytwo.keys.schema import admin_events
@@ -221,3 +223,39 @@ def test_a_refused_admin_key_is_stored_as_a_failed_run_without_the_key(
     )
     assert not run.gap and run.billed_nanos == 0
     assert "wrong-secret" not in repr(events)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"alerts": {"rules": [{**_gap_rule(), "scope": {"project": "p"}}]}},
+            "reconciliation_gap compares whole bills per provider: drop scope/by/action",
+        ),
+        (
+            {"alerts": {"rules": [{**_gap_rule(), "window": 60}]}},
+            "window: reconciliation_gap is evaluated over the scheduled run's days",
+        ),
+        ({"finops": {"reconcile": {"every": "0h"}}}, "finops.reconcile.every: 0 is not a"),
+        ({"finops": _reconcile("http://127.0.0.1:9", "openai")}, None),
+    ],
+)
+def test_the_schedule_and_the_kind_are_checked_at_load(
+    tmp_path: Path, section: dict[str, Any], message: str | None
+) -> None:
+    cfg = gateway_config(tmp_path / "ledger.db", {}, {})
+    cfg["alerts"] = {"sinks": {"hook": webhook("https://hooks.example.com/x")}}
+    for key, value in section.items():
+        cfg[key] = {**cfg.get(key, {}), **value}
+    if message is None:
+        assert validate_config(cfg).finops.reconcile.every_s == 86_400
+        return
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(cfg)
+
+
+def test_one_entry_per_provider_kind() -> None:
+    entry = {"kind": "openai", "admin_key": "env:A"}
+    wanted = "finops.reconcile.providers: kind openai is listed twice"
+    with pytest.raises(ConfigError, match=re.escape(wanted)):
+        validate_config({"finops": {"reconcile": {"providers": [entry, entry]}}})

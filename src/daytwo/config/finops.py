@@ -68,7 +68,7 @@ class ReconcileConfig(_Model):
     @classmethod
     def _positive(cls, value: str) -> str:
         if int(value[:-1]) == 0:
-            raise ValueError("every: 0 is not a schedule (remove `providers` to stop the runs)")
+            raise ValueError("0 is not a schedule (remove `providers` to stop the runs)")
         return value
 
     @field_validator("providers")
@@ -77,7 +77,7 @@ class ReconcileConfig(_Model):
         kinds = [p.kind for p in value]
         for kind in kinds:
             if kinds.count(kind) > 1:
-                raise ValueError(f"providers: kind {kind} is listed twice (one bill per kind)")
+                raise ValueError(f"kind {kind} is listed twice (one bill per kind)")
         return value
 
     @property
