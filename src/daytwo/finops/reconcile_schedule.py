@@ -109,8 +109,8 @@ def compare_provider(
 
 
 class ReconcileService:
-    """Built with the gateway (no I/O); :meth:`start` opens the ledger and starts the loop;
-    :meth:`reload` takes a new config; :meth:`aclose` stops."""
+    """Built with the gateway (no I/O); :meth:`start` starts the loop (the ledger is opened
+    once a provider is configured); :meth:`reload` takes a new config; :meth:`aclose` stops."""
 
     def __init__(
         self,
@@ -141,7 +141,6 @@ class ReconcileService:
 
     async def start(self, gateway: Gateway) -> None:
         self._events = gateway.key_store
-        self._store = await asyncio.to_thread(open_store, self.config.ledger.url)
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="reconcile")
 
     async def reload(self, config: Config) -> None:
@@ -179,8 +178,10 @@ class ReconcileService:
     async def tick(self) -> bool:
         """Renew the lease and, on its holder, start the runs that are due; whether one
         started."""
-        if not self.config.finops.reconcile.providers or self._store is None:
+        if not self.config.finops.reconcile.providers:
             return False
+        if self._store is None:  # opened on first need: most gateways reconcile nothing
+            self._store = await asyncio.to_thread(open_store, self.config.ledger.url)
         leading = await self._lease.hold()
         if not leading or (self._run is not None and not self._run.done()):
             return False
