@@ -108,6 +108,11 @@ def compare_provider(
     )
 
 
+def _log_failure(task: asyncio.Task[list[ReconcileRun]]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("reconciliation run failed", exc_info=task.exception())
+
+
 class ReconcileService:
     """Built with the gateway (no I/O); :meth:`start` starts the loop (the ledger is opened
     once a provider is configured); :meth:`reload` takes a new config; :meth:`aclose` stops."""
@@ -189,6 +194,7 @@ class ReconcileService:
         if not due:
             return False
         self._run = asyncio.get_running_loop().create_task(self._run_all(due))
+        self._run.add_done_callback(_log_failure)
         return True
 
     @property
