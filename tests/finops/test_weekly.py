@@ -331,3 +331,35 @@ def test_cli_without_a_ledger_fails_in_one_line(tmp_path: Any) -> None:
     assert result.exit_code == 1
     (line,) = result.stderr.splitlines()
     assert line.startswith("daytwo report: ") and "Traceback" not in result.output
+
+
+def test_the_latest_stored_reconciliation_is_shown(store: LedgerStore) -> None:
+    from daytwo.finops.reconcile_runs import ACTION, ACTOR, ReconcileRun
+
+    assert review(store).to_json()["reconciliation"]["stored"] is False
+    start, end = iso_week("2024-W19")
+    keys = KeyStore(store)
+    for at, billed in ((NOW.timestamp() - 90_000, 1_000_000_000), (NOW.timestamp(), 2_000_000_000)):
+        run = ReconcileRun(
+            provider="openai",
+            at=at,
+            start=start,
+            end=end,
+            billed_nanos=billed,
+            ledger_nanos=1_900_000_000,
+            remainder_nanos=billed - 1_900_000_000,
+            remainder_pct=(billed - 1_900_000_000) / billed * 100,
+            gap=billed == 2_000_000_000,
+        )
+        keys.record_event(actor=ACTOR, action=ACTION, target="openai", after=run.to_event(), at=at)
+    j = review(store).to_json()["reconciliation"]
+    assert j["stored"] is True
+    ((only,),) = [j["runs"]]
+    assert (only["provider"], only["billed_usd"], only["unexplained_usd"], only["gap"]) == (
+        "openai",
+        "2",
+        "0.1",
+        True,
+    )
+    page = html(review(store))
+    assert "unexplained $0.1000 (5.00%)" in page and "<strong>gap</strong>" in page

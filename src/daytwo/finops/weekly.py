@@ -21,6 +21,7 @@ from daytwo.config.schema import Config
 from daytwo.core.money import format_usd
 from daytwo.finops.optimize import Opportunity, find_opportunities, reference_entry
 from daytwo.finops.optimize_read import read_aggregates
+from daytwo.finops.reconcile_runs import ReconcileRun, latest_runs
 from daytwo.finops.weekly_forecast import NOT_AVAILABLE, Forecaster, MonthEnd
 from daytwo.finops.weekly_read import (
     PROMPT_LOADS,
@@ -139,6 +140,8 @@ class WeeklyReport:
     budgets: list[BudgetUse]
     opportunities: list[Opportunity]
     reconcile_providers: list[str]
+    #: The newest scheduled reconciliation of each provider (finops/reconcile_runs.py).
+    reconcile_runs: list[ReconcileRun]
     quality: list[QualityRow]
     slos: list[SloRow]
     incidents: list[Incident]
@@ -230,8 +233,12 @@ class WeeklyReport:
             ],
             "opportunities": [o.to_json() for o in self.opportunities],
             "reconciliation": {
-                "stored": False,
+                "stored": bool(self.reconcile_runs),
                 "providers": self.reconcile_providers,
+                "runs": [
+                    {**r.evidence(), "gap": r.gap, "error": r.error, "text": r.describe()}
+                    for r in self.reconcile_runs
+                ],
                 "hint": self.reconcile_hint,
             },
             "quality": [r.to_json() for r in self.quality],
@@ -405,6 +412,7 @@ def build_weekly(
         for e in events_between(store, ROLLOUT_ACTIONS, lo, hi)
     ]
 
+    runs = latest_runs(store)
     served = dim_values(store, "model", lo, hi)
     uses = configured_models(config) + [
         ModelUse(model=m, where=f"{n:,} calls this week") for m, (n, _) in served.items()
@@ -426,6 +434,7 @@ def build_weekly(
         ),
         opportunities=opportunities,
         reconcile_providers=sorted({p.kind for p in config.finops.reconcile.providers}),
+        reconcile_runs=[runs[k] for k in sorted(runs)],
         quality=list(quality_report(store, float(lo), float(hi)).rows),
         slos=slos,
         incidents=incidents_overlapping(store, lo, hi),
