@@ -309,6 +309,9 @@ def test_demo_drives_traffic_rides_out_an_outage_and_prints_the_spend_report(
     for workflow in ("answer", "rag", "nightly-digest", "triage"):
         assert workflow in out
     assert f"ledger: {workdir / 'ledger.db'}" in out.replace("\n", "")
+    review = workdir / "weekly-review.html"
+    assert f"weekly review: {review}" in out.replace("\n", "")
+    assert "Weekly review" in review.read_text(encoding="utf-8")
     assert re.search(
         r"audit trail: [\d,]+ chained entries in \d+ streams, signed and verified", out
     )

@@ -311,3 +311,33 @@ def test_roles_project_tokens_and_unknown_ids(admin: Admin) -> None:
         status, data = admin.call(method, path, op, body)
         assert status == 404, (path, data)
         assert error_of(data)["code"] == "rollout_not_found"
+
+
+def test_a_shadow_stage_needs_a_shadow_key_when_keys_are_required(tmp_path: Path) -> None:
+    cfg = sim_config(tmp_path)
+    cfg["gateway"] = {"require_keys": True}
+    cfg["models"]["cheap"] = route("sim", "gpt-3.5-turbo")
+    with running_gateway(cfg) as g, admin_client(g) as a:
+        op = a.token("operator")
+        body = {
+            "target": "alias:gpt-4o-mini",
+            "candidate": "cheap",
+            "stages": "shadow:10%,100%",
+            "reason": "cheaper",
+        }
+        status, data = a.call("POST", "/admin/rollouts", op, body)
+        assert status == 400, data
+        assert "set rollouts.shadow.key" in data["error"]["message"]
+        # a canary-only rollout needs no mirrored calls
+        status, data = a.call("POST", "/admin/rollouts", op, {**body, "stages": "canary:10%"})
+        assert status == 201, data
+
+
+def test_rollout_sinks_must_be_alert_sinks(tmp_path: Path) -> None:
+    from daytwo.config.load import validate_config
+    from daytwo.core.errors import ConfigError
+
+    cfg = sim_config(tmp_path)
+    cfg["rollouts"] = {"sinks": ["pager"]}
+    with pytest.raises(ConfigError, match=r"rollouts\.sinks\.0: unknown alert sink `pager`"):
+        validate_config(cfg)

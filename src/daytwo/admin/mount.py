@@ -16,9 +16,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from daytwo.alerts.engine import default_replica
+from daytwo.alerts.lease import RedisLease
 from daytwo.config.schema import Config
 from daytwo.core.secrets import SecretRegistry
 from daytwo.drift.service import attach as attach_drift
+from daytwo.finops.reconcile_schedule import TICK_S, ReconcileService
 from daytwo.gateway.app import Gateway
 from daytwo.gateway.http import Receive, Send
 
@@ -61,9 +64,22 @@ def create_app(
     secrets: SecretRegistry | None = None,
     log_listener: logging.handlers.QueueListener | None = None,
 ) -> Gateway:
-    """The gateway with its admin API mounted and the drift room beside it: what
-    ``daytwo serve`` runs."""
+    """The gateway with its admin API mounted and the drift room and the scheduled
+    reconciliation beside it: what ``daytwo serve`` runs."""
     gateway = Gateway(config, config_path=config_path, secrets=secrets, log_listener=log_listener)
     gateway.mount_admin(LazyAdmin(gateway))
     attach_drift(gateway)
+    gateway.add_service(reconcile_service(gateway))
     return gateway
+
+
+def reconcile_service(gateway: Gateway) -> ReconcileService:
+    """The scheduled reconciliation, with a Redis lease of its own when spend control's state
+    is on Redis (finops sits below alerts, so the lease is handed in)."""
+    state = gateway.config.spend_control.state
+    replica = default_replica()
+    lease = None
+    if state.backend == "redis":
+        prefix = f"{state.prefix}finops:reconcile:"
+        lease = RedisLease(state.url, prefix=prefix, replica=replica, interval_s=TICK_S)
+    return ReconcileService(gateway.config, gateway.secrets, lease=lease, replica=replica)

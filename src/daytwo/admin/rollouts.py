@@ -277,6 +277,13 @@ def _new(gw: Gateway, actor: str, body: RolloutStart) -> Rollout:
         stages = parse_stages(body.stages)
     except RolloutError as exc:
         raise _bad("stages", str(exc).removeprefix("stages: ")) from None
+    cfg = gw.config
+    if stages[0].kind == "shadow" and cfg.gateway.require_keys and cfg.rollouts.shadow.key is None:
+        raise _bad(
+            "stages",
+            "a shadow stage mirrors calls through this gateway, which requires virtual keys: "
+            "set rollouts.shadow.key (a secret reference to a key of project experiment)",
+        )
     kind: Kind
     if body.target.startswith("prompt:"):
         kind, (target, control, candidate) = "prompt", _prompt_target(gw, body)

@@ -20,6 +20,12 @@ Every notification names a runbook: the rule's ``runbook``, else its kind's (doc
 * **budget events** (``budget_threshold``): spend control writes each threshold crossing to the
   admin event log; the engine reads the new ones every interval. An alert per (budget, scope,
   percent) fires on the crossing and resolves when the budget's window ends.
+* **reconciliation runs** (``reconciliation_gap``): the scheduled reconciliation stores each
+  provider's run in the admin event log (:mod:`daytwo.finops.reconcile_runs`); every interval
+  the engine reads the newest per provider. Its alert fires when that run's unexplained
+  remainder is above the threshold (default ``finops.reconcile.threshold_pct``) and at least
+  ``finops.reconcile.min_gap_usd``, and resolves on a run that is not; a failed run changes
+  nothing.
 
 Windowed and event rules read shared data, so only one replica evaluates them: the holder of
 the lease (:mod:`daytwo.alerts.lease`). A replica that takes the lease over (or starts) first
@@ -59,9 +65,11 @@ from daytwo.config.schema import Config
 from daytwo.control.switches import SwitchBoard
 from daytwo.control.windows import window_at
 from daytwo.core.errors import DaytwoError, StateUnavailable
+from daytwo.core.money import usd_to_nanos
 from daytwo.core.observe import CallView
 from daytwo.core.record import CallRecord
 from daytwo.core.secrets import SecretError, SecretRegistry
+from daytwo.finops.reconcile_runs import ReconcileRun, is_gap, latest_runs
 from daytwo.ledger.store import LedgerStore
 from daytwo.slo.status import SloStatus, evaluate_slo
 
@@ -146,7 +154,8 @@ class AlertEngine:
         self.cfg: AlertsConfig = config.alerts
         #: SLO burn-rate alerts, by their derived rule's name (alerts/slo_burn.py).
         self._slo_alerts: dict[str, SloAlert] = slo_alerts(config.slos)
-        all_rules = (*self.cfg.rules, *(w.rule for w in self._slo_alerts.values()))
+        rules = (_with_defaults(r, config) for r in self.cfg.rules)
+        all_rules = (*rules, *(w.rule for w in self._slo_alerts.values()))
         self.rules = {r.name: r for r in all_rules}
         self._per_call = tuple(r for r in all_rules if r.spec.source == "call")
         self._shared = tuple(r for r in all_rules if r.spec.source != "call")
@@ -342,12 +351,16 @@ class AlertEngine:
             newest, events = await asyncio.to_thread(self._crossings.read_new, history.store, now)
             self._crossings.add(newest, events, now)
         statuses = await self._slo_statuses(history.store, now)
+        runs = await self._reconcile_runs(history.store)
         for rule in self._shared:
             watch = self._slo_alerts.get(rule.name)
             if watch is not None:
                 status = statuses.get(watch.slo.name)
                 if status is not None:
                     self._judge_slo(watch, status, now)
+                continue
+            if rule.spec.source == "reconcile":
+                self._judge_runs(rule, runs or {}, now)
                 continue
             try:
                 found = await self._values(rule, history, now)
@@ -365,6 +378,28 @@ class AlertEngine:
             except DaytwoError as exc:
                 log.warning(f"slo {slo.name}: evaluation failed: {exc.message}")
         return out
+
+    async def _reconcile_runs(self, store: LedgerStore) -> dict[str, ReconcileRun] | None:
+        """The newest run per provider, when a rule watches them (None: none does, or the
+        read failed)."""
+        if not any(r.spec.source == "reconcile" for r in self._shared):
+            return None
+        try:
+            return await asyncio.to_thread(latest_runs, store)
+        except DaytwoError as exc:
+            log.warning(f"reconciliation runs: could not be read: {exc.message}")
+            return None
+
+    def _judge_runs(self, rule: AlertRule, runs: Mapping[str, ReconcileRun], now: float) -> None:
+        floor = usd_to_nanos(self.config.finops.reconcile.min_gap_usd)
+        for provider, run in runs.items():
+            if run.error is not None:
+                continue
+            group = {"provider": provider}
+            alert = self._alert(rule, fingerprint(rule.name, group), group)
+            alert.value, alert.detail = run.remainder_pct, run.evidence()
+            holds = is_gap(run.remainder_nanos, run.remainder_pct, rule.limit, floor)
+            self._advance(rule, alert, holds, now)
 
     def _judge_slo(self, watch: SloAlert, status: SloStatus, now: float) -> None:
         rule = watch.rule
@@ -608,6 +643,13 @@ class AlertEngine:
     def states(self) -> list[Alert]:
         """The alerts this replica tracks now (pending, firing, cooling down)."""
         return list(self._alerts.values())
+
+
+def _with_defaults(rule: AlertRule, config: Config) -> AlertRule:
+    """A ``reconciliation_gap`` rule without a threshold takes ``finops.reconcile``'s."""
+    if rule.kind == "reconciliation_gap" and rule.threshold is None:
+        return rule.model_copy(update={"threshold": config.finops.reconcile.threshold_pct})
+    return rule
 
 
 def _identity(rule: AlertRule) -> tuple[object, ...]:

@@ -65,6 +65,8 @@ class Notification:
     def summary(self) -> str:
         if self.kind == "test":
             return "[test] a test notification from daytwo: this sink works"
+        if self.kind == "weekly_report":  # not an alert: the review's summary as it is
+            return self.message or ""
         where = ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
         head = f"[test] {self.rule}" if self.test else self.rule
         head += f" ({where})" if where else ""
@@ -121,6 +123,7 @@ _KIND_TEXT = {
     "slo_burn": "error budget burn rate",
     "budget_projection": "projected budget use",
     "spend_anomaly": "hours outside the forecast",
+    "reconciliation_gap": "unexplained remainder of the bill",
 }
 
 
@@ -191,6 +194,8 @@ _SLACK_ICON = {"firing": {"critical": ":red_circle:", "warning": ":warning:"}, "
 
 
 def slack_body(n: Notification) -> dict[str, Any]:
+    if n.kind == "weekly_report":
+        return {"text": n.summary}
     icon = _SLACK_ICON[n.status].get(n.severity, ":information_source:")
     if n.status == "resolved":
         icon = ":white_check_mark:"

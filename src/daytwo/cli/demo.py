@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -50,7 +51,8 @@ def demo(seconds: float, directory: Path, port: int, incident: bool, rollouts: b
         _rollouts(directory, seconds, port, console)
         return
     from daytwo.cli.common import fail
-    from daytwo.demo.run import DemoFailed, run_demo
+    from daytwo.demo.embedded import DemoFailed
+    from daytwo.demo.run import run_demo
 
     console.print(
         f"[bold cyan]daytwo demo[/]: a gateway with simulated OpenAI-, Anthropic- and "
@@ -115,6 +117,8 @@ def demo(seconds: float, directory: Path, port: int, incident: bool, rollouts: b
         f"      daytwo quality --ledger sqlite:///{result.ledger_path} --since 1h "
         f"--by provider --by model;  daytwo slo status --config {result.config_path}"
     )
+    review = _weekly_review(result.config_path, result.ledger_path, directory)
+    console.print(f"weekly review: [bold]{review}[/]")
 
 
 def _incident(directory: Path, seconds: float, port: int, console: Console) -> None:
@@ -161,3 +165,25 @@ def _rollouts(directory: Path, seconds: float, port: int, console: Console) -> N
     )
     if not audit.ok:
         raise SystemExit(1)
+
+
+def _weekly_review(config_path: Path, ledger_path: Path, directory: Path) -> Path:
+    """The demo's week as the weekly review (``daytwo report weekly --html``) in ``directory``."""
+    from daytwo.config.load import load_config
+    from daytwo.finops.weekly import build_weekly
+    from daytwo.finops.weekly_forecast import find_forecaster
+    from daytwo.finops.weekly_render import html
+    from daytwo.ledger.report import trailing_window
+    from daytwo.ledger.store import open_store
+    from daytwo.pricing.catalog import PriceBook
+
+    config = load_config(config_path)
+    book = PriceBook.from_config(config.pricing, base_dir=config_path.parent)
+    start, end = trailing_window(timedelta(days=7))
+    with open_store(f"sqlite:///{ledger_path}", create=False) as store:
+        review = build_weekly(
+            store, start=start, end=end, config=config, book=book, forecaster=find_forecaster()
+        )
+    path = directory / "weekly-review.html"
+    path.write_text(html(review), encoding="utf-8")
+    return path

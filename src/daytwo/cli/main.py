@@ -13,6 +13,7 @@ COMMANDS = {
     "serve": "daytwo.cli.serve:serve",
     "spend": "daytwo.cli.spend:spend",
     "forecast": "daytwo.cli.forecast:forecast",
+    "reconcile": "daytwo.cli.reconcile:reconcile",
     "sim": "daytwo.cli.sim:sim",
     "demo": "daytwo.cli.demo:demo",
     "init": "daytwo.cli.init:init",
@@ -40,6 +41,8 @@ COMMANDS = {
     "incident": "daytwo.cli.incident:incident",
     "rollout": "daytwo.cli.rollout:rollout",
     "recommend": "daytwo.cli.recommend:recommend",
+    "optimize": "daytwo.cli.optimize:optimize",
+    "report": "daytwo.cli.report:report",
 }
 
 

@@ -91,6 +91,7 @@ Kind = Literal[
     "slo_burn",
     "budget_projection",
     "spend_anomaly",
+    "reconciliation_gap",
 ]
 GroupField = Literal["alias", "project", "workflow", "provider"]
 Severity = Literal["info", "warning", "critical"]
@@ -106,8 +107,10 @@ class KindSpec:
     #: ``call``: checked on each finished call; ``day``: since local midnight; ``event``:
     #: spend-control's budget threshold events; ``slo``: an SLO's burn-rate alerts (made
     #: from the ``slos`` section, never written as a rule); ``forecast``: spend forecasts
-    #: fitted on the ledger's rollups (daytwo.finops), refreshed every few minutes.
-    source: Literal["window", "call", "day", "event", "slo", "forecast"]
+    #: fitted on the ledger's rollups (daytwo.finops), refreshed every few minutes;
+    #: ``reconcile``: the newest stored run of the scheduled reconciliation
+    #: (daytwo.finops.reconcile_runs).
+    source: Literal["window", "call", "day", "event", "slo", "forecast", "reconcile"]
     #: The window when the rule names none (seconds; None: the kind has no window).
     window: float | None
     #: The labels a rule is evaluated per when it names no ``by``.
@@ -135,6 +138,7 @@ KINDS: dict[str, KindSpec] = {
     "budget_projection": KindSpec("%", "forecast", None, (), threshold=100.0),
     # Complete hours in a row, up to the last, outside the series' forecast band.
     "spend_anomaly": KindSpec("hours", "forecast", None, (), threshold=2.0),
+    "reconciliation_gap": KindSpec("%", "reconcile", None, ("provider",), threshold=2.0),
 }
 #: Kinds whose rules watch spend-control budgets (``budget``, never scope or ``by``).
 BUDGET_KINDS = ("budget_threshold", "budget_projection")
@@ -209,9 +213,11 @@ class AlertRule(_Model):
         if spec.ratio and self.threshold is not None and self.threshold >= 1:
             raise ValueError(f"threshold: {self.kind} is a share of calls, below 1 (0.05 = 5%)")
         if self.window is not None and spec.window is None:
-            what = {"day": "local day", "forecast": "forecast's own days and hours"}.get(
-                spec.source, "budget's own window"
-            )
+            what = {
+                "day": "local day",
+                "forecast": "forecast's own days and hours",
+                "reconcile": "scheduled run's days",
+            }.get(spec.source, "budget's own window")
             raise ValueError(f"window: {self.kind} is evaluated over the {what}; drop `window`")
         if self.kind in BUDGET_KINDS:
             if self.scope.fields() or self.by:
@@ -220,6 +226,10 @@ class AlertRule(_Model):
             raise ValueError("budget: only budget_threshold and budget_projection rules name one")
         if self.kind == "spend_anomaly":
             self._anomaly_fields()
+        if spec.source == "reconcile" and (
+            self.scope.fields() or self.by not in (None, spec.by) or self.action
+        ):
+            raise ValueError(f"{self.kind} compares whole bills per provider: drop scope/by/action")
         if self.min_calls is not None and not spec.counts_calls:
             raise ValueError(f"min_calls: {self.kind} is not a rate or percentile")
         if self.action == "trip":

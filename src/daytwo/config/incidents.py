@@ -37,6 +37,7 @@ KIND_RUNBOOKS: dict[str, str] = {
     "unpriced_calls": "cost-spike",
     "budget_projection": "cost-spike",
     "spend_anomaly": "cost-spike",
+    "reconciliation_gap": "cost-spike",
     "request_tokens": "agent-loop",
     "error_rate": "provider-down",
     "p95_latency": "provider-down",

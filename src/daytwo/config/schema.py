@@ -22,6 +22,7 @@ from pydantic import (
 from daytwo.config.alerts import AlertsConfig
 from daytwo.config.audit import AuditConfig
 from daytwo.config.drift import DriftConfig
+from daytwo.config.finops import FinopsConfig
 from daytwo.config.incidents import IncidentsConfig
 from daytwo.config.prompts import PromptsConfig
 from daytwo.config.quality import QualityConfig
@@ -29,6 +30,7 @@ from daytwo.config.replay import CacheConfig, IdempotencyConfig
 from daytwo.config.resilience import ResilienceConfig
 from daytwo.config.rollouts import RolloutsConfig
 from daytwo.config.server import ServerConfig
+from daytwo.config.sim_billing import SimBilling
 from daytwo.config.sim_quality import SimQuality
 from daytwo.config.slos import SloConfig, check_slos
 from daytwo.config.spend import SpendControlConfig
@@ -132,6 +134,8 @@ class SimSettings(Model):
     quota_window_s: float = Field(default=60.0, gt=0)
     #: Scripted answer quality (``config/sim_quality.py``); None: generated prose, as always.
     quality: SimQuality | None = None
+    #: The admin usage / cost endpoints and their planted discrepancies (``config/sim_billing.py``).
+    billing: SimBilling = SimBilling()
 
     @model_validator(mode="after")
     def _lengths(self) -> SimSettings:
@@ -346,6 +350,7 @@ class Config(Model):
     ledger: LedgerConfig = LedgerConfig()
     pricing: PricingConfig = PricingConfig()
     spend_control: SpendControlConfig = SpendControlConfig()
+    finops: FinopsConfig = FinopsConfig()
     resilience: ResilienceConfig = ResilienceConfig()
     cache: CacheConfig = CacheConfig()
     idempotency: IdempotencyConfig = IdempotencyConfig()
@@ -404,7 +409,14 @@ class Config(Model):
 
     @model_validator(mode="after")
     def _rollouts_judge(self) -> Config:
-        """The shadow pairs' judge asks a chat alias, as the quality judges' calls do."""
+        """The rollouts' sinks are alert sinks; the shadow pairs' judge asks a chat alias, as
+        the quality judges' calls do."""
+        known = ", ".join(sorted(self.alerts.sinks)) or "none are configured"
+        for i, sink in enumerate(self.rollouts.sinks):
+            if sink not in self.alerts.sinks:
+                raise ValueError(
+                    f"rollouts.sinks.{i}: unknown alert sink `{sink}` (known: {known})"
+                )
         judge = self.rollouts.shadow.judge
         if judge is None:
             return self

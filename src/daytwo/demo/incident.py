@@ -23,12 +23,9 @@ accumulate also lasts at least its share of ``seconds``, which sets the run's pa
 from __future__ import annotations
 
 import asyncio
-import logging
-import shutil
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +38,14 @@ from daytwo.admin.mount import create_app
 from daytwo.alerts.notify import Notification
 from daytwo.config.load import validate_config
 from daytwo.demo import incident_render as show
+from daytwo.demo.embedded import (
+    DemoFailed,
+    admin_request,
+    alert_log,
+    fresh_ledger,
+    operator_token,
+    serving,
+)
 from daytwo.demo.incident_config import (
     ALERT_LOG,
     PROJECT,
@@ -56,7 +61,7 @@ from daytwo.demo.incident_config import (
 from daytwo.demo.incident_ledger import Refusals, degraded_rows, refusals
 from daytwo.demo.incident_traffic import SupportApp, tally
 from daytwo.gateway.app import Gateway
-from daytwo.gateway.server import free_port, serve_in_thread
+from daytwo.gateway.server import free_port
 from daytwo.incidents.replay import ReplayRefused, Selection
 from daytwo.incidents.replay_build import against
 from daytwo.incidents.replay_job import ReplayOptions, run_replay
@@ -97,7 +102,7 @@ OPERATOR = "on-call"
 _T = TypeVar("_T")
 
 
-class IncidentFailed(RuntimeError):
+class IncidentFailed(DemoFailed):
     """A step did not reach its condition in time, or the gateway refused it; the message
     names the step and what was missing."""
 
@@ -113,28 +118,18 @@ class IncidentResult:
 
 def run_incident(workdir: Path, seconds: float, console: Console, port: int = 0) -> IncidentResult:
     """Play the incident in ``workdir`` (a fresh ledger every run) over about ``seconds``."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    ledger_path = workdir / "ledger.db"
-    for stale in workdir.glob("ledger.db*"):
-        stale.unlink()
-    for spill in workdir.glob("*.spill*"):
-        shutil.rmtree(spill) if spill.is_dir() else spill.unlink()
+    ledger_path = fresh_ledger(workdir)
     prompts_root = write_prompts(workdir)
     config_path = workdir / "daytwo.yaml"
     raw = incident_config(ledger_path, prompts_root, port or free_port(), seconds)
     write_config(config_path, raw)
     app = create_app(validate_config(raw, source=str(config_path)), config_path=config_path)
-    with _alert_log(workdir / ALERT_LOG):
-        try:
-            handle = serve_in_thread(app, port=raw["server"]["port"])
-        except RuntimeError as exc:
-            where = f"127.0.0.1:{raw['server']['port']}"
-            raise IncidentFailed(f"the gateway did not start on {where}: {exc}") from None
-        try:
-            story = _Story(app, handle.url, seconds, console, workdir, config_path, prompts_root)
-            incident_id = asyncio.run(story.play())
-        finally:
-            handle.stop()  # graceful: drains in-flight calls and the ledger queue
+    with (
+        alert_log(workdir / ALERT_LOG),
+        serving(app, raw["server"]["port"], IncidentFailed) as handle,
+    ):
+        story = _Story(app, handle.url, seconds, console, workdir, config_path, prompts_root)
+        incident_id = asyncio.run(story.play())
     return IncidentResult(
         incident_id,
         workdir / "incident-report.md",
@@ -142,25 +137,6 @@ def run_incident(workdir: Path, seconds: float, console: Console, port: int = 0)
         config_path,
         workdir / ALERT_LOG,
     )
-
-
-@contextmanager
-def _alert_log(path: Path) -> Iterator[None]:
-    """The alert engine's log sink writes to a file in the demo's directory; the narrative
-    tells the notifications on the terminal."""
-    logger = logging.getLogger("daytwo.alerts")
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    propagate, level = logger.propagate, logger.level
-    logger.addHandler(handler)
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate, logger.level = propagate, level
-        handler.close()
 
 
 def _serving(app: Gateway) -> int | None:
@@ -247,26 +223,15 @@ class _Story:
             self._store.close()
 
     def _operator_token(self) -> str:
-        """What ``daytwo admin tokens create --role operator`` does: a token straight in the
-        database (the API cannot mint credentials)."""
-        from daytwo.keys.admin_tokens import AdminTokens
-        from daytwo.keys.hashing import pepper_from_env
-        from daytwo.keys.store import KeyStore
-
-        store = KeyStore.open(f"sqlite:///{self.workdir / 'ledger.db'}", pepper=pepper_from_env())
-        try:
-            issued = AdminTokens(store).create(
-                "operator", actor="daytwo demo", name=OPERATOR, now=time.time()
-            )
-        finally:
-            store.close()
+        """An operator admin token for the story's admin API calls."""
+        token_id, secret = operator_token(self.workdir / "ledger.db", OPERATOR)
         self.console.print(
             f"[bold cyan]daytwo demo --incident[/]: gateway {self.url}, SQLite ledger, a "
             f"simulated model; the support app calls prompt:{PROMPT} throughout.\n"
-            f"operator admin token {issued.record.id} ({OPERATOR}) created, as "
+            f"operator admin token {token_id} ({OPERATOR}) created, as "
             f"`daytwo admin tokens create --role operator` does"
         )
-        return issued.secret
+        return secret
 
     async def _baseline(self) -> None:
         share = self.seconds * BASELINE_SHARE
@@ -545,24 +510,7 @@ class _Story:
         """One admin API call with the operator's token; an answer other than 2xx fails the
         step with the API's own message."""
         assert self._admin is not None
-        data = None if body is None else orjson.dumps(body)
-        headers = {"content-type": "application/json"} if body is not None else {}
-        try:
-            async with self._admin.request(
-                method, self.url + path, data=data, headers=headers
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise IncidentFailed(f"step {number}: {method} {path}: {exc}") from None
-        if status >= 300:
-            raise IncidentFailed(f"step {number}: {method} {path}: {status} {_message(raw)}")
+        raw = await admin_request(
+            self._admin, self.url + path, number, method, body, IncidentFailed
+        )
         return read(raw)
-
-
-def _message(raw: bytes) -> str:
-    try:
-        error = orjson.loads(raw).get("error") or {}
-    except (orjson.JSONDecodeError, AttributeError):
-        return raw[:200].decode("utf-8", "replace")
-    return str(error.get("message", "")) if isinstance(error, dict) else ""

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from daytwo.demo.prompts import V1
+
 PROMPT = "support-reply"
 PROJECT = "support"
 WORKFLOW = "answer"
@@ -37,20 +39,6 @@ SLO_PAGE_BURN = 2.0
 SLO_MIN_EVENTS = 10
 #: The alert engine's log sink writes here, in the demo's directory.
 ALERT_LOG = "alerts.log"
-
-_V1 = """\
-name: support-reply
-version: 1
-model: gpt-4o
-system: "You are a friendly support agent for {{ shop }}. Answer briefly."
-variables:
-  shop: {type: string, default: the shop}
-  topic: {type: string}
-messages:
-  - role: user
-    content: "{{ topic }}"
-metadata: {owner: support, description: Answers customer questions}
-"""
 
 #: The bad change: a rule a reviewer would approve, which the model reads as "refuse".
 _V2 = """\
@@ -74,7 +62,7 @@ def write_prompts(workdir: Path) -> Path:
     """The prompt directory, fresh for every run: v1 and v2, production on v1."""
     root = workdir / "prompts"
     (root / PROMPT).mkdir(parents=True, exist_ok=True)
-    (root / PROMPT / "v1.yaml").write_text(_V1, encoding="utf-8")
+    (root / PROMPT / "v1.yaml").write_text(V1, encoding="utf-8")
     (root / PROMPT / "v2.yaml").write_text(_V2, encoding="utf-8")
     set_production(root, 1)
     return root

@@ -15,7 +15,8 @@ NAME = "support-reply"
 #: When (share of the run) the demo's operator promotes v2.
 PROMOTE_AT = 0.5
 
-_V1 = """\
+#: support-reply v1 (the incident and rollouts demos serve it too).
+V1 = """\
 name: support-reply
 version: 1
 model: gpt-4o
@@ -54,7 +55,7 @@ def write_prompts(workdir: Path) -> Path:
     """The demo's prompt directory (v1 in production), fresh for every run."""
     root = workdir / "prompts"
     (root / NAME).mkdir(parents=True, exist_ok=True)
-    (root / NAME / "v1.yaml").write_text(_V1, encoding="utf-8")
+    (root / NAME / "v1.yaml").write_text(V1, encoding="utf-8")
     (root / NAME / "v2.yaml").write_text(_V2, encoding="utf-8")
     (root / "labels.yaml").write_text(f"{NAME}: {{production: 1}}\n", encoding="utf-8")
     return root

@@ -27,11 +27,8 @@ wrote, a delivery its sink recorded), with a deadline, and a missed deadline end
 from __future__ import annotations
 
 import asyncio
-import logging
-import shutil
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +44,14 @@ from daytwo.audit.digest import load_public
 from daytwo.audit.verify import Report, verify
 from daytwo.config.load import validate_config
 from daytwo.demo import rollouts_render as show
+from daytwo.demo.embedded import (
+    DemoFailed,
+    admin_request,
+    alert_log,
+    fresh_ledger,
+    operator_token,
+    serving,
+)
 from daytwo.demo.incident_config import PROMPT, set_production, write_prompts
 from daytwo.demo.incident_ledger import refusals
 from daytwo.demo.incident_render import detail, step
@@ -78,7 +83,7 @@ from daytwo.demo.rollouts_ledger import (
 )
 from daytwo.demo.rollouts_traffic import App, failures, support_app, triage_app
 from daytwo.gateway.app import Gateway
-from daytwo.gateway.server import free_port, serve_in_thread
+from daytwo.gateway.server import free_port
 from daytwo.ledger.store import LedgerStore, open_store
 from daytwo.rollout.controller import ROLLBACK as ROLLBACK_RULE
 from daytwo.rollout.gitops import POLICY_FILE
@@ -98,7 +103,7 @@ OPERATOR = "release-manager"
 ALIAS_REASON = "gpt-4o-mini should triage tickets as well as gpt-4o at a fraction of the price"
 
 
-class RolloutsFailed(RuntimeError):
+class RolloutsFailed(DemoFailed):
     """A step did not reach its condition in time, or the gateway refused it; the message
     names the step and what was missing."""
 
@@ -115,29 +120,19 @@ class RolloutsResult:
 
 def run_rollouts(workdir: Path, seconds: float, console: Console, port: int = 0) -> RolloutsResult:
     """Play both rollouts in ``workdir`` (a fresh ledger every run) over about ``seconds``."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    ledger_path = workdir / "ledger.db"
-    for stale in workdir.glob("ledger.db*"):
-        stale.unlink()
-    for spill in workdir.glob("*.spill*"):
-        shutil.rmtree(spill) if spill.is_dir() else spill.unlink()
+    ledger_path = fresh_ledger(workdir)
     prompts_root = write_prompts(workdir)
     (prompts_root / POLICY_FILE).unlink(missing_ok=True)  # the story writes it
     config_path = workdir / "daytwo.yaml"
     raw = rollouts_config(ledger_path, prompts_root, port or free_port(), seconds)
     write_config(config_path, raw)
     app = create_app(validate_config(raw, source=str(config_path)), config_path=config_path)
-    with _alert_log(workdir / ALERT_LOG):
-        try:
-            handle = serve_in_thread(app, port=raw["server"]["port"])
-        except RuntimeError as exc:
-            where = f"127.0.0.1:{raw['server']['port']}"
-            raise RolloutsFailed(f"the gateway did not start on {where}: {exc}") from None
-        try:
-            story = _Story(app, handle.url, seconds, console, workdir, prompts_root)
-            alias_id, prompt_id = asyncio.run(story.play())
-        finally:
-            handle.stop()  # graceful: drains in-flight calls and the ledger queue
+    with (
+        alert_log(workdir / ALERT_LOG),
+        serving(app, raw["server"]["port"], RolloutsFailed) as handle,
+    ):
+        story = _Story(app, handle.url, seconds, console, workdir, prompts_root)
+        alias_id, prompt_id = asyncio.run(story.play())
     store = open_store(f"sqlite:///{ledger_path}", create=False)
     try:
         console.print(show.audit_table(rollout_entries(store), story.t0))
@@ -146,25 +141,6 @@ def run_rollouts(workdir: Path, seconds: float, console: Console, port: int = 0)
     finally:
         store.close()
     return RolloutsResult(alias_id, prompt_id, ledger_path, config_path, workdir / ALERT_LOG, audit)
-
-
-@contextmanager
-def _alert_log(path: Path) -> Iterator[None]:
-    """The alert log sink writes to a file in the demo's directory; the narrative tells the
-    notification on the terminal."""
-    logger = logging.getLogger("daytwo.alerts")
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    propagate, level = logger.propagate, logger.level
-    logger.addHandler(handler)
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate, logger.level = propagate, level
-        handler.close()
 
 
 Detail = dict[str, Any]
@@ -219,27 +195,16 @@ class _Story:
             self._store.close()
 
     def _operator_token(self) -> str:
-        """What ``daytwo admin tokens create --role operator`` does: a token straight in the
-        database (the API cannot mint credentials)."""
-        from daytwo.keys.admin_tokens import AdminTokens
-        from daytwo.keys.hashing import pepper_from_env
-        from daytwo.keys.store import KeyStore
-
-        store = KeyStore.open(f"sqlite:///{self.workdir / 'ledger.db'}", pepper=pepper_from_env())
-        try:
-            issued = AdminTokens(store).create(
-                "operator", actor="daytwo demo", name=OPERATOR, now=time.time()
-            )
-        finally:
-            store.close()
+        """An operator admin token for the story's admin API calls."""
+        token_id, secret = operator_token(self.workdir / "ledger.db", OPERATOR)
         self.console.print(
             f"[bold cyan]daytwo demo --rollouts[/]: gateway {self.url}, SQLite ledger, simulated "
             f"models; the helpdesk's triage app calls alias {CONTROL_ALIAS} and the support app "
             f"prompt:{PROMPT}, in sessions, throughout.\n"
-            f"operator admin token {issued.record.id} ({OPERATOR}) created, as "
+            f"operator admin token {token_id} ({OPERATOR}) created, as "
             f"`daytwo admin tokens create --role operator` does"
         )
-        return issued.secret
+        return secret
 
     async def _baseline(self) -> None:
         share = self.seconds * BASELINE_SHARE
@@ -502,26 +467,8 @@ class _Story:
         """One admin API call with the operator's token; an answer other than 2xx fails the
         step with the API's own message."""
         assert self._admin is not None
-        data = None if body is None else orjson.dumps(body)
-        headers = {"content-type": "application/json"} if body is not None else {}
-        number = self.step_number + 1
-        try:
-            async with self._admin.request(
-                method, self.url + path, data=data, headers=headers
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise RolloutsFailed(f"step {number}: {method} {path}: {exc}") from None
-        if status >= 300:
-            raise RolloutsFailed(f"step {number}: {method} {path}: {status} {_message(raw)}")
+        raw = await admin_request(
+            self._admin, self.url + path, self.step_number + 1, method, body, RolloutsFailed
+        )
         answer: Detail = orjson.loads(raw)
         return answer
-
-
-def _message(raw: bytes) -> str:
-    try:
-        error = orjson.loads(raw).get("error") or {}
-    except (orjson.JSONDecodeError, AttributeError):
-        return raw[:200].decode("utf-8", "replace")
-    return str(error.get("message", "")) if isinstance(error, dict) else ""

@@ -7,12 +7,8 @@ loop, so the view reads it there (``run_coroutine_threadsafe``) rather than from
 from __future__ import annotations
 
 import asyncio
-import logging
-import shutil
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +32,7 @@ from daytwo.demo.config import (
     openai_sim,
     outage_for,
 )
+from daytwo.demo.embedded import DemoFailed, alert_log, fresh_ledger
 from daytwo.demo.gate import BASELINE, CANDIDATE, GateOutcome, run_gate
 from daytwo.demo.live import EVENTS_SHOWN, Clock, render
 from daytwo.demo.outage import OutageReport, outage_report
@@ -100,17 +97,8 @@ class DemoResult:
         return sum(1 for s in self.samples if not s.ok and not s.failed)
 
 
-class DemoFailed(RuntimeError):
-    """The demo cannot run (its gateway did not start): one line for the CLI."""
-
-
 def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> DemoResult:
-    workdir.mkdir(parents=True, exist_ok=True)
-    ledger_path = workdir / "ledger.db"
-    for stale in workdir.glob("ledger.db*"):  # every run starts a fresh ledger
-        stale.unlink()
-    for spill in workdir.glob("*.spill*"):
-        shutil.rmtree(spill) if spill.is_dir() else spill.unlink()
+    ledger_path = fresh_ledger(workdir)
     port = port or free_port()
     stats = new_stats()
     drill = DrillClock()
@@ -134,7 +122,7 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         view = _View(app, handle.url, seconds, stats, outage_for(seconds), drill, ledger_path)
         view.prompts_root = prompts_root
         try:
-            with _alert_log(workdir / ALERT_LOG):
+            with alert_log(workdir / ALERT_LOG):
                 asyncio.run(view.run(console))
             with console.status(f"deploy gate: {CANDIDATE} against {BASELINE} ..."):
                 gate = run_gate(workdir, handle.url)
@@ -191,25 +179,6 @@ def run_demo(workdir: Path, seconds: float, console: Console, port: int = 0) -> 
         quality,
         audit,
     )
-
-
-@contextmanager
-def _alert_log(path: Path) -> Iterator[None]:
-    """The alert engine's log sink writes to a file in the demo's directory while the live
-    view owns the terminal."""
-    logger = logging.getLogger("daytwo.alerts")
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    propagate, level = logger.propagate, logger.level
-    logger.addHandler(handler)
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate, logger.level = propagate, level
-        handler.close()
 
 
 def _hour_floor(ts: datetime) -> datetime:

@@ -1,1 +1,2 @@
-"""Cost intelligence: forecasts, budget projections and spend anomalies (issue 19)."""
+"""Cost intelligence: forecasts, anomalies, where the money is wasted, reconciliation with
+the providers' bills, the weekly review (issue 19)."""

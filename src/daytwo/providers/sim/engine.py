@@ -35,6 +35,7 @@ import orjson
 from daytwo.config.schema import SimSettings
 from daytwo.core.tokens import estimate_input_tokens
 from daytwo.core.types import Usage
+from daytwo.providers.sim.billing import Served
 from daytwo.providers.sim.fakedata import fake_value, prose_pieces, split_pieces
 from daytwo.providers.sim.judge import judge_answer
 from daytwo.providers.sim.params import ChatParams, embedding_params
@@ -157,6 +158,9 @@ class SimEngine:
         self._wall_clock = wall_clock
         self._start = clock()
         self._fault_rng = Random(settings.seed)
+        self._billing_rng = Random(f"{settings.seed}/billing")
+        #: What the last chat request would be billed for (None: nothing), read by the server.
+        self.last_served: Served | None = None
         self._count = 0
         self._quota_start = self._start
         self._quota_used = 0
@@ -184,6 +188,12 @@ class SimEngine:
             p = replace(p, limit=None)
         rng, request_id, fault = self._begin()
         stream, usage = p.stream, p.include_usage
+        self.last_served = None
+        if fault == "timeout":  # a provider that let a request hang still worked on it
+            tokens = estimate_input_tokens(body)
+            cap = self.settings.max_output_tokens
+            output = cap if p.limit is None else min(p.limit, cap)
+            self.last_served = Served(p.model, tokens, output, fault)
         if fault in STATUS_FAULTS or fault == "timeout":
             return Turn(request_id, fault, stream=stream, include_usage=usage)
         model, fingerprint = p.model, self.fingerprint
@@ -208,6 +218,7 @@ class SimEngine:
             input_tokens=estimate_input_tokens(body),
             fingerprint=fingerprint,
         )
+        self.last_served = Served(model, reply.input_tokens, reply.output_tokens, fault)
         return Turn(
             request_id,
             fault,
@@ -216,6 +227,17 @@ class SimEngine:
             include_usage=usage,
             continuous_usage=p.continuous_usage,
         )
+
+    def take_served(self) -> Served | None:
+        """What the last chat request would be billed for, once (then None)."""
+        served, self.last_served = self.last_served, None
+        return served
+
+    def drops_stream_usage(self) -> bool:
+        """Whether this stream's final usage chunk is left out (``billing.drop_usage_for_streams``;
+        one draw per asking stream, from its own generator so other draws do not shift)."""
+        share = self.settings.billing.drop_usage_for_streams
+        return share > 0 and self._billing_rng.random() < share
 
     def embeddings(self, body: dict[str, Any]) -> Turn:
         """An embeddings turn. Raises :class:`InvalidRequest` (consuming nothing)."""

@@ -144,6 +144,8 @@ class Simulator:
             delay = self._ttft_s + self._per_token_s * reply.steps
             return self._answer(rid, delay, fmt.completion(reply), fault)
         include_usage = turn.include_usage and self.settings.stream_usage
+        if include_usage and self.engine.drops_stream_usage():
+            include_usage = False
         frames: list[Frame] = []
         prev = 0
         chunks = fmt.chunks(reply, include_usage=include_usage)

@@ -2,7 +2,9 @@
 
 POST routes come from the doors in :mod:`daytwo.providers.sim.doors` (OpenAI Chat Completions and
 Embeddings, Anthropic Messages, ...); besides them ``GET /v1/models``, ``GET /v1/models/{id}``
-and ``GET /health``. Every answer carries ``x-request-id``. Faults and
+``GET /health`` and the providers' admin usage and cost reports
+(:mod:`daytwo.providers.sim.billing`), built from what this server answered. Every answer carries
+``x-request-id``. Faults and
 latency come from the shared :class:`~daytwo.providers.sim.exchange.Simulator`, so this server and
 the in-process :class:`~daytwo.providers.sim.adapter.SimAdapter` behave identically.
 
@@ -17,12 +19,14 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from daytwo.config.schema import SimSettings
-from daytwo.providers.sim.doors import Door, open_doors
+from daytwo.providers.sim.billing import ADMIN_PATHS, AdminRoutes, Api, BillingBook, Served
+from daytwo.providers.sim.doors import AnthropicDoor, Door, OpenAIDoor, open_doors
 from daytwo.providers.sim.exchange import Exchange, Simulator
 from daytwo.providers.sim.openai_format import OpenAIFormat
 
@@ -61,6 +65,9 @@ class SimApp:
         # Every API shares this one engine: one request counter, fault sequence, outage clock.
         self.doors = open_doors(settings, self.sim)
         self._key = require_key.encode() if require_key else None
+        self._wall_clock = wall_clock
+        self.billing = BillingBook(settings.billing)
+        self._admin = AdminRoutes(self.billing)
         self._closing = asyncio.Event()
         self._models = self.fmt.dumps(self.fmt.models())
 
@@ -91,9 +98,13 @@ class SimApp:
         if path == "/health" and method in ("GET", "HEAD"):
             await _send_simple(send, 200, _HEALTH, [])
             return
-        door, route = self._door(path)
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         query: bytes = scope.get("query_string", b"")
+        if path in ADMIN_PATHS and method == "GET":
+            status, body, extra = self._admin.answer(path, query, headers, self._wall_clock())
+            await _send_simple(send, status, body, _json_headers(extra))
+            return
+        door, route = self._door(path)
         if self._key is not None and not door.authorized(headers, query, self._key):
             await self._play(door.unauthorized(headers), receive, send)
             return
@@ -139,7 +150,16 @@ class SimApp:
                 "We could not parse the JSON body of your request. The API expects a "
                 "JSON object as the request body.",
             )
-        return door.answer(route, data, query)
+        engine = self.sim.engine
+        engine.take_served()
+        ex = door.answer(route, data, query)
+        served = engine.take_served()
+        api = _billed_api(door)
+        if served is not None and api is not None:
+            if api == "anthropic":
+                served = _with_cache(served, ex)
+            self.billing.record(api, served, self._wall_clock())
+        return ex
 
     async def _play(self, ex: Exchange, receive: Receive, send: Send) -> None:
         if ex.status == 0:
@@ -185,6 +205,36 @@ class SimApp:
         )
         for task in pending:
             task.cancel()
+
+
+def _billed_api(door: Door) -> Api | None:
+    if isinstance(door, OpenAIDoor):
+        return "openai"
+    if isinstance(door, AnthropicDoor):
+        return "anthropic"
+    return None
+
+
+def _with_cache(served: Served, ex: Exchange) -> Served:
+    """``served`` with the cache reads and writes an Anthropic answer reported."""
+    usage: Any = None
+    if ex.data is not None:
+        usage = ex.data.get("usage")
+    elif ex.frames and ex.frames[0].data is not None:
+        usage = (ex.frames[0].data.get("message") or {}).get("usage")
+    if not isinstance(usage, dict):
+        return served
+    read = usage.get("cache_read_input_tokens") or 0
+    written = usage.get("cache_creation_input_tokens") or 0
+    return replace(served, cached_input_tokens=int(read), cache_write_tokens=int(written))
+
+
+def _json_headers(extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"application/json"),
+        (b"x-request-id", f"req_{os.urandom(16).hex()}".encode()),
+        *extra,
+    ]
 
 
 async def _send_simple(
