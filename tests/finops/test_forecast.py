@@ -263,3 +263,24 @@ def test_a_jump_just_before_the_forecast_is_capped_not_extrapolated() -> None:
     assert f.paths.max() <= ceiling
     assert f.mean.max() <= ceiling
     assert "capped at 3x the highest of the last 14" in (f.note or "")
+
+
+def test_the_weekly_review_finds_the_month_end_projection(seasonal: LedgerStore) -> None:
+    """The weekly review's seam (finops/weekly_forecast.py) finds this module's function, and
+    it agrees with ``daytwo forecast --by project``."""
+    from daytwo.finops.forecast import month_end_projection
+    from daytwo.finops.weekly_forecast import find_forecaster
+
+    assert find_forecaster() is month_end_projection
+    when = datetime.fromtimestamp(NOW, UTC)
+    got = month_end_projection(seasonal, now=when, budgets=(), timezone="UTC")
+    f = forecast(seasonal, by="project", now=NOW, horizon_days=1)
+    assert f.total.month_end is not None
+    assert got.total.month_to_date_nanousd == f.total.month_to_date
+    assert (got.total.month_end_nanousd, got.total.low_nanousd, got.total.high_nanousd) == (
+        f.total.month_end.mean,
+        f.total.month_end.lo80,
+        f.total.month_end.hi80,
+    )
+    assert {p.key for p in got.projects} == {"support", "search"}
+    assert got.total.coverage == 0.8 and got.exhaustion == ()

@@ -30,6 +30,7 @@ from daytwo.finops.forecast_data import Series, load_series
 from daytwo.finops.forecast_model import LEVELS, Backtest, backtest
 from daytwo.finops.forecast_project import Band, Projector, dt, iso, nanos, project, trim, usd
 from daytwo.finops.forecast_whatif import WhatIf, price_of, repriced, shifted
+from daytwo.finops.weekly_forecast import Exhaustion, MonthEnd, Projection
 from daytwo.ledger.schema import DAY
 from daytwo.ledger.store import LedgerStore
 from daytwo.pricing.catalog import PriceBook
@@ -367,3 +368,37 @@ def _backtest_json(b: Backtest) -> dict[str, Any]:
 
 
 __all__ = ["FORECAST_DIMS", "LEVELS", "Band", "BudgetProjection", "Forecast", "SeriesForecast"]
+
+
+def month_end_projection(
+    store: LedgerStore,
+    *,
+    now: datetime,
+    budgets: Sequence[BudgetConfig],
+    timezone: str,
+) -> MonthEnd:
+    """The weekly review's forecast (finops/weekly_forecast.py): spend by the end of the
+    month of ``now`` for the total and per project, with the 80 % interval, and each budget's
+    projected exhaustion."""
+    fc = forecast(
+        store, by="project", horizon_days=1, now=now.timestamp(), budgets=budgets,
+        timezone=timezone,
+    )  # fmt: skip
+
+    def projection(s: SeriesForecast) -> Projection:
+        band = s.month_end
+        mtd = s.month_to_date
+        return Projection(
+            key=s.key,
+            month_to_date_nanousd=mtd,
+            month_end_nanousd=mtd if band is None else band.mean,
+            low_nanousd=mtd if band is None else band.lo80,
+            high_nanousd=mtd if band is None else band.hi80,
+            coverage=0.8,
+        )
+
+    return MonthEnd(
+        total=projection(fc.total),
+        projects=tuple(projection(s) for s in fc.series if s.key != OTHER),
+        exhaustion=tuple(Exhaustion(b.name, b.exhaustion) for b in fc.budgets),
+    )
