@@ -43,29 +43,11 @@ def log(msg: str) -> None:
 
 
 def generate(url: str, rows: int, batch: int, end: float) -> dict[str, float]:
+    import spend_query  # the ledger benches' shared generator (bench/ is on sys.path)
     from daytwo.ledger.store import open_store
-    from daytwo.ledger.synth import Synth
 
-    synth = Synth(seed=1)
-    started = time.perf_counter()
-    buf = []
-    done = 0
-    next_report = max(rows // 20, 1)
     with open_store(url) as store:
-        for record in synth.records(rows, start=end - DAYS * DAY, end=end):
-            buf.append(record)
-            if len(buf) >= batch:
-                store.insert_batch(buf)
-                done += len(buf)
-                buf = []
-                if done >= next_report:
-                    rate = done / (time.perf_counter() - started)
-                    log(f"  {done:>12,} / {rows:,} rows  {rate:,.0f} rows/s")
-                    next_report += max(rows // 20, 1)
-        if buf:
-            store.insert_batch(buf)
-    seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 1), "rows_per_s": round(rows / seconds)}
+        return spend_query.generate(store, rows, batch, end, days=DAYS)
 
 
 def time_forecasts(url: str, now: float, runs: int) -> dict[str, dict[str, Any]]:

@@ -44,13 +44,17 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def generate(store: LedgerStore, rows: int, batch: int, end: float) -> dict[str, float]:
+def generate(
+    store: LedgerStore, rows: int, batch: int, end: float, days: int = DAYS
+) -> dict[str, float]:
+    """``rows`` synthetic calls over the ``days`` before ``end``, inserted in batches (the
+    ledger benches share it)."""
     synth = Synth(seed=1)
     started = time.perf_counter()
     buf = []
     done = 0
     next_report = max(rows // 20, 1)
-    for record in synth.records(rows, start=end - DAYS * 86_400, end=end):
+    for record in synth.records(rows, start=end - days * 86_400, end=end):
         buf.append(record)
         if len(buf) >= batch:
             store.insert_batch(buf)
