@@ -252,3 +252,23 @@ def test_an_invalid_config_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "alerts.rules.0: kind error_rate needs a threshold" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_list_shows_a_reconciliation_gap_rule_with_the_finops_threshold(tmp_path: Path) -> None:
+    raw = {
+        "providers": {"sim": {"type": "sim"}},
+        "models": {"chat": {"deployments": [{"provider": "sim", "model": "m"}]}},
+        "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
+        "finops": {"reconcile": {"threshold_pct": 7.5}},
+        "alerts": {
+            "sinks": {"log": {"type": "log"}},
+            "rules": [{"name": "bill-gap", "kind": "reconciliation_gap", "sinks": ["log"]}],
+        },
+    }
+    path = tmp_path / "daytwo.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    open_store(raw["ledger"]["url"]).close()
+    got = run("list", "--config", str(path), "--json")
+    assert got.exit_code == 0, got.output
+    (rule,) = json.loads(got.stdout)
+    assert (rule["name"], rule["threshold"]) == ("bill-gap", 7.5)

@@ -154,7 +154,7 @@ class AlertEngine:
         self.cfg: AlertsConfig = config.alerts
         #: SLO burn-rate alerts, by their derived rule's name (alerts/slo_burn.py).
         self._slo_alerts: dict[str, SloAlert] = slo_alerts(config.slos)
-        rules = (_with_defaults(r, config) for r in self.cfg.rules)
+        rules = (with_defaults(r, config) for r in self.cfg.rules)
         all_rules = (*rules, *(w.rule for w in self._slo_alerts.values()))
         self.rules = {r.name: r for r in all_rules}
         self._per_call = tuple(r for r in all_rules if r.spec.source == "call")
@@ -645,7 +645,7 @@ class AlertEngine:
         return list(self._alerts.values())
 
 
-def _with_defaults(rule: AlertRule, config: Config) -> AlertRule:
+def with_defaults(rule: AlertRule, config: Config) -> AlertRule:
     """A ``reconciliation_gap`` rule without a threshold takes ``finops.reconcile``'s."""
     if rule.kind == "reconciliation_gap" and rule.threshold is None:
         return rule.model_copy(update={"threshold": config.finops.reconcile.threshold_pct})

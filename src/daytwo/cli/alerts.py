@@ -87,12 +87,13 @@ def list_(config_path: str, ledger: str | None, as_json: bool) -> None:
         for row in rows:
             if row.state in ("firing", "pending"):
                 firing.setdefault(row.rule, []).append(row)
+    from daytwo.alerts.engine import with_defaults
+
+    rules = [with_defaults(r, config) for r in config.alerts.rules]
     if as_json:
-        echo_json(
-            [_rule_json(r, firing.get(r.name, []), last.get(r.name)) for r in config.alerts.rules]
-        )
+        echo_json([_rule_json(r, firing.get(r.name, []), last.get(r.name)) for r in rules])
         return
-    if not config.alerts.rules:
+    if not rules:
         click.echo(f"no alert rules in {config_path} (see docs/alerting.md)")
         return
     print_table(
@@ -110,7 +111,7 @@ def list_(config_path: str, ledger: str | None, as_json: bool) -> None:
                 _state(firing.get(r.name, [])),
                 when(last.get(r.name)),
             )
-            for r in config.alerts.rules
+            for r in rules
         ],
     )
 
