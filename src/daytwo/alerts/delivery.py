@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from daytwo.alerts.errors import DeliveryFailed
 from daytwo.alerts.history import delivery_row
 from daytwo.alerts.notify import Notification
 from daytwo.alerts.sinks import Sink
+from daytwo.config.alerts import AlertsConfig
 
 log = logging.getLogger("daytwo.alerts")
 
@@ -117,3 +120,48 @@ class Dispatcher:
         for task in late:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One sink's outcome of :func:`deliver_once`."""
+
+    sink: str
+    type: str
+    attempts: int
+    error: str | None
+
+
+def deliver_once(
+    config: AlertsConfig, n: Notification, names: Sequence[str], replica: str
+) -> tuple[list[Sent], list[dict[str, Any]]]:
+    """Deliver ``n`` to each named sink now, with the configured retries, blocking (the CLI's
+    ``alerts test`` and ``report weekly --send``): each sink's outcome and the history rows of
+    every attempt."""
+    from daytwo.alerts.sinks import build_sink
+    from daytwo.core.secrets import SecretRegistry
+
+    rows: list[dict[str, Any]] = []
+    secrets = SecretRegistry()
+
+    async def run() -> list[Sent]:
+        dispatcher = Dispatcher(
+            rows.append,
+            replica=replica,
+            clock=time.time,
+            attempts=config.delivery_attempts,
+            backoff_s=config.backoff_s,
+            max_backoff_s=config.max_backoff_s,
+        )
+        sinks = [build_sink(name, config.sinks[name], secrets) for name in names]
+        try:
+            errors = await asyncio.gather(*(dispatcher.deliver_now(n, s) for s in sinks))
+        finally:
+            for s in sinks:
+                await s.aclose()
+        return [
+            Sent(s.name, s.type, sum(1 for r in rows if r["sink"] == s.name), e)
+            for s, e in zip(sinks, errors, strict=True)
+        ]
+
+    return asyncio.run(run()), rows

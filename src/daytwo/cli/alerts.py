@@ -274,43 +274,13 @@ def _test_notification(rule: AlertRule | None) -> Notification:
 def _deliver(
     config: Config, n: Notification, names: list[str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    import asyncio
+    from dataclasses import asdict
 
-    from daytwo.alerts.delivery import Dispatcher
+    from daytwo.alerts.delivery import deliver_once
     from daytwo.alerts.engine import default_replica
-    from daytwo.alerts.sinks import build_sink
-    from daytwo.core.secrets import SecretRegistry
 
-    cfg = config.alerts
-    rows: list[dict[str, Any]] = []
-    secrets = SecretRegistry()
-
-    async def run() -> list[dict[str, Any]]:
-        dispatcher = Dispatcher(
-            rows.append,
-            replica=f"cli:{default_replica()}",
-            clock=time.time,
-            attempts=cfg.delivery_attempts,
-            backoff_s=cfg.backoff_s,
-            max_backoff_s=cfg.max_backoff_s,
-        )
-        sinks = [build_sink(name, cfg.sinks[name], secrets) for name in names]
-        try:
-            errors = await asyncio.gather(*(dispatcher.deliver_now(n, s) for s in sinks))
-        finally:
-            for s in sinks:
-                await s.aclose()
-        return [
-            {
-                "sink": s.name,
-                "type": s.type,
-                "attempts": sum(1 for r in rows if r["sink"] == s.name),
-                "error": e,
-            }
-            for s, e in zip(sinks, errors, strict=True)
-        ]
-
-    return asyncio.run(run()), rows
+    sent, rows = deliver_once(config.alerts, n, names, f"cli:{default_replica()}")
+    return [asdict(s) for s in sent], rows
 
 
 # ---------------------------------------------------------------------- history
