@@ -337,3 +337,36 @@ def wait_for_events(gw: RunningGateway, wanted: set[tuple[str, str]]) -> bool:
             store.close()
 
     return bool(wait_for(stored, what=f"events {sorted(wanted)}"))
+
+
+def test_n_choices_and_a_non_ascii_scope_are_answered_in_full(
+    gw: RunningGateway, admin: tuple[Admin, str]
+) -> None:
+    """Shapes nobody named: a client asking for n = 3 choices gets three (streamed too), and a
+    scope value outside ASCII still yields a well-formed response header."""
+    data = _degrade(admin, scope={"project": "café"}, mode="static", message=SORRY)
+    assert data["scope"].startswith("project=")
+    body = {
+        "model": "gpt-4o-mini",
+        "n": 3,
+        "metadata": {"project": "café"},  # the body carries it as UTF-8
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    status, headers, raw = http("POST", f"{gw.base_url}/chat/completions", orjson.dumps(body))
+    assert status == 200, raw
+    assert headers["x-daytwo-degraded"].startswith("static; scope=project=")
+    choices = orjson.loads(raw)["choices"]
+    assert [(c["index"], c["message"]["content"]) for c in choices] == [
+        (i, SORRY) for i in range(3)
+    ]
+    status, _, raw = http(
+        "POST",
+        f"{gw.base_url}/chat/completions",
+        orjson.dumps({**body, "stream": True}),
+    )
+    assert status == 200
+    texts: dict[int, str] = {}
+    for event in _sse_events(raw):
+        for c in event["choices"]:
+            texts[c["index"]] = texts.get(c["index"], "") + (c["delta"].get("content") or "")
+    assert texts == {0: SORRY, 1: SORRY, 2: SORRY}

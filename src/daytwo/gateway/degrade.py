@@ -26,8 +26,10 @@ from daytwo.state.base import SwitchRecord
 DEGRADED_HEADER = b"x-daytwo-degraded"
 
 
-def static_answer(call_id: str, created: float, model: str, message: str) -> dict[str, Any]:
-    """The message as a Chat Completions answer (no tokens were used)."""
+def static_answer(
+    call_id: str, created: float, model: str, message: str, n: int = 1
+) -> dict[str, Any]:
+    """The message as a Chat Completions answer with ``n`` choices (no tokens were used)."""
     return {
         "id": f"chatcmpl-{call_id}",
         "object": "chat.completion",
@@ -35,11 +37,12 @@ def static_answer(call_id: str, created: float, model: str, message: str) -> dic
         "model": model,
         "choices": [
             {
-                "index": 0,
+                "index": i,
                 "message": {"role": "assistant", "content": message, "refusal": None},
                 "logprobs": None,
                 "finish_reason": "stop",
             }
+            for i in range(n)
         ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
     }

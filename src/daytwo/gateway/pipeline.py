@@ -82,6 +82,8 @@ from daytwo.rollout.board import RolloutBoard
 from daytwo.state.base import SwitchChange, SwitchRecord
 
 log = logging.getLogger("daytwo.access")
+#: The most choices a degraded static answer repeats its message in (the client's ``n``).
+MAX_CHOICES = 128
 #: The request header that selects a tier rule's ``hint``.
 ROUTE_HINT_HEADER = b"x-daytwo-route-hint"
 
@@ -369,8 +371,14 @@ class Pipeline:
                 return route
         if call.operation == "embeddings":
             raise degrade.no_embeddings(switch)
+        assert call.request is not None
+        n = call.request.body.get("n")
         call.canned = degrade.static_answer(
-            call.id, call.started_at, call.alias, degrade.message_of(switch)
+            call.id,
+            call.started_at,
+            call.alias,
+            degrade.message_of(switch),
+            n if isinstance(n, int) and 1 <= n <= MAX_CHOICES else 1,
         )
         call.degraded_as = "static"
         call.usage = Usage()
