@@ -7,7 +7,6 @@ stage."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -148,7 +147,12 @@ def test_approve_each_stops_at_waiting_and_tells_the_sinks(tmp_path: Path) -> No
         bodies = receiver.wait(lambda b: len(b) >= 1, path="/hook")
         for i in range(n, n + 30):  # more evidence, more rounds: still waiting for a person
             chat(gw, i)
-        time.sleep(0.3)  # six more rounds of the controller, which must not move it
+        controller = gw.app.rollout_controller
+        assert controller is not None
+        seen = controller.rounds
+        wait_for(
+            lambda: controller.rounds >= seen + 6, what="six more rounds, which must not move it"
+        )
         waiting = on_board(gw, r.id)
     assert (waiting.status, waiting.stage) == ("waiting", 0)
     assert [e.action for e in rollout_events(url, r.id)] == ["rollout.start", "rollout.wait"]

@@ -255,6 +255,8 @@ class RolloutController:
         self.dispatcher = Dispatcher(self._record, replica=self.replica, clock=time.time)
         #: The last step of each rollout judged here (why it stays, what it showed).
         self.last: dict[str, Step] = {}
+        #: Rounds the loop has run (tests wait on it instead of sleeping).
+        self.rounds = 0
         self._sinks: dict[str, Sink] = {}
         self._lease: Lease = LocalLease()
         self._task: asyncio.Task[None] | None = None
@@ -290,6 +292,7 @@ class RolloutController:
                 await self.evaluate()
             except Exception:  # the loop outlives any round
                 log.exception("rollouts: evaluation failed")
+            self.rounds += 1
 
     async def evaluate(self, now: float | None = None) -> list[Step]:
         """One round: judge every running rollout (on the lease holder only)."""
